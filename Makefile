@@ -1,0 +1,217 @@
+# libdiesel
+#
+#   make                  lib/libdiesel.a, tools/dconsole, the examples
+#   make check            every test suite (every backend this system has)
+#   make bench            benchmarks, with their peers, side by side
+#   make lint             mandoc -Tlint on the man pages
+#   make install          PREFIX (/usr/local) and DESTDIR honoured
+#   make uninstall | clean
+#
+# Variants: SANITIZE=address,undefined   BACKEND=epoll|kqueue|poll
+#           SWITCH=asm|ucontext          WERROR=1 (as CI builds)
+# CC, CFLAGS, CPPFLAGS and LDFLAGS are honoured.  Changing any of them
+# rebuilds what they touch (see FLAGS below).
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+CFLAGS ?= -O2 -g
+UNAME_S := $(shell uname -s)
+UNAME_M := $(shell uname -m)
+
+ifeq ($(UNAME_S),Linux)
+PLATFORM := linux
+DEFAULT_BACKEND := epoll
+CHECK_BACKENDS := epoll poll kqueue
+else ifneq ($(filter Darwin FreeBSD OpenBSD NetBSD DragonFly,$(UNAME_S)),)
+PLATFORM := bsd
+DEFAULT_BACKEND := kqueue
+CHECK_BACKENDS := kqueue poll
+else
+PLATFORM := bsd
+DEFAULT_BACKEND := poll
+CHECK_BACKENDS := poll
+endif
+BACKEND ?= $(DEFAULT_BACKEND)
+
+ifneq ($(filter x86_64 amd64,$(UNAME_M)),)
+ARCH := x86_64
+else ifneq ($(filter aarch64 arm64,$(UNAME_M)),)
+ARCH := aarch64
+else
+ARCH := none
+endif
+ifeq ($(ARCH),none)
+SWITCH ?= ucontext
+else
+SWITCH ?= asm
+endif
+
+# What every object needs, whatever CFLAGS says.
+DIESEL_CPPFLAGS := -Iinclude -D_GNU_SOURCE
+DIESEL_CFLAGS := -std=c11 -Wall -Wextra -fvisibility=hidden -pthread
+ifeq ($(WERROR),1)
+DIESEL_CFLAGS += -Werror
+endif
+# Probe each stack page of large frames so that they hit the guard page.
+DIESEL_CFLAGS += $(shell $(CC) -fstack-clash-protection -Werror -E -x c \
+    /dev/null >/dev/null 2>&1 && echo -fstack-clash-protection)
+ifneq ($(SANITIZE),)
+DIESEL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+    -fno-sanitize-recover=all
+DIESEL_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+ifeq ($(SWITCH),ucontext)
+DIESEL_CPPFLAGS += -DDIESEL_SWITCH_UCONTEXT
+endif
+DIESEL_LDFLAGS += -pthread
+
+ALL_CPPFLAGS = $(DIESEL_CPPFLAGS) $(CPPFLAGS)
+ALL_CFLAGS = $(DIESEL_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(DIESEL_LDFLAGS) $(LDFLAGS)
+
+# Rebuild everything when the compiler, the flags or a variant changes.
+FLAGS := lib/.flags
+FLAGS_NOW := $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(BACKEND) $(SWITCH)
+ifneq ($(shell cat $(FLAGS) 2>/dev/null),$(strip $(FLAGS_NOW)))
+$(shell printf '%s\n' '$(strip $(FLAGS_NOW))' > $(FLAGS))
+endif
+
+# ---- The library ---------------------------------------------------------
+
+LIB_SRC := lib/heap.c lib/log.c lib/loop.c lib/task.c lib/stack.c \
+    lib/switch.c lib/fd.c lib/time.c lib/platform_$(PLATFORM).c
+ifeq ($(SWITCH),asm)
+LIB_ASM := lib/switch_$(ARCH).S
+endif
+LIB_HDR := include/diesel.h lib/internal.h lib/heap.h lib/switch.h \
+    lib/sanitize.h
+CORE_OBJ := $(LIB_SRC:.c=.o) $(LIB_ASM:.S=.o)
+
+# The kqueue backend runs here through a kqueue-over-epoll shim that lives
+# under test/ (see test/kqshim/README).
+ifeq ($(PLATFORM),linux)
+KQ_CPPFLAGS := -Itest/kqshim
+KQ_OBJ := lib/poll_kqueue.o test/kqshim/kqueue.o
+else
+KQ_OBJ := lib/poll_kqueue.o
+endif
+EPOLL_OBJ := lib/poll_epoll.o
+POLL_OBJ := lib/poll_poll.o
+backend_obj = $(if $(filter kqueue,$(1)),$(KQ_OBJ),$(if $(filter epoll,$(1)),$(EPOLL_OBJ),$(POLL_OBJ)))
+
+LIB := lib/libdiesel.a
+
+all: $(LIB) tools examples
+
+$(LIB): $(CORE_OBJ) $(call backend_obj,$(BACKEND))
+	rm -f $@
+	$(AR) rcs $@ $^
+
+lib/%.o: lib/%.c $(LIB_HDR) $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+lib/%.o: lib/%.S $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+lib/poll_kqueue.o: lib/poll_kqueue.c $(LIB_HDR) $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(KQ_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+test/kqshim/kqueue.o: test/kqshim/kqueue.c test/kqshim/sys/event.h $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(KQ_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# ---- Tools and examples ----------------------------------------------------
+
+TOOLS :=
+EXAMPLES :=
+
+tools: $(TOOLS)
+examples: $(EXAMPLES)
+
+tools/%: tools/%.c $(LIB) include/diesel.h
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+
+examples/%: examples/%.c $(LIB) include/diesel.h
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+
+# ---- Tests -----------------------------------------------------------------
+
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+TEST_SRC := $(wildcard test/check_*.c)
+TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o
+TEST_BIN := $(foreach b,$(CHECK_BACKENDS),test/check_diesel_$(b))
+TEST_HELPERS := test/overflow_child test/mapfill_child
+
+test/%.o: test/%.c test/tests.h $(LIB_HDR) $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) -Ilib $(CHECK_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+.SECONDEXPANSION:
+test/check_diesel_%: $(TEST_OBJ) $(CORE_OBJ) $$(call backend_obj,$$*)
+	$(CC) -o $@ $^ $(CHECK_LIBS) $(ALL_LDFLAGS)
+
+test/%_child: test/%_child.c $(LIB) $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+
+# Every suite on the default backend; the loop-facing suites on the others.
+LOOP_SUITES := task timer fd
+check: all $(TEST_BIN) $(TEST_HELPERS)
+	@set -e; for b in $(CHECK_BACKENDS); do \
+	    if [ $$b = $(BACKEND) ]; then suites=; else suites="$(LOOP_SUITES)"; fi; \
+	    echo "== backend $$b: $${suites:-all suites}"; \
+	    DIESEL_TEST_DIR=test ./test/check_diesel_$$b $$suites; \
+	done
+
+# ---- Benchmarks ------------------------------------------------------------
+
+BENCH_BIN :=
+
+bench: all $(BENCH_BIN)
+
+# ---- Man pages, install ------------------------------------------------------
+
+MAN3 := $(wildcard man/*.3)
+MAN1 := $(wildcard man/*.1)
+MAN7 := $(wildcard man/*.7)
+
+lint:
+	mandoc -Tlint -Wwarning man/*.[1-9]
+
+lib/libdiesel.pc: $(FLAGS)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
+	    'includedir=$(INCLUDEDIR)' '' 'Name: libdiesel' \
+	    'Description: green threads, an event loop and a live console for C services' \
+	    'Version: 0.1.0' 'Cflags: -I$${includedir}' \
+	    'Libs: -L$${libdir} -ldiesel -pthread' > $@
+
+install: all lib/libdiesel.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	    $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/diesel.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 lib/libdiesel.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/)
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
+	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libdiesel.a $(DESTDIR)$(INCLUDEDIR)/diesel.h \
+	    $(DESTDIR)$(PKGCONFIGDIR)/libdiesel.pc
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
+
+clean:
+	rm -f lib/*.o lib/*.a lib/libdiesel.pc lib/.flags test/*.o \
+	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TOOLS) $(EXAMPLES) \
+	    $(BENCH_BIN)
+
+.PHONY: all tools examples check bench lint install uninstall clean

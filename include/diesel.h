@@ -1,0 +1,171 @@
+/*
+ * diesel.h: the whole public interface of libdiesel.
+ *
+ * libdiesel runs many green threads (coroutines with stacks of their own) on
+ * one event loop per OS thread.  Calls that look blocking (sleep, wait for a
+ * descriptor, join) park only the calling green thread.  See libdiesel(3).
+ *
+ * Conventions, for every call below:
+ *   - failure is -1 (or NULL) with errno set; success is 0 or a count;
+ *   - a timeout is in milliseconds: -1 waits forever, 0 never blocks;
+ *   - errno belongs to the green thread: another green thread running in
+ *     between never changes it.
+ */
+#ifndef DIESEL_H
+#define DIESEL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DIESEL_API __attribute__((visibility("default")))
+#define DIESEL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define DIESEL_NORETURN __attribute__((noreturn))
+#else
+#define DIESEL_API
+#define DIESEL_PRINTF(f, a)
+#define DIESEL_NORETURN
+#endif
+
+#define DIESEL_VERSION_MAJOR 0
+#define DIESEL_VERSION_MINOR 1
+#define DIESEL_VERSION_PATCH 0
+#define DIESEL_VERSION_STRING "0.1.0"
+
+/* A green thread's body.  Its return value is its exit status. */
+typedef int (*diesel_task_fn)(void *arg);
+
+/* ---- The loop: diesel_loop(3) ------------------------------------------ */
+
+/*
+ * Run an event loop on the calling OS thread with fn as its first green
+ * thread, until every green thread has returned.  Returns fn's exit status,
+ * or the status given to diesel_loop_stop().
+ */
+DIESEL_API int diesel_loop_run(diesel_task_fn fn, void *arg);
+
+/*
+ * Cancel every green thread of the current loop and make diesel_loop_run()
+ * return status once they have all returned.
+ */
+DIESEL_API int diesel_loop_stop(int status);
+
+/* The name of the poll backend compiled in: "epoll", "kqueue" or "poll". */
+DIESEL_API const char *diesel_loop_backend(void);
+
+/* ---- Green threads: diesel_task(3) ------------------------------------- */
+
+/* 0 as a stack size means this default (128 KiB, plus a guard page). */
+#define DIESEL_STACK_DEFAULT ((size_t)128 * 1024)
+
+/*
+ * Spawn a green thread that runs fn(arg) on a stack of stack_size bytes.
+ * It runs once the caller blocks or yields.  Returns its id (> 0), never
+ * reused within the process.  The macro records the file and line of the
+ * call, which the console shows; (diesel_task_spawn)(...) skips it.
+ */
+DIESEL_API int64_t diesel_task_spawn(const char *name, diesel_task_fn fn,
+    void *arg, size_t stack_size);
+DIESEL_API int64_t diesel_task_spawn_at(const char *where, const char *name,
+    diesel_task_fn fn, void *arg, size_t stack_size);
+#define DIESEL_STR_(x) #x
+#define DIESEL_STR(x) DIESEL_STR_(x)
+#define diesel_task_spawn(name, fn, arg, stack_size) \
+    diesel_task_spawn_at(__FILE__ ":" DIESEL_STR(__LINE__), (name), (fn), \
+        (arg), (stack_size))
+
+/* Let every other ready green thread run once, then come back. */
+DIESEL_API int diesel_task_yield(void);
+
+/* The current green thread's id, or -1 outside one. */
+DIESEL_API int64_t diesel_task_self(void);
+
+/* The current green thread's name, or NULL outside one. */
+DIESEL_API const char *diesel_task_name(void);
+
+/* Rename the current green thread (names longer than 31 bytes are cut). */
+DIESEL_API int diesel_task_rename(const char *name);
+
+/*
+ * Wait until green thread id returns and store its exit status.  Fails with
+ * ESRCH when id is not a running green thread of this loop (it may already
+ * have returned: join it before yielding if its status matters).
+ */
+DIESEL_API int diesel_task_join(int64_t id, int *status, int64_t timeout_ms);
+
+/*
+ * Cancel green thread id: its current blocking call, and every later one,
+ * fails with ECANCELED until it returns.
+ */
+DIESEL_API int diesel_task_cancel(int64_t id);
+
+/* End the current green thread with the given status. */
+DIESEL_API DIESEL_NORETURN void diesel_task_exit(int status);
+
+/* ---- Time: diesel_sleep(3) --------------------------------------------- */
+
+/* Park the current green thread for ms milliseconds (-1: until cancelled). */
+DIESEL_API int diesel_sleep(int64_t ms);
+
+/* Milliseconds on the monotonic clock. */
+DIESEL_API int64_t diesel_now(void);
+
+/* ---- Descriptors: diesel_fd(3) ----------------------------------------- */
+
+#define DIESEL_READ 1
+#define DIESEL_WRITE 2
+
+/*
+ * Park until fd is readable and/or writable (events: DIESEL_READ,
+ * DIESEL_WRITE or both).  Returns the events that are ready.  An error or
+ * hangup on fd counts as both, so that the next read or write reports it.
+ */
+DIESEL_API int diesel_fd_wait(int fd, int events, int64_t timeout_ms);
+
+/*
+ * Close fd after telling the loop to forget it; green threads waiting on
+ * it fail with EBADF.  Use it instead of close(2) for any descriptor a
+ * green thread has waited on.
+ */
+DIESEL_API int diesel_fd_close(int fd);
+
+/* ---- Logging: diesel_log(3) -------------------------------------------- */
+
+#define DIESEL_LOG_DEBUG 10
+#define DIESEL_LOG_INFO 20
+#define DIESEL_LOG_WARNING 30
+#define DIESEL_LOG_ERROR 40
+#define DIESEL_LOG_CRITICAL 50
+
+/*
+ * Log one line in diesel's format, if level is at or above the logger's:
+ *   [2013/03/20 04:26:38] {dummy} INFO:sleeping
+ */
+DIESEL_API void diesel_log(const char *logger, int level, const char *fmt,
+    ...) DIESEL_PRINTF(3, 4);
+DIESEL_API void diesel_vlog(const char *logger, int level, const char *fmt,
+    va_list ap) DIESEL_PRINTF(3, 0);
+
+/* A logger's level (its own, else the default). */
+DIESEL_API int diesel_log_level(const char *logger);
+
+/* Set a logger's level; a NULL logger sets the default for all others. */
+DIESEL_API int diesel_log_level_set(const char *logger, int level);
+
+/* Send log lines to fd (2, standard error, by default). */
+DIESEL_API int diesel_log_fd_set(int fd);
+
+/* "DEBUG" ... "CRITICAL" for a level, and back (-1 and EINVAL if none). */
+DIESEL_API const char *diesel_log_level_name(int level);
+DIESEL_API int diesel_log_level_parse(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DIESEL_H */

@@ -1,0 +1,241 @@
+/*
+ * internal.h: private structures of libdiesel and the diesel__ calls that
+ * its files share.  Nothing here is part of the public interface.
+ */
+#ifndef DIESEL_INTERNAL_H
+#define DIESEL_INTERNAL_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ucontext.h>
+
+#include "diesel.h"
+#include "heap.h"
+#include "switch.h"
+
+#define DIESEL__NAME_MAX 32
+
+/* ------------------------------------------------------------------------
+ * task.c
+ *
+ * A green thread and its stack are one mapping.  The task record sits at
+ * the top, so that a stack taken from the pool comes with its record, and
+ * a sleeping green thread usually costs one resident page:
+ *
+ *   map_base                                              map_base+map_size
+ *   | guard page | stack, grows down <--------- | struct diesel__task |
+ *                ^ stack_lo                     ^ stack_hi
+ *
+ * The guard page is MADV_GUARD_INSTALL'd where the kernel supports it (no
+ * extra mapping), else mprotect'd (one more mapping per stack).
+ */
+
+enum diesel__state {
+    DIESEL__READY,       /* in the run queue */
+    DIESEL__RUNNING,     /* the one green thread on the CPU */
+    DIESEL__WAITING,     /* parked on an fd, a join, an event... */
+    DIESEL__SLEEPING,    /* parked on a timer only */
+    DIESEL__DONE         /* returned; record waits for reuse */
+};
+
+enum diesel__wait_kind {
+    DIESEL__WAIT_NONE,
+    DIESEL__WAIT_SLEEP,  /* diesel_sleep */
+    DIESEL__WAIT_FD,     /* diesel_fd_wait: fd, events */
+    DIESEL__WAIT_JOIN,   /* diesel_task_join: target */
+    DIESEL__WAIT_OTHER   /* what: a string set by the waiter */
+};
+
+/* What a parked green thread waits on, for the console. */
+struct diesel__wait {
+    enum diesel__wait_kind kind;
+    int fd;              /* WAIT_FD */
+    int events;          /* WAIT_FD: DIESEL_READ/DIESEL_WRITE asked */
+    int revents;         /* WAIT_FD: what was ready when woken */
+    int64_t target;      /* WAIT_JOIN: id of the green thread */
+    const char *what;    /* WAIT_OTHER: static description */
+    int64_t since;       /* monotonic ns when it parked */
+    int64_t deadline;    /* monotonic ns of its timeout, or -1 */
+};
+
+struct diesel__task {
+    struct diesel__ctx ctx;       /* saved registers while not running */
+    struct diesel__task *next;    /* run queue, stack pool, dead list */
+    struct diesel__task *join_next; /* in the target's joiners list */
+    struct diesel__task *joiners; /* green threads joined on this one */
+    struct diesel_loop *loop;     /* the loop it belongs to */
+    int64_t id;                   /* public id, > 0, never reused */
+    diesel_task_fn fn;            /* body */
+    void *arg;                    /* its argument */
+    int status;                   /* exit status once DONE */
+    struct diesel__task *join_target; /* while linked in its joiners */
+    int join_status;              /* the target's status, once done */
+    unsigned join_done : 1;       /* the target returned */
+    enum diesel__state state;
+    struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
+    int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
+    int saved_errno;              /* errno while switched out */
+    unsigned cancelled : 1;       /* diesel_task_cancel was called */
+    unsigned fresh : 1;           /* stack must be entered via setcontext */
+    unsigned pooled : 1;          /* stack has the default size */
+    struct diesel__heap_node timer; /* deadline of the current park */
+    uint64_t switches;            /* times it was switched in */
+    int64_t spawned_at;           /* monotonic ns of the spawn */
+    const char *where;            /* "file.c:42" of the spawn, or NULL */
+    void *spawn_caller;           /* return address of the spawn call */
+    char name[DIESEL__NAME_MAX];
+    void *map_base;               /* mapping: guard page + stack + record */
+    size_t map_size;
+    char *stack_lo;               /* lowest usable byte of the stack */
+    char *stack_hi;               /* one past the highest (the record) */
+    unsigned valgrind_id;         /* VALGRIND_STACK_REGISTER's id */
+    void *asan_fake;              /* ASan's fake stack while switched out */
+    void *tsan_fiber;             /* TSan's fiber handle */
+    ucontext_t uc;                /* makecontext'd entry; ucontext switch */
+};
+
+int64_t diesel__task_spawn(const char *where, void *caller, const char *name,
+    diesel_task_fn fn, void *arg, size_t stack_size);
+struct diesel__task *diesel__task_find(struct diesel_loop *, int64_t id);
+/* Park the current green thread until woken or until deadline (monotonic
+ * ns, -1 none).  Returns 0, or the wake error (ETIMEDOUT, ECANCELED...).
+ * The caller fills t->wait first (kind, what...). */
+int diesel__task_park(struct diesel__task *t, int64_t deadline);
+/* Make a parked green thread ready; it returns err from its park. */
+void diesel__task_wake(struct diesel__task *t, int err);
+/* Run ready green threads until none is left or the loop must poll. */
+void diesel__task_run_ready(struct diesel_loop *);
+/* Unmap stacks that ended and could not be pooled. */
+void diesel__task_reap(struct diesel_loop *);
+void diesel__task_free_all(struct diesel_loop *);
+int diesel__task_cancel(struct diesel__task *t);
+void diesel__task_cancel_all(struct diesel_loop *);
+/* Call fn for every live green thread (for the console). */
+void diesel__task_foreach(struct diesel_loop *,
+    void (*fn)(struct diesel__task *, void *), void *arg);
+const char *diesel__task_state_name(enum diesel__state);
+
+/* ------------------------------------------------------------------------
+ * stack.c */
+
+/* Map a stack with room for the record at its top and a guard page. */
+struct diesel__task *diesel__stack_create(size_t stack_size);
+void diesel__stack_destroy(struct diesel__task *t);
+size_t diesel__stack_page(void);
+/* Stack memory figures of this process. */
+struct diesel__stack_stats {
+    uint64_t mapped;     /* stacks mapped now */
+    uint64_t bytes;      /* bytes reserved for them */
+    int guard_madvise;   /* 1 if guard pages are MADV_GUARD_INSTALL'd */
+};
+void diesel__stack_stats(struct diesel__stack_stats *);
+/* Install the SIGSEGV/SIGBUS handler that names a green thread whose
+ * stack overflowed, and this OS thread's alternate signal stack. */
+int diesel__stack_overflow_init(void);
+void diesel__stack_overflow_fini(void);
+
+/* ------------------------------------------------------------------------
+ * loop.c */
+
+/* A descriptor as the loop sees it. */
+struct diesel__fd {
+    struct diesel__task *reader; /* green thread waiting for DIESEL_READ */
+    struct diesel__task *writer; /* ... for DIESEL_WRITE */
+    int registered;              /* events the backend watches now */
+};
+
+/* One event out of diesel__poll_wait. */
+struct diesel__fired {
+    int fd;
+    int events;          /* DIESEL_READ | DIESEL_WRITE */
+};
+
+struct diesel_loop {
+    struct diesel__ctx ctx;          /* the loop's own (OS thread) context */
+    ucontext_t uc;                   /* ... as a ucontext, for fallback */
+    struct diesel__task *ready_head; /* run queue, FIFO */
+    struct diesel__task *ready_tail;
+    unsigned since_poll;             /* switches since the last poll */
+    struct diesel__heap timers;      /* parked green threads by deadline */
+    int64_t now;                     /* monotonic ns, cached per turn */
+    void *backend;                   /* the poll backend's own state */
+    struct diesel__fd *fds;          /* indexed by fd */
+    int nfds;                        /* size of fds */
+    int watched;                     /* fds with registered != 0 */
+    struct diesel__fired *fired;     /* filled by diesel__poll_wait */
+    int fired_cap;
+    struct diesel__task **tasks;     /* live green threads by id: an
+                                        open-addressing hash table */
+    size_t tasks_cap;                /* a power of two, or 0 */
+    int64_t last_id;                 /* ids are 1, 2, 3... */
+    uint64_t ntasks;                 /* green threads not DONE */
+    struct diesel__task *pool;       /* default-size stacks to reuse */
+    unsigned npool;
+    struct diesel__task *dead;       /* stacks to unmap from the loop */
+    int64_t main_id;                 /* the first green thread */
+    int saved_errno;                 /* errno while a task runs */
+    int *errno_ptr;                  /* &errno of this OS thread */
+    void *asan_fake;                 /* as in struct diesel__task */
+    const void *asan_bottom;         /* the OS thread's stack, for ASan */
+    size_t asan_size;
+    int asan_from_loop;              /* the switch in flight left the loop */
+    void *tsan_fiber;
+    int main_status;
+    int stop_status;
+    unsigned stopping : 1;
+    unsigned deadlocked : 1;
+    /* Figures for the console. */
+    int64_t started;                 /* monotonic ns at start */
+    uint64_t iterations;             /* turns of the loop */
+    uint64_t switches;               /* context switches */
+    uint64_t polls;                  /* poll system calls */
+    uint64_t spawned;                /* green threads spawned */
+};
+
+extern __thread struct diesel_loop *diesel__loop;
+extern __thread struct diesel__task *diesel__current;
+
+int64_t diesel__now_ns(void);
+/* The calling green thread, or NULL (and errno EPERM, one log line naming
+ * func) when called outside one. */
+struct diesel__task *diesel__running(const char *func);
+/* Ensure fd is watched for events (added to what is watched already). */
+int diesel__loop_watch(struct diesel_loop *, int fd, int events);
+/* Wake fd's waiters with err and stop watching it. */
+void diesel__loop_forget(struct diesel_loop *, int fd, int err);
+
+/* ------------------------------------------------------------------------
+ * poll_*.c: the backend contract (one file is linked in). */
+
+extern const char diesel__poll_name[];
+int diesel__poll_init(struct diesel_loop *);
+void diesel__poll_fini(struct diesel_loop *);
+/* Change what fd is watched for from old to events (0 removes it). */
+int diesel__poll_set(struct diesel_loop *, int fd, int old, int events);
+/* Wait up to timeout_ms (-1 forever) and fill loop->fired; returns the
+ * count, 0 on EINTR, -1 on error. */
+int diesel__poll_wait(struct diesel_loop *, int timeout_ms);
+/* Make room for n entries in loop->fired. */
+int diesel__poll_fired_reserve(struct diesel_loop *, int n);
+
+/* ------------------------------------------------------------------------
+ * log.c */
+
+/* Log from a signal handler: no locks, no malloc, no stdio. */
+void diesel__log_signal_safe(const char *logger, int level, const char *msg);
+/* Signal-safe formatting helpers, for crash messages. */
+size_t diesel__fmt_u64(char *buf, uint64_t v);
+size_t diesel__fmt_hex(char *buf, uint64_t v);
+
+/* ------------------------------------------------------------------------
+ * platform_*.c */
+
+/* Turn the page at addr into a guard page without a new mapping; 0 on
+ * success, -1 if the kernel cannot (the caller falls back to mprotect). */
+int diesel__platform_guard(void *addr, size_t len);
+/* vm.max_map_count and the mappings in use, or -1 where unknown. */
+long diesel__platform_map_limit(void);
+long diesel__platform_map_count(void);
+
+#endif /* DIESEL_INTERNAL_H */

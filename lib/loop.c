@@ -1,0 +1,312 @@
+/*
+ * loop.c: the run loop.  Each turn runs the ready green threads, then
+ * polls (without blocking if some are ready again, else until the next
+ * deadline), wakes the green threads whose descriptors fired, and then
+ * those whose deadlines passed.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "sanitize.h"
+
+__thread struct diesel_loop *diesel__loop;
+__thread struct diesel__task *diesel__current;
+
+int64_t
+diesel__now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct diesel__task *
+diesel__running(const char *func)
+{
+    struct diesel__task *t = diesel__current;
+
+    if (t != NULL)
+        return t;
+    diesel_log("diesel", DIESEL_LOG_ERROR,
+        "%s() called outside a green thread: call it from a function run "
+        "by diesel_loop_run() or diesel_task_spawn()", func);
+    errno = EPERM;
+    return NULL;
+}
+
+const char *
+diesel_loop_backend(void)
+{
+    return diesel__poll_name;
+}
+
+/* ---- Descriptors ---------------------------------------------------------- */
+
+static int
+fds_reserve(struct diesel_loop *l, int fd)
+{
+    int n;
+    struct diesel__fd *fds;
+
+    if (fd < l->nfds)
+        return 0;
+    n = l->nfds ? l->nfds : 64;
+    while (n <= fd)
+        n *= 2;
+    fds = realloc(l->fds, (size_t)n * sizeof(*fds));
+    if (fds == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memset(fds + l->nfds, 0, (size_t)(n - l->nfds) * sizeof(*fds));
+    l->fds = fds;
+    l->nfds = n;
+    return 0;
+}
+
+static int
+set_events(struct diesel_loop *l, int fd, int events)
+{
+    struct diesel__fd *f = &l->fds[fd];
+
+    if (diesel__poll_set(l, fd, f->registered, events) != 0)
+        return -1;
+    if (f->registered == 0 && events != 0)
+        l->watched++;
+    else if (f->registered != 0 && events == 0)
+        l->watched--;
+    f->registered = events;
+    return 0;
+}
+
+int
+diesel__loop_watch(struct diesel_loop *l, int fd, int events)
+{
+    if (fds_reserve(l, fd) != 0)
+        return -1;
+    if ((l->fds[fd].registered & events) == events)
+        return 0;
+    return set_events(l, fd, l->fds[fd].registered | events);
+}
+
+void
+diesel__loop_forget(struct diesel_loop *l, int fd, int err)
+{
+    struct diesel__fd *f;
+
+    if (fd < 0 || fd >= l->nfds)
+        return;
+    f = &l->fds[fd];
+    if (f->reader != NULL)
+        diesel__task_wake(f->reader, err);
+    if (f->writer != NULL)
+        diesel__task_wake(f->writer, err);
+    f->reader = f->writer = NULL;
+    if (f->registered != 0 && set_events(l, fd, 0) != 0) {
+        /* The descriptor is already gone from the kernel's set (closed
+         * behind our back): forget it here too. */
+        f->registered = 0;
+        l->watched--;
+    }
+}
+
+/* Wake the green threads waiting on what fired; stop watching what no
+ * one waits for any more (level-triggered, so it would fire again). */
+static void
+dispatch(struct diesel_loop *l, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int fd = l->fired[i].fd, ev = l->fired[i].events, want = 0;
+        struct diesel__fd *f;
+
+        if (fd < 0 || fd >= l->nfds)
+            continue;
+        f = &l->fds[fd];
+        if (f->reader != NULL) {
+            want |= DIESEL_READ;
+            if (ev & DIESEL_READ) {
+                f->reader->wait.revents |= ev & f->reader->wait.events;
+                diesel__task_wake(f->reader, 0);
+            }
+        }
+        if (f->writer != NULL) {
+            want |= DIESEL_WRITE;
+            if (ev & DIESEL_WRITE) {
+                f->writer->wait.revents |= ev & f->writer->wait.events;
+                diesel__task_wake(f->writer, 0);
+            }
+        }
+        if (f->registered & ev & ~want)
+            set_events(l, fd, f->registered & want);
+    }
+}
+
+/* ---- The loop --------------------------------------------------------- */
+
+static void
+fire_timers(struct diesel_loop *l)
+{
+    struct diesel__heap_node *n;
+
+    while ((n = diesel__heap_min(&l->timers)) != NULL && n->key <= l->now) {
+        struct diesel__task *t = (struct diesel__task *)((char *)n -
+            offsetof(struct diesel__task, timer));
+        diesel__task_wake(t, ETIMEDOUT);
+    }
+}
+
+static int
+poll_timeout(struct diesel_loop *l)
+{
+    struct diesel__heap_node *n;
+    int64_t left;
+
+    if (l->ready_head != NULL)
+        return 0;
+    n = diesel__heap_min(&l->timers);
+    if (n == NULL)
+        return -1;
+    left = n->key - diesel__now_ns();
+    if (left <= 0)
+        return 0;
+    /* Round up: waking early would only mean another turn. */
+    left = (left + 999999) / 1000000;
+    return left > 86400000 ? 86400000 : (int)left;
+}
+
+static void
+run(struct diesel_loop *l)
+{
+    while (l->ntasks > 0) {
+        int timeout, n = 0;
+
+        l->iterations++;
+        diesel__task_run_ready(l);
+        diesel__task_reap(l);
+        if (l->ntasks == 0)
+            break;
+        timeout = poll_timeout(l);
+        if (timeout < 0 && l->watched == 0) {
+            /* Every green thread waits on something that nothing left
+             * can bring: no descriptor is watched, no timer is set. */
+            diesel_log("diesel", DIESEL_LOG_ERROR,
+                "all %llu green threads are blocked and nothing can wake "
+                "them (no timers, no descriptors watched): cancelling "
+                "them all", (unsigned long long)l->ntasks);
+            l->deadlocked = 1;
+            diesel__task_cancel_all(l);
+            continue;
+        }
+        if (l->watched > 0 || timeout != 0) {
+            n = diesel__poll_wait(l, timeout);
+            l->polls++;
+        }
+        l->now = diesel__now_ns();
+        if (n > 0)
+            dispatch(l, n);
+        fire_timers(l);
+    }
+}
+
+int
+diesel_loop_run(diesel_task_fn fn, void *arg)
+{
+    struct diesel_loop *l;
+    int status, err;
+
+    if (diesel__loop != NULL) {
+        diesel_log("diesel", DIESEL_LOG_ERROR,
+            "diesel_loop_run() called while a loop runs on this thread: "
+            "spawn a green thread with diesel_task_spawn() instead");
+        errno = EBUSY;
+        return -1;
+    }
+    if (fn == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return -1;
+    diesel__switch_init();
+    diesel__heap_init(&l->timers);
+    l->ctx.uc = &l->uc;
+    l->errno_ptr = &errno;
+    l->started = l->now = diesel__now_ns();
+    l->tsan_fiber = DIESEL__TSAN_CURRENT();
+    if (diesel__poll_init(l) != 0) {
+        err = errno;
+        free(l);
+        errno = err;
+        return -1;
+    }
+    diesel__stack_overflow_init();
+    diesel__loop = l;
+    diesel_log("diesel", DIESEL_LOG_WARNING, "Starting diesel <hand-rolled %s>",
+        diesel__poll_name);
+    l->main_id = diesel__task_spawn(NULL, NULL, "main", fn, arg, 0);
+    if (l->main_id < 0) {
+        err = errno;
+        status = -1;
+    } else {
+        run(l);
+        err = 0;
+        status = l->stopping ? l->stop_status : l->main_status;
+        if (l->deadlocked && !l->stopping) {
+            err = EDEADLK;
+            status = -1;
+        }
+    }
+    diesel__task_free_all(l);
+    diesel__heap_fini(&l->timers);
+    diesel__poll_fini(l);
+    free(l->fds);
+    free(l->fired);
+    diesel__stack_overflow_fini();
+    diesel__loop = NULL;
+    free(l);
+    if (err != 0)
+        errno = err;
+    return status;
+}
+
+int
+diesel_loop_stop(int status)
+{
+    struct diesel_loop *l = diesel__loop;
+
+    if (l == NULL) {
+        diesel_log("diesel", DIESEL_LOG_ERROR,
+            "diesel_loop_stop() called with no loop running on this thread");
+        errno = EPERM;
+        return -1;
+    }
+    if (!l->stopping) {
+        l->stopping = 1;
+        l->stop_status = status;
+    }
+    diesel__task_cancel_all(l);
+    return 0;
+}
+
+int
+diesel__poll_fired_reserve(struct diesel_loop *l, int n)
+{
+    struct diesel__fired *f;
+
+    if (n <= l->fired_cap)
+        return 0;
+    f = realloc(l->fired, (size_t)n * sizeof(*f));
+    if (f == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    l->fired = f;
+    l->fired_cap = n;
+    return 0;
+}

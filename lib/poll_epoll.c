@@ -1,0 +1,123 @@
+/*
+ * poll_epoll.c: the Linux backend.
+ *
+ * Level-triggered, and lazily disarmed by the loop: a descriptor stays in
+ * the set between waits, so a green thread that reads, writes and waits
+ * again costs no epoll_ctl; only an event that nobody waits for any more
+ * takes the descriptor out (loop.c, dispatch).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+const char diesel__poll_name[] = "epoll";
+
+struct backend {
+    int epfd;
+    struct epoll_event *events;
+    int cap;
+};
+
+int
+diesel__poll_init(struct diesel_loop *l)
+{
+    struct backend *b = calloc(1, sizeof(*b));
+    int err;
+
+    if (b == NULL)
+        return -1;
+    b->cap = 256;
+    b->events = malloc((size_t)b->cap * sizeof(*b->events));
+    if (b->events == NULL)
+        goto fail;
+    b->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (b->epfd < 0)
+        goto fail;
+    if (diesel__poll_fired_reserve(l, b->cap) != 0)
+        goto fail_fd;
+    l->backend = b;
+    return 0;
+fail_fd:
+    err = errno;
+    close(b->epfd);
+    errno = err;
+fail:
+    err = errno;
+    free(b->events);
+    free(b);
+    errno = err;
+    return -1;
+}
+
+void
+diesel__poll_fini(struct diesel_loop *l)
+{
+    struct backend *b = l->backend;
+
+    close(b->epfd);
+    free(b->events);
+    free(b);
+    l->backend = NULL;
+}
+
+int
+diesel__poll_set(struct diesel_loop *l, int fd, int old, int events)
+{
+    struct backend *b = l->backend;
+    struct epoll_event ev;
+    int op;
+
+    ev.events = ((events & DIESEL_READ) ? EPOLLIN : 0) |
+        ((events & DIESEL_WRITE) ? EPOLLOUT : 0);
+    ev.data.u64 = 0;
+    ev.data.fd = fd;
+    op = old == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL :
+        EPOLL_CTL_MOD;
+    if (epoll_ctl(b->epfd, op, fd, &ev) == 0)
+        return 0;
+    /* Our idea of the set and the kernel's can differ for a descriptor
+     * closed without diesel_fd_close and then reused: follow the
+     * kernel's. */
+    if (op == EPOLL_CTL_MOD && errno == ENOENT)
+        return epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (op == EPOLL_CTL_ADD && errno == EEXIST)
+        return epoll_ctl(b->epfd, EPOLL_CTL_MOD, fd, &ev);
+    return -1;
+}
+
+int
+diesel__poll_wait(struct diesel_loop *l, int timeout_ms)
+{
+    struct backend *b = l->backend;
+    int n = epoll_wait(b->epfd, b->events, b->cap, timeout_ms);
+
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        uint32_t e = b->events[i].events;
+        int ev = 0;
+
+        /* Errors and hangups wake both directions: the green thread
+         * learns what happened from its own read or write. */
+        if (e & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+            ev |= DIESEL_READ;
+        if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            ev |= DIESEL_WRITE;
+        l->fired[i].fd = b->events[i].data.fd;
+        l->fired[i].events = ev;
+    }
+    /* A full batch suggests more are waiting: take more next time. */
+    if (n == b->cap) {
+        struct epoll_event *e = realloc(b->events,
+            (size_t)b->cap * 2 * sizeof(*e));
+        if (e != NULL) {
+            b->events = e;
+            if (diesel__poll_fired_reserve(l, b->cap * 2) == 0)
+                b->cap *= 2;
+        }
+    }
+    return n;
+}

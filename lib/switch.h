@@ -1,0 +1,81 @@
+/*
+ * switch.h: saving one context and resuming another.
+ *
+ * Two ways, chosen at build time and then at run time:
+ *
+ *   - a register switch in assembly (switch_x86_64.S, switch_aarch64.S)
+ *     that saves only what the ABI says a callee keeps (the callee-saved
+ *     registers, the stack pointer, the FPU control words) and resumes
+ *     with a jump.  No system call.
+ *   - swapcontext(3), the reference, which every POSIX system has.  glibc's
+ *     makes a sigprocmask system call on every switch.  It is used under
+ *     `make SWITCH=ucontext`, on other CPUs, when the process runs with
+ *     shadow stacks (CET), whose return-address stack a plain register
+ *     switch would corrupt, and when DIESEL_SWITCH=ucontext is set in the
+ *     environment.
+ *
+ * Either way a stack is entered for the first time through the ucontext
+ * that makecontext(3) prepared (one system call per stack, not per spawn).
+ */
+#ifndef DIESEL_SWITCH_H
+#define DIESEL_SWITCH_H
+
+#include <stdint.h>
+#include <ucontext.h>
+
+#if !defined(DIESEL_SWITCH_UCONTEXT) && \
+    (defined(__x86_64__) || defined(__aarch64__))
+#define DIESEL__SWITCH_ASM 1
+#endif
+
+#if defined(__aarch64__)
+#define DIESEL__CTX_WORDS 22    /* x19-x30, sp, d8-d15, pad */
+#else
+#define DIESEL__CTX_WORDS 9     /* rbx rbp r12-r15 rsp rip, mxcsr+fpucw */
+#endif
+
+struct diesel__ctx {
+#ifdef DIESEL__SWITCH_ASM
+    uintptr_t regs[DIESEL__CTX_WORDS];  /* the register switch's save area */
+#endif
+    ucontext_t *uc;                     /* makecontext'd / swapcontext'd */
+};
+
+/* 1 when the register switch is in use (set by diesel__switch_init). */
+extern int diesel__switch_fast;
+
+/* Decide between the two ways for this process; idempotent. */
+void diesel__switch_init(void);
+/* The way in use: "x86_64", "aarch64" or "ucontext". */
+const char *diesel__switch_name(void);
+
+#ifdef DIESEL__SWITCH_ASM
+/* Save the callee-saved registers in from, load to's, jump to its pc. */
+void diesel__ctx_swap_asm(uintptr_t *from, uintptr_t *to);
+/* Save into from like the above, then setcontext(to). */
+void diesel__ctx_enter_asm(uintptr_t *from, ucontext_t *to);
+#endif
+
+/*
+ * Suspend the caller in from and resume to.  fresh means to has never
+ * run: enter it through its ucontext.  Returns when something resumes
+ * from.
+ */
+static inline void
+diesel__ctx_switch(struct diesel__ctx *from, struct diesel__ctx *to,
+    int fresh)
+{
+#ifdef DIESEL__SWITCH_ASM
+    if (diesel__switch_fast) {
+        if (fresh)
+            diesel__ctx_enter_asm(from->regs, to->uc);
+        else
+            diesel__ctx_swap_asm(from->regs, to->regs);
+        return;
+    }
+#endif
+    (void)fresh;
+    swapcontext(from->uc, to->uc);
+}
+
+#endif /* DIESEL_SWITCH_H */

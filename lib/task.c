@@ -1,0 +1,652 @@
+/*
+ * task.c: spawning green threads, the run queue, parking and waking,
+ * joining and cancelling.
+ *
+ * Switching is direct: a green thread that parks or yields switches
+ * straight to the next ready one, and goes back to the loop's own context
+ * only when none is ready or when POLL_BUDGET switches have passed since
+ * the last poll, so that green threads that keep yielding cannot starve
+ * I/O and timers.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sanitize.h"
+
+#define POLL_BUDGET 128   /* switches between two polls, at most */
+#define POOL_MAX 1024     /* default-size stacks kept for reuse */
+#define STACK_MIN ((size_t)16 * 1024)
+#define STACK_MAX ((size_t)1 << 30)
+
+static void trampoline(void);
+
+/* ---- The task table: id -> record, linear probing ----------------------- */
+
+static size_t
+hash_id(int64_t id, size_t cap)
+{
+    return (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 17) &
+        (cap - 1);
+}
+
+static int
+table_grow(struct diesel_loop *l)
+{
+    size_t cap = l->tasks_cap ? l->tasks_cap * 2 : 256;
+    struct diesel__task **tab = calloc(cap, sizeof(*tab));
+
+    if (tab == NULL)
+        return -1;
+    for (size_t i = 0; i < l->tasks_cap; i++) {
+        struct diesel__task *t = l->tasks[i];
+        if (t != NULL) {
+            size_t j = hash_id(t->id, cap);
+            while (tab[j] != NULL)
+                j = (j + 1) & (cap - 1);
+            tab[j] = t;
+        }
+    }
+    free(l->tasks);
+    l->tasks = tab;
+    l->tasks_cap = cap;
+    return 0;
+}
+
+static int
+table_add(struct diesel_loop *l, struct diesel__task *t)
+{
+    size_t j;
+
+    /* Keep the load under 1/2 so that probes stay short. */
+    if ((l->ntasks + 1) * 2 > l->tasks_cap && table_grow(l) != 0)
+        return -1;
+    j = hash_id(t->id, l->tasks_cap);
+    while (l->tasks[j] != NULL)
+        j = (j + 1) & (l->tasks_cap - 1);
+    l->tasks[j] = t;
+    return 0;
+}
+
+static void
+table_del(struct diesel_loop *l, struct diesel__task *t)
+{
+    size_t mask = l->tasks_cap - 1;
+    size_t i = hash_id(t->id, l->tasks_cap);
+
+    while (l->tasks[i] != t)
+        i = (i + 1) & mask;
+    /* Backward-shift deletion: move later entries of the probe run into
+     * the hole when their home slot allows it, so no tombstones. */
+    for (size_t j = (i + 1) & mask; l->tasks[j] != NULL; j = (j + 1) & mask) {
+        size_t home = hash_id(l->tasks[j]->id, l->tasks_cap);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            l->tasks[i] = l->tasks[j];
+            i = j;
+        }
+    }
+    l->tasks[i] = NULL;
+}
+
+struct diesel__task *
+diesel__task_find(struct diesel_loop *l, int64_t id)
+{
+    size_t mask, j;
+
+    if (l->tasks_cap == 0 || id <= 0)
+        return NULL;
+    mask = l->tasks_cap - 1;
+    for (j = hash_id(id, l->tasks_cap); l->tasks[j] != NULL;
+        j = (j + 1) & mask) {
+        if (l->tasks[j]->id == id)
+            return l->tasks[j];
+    }
+    return NULL;
+}
+
+void
+diesel__task_foreach(struct diesel_loop *l,
+    void (*fn)(struct diesel__task *, void *), void *arg)
+{
+    for (size_t i = 0; i < l->tasks_cap; i++) {
+        if (l->tasks[i] != NULL)
+            fn(l->tasks[i], arg);
+    }
+}
+
+/* ---- Switching ----------------------------------------------------------- */
+
+static void
+ready_push(struct diesel_loop *l, struct diesel__task *t)
+{
+    t->next = NULL;
+    if (l->ready_tail != NULL)
+        l->ready_tail->next = t;
+    else
+        l->ready_head = t;
+    l->ready_tail = t;
+}
+
+static struct diesel__task *
+ready_pop(struct diesel_loop *l)
+{
+    struct diesel__task *t = l->ready_head;
+
+    l->ready_head = t->next;
+    if (l->ready_head == NULL)
+        l->ready_tail = NULL;
+    return t;
+}
+
+/* Called first thing in a context that was just switched to. */
+static void
+arrived(struct diesel_loop *l, struct diesel__task *self)
+{
+#ifdef DIESEL__ASAN
+    const void *bottom;
+    size_t size;
+
+    __sanitizer_finish_switch_fiber(self ? self->asan_fake : l->asan_fake,
+        &bottom, &size);
+    if (l->asan_from_loop && self != NULL) {
+        l->asan_bottom = bottom;
+        l->asan_size = size;
+    }
+#else
+    (void)l;
+    (void)self;
+#endif
+}
+
+/*
+ * Suspend from (NULL: the loop's context) and resume to (NULL: the loop).
+ * Returns when something switches back to from.
+ */
+static inline __attribute__((always_inline)) void
+switch_to(struct diesel_loop *l, struct diesel__task *from,
+    struct diesel__task *to)
+{
+    struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
+    struct diesel__ctx *tctx = to ? &to->ctx : &l->ctx;
+    int fresh = 0;
+
+    /* errno's address is fixed per OS thread: use the cached one rather
+     * than a call to __errno_location at each switch. */
+    if (from != NULL)
+        from->saved_errno = *l->errno_ptr;
+    else
+        l->saved_errno = *l->errno_ptr;
+    if (to != NULL) {
+        to->state = DIESEL__RUNNING;
+        to->switches++;
+        fresh = to->fresh;
+        to->fresh = 0;
+    }
+    l->switches++;
+    diesel__current = to;
+#ifdef DIESEL__ASAN
+    l->asan_from_loop = from == NULL;
+    if (from != NULL && from->state == DIESEL__DONE)
+        from->asan_fake = NULL;   /* its frames are gone for good */
+    __sanitizer_start_switch_fiber(
+        from == NULL ? &l->asan_fake :
+        from->state == DIESEL__DONE ? NULL : &from->asan_fake,
+        to ? (const void *)to->stack_lo : l->asan_bottom,
+        to ? (size_t)(to->stack_hi - to->stack_lo) : l->asan_size);
+#endif
+    DIESEL__TSAN_SWITCH(to ? to->tsan_fiber : l->tsan_fiber);
+    diesel__ctx_switch(fctx, tctx, fresh);
+    arrived(l, from);
+    *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
+}
+
+/* Give the CPU away from self (a green thread) until it is made ready. */
+static inline __attribute__((always_inline)) void
+suspend(struct diesel_loop *l, struct diesel__task *self)
+{
+    struct diesel__task *next = NULL;
+
+    if (l->ready_head != NULL && l->since_poll < POLL_BUDGET) {
+        next = ready_pop(l);
+        l->since_poll++;
+        if (next == self) {
+            self->state = DIESEL__RUNNING;
+            return;
+        }
+    }
+    switch_to(l, self, next);
+}
+
+void
+diesel__task_run_ready(struct diesel_loop *l)
+{
+    l->since_poll = 0;
+    if (l->ready_head != NULL)
+        switch_to(l, NULL, ready_pop(l));
+}
+
+/* ---- Parking ------------------------------------------------------------- */
+
+int
+diesel__task_park(struct diesel__task *t, int64_t deadline)
+{
+    struct diesel_loop *l = t->loop;
+
+    assert(t == diesel__current && t->state == DIESEL__RUNNING);
+    t->wake_err = 0;
+    t->wait.since = l->now;
+    t->wait.deadline = deadline;
+    if (deadline >= 0) {
+        t->timer.key = deadline;
+        if (diesel__heap_insert(&l->timers, &t->timer) != 0) {
+            t->wait.kind = DIESEL__WAIT_NONE;
+            return ENOMEM;
+        }
+    }
+    t->state = t->wait.kind == DIESEL__WAIT_SLEEP ? DIESEL__SLEEPING :
+        DIESEL__WAITING;
+    suspend(l, t);
+    t->wait.kind = DIESEL__WAIT_NONE;
+    return t->wake_err;
+}
+
+void
+diesel__task_wake(struct diesel__task *t, int err)
+{
+    struct diesel_loop *l = t->loop;
+
+    if (t->state != DIESEL__WAITING && t->state != DIESEL__SLEEPING)
+        return;
+    t->wake_err = err;
+    if (t->timer.index != DIESEL__HEAP_OUT)
+        diesel__heap_remove(&l->timers, &t->timer);
+    t->state = DIESEL__READY;
+    ready_push(l, t);
+}
+
+int
+diesel__task_cancel(struct diesel__task *t)
+{
+    t->cancelled = 1;
+    diesel__task_wake(t, ECANCELED);
+    return 0;
+}
+
+void
+diesel__task_cancel_all(struct diesel_loop *l)
+{
+    for (size_t i = 0; i < l->tasks_cap; i++) {
+        if (l->tasks[i] != NULL)
+            diesel__task_cancel(l->tasks[i]);
+    }
+}
+
+/* ---- Spawning and ending ------------------------------------------------- */
+
+/* Make t's ucontext enter the trampoline on t's stack. */
+static void
+prepare_entry(struct diesel__task *t)
+{
+    getcontext(&t->uc);
+    t->uc.uc_stack.ss_sp = t->stack_lo;
+    t->uc.uc_stack.ss_size = (size_t)(t->stack_hi - t->stack_lo);
+    t->uc.uc_link = NULL;
+    makecontext(&t->uc, trampoline, 0);
+    t->ctx.uc = &t->uc;
+    t->fresh = 1;
+}
+
+static struct diesel__task *
+stack_get(struct diesel_loop *l, size_t size, const char *name)
+{
+    struct diesel__task *t;
+
+    if (size == DIESEL_STACK_DEFAULT && l->pool != NULL) {
+        t = l->pool;
+        l->pool = t->next;
+        l->npool--;
+        return t;
+    }
+    t = diesel__stack_create(size);
+    if (t == NULL) {
+        long used = diesel__platform_map_count();
+        long limit = diesel__platform_map_limit();
+
+        if (limit > 0)
+            diesel_log("diesel", DIESEL_LOG_ERROR,
+                "cannot map a %zu-byte stack for green thread '%s': %s "
+                "(%ld memory mappings in use, vm.max_map_count is %ld)",
+                size, name, strerror(errno), used, limit);
+        else
+            diesel_log("diesel", DIESEL_LOG_ERROR,
+                "cannot map a %zu-byte stack for green thread '%s': %s",
+                size, name, strerror(errno));
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->loop = l;
+    t->pooled = size == DIESEL_STACK_DEFAULT;
+    t->tsan_fiber = DIESEL__TSAN_CREATE();
+    prepare_entry(t);
+    return t;
+}
+
+int64_t
+diesel__task_spawn(const char *where, void *caller, const char *name,
+    diesel_task_fn fn, void *arg, size_t stack_size)
+{
+    struct diesel_loop *l = diesel__loop;
+    struct diesel__task *t;
+    size_t page = diesel__stack_page();
+
+    if (l == NULL) {
+        diesel_log("diesel", DIESEL_LOG_ERROR,
+            "diesel_task_spawn() called with no loop running on this "
+            "thread: spawn green threads from the function given to "
+            "diesel_loop_run()");
+        errno = EPERM;
+        return -1;
+    }
+    if (fn == NULL || stack_size > STACK_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (l->stopping) {
+        errno = ECANCELED;
+        return -1;
+    }
+    if (stack_size == 0)
+        stack_size = DIESEL_STACK_DEFAULT;
+    if (stack_size < STACK_MIN)
+        stack_size = STACK_MIN;
+    stack_size = (stack_size + page - 1) / page * page;
+    t = stack_get(l, stack_size, name ? name : "task");
+    if (t == NULL)
+        return -1;
+    t->id = l->last_id + 1;
+    if (table_add(l, t) != 0) {
+        t->next = l->dead;
+        l->dead = t;
+        errno = ENOMEM;
+        return -1;
+    }
+    l->last_id++;
+    t->fn = fn;
+    t->arg = arg;
+    t->status = 0;
+    t->joiners = NULL;
+    t->join_target = NULL;
+    t->join_done = 0;
+    t->wait.kind = DIESEL__WAIT_NONE;
+    t->wake_err = 0;
+    t->saved_errno = 0;
+    t->cancelled = 0;
+    t->switches = 0;
+    t->spawned_at = l->now;
+    t->where = where;
+    t->spawn_caller = caller;
+    if (name != NULL) {
+        strncpy(t->name, name, sizeof(t->name) - 1);
+        t->name[sizeof(t->name) - 1] = '\0';
+    } else {
+        snprintf(t->name, sizeof(t->name), "task-%lld", (long long)t->id);
+    }
+    l->ntasks++;
+    l->spawned++;
+    t->state = DIESEL__READY;
+    ready_push(l, t);
+    return t->id;
+}
+
+#undef diesel_task_spawn
+int64_t
+diesel_task_spawn(const char *name, diesel_task_fn fn, void *arg,
+    size_t stack_size)
+{
+    return diesel__task_spawn(NULL, __builtin_return_address(0), name, fn,
+        arg, stack_size);
+}
+
+int64_t
+diesel_task_spawn_at(const char *where, const char *name, diesel_task_fn fn,
+    void *arg, size_t stack_size)
+{
+    return diesel__task_spawn(where, __builtin_return_address(0), name, fn,
+        arg, stack_size);
+}
+
+/*
+ * The green thread returned (or called diesel_task_exit).  Hand its status
+ * to its joiners, give its stack back, and switch away.  Returns only when
+ * a later spawn reuses the stack, with t filled in anew.
+ */
+static void
+finish(struct diesel__task *t, int status)
+{
+    struct diesel_loop *l = t->loop;
+
+    t->status = status;
+    t->state = DIESEL__DONE;
+    if (t->id == l->main_id)
+        l->main_status = status;
+    while (t->joiners != NULL) {
+        struct diesel__task *j = t->joiners;
+        t->joiners = j->join_next;
+        j->join_target = NULL;
+        j->join_status = status;
+        j->join_done = 1;
+        diesel__task_wake(j, 0);
+    }
+    table_del(l, t);
+    l->ntasks--;
+    /* The stack can be reused only once we are off it, which happens
+     * before any other green thread runs: pooling it now is safe.
+     * Unmapping it is not, so the loop does that (task_reap). */
+    if (t->pooled && l->npool < POOL_MAX && !t->fresh) {
+        t->next = l->pool;
+        l->pool = t;
+        l->npool++;
+    } else {
+        t->next = l->dead;
+        l->dead = t;
+    }
+    suspend(l, t);
+}
+
+static void
+trampoline(void)
+{
+    struct diesel__task *t = diesel__current;
+
+    arrived(t->loop, t);
+    DIESEL__ASAN_UNPOISON(t->stack_lo, (size_t)(t->stack_hi - t->stack_lo));
+    for (;;) {
+        errno = 0;
+        finish(t, t->fn(t->arg));
+    }
+}
+
+void
+diesel_task_exit(int status)
+{
+    struct diesel__task *t = diesel__current;
+
+    if (t == NULL) {
+        diesel_log("diesel", DIESEL_LOG_ERROR,
+            "diesel_task_exit() called outside a green thread: "
+            "exiting the process");
+        exit(status);
+    }
+    /* The frames above us are abandoned and cannot be resumed into: the
+     * stack is unmapped rather than pooled (finish sees fresh). */
+    t->fresh = 1;
+    finish(t, status);
+    abort();    /* not reached: a fresh stack is never resumed here */
+}
+
+void
+diesel__task_reap(struct diesel_loop *l)
+{
+    while (l->dead != NULL) {
+        struct diesel__task *t = l->dead;
+        l->dead = t->next;
+        diesel__stack_destroy(t);
+    }
+}
+
+void
+diesel__task_free_all(struct diesel_loop *l)
+{
+    diesel__task_reap(l);
+    while (l->pool != NULL) {
+        struct diesel__task *t = l->pool;
+        l->pool = t->next;
+        diesel__stack_destroy(t);
+    }
+    l->npool = 0;
+    free(l->tasks);
+    l->tasks = NULL;
+    l->tasks_cap = 0;
+}
+
+/* ---- Public calls -------------------------------------------------------- */
+
+int
+diesel_task_yield(void)
+{
+    struct diesel__task *t = diesel__running("diesel_task_yield");
+    struct diesel_loop *l;
+
+    if (t == NULL)
+        return -1;
+    l = t->loop;
+    t->state = DIESEL__READY;
+    ready_push(l, t);
+    suspend(l, t);
+    if (t->cancelled) {
+        errno = ECANCELED;
+        return -1;
+    }
+    return 0;
+}
+
+int64_t
+diesel_task_self(void)
+{
+    return diesel__current ? diesel__current->id : -1;
+}
+
+const char *
+diesel_task_name(void)
+{
+    return diesel__current ? diesel__current->name : NULL;
+}
+
+int
+diesel_task_rename(const char *name)
+{
+    struct diesel__task *t = diesel__running("diesel_task_rename");
+
+    if (t == NULL)
+        return -1;
+    if (name == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    strncpy(t->name, name, sizeof(t->name) - 1);
+    t->name[sizeof(t->name) - 1] = '\0';
+    return 0;
+}
+
+int
+diesel_task_join(int64_t id, int *status, int64_t timeout_ms)
+{
+    struct diesel__task *t = diesel__running("diesel_task_join");
+    struct diesel__task *target;
+    int err;
+
+    if (t == NULL)
+        return -1;
+    if (timeout_ms < -1) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (t->cancelled) {
+        errno = ECANCELED;
+        return -1;
+    }
+    target = diesel__task_find(t->loop, id);
+    if (target == NULL) {
+        errno = ESRCH;
+        return -1;
+    }
+    if (target == t) {
+        errno = EDEADLK;
+        return -1;
+    }
+    if (timeout_ms == 0) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    t->join_target = target;
+    t->join_done = 0;
+    t->join_next = target->joiners;
+    target->joiners = t;
+    t->wait.kind = DIESEL__WAIT_JOIN;
+    t->wait.target = id;
+    err = diesel__task_park(t, timeout_ms < 0 ? -1 :
+        diesel__now_ns() + timeout_ms * 1000000);
+    if (t->join_done) {
+        if (status != NULL)
+            *status = t->join_status;
+        return 0;
+    }
+    /* Timed out or cancelled while the target still runs: unlink. */
+    for (struct diesel__task **p = &target->joiners; *p != NULL;
+        p = &(*p)->join_next) {
+        if (*p == t) {
+            *p = t->join_next;
+            break;
+        }
+    }
+    t->join_target = NULL;
+    errno = err;
+    return -1;
+}
+
+int
+diesel_task_cancel(int64_t id)
+{
+    struct diesel_loop *l = diesel__loop;
+    struct diesel__task *t;
+
+    if (l == NULL) {
+        diesel_log("diesel", DIESEL_LOG_ERROR,
+            "diesel_task_cancel() called with no loop running on this "
+            "thread");
+        errno = EPERM;
+        return -1;
+    }
+    t = diesel__task_find(l, id);
+    if (t == NULL) {
+        errno = ESRCH;
+        return -1;
+    }
+    return diesel__task_cancel(t);
+}
+
+const char *
+diesel__task_state_name(enum diesel__state s)
+{
+    switch (s) {
+    case DIESEL__READY: return "ready";
+    case DIESEL__RUNNING: return "running";
+    case DIESEL__WAITING: return "waiting";
+    case DIESEL__SLEEPING: return "sleeping";
+    case DIESEL__DONE: return "done";
+    }
+    return "?";
+}
