@@ -26,7 +26,7 @@ UNAME_M := $(shell uname -m)
 ifeq ($(UNAME_S),Linux)
 PLATFORM := linux
 DEFAULT_BACKEND := epoll
-CHECK_BACKENDS := epoll poll kqueue
+CHECK_BACKENDS := epoll poll $(if $(wildcard test/kqshim/kqueue.c),kqueue)
 else ifneq ($(filter Darwin FreeBSD OpenBSD NetBSD DragonFly,$(UNAME_S)),)
 PLATFORM := bsd
 DEFAULT_BACKEND := kqueue
@@ -83,13 +83,13 @@ endif
 
 # ---- The library ---------------------------------------------------------
 
-LIB_SRC := lib/heap.c lib/log.c lib/loop.c lib/task.c lib/stack.c \
-    lib/switch.c lib/fd.c lib/time.c lib/platform_$(PLATFORM).c
+# Every lib/*.c but the backends and platforms, which are picked below.
+LIB_SRC := $(filter-out lib/poll_% lib/platform_%,$(wildcard lib/*.c)) \
+    lib/platform_$(PLATFORM).c
 ifeq ($(SWITCH),asm)
 LIB_ASM := lib/switch_$(ARCH).S
 endif
-LIB_HDR := include/diesel.h lib/internal.h lib/heap.h lib/switch.h \
-    lib/sanitize.h
+LIB_HDR := include/diesel.h $(wildcard lib/*.h)
 CORE_OBJ := $(LIB_SRC:.c=.o) $(LIB_ASM:.S=.o)
 
 # The kqueue backend runs here through a kqueue-over-epoll shim that lives
@@ -143,9 +143,16 @@ examples/%: examples/%.c $(LIB) include/diesel.h
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
-TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o
+TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o
 TEST_BIN := $(foreach b,$(CHECK_BACKENDS),test/check_diesel_$(b))
-TEST_HELPERS := test/overflow_child test/mapfill_child
+TEST_HELPERS := $(patsubst %.c,%,$(wildcard test/*_child.c))
+
+# One line per suite, SUITE(name) for test/check_name.c.
+test/suites.h: $(TEST_SRC)
+	for f in $(sort $(TEST_SRC)); do n=$${f#test/check_}; \
+	    echo "SUITE($${n%.c})"; done > $@
+
+test/main.o: test/suites.h
 
 test/%.o: test/%.c test/tests.h $(LIB_HDR) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(CHECK_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
@@ -210,7 +217,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
 
 clean:
-	rm -f lib/*.o lib/*.a lib/libdiesel.pc lib/.flags test/*.o \
+	rm -f lib/*.o lib/*.a lib/libdiesel.pc lib/.flags test/*.o test/suites.h \
 	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TOOLS) $(EXAMPLES) \
 	    $(BENCH_BIN)
 

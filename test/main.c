@@ -1,0 +1,46 @@
+/*
+ * main.c: run every suite, or those named on the command line
+ * (CK_RUN_SUITE and CK_RUN_CASE work as usual; CK_FORK=no under gdb).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests.h"
+
+#define SUITE(name) Suite *diesel_##name##_suite(void);
+#include "suites.h"
+#undef SUITE
+
+static const struct {
+    const char *name;
+    Suite *(*make)(void);
+} suites[] = {
+#define SUITE(name) { #name, diesel_##name##_suite },
+#include "suites.h"
+#undef SUITE
+};
+
+int
+main(int argc, char **argv)
+{
+    SRunner *sr = NULL;
+    int failed;
+
+    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+        int want = argc < 2;
+        for (int a = 1; a < argc; a++)
+            want |= strcmp(argv[a], suites[i].name) == 0;
+        if (!want)
+            continue;
+        if (sr == NULL)
+            sr = srunner_create(suites[i].make());
+        else
+            srunner_add_suite(sr, suites[i].make());
+    }
+    if (sr == NULL)
+        return 2;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
