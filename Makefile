@@ -222,3 +222,5 @@ clean:
 	    $(BENCH_BIN)
 
 .PHONY: all tools examples check bench lint install uninstall clean
+# Keep objects that pattern rules chain through.
+.SECONDARY:
