@@ -92,9 +92,9 @@ DIESEL_API const char *diesel_task_name(void);
 DIESEL_API int diesel_task_rename(const char *name);
 
 /*
- * Wait until green thread id returns and store its exit status.  Fails with
- * ESRCH when id is not a running green thread of this loop (it may already
- * have returned: join it before yielding if its status matters).
+ * Wait until green thread id returns and store its exit status.  The
+ * statuses of the last 4096 green threads to return are kept, so a join
+ * that comes late still gets one; ESRCH when id is unknown or older.
  */
 DIESEL_API int diesel_task_join(int64_t id, int *status, int64_t timeout_ms);
 

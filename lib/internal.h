@@ -151,6 +151,13 @@ struct diesel__fired {
     int events;          /* DIESEL_READ | DIESEL_WRITE */
 };
 
+/* The exit status of a green thread that returned, kept for a late join. */
+struct diesel__exited {
+    int64_t id;
+    int status;
+};
+#define DIESEL__EXITED_KEEP 4096
+
 struct diesel_loop {
     struct diesel__ctx ctx;          /* the loop's own (OS thread) context */
     ucontext_t uc;                   /* ... as a ucontext, for fallback */
@@ -169,6 +176,8 @@ struct diesel_loop {
                                         open-addressing hash table */
     size_t tasks_cap;                /* a power of two, or 0 */
     int64_t last_id;                 /* ids are 1, 2, 3... */
+    struct diesel__exited *exited;   /* ring of recent exit statuses */
+    size_t exited_next;              /* next slot to overwrite */
     uint64_t ntasks;                 /* green threads not DONE */
     struct diesel__task *pool;       /* default-size stacks to reuse */
     unsigned npool;

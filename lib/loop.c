@@ -237,10 +237,16 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
     diesel__heap_init(&l->timers);
     l->ctx.uc = &l->uc;
     l->errno_ptr = &errno;
+    l->exited = calloc(DIESEL__EXITED_KEEP, sizeof(*l->exited));
+    if (l->exited == NULL) {
+        free(l);
+        return -1;
+    }
     l->started = l->now = diesel__now_ns();
     l->tsan_fiber = DIESEL__TSAN_CURRENT();
     if (diesel__poll_init(l) != 0) {
         err = errno;
+        free(l->exited);
         free(l);
         errno = err;
         return -1;

@@ -442,6 +442,11 @@ finish(struct diesel__task *t, int status)
     }
     table_del(l, t);
     l->ntasks--;
+    if (l->exited != NULL) {
+        l->exited[l->exited_next].id = t->id;
+        l->exited[l->exited_next].status = status;
+        l->exited_next = (l->exited_next + 1) % DIESEL__EXITED_KEEP;
+    }
     /* The stack can be reused only once we are off it, which happens
      * before any other green thread runs: pooling it now is safe.
      * Unmapping it is not, so the loop does that (task_reap). */
@@ -510,6 +515,23 @@ diesel__task_free_all(struct diesel_loop *l)
     free(l->tasks);
     l->tasks = NULL;
     l->tasks_cap = 0;
+    free(l->exited);
+    l->exited = NULL;
+}
+
+/* The status of a green thread that returned recently, if still kept. */
+static int
+exited_status(struct diesel_loop *l, int64_t id, int *status)
+{
+    if (l->exited == NULL || id <= 0 || id > l->last_id)
+        return -1;
+    for (size_t i = 0; i < DIESEL__EXITED_KEEP; i++) {
+        if (l->exited[i].id == id) {
+            *status = l->exited[i].status;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* ---- Public calls -------------------------------------------------------- */
@@ -580,6 +602,12 @@ diesel_task_join(int64_t id, int *status, int64_t timeout_ms)
     }
     target = diesel__task_find(t->loop, id);
     if (target == NULL) {
+        int st;
+        if (exited_status(t->loop, id, &st) == 0) {
+            if (status != NULL)
+                *status = st;
+            return 0;
+        }
         errno = ESRCH;
         return -1;
     }

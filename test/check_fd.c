@@ -1,0 +1,358 @@
+/*
+ * check_fd.c: parking on descriptors, over real pipes and socketpairs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tests.h"
+
+static int sp[2];
+
+static void
+make_pair(void)
+{
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    fcntl(sp[0], F_SETFL, O_NONBLOCK);
+    fcntl(sp[1], F_SETFL, O_NONBLOCK);
+}
+
+/* ---- Ping-pong ------------------------------------------------------------ */
+
+enum { ROUNDS = 2000 };
+
+static int
+ponger(void *arg)
+{
+    char c;
+
+    (void)arg;
+    for (int i = 0; i < ROUNDS; i++) {
+        ck_assert_int_eq(diesel_fd_wait(sp[1], DIESEL_READ, 5000),
+            DIESEL_READ);
+        ck_assert_int_eq(read(sp[1], &c, 1), 1);
+        ck_assert_int_eq(c, (char)i);
+        c++;
+        ck_assert_int_eq(write(sp[1], &c, 1), 1);
+    }
+    return 0;
+}
+
+static int
+pingpong_main(void *arg)
+{
+    int64_t id;
+    char c;
+
+    (void)arg;
+    make_pair();
+    id = diesel_task_spawn("ponger", ponger, NULL, 0);
+    for (int i = 0; i < ROUNDS; i++) {
+        c = (char)i;
+        ck_assert_int_eq(write(sp[0], &c, 1), 1);
+        ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, 5000),
+            DIESEL_READ);
+        ck_assert_int_eq(read(sp[0], &c, 1), 1);
+        ck_assert_int_eq(c, (char)(i + 1));
+    }
+    ck_assert_int_eq(diesel_task_join(id, NULL, -1), 0);
+    diesel_fd_close(sp[0]);
+    diesel_fd_close(sp[1]);
+    return 0;
+}
+
+START_TEST(two_green_threads_ping_pong_over_a_socketpair)
+{
+    int fds = t_count_fds();
+
+    ck_assert_int_eq(t_run(pingpong_main, NULL), 0);
+    /* The loop's own descriptors are gone too. */
+    ck_assert_int_eq(t_count_fds(), fds);
+}
+END_TEST
+
+/* ---- Timeouts, EOF, both directions ------------------------------------- */
+
+static int
+timeouts_main(void *arg)
+{
+    int64_t t0;
+    int p[2];
+
+    (void)arg;
+    make_pair();
+    /* Nothing to read: times out, not early. */
+    t0 = diesel_now();
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, 30), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_ge(diesel_now() - t0, 30);
+    /* 0 never blocks. */
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, 0), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_WRITE, 0), DIESEL_WRITE);
+    /* Both directions at once: only writable is ready. */
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ | DIESEL_WRITE, 100),
+        DIESEL_WRITE);
+    /* Data makes it readable. */
+    ck_assert_int_eq(write(sp[1], "x", 1), 1);
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, 100), DIESEL_READ);
+    /* EOF: the peer closes; readable, and read says 0. */
+    close(sp[1]);
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, 100), DIESEL_READ);
+    {
+        char buf[4];
+        ck_assert_int_eq(read(sp[0], buf, sizeof(buf)), 1);
+        ck_assert_int_eq(read(sp[0], buf, sizeof(buf)), 0);
+    }
+    diesel_fd_close(sp[0]);
+    /* A pipe whose writer closed: the reader wakes. */
+    ck_assert_int_eq(pipe(p), 0);
+    close(p[1]);
+    ck_assert(diesel_fd_wait(p[0], DIESEL_READ, 100) & DIESEL_READ);
+    diesel_fd_close(p[0]);
+    return 0;
+}
+
+START_TEST(fd_wait_times_out_and_sees_eof)
+{
+    ck_assert_int_eq(t_run(timeouts_main, NULL), 0);
+}
+END_TEST
+
+static int
+bad_args_main(void *arg)
+{
+    char path[] = "/tmp/diesel-fd-XXXXXX";
+    int f;
+
+    (void)arg;
+    make_pair();
+    ck_assert_int_eq(diesel_fd_wait(-1, DIESEL_READ, 10), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_fd_wait(sp[0], 0, 10), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_fd_wait(sp[0], 4, 10), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, -5), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    /* A descriptor that is not open. */
+    ck_assert_int_eq(diesel_fd_wait(1000, DIESEL_READ, 10), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(diesel_fd_wait(1000, DIESEL_READ, 0), -1);
+    ck_assert_int_eq(errno, EBADF);
+    /* A regular file is always ready, as poll(2) says. */
+    f = mkstemp(path);
+    ck_assert_int_ge(f, 0);
+    unlink(path);
+    ck_assert_int_eq(diesel_fd_wait(f, DIESEL_READ | DIESEL_WRITE, 10),
+        DIESEL_READ | DIESEL_WRITE);
+    close(f);
+    diesel_fd_close(sp[0]);
+    diesel_fd_close(sp[1]);
+    return 0;
+}
+
+START_TEST(fd_wait_rejects_bad_arguments)
+{
+    ck_assert_int_eq(t_run(bad_args_main, NULL), 0);
+}
+END_TEST
+
+static int
+second_reader(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, 1000), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    /* Writing is another direction: allowed. */
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_WRITE, 1000), DIESEL_WRITE);
+    return 0;
+}
+
+static int
+busy_main(void *arg)
+{
+    (void)arg;
+    make_pair();
+    diesel_task_spawn("second", second_reader, NULL, 0);
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, 50), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    diesel_fd_close(sp[0]);
+    diesel_fd_close(sp[1]);
+    return 0;
+}
+
+START_TEST(two_readers_of_one_fd_is_ebusy)
+{
+    ck_assert_int_eq(t_run(busy_main, NULL), 0);
+}
+END_TEST
+
+/* ---- Closing and reusing descriptors ------------------------------------- */
+
+static int closed_err;
+
+static int
+reader_of_closed(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, 2000), -1);
+    closed_err = errno;
+    return 0;
+}
+
+static int
+close_main(void *arg)
+{
+    int64_t id;
+    int old = 0, p[2];
+
+    (void)arg;
+    make_pair();
+    id = diesel_task_spawn("reader", reader_of_closed, NULL, 0);
+    diesel_sleep(5);
+    /* Data arrives, and in the same turn, before the loop polls, the
+     * descriptor is closed: the waiter wakes with EBADF, not READ. */
+    ck_assert_int_eq(write(sp[1], "stale", 5), 5);
+    old = sp[0];
+    ck_assert_int_eq(diesel_fd_close(sp[0]), 0);
+    ck_assert_int_eq(diesel_task_join(id, NULL, 1000), 0);
+    ck_assert_int_eq(closed_err, EBADF);
+    /* The number is reused at once by a pipe with nothing in it: the old
+     * socket's readiness must not reach the new owner. */
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(p[0], old);
+    ck_assert_int_eq(diesel_fd_wait(p[0], DIESEL_READ, 50), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    diesel_fd_close(p[0]);
+    close(p[1]);
+    diesel_fd_close(sp[1]);
+    return 0;
+}
+
+START_TEST(closed_fd_wakes_waiter_and_reuse_sees_no_stale_event)
+{
+    ck_assert_int_eq(t_run(close_main, NULL), 0);
+}
+END_TEST
+
+/* An event already fetched for a descriptor that a green thread closes
+ * and reopens in the same turn goes to nobody. */
+static int pair2[2];
+
+static int
+closer(void *arg)
+{
+    int p[2];
+
+    (void)arg;
+    /* Both sockets of sp are readable now; whoever runs first closes the
+     * other's descriptor and reuses the number for an empty pipe. */
+    diesel_fd_close(pair2[0]);
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(p[0], pair2[0]);
+    ck_assert_int_eq(diesel_fd_wait(p[0], DIESEL_READ, 50), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    diesel_fd_close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+static int
+victim(void *arg)
+{
+    (void)arg;
+    /* Woken by EBADF when closer closes our descriptor. */
+    ck_assert_int_eq(diesel_fd_wait(pair2[0], DIESEL_READ, 1000), -1);
+    ck_assert_int_eq(errno, EBADF);
+    return 0;
+}
+
+static int
+same_turn_main(void *arg)
+{
+    int64_t v, c;
+
+    (void)arg;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, pair2), 0);
+    v = diesel_task_spawn("victim", victim, NULL, 0);
+    diesel_task_yield();
+    ck_assert_int_eq(write(pair2[1], "x", 1), 1);
+    c = diesel_task_spawn("closer", closer, NULL, 0);
+    diesel_task_join(v, NULL, -1);
+    diesel_task_join(c, NULL, -1);
+    close(pair2[1]);
+    return 0;
+}
+
+START_TEST(fd_closed_with_an_event_pending_loses_the_event)
+{
+    ck_assert_int_eq(t_run(same_turn_main, NULL), 0);
+}
+END_TEST
+
+/* ---- Many descriptors ---------------------------------------------------- */
+
+enum { PAIRS = 300 };
+static int pairs[PAIRS][2];
+
+static int
+echo_one(void *arg)
+{
+    int *p = arg;
+    char c;
+
+    ck_assert_int_eq(diesel_fd_wait(p[1], DIESEL_READ, 5000), DIESEL_READ);
+    ck_assert_int_eq(read(p[1], &c, 1), 1);
+    ck_assert_int_eq(write(p[1], &c, 1), 1);
+    return 0;
+}
+
+static int
+many_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < PAIRS; i++) {
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, pairs[i]), 0);
+        diesel_task_spawn("echo", echo_one, pairs[i], 0);
+    }
+    diesel_task_yield();
+    for (int i = PAIRS - 1; i >= 0; i--)
+        ck_assert_int_eq(write(pairs[i][0], "q", 1), 1);
+    for (int i = 0; i < PAIRS; i++) {
+        char c;
+        ck_assert_int_eq(diesel_fd_wait(pairs[i][0], DIESEL_READ, 5000),
+            DIESEL_READ);
+        ck_assert_int_eq(read(pairs[i][0], &c, 1), 1);
+        diesel_fd_close(pairs[i][0]);
+        diesel_fd_close(pairs[i][1]);
+    }
+    return 0;
+}
+
+START_TEST(hundreds_of_descriptors_wake_the_right_green_threads)
+{
+    ck_assert_int_eq(t_run(many_main, NULL), 0);
+}
+END_TEST
+
+Suite *
+diesel_fd_suite(void)
+{
+    Suite *s = suite_create("fd");
+    TCase *tc = tcase_create("fd");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, two_green_threads_ping_pong_over_a_socketpair);
+    tcase_add_test(tc, fd_wait_times_out_and_sees_eof);
+    tcase_add_test(tc, fd_wait_rejects_bad_arguments);
+    tcase_add_test(tc, two_readers_of_one_fd_is_ebusy);
+    tcase_add_test(tc, closed_fd_wakes_waiter_and_reuse_sees_no_stale_event);
+    tcase_add_test(tc, fd_closed_with_an_event_pending_loses_the_event);
+    tcase_add_test(tc, hundreds_of_descriptors_wake_the_right_green_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,92 @@
+/*
+ * check_stack.c: stack overflow reports, the mapping limit, guard pages.
+ * The crashes happen in child processes (the test/..._child programs).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests.h"
+#include "sanitize.h"
+
+static char out[16384];
+
+static int
+crash(const char *how)
+{
+    char *argv[] = { "overflow_child", (char *)how, NULL };
+
+    return t_spawn_capture(argv, out, sizeof(out), 20000);
+}
+
+START_TEST(stack_overflow_names_the_green_thread_and_aborts)
+{
+    int st = crash("recurse");
+
+    ck_assert_msg(WIFSIGNALED(st), "child status %#x, stderr: %s", st, out);
+    ck_assert_int_eq(WTERMSIG(st), SIGABRT);
+    ck_assert_msg(strstr(out, "{diesel} CRITICAL:stack overflow in green "
+        "thread 'recurser' (id 3)") != NULL, "stderr: %s", out);
+}
+END_TEST
+
+START_TEST(frame_larger_than_the_guard_page_is_caught_too)
+{
+    int st = crash("bigframe");
+
+    ck_assert_msg(WIFSIGNALED(st), "child status %#x, stderr: %s", st, out);
+    ck_assert_int_eq(WTERMSIG(st), SIGABRT);
+    ck_assert_msg(strstr(out, "stack overflow in green thread 'recurser' "
+        "(id 3)") != NULL, "stderr: %s", out);
+}
+END_TEST
+
+START_TEST(other_segfaults_keep_their_signal)
+{
+    int st = crash("null");
+
+    ck_assert_ptr_null(strstr(out, "stack overflow"));
+#ifdef DIESEL__ASAN
+    /* The fault is handed on to ASan's handler, which reports and exits. */
+    ck_assert_msg(strstr(out, "AddressSanitizer: SEGV") != NULL,
+        "child status %#x, stderr: %s", st, out);
+#else
+    ck_assert_msg(WIFSIGNALED(st), "child status %#x, stderr: %s", st, out);
+    ck_assert_int_eq(WTERMSIG(st), SIGSEGV);
+#endif
+}
+END_TEST
+
+START_TEST(spawn_past_the_mapping_limit_fails_cleanly)
+{
+    char *argv[] = { "mapfill_child", NULL };
+    int st = t_spawn_capture(argv, out, sizeof(out), 60000);
+
+    ck_assert_msg(WIFEXITED(st), "child status %#x, stderr: %s", st, out);
+    if (WEXITSTATUS(st) == 77)
+        return;   /* under a sanitizer or valgrind: cannot run */
+    ck_assert_msg(WEXITSTATUS(st) == 0, "exit %d, stderr: %s",
+        WEXITSTATUS(st), out);
+    ck_assert_msg(strstr(out, "{diesel} ERROR:cannot map a ") != NULL &&
+        strstr(out, "for green thread 'one-too-many'") != NULL &&
+        strstr(out, "vm.max_map_count is") != NULL, "stderr: %s", out);
+}
+END_TEST
+
+Suite *
+diesel_stack_suite(void)
+{
+    Suite *s = suite_create("stack");
+    TCase *tc = tcase_create("stack");
+
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, stack_overflow_names_the_green_thread_and_aborts);
+    tcase_add_test(tc, frame_larger_than_the_guard_page_is_caught_too);
+    tcase_add_test(tc, other_segfaults_keep_their_signal);
+    tcase_add_test(tc, spawn_past_the_mapping_limit_fails_cleanly);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,76 @@
+/*
+ * overflow_child.c: a process that crashes a green thread on purpose, for
+ * check_stack.c.  argv[1]: "recurse" (unbounded recursion), "bigframe" (one
+ * frame far larger than the guard page), "null" (a NULL store, not an
+ * overflow).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "diesel.h"
+
+static volatile int sink;
+
+static int
+recurse(int n)
+{
+    volatile char pad[256];
+
+    pad[0] = (char)n;
+    sink += pad[0];
+    /* sink never reaches -1: the recursion ends only in the guard page. */
+    if (sink == -1)
+        return 0;
+    return recurse(n + 1) + pad[0];
+}
+
+static int
+bigframe(void)
+{
+    /* 1 MiB on a 128 KiB stack: -fstack-clash-protection probes each
+     * page, so the first probe past the stack hits the guard page. */
+    volatile char big[1 << 20];
+
+    big[0] = 1;
+    big[sizeof(big) - 1] = 1;
+    return big[0] + big[sizeof(big) - 1];
+}
+
+static int
+crasher(void *arg)
+{
+    const char *how = arg;
+
+    if (strcmp(how, "recurse") == 0)
+        return recurse(0);
+    if (strcmp(how, "bigframe") == 0)
+        return bigframe();
+    /* An unmapped address that is not NULL, so that UBSan lets the
+     * store through to the MMU. */
+    *(volatile int *)(sink ? (uintptr_t)&sink : (uintptr_t)64) = 1;
+    return 0;
+}
+
+static int
+idle(void *arg)
+{
+    (void)arg;
+    return diesel_sleep(1000);
+}
+
+static int
+main_task(void *arg)
+{
+    diesel_task_spawn("bystander", idle, NULL, 0);
+    diesel_task_spawn("recurser", crasher, arg, 0);
+    return diesel_sleep(1000);
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    return diesel_loop_run(main_task, argv[1]);
+}
