@@ -113,6 +113,7 @@ diesel__stack_stats(struct diesel__stack_stats *s)
 static struct sigaction old_segv, old_bus;
 static int overflow_installed;
 static __thread void *altstack;   /* this OS thread's, if we made it */
+static __thread int chained;      /* inside the handler we hand on to */
 
 static void
 overflow_handler(int sig, siginfo_t *si, void *uctx)
@@ -121,7 +122,9 @@ overflow_handler(int sig, siginfo_t *si, void *uctx)
     char *addr = si->si_addr;
     struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
 
-    if (t != NULL && addr < t->stack_lo &&
+    /* A fault inside the handler we handed a fault on to is that
+     * handler's business, never an overflow of ours. */
+    if (!chained && t != NULL && addr < t->stack_lo &&
         addr + OVERFLOW_SLACK >= (char *)t->map_base) {
         char msg[160];
         size_t n = 0;
@@ -144,13 +147,18 @@ overflow_handler(int sig, siginfo_t *si, void *uctx)
         abort();
     }
     /* Not ours: hand the fault to whoever had it before us. */
-    if (old->sa_flags & SA_SIGINFO) {
-        if (old->sa_sigaction != NULL) {
-            old->sa_sigaction(sig, si, uctx);
-            return;
-        }
-    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+    if (!chained && (old->sa_flags & SA_SIGINFO) &&
+        old->sa_sigaction != NULL) {
+        chained = 1;
+        old->sa_sigaction(sig, si, uctx);
+        chained = 0;
+        return;
+    }
+    if (!chained && !(old->sa_flags & SA_SIGINFO) &&
+        old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        chained = 1;
         old->sa_handler(sig);
+        chained = 0;
         return;
     }
     /* Default action: restore it and return, so that the instruction

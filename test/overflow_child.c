@@ -12,7 +12,7 @@
 
 static volatile int sink;
 
-static int
+static __attribute__((noinline)) int
 recurse(int n)
 {
     volatile char pad[256];
@@ -25,7 +25,7 @@ recurse(int n)
     return recurse(n + 1) + pad[0];
 }
 
-static int
+static __attribute__((noinline)) int
 bigframe(void)
 {
     /* 1 MiB on a 128 KiB stack: -fstack-clash-protection probes each
