@@ -222,5 +222,9 @@ clean:
 	    $(BENCH_BIN)
 
 .PHONY: all tools examples check bench lint install uninstall clean
+
+# make check-cross-aarch64: the aarch64 switch under qemu-user.
+-include test/cross/cross.mk
+
 # Keep objects that pattern rules chain through.
 .SECONDARY:

@@ -29,7 +29,7 @@
 #endif
 
 #if defined(__aarch64__)
-#define DIESEL__CTX_WORDS 22    /* x19-x30, sp, d8-d15, pad */
+#define DIESEL__CTX_WORDS 22    /* x19-x30, sp, d8-d15, fpcr+fpsr */
 #else
 #define DIESEL__CTX_WORDS 9     /* rbx rbp r12-r15 rsp rip, mxcsr+fpucw */
 #endif
