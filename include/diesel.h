@@ -65,8 +65,8 @@ DIESEL_API const char *diesel_loop_backend(void);
 
 /*
  * Spawn a green thread that runs fn(arg) on a stack of stack_size bytes.
- * It runs once the caller blocks or yields.  Returns its id (> 0), never
- * reused within the process.  The macro records the file and line of the
+ * It runs once the caller blocks or yields.  Returns its id (> 0): ids
+ * count 1, 2, 3... in each loop and are never reused within it.  The macro records the file and line of the
  * call, which the console shows; (diesel_task_spawn)(...) skips it.
  */
 DIESEL_API int64_t diesel_task_spawn(const char *name, diesel_task_fn fn,

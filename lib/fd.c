@@ -62,6 +62,14 @@ diesel_fd_wait(int fd, int events, int64_t timeout_ms)
         }
         return ready;
     }
+    if (fd < l->nfds) {
+        f = &l->fds[fd];
+        if (((events & DIESEL_READ) && f->reader != NULL) ||
+            ((events & DIESEL_WRITE) && f->writer != NULL)) {
+            errno = EBUSY;
+            return -1;
+        }
+    }
     if (diesel__loop_watch(l, fd, events) != 0) {
         /* epoll refuses regular files and the like, which poll(2) calls
          * always ready: so are they here. */
@@ -70,11 +78,6 @@ diesel_fd_wait(int fd, int events, int64_t timeout_ms)
         return -1;
     }
     f = &l->fds[fd];
-    if (((events & DIESEL_READ) && f->reader != NULL) ||
-        ((events & DIESEL_WRITE) && f->writer != NULL)) {
-        errno = EBUSY;
-        return -1;
-    }
     if (events & DIESEL_READ)
         f->reader = t;
     if (events & DIESEL_WRITE)
@@ -83,8 +86,9 @@ diesel_fd_wait(int fd, int events, int64_t timeout_ms)
     t->wait.fd = fd;
     t->wait.events = events;
     t->wait.revents = 0;
-    err = diesel__task_park(t, timeout_ms < 0 ? -1 :
-        diesel__now_ns() + timeout_ms * 1000000);
+    l->fd_waiters++;
+    err = diesel__task_park(t, diesel__deadline(timeout_ms));
+    l->fd_waiters--;
     f = &l->fds[fd];   /* the table may have grown meanwhile */
     if (f->reader == t)
         f->reader = NULL;

@@ -170,6 +170,10 @@ struct diesel_loop {
     struct diesel__fd *fds;          /* indexed by fd */
     int nfds;                        /* size of fds */
     int watched;                     /* fds with registered != 0 */
+    int fd_waiters;                  /* green threads parked on fds */
+    int wakers;                      /* other sources that can wake a
+                                        parked green thread (the console's
+                                        self-pipe) */
     struct diesel__fired *fired;     /* filled by diesel__poll_wait */
     int fired_cap;
     struct diesel__task **tasks;     /* live green threads by id: an
@@ -206,6 +210,9 @@ extern __thread struct diesel_loop *diesel__loop;
 extern __thread struct diesel__task *diesel__current;
 
 int64_t diesel__now_ns(void);
+/* The monotonic ns deadline of a timeout in ms: -1 for -1 (forever) and
+ * for timeouts too far away to represent. */
+int64_t diesel__deadline(int64_t timeout_ms);
 /* The calling green thread, or NULL (and errno EPERM, one log line naming
  * func) when called outside one. */
 struct diesel__task *diesel__running(const char *func);

@@ -25,6 +25,19 @@ diesel__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t
+diesel__deadline(int64_t timeout_ms)
+{
+    int64_t now;
+
+    if (timeout_ms < 0)
+        return -1;
+    now = diesel__now_ns();
+    if (timeout_ms > (INT64_MAX - now) / 1000000)
+        return -1;
+    return now + timeout_ms * 1000000;
+}
+
 struct diesel__task *
 diesel__running(const char *func)
 {
@@ -191,12 +204,12 @@ run(struct diesel_loop *l)
         if (l->ntasks == 0)
             break;
         timeout = poll_timeout(l);
-        if (timeout < 0 && l->watched == 0) {
+        if (timeout < 0 && l->fd_waiters == 0 && l->wakers == 0) {
             /* Every green thread waits on something that nothing left
-             * can bring: no descriptor is watched, no timer is set. */
+             * can bring: no timer is set, none waits on a descriptor. */
             diesel_log("diesel", DIESEL_LOG_ERROR,
                 "all %llu green threads are blocked and nothing can wake "
-                "them (no timers, no descriptors watched): cancelling "
+                "them (no timers, no descriptors waited on): cancelling "
                 "them all", (unsigned long long)l->ntasks);
             l->deadlocked = 1;
             diesel__task_cancel_all(l);

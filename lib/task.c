@@ -625,8 +625,7 @@ diesel_task_join(int64_t id, int *status, int64_t timeout_ms)
     target->joiners = t;
     t->wait.kind = DIESEL__WAIT_JOIN;
     t->wait.target = id;
-    err = diesel__task_park(t, timeout_ms < 0 ? -1 :
-        diesel__now_ns() + timeout_ms * 1000000);
+    err = diesel__task_park(t, diesel__deadline(timeout_ms));
     if (t->join_done) {
         if (status != NULL)
             *status = t->join_status;

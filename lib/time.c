@@ -30,7 +30,7 @@ diesel_sleep(int64_t ms)
     if (ms == 0)
         return diesel_task_yield();
     t->wait.kind = DIESEL__WAIT_SLEEP;
-    err = diesel__task_park(t, ms < 0 ? -1 : diesel__now_ns() + ms * 1000000);
+    err = diesel__task_park(t, diesel__deadline(ms));
     if (err == ETIMEDOUT)
         return 0;
     errno = err;

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -119,6 +120,36 @@ timeouts_main(void *arg)
 START_TEST(fd_wait_times_out_and_sees_eof)
 {
     ck_assert_int_eq(t_run(timeouts_main, NULL), 0);
+}
+END_TEST
+
+static int
+late_writer(void *arg)
+{
+    (void)arg;
+    diesel_sleep(10);
+    ck_assert_int_eq(write(sp[1], "x", 1), 1);
+    return 0;
+}
+
+static int
+huge_timeout_main(void *arg)
+{
+    (void)arg;
+    make_pair();
+    diesel_task_spawn("late", late_writer, NULL, 0);
+    /* A timeout too large to add to the clock means forever, not a
+     * deadline in the past. */
+    ck_assert_int_eq(diesel_fd_wait(sp[0], DIESEL_READ, INT64_MAX),
+        DIESEL_READ);
+    diesel_fd_close(sp[0]);
+    diesel_fd_close(sp[1]);
+    return 0;
+}
+
+START_TEST(huge_timeouts_mean_forever)
+{
+    ck_assert_int_eq(t_run(huge_timeout_main, NULL), 0);
 }
 END_TEST
 
@@ -349,6 +380,7 @@ diesel_fd_suite(void)
     tcase_add_test(tc, two_green_threads_ping_pong_over_a_socketpair);
     tcase_add_test(tc, fd_wait_times_out_and_sees_eof);
     tcase_add_test(tc, fd_wait_rejects_bad_arguments);
+    tcase_add_test(tc, huge_timeouts_mean_forever);
     tcase_add_test(tc, two_readers_of_one_fd_is_ebusy);
     tcase_add_test(tc, closed_fd_wakes_waiter_and_reuse_sees_no_stale_event);
     tcase_add_test(tc, fd_closed_with_an_event_pending_loses_the_event);

@@ -449,7 +449,14 @@ END_TEST
 static int
 deadlock_main(void *arg)
 {
+    int p[2];
+
     (void)arg;
+    /* A descriptor that was waited on once stays watched; it wakes no
+     * one, so it must not hide the deadlock. */
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    ck_assert_int_eq(diesel_fd_wait(p[0], DIESEL_READ, 100), DIESEL_READ);
     /* Nothing can ever wake this. */
     ck_assert_int_eq(diesel_sleep(-1), -1);
     ck_assert_int_eq(errno, ECANCELED);
