@@ -166,7 +166,9 @@ test/%_child: test/%_child.c $(LIB) $(FLAGS)
 
 # Every suite on the default backend; the loop-facing suites on the others.
 LOOP_SUITES := $(filter task timer fd,$(patsubst test/check_%.c,%,$(TEST_SRC)))
-check: all $(TEST_BIN) $(TEST_HELPERS)
+check-build: all $(TEST_BIN) $(TEST_HELPERS)
+
+check: check-build
 	@set -e; for b in $(CHECK_BACKENDS); do \
 	    if [ $$b = $(BACKEND) ]; then suites=; else suites="$(LOOP_SUITES)"; fi; \
 	    echo "== backend $$b: $${suites:-all suites}"; \
@@ -221,7 +223,7 @@ clean:
 	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TOOLS) $(EXAMPLES) \
 	    $(BENCH_BIN)
 
-.PHONY: all tools examples check bench lint install uninstall clean
+.PHONY: all tools examples check check-build bench lint install uninstall clean
 
 # make check-cross-aarch64: the aarch64 switch under qemu-user.
 -include test/cross/cross.mk
