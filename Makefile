@@ -165,7 +165,7 @@ test/%_child: test/%_child.c $(LIB) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
 
 # Every suite on the default backend; the loop-facing suites on the others.
-LOOP_SUITES := $(filter task timer fd,$(patsubst test/check_%.c,%,$(TEST_SRC)))
+LOOP_SUITES := $(filter task timer fd sync,$(patsubst test/check_%.c,%,$(TEST_SRC)))
 check-build: all $(TEST_BIN) $(TEST_HELPERS)
 
 check: check-build
@@ -180,6 +180,8 @@ check: check-build
 BENCH_BIN :=
 
 bench: all $(BENCH_BIN)
+
+-include test/bench/net.mk
 
 # ---- Man pages, install ------------------------------------------------------
 
