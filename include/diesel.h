@@ -134,6 +134,51 @@ DIESEL_API int diesel_fd_wait(int fd, int events, int64_t timeout_ms);
  */
 DIESEL_API int diesel_fd_close(int fd);
 
+/* ---- Synchronisation: diesel_event(3), diesel_queue(3), diesel_lock(3) - */
+
+/*
+ * Objects that green threads of one loop wait on.  Each has a name (cut at
+ * 31 bytes) that the console shows as what a parked green thread waits on.
+ * Waiters are served in the order they arrived.  A waiter that times out or
+ * is cancelled leaves without taking anything.  Destroying an object while
+ * a green thread is parked on it is undefined (an assertion in debug
+ * builds).  See diesel_sync(3).
+ */
+struct diesel_event;
+struct diesel_queue;
+struct diesel_lock;
+
+/* An event: green threads wait for its next fire. */
+DIESEL_API struct diesel_event *diesel_event_create(const char *name);
+DIESEL_API void diesel_event_destroy(struct diesel_event *);
+DIESEL_API int diesel_event_wait(struct diesel_event *, int64_t timeout_ms);
+/* Wake every green thread waiting now; returns how many. */
+DIESEL_API int diesel_event_fire(struct diesel_event *);
+
+/*
+ * A FIFO of at most capacity (>= 1) pointers: put parks while it is full,
+ * get while it is empty.  Once closed, puts fail with EPIPE and gets drain
+ * what is left, then fail with EPIPE.
+ */
+DIESEL_API struct diesel_queue *diesel_queue_create(const char *name,
+    size_t capacity);
+DIESEL_API int diesel_queue_put(struct diesel_queue *, void *item,
+    int64_t timeout_ms);
+DIESEL_API int diesel_queue_get(struct diesel_queue *, void **item,
+    int64_t timeout_ms);
+DIESEL_API size_t diesel_queue_length(const struct diesel_queue *);
+DIESEL_API int diesel_queue_close(struct diesel_queue *);
+DIESEL_API void diesel_queue_destroy(struct diesel_queue *);
+
+/*
+ * A lock held by one green thread at a time.  Release hands it straight to
+ * the first waiter; only the holder may release it.
+ */
+DIESEL_API struct diesel_lock *diesel_lock_create(const char *name);
+DIESEL_API int diesel_lock_acquire(struct diesel_lock *, int64_t timeout_ms);
+DIESEL_API int diesel_lock_release(struct diesel_lock *);
+DIESEL_API void diesel_lock_destroy(struct diesel_lock *);
+
 /* ---- Logging: diesel_log(3) -------------------------------------------- */
 
 #define DIESEL_LOG_DEBUG 10

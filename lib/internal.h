@@ -55,6 +55,8 @@ struct diesel__wait {
     int revents;         /* WAIT_FD: what was ready when woken */
     int64_t target;      /* WAIT_JOIN: id of the green thread */
     const char *what;    /* WAIT_OTHER: static description */
+    const char *object;  /* WAIT_OTHER: the name of the object waited on
+                            (an event, queue or lock), or NULL */
     int64_t since;       /* monotonic ns when it parked */
     int64_t deadline;    /* monotonic ns of its timeout, or -1 */
 };
@@ -74,6 +76,10 @@ struct diesel__task {
     unsigned join_done : 1;       /* the target returned */
     enum diesel__state state;
     struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
+    struct diesel__task *wait_next; /* sync.c: in an object's FIFO wait */
+    struct diesel__task *wait_prev; /* list (not next: the run queue's) */
+    struct diesel__waitlist *wait_list; /* the list it is in, or NULL */
+    void *wait_item;              /* sync.c: item to put, or handed over */
     int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
     int saved_errno;              /* errno while switched out */
     unsigned cancelled : 1;       /* diesel_task_cancel was called */
@@ -115,6 +121,19 @@ void diesel__task_cancel_all(struct diesel_loop *);
 void diesel__task_foreach(struct diesel_loop *,
     void (*fn)(struct diesel__task *, void *), void *arg);
 const char *diesel__task_state_name(enum diesel__state);
+
+/* ------------------------------------------------------------------------
+ * sync.c
+ *
+ * Green threads parked on an event, a queue or a lock wait in a FIFO list
+ * threaded through their records (wait_next, wait_prev).  A parked green
+ * thread stays linked until whoever wakes it unlinks it, or until it runs
+ * again and unlinks itself (timeout, cancel).
+ */
+struct diesel__waitlist {
+    struct diesel__task *head;   /* first to be served */
+    struct diesel__task *tail;   /* last to arrive */
+};
 
 /* ------------------------------------------------------------------------
  * stack.c */
