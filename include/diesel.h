@@ -179,6 +179,17 @@ DIESEL_API int diesel_lock_acquire(struct diesel_lock *, int64_t timeout_ms);
 DIESEL_API int diesel_lock_release(struct diesel_lock *);
 DIESEL_API void diesel_lock_destroy(struct diesel_lock *);
 
+/* ---- Signals: diesel_signal(3) ---------------------------------------- */
+
+/*
+ * Park until one of the n signals in signals[] arrives, and return its
+ * number.  The first call for a signal installs a handler for it that
+ * stays: signals that arrive while no one waits are kept (one of each) for
+ * the next wait.  One green thread waits at a time (EBUSY otherwise).
+ */
+DIESEL_API int diesel_signal_wait(const int *signals, int n,
+    int64_t timeout_ms);
+
 /* ---- Logging: diesel_log(3) -------------------------------------------- */
 
 #define DIESEL_LOG_DEBUG 10
