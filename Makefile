@@ -221,6 +221,8 @@ clean:
 	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TOOLS) $(EXAMPLES) \
 	    $(BENCH_BIN)
 
+-include test/bench/bench.mk
+
 .PHONY: all tools examples check bench lint install uninstall clean
 # Keep objects that pattern rules chain through.
 .SECONDARY:
