@@ -229,6 +229,7 @@ clean:
 
 # make check-cross-aarch64: the aarch64 switch under qemu-user.
 -include test/cross/cross.mk
+-include test/bench/bench.mk
 
 # Keep objects that pattern rules chain through.
 .SECONDARY:
