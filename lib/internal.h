@@ -234,7 +234,14 @@ int64_t diesel__now_ns(void);
 int64_t diesel__deadline(int64_t timeout_ms);
 /* The calling green thread, or NULL (and errno EPERM, one log line naming
  * func) when called outside one. */
-struct diesel__task *diesel__running(const char *func);
+struct diesel__task *diesel__misuse(const char *func);
+static inline struct diesel__task *
+diesel__running(const char *func)
+{
+    struct diesel__task *t = diesel__current;
+
+    return t != NULL ? t : diesel__misuse(func);
+}
 /* Ensure fd is watched for events (added to what is watched already). */
 int diesel__loop_watch(struct diesel_loop *, int fd, int events);
 /* Wake fd's waiters with err and stop watching it. */

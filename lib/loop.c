@@ -39,12 +39,8 @@ diesel__deadline(int64_t timeout_ms)
 }
 
 struct diesel__task *
-diesel__running(const char *func)
+diesel__misuse(const char *func)
 {
-    struct diesel__task *t = diesel__current;
-
-    if (t != NULL)
-        return t;
     diesel_log("diesel", DIESEL_LOG_ERROR,
         "%s() called outside a green thread: call it from a function run "
         "by diesel_loop_run() or diesel_task_spawn()", func);

@@ -362,7 +362,7 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
         stack_size = DIESEL_STACK_DEFAULT;
     if (stack_size < STACK_MIN)
         stack_size = STACK_MIN;
-    stack_size = (stack_size + page - 1) / page * page;
+    stack_size = (stack_size + page - 1) & ~(page - 1);  /* a power of 2 */
     t = stack_get(l, stack_size, name ? name : "task");
     if (t == NULL)
         return -1;
@@ -389,8 +389,9 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     t->where = where;
     t->spawn_caller = caller;
     if (name != NULL) {
-        strncpy(t->name, name, sizeof(t->name) - 1);
-        t->name[sizeof(t->name) - 1] = '\0';
+        size_t n = strnlen(name, sizeof(t->name) - 1);
+        memcpy(t->name, name, n);
+        t->name[n] = '\0';
     } else {
         snprintf(t->name, sizeof(t->name), "task-%lld", (long long)t->id);
     }
