@@ -99,8 +99,9 @@ DIESEL_API int diesel_task_rename(const char *name);
 DIESEL_API int diesel_task_join(int64_t id, int *status, int64_t timeout_ms);
 
 /*
- * Cancel green thread id: its current blocking call, and every later one,
- * fails with ECANCELED until it returns.
+ * Cancel green thread id: its current blocking call, and every later call
+ * that would have to wait, fails with ECANCELED until it returns.  Calls
+ * that need not wait still work, so that its clean-up code can run.
  */
 DIESEL_API int diesel_task_cancel(int64_t id);
 

@@ -171,8 +171,8 @@ name_copy(char *dst, const char *name, const char *fallback)
 /*
  * The calling green thread, if the call may go on: NULL with errno EPERM
  * (and a log line) outside a green thread, EINVAL for bad arguments (ok is
- * 0 or the timeout is below -1), ECANCELED once the green thread has been
- * cancelled.
+ * 0 or the timeout is below -1).  A cancelled green thread fails with
+ * ECANCELED only where it would park (see diesel__task_park).
  */
 static struct diesel__task *
 enter(const char *func, int ok, int64_t timeout_ms)
@@ -183,10 +183,6 @@ enter(const char *func, int ok, int64_t timeout_ms)
         return NULL;
     if (!ok || timeout_ms < -1) {
         errno = EINVAL;
-        return NULL;
-    }
-    if (t->cancelled) {
-        errno = ECANCELED;
         return NULL;
     }
     return t;

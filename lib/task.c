@@ -236,6 +236,13 @@ diesel__task_park(struct diesel__task *t, int64_t deadline)
     struct diesel_loop *l = t->loop;
 
     assert(t == diesel__current && t->state == DIESEL__RUNNING);
+    /* Cancellation stops waiting: a cancelled green thread never parks,
+     * while calls that need not wait (a timeout of 0, an item already
+     * there) still work, so that its clean-up code can run. */
+    if (t->cancelled) {
+        t->wait.kind = DIESEL__WAIT_NONE;
+        return ECANCELED;
+    }
     t->wake_err = 0;
     t->wait.since = l->now;
     t->wait.deadline = deadline;
@@ -595,10 +602,6 @@ diesel_task_join(int64_t id, int *status, int64_t timeout_ms)
         return -1;
     if (timeout_ms < -1) {
         errno = EINVAL;
-        return -1;
-    }
-    if (t->cancelled) {
-        errno = ECANCELED;
         return -1;
     }
     target = diesel__task_find(t->loop, id);
