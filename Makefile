@@ -144,6 +144,11 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
 TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o
+ifeq ($(PLATFORM),linux)
+# check_kqshim.c tests the shim itself, whatever backend the binary has.
+TEST_OBJ += test/kqshim/kqueue.o
+test/check_kqshim.o: test/kqshim/sys/event.h
+endif
 TEST_BIN := $(foreach b,$(CHECK_BACKENDS),test/check_diesel_$(b))
 TEST_HELPERS := $(patsubst %.c,%,$(wildcard test/*_child.c))
 
