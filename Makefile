@@ -152,10 +152,13 @@ endif
 TEST_BIN := $(foreach b,$(CHECK_BACKENDS),test/check_diesel_$(b))
 TEST_HELPERS := $(patsubst %.c,%,$(wildcard test/*_child.c))
 
-# One line per suite, SUITE(name) for test/check_name.c.
-test/suites.h: $(TEST_SRC)
-	for f in $(sort $(TEST_SRC)); do n=$${f#test/check_}; \
-	    echo "SUITE($${n%.c})"; done > $@
+# One line per suite, SUITE(name) for test/check_name.c, rewritten when
+# make starts and the list of suites has changed (a suite removed leaves
+# no file whose date could tell).
+SUITES := $(sort $(patsubst test/check_%.c,%,$(TEST_SRC)))
+$(shell printf 'SUITE(%s)\n' $(SUITES) > test/suites.h.tmp; \
+    cmp -s test/suites.h.tmp test/suites.h || \
+    mv test/suites.h.tmp test/suites.h; rm -f test/suites.h.tmp)
 
 test/main.o: test/suites.h
 
