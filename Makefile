@@ -170,7 +170,8 @@ test/check_diesel_%: $(TEST_OBJ) $(CORE_OBJ) $$(call backend_obj,$$*)
 	$(CC) -o $@ $^ $(CHECK_LIBS) $(ALL_LDFLAGS)
 
 test/%_child: test/%_child.c $(LIB) $(FLAGS)
-	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -rdynamic -o $@ $< $(LIB) \
+	    $(ALL_LDFLAGS)
 
 # Every suite on the default backend; the loop-facing suites on the others.
 LOOP_SUITES := $(filter task timer fd sync,$(patsubst test/check_%.c,%,$(TEST_SRC)))

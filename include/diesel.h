@@ -180,6 +180,18 @@ DIESEL_API int diesel_lock_acquire(struct diesel_lock *, int64_t timeout_ms);
 DIESEL_API int diesel_lock_release(struct diesel_lock *);
 DIESEL_API void diesel_lock_destroy(struct diesel_lock *);
 
+/* ---- Crashes: diesel_crash(3) ------------------------------------------ */
+
+/*
+ * When the process dies of SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT in a
+ * green thread, the log gets the signal, the green thread, its backtrace
+ * and the table of all green threads, and then the signal's default action
+ * (a core dump) goes on unchanged.  On by default; diesel_crash_report(0)
+ * turns the report off (a stack overflow is still named).  Returns the
+ * previous setting.
+ */
+DIESEL_API int diesel_crash_report(int enable);
+
 /* ---- Signals: diesel_signal(3) ---------------------------------------- */
 
 /*

@@ -149,10 +149,14 @@ struct diesel__stack_stats {
     int guard_madvise;   /* 1 if guard pages are MADV_GUARD_INSTALL'd */
 };
 void diesel__stack_stats(struct diesel__stack_stats *);
-/* Install the SIGSEGV/SIGBUS handler that names a green thread whose
- * stack overflowed, and this OS thread's alternate signal stack. */
-int diesel__stack_overflow_init(void);
-void diesel__stack_overflow_fini(void);
+
+/* ------------------------------------------------------------------------
+ * crash.c */
+
+/* Install the fatal-signal handlers (stack overflow, crash report) and
+ * this OS thread's alternate signal stack; undo the latter. */
+int diesel__crash_init(void);
+void diesel__crash_fini(void);
 
 /* ------------------------------------------------------------------------
  * loop.c */
@@ -264,6 +268,8 @@ int diesel__poll_fired_reserve(struct diesel_loop *, int n);
 /* ------------------------------------------------------------------------
  * log.c */
 
+/* The descriptor log lines go to. */
+int diesel__log_fd(void);
 /* Log from a signal handler: no locks, no malloc, no stdio. */
 void diesel__log_signal_safe(const char *logger, int level, const char *msg);
 /* Signal-safe formatting helpers, for crash messages. */

@@ -260,7 +260,7 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
         errno = err;
         return -1;
     }
-    diesel__stack_overflow_init();
+    diesel__crash_init();
     diesel__loop = l;
     diesel_log("diesel", DIESEL_LOG_WARNING, "Starting diesel <hand-rolled %s>",
         diesel__poll_name);
@@ -282,7 +282,7 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
     diesel__poll_fini(l);
     free(l->fds);
     free(l->fired);
-    diesel__stack_overflow_fini();
+    diesel__crash_fini();
     diesel__loop = NULL;
     free(l);
     if (err != 0)
