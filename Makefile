@@ -165,7 +165,7 @@ test/%_child: test/%_child.c $(LIB) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
 
 # Every suite on the default backend; the loop-facing suites on the others.
-LOOP_SUITES := task timer fd
+LOOP_SUITES := task timer fd net
 check: all $(TEST_BIN) $(TEST_HELPERS)
 	@set -e; for b in $(CHECK_BACKENDS); do \
 	    if [ $$b = $(BACKEND) ]; then suites=; else suites="$(LOOP_SUITES)"; fi; \
