@@ -28,6 +28,15 @@
 #include "tests.h"
 #include "internal.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 /* ---- Helpers ------------------------------------------------------------- */
 
 static char failure[512];
@@ -1622,6 +1631,13 @@ START_TEST(net_accept_waits_out_emfile_without_spinning)
     pid_t pid;
     char buf[64], want[64];
 
+    /* valgrind keeps descriptors above the limit for itself: the kernel
+     * accepts into one of those, valgrind closes it and says EMFILE, so
+     * the queued clients are dropped rather than kept waiting. */
+    if (RUNNING_ON_VALGRIND) {
+        fprintf(stderr, "%s: skipped under valgrind\n", __func__);
+        return;
+    }
     ck_assert_int_eq(pipe(portp), 0);
     ck_assert_int_eq(pipe(gop), 0);
     memset(&e, 0, sizeof(e));
