@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1442,6 +1443,131 @@ START_TEST(net_server_closed_before_its_acceptor_runs)
 }
 END_TEST
 
+/* ---- Descriptor reuse and signals ------------------------------------------- */
+
+static int
+reuse_main(void *arg)
+{
+    int *sv = arg, fresh[2];
+    struct diesel_conn *a = diesel_conn_create(sv[0]), *b;
+    char buf[8];
+    uint64_t it;
+    int64_t t0;
+
+    EXPECT(a != NULL);
+    EXPECT(write(sv[1], "1", 1) == 1);
+    EXPECT(diesel_conn_recv(a, buf, 1, 1000) == 1);
+    /* a's descriptor is in the poll set and readable when closed. */
+    EXPECT(write(sv[1], "2", 1) == 1);
+    EXPECT(diesel_fd_wait(sv[0], DIESEL_READ, 1000) == DIESEL_READ);
+    EXPECT(diesel_conn_close(a) == 0);
+    EXPECT(socketpair(AF_UNIX, SOCK_STREAM, 0, fresh) == 0);
+    EXPECT(fresh[0] == sv[0]);          /* the number, reused at once */
+    b = diesel_conn_create(fresh[0]);
+    EXPECT(b != NULL);
+    it = diesel__loop->iterations;
+    t0 = t_now_ms();
+    EXPECT(diesel_conn_recv(b, buf, sizeof(buf), 100) == -1);
+    EXPECT(errno == ETIMEDOUT);
+    EXPECT(t_now_ms() - t0 >= 95);
+    EXPECT(diesel__loop->iterations - it < 5);
+    EXPECT(write(fresh[1], "3", 1) == 1);
+    EXPECT(diesel_conn_recv(b, buf, sizeof(buf), 1000) == 1);
+    EXPECT(buf[0] == '3');
+    EXPECT(diesel_conn_close(b) == 0);
+    close(fresh[1]);
+    close(sv[1]);
+    return 0;
+}
+
+START_TEST(net_closed_descriptor_reused_at_once_gets_no_stale_event)
+{
+    int sv[2];
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    CHECK_RUN(reuse_main, sv);
+}
+END_TEST
+
+static volatile sig_atomic_t ticks;
+
+static void
+on_tick(int sig)
+{
+    (void)sig;
+    ticks++;
+}
+
+struct ticking {
+    int sv[2];
+    int trips;
+};
+
+static int
+tick_echo(void *arg)
+{
+    struct diesel_conn *c = diesel_conn_create(*(int *)arg);
+
+    if (c == NULL)
+        return 1;
+    echo_handler(c, NULL);
+    return diesel_conn_close(c);
+}
+
+static int
+ticking_main(void *arg)
+{
+    struct ticking *tk = arg;
+    struct diesel_conn *c = diesel_conn_create(tk->sv[1]);
+    char want[64], buf[64];
+    int64_t t0;
+    int status;
+    int64_t id = diesel_task_spawn("echo", tick_echo, &tk->sv[0], 0);
+
+    EXPECT(c != NULL && id > 0);
+    t0 = t_now_ms();
+    while (t_now_ms() - t0 < 300) {
+        int n = snprintf(want, sizeof(want), "tick %d\n", tk->trips);
+        EXPECT(diesel_conn_send(c, want, (size_t)n, 1000) == 0);
+        EXPECT(diesel_conn_readline(c, buf, sizeof(buf), 1000) == n);
+        tk->trips++;
+        /* Parked long enough for signals to land in the poll. */
+        if (tk->trips % 50 == 0)
+            EXPECT(diesel_sleep(5) == 0);
+    }
+    t0 = t_now_ms();
+    EXPECT(diesel_conn_recv(c, buf, sizeof(buf), 100) == -1);
+    EXPECT(errno == ETIMEDOUT);
+    EXPECT(t_now_ms() - t0 >= 95 && t_now_ms() - t0 < 300);
+    EXPECT(diesel_conn_shutdown(c, SHUT_WR) == 0);
+    EXPECT(diesel_task_join(id, &status, 1000) == 0);
+    EXPECT(status == 0);
+    EXPECT(diesel_conn_close(c) == 0);
+    return 0;
+}
+
+START_TEST(net_signals_every_millisecond_are_absorbed)
+{
+    struct sigaction sa;
+    struct itimerval it = { { 0, 1000 }, { 0, 1000 } }, off;
+    struct ticking tk;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_tick;        /* no SA_RESTART: calls see EINTR */
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+    memset(&tk, 0, sizeof(tk));
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, tk.sv), 0);
+    ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+    CHECK_RUN(ticking_main, &tk);
+    memset(&off, 0, sizeof(off));
+    setitimer(ITIMER_REAL, &off, NULL);
+    signal(SIGALRM, SIG_DFL);
+    ck_assert_int_gt(ticks, 100);
+    ck_assert_int_gt(tk.trips, 100);
+}
+END_TEST
+
 /* ---- Names ----------------------------------------------------------------- */
 
 /* A name in /etc/hosts for 127.0.0.1 other than "localhost" itself (which
@@ -1828,6 +1954,8 @@ diesel_net_suite(void)
     tcase_add_test(tc, net_calls_outside_a_green_thread_fail_with_eperm);
     tcase_add_test(tc, net_conn_create_takes_stream_sockets_only);
     tcase_add_test(tc, net_bad_addresses_are_einval);
+    tcase_add_test(tc, net_closed_descriptor_reused_at_once_gets_no_stale_event);
+    tcase_add_test(tc, net_signals_every_millisecond_are_absorbed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("servers");
