@@ -426,7 +426,7 @@ START_TEST(net_echo_unix_with_child_process_client)
 }
 END_TEST
 
-/* ---- Framing across arbitrary chunking ------------------------------------ */
+/* ---- Framing across arbitrary chunking ----------------------------------- */
 
 static const char trickle_text[] =
     "HELLO 5\r\nworld" "GET /a\r\n\r\n" "tail";
@@ -602,7 +602,7 @@ START_TEST(net_recv_exactly_reassembles_large_messages)
 }
 END_TEST
 
-/* ---- End of stream and errors --------------------------------------------- */
+/* ---- End of stream and errors -------------------------------------------- */
 
 static int
 eof_reset_main(void *arg)
@@ -776,7 +776,7 @@ START_TEST(net_half_close_gives_eof_and_the_conn_can_still_send)
 }
 END_TEST
 
-/* ---- Timeouts -------------------------------------------------------------- */
+/* ---- Timeouts ------------------------------------------------------------ */
 
 static int
 recv_timeout_main(void *arg)
@@ -949,7 +949,7 @@ START_TEST(net_connect_to_nothing_is_refused)
 }
 END_TEST
 
-/* ---- Cancellation and closing ------------------------------------------- */
+/* ---- Cancellation and closing -------------------------------------------- */
 
 struct parked {
     struct diesel_conn *c;
@@ -1047,7 +1047,7 @@ START_TEST(net_one_receiver_at_a_time_but_a_sender_beside_it)
 }
 END_TEST
 
-/* ---- Servers -------------------------------------------------------------- */
+/* ---- Servers ------------------------------------------------------------- */
 
 struct limit {
     int port;
@@ -1443,7 +1443,7 @@ START_TEST(net_server_closed_before_its_acceptor_runs)
 }
 END_TEST
 
-/* ---- Descriptor reuse and signals ------------------------------------------- */
+/* ---- Descriptor reuse and signals ---------------------------------------- */
 
 static int
 reuse_main(void *arg)
@@ -1568,7 +1568,7 @@ START_TEST(net_signals_every_millisecond_are_absorbed)
 }
 END_TEST
 
-/* ---- Names ----------------------------------------------------------------- */
+/* ---- Names --------------------------------------------------------------- */
 
 /* A name in /etc/hosts for 127.0.0.1 other than "localhost" itself (which
  * never reaches the resolver), else a spelling of it that does. */
@@ -1674,7 +1674,7 @@ START_TEST(net_names_resolve_on_a_helper_thread)
 }
 END_TEST
 
-/* ---- Out of descriptors ------------------------------------------------------ */
+/* ---- Out of descriptors -------------------------------------------------- */
 
 struct emfile {
     int port_w;              /* child -> parent: the port */
@@ -1808,7 +1808,7 @@ START_TEST(net_accept_waits_out_emfile_without_spinning)
 }
 END_TEST
 
-/* ---- Load ---------------------------------------------------------------------- */
+/* ---- Load ---------------------------------------------------------------- */
 
 #define LOAD_CONNS 2000
 #define LOAD_TRIPS 10
@@ -1954,7 +1954,8 @@ diesel_net_suite(void)
     tcase_add_test(tc, net_calls_outside_a_green_thread_fail_with_eperm);
     tcase_add_test(tc, net_conn_create_takes_stream_sockets_only);
     tcase_add_test(tc, net_bad_addresses_are_einval);
-    tcase_add_test(tc, net_closed_descriptor_reused_at_once_gets_no_stale_event);
+    tcase_add_test(tc,
+        net_closed_descriptor_reused_at_once_gets_no_stale_event);
     tcase_add_test(tc, net_signals_every_millisecond_are_absorbed);
     suite_add_tcase(s, tc);
 
