@@ -186,8 +186,14 @@ enter(struct diesel_conn *c, const char *func, int64_t timeout_ms,
         errno = ECANCELED;
         return -1;
     }
-    *deadline = timeout_ms < 0 ? -1 : timeout_ms == 0 ? NOBLOCK :
-        diesel__now_ns() + timeout_ms * 1000000;
+    /* Past a century, a timeout is as good as none (and its deadline in
+     * ns would overflow). */
+    if (timeout_ms < 0 || timeout_ms > (int64_t)100 * 365 * 86400 * 1000)
+        *deadline = -1;
+    else if (timeout_ms == 0)
+        *deadline = NOBLOCK;
+    else
+        *deadline = diesel__now_ns() + timeout_ms * 1000000;
     return 0;
 }
 

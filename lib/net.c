@@ -152,6 +152,19 @@ close_keep_errno(int fd)
     errno = err;
 }
 
+/* The deadline of a timeout: -1 none, NOBLOCK, else monotonic ns. */
+static int64_t
+deadline_of(int64_t timeout_ms)
+{
+    /* Past a century, a timeout is as good as none (and its deadline in
+     * ns would overflow). */
+    if (timeout_ms < 0 || timeout_ms > (int64_t)100 * 365 * 86400 * 1000)
+        return -1;
+    if (timeout_ms == 0)
+        return NOBLOCK;
+    return diesel__now_ns() + timeout_ms * 1000000;
+}
+
 /* Milliseconds left before deadline (-1: none), or -1 with ETIMEDOUT. */
 static int
 left_ms(int64_t deadline, int64_t *ms)
@@ -705,8 +718,7 @@ diesel_conn_connect(const char *addr, int64_t timeout_ms)
         errno = ECANCELED;
         return NULL;
     }
-    deadline = timeout_ms < 0 ? -1 : timeout_ms == 0 ? NOBLOCK :
-        diesel__now_ns() + timeout_ms * 1000000;
+    deadline = deadline_of(timeout_ms);
     if (parse(addr, &p) != 0)
         return NULL;
     if (!p.unix_path && p.port == 0) {
@@ -750,6 +762,7 @@ struct diesel_server {
     struct diesel__task *acceptor; /* while it runs */
     unsigned acceptor_parked : 1; /* pausing: a connection ending wakes it */
     unsigned closed : 1;          /* diesel_server_close was called */
+    unsigned warned : 1;          /* this shortage was logged */
     int64_t warned_at;            /* monotonic ns of the last WARNING */
     char *path;                   /* UNIX socket to unlink, or NULL */
     char address[DIESEL__ADDR_MAX];
@@ -850,6 +863,7 @@ acceptor_backoff(struct diesel_server *s, struct diesel__task *t,
                 "%d ms to %d ms", s->address, strerror(err), s->active, lim,
                 BACKOFF_MIN_MS, BACKOFF_MAX_MS);
             s->warned_at = now;
+            s->warned = 1;
         }
         *backoff = BACKOFF_MIN_MS;
     } else if ((*backoff *= 2) > BACKOFF_MAX_MS) {
@@ -880,9 +894,10 @@ accept_main(void *arg)
         fd = accept_nb(s->fd, &ss, &sl);
         if (fd >= 0) {
             if (start_conn(s, fd, &ss, sl) == 0) {
-                if (backoff != 0)
+                if (s->warned)
                     diesel_log("diesel", DIESEL_LOG_INFO,
                         "accept on %s: accepting again", s->address);
+                s->warned = 0;
                 backoff = 0;
                 /* A flood of connections must not starve the others. */
                 if (++batch % ACCEPT_BATCH == 0 && diesel_task_yield() != 0)

@@ -802,6 +802,9 @@ recv_timeout_main(void *arg)
     EXPECT(diesel_conn_recv_exactly(c, buf, 2, 0) == 2);
     EXPECT(diesel_conn_recv(c, buf, sizeof(buf), 0) == -1);
     EXPECT(errno == ETIMEDOUT);
+    /* A timeout too large to be a deadline in ns is no timeout. */
+    EXPECT(write(sv[1], "z", 1) == 1);
+    EXPECT(diesel_conn_recv(c, buf, sizeof(buf), INT64_MAX) == 1);
     EXPECT(diesel_conn_close(c) == 0);
     close(sv[1]);
     return 0;
@@ -882,6 +885,49 @@ connect_timeout_main(void *arg)
     return 0;
 }
 
+static int
+unix_backlog_main(void *arg)
+{
+    const char *path = arg;
+    int64_t t0 = t_now_ms();
+
+    /* The connect does not even start: it is retried until the end. */
+    EXPECT(diesel_conn_connect(path, 200) == NULL);
+    EXPECT(errno == ETIMEDOUT);
+    EXPECT(t_now_ms() - t0 >= 195 && t_now_ms() - t0 < 2000);
+    return 0;
+}
+
+START_TEST(net_unix_connect_times_out_on_a_full_backlog)
+{
+    struct sockaddr_un u;
+    int l = socket(AF_UNIX, SOCK_STREAM, 0), fds[16], n = 0;
+    char path[sizeof(u.sun_path)];
+
+    memset(&u, 0, sizeof(u));
+    u.sun_family = AF_UNIX;
+    snprintf(path, sizeof(path), "%.100s", unix_path("full.sock"));
+    memcpy(u.sun_path, path, sizeof(path));
+    ck_assert_int_eq(bind(l, (struct sockaddr *)&u, sizeof(u)), 0);
+    ck_assert_int_eq(listen(l, 0), 0);
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (connect(fd, (struct sockaddr *)&u, sizeof(u)) != 0) {
+            ck_assert_int_eq(errno, EAGAIN);
+            close(fd);
+            break;
+        }
+        ck_assert_int_lt(n, 16);
+        fds[n++] = fd;
+    }
+    CHECK_RUN(unix_backlog_main, path);
+    while (n > 0)
+        close(fds[--n]);
+    close(l);
+    unix_cleanup();
+}
+END_TEST
+
 START_TEST(net_connect_times_out_on_a_full_backlog)
 {
     struct backlog b;
@@ -924,6 +970,8 @@ refused_main(void *arg)
 
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     EXPECT(diesel_conn_connect(addr, 1000) == NULL);
+    EXPECT(errno == ECONNREFUSED);
+    EXPECT(diesel_conn_connect(addr, INT64_MAX) == NULL);
     EXPECT(errno == ECONNREFUSED);
     EXPECT(diesel_conn_connect(unix_path("nobody.sock"), 1000) == NULL);
     EXPECT(errno == ENOENT);
@@ -1948,6 +1996,7 @@ diesel_net_suite(void)
     tcase_add_test(tc, net_recv_times_out);
     tcase_add_test(tc, net_send_times_out_when_the_peer_never_reads);
     tcase_add_test(tc, net_connect_times_out_on_a_full_backlog);
+    tcase_add_test(tc, net_unix_connect_times_out_on_a_full_backlog);
     tcase_add_test(tc, net_connect_to_nothing_is_refused);
     tcase_add_test(tc, net_cancel_while_parked_in_recv_is_ecanceled);
     tcase_add_test(tc, net_one_receiver_at_a_time_but_a_sender_beside_it);
