@@ -1858,7 +1858,9 @@ END_TEST
 
 /* ---- Load ---------------------------------------------------------------- */
 
+#ifndef LOAD_CONNS
 #define LOAD_CONNS 2000
+#endif
 #define LOAD_TRIPS 10
 
 struct load {
