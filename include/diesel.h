@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -202,6 +203,73 @@ DIESEL_API int diesel_crash_report(int enable);
  */
 DIESEL_API int diesel_signal_wait(const int *signals, int n,
     int64_t timeout_ms);
+
+/* ---- Connections and servers: diesel_conn(3), diesel_server(3) --------- */
+
+/*
+ * A buffered stream connection, used by one green thread at a time (one
+ * may receive while another sends).  Each call below that can block takes
+ * a timeout and fails with ETIMEDOUT, ECANCELED when the green thread is
+ * cancelled, ECONNRESET or EPIPE when the peer is gone; none raises
+ * SIGPIPE.  Outside a green thread they fail with EPERM.
+ *
+ * Addresses: "[HOST:]PORT" with HOST a numeric IPv4 address, "[IPv6]",
+ * "localhost" or a name to resolve (no HOST: every address to listen on,
+ * the loopback to connect to), or the path of a UNIX socket (anything with
+ * a '/', or "unix:PATH").
+ */
+struct diesel_conn;
+
+/* Wrap a connected stream socket (made non-blocking, close-on-exec) and
+ * take ownership of it; on failure the caller keeps fd. */
+DIESEL_API struct diesel_conn *diesel_conn_create(int fd);
+DIESEL_API struct diesel_conn *diesel_conn_connect(const char *addr,
+    int64_t timeout_ms);
+DIESEL_API int diesel_conn_fd(const struct diesel_conn *);
+
+/* At least one byte; 0 at end of stream. */
+DIESEL_API ssize_t diesel_conn_recv(struct diesel_conn *, void *buf,
+    size_t len, int64_t timeout_ms);
+/* Exactly len bytes; 0 at end of stream (a partial message stays
+ * buffered for diesel_conn_recv). */
+DIESEL_API ssize_t diesel_conn_recv_exactly(struct diesel_conn *, void *buf,
+    size_t len, int64_t timeout_ms);
+/* The bytes up to and including delim; EMSGSIZE when max bytes hold no
+ * delim (they stay buffered); 0 at end of stream. */
+DIESEL_API ssize_t diesel_conn_recv_until(struct diesel_conn *,
+    const char *delim, void *buf, size_t max, int64_t timeout_ms);
+/* diesel_conn_recv_until(c, "\n", buf, max - 1, ...), NUL-terminated. */
+DIESEL_API ssize_t diesel_conn_readline(struct diesel_conn *, char *buf,
+    size_t max, int64_t timeout_ms);
+/* All len bytes, or -1 (and then some of them may have been sent). */
+DIESEL_API int diesel_conn_send(struct diesel_conn *, const void *buf,
+    size_t len, int64_t timeout_ms);
+/* how: SHUT_RD, SHUT_WR or SHUT_RDWR. */
+DIESEL_API int diesel_conn_shutdown(struct diesel_conn *, int how);
+/* Close (as diesel_fd_close does) and free. */
+DIESEL_API int diesel_conn_close(struct diesel_conn *);
+/* "127.0.0.1:5000", "[::1]:5000" or "unix:/path". */
+DIESEL_API int diesel_conn_peer(const struct diesel_conn *, char *buf,
+    size_t len);
+
+/* A connection's green thread; the connection is closed when it returns. */
+typedef int (*diesel_conn_fn)(struct diesel_conn *, void *arg);
+struct diesel_server;
+
+/*
+ * Listen on addr (port 0 picks one) and spawn a green thread "accept ADDR"
+ * that runs handler(conn, arg) in a green thread "conn PEER" per
+ * connection.  max_conns (0: no limit) caps the connections running at
+ * once: beyond it, new ones wait in the listen queue.
+ */
+DIESEL_API struct diesel_server *diesel_server_listen(const char *addr,
+    diesel_conn_fn handler, void *arg, int max_conns);
+/* The bound TCP port, or 0. */
+DIESEL_API int diesel_server_port(const struct diesel_server *);
+/* Where it listens, as diesel_conn_peer prints addresses. */
+DIESEL_API const char *diesel_server_address(const struct diesel_server *);
+/* Stop accepting and free the server; running connections go on. */
+DIESEL_API int diesel_server_close(struct diesel_server *);
 
 /* ---- Logging: diesel_log(3) -------------------------------------------- */
 

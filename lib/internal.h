@@ -252,6 +252,54 @@ int diesel__loop_watch(struct diesel_loop *, int fd, int events);
 void diesel__loop_forget(struct diesel_loop *, int fd, int err);
 
 /* ------------------------------------------------------------------------
+ * conn.c
+ *
+ * The receive buffer holds bytes read but not yet handed out:
+ *
+ *   buf                 buf+off          buf+off+len           buf+cap
+ *   | consumed (garbage) | unread bytes... | room to read into... |
+ *
+ * It is allocated at the first receive that needs it, compacted (moved to
+ * the front) when the room at its end runs out, grows only as far as the
+ * call being served asked for (recv_until's max, recv_exactly's len), and
+ * is freed again when it empties after growing past CONN_BUF_KEEP.
+ */
+struct diesel_server;
+
+struct diesel_conn {
+    int fd;
+    int rerr;                    /* sticky receive error, or 0 */
+    unsigned eof : 1;            /* read(2) returned 0 */
+    unsigned drained : 1;        /* the last read was short: the socket is
+                                    presumed empty, so park before reading */
+    unsigned reading : 1;        /* a receive call is in progress */
+    unsigned writing : 1;        /* a send call is in progress */
+    unsigned closed : 1;         /* closed during a call: free at its end */
+    char *buf;                   /* receive buffer (above), or NULL */
+    size_t cap;                  /* its size */
+    size_t off;                  /* first unread byte */
+    size_t len;                  /* unread bytes */
+    struct diesel_server *server; /* the server that accepted it, or NULL */
+    char *peer;                  /* printable peer, cached, or NULL */
+};
+
+/* Wrap fd, which is already non-blocking and close-on-exec; peer may be
+ * NULL.  NULL (errno ENOMEM) on failure, leaving fd open. */
+struct diesel_conn *diesel__conn_wrap(int fd, const char *peer);
+
+/* ------------------------------------------------------------------------
+ * net.c */
+
+/* Longest printable address: "unix:" and a 108-byte path, or a bracketed
+ * IPv6 address with a scope and a port. */
+#define DIESEL__ADDR_MAX 128
+
+/* Format a socket address as "1.2.3.4:5", "[::1]:5", "unix:/path"; the
+ * fd's own address stands in for an unnamed UNIX peer.  0, or -1 ENOSPC. */
+int diesel__addr_format(const void *sa, unsigned salen, int fd, char *buf,
+    size_t len);
+
+/* ------------------------------------------------------------------------
  * poll_*.c: the backend contract (one file is linked in). */
 
 extern const char diesel__poll_name[];
