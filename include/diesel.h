@@ -244,6 +244,16 @@ DIESEL_API ssize_t diesel_conn_readline(struct diesel_conn *, char *buf,
 /* All len bytes, or -1 (and then some of them may have been sent). */
 DIESEL_API int diesel_conn_send(struct diesel_conn *, const void *buf,
     size_t len, int64_t timeout_ms);
+/*
+ * Buffer len bytes to send later, never waiting.  They go out with
+ * diesel_conn_flush, before the next diesel_conn_send, and by themselves
+ * when a receive on the connection would wait: so a server that answers
+ * pipelined requests with diesel_conn_write sends one packet per batch.
+ */
+DIESEL_API int diesel_conn_write(struct diesel_conn *, const void *buf,
+    size_t len);
+/* Send what diesel_conn_write buffered; on failure the rest stays. */
+DIESEL_API int diesel_conn_flush(struct diesel_conn *, int64_t timeout_ms);
 /* how: SHUT_RD, SHUT_WR or SHUT_RDWR. */
 DIESEL_API int diesel_conn_shutdown(struct diesel_conn *, int how);
 /* Close (as diesel_fd_close does) and free. */

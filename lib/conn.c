@@ -104,6 +104,7 @@ diesel_conn_fd(const struct diesel_conn *c)
 static void
 conn_free(struct diesel_conn *c)
 {
+    free(c->wbuf);
     free(c->buf);
     free(c->peer);
     free(c);
@@ -118,6 +119,10 @@ diesel_conn_close(struct diesel_conn *c)
         errno = EINVAL;
         return -1;
     }
+    /* What diesel_conn_write buffered goes out if the socket takes it
+     * now; close never waits. */
+    if (c->wlen > 0 && !c->writing)
+        (void)!send(c->fd, c->wbuf, c->wlen, SEND_FLAGS);
     /* diesel_fd_close wakes a green thread parked in a call on c with
      * EBADF; c must outlive that call, which frees it on its way out. */
     r = diesel_fd_close(c->fd);
@@ -180,10 +185,6 @@ enter(struct diesel_conn *c, const char *func, int64_t timeout_ms,
         return -1;
     if (c == NULL || timeout_ms < -1) {
         errno = EINVAL;
-        return -1;
-    }
-    if (t->cancelled) {
-        errno = ECANCELED;
         return -1;
     }
     /* Past a century, a timeout is as good as none (and its deadline in
@@ -256,6 +257,23 @@ wait_fd(struct diesel_conn *c, int events, int64_t deadline)
     return diesel_fd_wait(c->fd, events, ms) < 0 ? -1 : 0;
 }
 
+static int flush_out(struct diesel_conn *c, int64_t deadline);
+
+/*
+ * Park until there is something to read.  Output that diesel_conn_write
+ * buffered goes out first: the peer may be waiting for it before it says
+ * anything (a pipelined request's replies, say), and this is the moment
+ * when the green thread has nothing better to do.
+ */
+static int
+wait_readable(struct diesel_conn *c, int64_t deadline)
+{
+    if (deadline != NOBLOCK && c->wlen > 0 && !c->writing &&
+        flush_out(c, deadline) != 0)
+        return -1;
+    return wait_fd(c, DIESEL_READ, deadline);
+}
+
 /* ---- Receiving ----------------------------------------------------------- */
 
 /*
@@ -275,7 +293,7 @@ fill(struct diesel_conn *c, char *dst, size_t room, int64_t deadline)
     if (c->eof)
         return 0;
     if (c->drained && deadline != NOBLOCK &&
-        wait_fd(c, DIESEL_READ, deadline) != 0)
+        wait_readable(c, deadline) != 0)
         return -1;
     for (;;) {
         ssize_t n = read(c->fd, dst, room);
@@ -296,7 +314,7 @@ fill(struct diesel_conn *c, char *dst, size_t room, int64_t deadline)
         case EWOULDBLOCK:
 #endif
             c->drained = 1;
-            if (wait_fd(c, DIESEL_READ, deadline) != 0)
+            if (wait_readable(c, deadline) != 0)
                 return -1;
             continue;
         case ENOMEM:
@@ -483,25 +501,11 @@ diesel_conn_readline(struct diesel_conn *c, char *buf, size_t max,
 
 /* ---- Sending ------------------------------------------------------------- */
 
-int
-diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
-    int64_t timeout_ms)
+/* All of len bytes from p, parking as needed; 0 or -1.  The caller holds
+ * c->writing. */
+static int
+send_all(struct diesel_conn *c, const char *p, size_t len, int64_t deadline)
 {
-    const char *p = buf;
-    int64_t deadline;
-    int r = -1, err;
-
-    if (enter(c, "diesel_conn_send", timeout_ms, &deadline) != 0)
-        return -1;
-    if (buf == NULL && len > 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (c->writing) {
-        errno = EBUSY;      /* another green thread is sending */
-        return -1;
-    }
-    c->writing = 1;
     while (len > 0) {
         ssize_t n = send(c->fd, p, len, SEND_FLAGS);
 
@@ -511,19 +515,55 @@ diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
             /* A short write means the socket buffer is full: wait for
              * room rather than try again for EAGAIN. */
             if (len > 0 && wait_fd(c, DIESEL_WRITE, deadline) != 0)
-                break;
+                return -1;
             continue;
         }
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            break;
+            return -1;
         if (wait_fd(c, DIESEL_WRITE, deadline) != 0)
-            break;
+            return -1;
     }
-    if (len == 0)
-        r = 0;
-    err = errno;
+    return 0;
+}
+
+/* Send what diesel_conn_write buffered.  On failure the unsent bytes stay
+ * (a timeout may be retried). */
+static int
+flush_out(struct diesel_conn *c, int64_t deadline)
+{
+    size_t done = 0;
+    int r = 0;
+
+    c->writing = 1;
+    while (done < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + done, c->wlen - done, SEND_FLAGS);
+
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
+            wait_fd(c, DIESEL_WRITE, deadline) != 0) {
+            r = -1;
+            break;
+        }
+    }
+    memmove(c->wbuf, c->wbuf + done, c->wlen - done);
+    c->wlen -= done;
+    c->writing = 0;
+    return r;
+}
+
+/* End a send call with result r (errno kept). */
+static int
+leave_write(struct diesel_conn *c, int r)
+{
+    int err = errno;
+
     c->writing = 0;
     if (c->closed) {
         if (!c->reading)
@@ -533,4 +573,83 @@ diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
     }
     errno = err;
     return r;
+}
+
+static int
+enter_write(struct diesel_conn *c, const char *func, const void *buf,
+    size_t len, int64_t timeout_ms, int64_t *deadline)
+{
+    if (enter(c, func, timeout_ms, deadline) != 0)
+        return -1;
+    if (buf == NULL && len > 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (c->writing) {
+        errno = EBUSY;      /* another green thread is sending */
+        return -1;
+    }
+    return 0;
+}
+
+int
+diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
+    int64_t timeout_ms)
+{
+    int64_t deadline;
+    int r;
+
+    if (enter_write(c, "diesel_conn_send", buf, len, timeout_ms,
+        &deadline) != 0)
+        return -1;
+    /* Bytes written earlier go first. */
+    if (c->wlen > 0 && flush_out(c, deadline) != 0)
+        return leave_write(c, -1);
+    c->writing = 1;
+    r = send_all(c, buf, len, deadline);
+    return leave_write(c, r);
+}
+
+int
+diesel_conn_write(struct diesel_conn *c, const void *buf, size_t len)
+{
+    int64_t deadline;
+
+    if (enter_write(c, "diesel_conn_write", buf, len, -1, &deadline) != 0)
+        return -1;
+    if (c->wlen + len > c->wcap) {
+        size_t cap = c->wcap ? c->wcap : 4096;
+        char *w;
+
+        while (cap < c->wlen + len)
+            cap *= 2;
+        if ((w = realloc(c->wbuf, cap)) == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        c->wbuf = w;
+        c->wcap = cap;
+    }
+    memcpy(c->wbuf + c->wlen, buf, len);
+    c->wlen += len;
+    return 0;
+}
+
+int
+diesel_conn_flush(struct diesel_conn *c, int64_t timeout_ms)
+{
+    int64_t deadline;
+    int r;
+
+    if (enter_write(c, "diesel_conn_flush", NULL, 0, timeout_ms,
+        &deadline) != 0)
+        return -1;
+    r = flush_out(c, deadline);
+    /* A big buffer that has gone out is given back. */
+    if (c->wlen == 0 && c->wcap > CONN_BUF_KEEP) {
+        free(c->wbuf);
+        c->wbuf = NULL;
+        c->wcap = 0;
+    }
+    return leave_write(c, r);
 }

@@ -279,6 +279,9 @@ struct diesel_conn {
     size_t cap;                  /* its size */
     size_t off;                  /* first unread byte */
     size_t len;                  /* unread bytes */
+    char *wbuf;                  /* diesel_conn_write's output, or NULL */
+    size_t wcap;                 /* its size */
+    size_t wlen;                 /* bytes waiting to be sent */
     struct diesel_server *server; /* the server that accepted it, or NULL */
     char *peer;                  /* printable peer, cached, or NULL */
 };

@@ -1963,6 +1963,135 @@ START_TEST(net_2000_concurrent_echo_connections)
 }
 END_TEST
 
+/* ---- Buffered writes ----------------------------------------------------- */
+
+static int wsv[2];
+
+/* Bytes the plain peer can read within ms (0 if none). */
+static ssize_t
+peer_read(char *buf, size_t max, int ms)
+{
+    struct pollfd p = { wsv[1], POLLIN, 0 };
+
+    if (poll(&p, 1, ms) != 1)
+        return 0;
+    return read(wsv[1], buf, max);
+}
+
+static int
+write_flush_main(void *arg)
+{
+    struct diesel_conn *c;
+    char buf[256];
+
+    (void)arg;
+    tcp_pair(wsv);
+    c = diesel_conn_create(wsv[0]);
+    EXPECT(c != NULL);
+    /* Written bytes wait in the buffer... */
+    EXPECT(diesel_conn_write(c, "one ", 4) == 0);
+    EXPECT(diesel_conn_write(c, "two ", 4) == 0);
+    EXPECT(peer_read(buf, sizeof(buf), 50) == 0);
+    /* ...until a flush, */
+    EXPECT(diesel_conn_flush(c, 1000) == 0);
+    EXPECT(peer_read(buf, sizeof(buf), 1000) == 8);
+    EXPECT(memcmp(buf, "one two ", 8) == 0);
+    /* or a send, which keeps the order, */
+    EXPECT(diesel_conn_write(c, "three ", 6) == 0);
+    EXPECT(diesel_conn_send(c, "four", 4, 1000) == 0);
+    EXPECT(peer_read(buf, sizeof(buf), 1000) == 10);
+    EXPECT(memcmp(buf, "three four", 10) == 0);
+    /* or a receive that would wait: the peer answers what it got. */
+    EXPECT(diesel_conn_write(c, "ping\n", 5) == 0);
+    EXPECT(diesel_conn_recv(c, buf, sizeof(buf), 0) == -1 &&
+        errno == ETIMEDOUT);
+    EXPECT(peer_read(buf, sizeof(buf), 50) == 0);   /* 0 never waits */
+    EXPECT(diesel_conn_recv(c, buf, sizeof(buf), 100) == -1 &&
+        errno == ETIMEDOUT);
+    EXPECT(peer_read(buf, sizeof(buf), 1000) == 5);
+    EXPECT(memcmp(buf, "ping\n", 5) == 0);
+    /* Arguments. */
+    EXPECT(diesel_conn_write(c, NULL, 3) == -1 && errno == EINVAL);
+    EXPECT(diesel_conn_write(NULL, "x", 1) == -1 && errno == EINVAL);
+    EXPECT(diesel_conn_write(c, NULL, 0) == 0);
+    /* What is left at close goes out if the socket takes it. */
+    EXPECT(diesel_conn_write(c, "bye", 3) == 0);
+    EXPECT(diesel_conn_close(c) == 0);
+    EXPECT(peer_read(buf, sizeof(buf), 1000) == 3);
+    EXPECT(memcmp(buf, "bye", 3) == 0);
+    close(wsv[1]);
+    return 0;
+}
+
+START_TEST(net_write_buffers_until_flush_send_or_a_waiting_receive)
+{
+    CHECK_RUN(write_flush_main, NULL);
+}
+END_TEST
+
+/* A pipelined peer: 100 requests in one write, each answered with
+ * diesel_conn_write; the replies come back in order, in few packets. */
+static int
+pipelined_child(void *arg)
+{
+    int fd = *(int *)arg;
+    char req[100 * 8 + 1], got[100 * 8 + 1];
+    size_t n = 0, reads = 0;
+
+    for (int i = 0; i < 100; i++)
+        snprintf(req + i * 8, 9, "req%04d\n", i + 1000);
+    if (write(fd, req, 800) != 800)
+        return 1;
+    while (n < 800) {
+        ssize_t r = read(fd, got + n, 800 - n);
+        if (r <= 0)
+            return 2;
+        n += (size_t)r;
+        reads++;
+    }
+    for (int i = 0; i < 100; i++) {
+        char want[9];
+        snprintf(want, sizeof(want), "rep%04d\n", i + 1000);
+        if (memcmp(got + i * 8, want, 8) != 0)
+            return 3;
+    }
+    /* Replies went out per batch, not per request. */
+    return reads <= 10 ? 0 : 4;
+}
+
+static int
+pipelined_main(void *arg)
+{
+    int sv[2], done = 0, i;
+    struct diesel_conn *c;
+    char line[32];
+    pid_t pid;
+
+    (void)arg;
+    tcp_pair(sv);
+    pid = fork_child(pipelined_child, &sv[1], &done);
+    close(sv[1]);
+    c = diesel_conn_create(sv[0]);
+    EXPECT(c != NULL);
+    for (i = 0; i < 100; i++) {
+        EXPECT(diesel_conn_readline(c, line, sizeof(line), 5000) == 8);
+        line[0] = 'r';
+        line[1] = 'e';
+        line[2] = 'p';
+        EXPECT(diesel_conn_write(c, line, 8) == 0);
+    }
+    EXPECT(diesel_conn_flush(c, 5000) == 0);
+    EXPECT(wait_child(pid, done, 5000) == 0);
+    diesel_conn_close(c);
+    return 0;
+}
+
+START_TEST(net_pipelined_replies_go_out_in_batches)
+{
+    CHECK_RUN(pipelined_main, NULL);
+}
+END_TEST
+
 Suite *
 diesel_net_suite(void)
 {
@@ -2026,6 +2155,8 @@ diesel_net_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, net_2000_concurrent_echo_connections);
+    tcase_add_test(tc, net_write_buffers_until_flush_send_or_a_waiting_receive);
+    tcase_add_test(tc, net_pipelined_replies_go_out_in_batches);
     suite_add_tcase(s, tc);
     return s;
 }
