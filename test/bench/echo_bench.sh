@@ -3,8 +3,9 @@
 # against test/bench/echo_load pinned to CPU 1 (when there are two), with
 # N = 1, 100 and 1000 connections of 64-byte round trips.  Printed per line:
 # round trips per second, the ratio against the plain epoll server measured
-# in this same run, the server's CPU time per round trip, and (on a short
-# separate run under strace -c) its system calls per round trip.
+# in this same run, the server's CPU time per round trip, and (on a
+# separate run, strace -c attached to the warm server for the 2 s that the
+# load counts) its system calls per round trip.
 #
 #   test/bench/echo_bench.sh [SECONDS]      (default 3 s per measurement)
 set -u
@@ -68,19 +69,27 @@ for n in 1 100 1000; do
             'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
         sc=-
         if command -v strace >/dev/null; then
+            # Steady state only: connect and warm up for 1 s, then attach
+            # strace to the server for the 2 s that echo_load counts.
             port=$((port + 1))
+            start_server "$name" "$cmd" "$port" || continue
             f=$(mktemp)
-            strace -f -c -o "$f" "$cmd" $([ "$name" = diesel ] && echo "127.0.0.1:$port" || echo "$port") 2>/dev/null &
+            $B/echo_load -c "$n" -d 2 -w 1 "127.0.0.1:$port" > "$f.load" &
+            lpid=$!
+            sleep 1
+            strace -f -c -o "$f" -p "$spid" 2>/dev/null &
             tpid=$!
-            sleep 0.5
-            o2=$($B/echo_load -c "$n" -d 1 -w 0 "127.0.0.1:$port")
-            kill -INT "$tpid" 2>/dev/null; sleep 0.2; kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
-            r2=$(sed -n 's/.*rtt_per_sec=\([0-9]*\).*/\1/p' <<<"$o2")
-            calls=$(awk '$NF == "total" { print $(NF-1) == "" ? 0 : ($3 ~ /^[0-9]+$/ ? $3 : $4) }' "$f")
-            calls=$(awk '/^------/ { n++ } n == 2 && /total/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) c = $i; print c; exit }' "$f")
-            sc=$(awk -v c="${calls:-0}" -v r="${r2:-0}" -v n="$n" \
-                'BEGIN { if (r > 0) printf "%.2f", c / (r + n); else print "-" }')
-            rm -f "$f"
+            sleep 2
+            kill -INT "$tpid" 2>/dev/null
+            wait "$tpid" 2>/dev/null
+            wait "$lpid" 2>/dev/null
+            kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+            r2=$(sed -n 's/.*rtt_per_sec=\([0-9]*\).*/\1/p' "$f.load")
+            # The total line: % time, seconds, usecs/call, calls, ...
+            calls=$(awk '$NF == "total" { print $4; exit }' "$f")
+            sc=$(awk -v c="${calls:-0}" -v r="${r2:-0}" \
+                'BEGIN { if (r > 0) printf "%.2f", c / (r * 2); else print "-" }')
+            rm -f "$f" "$f.load"
         fi
         printf '%-9s %6d %12d %9s %14s %12s%s\n' "$name" "$n" "$rate" "$ratio" "$cpu" "$sc" \
             "$([ "${errs:-0}" != 0 ] && echo "  ERRORS=$errs")"
