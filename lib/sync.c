@@ -188,20 +188,6 @@ enter(const char *func, int ok, int64_t timeout_ms)
     return t;
 }
 
-/* Monotonic ns of a timeout from now; -1 for none (or beyond 2262). */
-static int64_t
-deadline_of(int64_t timeout_ms)
-{
-    int64_t now;
-
-    if (timeout_ms < 0)
-        return -1;
-    now = diesel__now_ns();
-    if (timeout_ms > (INT64_MAX - now) / 1000000)
-        return -1;
-    return now + timeout_ms * 1000000;
-}
-
 /*
  * Park t at the end of w until it is handed over to (0), or its timeout
  * passes, it is cancelled, or the object is closed (the error).  what and
@@ -217,7 +203,7 @@ wait_in(struct diesel__task *t, struct diesel__waitlist *w, const char *what,
     t->wait.what = what;
     t->wait.object = object;
     list_push(w, t);
-    err = diesel__task_park(t, deadline_of(timeout_ms));
+    err = diesel__task_park(t, diesel__deadline(timeout_ms));
     /* Handed over means unlinked and woken with 0; anything else (also
      * ENOMEM for the timer, before parking) found it still linked, or
      * unlinked it without handing anything. */
