@@ -149,7 +149,7 @@ examples/%: examples/%.c $(LIB) include/diesel.h
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
-TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o
+TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o test/console_client.o
 TEST_BIN := $(foreach b,$(CHECK_BACKENDS),test/check_diesel_$(b))
 TEST_HELPERS := $(patsubst %.c,%,$(wildcard test/*_child.c))
 
@@ -160,7 +160,7 @@ test/suites.h: $(TEST_SRC)
 
 test/main.o: test/suites.h
 
-test/%.o: test/%.c test/tests.h $(LIB_HDR) $(FLAGS)
+test/%.o: test/%.c test/tests.h test/console_client.h $(LIB_HDR) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(CHECK_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 .SECONDEXPANSION:

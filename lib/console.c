@@ -639,6 +639,9 @@ diesel__console_split(char *line, size_t len, char **argv, int max,
                 *w++ = line[i++];
             }
         }
+        /* The NUL may land on the separator: step over it first. */
+        if (i < len)
+            i++;
         *w++ = '\0';
         argv[argc++] = start;
     }
