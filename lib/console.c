@@ -1026,7 +1026,9 @@ diesel__console_serve(int in, int out, const char *greeting, int human,
         ssize_t n;
         const char *p;
 
-        if (human && s->lines.len == 0 && !s->lines.skipping)
+        /* A prompt when no line is begun (a whole one was handled). */
+        if (human && (s->lines.len == 0 || s->lines.done) &&
+            !s->lines.skipping)
             s_put(s, ">>> ", 4);
         if (s_flush(s) != 0)
             break;

@@ -143,24 +143,33 @@ on_signal(int sig, siginfo_t *si, void *uctx)
 
 /* ---- Logging refusals ----------------------------------------------------- */
 
+/* Log the count of refusals not logged, once their second is over (or
+ * now, if force): called for every request and at the loop's end, since
+ * the console keeps no timer. */
+static void
+refusals_flush(int force)
+{
+    int64_t second = diesel__now_ns() / 1000000000;
+
+    if (second == console.refuse_window && !force)
+        return;
+    if (console.refused_quiet > 0)
+        diesel_log("diesel", DIESEL_LOG_ERROR, "%lu more console requests "
+            "were refused (not logged one by one)", console.refused_quiet);
+    console.refuse_window = second;
+    console.refused_in_window = 0;
+    console.refused_quiet = 0;
+}
+
 /* A refusal or failure, as one ERROR line; a storm of them is counted
  * rather than logged line by line. */
 static void
 refuse(const char *fmt, ...)
 {
-    int64_t second = diesel__now_ns() / 1000000000;
     char msg[512];
     va_list ap;
 
-    if (second != console.refuse_window) {
-        if (console.refused_quiet > 0)
-            diesel_log("diesel", DIESEL_LOG_ERROR, "%lu more console "
-                "requests were refused (not logged one by one)",
-                console.refused_quiet);
-        console.refuse_window = second;
-        console.refused_in_window = 0;
-        console.refused_quiet = 0;
-    }
+    refusals_flush(0);
     if (console.refused_in_window >= REFUSALS_PER_SECOND) {
         console.refused_quiet++;
         return;
@@ -313,6 +322,7 @@ attach(struct diesel_loop *l, const struct record *r)
     int fd, n, busy;
     int64_t id;
 
+    refusals_flush(0);
     if (r->pid <= 0) {
         refuse("console request refused: no sender pid (si_code %d)",
             (int)r->code);
@@ -469,6 +479,7 @@ diesel__console_loop_end(struct diesel_loop *l)
     if (console.loop == l) {
         diesel__loop_handler_del(l, console.rfd);
         console.loop = NULL;
+        refusals_flush(1);
     }
     pthread_mutex_unlock(&console.lock);
 }
