@@ -234,5 +234,8 @@ clean:
 # make check-cross-aarch64: the aarch64 switch under qemu-user.
 -include test/cross/cross.mk
 
+# make fuzz: the console's libFuzzer targets (clang).
+-include test/fuzz/fuzz.mk
+
 # Keep objects that pattern rules chain through.
 .SECONDARY:

@@ -811,7 +811,7 @@ diesel__console_frame(struct diesel__console_sink *sink,
     const struct diesel_console_out *out, int status)
 {
     struct framer f;
-    const char *p = out->buf, *end = out->buf + out->len;
+    const char *p = out->buf, *end = out->len ? out->buf + out->len : p;
 
     f.sink = sink;
     f.n = 0;
