@@ -532,9 +532,11 @@ diesel_console_install(int signo)
 
     if (signo == 0)
         signo = SIGTRAP;
-    /* SIGSEGV and SIGBUS are the stack overflow handler's. */
+    /* The fatal signals are the crash handler's (stack overflows and
+     * crash reports). */
     if (signo < 0 || signo == SIGKILL || signo == SIGSTOP ||
-        signo == SIGSEGV || signo == SIGBUS ||
+        signo == SIGSEGV || signo == SIGBUS || signo == SIGILL ||
+        signo == SIGFPE || signo == SIGABRT ||
         sigaction(signo, NULL, &old) != 0) {
         errno = EINVAL;
         return -1;

@@ -48,6 +48,18 @@ T(int ms)
     return ms * (k > 1 ? k : 1);
 }
 
+/* Memory figures mean little under valgrind, which maps memory of its
+ * own as the program runs. */
+static int
+under_valgrind(void)
+{
+#ifdef RUNNING_ON_VALGRIND
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return 0;
+#endif
+}
+
 /* ---- A rendezvous directory per test ------------------------------------- */
 
 static char top[64];     /* /tmp/diesel-check-XXXXXX, 0711 */
@@ -594,8 +606,8 @@ START_TEST(megabyte_line_is_refused_at_the_limit_and_memory_stays_flat)
     ck_assert_int_eq(dcc_reply(&c, reply, sizeof(reply), 200), -1);
     ck_assert_int_eq(errno, ETIMEDOUT);
     after = proc_status(app.pid, "VmRSS");
-    ck_assert_msg(after - before < 256, "VmRSS %ld kB -> %ld kB", before,
-        after);
+    ck_assert_msg(after - before < 256 || under_valgrind(),
+        "VmRSS %ld kB -> %ld kB", before, after);
     ck_assert_int_eq(dcc_send(&c, "\n", 1), 0);
     expect(&c, "echo after", 0, "| after\nOK\n");
     dcc_close(&c);
@@ -1159,8 +1171,8 @@ START_TEST(reader_that_stops_reading_is_dropped_after_the_write_timeout)
     ck_assert_msg(rss - rss0 < 80 * 1024, "VmRSS %ld kB -> %ld kB", rss0,
         rss);
 #else
-    ck_assert_msg(rss - rss0 < 24 * 1024, "VmRSS %ld kB -> %ld kB", rss0,
-        rss);
+    ck_assert_msg(rss - rss0 < 24 * 1024 || under_valgrind(),
+        "VmRSS %ld kB -> %ld kB", rss0, rss);
 #endif
     ck_assert_msg(app_wait_log(&app, "dropped: its reader made no progress "
         "for 10 s", T(20000)), "log: %s", app.log);
