@@ -150,13 +150,21 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
 TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o test/console_client.o
+ifeq ($(PLATFORM),linux)
+# check_kqshim.c tests the shim itself, whatever backend the binary has.
+TEST_OBJ += test/kqshim/kqueue.o
+test/check_kqshim.o: test/kqshim/sys/event.h
+endif
 TEST_BIN := $(foreach b,$(CHECK_BACKENDS),test/check_diesel_$(b))
 TEST_HELPERS := $(patsubst %.c,%,$(wildcard test/*_child.c))
 
-# One line per suite, SUITE(name) for test/check_name.c.
-test/suites.h: $(TEST_SRC)
-	for f in $(sort $(TEST_SRC)); do n=$${f#test/check_}; \
-	    echo "SUITE($${n%.c})"; done > $@
+# One line per suite, SUITE(name) for test/check_name.c, rewritten when
+# make starts and the list of suites has changed (a suite removed leaves
+# no file whose date could tell).
+SUITES := $(sort $(patsubst test/check_%.c,%,$(TEST_SRC)))
+$(shell printf 'SUITE(%s)\n' $(SUITES) > test/suites.h.tmp; \
+    cmp -s test/suites.h.tmp test/suites.h || \
+    mv test/suites.h.tmp test/suites.h; rm -f test/suites.h.tmp)
 
 test/main.o: test/suites.h
 
@@ -168,10 +176,11 @@ test/check_diesel_%: $(TEST_OBJ) $(CORE_OBJ) $$(call backend_obj,$$*)
 	$(CC) -o $@ $^ $(CHECK_LIBS) $(ALL_LDFLAGS)
 
 test/%_child: test/%_child.c $(LIB) $(FLAGS)
-	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -rdynamic -o $@ $< $(LIB) \
+	    $(ALL_LDFLAGS)
 
 # Every suite on the default backend; the loop-facing suites on the others.
-LOOP_SUITES := $(filter task timer fd,$(patsubst test/check_%.c,%,$(TEST_SRC)))
+LOOP_SUITES := $(filter task timer fd sync net signal,$(patsubst test/check_%.c,%,$(TEST_SRC)))
 check-build: all $(TEST_BIN) $(TEST_HELPERS)
 
 check: check-build
@@ -186,6 +195,8 @@ check: check-build
 BENCH_BIN :=
 
 bench: all $(BENCH_BIN)
+
+-include test/bench/net.mk
 
 # ---- Man pages, install ------------------------------------------------------
 
@@ -233,6 +244,7 @@ clean:
 
 # make check-cross-aarch64: the aarch64 switch under qemu-user.
 -include test/cross/cross.mk
+-include test/bench/bench.mk
 
 # make fuzz: the console's libFuzzer targets (clang).
 -include test/fuzz/fuzz.mk

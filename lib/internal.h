@@ -56,6 +56,8 @@ struct diesel__wait {
     int revents;         /* WAIT_FD: what was ready when woken */
     int64_t target;      /* WAIT_JOIN: id of the green thread */
     const char *what;    /* WAIT_OTHER: static description */
+    const char *object;  /* WAIT_OTHER: the name of the object waited on
+                            (an event, queue or lock), or NULL */
     int64_t since;       /* monotonic ns when it parked */
     int64_t deadline;    /* monotonic ns of its timeout, or -1 */
 };
@@ -75,6 +77,10 @@ struct diesel__task {
     unsigned join_done : 1;       /* the target returned */
     enum diesel__state state;
     struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
+    struct diesel__task *wait_next; /* sync.c: in an object's FIFO wait */
+    struct diesel__task *wait_prev; /* list (not next: the run queue's) */
+    struct diesel__waitlist *wait_list; /* the list it is in, or NULL */
+    void *wait_item;              /* sync.c: item to put, or handed over */
     int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
     int saved_errno;              /* errno while switched out */
     unsigned cancelled : 1;       /* diesel_task_cancel was called */
@@ -125,6 +131,19 @@ void diesel__task_foreach(struct diesel_loop *,
 const char *diesel__task_state_name(enum diesel__state);
 
 /* ------------------------------------------------------------------------
+ * sync.c
+ *
+ * Green threads parked on an event, a queue or a lock wait in a FIFO list
+ * threaded through their records (wait_next, wait_prev).  A parked green
+ * thread stays linked until whoever wakes it unlinks it, or until it runs
+ * again and unlinks itself (timeout, cancel).
+ */
+struct diesel__waitlist {
+    struct diesel__task *head;   /* first to be served */
+    struct diesel__task *tail;   /* last to arrive */
+};
+
+/* ------------------------------------------------------------------------
  * stack.c */
 
 /* Map a stack with room for the record at its top and a guard page. */
@@ -138,10 +157,14 @@ struct diesel__stack_stats {
     int guard_madvise;   /* 1 if guard pages are MADV_GUARD_INSTALL'd */
 };
 void diesel__stack_stats(struct diesel__stack_stats *);
-/* Install the SIGSEGV/SIGBUS handler that names a green thread whose
- * stack overflowed, and this OS thread's alternate signal stack. */
-int diesel__stack_overflow_init(void);
-void diesel__stack_overflow_fini(void);
+
+/* ------------------------------------------------------------------------
+ * crash.c */
+
+/* Install the fatal-signal handlers (stack overflow, crash report) and
+ * this OS thread's alternate signal stack; undo the latter. */
+int diesel__crash_init(void);
+void diesel__crash_fini(void);
 
 /* ------------------------------------------------------------------------
  * loop.c */
@@ -231,7 +254,14 @@ int64_t diesel__now_ns(void);
 int64_t diesel__deadline(int64_t timeout_ms);
 /* The calling green thread, or NULL (and errno EPERM, one log line naming
  * func) when called outside one. */
-struct diesel__task *diesel__running(const char *func);
+struct diesel__task *diesel__misuse(const char *func);
+static inline struct diesel__task *
+diesel__running(const char *func)
+{
+    struct diesel__task *t = diesel__current;
+
+    return t != NULL ? t : diesel__misuse(func);
+}
 /* Ensure fd is watched for events (added to what is watched already). */
 int diesel__loop_watch(struct diesel_loop *, int fd, int events);
 /* Wake fd's waiters with err and stop watching it. */
@@ -250,6 +280,57 @@ void diesel__console_loop_start(struct diesel_loop *);
 void diesel__console_loop_end(struct diesel_loop *);
 
 /* ------------------------------------------------------------------------
+ * conn.c
+ *
+ * The receive buffer holds bytes read but not yet handed out:
+ *
+ *   buf                 buf+off          buf+off+len           buf+cap
+ *   | consumed (garbage) | unread bytes... | room to read into... |
+ *
+ * It is allocated at the first receive that needs it, compacted (moved to
+ * the front) when the room at its end runs out, grows only as far as the
+ * call being served asked for (recv_until's max, recv_exactly's len), and
+ * is freed again when it empties after growing past CONN_BUF_KEEP.
+ */
+struct diesel_server;
+
+struct diesel_conn {
+    int fd;
+    int rerr;                    /* sticky receive error, or 0 */
+    unsigned eof : 1;            /* read(2) returned 0 */
+    unsigned drained : 1;        /* the last read was short: the socket is
+                                    presumed empty, so park before reading */
+    unsigned reading : 1;        /* a receive call is in progress */
+    unsigned writing : 1;        /* a send call is in progress */
+    unsigned closed : 1;         /* closed during a call: free at its end */
+    char *buf;                   /* receive buffer (above), or NULL */
+    size_t cap;                  /* its size */
+    size_t off;                  /* first unread byte */
+    size_t len;                  /* unread bytes */
+    char *wbuf;                  /* diesel_conn_write's output, or NULL */
+    size_t wcap;                 /* its size */
+    size_t wlen;                 /* bytes waiting to be sent */
+    struct diesel_server *server; /* the server that accepted it, or NULL */
+    char *peer;                  /* printable peer, cached, or NULL */
+};
+
+/* Wrap fd, which is already non-blocking and close-on-exec; peer may be
+ * NULL.  NULL (errno ENOMEM) on failure, leaving fd open. */
+struct diesel_conn *diesel__conn_wrap(int fd, const char *peer);
+
+/* ------------------------------------------------------------------------
+ * net.c */
+
+/* Longest printable address: "unix:" and a 108-byte path, or a bracketed
+ * IPv6 address with a scope and a port. */
+#define DIESEL__ADDR_MAX 128
+
+/* Format a socket address as "1.2.3.4:5", "[::1]:5", "unix:/path"; the
+ * fd's own address stands in for an unnamed UNIX peer.  0, or -1 ENOSPC. */
+int diesel__addr_format(const void *sa, unsigned salen, int fd, char *buf,
+    size_t len);
+
+/* ------------------------------------------------------------------------
  * poll_*.c: the backend contract (one file is linked in). */
 
 extern const char diesel__poll_name[];
@@ -266,6 +347,8 @@ int diesel__poll_fired_reserve(struct diesel_loop *, int n);
 /* ------------------------------------------------------------------------
  * log.c */
 
+/* The descriptor log lines go to. */
+int diesel__log_fd(void);
 /* Log from a signal handler: no locks, no malloc, no stdio. */
 void diesel__log_signal_safe(const char *logger, int level, const char *msg);
 /* Signal-safe formatting helpers, for crash messages. */

@@ -215,6 +215,12 @@ diesel_log(const char *logger, int level, const char *fmt, ...)
     va_end(ap);
 }
 
+int
+diesel__log_fd(void)
+{
+    return __atomic_load_n(&log_fd, __ATOMIC_RELAXED);
+}
+
 /* ---- Signal-safe output ------------------------------------------------- */
 
 size_t

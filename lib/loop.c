@@ -39,12 +39,8 @@ diesel__deadline(int64_t timeout_ms)
 }
 
 struct diesel__task *
-diesel__running(const char *func)
+diesel__misuse(const char *func)
 {
-    struct diesel__task *t = diesel__current;
-
-    if (t != NULL)
-        return t;
     diesel_log("diesel", DIESEL_LOG_ERROR,
         "%s() called outside a green thread: call it from a function run "
         "by diesel_loop_run() or diesel_task_spawn()", func);
@@ -313,7 +309,7 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
         errno = err;
         return -1;
     }
-    diesel__stack_overflow_init();
+    diesel__crash_init();
     diesel__loop = l;
     /* Watch the console's self-pipe if it was installed on this thread. */
     diesel__console_loop_start(l);
@@ -338,7 +334,7 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
     diesel__poll_fini(l);
     free(l->fds);
     free(l->fired);
-    diesel__stack_overflow_fini();
+    diesel__crash_fini();
     diesel__loop = NULL;
     free(l);
     if (err != 0)

@@ -236,6 +236,13 @@ diesel__task_park(struct diesel__task *t, int64_t deadline)
     struct diesel_loop *l = t->loop;
 
     assert(t == diesel__current && t->state == DIESEL__RUNNING);
+    /* Cancellation stops waiting: a cancelled green thread never parks,
+     * while calls that need not wait (a timeout of 0, an item already
+     * there) still work, so that its clean-up code can run. */
+    if (t->cancelled) {
+        t->wait.kind = DIESEL__WAIT_NONE;
+        return ECANCELED;
+    }
     t->wake_err = 0;
     t->wait.since = l->now;
     t->wait.deadline = deadline;
@@ -381,7 +388,7 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
         stack_size = DIESEL_STACK_DEFAULT;
     if (stack_size < STACK_MIN)
         stack_size = STACK_MIN;
-    stack_size = (stack_size + page - 1) / page * page;
+    stack_size = (stack_size + page - 1) & ~(page - 1);  /* a power of 2 */
     t = stack_get(l, stack_size, name ? name : "task");
     if (t == NULL)
         return -1;
@@ -409,8 +416,9 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     t->where = where;
     t->spawn_caller = caller;
     if (name != NULL) {
-        strncpy(t->name, name, sizeof(t->name) - 1);
-        t->name[sizeof(t->name) - 1] = '\0';
+        size_t n = strnlen(name, sizeof(t->name) - 1);
+        memcpy(t->name, name, n);
+        t->name[n] = '\0';
     } else {
         snprintf(t->name, sizeof(t->name), "task-%lld", (long long)t->id);
     }
@@ -616,10 +624,6 @@ diesel_task_join(int64_t id, int *status, int64_t timeout_ms)
         return -1;
     if (timeout_ms < -1) {
         errno = EINVAL;
-        return -1;
-    }
-    if (t->cancelled) {
-        errno = ECANCELED;
         return -1;
     }
     target = diesel__task_find(t->loop, id);
