@@ -807,6 +807,48 @@ START_TEST(nothing_connects_to_the_old_tcp_port)
 }
 END_TEST
 
+START_TEST(client_closes_a_foreign_connector_without_a_byte)
+{
+    struct dcc c;
+    pid_t intruder;
+    int st;
+
+    /* TESTPLAN 3, on the client's side (dconsole uses the same steps):
+     * a process of ours with another pid connects first. */
+    app_setup();
+    ck_assert_int_eq(dcc_listen(&c, app.pid, geteuid(), 1), 0);
+    intruder = fork();
+    ck_assert_int_ge(intruder, 0);
+    if (intruder == 0) {
+        struct sockaddr_un sa;
+        struct pollfd p;
+        char buf[16];
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sun_family = AF_UNIX;
+        strcpy(sa.sun_path, c.path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+            _exit(2);
+        p.fd = fd;
+        p.events = POLLIN;
+        if (poll(&p, 1, T(5000)) != 1 || read(fd, buf, sizeof(buf)) != 0)
+            _exit(3);
+        _exit(0);
+    }
+    usleep(100000);
+    ck_assert_int_eq(dcc_signal(&c, 0), 0);
+    ck_assert_int_eq(dcc_accept(&c, T(5000)), 0);
+    ck_assert_int_eq(c.foreign, 1);
+    expect(&c, "echo real", 0, "| real\nOK\n");
+    waitpid(intruder, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "intruder: %#x", st);
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
 START_TEST(forged_sender_pid_is_refused)
 {
     struct sockaddr_un sa;
@@ -1803,6 +1845,7 @@ diesel_console_suite(void)
     tcase_add_test(sec, directory_made_by_another_user_is_refused);
     tcase_add_test(sec, symlinked_directory_is_refused);
     tcase_add_test(sec, nothing_connects_to_the_old_tcp_port);
+    tcase_add_test(sec, client_closes_a_foreign_connector_without_a_byte);
     tcase_add_test(sec, forged_sender_pid_is_refused);
     tcase_add_test(sec, breakpoint_kills_with_sigtrap_and_starts_no_session);
     tcase_add_test(sec, root_attaches_to_an_app_of_another_user_and_is_logged);
