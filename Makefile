@@ -108,9 +108,15 @@ LIB := lib/libdiesel.a
 
 all: $(LIB) tools examples
 
+# The archive holds one object, partially linked from all of them: a
+# program that links the archive gets the whole library, and a strong
+# definition (lib/console_builtins.c's diesel__console_builtins_register)
+# overrides the weak default in console.c, which a linker never does by
+# pulling an archive member.
 $(LIB): $(CORE_OBJ) $(call backend_obj,$(BACKEND))
-	rm -f $@
-	$(AR) rcs $@ $^
+	rm -f $@ lib/libdiesel.o
+	$(CC) -r -nostdlib -o lib/libdiesel.o $^
+	$(AR) rcs $@ lib/libdiesel.o
 
 lib/%.o: lib/%.c $(LIB_HDR) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
@@ -143,7 +149,7 @@ examples/%: examples/%.c $(LIB) include/diesel.h
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
-TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o
+TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o test/console_client.o
 ifeq ($(PLATFORM),linux)
 # check_kqshim.c tests the shim itself, whatever backend the binary has.
 TEST_OBJ += test/kqshim/kqueue.o
@@ -162,7 +168,7 @@ $(shell printf 'SUITE(%s)\n' $(SUITES) > test/suites.h.tmp; \
 
 test/main.o: test/suites.h
 
-test/%.o: test/%.c test/tests.h $(LIB_HDR) $(FLAGS)
+test/%.o: test/%.c test/tests.h test/console_client.h $(LIB_HDR) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(CHECK_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 .SECONDEXPANSION:
@@ -174,7 +180,7 @@ test/%_child: test/%_child.c $(LIB) $(FLAGS)
 	    $(ALL_LDFLAGS)
 
 # Every suite on the default backend; the loop-facing suites on the others.
-LOOP_SUITES := $(filter task timer fd sync net signal,$(patsubst test/check_%.c,%,$(TEST_SRC)))
+LOOP_SUITES := $(filter task timer fd sync net signal console,$(patsubst test/check_%.c,%,$(TEST_SRC)))
 check-build: all $(TEST_BIN) $(TEST_HELPERS)
 
 check: check-build
@@ -239,6 +245,9 @@ clean:
 # make check-cross-aarch64: the aarch64 switch under qemu-user.
 -include test/cross/cross.mk
 -include test/bench/bench.mk
+
+# make fuzz: the console's libFuzzer targets (clang).
+-include test/fuzz/fuzz.mk
 
 # Keep objects that pattern rules chain through.
 .SECONDARY:

@@ -311,6 +311,67 @@ DIESEL_API int diesel_log_fd_set(int fd);
 DIESEL_API const char *diesel_log_level_name(int level);
 DIESEL_API int diesel_log_level_parse(const char *name);
 
+/* ---- Console: diesel_console(3) --------------------------------------- */
+
+/*
+ * The live console: `dconsole PID` attaches to a running service (see
+ * diesel-console(7) for the attach steps and the wire protocol).
+ */
+
+/* Where a command writes its reply (opaque). */
+struct diesel_console_out;
+
+/*
+ * A console command.  argv[0] is the command's name; the words of the
+ * line follow ("--json" is taken out: see diesel_console_json()).  Return
+ * 0 for OK, -1 for ERR: the message is what the command gave to
+ * diesel_console_error(), else strerror(errno).
+ */
+typedef int (*diesel_console_fn)(struct diesel_console_out *out, int argc,
+    char **argv, void *arg);
+
+/*
+ * Catch signo (0: SIGTRAP) as the console's attach request.  The loop
+ * running on the calling thread, or the next one started on it, serves
+ * the requests.  Nothing but a self-pipe exists while no one is attached.
+ */
+DIESEL_API int diesel_console_install(int signo);
+
+/* Give the signal its old action back and close the self-pipe. */
+DIESEL_API int diesel_console_uninstall(void);
+
+/* Add a command (names: [a-z0-9_-]+, at most 63 bytes; EEXIST if taken). */
+DIESEL_API int diesel_console_command(const char *name, const char *help,
+    diesel_console_fn fn, void *arg);
+
+/* Append to the reply; it may contain newlines.  Returns bytes added. */
+DIESEL_API int diesel_console_printf(struct diesel_console_out *out,
+    const char *fmt, ...) DIESEL_PRINTF(2, 3);
+
+/* Set the one-line ERR message.  Returns -1, so that a command can end
+ * with `return diesel_console_error(out, ...);`. */
+DIESEL_API int diesel_console_error(struct diesel_console_out *out,
+    const char *fmt, ...) DIESEL_PRINTF(2, 3);
+
+/* 1 if the client asked for machine-readable output (--json), else 0. */
+DIESEL_API int diesel_console_json(const struct diesel_console_out *out);
+
+/* Expose a variable to `get NAME` and (if writable) `set NAME VALUE`. */
+DIESEL_API int diesel_console_var_int(const char *name, int64_t *p,
+    int writable);
+DIESEL_API int diesel_console_var_double(const char *name, double *p,
+    int writable);
+DIESEL_API int diesel_console_var_string(const char *name, char *buf,
+    size_t size, int writable);
+
+/*
+ * The local console (diesel's dpython): serve commands read from in and
+ * answer on out, inside the running loop, until EOF or quit.  With a
+ * ">>> " prompt and plain replies when in is a terminal, else the wire
+ * protocol.  Must be called from a green thread.
+ */
+DIESEL_API int diesel_console_serve_fds(int in, int out);
+
 #ifdef __cplusplus
 }
 #endif

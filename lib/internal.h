@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <ucontext.h>
 
 #include "diesel.h"
@@ -85,6 +86,8 @@ struct diesel__task {
     unsigned cancelled : 1;       /* diesel_task_cancel was called */
     unsigned fresh : 1;           /* stack must be entered via setcontext */
     unsigned pooled : 1;          /* stack has the default size */
+    unsigned daemon : 1;          /* does not keep the loop alive (a
+                                     console session): see loop.c run() */
     struct diesel__heap_node timer; /* deadline of the current park */
     uint64_t switches;            /* times it was switched in */
     int64_t spawned_at;           /* monotonic ns of the spawn */
@@ -117,6 +120,11 @@ void diesel__task_reap(struct diesel_loop *);
 void diesel__task_free_all(struct diesel_loop *);
 int diesel__task_cancel(struct diesel__task *t);
 void diesel__task_cancel_all(struct diesel_loop *);
+/* Mark a green thread as a daemon: once only daemons are left, the loop
+ * cancels them and ends when they have returned. */
+void diesel__task_set_daemon(struct diesel__task *t);
+/* Cancel every daemon green thread not cancelled yet. */
+void diesel__task_cancel_daemons(struct diesel_loop *);
 /* Call fn for every live green thread (for the console). */
 void diesel__task_foreach(struct diesel_loop *,
     void (*fn)(struct diesel__task *, void *), void *arg);
@@ -161,11 +169,17 @@ void diesel__crash_fini(void);
 /* ------------------------------------------------------------------------
  * loop.c */
 
+/* Called from the loop's own context (no green thread runs) when an fd
+ * watched with diesel__loop_handler_add is ready.  It must not block. */
+typedef void (*diesel__fd_handler)(struct diesel_loop *, int fd, int events);
+
 /* A descriptor as the loop sees it. */
 struct diesel__fd {
     struct diesel__task *reader; /* green thread waiting for DIESEL_READ */
     struct diesel__task *writer; /* ... for DIESEL_WRITE */
     int registered;              /* events the backend watches now */
+    diesel__fd_handler handler;  /* instead of waking a green thread (the
+                                    console's self-pipe), or NULL */
 };
 
 /* One event out of diesel__poll_wait. */
@@ -206,6 +220,7 @@ struct diesel_loop {
     struct diesel__exited *exited;   /* ring of recent exit statuses */
     size_t exited_next;              /* next slot to overwrite */
     uint64_t ntasks;                 /* green threads not DONE */
+    uint64_t ndaemons;               /* ... of which daemons */
     struct diesel__task *pool;       /* default-size stacks to reuse */
     unsigned npool;
     struct diesel__task *dead;       /* stacks to unmap from the loop */
@@ -221,6 +236,7 @@ struct diesel_loop {
     int stop_status;
     unsigned stopping : 1;
     unsigned deadlocked : 1;
+    unsigned daemons_cancelled : 1;  /* only daemons were left: cancelled */
     /* Figures for the console. */
     int64_t started;                 /* monotonic ns at start */
     uint64_t iterations;             /* turns of the loop */
@@ -250,6 +266,18 @@ diesel__running(const char *func)
 int diesel__loop_watch(struct diesel_loop *, int fd, int events);
 /* Wake fd's waiters with err and stop watching it. */
 void diesel__loop_forget(struct diesel_loop *, int fd, int err);
+/* Watch fd for reading with a handler called from the loop instead of a
+ * green thread; it counts as a waker (see run() in loop.c). */
+int diesel__loop_handler_add(struct diesel_loop *, int fd,
+    diesel__fd_handler handler);
+void diesel__loop_handler_del(struct diesel_loop *, int fd);
+
+/* ------------------------------------------------------------------------
+ * console_attach.c: a loop picks up the console's self-pipe when it starts
+ * on the thread that installed the console, and lets go of it at its end. */
+
+void diesel__console_loop_start(struct diesel_loop *);
+void diesel__console_loop_end(struct diesel_loop *);
 
 /* ------------------------------------------------------------------------
  * conn.c
@@ -336,5 +364,12 @@ int diesel__platform_guard(void *addr, size_t len);
 /* vm.max_map_count and the mappings in use, or -1 where unknown. */
 long diesel__platform_map_limit(void);
 long diesel__platform_map_count(void);
+/* The pid and effective uid of a connected UNIX socket's peer; a pid of -1
+ * where the system cannot tell it.  0, or -1 with errno. */
+int diesel__platform_peer_cred(int fd, pid_t *pid, uid_t *uid);
+/* send(2) that never raises SIGPIPE (EPIPE instead). */
+ssize_t diesel__platform_send(int fd, const void *buf, size_t len);
+/* The program's short name (for the console greeting). */
+const char *diesel__platform_progname(void);
 
 #endif /* DIESEL_INTERNAL_H */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include "internal.h"
 
@@ -48,4 +49,31 @@ diesel__platform_map_count(void)
     }
     fclose(f);
     return n;
+}
+
+int
+diesel__platform_peer_cred(int fd, pid_t *pid, uid_t *uid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    /* The credentials the peer had when it called listen(2) or
+     * connect(2): they cannot be changed by passing the socket on. */
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return -1;
+    *pid = cred.pid;
+    *uid = cred.uid;
+    return 0;
+}
+
+ssize_t
+diesel__platform_send(int fd, const void *buf, size_t len)
+{
+    return send(fd, buf, len, MSG_NOSIGNAL);
+}
+
+const char *
+diesel__platform_progname(void)
+{
+    return program_invocation_short_name;
 }

@@ -291,6 +291,25 @@ diesel__task_cancel_all(struct diesel_loop *l)
     }
 }
 
+void
+diesel__task_set_daemon(struct diesel__task *t)
+{
+    if (!t->daemon && t->state != DIESEL__DONE) {
+        t->daemon = 1;
+        t->loop->ndaemons++;
+    }
+}
+
+void
+diesel__task_cancel_daemons(struct diesel_loop *l)
+{
+    for (size_t i = 0; i < l->tasks_cap; i++) {
+        struct diesel__task *t = l->tasks[i];
+        if (t != NULL && t->daemon && !t->cancelled)
+            diesel__task_cancel(t);
+    }
+}
+
 /* ---- Spawning and ending ------------------------------------------------- */
 
 /* Make t's ucontext enter the trampoline on t's stack. */
@@ -391,6 +410,7 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     t->wake_err = 0;
     t->saved_errno = 0;
     t->cancelled = 0;
+    t->daemon = 0;
     t->switches = 0;
     t->spawned_at = l->now;
     t->where = where;
@@ -450,6 +470,8 @@ finish(struct diesel__task *t, int status)
     }
     table_del(l, t);
     l->ntasks--;
+    if (t->daemon)
+        l->ndaemons--;
     if (l->exited != NULL) {
         l->exited[l->exited_next].id = t->id;
         l->exited[l->exited_next].status = status;
