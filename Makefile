@@ -133,7 +133,7 @@ test/kqshim/kqueue.o: test/kqshim/kqueue.c test/kqshim/sys/event.h $(FLAGS)
 # ---- Tools and examples ----------------------------------------------------
 
 TOOLS :=
-EXAMPLES :=
+EXAMPLES := examples/echo examples/httphello examples/redisping examples/chat
 
 tools: $(TOOLS)
 examples: $(EXAMPLES)
