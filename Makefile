@@ -144,6 +144,10 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
 TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o
+# TEMPORARY, until the console branch lands: stand-ins for the console calls
+# that the built-in commands use (test/builtins_standin.c), linked only while
+# the real ones (lib/console_out.c) do not exist.  Delete both lines then.
+TEST_OBJ += $(if $(wildcard lib/console_out.c),,test/builtins_standin.o)
 TEST_BIN := $(foreach b,$(CHECK_BACKENDS),test/check_diesel_$(b))
 TEST_HELPERS := $(patsubst %.c,%,$(wildcard test/*_child.c))
 
