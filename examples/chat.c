@@ -112,7 +112,7 @@ client(struct diesel_conn *c, void *arg)
         line[strcspn(line, "\r\n")] = '\0';
         if (strncmp(line, "/nick ", 6) == 0 && line[6] != '\0') {
             broadcast(&me, "* %s is now %.31s\n", me.name, line + 6);
-            snprintf(me.name, sizeof(me.name), "%s", line + 6);
+            snprintf(me.name, sizeof(me.name), "%.31s", line + 6);
         } else if (strcmp(line, "/who") == 0) {
             for (struct member *m = members; m != NULL; m = m->next) {
                 char who[64];

@@ -354,6 +354,10 @@ void diesel__log_signal_safe(const char *logger, int level, const char *msg);
 /* Signal-safe formatting helpers, for crash messages. */
 size_t diesel__fmt_u64(char *buf, uint64_t v);
 size_t diesel__fmt_hex(char *buf, uint64_t v);
+/* Call fn for the default level (name NULL) and then for each named
+ * logger, on a copy taken under the lock (fn may log). */
+void diesel__log_foreach(void (*fn)(const char *name, int level, void *),
+    void *arg);
 
 /* ------------------------------------------------------------------------
  * platform_*.c */
@@ -371,5 +375,48 @@ int diesel__platform_peer_cred(int fd, pid_t *pid, uid_t *uid);
 ssize_t diesel__platform_send(int fd, const void *buf, size_t len);
 /* The program's short name (for the console greeting). */
 const char *diesel__platform_progname(void);
+
+/* For the console's built-in commands (console_builtins.c, backtrace.c).
+ * Each returns -1 and sets errno (ENOSYS where the system cannot tell). */
+
+/* The running program's path, NUL-terminated. */
+int diesel__platform_exe_path(char *buf, size_t size);
+/* What descriptor fd refers to (a path, "pipe:[123]"...). */
+int diesel__platform_fd_path(int fd, char *buf, size_t size);
+/* The open descriptors, ascending, in a malloc'd array (*fds, *n). */
+int diesel__platform_fd_list(int **fds, size_t *n);
+/* Seconds since the process started. */
+double diesel__platform_process_age(void);
+/* Resident and peak resident memory, bytes (-1 each when unknown). */
+int diesel__platform_rss(int64_t *rss, int64_t *peak);
+/* Bytes of [addr, addr+len) resident in memory; addr page-aligned. */
+int64_t diesel__platform_resident(void *addr, size_t len);
+/* The allocator's own figures, bytes; -1 for those it does not give. */
+struct diesel__malloc_info {
+    const char *source;  /* e.g. "glibc mallinfo2" */
+    int64_t arena;       /* obtained from the system with brk/sbrk */
+    int64_t mmapped;     /* obtained with mmap (large blocks) */
+    int64_t in_use;      /* handed out to the program */
+    int64_t free;        /* held by the allocator, free */
+    int64_t releasable;  /* could be given back (top of the heap) */
+};
+int diesel__platform_malloc_info(struct diesel__malloc_info *);
+
+/*
+ * The registers a suspended context resumes with, as an unwinder needs
+ * them (see backtrace.c): its stack pointer once the switching call has
+ * returned, its resume pc (a return address), and the callee-saved
+ * integer registers, frame pointer first:
+ *   x86-64   fp=rbp, then rbx r12 r13 r14 r15
+ *   aarch64  fp=x29, then x19 ... x28
+ */
+#define DIESEL__REGS_CALLEE 11
+struct diesel__regs {
+    uintptr_t sp;
+    uintptr_t pc;
+    uintptr_t callee[DIESEL__REGS_CALLEE];
+};
+/* Read them from a context saved by swapcontext(3). */
+int diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r);
 
 #endif /* DIESEL_INTERNAL_H */
