@@ -126,7 +126,7 @@ test/kqshim/kqueue.o: test/kqshim/kqueue.c test/kqshim/sys/event.h $(FLAGS)
 
 # ---- Tools and examples ----------------------------------------------------
 
-TOOLS :=
+TOOLS := tools/dconsole
 EXAMPLES :=
 
 tools: $(TOOLS)
@@ -134,6 +134,23 @@ examples: $(EXAMPLES)
 
 tools/%: tools/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+
+# dconsole is several files: the line editor on its own (the tests link
+# it), the dummy service, and what only the system can tell.
+DCONSOLE_SRC := tools/dconsole.c tools/dconsole_edit.c \
+    tools/dconsole_dummy.c tools/dconsole_$(PLATFORM).c
+DCONSOLE_OBJ := $(DCONSOLE_SRC:.c=.o)
+
+tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h include/diesel.h $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# Until the console (lib/console*.c) lands, the dummy builds as a stub.
+ifeq ($(shell grep -c diesel_console_install include/diesel.h),0)
+tools/dconsole_dummy.o: DIESEL_CPPFLAGS += -DDCONSOLE_NO_CONSOLE
+endif
+
+tools/dconsole: $(DCONSOLE_OBJ) $(LIB)
+	$(CC) -o $@ $(DCONSOLE_OBJ) $(LIB) $(ALL_LDFLAGS)
 
 examples/%: examples/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
@@ -143,7 +160,8 @@ examples/%: examples/%.c $(LIB) include/diesel.h
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
-TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o
+TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o \
+    tools/dconsole_edit.o
 TEST_BIN := $(foreach b,$(CHECK_BACKENDS),test/check_diesel_$(b))
 TEST_HELPERS := $(patsubst %.c,%,$(wildcard test/*_child.c))
 
@@ -172,7 +190,8 @@ check: check-build
 	@set -e; for b in $(CHECK_BACKENDS); do \
 	    if [ $$b = $(BACKEND) ]; then suites=; else suites="$(LOOP_SUITES)"; fi; \
 	    echo "== backend $$b: $${suites:-all suites}"; \
-	    DIESEL_TEST_DIR=test ./test/check_diesel_$$b $$suites; \
+	    DIESEL_TEST_DIR=test DIESEL_TOOLS_DIR=tools \
+	    ./test/check_diesel_$$b $$suites; \
 	done
 
 # ---- Benchmarks ------------------------------------------------------------
@@ -220,6 +239,7 @@ uninstall:
 
 clean:
 	rm -f lib/*.o lib/*.a lib/libdiesel.pc lib/.flags test/*.o test/suites.h \
+	    tools/*.o \
 	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TOOLS) $(EXAMPLES) \
 	    $(BENCH_BIN)
 
