@@ -68,6 +68,7 @@ struct dc_edit {
     char buf[DC_EDIT_LINE_MAX + 1]; /* the line, NUL-terminated */
     size_t len;                     /* its length in bytes */
     size_t pos;                     /* the cursor, a byte offset */
+    size_t scroll;                  /* the first byte shown */
     const char *prompt;             /* printed before the line */
     size_t prompt_cols;             /* its width */
     struct lines hist;              /* the history, oldest first */
@@ -370,21 +371,32 @@ static void
 refresh(struct dc_edit *e)
 {
     char seq[DC_EDIT_LINE_MAX * 2 + 256];
-    size_t width = term_cols(e), start = 0, end, n = 0, col, used = 0;
+    size_t width = term_cols(e), start, end, n, col, used = 0, avail;
     size_t plen = e->prompt_cols;
     size_t plen_bytes = strlen(e->prompt);
 
-    /* Keep the last column free so the terminal never wraps. */
+    /* Text goes in the columns between the prompt and the last one, which
+     * stays free so that the terminal never wraps; the cursor may sit in
+     * it.  The view stays where it was while the cursor is inside it;
+     * when the cursor leaves on the left the view starts at the cursor,
+     * on the right it scrolls so that the cursor is at the right edge. */
     if (width < plen + 2)
         width = plen + 2;
-    while (start < e->pos && plen + cols(e->buf, start, e->pos) >= width - 1)
-        start = next_char(e, start);
-    end = start;
-    while (end < e->len && plen + n + 1 < width) {
-        end = next_char(e, end);
-        n++;
+    avail = width - plen - 1;
+    start = e->scroll < e->pos ? e->scroll : e->pos;
+    while (start > 0 && is_cont((unsigned char)e->buf[start]))
+        start--;
+    n = cols(e->buf, start, e->pos);
+    if (n > avail) {
+        start = e->pos;
+        for (n = 0; start > 0 && n < avail; n++)
+            start = prev_char(e, start);
     }
-    col = plen + cols(e->buf, start, e->pos);
+    e->scroll = start;
+    col = plen + n;
+    end = start;
+    for (n = 0; end < e->len && n < avail; n++)
+        end = next_char(e, end);
     seq[used++] = '\r';
     if (plen_bytes > sizeof(seq) / 4)
         plen_bytes = sizeof(seq) / 4;
@@ -437,6 +449,7 @@ set_line(struct dc_edit *e, const char *s)
     memcpy(e->buf, s, n);
     e->buf[n] = '\0';
     e->len = e->pos = n;
+    e->scroll = 0;
 }
 
 static int
@@ -604,7 +617,7 @@ dc_edit_readline(struct dc_edit *e, const char *prompt, char **line)
 {
     free(e->scratch);
     e->scratch = NULL;
-    e->len = e->pos = 0;
+    e->len = e->pos = e->scroll = 0;
     e->buf[0] = '\0';
     e->hidx = e->hist.n;
     e->tabs = 0;
@@ -732,7 +745,17 @@ dc_edit_readline(struct dc_edit *e, const char *prompt, char **line)
                     insert(e, ch, n);
             } else if (c >= 0x20 && c != 0x7f && c < 0x80) {
                 char ch = (char)c;
-                insert(e, &ch, 1);
+                int at_end = e->pos == e->len;
+
+                /* Typing at the end of a line that fits: just echo, as
+                 * pasting a long command would otherwise redraw the
+                 * line once per byte. */
+                if (insert(e, &ch, 1) == 0 && at_end &&
+                    e->prompt_cols + cols(e->buf, 0, e->len) <
+                    term_cols(e) - 1) {
+                    put(e, &ch, 1);
+                    continue;
+                }
             }
             /* Other control keys and stray bytes: ignored. */
             break;
