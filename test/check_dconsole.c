@@ -916,7 +916,7 @@ struct ed {
     int res;
     char out[OUT_MAX];      /* everything the editor drew */
     size_t on;
-    char rbuf[8192];        /* its reports */
+    char rbuf[16384];       /* its reports */
     size_t rn;
 };
 
@@ -1023,7 +1023,7 @@ ed_send(struct ed *d, const char *keys)
 static const char *
 ed_line(struct ed *d, int n, const char *keys)
 {
-    static char report[4096];
+    static char report[8192];
     char prompt[16], tag[16];
     int64_t end = t_now_ms() + 5000;
 
