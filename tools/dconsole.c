@@ -125,6 +125,7 @@ struct session {
     int64_t main_id;        /* the main green thread */
     int64_t reply_id;       /* the reply green thread, 0 if none */
     int closed;             /* the app closed the session */
+    int stopping;           /* a signal is stopping dconsole */
     char *err;              /* the last ERR message (in buf) */
     char **words;           /* what the app's help lists: for Tab */
     size_t nwords;
@@ -308,9 +309,12 @@ print_error(const char *msg)
 static char *
 conn_line(struct session *s, size_t *n)
 {
-    char *start = s->buf + s->off;
-    char *nl = memchr(start, '\n', s->len - s->off);
+    char *start, *nl;
 
+    if (s->buf == NULL)
+        return NULL;
+    start = s->buf + s->off;
+    nl = memchr(start, '\n', s->len - s->off);
     if (nl == NULL)
         return NULL;
     *nl = '\0';
@@ -547,7 +551,23 @@ run_command(struct session *s, const char *cmd, size_t n)
     r = conn_send(s, line, n + 1);
     free(line);
     if (r != 0) {
-        closed(s, errno);
+        int err = errno;
+        char *last;
+        size_t ln;
+
+        /* The app may have said why before it closed: ERR busy. */
+        while (conn_fill(s, 0) > 0)
+            ;
+        while ((last = conn_line(s, &ln)) != NULL) {
+            if (strncmp(last, "ERR ", 4) == 0 && s->owed == 0) {
+                s->closed = 1;
+                fail(s, ST_CLOSED, "PID %ld %s: %.900s", (long)s->pid,
+                    strncmp(last + 4, "busy", 4) == 0 ?
+                    "refused the session" : "ended the session", last + 4);
+                return RP_CLOSED;
+            }
+        }
+        closed(s, err);
         return RP_CLOSED;
     }
     s->owed++;
@@ -1045,10 +1065,10 @@ interactive(struct session *s)
         if (r == RP_CLOSED)
             return s->closed && is_quit(line) ? ST_OK : ST_CLOSED;
         if (r == RP_INTERRUPTED) {
+            if (s->stopping)
+                return ST_FAILED;
             putchar('\n');
             fflush(stdout);
-            if (s->closed)
-                return ST_CLOSED;
         }
         if (r == RP_OK && is_quit(line))
             return ST_OK;
@@ -1216,6 +1236,7 @@ signal_task(void *arg)
                 continue;
             }
             stop_signal = c;
+            s->stopping = 1;
             diesel_loop_stop(128 + c);
             return 0;
         }
