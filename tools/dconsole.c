@@ -616,7 +616,8 @@ rendezvous_dir(struct session *s, char *dir, size_t size)
         n = snprintf(dir, size, "%s", d);
     } else {
         snprintf(run, sizeof(run), "/run/user/%lu", (unsigned long)s->uid);
-        if (stat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == s->uid) {
+        if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) &&
+            st.st_uid == s->uid) {
             n = snprintf(dir, size, "%s/diesel", run);
         } else {
             const char *tmp = getenv("TMPDIR");
@@ -687,7 +688,7 @@ check_dir(struct session *s, const char *dir)
         return fail(s, ST_PERM, "rendezvous directory %s belongs to uid %lu, "
             "not to uid %lu who runs PID %ld: refusing to use it (remove it)",
             dir, (unsigned long)st.st_uid, uid, (long)s->pid);
-    if ((st.st_mode & 0777) != 0700)
+    if (st.st_mode & 077)
         return fail(s, ST_PERM, "rendezvous directory %s has mode %04o, not "
             "0700: refusing to use it (others could reach the console; "
             "chmod 700 it or remove it)", dir, (unsigned)(st.st_mode & 07777));
