@@ -108,9 +108,15 @@ LIB := lib/libdiesel.a
 
 all: $(LIB) tools examples
 
+# The archive holds one object, partially linked from all of them: a
+# program that links the archive gets the whole library, and a strong
+# definition (lib/console_builtins.c's diesel__console_builtins_register)
+# overrides the weak default in console.c, which a linker never does by
+# pulling an archive member.
 $(LIB): $(CORE_OBJ) $(call backend_obj,$(BACKEND))
-	rm -f $@
-	$(AR) rcs $@ $^
+	rm -f $@ lib/libdiesel.o
+	$(CC) -r -nostdlib -o lib/libdiesel.o $^
+	$(AR) rcs $@ lib/libdiesel.o
 
 lib/%.o: lib/%.c $(LIB_HDR) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
@@ -127,7 +133,7 @@ test/kqshim/kqueue.o: test/kqshim/kqueue.c test/kqshim/sys/event.h $(FLAGS)
 # ---- Tools and examples ----------------------------------------------------
 
 TOOLS := tools/dconsole
-EXAMPLES :=
+EXAMPLES := examples/echo examples/httphello examples/redisping examples/chat
 
 tools: $(TOOLS)
 examples: $(EXAMPLES)
@@ -144,11 +150,6 @@ DCONSOLE_OBJ := $(DCONSOLE_SRC:.c=.o)
 tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h include/diesel.h $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-# Until the console (lib/console*.c) lands, the dummy builds as a stub.
-ifeq ($(shell grep -c diesel_console_install include/diesel.h),0)
-tools/dconsole_dummy.o: DIESEL_CPPFLAGS += -DDCONSOLE_NO_CONSOLE
-endif
-
 tools/dconsole: $(DCONSOLE_OBJ) $(LIB)
 	$(CC) -o $@ $(DCONSOLE_OBJ) $(LIB) $(ALL_LDFLAGS)
 
@@ -160,19 +161,27 @@ examples/%: examples/%.c $(LIB) include/diesel.h
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
-TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o \
+TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o test/console_client.o \
     tools/dconsole_edit.o
+ifeq ($(PLATFORM),linux)
+# check_kqshim.c tests the shim itself, whatever backend the binary has.
+TEST_OBJ += test/kqshim/kqueue.o
+test/check_kqshim.o: test/kqshim/sys/event.h
+endif
 TEST_BIN := $(foreach b,$(CHECK_BACKENDS),test/check_diesel_$(b))
 TEST_HELPERS := $(patsubst %.c,%,$(wildcard test/*_child.c))
 
-# One line per suite, SUITE(name) for test/check_name.c.
-test/suites.h: $(TEST_SRC)
-	for f in $(sort $(TEST_SRC)); do n=$${f#test/check_}; \
-	    echo "SUITE($${n%.c})"; done > $@
+# One line per suite, SUITE(name) for test/check_name.c, rewritten when
+# make starts and the list of suites has changed (a suite removed leaves
+# no file whose date could tell).
+SUITES := $(sort $(patsubst test/check_%.c,%,$(TEST_SRC)))
+$(shell printf 'SUITE(%s)\n' $(SUITES) > test/suites.h.tmp; \
+    cmp -s test/suites.h.tmp test/suites.h || \
+    mv test/suites.h.tmp test/suites.h; rm -f test/suites.h.tmp)
 
 test/main.o: test/suites.h
 
-test/%.o: test/%.c test/tests.h $(LIB_HDR) $(FLAGS)
+test/%.o: test/%.c test/tests.h test/console_client.h $(LIB_HDR) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(CHECK_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 .SECONDEXPANSION:
@@ -180,10 +189,11 @@ test/check_diesel_%: $(TEST_OBJ) $(CORE_OBJ) $$(call backend_obj,$$*)
 	$(CC) -o $@ $^ $(CHECK_LIBS) $(ALL_LDFLAGS)
 
 test/%_child: test/%_child.c $(LIB) $(FLAGS)
-	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -rdynamic -o $@ $< $(LIB) \
+	    $(ALL_LDFLAGS)
 
 # Every suite on the default backend; the loop-facing suites on the others.
-LOOP_SUITES := $(filter task timer fd,$(patsubst test/check_%.c,%,$(TEST_SRC)))
+LOOP_SUITES := $(filter task timer fd sync net signal console,$(patsubst test/check_%.c,%,$(TEST_SRC)))
 check-build: all $(TEST_BIN) $(TEST_HELPERS)
 
 check: check-build
@@ -199,6 +209,8 @@ check: check-build
 BENCH_BIN :=
 
 bench: all $(BENCH_BIN)
+
+-include test/bench/net.mk
 
 # ---- Man pages, install ------------------------------------------------------
 
@@ -247,6 +259,10 @@ clean:
 
 # make check-cross-aarch64: the aarch64 switch under qemu-user.
 -include test/cross/cross.mk
+-include test/bench/bench.mk
+
+# make fuzz: the console's libFuzzer targets (clang).
+-include test/fuzz/fuzz.mk
 
 # Keep objects that pattern rules chain through.
 .SECONDARY:

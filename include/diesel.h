@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -99,8 +100,9 @@ DIESEL_API int diesel_task_rename(const char *name);
 DIESEL_API int diesel_task_join(int64_t id, int *status, int64_t timeout_ms);
 
 /*
- * Cancel green thread id: its current blocking call, and every later one,
- * fails with ECANCELED until it returns.
+ * Cancel green thread id: its current blocking call, and every later call
+ * that would have to wait, fails with ECANCELED until it returns.  Calls
+ * that need not wait still work, so that its clean-up code can run.
  */
 DIESEL_API int diesel_task_cancel(int64_t id);
 
@@ -134,6 +136,151 @@ DIESEL_API int diesel_fd_wait(int fd, int events, int64_t timeout_ms);
  */
 DIESEL_API int diesel_fd_close(int fd);
 
+/* ---- Synchronisation: diesel_event(3), diesel_queue(3), diesel_lock(3) - */
+
+/*
+ * Objects that green threads of one loop wait on.  Each has a name (cut at
+ * 31 bytes) that the console shows as what a parked green thread waits on.
+ * Waiters are served in the order they arrived.  A waiter that times out or
+ * is cancelled leaves without taking anything.  Destroying an object while
+ * a green thread is parked on it is undefined (an assertion in debug
+ * builds).  See diesel_sync(3).
+ */
+struct diesel_event;
+struct diesel_queue;
+struct diesel_lock;
+
+/* An event: green threads wait for its next fire. */
+DIESEL_API struct diesel_event *diesel_event_create(const char *name);
+DIESEL_API void diesel_event_destroy(struct diesel_event *);
+DIESEL_API int diesel_event_wait(struct diesel_event *, int64_t timeout_ms);
+/* Wake every green thread waiting now; returns how many. */
+DIESEL_API int diesel_event_fire(struct diesel_event *);
+
+/*
+ * A FIFO of at most capacity (>= 1) pointers: put parks while it is full,
+ * get while it is empty.  Once closed, puts fail with EPIPE and gets drain
+ * what is left, then fail with EPIPE.
+ */
+DIESEL_API struct diesel_queue *diesel_queue_create(const char *name,
+    size_t capacity);
+DIESEL_API int diesel_queue_put(struct diesel_queue *, void *item,
+    int64_t timeout_ms);
+DIESEL_API int diesel_queue_get(struct diesel_queue *, void **item,
+    int64_t timeout_ms);
+DIESEL_API size_t diesel_queue_length(const struct diesel_queue *);
+DIESEL_API int diesel_queue_close(struct diesel_queue *);
+DIESEL_API void diesel_queue_destroy(struct diesel_queue *);
+
+/*
+ * A lock held by one green thread at a time.  Release hands it straight to
+ * the first waiter; only the holder may release it.
+ */
+DIESEL_API struct diesel_lock *diesel_lock_create(const char *name);
+DIESEL_API int diesel_lock_acquire(struct diesel_lock *, int64_t timeout_ms);
+DIESEL_API int diesel_lock_release(struct diesel_lock *);
+DIESEL_API void diesel_lock_destroy(struct diesel_lock *);
+
+/* ---- Crashes: diesel_crash(3) ------------------------------------------ */
+
+/*
+ * When the process dies of SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT in a
+ * green thread, the log gets the signal, the green thread, its backtrace
+ * and the table of all green threads, and then the signal's default action
+ * (a core dump) goes on unchanged.  On by default; diesel_crash_report(0)
+ * turns the report off (a stack overflow is still named).  Returns the
+ * previous setting.
+ */
+DIESEL_API int diesel_crash_report(int enable);
+
+/* ---- Signals: diesel_signal(3) ---------------------------------------- */
+
+/*
+ * Park until one of the n signals in signals[] arrives, and return its
+ * number.  The first call for a signal installs a handler for it that
+ * stays: signals that arrive while no one waits are kept (one of each) for
+ * the next wait.  One green thread waits at a time (EBUSY otherwise).
+ */
+DIESEL_API int diesel_signal_wait(const int *signals, int n,
+    int64_t timeout_ms);
+
+/* ---- Connections and servers: diesel_conn(3), diesel_server(3) --------- */
+
+/*
+ * A buffered stream connection, used by one green thread at a time (one
+ * may receive while another sends).  Each call below that can block takes
+ * a timeout and fails with ETIMEDOUT, ECANCELED when the green thread is
+ * cancelled, ECONNRESET or EPIPE when the peer is gone; none raises
+ * SIGPIPE.  Outside a green thread they fail with EPERM.
+ *
+ * Addresses: "[HOST:]PORT" with HOST a numeric IPv4 address, "[IPv6]",
+ * "localhost" or a name to resolve (no HOST: every address to listen on,
+ * the loopback to connect to), or the path of a UNIX socket (anything with
+ * a '/', or "unix:PATH").
+ */
+struct diesel_conn;
+
+/* Wrap a connected stream socket (made non-blocking, close-on-exec) and
+ * take ownership of it; on failure the caller keeps fd. */
+DIESEL_API struct diesel_conn *diesel_conn_create(int fd);
+DIESEL_API struct diesel_conn *diesel_conn_connect(const char *addr,
+    int64_t timeout_ms);
+DIESEL_API int diesel_conn_fd(const struct diesel_conn *);
+
+/* At least one byte; 0 at end of stream. */
+DIESEL_API ssize_t diesel_conn_recv(struct diesel_conn *, void *buf,
+    size_t len, int64_t timeout_ms);
+/* Exactly len bytes; 0 at end of stream (a partial message stays
+ * buffered for diesel_conn_recv). */
+DIESEL_API ssize_t diesel_conn_recv_exactly(struct diesel_conn *, void *buf,
+    size_t len, int64_t timeout_ms);
+/* The bytes up to and including delim; EMSGSIZE when max bytes hold no
+ * delim (they stay buffered); 0 at end of stream. */
+DIESEL_API ssize_t diesel_conn_recv_until(struct diesel_conn *,
+    const char *delim, void *buf, size_t max, int64_t timeout_ms);
+/* diesel_conn_recv_until(c, "\n", buf, max - 1, ...), NUL-terminated. */
+DIESEL_API ssize_t diesel_conn_readline(struct diesel_conn *, char *buf,
+    size_t max, int64_t timeout_ms);
+/* All len bytes, or -1 (and then some of them may have been sent). */
+DIESEL_API int diesel_conn_send(struct diesel_conn *, const void *buf,
+    size_t len, int64_t timeout_ms);
+/*
+ * Buffer len bytes to send later, never waiting.  They go out with
+ * diesel_conn_flush, before the next diesel_conn_send, and by themselves
+ * when a receive on the connection would wait: so a server that answers
+ * pipelined requests with diesel_conn_write sends one packet per batch.
+ */
+DIESEL_API int diesel_conn_write(struct diesel_conn *, const void *buf,
+    size_t len);
+/* Send what diesel_conn_write buffered; on failure the rest stays. */
+DIESEL_API int diesel_conn_flush(struct diesel_conn *, int64_t timeout_ms);
+/* how: SHUT_RD, SHUT_WR or SHUT_RDWR. */
+DIESEL_API int diesel_conn_shutdown(struct diesel_conn *, int how);
+/* Close (as diesel_fd_close does) and free. */
+DIESEL_API int diesel_conn_close(struct diesel_conn *);
+/* "127.0.0.1:5000", "[::1]:5000" or "unix:/path". */
+DIESEL_API int diesel_conn_peer(const struct diesel_conn *, char *buf,
+    size_t len);
+
+/* A connection's green thread; the connection is closed when it returns. */
+typedef int (*diesel_conn_fn)(struct diesel_conn *, void *arg);
+struct diesel_server;
+
+/*
+ * Listen on addr (port 0 picks one) and spawn a green thread "accept ADDR"
+ * that runs handler(conn, arg) in a green thread "conn PEER" per
+ * connection.  max_conns (0: no limit) caps the connections running at
+ * once: beyond it, new ones wait in the listen queue.
+ */
+DIESEL_API struct diesel_server *diesel_server_listen(const char *addr,
+    diesel_conn_fn handler, void *arg, int max_conns);
+/* The bound TCP port, or 0. */
+DIESEL_API int diesel_server_port(const struct diesel_server *);
+/* Where it listens, as diesel_conn_peer prints addresses. */
+DIESEL_API const char *diesel_server_address(const struct diesel_server *);
+/* Stop accepting and free the server; running connections go on. */
+DIESEL_API int diesel_server_close(struct diesel_server *);
+
 /* ---- Logging: diesel_log(3) -------------------------------------------- */
 
 #define DIESEL_LOG_DEBUG 10
@@ -163,6 +310,67 @@ DIESEL_API int diesel_log_fd_set(int fd);
 /* "DEBUG" ... "CRITICAL" for a level, and back (-1 and EINVAL if none). */
 DIESEL_API const char *diesel_log_level_name(int level);
 DIESEL_API int diesel_log_level_parse(const char *name);
+
+/* ---- Console: diesel_console(3) --------------------------------------- */
+
+/*
+ * The live console: `dconsole PID` attaches to a running service (see
+ * diesel-console(7) for the attach steps and the wire protocol).
+ */
+
+/* Where a command writes its reply (opaque). */
+struct diesel_console_out;
+
+/*
+ * A console command.  argv[0] is the command's name; the words of the
+ * line follow ("--json" is taken out: see diesel_console_json()).  Return
+ * 0 for OK, -1 for ERR: the message is what the command gave to
+ * diesel_console_error(), else strerror(errno).
+ */
+typedef int (*diesel_console_fn)(struct diesel_console_out *out, int argc,
+    char **argv, void *arg);
+
+/*
+ * Catch signo (0: SIGTRAP) as the console's attach request.  The loop
+ * running on the calling thread, or the next one started on it, serves
+ * the requests.  Nothing but a self-pipe exists while no one is attached.
+ */
+DIESEL_API int diesel_console_install(int signo);
+
+/* Give the signal its old action back and close the self-pipe. */
+DIESEL_API int diesel_console_uninstall(void);
+
+/* Add a command (names: [a-z0-9_-]+, at most 63 bytes; EEXIST if taken). */
+DIESEL_API int diesel_console_command(const char *name, const char *help,
+    diesel_console_fn fn, void *arg);
+
+/* Append to the reply; it may contain newlines.  Returns bytes added. */
+DIESEL_API int diesel_console_printf(struct diesel_console_out *out,
+    const char *fmt, ...) DIESEL_PRINTF(2, 3);
+
+/* Set the one-line ERR message.  Returns -1, so that a command can end
+ * with `return diesel_console_error(out, ...);`. */
+DIESEL_API int diesel_console_error(struct diesel_console_out *out,
+    const char *fmt, ...) DIESEL_PRINTF(2, 3);
+
+/* 1 if the client asked for machine-readable output (--json), else 0. */
+DIESEL_API int diesel_console_json(const struct diesel_console_out *out);
+
+/* Expose a variable to `get NAME` and (if writable) `set NAME VALUE`. */
+DIESEL_API int diesel_console_var_int(const char *name, int64_t *p,
+    int writable);
+DIESEL_API int diesel_console_var_double(const char *name, double *p,
+    int writable);
+DIESEL_API int diesel_console_var_string(const char *name, char *buf,
+    size_t size, int writable);
+
+/*
+ * The local console (diesel's dpython): serve commands read from in and
+ * answer on out, inside the running loop, until EOF or quit.  With a
+ * ">>> " prompt and plain replies when in is a terminal, else the wire
+ * protocol.  Must be called from a green thread.
+ */
+DIESEL_API int diesel_console_serve_fds(int in, int out);
 
 #ifdef __cplusplus
 }

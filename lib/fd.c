@@ -49,10 +49,6 @@ diesel_fd_wait(int fd, int events, int64_t timeout_ms)
         errno = EINVAL;
         return -1;
     }
-    if (t->cancelled) {
-        errno = ECANCELED;
-        return -1;
-    }
     l = t->loop;
     if (timeout_ms == 0) {
         ready = ready_now(fd, events);

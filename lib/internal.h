@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <ucontext.h>
 
 #include "diesel.h"
@@ -55,6 +56,8 @@ struct diesel__wait {
     int revents;         /* WAIT_FD: what was ready when woken */
     int64_t target;      /* WAIT_JOIN: id of the green thread */
     const char *what;    /* WAIT_OTHER: static description */
+    const char *object;  /* WAIT_OTHER: the name of the object waited on
+                            (an event, queue or lock), or NULL */
     int64_t since;       /* monotonic ns when it parked */
     int64_t deadline;    /* monotonic ns of its timeout, or -1 */
 };
@@ -74,11 +77,17 @@ struct diesel__task {
     unsigned join_done : 1;       /* the target returned */
     enum diesel__state state;
     struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
+    struct diesel__task *wait_next; /* sync.c: in an object's FIFO wait */
+    struct diesel__task *wait_prev; /* list (not next: the run queue's) */
+    struct diesel__waitlist *wait_list; /* the list it is in, or NULL */
+    void *wait_item;              /* sync.c: item to put, or handed over */
     int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
     int saved_errno;              /* errno while switched out */
     unsigned cancelled : 1;       /* diesel_task_cancel was called */
     unsigned fresh : 1;           /* stack must be entered via setcontext */
     unsigned pooled : 1;          /* stack has the default size */
+    unsigned daemon : 1;          /* does not keep the loop alive (a
+                                     console session): see loop.c run() */
     struct diesel__heap_node timer; /* deadline of the current park */
     uint64_t switches;            /* times it was switched in */
     int64_t spawned_at;           /* monotonic ns of the spawn */
@@ -111,10 +120,28 @@ void diesel__task_reap(struct diesel_loop *);
 void diesel__task_free_all(struct diesel_loop *);
 int diesel__task_cancel(struct diesel__task *t);
 void diesel__task_cancel_all(struct diesel_loop *);
+/* Mark a green thread as a daemon: once only daemons are left, the loop
+ * cancels them and ends when they have returned. */
+void diesel__task_set_daemon(struct diesel__task *t);
+/* Cancel every daemon green thread not cancelled yet. */
+void diesel__task_cancel_daemons(struct diesel_loop *);
 /* Call fn for every live green thread (for the console). */
 void diesel__task_foreach(struct diesel_loop *,
     void (*fn)(struct diesel__task *, void *), void *arg);
 const char *diesel__task_state_name(enum diesel__state);
+
+/* ------------------------------------------------------------------------
+ * sync.c
+ *
+ * Green threads parked on an event, a queue or a lock wait in a FIFO list
+ * threaded through their records (wait_next, wait_prev).  A parked green
+ * thread stays linked until whoever wakes it unlinks it, or until it runs
+ * again and unlinks itself (timeout, cancel).
+ */
+struct diesel__waitlist {
+    struct diesel__task *head;   /* first to be served */
+    struct diesel__task *tail;   /* last to arrive */
+};
 
 /* ------------------------------------------------------------------------
  * stack.c */
@@ -130,19 +157,29 @@ struct diesel__stack_stats {
     int guard_madvise;   /* 1 if guard pages are MADV_GUARD_INSTALL'd */
 };
 void diesel__stack_stats(struct diesel__stack_stats *);
-/* Install the SIGSEGV/SIGBUS handler that names a green thread whose
- * stack overflowed, and this OS thread's alternate signal stack. */
-int diesel__stack_overflow_init(void);
-void diesel__stack_overflow_fini(void);
+
+/* ------------------------------------------------------------------------
+ * crash.c */
+
+/* Install the fatal-signal handlers (stack overflow, crash report) and
+ * this OS thread's alternate signal stack; undo the latter. */
+int diesel__crash_init(void);
+void diesel__crash_fini(void);
 
 /* ------------------------------------------------------------------------
  * loop.c */
+
+/* Called from the loop's own context (no green thread runs) when an fd
+ * watched with diesel__loop_handler_add is ready.  It must not block. */
+typedef void (*diesel__fd_handler)(struct diesel_loop *, int fd, int events);
 
 /* A descriptor as the loop sees it. */
 struct diesel__fd {
     struct diesel__task *reader; /* green thread waiting for DIESEL_READ */
     struct diesel__task *writer; /* ... for DIESEL_WRITE */
     int registered;              /* events the backend watches now */
+    diesel__fd_handler handler;  /* instead of waking a green thread (the
+                                    console's self-pipe), or NULL */
 };
 
 /* One event out of diesel__poll_wait. */
@@ -183,6 +220,7 @@ struct diesel_loop {
     struct diesel__exited *exited;   /* ring of recent exit statuses */
     size_t exited_next;              /* next slot to overwrite */
     uint64_t ntasks;                 /* green threads not DONE */
+    uint64_t ndaemons;               /* ... of which daemons */
     struct diesel__task *pool;       /* default-size stacks to reuse */
     unsigned npool;
     struct diesel__task *dead;       /* stacks to unmap from the loop */
@@ -198,6 +236,7 @@ struct diesel_loop {
     int stop_status;
     unsigned stopping : 1;
     unsigned deadlocked : 1;
+    unsigned daemons_cancelled : 1;  /* only daemons were left: cancelled */
     /* Figures for the console. */
     int64_t started;                 /* monotonic ns at start */
     uint64_t iterations;             /* turns of the loop */
@@ -215,11 +254,81 @@ int64_t diesel__now_ns(void);
 int64_t diesel__deadline(int64_t timeout_ms);
 /* The calling green thread, or NULL (and errno EPERM, one log line naming
  * func) when called outside one. */
-struct diesel__task *diesel__running(const char *func);
+struct diesel__task *diesel__misuse(const char *func);
+static inline struct diesel__task *
+diesel__running(const char *func)
+{
+    struct diesel__task *t = diesel__current;
+
+    return t != NULL ? t : diesel__misuse(func);
+}
 /* Ensure fd is watched for events (added to what is watched already). */
 int diesel__loop_watch(struct diesel_loop *, int fd, int events);
 /* Wake fd's waiters with err and stop watching it. */
 void diesel__loop_forget(struct diesel_loop *, int fd, int err);
+/* Watch fd for reading with a handler called from the loop instead of a
+ * green thread; it counts as a waker (see run() in loop.c). */
+int diesel__loop_handler_add(struct diesel_loop *, int fd,
+    diesel__fd_handler handler);
+void diesel__loop_handler_del(struct diesel_loop *, int fd);
+
+/* ------------------------------------------------------------------------
+ * console_attach.c: a loop picks up the console's self-pipe when it starts
+ * on the thread that installed the console, and lets go of it at its end. */
+
+void diesel__console_loop_start(struct diesel_loop *);
+void diesel__console_loop_end(struct diesel_loop *);
+
+/* ------------------------------------------------------------------------
+ * conn.c
+ *
+ * The receive buffer holds bytes read but not yet handed out:
+ *
+ *   buf                 buf+off          buf+off+len           buf+cap
+ *   | consumed (garbage) | unread bytes... | room to read into... |
+ *
+ * It is allocated at the first receive that needs it, compacted (moved to
+ * the front) when the room at its end runs out, grows only as far as the
+ * call being served asked for (recv_until's max, recv_exactly's len), and
+ * is freed again when it empties after growing past CONN_BUF_KEEP.
+ */
+struct diesel_server;
+
+struct diesel_conn {
+    int fd;
+    int rerr;                    /* sticky receive error, or 0 */
+    unsigned eof : 1;            /* read(2) returned 0 */
+    unsigned drained : 1;        /* the last read was short: the socket is
+                                    presumed empty, so park before reading */
+    unsigned reading : 1;        /* a receive call is in progress */
+    unsigned writing : 1;        /* a send call is in progress */
+    unsigned closed : 1;         /* closed during a call: free at its end */
+    char *buf;                   /* receive buffer (above), or NULL */
+    size_t cap;                  /* its size */
+    size_t off;                  /* first unread byte */
+    size_t len;                  /* unread bytes */
+    char *wbuf;                  /* diesel_conn_write's output, or NULL */
+    size_t wcap;                 /* its size */
+    size_t wlen;                 /* bytes waiting to be sent */
+    struct diesel_server *server; /* the server that accepted it, or NULL */
+    char *peer;                  /* printable peer, cached, or NULL */
+};
+
+/* Wrap fd, which is already non-blocking and close-on-exec; peer may be
+ * NULL.  NULL (errno ENOMEM) on failure, leaving fd open. */
+struct diesel_conn *diesel__conn_wrap(int fd, const char *peer);
+
+/* ------------------------------------------------------------------------
+ * net.c */
+
+/* Longest printable address: "unix:" and a 108-byte path, or a bracketed
+ * IPv6 address with a scope and a port. */
+#define DIESEL__ADDR_MAX 128
+
+/* Format a socket address as "1.2.3.4:5", "[::1]:5", "unix:/path"; the
+ * fd's own address stands in for an unnamed UNIX peer.  0, or -1 ENOSPC. */
+int diesel__addr_format(const void *sa, unsigned salen, int fd, char *buf,
+    size_t len);
 
 /* ------------------------------------------------------------------------
  * poll_*.c: the backend contract (one file is linked in). */
@@ -238,11 +347,17 @@ int diesel__poll_fired_reserve(struct diesel_loop *, int n);
 /* ------------------------------------------------------------------------
  * log.c */
 
+/* The descriptor log lines go to. */
+int diesel__log_fd(void);
 /* Log from a signal handler: no locks, no malloc, no stdio. */
 void diesel__log_signal_safe(const char *logger, int level, const char *msg);
 /* Signal-safe formatting helpers, for crash messages. */
 size_t diesel__fmt_u64(char *buf, uint64_t v);
 size_t diesel__fmt_hex(char *buf, uint64_t v);
+/* Call fn for the default level (name NULL) and then for each named
+ * logger, on a copy taken under the lock (fn may log). */
+void diesel__log_foreach(void (*fn)(const char *name, int level, void *),
+    void *arg);
 
 /* ------------------------------------------------------------------------
  * platform_*.c */
@@ -253,5 +368,55 @@ int diesel__platform_guard(void *addr, size_t len);
 /* vm.max_map_count and the mappings in use, or -1 where unknown. */
 long diesel__platform_map_limit(void);
 long diesel__platform_map_count(void);
+/* The pid and effective uid of a connected UNIX socket's peer; a pid of -1
+ * where the system cannot tell it.  0, or -1 with errno. */
+int diesel__platform_peer_cred(int fd, pid_t *pid, uid_t *uid);
+/* send(2) that never raises SIGPIPE (EPIPE instead). */
+ssize_t diesel__platform_send(int fd, const void *buf, size_t len);
+/* The program's short name (for the console greeting). */
+const char *diesel__platform_progname(void);
+
+/* For the console's built-in commands (console_builtins.c, backtrace.c).
+ * Each returns -1 and sets errno (ENOSYS where the system cannot tell). */
+
+/* The running program's path, NUL-terminated. */
+int diesel__platform_exe_path(char *buf, size_t size);
+/* What descriptor fd refers to (a path, "pipe:[123]"...). */
+int diesel__platform_fd_path(int fd, char *buf, size_t size);
+/* The open descriptors, ascending, in a malloc'd array (*fds, *n). */
+int diesel__platform_fd_list(int **fds, size_t *n);
+/* Seconds since the process started. */
+double diesel__platform_process_age(void);
+/* Resident and peak resident memory, bytes (-1 each when unknown). */
+int diesel__platform_rss(int64_t *rss, int64_t *peak);
+/* Bytes of [addr, addr+len) resident in memory; addr page-aligned. */
+int64_t diesel__platform_resident(void *addr, size_t len);
+/* The allocator's own figures, bytes; -1 for those it does not give. */
+struct diesel__malloc_info {
+    const char *source;  /* e.g. "glibc mallinfo2" */
+    int64_t arena;       /* obtained from the system with brk/sbrk */
+    int64_t mmapped;     /* obtained with mmap (large blocks) */
+    int64_t in_use;      /* handed out to the program */
+    int64_t free;        /* held by the allocator, free */
+    int64_t releasable;  /* could be given back (top of the heap) */
+};
+int diesel__platform_malloc_info(struct diesel__malloc_info *);
+
+/*
+ * The registers a suspended context resumes with, as an unwinder needs
+ * them (see backtrace.c): its stack pointer once the switching call has
+ * returned, its resume pc (a return address), and the callee-saved
+ * integer registers, frame pointer first:
+ *   x86-64   fp=rbp, then rbx r12 r13 r14 r15
+ *   aarch64  fp=x29, then x19 ... x28
+ */
+#define DIESEL__REGS_CALLEE 11
+struct diesel__regs {
+    uintptr_t sp;
+    uintptr_t pc;
+    uintptr_t callee[DIESEL__REGS_CALLEE];
+};
+/* Read them from a context saved by swapcontext(3). */
+int diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r);
 
 #endif /* DIESEL_INTERNAL_H */

@@ -143,6 +143,30 @@ out:
     return rc;
 }
 
+void
+diesel__log_foreach(void (*fn)(const char *name, int level, void *),
+    void *arg)
+{
+    struct logger *copy;
+    size_t n;
+    int def;
+
+    /* Copy, so that fn runs without the lock (it may log, or set). */
+    pthread_mutex_lock(&lock);
+    def = default_level;
+    n = nloggers;
+    copy = n ? malloc(n * sizeof(*copy)) : NULL;
+    if (copy != NULL)
+        memcpy(copy, loggers, n * sizeof(*copy));
+    else
+        n = 0;
+    pthread_mutex_unlock(&lock);
+    fn(NULL, def, arg);
+    for (size_t i = 0; i < n; i++)
+        fn(copy[i].name, copy[i].level, arg);
+    free(copy);
+}
+
 int
 diesel_log_fd_set(int fd)
 {
@@ -213,6 +237,12 @@ diesel_log(const char *logger, int level, const char *fmt, ...)
     va_start(ap, fmt);
     diesel_vlog(logger, level, fmt, ap);
     va_end(ap);
+}
+
+int
+diesel__log_fd(void)
+{
+    return __atomic_load_n(&log_fd, __ATOMIC_RELAXED);
 }
 
 /* ---- Signal-safe output ------------------------------------------------- */

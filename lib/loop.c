@@ -39,12 +39,8 @@ diesel__deadline(int64_t timeout_ms)
 }
 
 struct diesel__task *
-diesel__running(const char *func)
+diesel__misuse(const char *func)
 {
-    struct diesel__task *t = diesel__current;
-
-    if (t != NULL)
-        return t;
     diesel_log("diesel", DIESEL_LOG_ERROR,
         "%s() called outside a green thread: call it from a function run "
         "by diesel_loop_run() or diesel_task_spawn()", func);
@@ -128,6 +124,36 @@ diesel__loop_forget(struct diesel_loop *l, int fd, int err)
     }
 }
 
+int
+diesel__loop_handler_add(struct diesel_loop *l, int fd,
+    diesel__fd_handler handler)
+{
+    assert(handler != NULL);
+    if (fds_reserve(l, fd) != 0)
+        return -1;
+    assert(l->fds[fd].reader == NULL && l->fds[fd].writer == NULL);
+    if (set_events(l, fd, DIESEL_READ) != 0)
+        return -1;
+    l->fds[fd].handler = handler;
+    /* Something outside the green threads can now make one runnable, so
+     * the deadlock check in run() must not fire while it is watched. */
+    l->wakers++;
+    return 0;
+}
+
+void
+diesel__loop_handler_del(struct diesel_loop *l, int fd)
+{
+    if (fd < 0 || fd >= l->nfds || l->fds[fd].handler == NULL)
+        return;
+    l->fds[fd].handler = NULL;
+    l->wakers--;
+    if (l->fds[fd].registered != 0 && set_events(l, fd, 0) != 0) {
+        l->fds[fd].registered = 0;
+        l->watched--;
+    }
+}
+
 /* Wake the green threads waiting on what fired; stop watching what no
  * one waits for any more (level-triggered, so it would fire again). */
 static void
@@ -140,6 +166,13 @@ dispatch(struct diesel_loop *l, int n)
         if (fd < 0 || fd >= l->nfds)
             continue;
         f = &l->fds[fd];
+        if (f->handler != NULL) {
+            /* Not a green thread's: the console's self-pipe.  The handler
+             * may spawn green threads and grow l->fds, so f is not used
+             * after it. */
+            f->handler(l, fd, ev);
+            continue;
+        }
         if (f->reader != NULL) {
             want |= DIESEL_READ;
             if (ev & DIESEL_READ) {
@@ -203,6 +236,18 @@ run(struct diesel_loop *l)
         diesel__task_reap(l);
         if (l->ntasks == 0)
             break;
+        if (l->ntasks == l->ndaemons) {
+            /* Only daemons (console sessions) are left: they must not
+             * keep the program alive.  Cancel them once and let them
+             * return; spawning a non-daemon later re-arms this. */
+            if (!l->daemons_cancelled) {
+                l->daemons_cancelled = 1;
+                diesel__task_cancel_daemons(l);
+                continue;
+            }
+        } else {
+            l->daemons_cancelled = 0;
+        }
         timeout = poll_timeout(l);
         if (timeout < 0 && l->fd_waiters == 0 && l->wakers == 0) {
             /* Every green thread waits on something that nothing left
@@ -264,8 +309,10 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
         errno = err;
         return -1;
     }
-    diesel__stack_overflow_init();
+    diesel__crash_init();
     diesel__loop = l;
+    /* Watch the console's self-pipe if it was installed on this thread. */
+    diesel__console_loop_start(l);
     diesel_log("diesel", DIESEL_LOG_WARNING, "Starting diesel <hand-rolled %s>",
         diesel__poll_name);
     l->main_id = diesel__task_spawn(NULL, NULL, "main", fn, arg, 0);
@@ -281,12 +328,13 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
             status = -1;
         }
     }
+    diesel__console_loop_end(l);
     diesel__task_free_all(l);
     diesel__heap_fini(&l->timers);
     diesel__poll_fini(l);
     free(l->fds);
     free(l->fired);
-    diesel__stack_overflow_fini();
+    diesel__crash_fini();
     diesel__loop = NULL;
     free(l);
     if (err != 0)

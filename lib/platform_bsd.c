@@ -3,6 +3,26 @@
  * our heads, and built on Linux only as far as the calls are POSIX.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/param.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+#if defined(__FreeBSD__) || defined(__DragonFly__) || defined(__APPLE__)
+#include <sys/ucred.h>
+#endif
+#if defined(__FreeBSD__) || defined(__DragonFly__)
+#include <sys/sysctl.h>
+#endif
+#if defined(__APPLE__)
+#include <fcntl.h>
+#include <mach-o/dyld.h>
+#endif
 
 #include "internal.h"
 
@@ -27,4 +47,224 @@ long
 diesel__platform_map_count(void)
 {
     return -1;
+}
+
+int
+diesel__platform_peer_cred(int fd, pid_t *pid, uid_t *uid)
+{
+    gid_t gid;
+
+    *pid = -1;
+#if defined(__OpenBSD__)
+    {
+        struct sockpeercred pc;
+        socklen_t len = sizeof(pc);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &pc, &len) != 0)
+            return -1;
+        *pid = pc.pid;
+        *uid = pc.uid;
+        return 0;
+    }
+#elif defined(__NetBSD__)
+    {
+        struct unpcbid id;
+        socklen_t len = sizeof(id);
+
+        if (getsockopt(fd, 0, LOCAL_PEEREID, &id, &len) != 0)
+            return -1;
+        *pid = id.unp_pid;
+        *uid = id.unp_euid;
+        return 0;
+    }
+#else
+    if (getpeereid(fd, uid, &gid) != 0)
+        return -1;
+#if defined(__APPLE__) && defined(LOCAL_PEERPID)
+    {
+        pid_t p;
+        socklen_t len = sizeof(p);
+
+        if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &p, &len) == 0)
+            *pid = p;
+    }
+#elif defined(LOCAL_PEERCRED) && defined(XUCRED_VERSION) && \
+    (defined(__FreeBSD__) && __FreeBSD_version >= 1300000)
+    {
+        struct xucred xu;
+        socklen_t len = sizeof(xu);
+
+        /* cr_pid is there since FreeBSD 13. */
+        if (getsockopt(fd, 0, LOCAL_PEERCRED, &xu, &len) == 0 &&
+            xu.cr_version == XUCRED_VERSION)
+            *pid = xu.cr_pid;
+    }
+#endif
+    (void)gid;
+    return 0;
+#endif
+}
+
+ssize_t
+diesel__platform_send(int fd, const void *buf, size_t len)
+{
+#if defined(MSG_NOSIGNAL)
+    return send(fd, buf, len, MSG_NOSIGNAL);
+#else
+    /* macOS: no MSG_NOSIGNAL, but a per-socket option does the same. */
+    int on = 1;
+
+    (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof(on));
+    return send(fd, buf, len, 0);
+#endif
+}
+
+const char *
+diesel__platform_progname(void)
+{
+    return getprogname();
+}
+
+/* ---- For the console's built-in commands ------------------------------ */
+
+int
+diesel__platform_exe_path(char *buf, size_t size)
+{
+#if defined(__FreeBSD__) || defined(__DragonFly__)
+    int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PATHNAME, -1 };
+    size_t len = size;
+
+    if (sysctl(mib, 4, buf, &len, NULL, 0) != 0)
+        return -1;
+    return 0;
+#elif defined(__APPLE__)
+    uint32_t len = (uint32_t)size;
+
+    if (_NSGetExecutablePath(buf, &len) != 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+#else
+    (void)buf;
+    (void)size;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int
+diesel__platform_fd_path(int fd, char *buf, size_t size)
+{
+#if defined(__APPLE__)
+    char path[MAXPATHLEN];
+
+    if (fcntl(fd, F_GETPATH, path) != 0)
+        return -1;
+    snprintf(buf, size, "%s", path);
+    return 0;
+#else
+    (void)fd;
+    (void)buf;
+    (void)size;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int
+diesel__platform_fd_list(int **fds, size_t *n)
+{
+    /* No /proc: the caller sweeps the descriptor range. */
+    (void)fds;
+    (void)n;
+    errno = ENOSYS;
+    return -1;
+}
+
+double
+diesel__platform_process_age(void)
+{
+    errno = ENOSYS;
+    return -1;
+}
+
+int
+diesel__platform_rss(int64_t *rss, int64_t *peak)
+{
+    struct rusage ru;
+
+    *rss = -1;
+    *peak = -1;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+#if defined(__APPLE__)
+    *peak = (int64_t)ru.ru_maxrss;            /* bytes */
+#else
+    *peak = (int64_t)ru.ru_maxrss * 1024;     /* kilobytes */
+#endif
+    return 0;
+}
+
+int64_t
+diesel__platform_resident(void *addr, size_t len)
+{
+    char vec[256];
+    size_t page = diesel__stack_page(), pages, done = 0;
+    int64_t bytes = 0;
+
+    pages = (len + page - 1) / page;
+    while (done < pages) {
+        size_t k = pages - done < sizeof(vec) ? pages - done : sizeof(vec);
+
+        if (mincore((char *)addr + done * page, k * page, (void *)vec) != 0)
+            return -1;
+        for (size_t i = 0; i < k; i++)
+            bytes += (vec[i] & 1) ? (int64_t)page : 0;
+        done += k;
+    }
+    return bytes;
+}
+
+int
+diesel__platform_malloc_info(struct diesel__malloc_info *m)
+{
+    m->source = "none";
+    m->arena = m->mmapped = m->in_use = m->free = m->releasable = -1;
+    errno = ENOSYS;
+    return -1;
+}
+
+int
+diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r)
+{
+#if defined(__FreeBSD__) && defined(__x86_64__)
+    const mcontext_t *m = &uc->uc_mcontext;
+
+    r->sp = (uintptr_t)m->mc_rsp;
+    r->pc = (uintptr_t)m->mc_rip;
+    r->callee[0] = (uintptr_t)m->mc_rbp;
+    r->callee[1] = (uintptr_t)m->mc_rbx;
+    r->callee[2] = (uintptr_t)m->mc_r12;
+    r->callee[3] = (uintptr_t)m->mc_r13;
+    r->callee[4] = (uintptr_t)m->mc_r14;
+    r->callee[5] = (uintptr_t)m->mc_r15;
+    for (int i = 6; i < DIESEL__REGS_CALLEE; i++)
+        r->callee[i] = 0;
+    return 0;
+#elif defined(__FreeBSD__) && defined(__aarch64__)
+    const mcontext_t *m = &uc->uc_mcontext;
+
+    r->sp = (uintptr_t)m->mc_gpregs.gp_sp;
+    r->pc = (uintptr_t)m->mc_gpregs.gp_elr;
+    r->callee[0] = (uintptr_t)m->mc_gpregs.gp_x[29];
+    for (int i = 0; i < 10; i++)
+        r->callee[1 + i] = (uintptr_t)m->mc_gpregs.gp_x[19 + i];
+    return 0;
+#else
+    (void)uc;
+    (void)r;
+    errno = ENOSYS;
+    return -1;
+#endif
 }

@@ -1,9 +1,16 @@
 /*
  * platform_linux.c: what only Linux can tell or do.
  */
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -48,4 +55,263 @@ diesel__platform_map_count(void)
     }
     fclose(f);
     return n;
+}
+
+int
+diesel__platform_peer_cred(int fd, pid_t *pid, uid_t *uid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    /* The credentials the peer had when it called listen(2) or
+     * connect(2): they cannot be changed by passing the socket on. */
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return -1;
+    *pid = cred.pid;
+    *uid = cred.uid;
+    return 0;
+}
+
+ssize_t
+diesel__platform_send(int fd, const void *buf, size_t len)
+{
+    return send(fd, buf, len, MSG_NOSIGNAL);
+}
+
+const char *
+diesel__platform_progname(void)
+{
+    return program_invocation_short_name;
+}
+
+/* ---- For the console's built-in commands ------------------------------ */
+
+static int
+read_link(const char *link, char *buf, size_t size)
+{
+    ssize_t n;
+
+    if (size == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    n = readlink(link, buf, size - 1);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';    /* cut, if the target was longer */
+    return 0;
+}
+
+int
+diesel__platform_exe_path(char *buf, size_t size)
+{
+    return read_link("/proc/self/exe", buf, size);
+}
+
+int
+diesel__platform_fd_path(int fd, char *buf, size_t size)
+{
+    char link[64];
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    return read_link(link, buf, size);
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* /proc/self/fd lists exactly the open descriptors: no sweep of the whole
+ * descriptor range (which RLIMIT_NOFILE can make a million long). */
+int
+diesel__platform_fd_list(int **fds, size_t *n)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int *a = NULL, self, err;
+    size_t len = 0, cap = 0;
+
+    if (d == NULL)
+        return -1;
+    self = dirfd(d);
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || *end != '\0' ||
+            fd == self || fd < 0 || fd > 0x7fffffff)
+            continue;
+        if (len == cap) {
+            size_t c = cap ? cap * 2 : 64;
+            int *b = realloc(a, c * sizeof(*a));
+            if (b == NULL) {
+                err = ENOMEM;
+                free(a);
+                closedir(d);
+                errno = err;
+                return -1;
+            }
+            a = b;
+            cap = c;
+        }
+        a[len++] = (int)fd;
+    }
+    closedir(d);
+    qsort(a, len, sizeof(*a), cmp_int);
+    *fds = a;
+    *n = len;
+    return 0;
+}
+
+double
+diesel__platform_process_age(void)
+{
+    char buf[1024], *p;
+    unsigned long long start = 0;
+    double up = -1;
+    long tick = sysconf(_SC_CLK_TCK);
+    size_t n;
+    FILE *f;
+    int field;
+
+    /* Field 22 of /proc/self/stat is the start time in clock ticks since
+     * boot; /proc/uptime is the time since boot.  The command name
+     * (field 2) may hold spaces and parentheses: count from its last ')'. */
+    f = fopen("/proc/self/stat", "re");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    if (p == NULL || tick <= 0)
+        goto bad;
+    for (field = 2; field < 22 && *p != '\0'; p++) {
+        if (*p == ' ')
+            field++;
+    }
+    if (field != 22 || sscanf(p, "%llu", &start) != 1)
+        goto bad;
+    f = fopen("/proc/uptime", "re");
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%lf", &up) != 1)
+        up = -1;
+    fclose(f);
+    if (up < 0)
+        goto bad;
+    up -= (double)start / (double)tick;
+    return up < 0 ? 0 : up;
+bad:
+    errno = EIO;
+    return -1;
+}
+
+int
+diesel__platform_rss(int64_t *rss, int64_t *peak)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[256];
+    long long kb;
+
+    *rss = *peak = -1;
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "VmRSS: %lld kB", &kb) == 1)
+            *rss = kb * 1024;
+        else if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+            *peak = kb * 1024;
+    }
+    fclose(f);
+    return 0;
+}
+
+int64_t
+diesel__platform_resident(void *addr, size_t len)
+{
+    unsigned char vec[256];
+    size_t page = diesel__stack_page(), pages, done = 0;
+    int64_t bytes = 0;
+
+    pages = (len + page - 1) / page;
+    while (done < pages) {
+        size_t k = pages - done < sizeof(vec) ? pages - done : sizeof(vec);
+
+        if (mincore((char *)addr + done * page, k * page, vec) != 0)
+            return -1;
+        for (size_t i = 0; i < k; i++)
+            bytes += (vec[i] & 1) ? (int64_t)page : 0;
+        done += k;
+    }
+    return bytes;
+}
+
+int
+diesel__platform_malloc_info(struct diesel__malloc_info *m)
+{
+#if defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+
+    m->source = "glibc mallinfo2";
+    m->arena = (int64_t)mi.arena;
+    m->mmapped = (int64_t)mi.hblkhd;
+    m->in_use = (int64_t)(mi.uordblks + mi.hblkhd);
+    m->free = (int64_t)mi.fordblks;
+    m->releasable = (int64_t)mi.keepcost;
+    return 0;
+#else
+    /* mallinfo() (int fields) wraps past 2 GiB; musl has neither. */
+    m->source = "none";
+    m->arena = m->mmapped = m->in_use = m->free = m->releasable = -1;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int
+diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r)
+{
+#if defined(__x86_64__)
+    const greg_t *g = uc->uc_mcontext.gregs;
+
+    r->sp = (uintptr_t)g[REG_RSP];
+    r->pc = (uintptr_t)g[REG_RIP];
+    r->callee[0] = (uintptr_t)g[REG_RBP];
+    r->callee[1] = (uintptr_t)g[REG_RBX];
+    r->callee[2] = (uintptr_t)g[REG_R12];
+    r->callee[3] = (uintptr_t)g[REG_R13];
+    r->callee[4] = (uintptr_t)g[REG_R14];
+    r->callee[5] = (uintptr_t)g[REG_R15];
+    for (int i = 6; i < DIESEL__REGS_CALLEE; i++)
+        r->callee[i] = 0;
+    return 0;
+#elif defined(__aarch64__)
+    const mcontext_t *m = &uc->uc_mcontext;
+    Dl_info di;
+
+    r->sp = (uintptr_t)m->sp;
+    r->pc = (uintptr_t)m->pc;
+    r->callee[0] = (uintptr_t)m->regs[29];
+    for (int i = 0; i < 10; i++)
+        r->callee[1 + i] = (uintptr_t)m->regs[19 + i];
+    /* glibc's aarch64 swapcontext saves as pc a label inside itself
+     * ("mov x30, x1; ret") and its caller's return address as x1: the
+     * caller resumes there, with sp and x19-x29 as saved.  (getcontext
+     * saves the return address as pc, like x86-64's both.) */
+    if (dladdr((void *)r->pc, &di) != 0 && di.dli_sname != NULL &&
+        strcmp(di.dli_sname, "swapcontext") == 0)
+        r->pc = (uintptr_t)m->regs[1];
+    return 0;
+#else
+    (void)uc;
+    (void)r;
+    errno = ENOSYS;
+    return -1;
+#endif
 }

@@ -9,7 +9,9 @@
 int diesel__switch_fast;
 static int decided;
 
-#if defined(DIESEL__SWITCH_ASM) && defined(__x86_64__)
+#if !defined(DIESEL__SWITCH_ASM)
+/* Only swapcontext is built in: there is nothing to choose. */
+#elif defined(__x86_64__)
 /*
  * rdsspq reads the shadow stack pointer.  Without CET enabled for the
  * process (or on a CPU without it) it is a no-op that leaves 0, so this
@@ -24,7 +26,7 @@ shadow_stack_on(void)
         : "+a"(ssp));
     return ssp != 0;
 }
-#else
+#else /* aarch64 */
 static int
 shadow_stack_on(void)
 {

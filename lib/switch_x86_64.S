@@ -11,13 +11,9 @@
  * Signals may arrive at any instruction: rsp always points into a valid
  * stack, and nothing below rsp (the red zone) is used.
  */
-    .text
-
-    .globl  diesel__ctx_swap_asm
-    .hidden diesel__ctx_swap_asm
-    .type   diesel__ctx_swap_asm, @function
-    .p2align 4
-diesel__ctx_swap_asm:           /* rdi: save area of from, rsi: of to */
+/* Save the caller's callee-saved registers, rsp as after our return, and
+ * our return address as its pc, into the save area at rdi. */
+.macro SAVE_CALLER
     movq    (%rsp), %rdx
     leaq    8(%rsp), %rcx
     movq    %rbx, 0(%rdi)
@@ -30,6 +26,16 @@ diesel__ctx_swap_asm:           /* rdi: save area of from, rsi: of to */
     movq    %rdx, 56(%rdi)
     stmxcsr 64(%rdi)
     fnstcw  68(%rdi)
+.endm
+
+    .text
+
+    .globl  diesel__ctx_swap_asm
+    .hidden diesel__ctx_swap_asm
+    .type   diesel__ctx_swap_asm, @function
+    .p2align 4
+diesel__ctx_swap_asm:           /* rdi: save area of from, rsi: of to */
+    SAVE_CALLER
 
     movq    0(%rsi), %rbx
     movq    8(%rsi), %rbp
@@ -48,18 +54,7 @@ diesel__ctx_swap_asm:           /* rdi: save area of from, rsi: of to */
     .type   diesel__ctx_enter_asm, @function
     .p2align 4
 diesel__ctx_enter_asm:          /* rdi: save area of from, rsi: ucontext_t */
-    movq    (%rsp), %rdx
-    leaq    8(%rsp), %rcx
-    movq    %rbx, 0(%rdi)
-    movq    %rbp, 8(%rdi)
-    movq    %r12, 16(%rdi)
-    movq    %r13, 24(%rdi)
-    movq    %r14, 32(%rdi)
-    movq    %r15, 40(%rdi)
-    movq    %rcx, 48(%rdi)
-    movq    %rdx, 56(%rdi)
-    stmxcsr 64(%rdi)
-    fnstcw  68(%rdi)
+    SAVE_CALLER
     /* A tail call: setcontext never returns, and the stack is as our
      * caller left it, so alignment is that of a normal call. */
     movq    %rsi, %rdi

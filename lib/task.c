@@ -236,6 +236,13 @@ diesel__task_park(struct diesel__task *t, int64_t deadline)
     struct diesel_loop *l = t->loop;
 
     assert(t == diesel__current && t->state == DIESEL__RUNNING);
+    /* Cancellation stops waiting: a cancelled green thread never parks,
+     * while calls that need not wait (a timeout of 0, an item already
+     * there) still work, so that its clean-up code can run. */
+    if (t->cancelled) {
+        t->wait.kind = DIESEL__WAIT_NONE;
+        return ECANCELED;
+    }
     t->wake_err = 0;
     t->wait.since = l->now;
     t->wait.deadline = deadline;
@@ -281,6 +288,25 @@ diesel__task_cancel_all(struct diesel_loop *l)
     for (size_t i = 0; i < l->tasks_cap; i++) {
         if (l->tasks[i] != NULL)
             diesel__task_cancel(l->tasks[i]);
+    }
+}
+
+void
+diesel__task_set_daemon(struct diesel__task *t)
+{
+    if (!t->daemon && t->state != DIESEL__DONE) {
+        t->daemon = 1;
+        t->loop->ndaemons++;
+    }
+}
+
+void
+diesel__task_cancel_daemons(struct diesel_loop *l)
+{
+    for (size_t i = 0; i < l->tasks_cap; i++) {
+        struct diesel__task *t = l->tasks[i];
+        if (t != NULL && t->daemon && !t->cancelled)
+            diesel__task_cancel(t);
     }
 }
 
@@ -362,7 +388,7 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
         stack_size = DIESEL_STACK_DEFAULT;
     if (stack_size < STACK_MIN)
         stack_size = STACK_MIN;
-    stack_size = (stack_size + page - 1) / page * page;
+    stack_size = (stack_size + page - 1) & ~(page - 1);  /* a power of 2 */
     t = stack_get(l, stack_size, name ? name : "task");
     if (t == NULL)
         return -1;
@@ -384,13 +410,15 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     t->wake_err = 0;
     t->saved_errno = 0;
     t->cancelled = 0;
+    t->daemon = 0;
     t->switches = 0;
     t->spawned_at = l->now;
     t->where = where;
     t->spawn_caller = caller;
     if (name != NULL) {
-        strncpy(t->name, name, sizeof(t->name) - 1);
-        t->name[sizeof(t->name) - 1] = '\0';
+        size_t n = strnlen(name, sizeof(t->name) - 1);
+        memcpy(t->name, name, n);
+        t->name[n] = '\0';
     } else {
         snprintf(t->name, sizeof(t->name), "task-%lld", (long long)t->id);
     }
@@ -442,6 +470,8 @@ finish(struct diesel__task *t, int status)
     }
     table_del(l, t);
     l->ntasks--;
+    if (t->daemon)
+        l->ndaemons--;
     if (l->exited != NULL) {
         l->exited[l->exited_next].id = t->id;
         l->exited[l->exited_next].status = status;
@@ -594,10 +624,6 @@ diesel_task_join(int64_t id, int *status, int64_t timeout_ms)
         return -1;
     if (timeout_ms < -1) {
         errno = EINVAL;
-        return -1;
-    }
-    if (t->cancelled) {
-        errno = ECANCELED;
         return -1;
     }
     target = diesel__task_find(t->loop, id);

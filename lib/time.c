@@ -23,10 +23,6 @@ diesel_sleep(int64_t ms)
         errno = EINVAL;
         return -1;
     }
-    if (t->cancelled) {
-        errno = ECANCELED;
-        return -1;
-    }
     if (ms == 0)
         return diesel_task_yield();
     t->wait.kind = DIESEL__WAIT_SLEEP;

@@ -15,11 +15,38 @@
 static char out[16384];
 
 static int
-crash(const char *how)
+crash2(const char *how, const char *opt)
 {
-    char *argv[] = { "overflow_child", (char *)how, NULL };
+    char *argv[] = { "overflow_child", (char *)how, (char *)opt, NULL };
 
     return t_spawn_capture(argv, out, sizeof(out), 20000);
+}
+
+static int
+crash(const char *how)
+{
+    return crash2(how, NULL);
+}
+
+/* The report's common part: the backtrace names the crashing function,
+ * and the table lists every green thread. */
+static void
+assert_report(const char *frame)
+{
+    ck_assert_msg(strstr(out, "{diesel} CRITICAL:backtrace of green thread "
+        "'recurser' (id 3):\n") != NULL, "stderr: %s", out);
+    if (frame != NULL)
+        ck_assert_msg(strstr(out, frame) != NULL, "no frame %s in: %s",
+            frame, out);
+    ck_assert_msg(strstr(out, "{diesel} CRITICAL:green threads (3):\n") !=
+        NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "CRITICAL:  2 bystander sleeping\n") != NULL,
+        "stderr: %s", out);
+    ck_assert_msg(strstr(out, "CRITICAL:  3 recurser running (crashed)\n") !=
+        NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "CRITICAL:  1 main waiting on join 3") !=
+        NULL || strstr(out, "CRITICAL:  1 main sleeping") != NULL,
+        "stderr: %s", out);
 }
 
 START_TEST(stack_overflow_names_the_green_thread_and_aborts)
@@ -30,6 +57,10 @@ START_TEST(stack_overflow_names_the_green_thread_and_aborts)
     ck_assert_int_eq(WTERMSIG(st), SIGABRT);
     ck_assert_msg(strstr(out, "{diesel} CRITICAL:stack overflow in green "
         "thread 'recurser' (id 3)") != NULL, "stderr: %s", out);
+    /* The first 64 frames are all the (static) recursing function. */
+    assert_report(NULL);
+    /* Reported once, not again for the abort that follows. */
+    ck_assert_ptr_null(strstr(out, "fatal signal SIGABRT"));
 }
 END_TEST
 
@@ -49,6 +80,10 @@ START_TEST(other_segfaults_keep_their_signal)
     int st = crash("null");
 
     ck_assert_ptr_null(strstr(out, "stack overflow"));
+    ck_assert_msg(strstr(out, "{diesel} CRITICAL:fatal signal SIGSEGV (fault "
+        "at 0x40) in green thread 'recurser' (id 3)\n") != NULL, "stderr: %s",
+        out);
+    assert_report("(crash_here+0x");
 #ifdef DIESEL__ASAN
     /* The fault is handed on to ASan's handler, which reports and exits. */
     ck_assert_msg(strstr(out, "AddressSanitizer: SEGV") != NULL,
@@ -56,6 +91,35 @@ START_TEST(other_segfaults_keep_their_signal)
 #else
     ck_assert_msg(WIFSIGNALED(st), "child status %#x, stderr: %s", st, out);
     ck_assert_int_eq(WTERMSIG(st), SIGSEGV);
+#endif
+}
+END_TEST
+
+START_TEST(abort_in_a_green_thread_is_reported_and_still_aborts)
+{
+    int st = crash("abort");
+
+    ck_assert_msg(WIFSIGNALED(st), "child status %#x, stderr: %s", st, out);
+    ck_assert_int_eq(WTERMSIG(st), SIGABRT);
+    ck_assert_msg(strstr(out, "{diesel} CRITICAL:fatal signal SIGABRT in "
+        "green thread 'recurser' (id 3)\n") != NULL, "stderr: %s", out);
+    assert_report("(abort+0x");
+}
+END_TEST
+
+START_TEST(crash_report_can_be_turned_off)
+{
+    int st = crash2("null", "quiet");
+
+    ck_assert_msg(strstr(out, "fatal signal SIGSEGV") != NULL, "stderr: %s",
+        out);
+    ck_assert_ptr_null(strstr(out, "backtrace of"));
+    ck_assert_ptr_null(strstr(out, "green threads ("));
+#ifndef DIESEL__ASAN
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
+        "child status %#x, stderr: %s", st, out);
+#else
+    (void)st;
 #endif
 }
 END_TEST
@@ -86,6 +150,8 @@ diesel_stack_suite(void)
     tcase_add_test(tc, stack_overflow_names_the_green_thread_and_aborts);
     tcase_add_test(tc, frame_larger_than_the_guard_page_is_caught_too);
     tcase_add_test(tc, other_segfaults_keep_their_signal);
+    tcase_add_test(tc, abort_in_a_green_thread_is_reported_and_still_aborts);
+    tcase_add_test(tc, crash_report_can_be_turned_off);
     tcase_add_test(tc, spawn_past_the_mapping_limit_fails_cleanly);
     suite_add_tcase(s, tc);
     return s;

@@ -1,11 +1,14 @@
 /*
  * overflow_child.c: a process that crashes a green thread on purpose, for
  * check_stack.c.  argv[1]: "recurse" (unbounded recursion), "bigframe" (one
- * frame far larger than the guard page), "null" (a NULL store, not an
- * overflow).
+ * frame far larger than the guard page), "null" (a store to an unmapped
+ * page, not an overflow), "abort"; argv[2] "quiet" turns the crash report
+ * off.  The functions are not static, and the Makefile links the children
+ * with -rdynamic, so that backtraces name them.
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "diesel.h"
@@ -37,19 +40,27 @@ bigframe(void)
     return big[0] + big[sizeof(big) - 1];
 }
 
-static int
-crasher(void *arg)
-{
-    const char *how = arg;
+int crash_here(const char *how);
 
+__attribute__((noinline, visibility("default"))) int
+crash_here(const char *how)
+{
     if (strcmp(how, "recurse") == 0)
         return recurse(0);
     if (strcmp(how, "bigframe") == 0)
         return bigframe();
+    if (strcmp(how, "abort") == 0)
+        abort();
     /* An unmapped address that is not NULL, so that UBSan lets the
      * store through to the MMU. */
     *(volatile int *)(sink ? (uintptr_t)&sink : (uintptr_t)64) = 1;
     return 0;
+}
+
+static int
+crasher(void *arg)
+{
+    return crash_here(arg) + sink;
 }
 
 static int
@@ -72,5 +83,7 @@ main(int argc, char **argv)
 {
     if (argc < 2)
         return 2;
+    if (argc > 2 && strcmp(argv[2], "quiet") == 0)
+        diesel_crash_report(0);
     return diesel_loop_run(main_task, argv[1]);
 }

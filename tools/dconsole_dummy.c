@@ -25,17 +25,6 @@
 #include "diesel.h"
 #include "dconsole.h"
 
-#ifdef DCONSOLE_NO_CONSOLE
-/* Built before lib/console*.c landed: nothing to demonstrate yet. */
-int
-dc_dummy_main(int signo)
-{
-    (void)signo;
-    fprintf(stderr, "dconsole: dummy: this libdiesel has no console yet\n");
-    return 1;
-}
-#else
-
 static int stop_pipe[2] = { -1, -1 };
 static int64_t interval = 5;        /* seconds between "sleeping" lines */
 
@@ -259,4 +248,3 @@ dc_dummy_main(int signo)
     close(stop_pipe[1]);
     return st < 0 ? 1 : st;
 }
-#endif

@@ -25,7 +25,10 @@ CROSS_OBJ := $(patsubst lib/%.c,$(CROSS_OBJDIR)/%.o,$(CROSS_SRC)) \
 # time covers the fallback.  -O2 puts the smoke test's locals in registers.
 CROSS_FLAGS := -Iinclude -D_GNU_SOURCE -std=c11 -Wall -Wextra -O2 -g -pthread
 CROSS_BIN := test/cross/switch_smoke-aarch64
+CROSS_BT_BIN := test/cross/bt_smoke-aarch64
 SMOKE_BIN := test/cross/switch_smoke
+# TEMPORARY, until the console branch lands: every lib/ object is linked
+# here, console_builtins.o among them, so the console calls it uses come
 
 # Without frame records the library's own frames do not save x29 on the
 # way to the switch, so the smoke test sees it if the switch loses it.
@@ -39,7 +42,12 @@ $(CROSS_OBJDIR)/%.o: lib/%.S test/cross/cross.mk
 	$(CROSS_CC) $(CROSS_FLAGS) -c -o $@ $<
 
 $(CROSS_BIN): test/cross/switch_smoke.c $(CROSS_OBJ) include/diesel.h
-	$(CROSS_CC) $(CROSS_FLAGS) -o $@ $< $(CROSS_OBJ) -lm
+	$(CROSS_CC) $(CROSS_FLAGS) -Ilib -o $@ $< $(CROSS_OBJ) \
+	    -lm
+
+# Backtraces of suspended green threads (lib/backtrace.c).
+$(CROSS_BT_BIN): test/cross/bt_smoke.c $(CROSS_OBJ) $(LIB_HDR)
+	$(CROSS_CC) $(CROSS_FLAGS) -Ilib -o $@ $< $(CROSS_OBJ)
 
 $(SMOKE_BIN): test/cross/switch_smoke.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -O2 -o $@ $< $(LIB) -lm \
@@ -52,7 +60,7 @@ CROSS_MISSING := $(foreach t,$(CROSS_CC) $(CROSS_QEMU),\
     $(if $(shell command -v $(t) 2>/dev/null),,$(t)))
 endif
 
-check-cross-aarch64: $(if $(strip $(CROSS_MISSING)),,$(CROSS_BIN))
+check-cross-aarch64: $(if $(strip $(CROSS_MISSING)),,$(CROSS_BIN) $(CROSS_BT_BIN))
 ifneq ($(strip $(CROSS_MISSING)),)
 	@echo "check-cross-aarch64: skipped: $(strip $(CROSS_MISSING)) not" \
 	    "found (apt-get install gcc-aarch64-linux-gnu qemu-user)"
@@ -61,7 +69,12 @@ else
 	    $(CROSS_QEMU) -L $(CROSS_SYSROOT) ./$(CROSS_BIN) && \
 	    echo "== aarch64 (qemu): DIESEL_SWITCH=ucontext" && \
 	    DIESEL_SWITCH=ucontext $(CROSS_QEMU) -L $(CROSS_SYSROOT) \
-	        ./$(CROSS_BIN)
+	        ./$(CROSS_BIN) && \
+	    echo "== aarch64 (qemu): backtraces, register switch" && \
+	    $(CROSS_QEMU) -L $(CROSS_SYSROOT) ./$(CROSS_BT_BIN) && \
+	    echo "== aarch64 (qemu): backtraces, DIESEL_SWITCH=ucontext" && \
+	    DIESEL_SWITCH=ucontext $(CROSS_QEMU) -L $(CROSS_SYSROOT) \
+	        ./$(CROSS_BT_BIN)
 endif
 
 check-switch-smoke: $(SMOKE_BIN)
@@ -71,6 +84,6 @@ check-switch-smoke: $(SMOKE_BIN)
 
 clean: clean-cross
 clean-cross:
-	rm -rf $(CROSS_OBJDIR) $(CROSS_BIN) $(SMOKE_BIN)
+	rm -rf $(CROSS_OBJDIR) $(CROSS_BIN) $(CROSS_BT_BIN) $(SMOKE_BIN)
 
 .PHONY: check-cross-aarch64 check-switch-smoke clean-cross

@@ -1,0 +1,142 @@
+/*
+ * httphello: the smallest useful HTTP/1.1 server, for wrk and curl.
+ *
+ * SYNOPSIS
+ *     httphello [[HOST:]PORT | PATH]     (default 127.0.0.1:8080)
+ *
+ * DESCRIPTION
+ *     Answers every request with "200 OK" and the body "Hello, World!\n".
+ *     Connections are kept alive (HTTP/1.1) unless the client says
+ *     "Connection: close" or speaks HTTP/1.0 without "keep-alive".
+ *     Request heads longer than 8 KiB get "431" and the connection is
+ *     closed; bodies (Content-Length) are read and ignored.  The live
+ *     console is installed; SIGINT and SIGTERM stop it cleanly.
+ *
+ * EXAMPLE
+ *     $ examples/httphello &
+ *     $ curl -s http://127.0.0.1:8080/
+ *     Hello, World!
+ *     $ wrk -c 100 -d 10 http://127.0.0.1:8080/
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <diesel.h>
+
+#define HEAD_MAX 8192
+
+static const char ok[] =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Length: 14\r\n"
+    "\r\n"
+    "Hello, World!\n";
+static const char too_large[] =
+    "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    "Content-Length: 0\r\n"
+    "Connection: close\r\n"
+    "\r\n";
+static const char bad[] =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Length: 0\r\n"
+    "Connection: close\r\n"
+    "\r\n";
+
+/* The value of header name in head (NUL-terminated), or NULL. */
+static const char *
+header(const char *head, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = strstr(head, "\r\n"); p != NULL;
+        p = strstr(p + 2, "\r\n")) {
+        if (strncasecmp(p + 2, name, n) == 0 && p[2 + n] == ':') {
+            p += 3 + n;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static int
+http(struct diesel_conn *c, void *arg)
+{
+    char head[HEAD_MAX + 1], skip[4096];
+    ssize_t n;
+
+    (void)arg;
+    for (;;) {
+        const char *v;
+        long body = 0;
+        int keep;
+
+        n = diesel_conn_recv_until(c, "\r\n\r\n", head, HEAD_MAX, 30000);
+        if (n <= 0) {
+            if (n < 0 && errno == EMSGSIZE)
+                diesel_conn_send(c, too_large, sizeof(too_large) - 1, 5000);
+            return 0;
+        }
+        head[n] = '\0';
+        if (strstr(head, " HTTP/1.") == NULL) {
+            diesel_conn_send(c, bad, sizeof(bad) - 1, 5000);
+            return 0;
+        }
+        keep = strstr(head, " HTTP/1.1\r\n") != NULL;
+        if ((v = header(head, "Connection")) != NULL) {
+            if (strncasecmp(v, "close", 5) == 0)
+                keep = 0;
+            else if (strncasecmp(v, "keep-alive", 10) == 0)
+                keep = 1;
+        }
+        if ((v = header(head, "Content-Length")) != NULL)
+            body = strtol(v, NULL, 10);
+        while (body > 0) {
+            size_t want = body < (long)sizeof(skip) ? (size_t)body :
+                sizeof(skip);
+            n = diesel_conn_recv(c, skip, want, 30000);
+            if (n <= 0)
+                return 0;
+            body -= n;
+        }
+        if (diesel_conn_send(c, ok, sizeof(ok) - 1, 30000) != 0 || !keep)
+            return 0;
+    }
+}
+
+static int
+serve(void *arg)
+{
+    const char *addr = arg;
+    int stop[] = { SIGINT, SIGTERM };
+    struct diesel_server *s = diesel_server_listen(addr, http, NULL, 0);
+
+    if (s == NULL) {
+        diesel_log("httphello", DIESEL_LOG_ERROR, "cannot listen on %s: %s",
+            addr, strerror(errno));
+        return 1;
+    }
+    diesel_log("httphello", DIESEL_LOG_INFO, "listening on %s",
+        diesel_server_address(s));
+    diesel_signal_wait(stop, 2, -1);
+    diesel_log("httphello", DIESEL_LOG_INFO, "stopping");
+    diesel_server_close(s);
+    return diesel_loop_stop(0);
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+        fprintf(stderr, "usage: httphello [[HOST:]PORT | PATH]   "
+            "(default 127.0.0.1:8080)\n");
+        return 2;
+    }
+    diesel_console_install(0);
+    return diesel_loop_run(serve, argc == 2 ? argv[1] : "127.0.0.1:8080");
+}

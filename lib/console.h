@@ -1,0 +1,150 @@
+/*
+ * console.h: what the console's files share (console.c, console_out.c,
+ * console_attach.c and the built-in commands in console_builtins.c).
+ * Nothing here is part of the public interface; diesel-console(7) is the
+ * protocol, diesel_console(3) the API.
+ *
+ * How the pieces fit:
+ *
+ *   signal --> console_attach.c handler --> self-pipe --> loop (fd handler)
+ *          --> checks, connect --> session green thread "console <pid>"
+ *   session (console.c): bytes --> lines --> words --> command --> reply
+ *          --> framing ("| " lines, then OK or ERR) --> socket
+ */
+#ifndef DIESEL_CONSOLE_H
+#define DIESEL_CONSOLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diesel.h"
+
+#define DIESEL__CONSOLE_LINE_MAX 4096    /* bytes of a command line,
+                                            newline included */
+#define DIESEL__CONSOLE_ARGS_MAX 256     /* words of a command line */
+#define DIESEL__CONSOLE_NAME_MAX 64      /* command and variable names,
+                                            NUL included */
+#define DIESEL__CONSOLE_OUT_LIMIT ((size_t)16 << 20) /* one reply's text */
+#define DIESEL__CONSOLE_SESSIONS_MAX 4   /* attached sessions at once */
+#define DIESEL__CONSOLE_WRITE_TIMEOUT_MS 10000 /* a reply that makes no
+                                            progress for this long ends
+                                            the session */
+
+/*
+ * A command's reply while it is being built.  The text grows in buf up to
+ * limit bytes; past that it is cut and a note says so.  The session frames
+ * it once the command has returned.
+ */
+struct diesel_console_out {
+    char *buf;           /* the text, not NUL-terminated; malloc'd */
+    size_t len, cap, limit;
+    int json;            /* the client asked for --json */
+    char err[256];       /* the ERR message, NUL-terminated */
+    int has_err;         /* err was set by diesel_console_error() */
+};
+
+/* ------------------------------------------------------------------------
+ * console.c: the command table, the session. */
+
+/*
+ * Add a command.  builtin marks the library's own: a built-in may replace
+ * another built-in of the same name (the last one wins); a program's
+ * command never replaces anything (EEXIST).
+ */
+int diesel__console_register(const char *name, const char *help,
+    diesel_console_fn fn, void *arg, int builtin);
+
+/*
+ * Register the built-in commands of console_builtins.c (pid, tasks,
+ * stacks, stats, mem, fds, log, cancel).  console.c has a weak no-op that
+ * the real one replaces; called once, before the first command runs.
+ */
+void diesel__console_builtins_register(void);
+
+/* Register help/get/set/quit and the built-ins (once; any thread). */
+void diesel__console_init(void);
+
+/* Sessions open now (attached and local), signals dropped because the
+ * self-pipe was full. */
+int diesel__console_sessions(void);
+unsigned long diesel__console_dropped(void);
+
+/*
+ * Split a command line into words, in place: spaces and tabs separate
+ * words; "double quotes" group them, with \" and \\ inside.  Returns the
+ * count, or -1 with *why set (unterminated quote, too many words).
+ */
+int diesel__console_split(char *line, size_t len, char **argv, int max,
+    const char **why);
+
+/*
+ * Run one command line (without its newline; it is modified): split,
+ * look the command up, call it.  Returns 0 (OK) or -1 (ERR: out->err
+ * holds the message).  *quit is set when the command was `quit`.
+ */
+int diesel__console_execute(struct diesel_console_out *out, char *line,
+    size_t len, int *quit);
+
+/*
+ * The line assembler: bytes in, whole lines out, never more than
+ * DIESEL__CONSOLE_LINE_MAX bytes kept.  A line that passes the limit is
+ * reported once (TOO_LONG) and the rest of it, up to its newline, is
+ * skipped.
+ */
+enum diesel__console_line_event {
+    DIESEL__CONSOLE_MORE,       /* all bytes taken, no line complete */
+    DIESEL__CONSOLE_LINE,       /* buf[0..len) is a line */
+    DIESEL__CONSOLE_TOO_LONG    /* a line passed the limit */
+};
+struct diesel__console_lines {
+    char buf[DIESEL__CONSOLE_LINE_MAX];
+    size_t len;                 /* bytes of the line so far */
+    int skipping;               /* inside a line that was too long */
+    int done;                   /* buf holds a line handed out already */
+};
+void diesel__console_lines_init(struct diesel__console_lines *);
+/* Take bytes from data[0..n) up to the next event; *used says how many. */
+enum diesel__console_line_event diesel__console_lines_next(
+    struct diesel__console_lines *, const char *data, size_t n,
+    size_t *used);
+
+/*
+ * Framing: where a framed reply goes.  write is called with pieces of at
+ * most a few KiB and returns 0, or -1 to give up.
+ */
+struct diesel__console_sink {
+    int (*write)(void *ctx, const char *buf, size_t len);
+    void *ctx;
+    int human;          /* a terminal: no "| " and no OK line */
+};
+/* Frame out's text and the status line (status 0: OK, else ERR). */
+int diesel__console_frame(struct diesel__console_sink *,
+    const struct diesel_console_out *out, int status);
+/* Frame a bare ERR reply with msg. */
+int diesel__console_frame_error(struct diesel__console_sink *,
+    const char *msg);
+
+/*
+ * Serve a session on in/out until EOF, quit, a write that cannot
+ * progress for write_timeout_ms, or cancellation.  greeting (may be NULL)
+ * is sent first.  human: a terminal, prompt and plain replies.  Returns
+ * 0 at EOF or quit, else -1 with errno.
+ */
+int diesel__console_serve(int in, int out, const char *greeting, int human,
+    int64_t write_timeout_ms);
+
+/* ------------------------------------------------------------------------
+ * console_out.c */
+
+void diesel__console_out_init(struct diesel_console_out *);
+/* Forget the text and the error; keep a small buffer for the next one. */
+void diesel__console_out_reset(struct diesel_console_out *);
+void diesel__console_out_fini(struct diesel_console_out *);
+/* Append len bytes (cut at the limit); -1 and ENOBUFS once cut. */
+int diesel__console_out_write(struct diesel_console_out *, const char *buf,
+    size_t len);
+/* Append s as a JSON string, quotes included. */
+int diesel__console_out_json_string(struct diesel_console_out *,
+    const char *s);
+
+#endif /* DIESEL_CONSOLE_H */

@@ -1,0 +1,624 @@
+/*
+ * console_attach.c: how an operator gets in (DESIGN.md, "The console").
+ *
+ * Nothing listens in the program.  dconsole binds a UNIX socket in a
+ * private rendezvous directory and sends the console signal with a nonce;
+ * the signal handler only writes a record to a self-pipe; the loop reads
+ * it, checks the directory, connects, and requires the kernel's word
+ * (SO_PEERCRED or its kin) that the peer is the process that sent the
+ * signal, running as our user or root.  Then a session green thread
+ * greets the peer with the nonce and serves commands.
+ *
+ *   any thread                 the loop's thread
+ *   ----------                 -----------------
+ *   on_signal()                on_pipe()                 session_main()
+ *     write(pipe, record) -->    read records              greeting
+ *     (or: a breakpoint:         dir checks, connect       commands...
+ *      default action)           peer pid/uid checks  -->  Disconnected
+ *                                spawn "console <pid>"
+ *
+ * While no one is attached, the console costs one pipe (two descriptors)
+ * watched by the loop, and nothing else: no socket, thread or timer, and
+ * no system call per turn of the loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "internal.h"
+
+/* What the handler writes: 16 bytes, well under PIPE_BUF, so that each
+ * write is whole or not at all, and reads stay aligned to records. */
+struct record {
+    int32_t pid;         /* si_pid: the sender, whose socket we connect to */
+    int32_t uid;         /* si_uid: the sender's real uid (for the log) */
+    int32_t code;        /* si_code: SI_QUEUE or SI_USER */
+    int32_t nonce;       /* si_value.sival_int (0 from a plain kill) */
+};
+
+#define RECORDS_PER_TURN 32    /* read at most this many per loop turn */
+#define REFUSALS_PER_SECOND 10 /* log lines, past which they are counted */
+
+static struct {
+    pthread_mutex_t lock;
+    int installed;
+    int signo;
+    int rfd, wfd;                /* the self-pipe */
+    pthread_t owner;             /* the thread that installed it */
+    struct diesel_loop *loop;    /* the loop watching rfd, or NULL */
+    int64_t refuse_window;       /* second of the last refusal logged */
+    unsigned refused_in_window;
+    unsigned long refused_quiet; /* refusals not logged */
+} console = { PTHREAD_MUTEX_INITIALIZER, 0, 0, -1, -1, 0, NULL, 0, 0, 0 };
+
+/* Read by the signal handler, so atomics only. */
+static int handler_wfd = -1;
+static int handler_active;       /* handlers running now (for uninstall) */
+static unsigned long dropped;    /* records lost to a full pipe */
+static int attached;             /* attached sessions open */
+static struct sigaction handler_old; /* the action before ours */
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+unsigned long
+diesel__console_dropped(void)
+{
+    return __atomic_load_n(&dropped, __ATOMIC_RELAXED);
+}
+
+/* ---- The signal handler --------------------------------------------------- */
+
+/* Raised by the kernel for a fault or a breakpoint, or by the program
+ * itself (raise, pthread_kill), rather than sent by another process. */
+static int
+not_a_request(int code)
+{
+#ifdef SI_TKILL
+    if (code == SI_TKILL)
+        return 1;
+#endif
+    return code > 0;
+}
+
+static void
+on_signal(int sig, siginfo_t *si, void *uctx)
+{
+    int saved = errno;
+
+    __atomic_add_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
+    if (si->si_code == SI_QUEUE || si->si_code == SI_USER) {
+        struct record r;
+        int fd = __atomic_load_n(&handler_wfd, __ATOMIC_ACQUIRE);
+
+        r.pid = (int32_t)si->si_pid;
+        r.uid = (int32_t)si->si_uid;
+        r.code = (int32_t)si->si_code;
+        r.nonce = si->si_code == SI_QUEUE ? si->si_value.sival_int : 0;
+        /* Non-blocking: a full pipe (a storm of signals while the loop
+         * is busy) drops the request, never blocks the handler. */
+        if (fd >= 0 && write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+            __atomic_add_fetch(&dropped, 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
+        errno = saved;
+        return;
+    }
+    __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
+    if (!not_a_request(si->si_code)) {
+        errno = saved;
+        return;     /* a timer or the like: not ours to act on */
+    }
+    /* A breakpoint (int3) or the program's own raise(): do what would
+     * have happened without us.  A handler of the program's runs; else
+     * the default action, which for SIGTRAP kills and dumps core. */
+    if ((handler_old.sa_flags & SA_SIGINFO) &&
+        handler_old.sa_sigaction != NULL) {
+        handler_old.sa_sigaction(sig, si, uctx);
+    } else if (!(handler_old.sa_flags & SA_SIGINFO) &&
+        handler_old.sa_handler != SIG_DFL &&
+        handler_old.sa_handler != SIG_IGN) {
+        handler_old.sa_handler(sig);
+    } else {
+        struct sigaction dfl;
+
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(sig, &dfl, NULL);
+        /* Pending until this handler returns and unblocks it. */
+        raise(sig);
+    }
+    errno = saved;
+}
+
+/* ---- Logging refusals ----------------------------------------------------- */
+
+/* Log the count of refusals not logged, once their second is over (or
+ * now, if force): called for every request and at the loop's end, since
+ * the console keeps no timer. */
+static void
+refusals_flush(int force)
+{
+    int64_t second = diesel__now_ns() / 1000000000;
+
+    if (second == console.refuse_window && !force)
+        return;
+    if (console.refused_quiet > 0)
+        diesel_log("diesel", DIESEL_LOG_ERROR, "%lu more console requests "
+            "were refused (not logged one by one)", console.refused_quiet);
+    console.refuse_window = second;
+    console.refused_in_window = 0;
+    console.refused_quiet = 0;
+}
+
+/* A refusal or failure, as one ERROR line; a storm of them is counted
+ * rather than logged line by line. */
+static void
+refuse(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    refusals_flush(0);
+    if (console.refused_in_window >= REFUSALS_PER_SECOND) {
+        console.refused_quiet++;
+        return;
+    }
+    console.refused_in_window++;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    diesel_log("diesel", DIESEL_LOG_ERROR, "%s", msg);
+}
+
+/* ---- The rendezvous ------------------------------------------------------- */
+
+/*
+ * The rendezvous directory for our effective uid U: DIESEL_CONSOLE_DIR;
+ * else /run/user/U/diesel when /run/user/U is a directory of U's; else
+ * ${TMPDIR:-/tmp}/diesel-U.  dconsole computes the same.
+ */
+static int
+rendezvous_dir(char *buf, size_t size)
+{
+    const char *env = getenv("DIESEL_CONSOLE_DIR");
+    unsigned uid = (unsigned)geteuid();
+    char run[64];
+    struct stat st;
+    int n;
+
+    if (env != NULL && env[0] != '\0') {
+        n = snprintf(buf, size, "%s", env);
+    } else {
+        snprintf(run, sizeof(run), "/run/user/%u", uid);
+        if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) &&
+            st.st_uid == (uid_t)uid) {
+            n = snprintf(buf, size, "%s/diesel", run);
+        } else {
+            env = getenv("TMPDIR");
+            if (env == NULL || env[0] == '\0')
+                env = "/tmp";
+            n = snprintf(buf, size, "%s/diesel-%u", env, uid);
+        }
+    }
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* The checks dconsole made, made again: a real directory of ours that no
+ * one else can enter.  NULL if it passes, else why not. */
+static const char *
+check_dir(const char *dir, char *why, size_t size)
+{
+    struct stat st;
+
+    if (lstat(dir, &st) != 0) {
+        snprintf(why, size, "rendezvous directory %s: %s", dir,
+            strerror(errno));
+        return why;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        snprintf(why, size, "rendezvous directory %s is a symbolic link",
+            dir);
+        return why;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, size, "rendezvous directory %s is not a directory",
+            dir);
+        return why;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(why, size, "rendezvous directory %s belongs to uid %u, "
+            "not to us (uid %u)", dir, (unsigned)st.st_uid,
+            (unsigned)geteuid());
+        return why;
+    }
+    if (st.st_mode & 077) {
+        snprintf(why, size, "rendezvous directory %s has mode %04o: others "
+            "can enter it (0700 wanted)", dir, (unsigned)(st.st_mode & 07777));
+        return why;
+    }
+    return NULL;
+}
+
+/* The greeting line (with its newline) for a peer. */
+static void
+greeting(char *buf, size_t size, int32_t nonce)
+{
+    char prog[65];
+    const char *p = diesel__platform_progname();
+    size_t n = 0;
+
+    /* The name is one word of printable ASCII in the greeting. */
+    for (; p != NULL && *p != '\0' && n < sizeof(prog) - 1; p++)
+        prog[n++] = (*p > ' ' && *p < 0x7f) ? *p : '?';
+    if (n == 0)
+        prog[n++] = '?';
+    prog[n] = '\0';
+    snprintf(buf, size, "DIESEL-CONSOLE 1 pid=%ld program=%s nonce=%ld\n",
+        (long)getpid(), prog, (long)nonce);
+}
+
+/* ---- Sessions ------------------------------------------------------------- */
+
+struct attach {
+    int fd;
+    long pid;            /* the peer, checked */
+    unsigned uid;
+    char greeting[160];
+};
+
+static int
+session_main(void *arg)
+{
+    struct attach *a = arg;
+    int rc, err;
+
+    rc = diesel__console_serve(a->fd, a->fd, a->greeting, 0,
+        DIESEL__CONSOLE_WRITE_TIMEOUT_MS);
+    err = errno;
+    if (rc != 0 && err == ETIMEDOUT)
+        diesel_log("diesel", DIESEL_LOG_ERROR, "console session of pid %ld "
+            "dropped: its reader made no progress for %d s", a->pid,
+            DIESEL__CONSOLE_WRITE_TIMEOUT_MS / 1000);
+    diesel_fd_close(a->fd);
+    __atomic_sub_fetch(&attached, 1, __ATOMIC_RELAXED);
+    diesel_log("diesel", DIESEL_LOG_WARNING, "Disconnected from local "
+        "console (pid %ld, uid %u)", a->pid, a->uid);
+    free(a);
+    return rc;
+}
+
+static int
+set_flags(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return -1;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* One attach request, from the loop's own context: nothing here blocks
+ * (a UNIX socket connects at once, or fails). */
+static void
+attach(struct diesel_loop *l, const struct record *r)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    char dir[sizeof(sa.sun_path)], why[512], hello[160], name[32];
+    struct attach *a;
+    pid_t peer_pid;
+    uid_t peer_uid;
+    int fd, n, busy;
+    int64_t id;
+
+    refusals_flush(0);
+    if (r->pid <= 0) {
+        refuse("console request refused: no sender pid (si_code %d)",
+            (int)r->code);
+        return;
+    }
+    if (rendezvous_dir(dir, sizeof(dir)) != 0) {
+        refuse("console request from pid %d refused: the rendezvous "
+            "directory's name is too long", (int)r->pid);
+        return;
+    }
+    if (check_dir(dir, why, sizeof(why)) != NULL) {
+        refuse("console request from pid %d refused: %s", (int)r->pid, why);
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/console-%d.sock",
+        dir, (int)r->pid);
+    if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+        refuse("console request from pid %d refused: socket path too long",
+            (int)r->pid);
+        return;
+    }
+    if (lstat(sa.sun_path, &st) != 0) {
+        refuse("console request from pid %d refused: %s: %s", (int)r->pid,
+            sa.sun_path, strerror(errno));
+        return;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        refuse("console request from pid %d refused: %s is not a socket",
+            (int)r->pid, sa.sun_path);
+        return;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) {
+        refuse("console attach from pid %d failed: socket: %s",
+            (int)r->pid, strerror(errno));
+        return;
+    }
+    if (set_flags(fd) != 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        refuse("console attach from pid %d failed: connect %s: %s",
+            (int)r->pid, sa.sun_path, strerror(errno));
+        close(fd);
+        return;
+    }
+    /* The kernel's word on who listens there, taken when it listened. */
+    if (diesel__platform_peer_cred(fd, &peer_pid, &peer_uid) != 0) {
+        refuse("console attach from pid %d failed: peer credentials: %s",
+            (int)r->pid, strerror(errno));
+        close(fd);
+        return;
+    }
+    if (peer_pid != (pid_t)r->pid) {
+        refuse("console request from pid %d refused: the socket %s is "
+            "held by pid %ld, not by the sender", (int)r->pid, sa.sun_path,
+            (long)peer_pid);
+        close(fd);
+        return;
+    }
+    if (peer_uid != 0 && peer_uid != geteuid()) {
+        refuse("console request from pid %d refused: its uid %u is "
+            "neither ours (%u) nor root", (int)r->pid, (unsigned)peer_uid,
+            (unsigned)geteuid());
+        close(fd);
+        return;
+    }
+    greeting(hello, sizeof(hello), r->nonce);
+    busy = __atomic_load_n(&attached, __ATOMIC_RELAXED) >=
+        DIESEL__CONSOLE_SESSIONS_MAX;
+    if (busy) {
+        char msg[sizeof(hello) + 64];
+
+        /* Two short lines into an empty socket buffer: they fit. */
+        n = snprintf(msg, sizeof(msg), "%sERR busy: %d console sessions "
+            "already open\n", hello, DIESEL__CONSOLE_SESSIONS_MAX);
+        (void)diesel__platform_send(fd, msg, (size_t)n);
+        close(fd);
+        diesel_log("diesel", DIESEL_LOG_WARNING, "console request from pid "
+            "%d refused: %d sessions already open", (int)r->pid,
+            DIESEL__CONSOLE_SESSIONS_MAX);
+        return;
+    }
+    a = malloc(sizeof(*a));
+    if (a == NULL) {
+        refuse("console attach from pid %d failed: out of memory",
+            (int)r->pid);
+        close(fd);
+        return;
+    }
+    a->fd = fd;
+    a->pid = (long)peer_pid;
+    a->uid = (unsigned)peer_uid;
+    memcpy(a->greeting, hello, sizeof(hello));
+    snprintf(name, sizeof(name), "console %ld", (long)peer_pid);
+    id = diesel__task_spawn(__FILE__, NULL, name, session_main, a, 0);
+    if (id < 0) {
+        refuse("console attach from pid %d failed: cannot spawn its green "
+            "thread: %s", (int)r->pid, strerror(errno));
+        close(fd);
+        free(a);
+        return;
+    }
+    /* A session must not keep the program alive on its own. */
+    diesel__task_set_daemon(diesel__task_find(l, id));
+    __atomic_add_fetch(&attached, 1, __ATOMIC_RELAXED);
+    diesel_log("diesel", DIESEL_LOG_WARNING, "Connected to local console "
+        "(pid %ld, uid %u)", (long)peer_pid, (unsigned)peer_uid);
+}
+
+/* The self-pipe is readable: a few records per turn, so that a storm of
+ * signals cannot take the loop from the other green threads. */
+static void
+on_pipe(struct diesel_loop *l, int fd, int events)
+{
+    struct record recs[RECORDS_PER_TURN];
+    ssize_t n;
+
+    (void)events;
+    n = read(fd, recs, sizeof(recs));
+    if (n <= 0)
+        return;
+    for (size_t i = 0; i < (size_t)n / sizeof(recs[0]); i++)
+        attach(l, &recs[i]);
+}
+
+/* ---- Install, and the loop's side ------------------------------------------ */
+
+/* With console.lock held. */
+static void
+watch(struct diesel_loop *l)
+{
+    if (diesel__loop_handler_add(l, console.rfd, on_pipe) == 0)
+        console.loop = l;
+    else
+        diesel_log("diesel", DIESEL_LOG_ERROR, "the console cannot watch its "
+            "self-pipe: %s", strerror(errno));
+}
+
+void
+diesel__console_loop_start(struct diesel_loop *l)
+{
+    pthread_mutex_lock(&console.lock);
+    if (console.installed && console.loop == NULL &&
+        pthread_equal(console.owner, pthread_self()))
+        watch(l);
+    pthread_mutex_unlock(&console.lock);
+}
+
+void
+diesel__console_loop_end(struct diesel_loop *l)
+{
+    pthread_mutex_lock(&console.lock);
+    if (console.loop == l) {
+        diesel__loop_handler_del(l, console.rfd);
+        console.loop = NULL;
+        refusals_flush(1);
+    }
+    pthread_mutex_unlock(&console.lock);
+}
+
+/* fork(2): the child gets a pipe of its own, on the same descriptor
+ * numbers, so that its requests never reach the parent's loop. */
+static void
+atfork_prepare(void)
+{
+    pthread_mutex_lock(&console.lock);
+}
+
+static void
+atfork_parent(void)
+{
+    pthread_mutex_unlock(&console.lock);
+}
+
+static void
+atfork_child(void)
+{
+    int p[2];
+
+    if (console.installed) {
+        if (pipe(p) == 0 && set_flags(p[0]) == 0 && set_flags(p[1]) == 0 &&
+            dup2(p[0], console.rfd) >= 0 && dup2(p[1], console.wfd) >= 0) {
+            fcntl(console.rfd, F_SETFD, FD_CLOEXEC);
+            fcntl(console.wfd, F_SETFD, FD_CLOEXEC);
+        } else {
+            __atomic_store_n(&handler_wfd, -1, __ATOMIC_RELEASE);
+        }
+        close(p[0]);
+        close(p[1]);
+        __atomic_store_n(&attached, 0, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&console.lock);
+}
+
+static void
+register_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+int
+diesel_console_install(int signo)
+{
+    struct sigaction sa, old;
+    int p[2], err;
+
+    if (signo == 0)
+        signo = SIGTRAP;
+    /* The fatal signals are the crash handler's (stack overflows and
+     * crash reports). */
+    if (signo < 0 || signo == SIGKILL || signo == SIGSTOP ||
+        signo == SIGSEGV || signo == SIGBUS || signo == SIGILL ||
+        signo == SIGFPE || signo == SIGABRT ||
+        sigaction(signo, NULL, &old) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    diesel__console_init();
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&console.lock);
+    if (console.installed) {
+        pthread_mutex_unlock(&console.lock);
+        errno = EBUSY;
+        return -1;
+    }
+    if (pipe(p) != 0)
+        goto fail;
+    if (set_flags(p[0]) != 0 || set_flags(p[1]) != 0) {
+        err = errno;
+        close(p[0]);
+        close(p[1]);
+        errno = err;
+        goto fail;
+    }
+    console.rfd = p[0];
+    console.wfd = p[1];
+    console.signo = signo;
+    console.owner = pthread_self();
+    handler_old = old;
+    __atomic_store_n(&handler_wfd, p[1], __ATOMIC_RELEASE);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_signal;
+    /* SA_ONSTACK: the alternate stack of a loop's thread (stack.c), so a
+     * green thread deep in its stack has no extra frame pushed on it.
+     * SA_RESTART: the program's own blocking calls do not see EINTR. */
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(signo, &sa, NULL) != 0) {
+        err = errno;
+        __atomic_store_n(&handler_wfd, -1, __ATOMIC_RELEASE);
+        close(p[0]);
+        close(p[1]);
+        console.rfd = console.wfd = -1;
+        errno = err;
+        goto fail;
+    }
+    console.installed = 1;
+    if (diesel__loop != NULL)
+        watch(diesel__loop);
+    pthread_mutex_unlock(&console.lock);
+    return 0;
+fail:
+    pthread_mutex_unlock(&console.lock);
+    return -1;
+}
+
+int
+diesel_console_uninstall(void)
+{
+    pthread_mutex_lock(&console.lock);
+    if (!console.installed) {
+        pthread_mutex_unlock(&console.lock);
+        errno = EINVAL;
+        return -1;
+    }
+    if (console.loop != NULL && console.loop != diesel__loop) {
+        /* Another thread's loop watches the pipe: it must let go first. */
+        pthread_mutex_unlock(&console.lock);
+        errno = EBUSY;
+        return -1;
+    }
+    if (console.loop != NULL) {
+        diesel__loop_handler_del(console.loop, console.rfd);
+        console.loop = NULL;
+    }
+    sigaction(console.signo, &handler_old, NULL);
+    /* A handler still running on another thread may hold the old write
+     * end: wait for it before the number can be reused. */
+    __atomic_store_n(&handler_wfd, -1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&handler_active, __ATOMIC_SEQ_CST) > 0)
+        sched_yield();
+    close(console.rfd);
+    close(console.wfd);
+    console.rfd = console.wfd = -1;
+    console.installed = 0;
+    pthread_mutex_unlock(&console.lock);
+    return 0;
+}

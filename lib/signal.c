@@ -1,0 +1,123 @@
+/*
+ * signal.c: waiting for signals from a green thread.
+ *
+ * The handler writes the signal's number into a non-blocking self-pipe;
+ * the waiting green thread parks on the pipe.  Pending signals are kept
+ * as one bit each (a second SIGINT before anyone looked is the same news
+ * as the first), so the pipe carries only "something arrived".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define NSIG_MAX 65
+
+static int pipefd[2] = { -1, -1 };
+static volatile sig_atomic_t pending[NSIG_MAX];
+static unsigned char installed[NSIG_MAX];
+static int waiting;
+
+static void
+on_signal(int sig)
+{
+    int saved = errno;
+    char c = 1;
+
+    if (sig > 0 && sig < NSIG_MAX)
+        pending[sig] = 1;
+    /* Full pipe: a byte is there already, which is all that matters. */
+    (void)!write(pipefd[1], &c, 1);
+    errno = saved;
+}
+
+static int
+setup(const int *signals, int n)
+{
+    if (pipefd[0] < 0) {
+        if (pipe(pipefd) != 0)
+            return -1;
+        for (int i = 0; i < 2; i++) {
+            fcntl(pipefd[i], F_SETFD, FD_CLOEXEC);
+            fcntl(pipefd[i], F_SETFL, O_NONBLOCK);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        struct sigaction sa;
+        int sig = signals[i];
+
+        if (installed[sig])
+            continue;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sig, &sa, NULL) != 0)
+            return -1;
+        installed[sig] = 1;
+    }
+    return 0;
+}
+
+static int
+take(const int *signals, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (pending[signals[i]]) {
+            pending[signals[i]] = 0;
+            return signals[i];
+        }
+    }
+    return 0;
+}
+
+int
+diesel_signal_wait(const int *signals, int n, int64_t timeout_ms)
+{
+    struct diesel__task *t = diesel__running("diesel_signal_wait");
+    int64_t deadline;
+    int sig;
+
+    if (t == NULL)
+        return -1;
+    if (signals == NULL || n <= 0 || timeout_ms < -1) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (signals[i] <= 0 || signals[i] >= NSIG_MAX ||
+            signals[i] == SIGKILL || signals[i] == SIGSTOP) {
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    if (waiting) {
+        errno = EBUSY;
+        return -1;
+    }
+    if (setup(signals, n) != 0)
+        return -1;
+    deadline = diesel__deadline(timeout_ms);
+    waiting = 1;
+    while ((sig = take(signals, n)) == 0) {
+        char buf[64];
+        int64_t left = -1;
+
+        if (deadline >= 0) {
+            left = (deadline - diesel__now_ns() + 999999) / 1000000;
+            if (left < 0)
+                left = 0;
+        }
+        if (diesel_fd_wait(pipefd[0], DIESEL_READ, left) < 0) {
+            waiting = 0;
+            return -1;
+        }
+        while (read(pipefd[0], buf, sizeof(buf)) > 0)
+            ;
+    }
+    waiting = 0;
+    return sig;
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# echo_bench.sh: the echo benchmark.  Each server in turn, pinned to CPU 0,
+# against test/bench/echo_load pinned to CPU 1 (when there are two), with
+# N = 1, 100 and 1000 connections of 64-byte round trips.  Printed per line:
+# round trips per second, the ratio against the plain epoll server measured
+# in this same run, the server's CPU time per round trip, and (on a
+# separate run, strace -c attached to the warm server for the 2 s that the
+# load counts) its system calls per round trip.
+#
+#   test/bench/echo_bench.sh [SECONDS]      (default 3 s per measurement)
+set -u
+cd "$(dirname "$0")/../.."
+secs=${1:-3}
+B=test/bench
+port=17100
+cpus=$(nproc)
+pin_srv=(); pin_cli=()
+if [ "$cpus" -ge 2 ] && command -v taskset >/dev/null; then
+    pin_srv=(taskset -c 0); pin_cli=(taskset -c 1)
+fi
+
+servers=("epoll:$B/echo_epoll")
+[ -x examples/echo ] && servers+=("diesel:examples/echo")
+[ -x $B/echo_uv ] && servers+=("libuv:$B/echo_uv")
+[ -x $B/echo_event ] && servers+=("libevent:$B/echo_event")
+
+cpu_ticks() {   # utime + stime of a pid, in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+start_server() {   # name cmd port -> sets spid
+    local cmd=$2 p=$3
+    if [ "$1" = diesel ]; then
+        "${pin_srv[@]}" "$cmd" "127.0.0.1:$p" 2>/dev/null &
+    else
+        "${pin_srv[@]}" "$cmd" "$p" 2>/dev/null &
+    fi
+    spid=$!
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "server $1 did not start" >&2
+    return 1
+}
+
+hz=$(getconf CLK_TCK)
+declare -A base
+printf 'echo, 64-byte round trips, %s s after 1 s warm-up; server on CPU 0, load on CPU 1\n' "$secs"
+printf '%-9s %6s %12s %9s %14s %12s\n' server conns rtt/s vs_epoll cpu_us/rtt syscalls/rtt
+for n in 1 100 1000; do
+    for s in "${servers[@]}"; do
+        name=${s%%:*}; cmd=${s#*:}
+        port=$((port + 1))
+        start_server "$name" "$cmd" "$port" || continue
+        t0=$(cpu_ticks "$spid")
+        out=$("${pin_cli[@]}" $B/echo_load -c "$n" -d "$secs" -w 1 "127.0.0.1:$port")
+        t1=$(cpu_ticks "$spid")
+        kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+        rate=$(sed -n 's/.*rtt_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
+        errs=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$out")
+        [ -z "$rate" ] && rate=0
+        # CPU over the whole run (warm-up included) per round trip.
+        total=$(awk -v r="$rate" -v s="$secs" 'BEGIN { print r * (s + 1) }')
+        cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$total" \
+            'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "-" }')
+        [ "$name" = epoll ] && base[$n]=$rate
+        ratio=$(awk -v a="$rate" -v b="${base[$n]:-0}" \
+            'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+        sc=-
+        if command -v strace >/dev/null; then
+            # Steady state only: connect and warm up for 1 s, then attach
+            # strace to the server for the 2 s that echo_load counts.
+            port=$((port + 1))
+            start_server "$name" "$cmd" "$port" || continue
+            f=$(mktemp)
+            $B/echo_load -c "$n" -d 2 -w 1 "127.0.0.1:$port" > "$f.load" &
+            lpid=$!
+            sleep 1
+            strace -f -c -o "$f" -p "$spid" 2>/dev/null &
+            tpid=$!
+            sleep 2
+            kill -INT "$tpid" 2>/dev/null
+            wait "$tpid" 2>/dev/null
+            wait "$lpid" 2>/dev/null
+            kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+            r2=$(sed -n 's/.*rtt_per_sec=\([0-9]*\).*/\1/p' "$f.load")
+            # The total line: % time, seconds, usecs/call, calls, ...
+            calls=$(awk '$NF == "total" { print $4; exit }' "$f")
+            sc=$(awk -v c="${calls:-0}" -v r="${r2:-0}" \
+                'BEGIN { if (r > 0) printf "%.2f", c / (r * 2); else print "-" }')
+            rm -f "$f" "$f.load"
+        fi
+        printf '%-9s %6d %12d %9s %14s %12s%s\n' "$name" "$n" "$rate" "$ratio" "$cpu" "$sc" \
+            "$([ "${errs:-0}" != 0 ] && echo "  ERRORS=$errs")"
+    done
+done

@@ -1,0 +1,29 @@
+# test/bench/net.mk: the network benchmarks (echo and Redis protocol).
+# Included by the top-level Makefile; `make bench` runs them after the
+# foundation's benchmarks.
+
+NET_BENCH_BIN := test/bench/echo_load test/bench/echo_epoll
+ifneq ($(shell pkg-config --exists libuv 2>/dev/null && echo y),)
+NET_BENCH_BIN += test/bench/echo_uv
+endif
+ifneq ($(shell pkg-config --exists libevent 2>/dev/null && echo y),)
+NET_BENCH_BIN += test/bench/echo_event
+endif
+BENCH_BIN += $(NET_BENCH_BIN)
+
+test/bench/echo_load test/bench/echo_epoll: %: %.c
+	$(CC) -O2 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -o $@ $<
+
+test/bench/echo_uv: test/bench/echo_uv.c
+	$(CC) -O2 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -o $@ $< \
+	    $(shell pkg-config --cflags --libs libuv)
+
+test/bench/echo_event: test/bench/echo_event.c
+	$(CC) -O2 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -o $@ $< \
+	    $(shell pkg-config --cflags --libs libevent)
+
+bench-net: all $(NET_BENCH_BIN)
+	@test/bench/echo_bench.sh
+	@test/bench/redis_bench.sh
+
+.PHONY: bench-net

@@ -1,0 +1,1406 @@
+/*
+ * check_builtins.c: the console's built-in commands (pid, tasks, stacks,
+ * stats, mem, fds, log, cancel), called directly inside a real loop with
+ * real green threads, and the backtraces of suspended green threads.
+ *
+ * The commands write into a struct diesel_console_out; until the console
+ * branch lands, test/builtins_standin.c provides the calls they use, and
+ * its extras (t_standin_*) are declared weak here so that this file works
+ * with the real console too.
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests.h"
+#include "internal.h"
+#include "backtrace.h"
+#include "console_builtins.h"
+#include "sanitize.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>) && !defined(DIESEL_NO_VALGRIND)
+#include <valgrind/memcheck.h>
+#endif
+#endif
+#ifndef VALGRIND_MAKE_MEM_UNDEFINED
+#define VALGRIND_MAKE_MEM_UNDEFINED(a, n) ((void)(a), (void)(n))
+#define VALGRIND_MAKE_MEM_NOACCESS(a, n) ((void)(a), (void)(n))
+#endif
+
+/* The stand-in's extras; NULL once the real console is linked. */
+diesel_console_fn t_standin_command(const char *name, int *builtin)
+    __attribute__((weak));
+void t_standin_figures(int sessions, unsigned long dropped)
+    __attribute__((weak));
+
+/* ---- Running a command --------------------------------------------------- */
+
+struct res {
+    int rc;
+    char *out;           /* NUL-terminated; "" when nothing */
+    char err[256];
+    size_t len;
+};
+
+static const struct {
+    const char *name;
+    diesel_console_fn fn;
+} cmds[] = {
+    { "pid", diesel__cmd_pid },
+    { "tasks", diesel__cmd_tasks },
+    { "stacks", diesel__cmd_stacks },
+    { "stats", diesel__cmd_stats },
+    { "mem", diesel__cmd_mem },
+    { "fds", diesel__cmd_fds },
+    { "log", diesel__cmd_log },
+    { "cancel", diesel__cmd_cancel },
+};
+
+/* Run a command line (words split on spaces), output limit 0 = none. */
+static struct res
+cmd_limit(const char *line, size_t limit, int json_flag)
+{
+    struct diesel_console_out out;
+    struct res r;
+    char copy[1024], *argv[16], *save = NULL, *word;
+    int argc = 0;
+    diesel_console_fn fn = NULL;
+
+    memset(&out, 0, sizeof(out));
+    out.limit = limit;
+    out.json = json_flag;
+    snprintf(copy, sizeof(copy), "%s", line);
+    for (word = strtok_r(copy, " ", &save); word != NULL && argc < 15;
+        word = strtok_r(NULL, " ", &save))
+        argv[argc++] = word;
+    argv[argc] = NULL;
+    ck_assert_int_gt(argc, 0);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(cmds[i].name, argv[0]) == 0)
+            fn = cmds[i].fn;
+    }
+    ck_assert_msg(fn != NULL, "no command %s", argv[0]);
+    r.rc = fn(&out, argc, argv, NULL);
+    r.len = out.len;
+    r.out = out.buf != NULL ? out.buf : strdup("");
+    if (out.buf != NULL)
+        r.out[out.len] = '\0';
+    snprintf(r.err, sizeof(r.err), "%s", out.has_err ? out.err : "");
+    if (r.rc == 0)
+        ck_assert_msg(!out.has_err, "%s: OK with an error: %s", line,
+            out.err);
+    else
+        ck_assert_msg(out.has_err, "%s: failed without a message", line);
+    return r;
+}
+
+static struct res
+cmd(const char *line)
+{
+    return cmd_limit(line, 0, 0);
+}
+
+static struct res
+cmd_ok(const char *line)
+{
+    struct res r = cmd(line);
+
+    ck_assert_msg(r.rc == 0, "%s: ERR %s", line, r.err);
+    return r;
+}
+
+/* The command fails, and its message contains want. */
+static void
+cmd_err(const char *line, const char *want)
+{
+    struct res r = cmd(line);
+
+    ck_assert_msg(r.rc == -1, "%s: expected ERR, got OK:\n%s", line, r.out);
+    ck_assert_msg(strstr(r.err, want) != NULL, "%s: ERR '%s' lacks '%s'",
+        line, r.err, want);
+    free(r.out);
+}
+
+static int
+starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The line of text that starts with prefix, copied into buf; NULL if none. */
+static char *
+line_starting(const char *text, const char *prefix, char *buf, size_t size)
+{
+    const char *p = text;
+    size_t n = strlen(prefix);
+
+    while (p != NULL && *p != '\0') {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+
+        if (len >= n && strncmp(p, prefix, n) == 0) {
+            snprintf(buf, size, "%.*s", (int)len, p);
+            return buf;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* The line for green thread id in tasks' text output. */
+static char *
+task_line(const char *text, int64_t id, char *buf, size_t size)
+{
+    char prefix[32];
+
+    snprintf(prefix, sizeof(prefix), "%-7lld ", (long long)id);
+    return line_starting(text, prefix, buf, size);
+}
+
+/* ---- A small JSON checker: one value, strict syntax, valid UTF-8 --------- */
+
+static const char *jv(const char *p, int depth);
+
+static const char *
+jws(const char *p)
+{
+    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *
+jstring(const char *p)
+{
+    const unsigned char *s = (const unsigned char *)p;
+
+    if (*s++ != '"')
+        return NULL;
+    while (*s != '"') {
+        if (*s < 0x20)
+            return NULL;
+        if (*s == '\\') {
+            s++;
+            if (*s == 'u') {
+                for (int i = 1; i <= 4; i++) {
+                    if (!strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+                        return NULL;
+                }
+                s += 5;
+            } else if (*s && strchr("\"\\/bfnrt", *s)) {
+                s++;
+            } else {
+                return NULL;
+            }
+        } else if (*s < 0x80) {
+            s++;
+        } else {
+            int k = *s >= 0xf0 ? 3 : *s >= 0xe0 ? 2 : *s >= 0xc2 ? 1 : -1;
+            if (k < 0 || *s > 0xf4)
+                return NULL;
+            for (int i = 1; i <= k; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                    return NULL;
+            }
+            s += k + 1;
+        }
+    }
+    return (const char *)s + 1;
+}
+
+static const char *
+jnumber(const char *p)
+{
+    const char *s = p;
+
+    if (*s == '-')
+        s++;
+    if (*s < '0' || *s > '9')
+        return NULL;
+    while (*s >= '0' && *s <= '9')
+        s++;
+    if (*s == '.') {
+        s++;
+        if (*s < '0' || *s > '9')
+            return NULL;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (*s < '0' || *s > '9')
+            return NULL;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return s;
+}
+
+static const char *
+jv(const char *p, int depth)
+{
+    if (depth > 64 || p == NULL)
+        return NULL;
+    p = jws(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int obj = *p == '{';
+
+        p = jws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (obj) {
+                p = jstring(jws(p));
+                if (p == NULL || *(p = jws(p)) != ':')
+                    return NULL;
+                p++;
+            }
+            p = jv(p, depth + 1);
+            if (p == NULL)
+                return NULL;
+            p = jws(p);
+            if (*p == close)
+                return p + 1;
+            if (*p != ',')
+                return NULL;
+            p++;
+        }
+    }
+    if (*p == '"')
+        return jstring(p);
+    if (strncmp(p, "true", 4) == 0)
+        return p + 4;
+    if (strncmp(p, "false", 5) == 0)
+        return p + 5;
+    if (strncmp(p, "null", 4) == 0)
+        return p + 4;
+    return jnumber(p);
+}
+
+static int
+json_valid(const char *text)
+{
+    const char *end = jv(text, 0);
+
+    return end != NULL && *jws(end) == '\0';
+}
+
+#define ck_assert_json(text) \
+    ck_assert_msg(json_valid(text), "not valid JSON:\n%s", (text))
+
+/* The number after "key": in a JSON text (the first occurrence), or -1. */
+static double
+json_num(const char *text, const char *key)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    p = strstr(text, pat);
+    if (p == NULL || p[strlen(pat)] == 'n')
+        return -1;
+    return strtod(p + strlen(pat), NULL);
+}
+
+/* ---- Green threads to look at -------------------------------------------- */
+
+static __attribute__((noinline)) int
+sleeper_a(void *arg)
+{
+    int64_t ms = arg ? *(int64_t *)arg : 10000;
+
+    /* Not a tail call, so that the frame stays for the backtrace. */
+    return diesel_sleep(ms) == 0 ? 0 : errno + 1000;
+}
+
+static __attribute__((noinline)) int
+sleeper_b(void *arg)
+{
+    (void)arg;
+    return diesel_sleep(10000) == 0 ? 1 : 2;
+}
+
+static volatile int c_depth = 3;
+
+static __attribute__((noinline)) int
+sleeper_c_inner(int depth)
+{
+    volatile int keep = depth;   /* a frame per level: no loop made of it */
+
+    if (depth > 0)
+        return sleeper_c_inner(depth - 1) + keep;
+    return diesel_sleep(10000) == 0 ? keep : 1;
+}
+
+static __attribute__((noinline)) int
+sleeper_c(void *arg)
+{
+    (void)arg;
+    return sleeper_c_inner(c_depth) + 1;
+}
+
+static int read_fd = -1;
+
+static __attribute__((noinline)) int
+fd_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    int r = diesel_fd_wait(fd, DIESEL_READ, 5000);
+
+    return r < 0 ? errno + 1000 : 0;
+}
+
+static __attribute__((noinline)) int
+joiner(void *arg)
+{
+    int64_t id = *(int64_t *)arg;
+    int st;
+
+    return diesel_task_join(id, &st, -1) == 0 ? 0 : errno + 1000;
+}
+
+static __attribute__((noinline)) int
+yielder(void *arg)
+{
+    (void)arg;
+    while (diesel_task_yield() == 0)
+        ;
+    return 0;
+}
+
+static int
+nothing(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+/* ---- Registration -------------------------------------------------------- */
+
+START_TEST(register_adds_every_builtin_once)
+{
+    static const char *names[] = { "pid", "tasks", "stacks", "stats", "mem",
+        "fds", "log", "cancel" };
+
+    if (t_standin_command == NULL)
+        return;     /* the real console: its own suite checks this */
+    diesel__console_builtins_register();
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int builtin = 0;
+        diesel_console_fn fn = t_standin_command(names[i], &builtin);
+
+        ck_assert_msg(fn != NULL, "%s not registered", names[i]);
+        ck_assert_int_eq(builtin, 1);
+        ck_assert_ptr_eq(fn, cmds[i].fn);
+    }
+}
+END_TEST
+
+/* ---- tasks --------------------------------------------------------------- */
+
+static int sv[2] = { -1, -1 };
+
+static int
+tasks_main(void *arg)
+{
+    int64_t s[3], rd, jn, y, fresh, target;
+    struct res r;
+    char line[1024], want[128];
+    int64_t self = diesel_task_self();
+
+    (void)arg;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    read_fd = sv[0];
+    for (int i = 0; i < 3; i++)
+        s[i] = diesel_task_spawn("sleeper", sleeper_a, NULL, 0);
+    rd = diesel_task_spawn("reader", fd_reader, &read_fd, 0);
+    target = s[0];
+    jn = diesel_task_spawn("joiner", joiner, &target, 0);
+    y = diesel_task_spawn("yielder", yielder, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(100), 0);
+    fresh = diesel_task_spawn("fresh", nothing, NULL, 0);
+
+    r = cmd_ok("tasks");
+    ck_assert_ptr_nonnull(line_starting(r.out, "ID      NAME", line,
+        sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, "WAITS ON"));
+    ck_assert_ptr_nonnull(strstr(line, "SPAWNED AT"));
+
+    /* Exact counts: main runs; yielder and fresh are ready. */
+    ck_assert_ptr_nonnull(line_starting(r.out, "8 green threads: 1 running, "
+        "2 ready, 2 waiting, 3 sleeping", line, sizeof(line)));
+
+    ck_assert_ptr_nonnull(task_line(r.out, self, line, sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, " main "));
+    ck_assert_ptr_nonnull(strstr(line, " running "));
+
+    for (int i = 0; i < 3; i++) {
+        double forv, timer;
+        char *p;
+
+        ck_assert_ptr_nonnull(task_line(r.out, s[i], line, sizeof(line)));
+        ck_assert_ptr_nonnull(strstr(line, " sleeper "));
+        ck_assert_ptr_nonnull(strstr(line, " sleeping "));
+        p = strstr(line, "sleep, timer ");
+        ck_assert_ptr_nonnull(p);
+        timer = strtod(p + 13, NULL);
+        ck_assert_msg(timer > 9.0 && timer <= 10.0, "timer %f", timer);
+        /* FOR: the 4th column. */
+        p = strstr(line, " sleeping ");
+        forv = strtod(p + 10, NULL);
+        ck_assert_msg(forv >= 0.09 && forv < 5.0, "for %f: %s", forv, line);
+        /* Spawned at: this file and a line number. */
+        ck_assert_ptr_nonnull(strstr(line, "check_builtins.c:"));
+    }
+    ck_assert_ptr_nonnull(task_line(r.out, rd, line, sizeof(line)));
+    snprintf(want, sizeof(want), "fd %d read, peer unix:, timer 4.", sv[0]);
+    ck_assert_msg(strstr(line, want) != NULL, "%s", line);
+    ck_assert_ptr_nonnull(strstr(line, " waiting "));
+    ck_assert_ptr_nonnull(task_line(r.out, jn, line, sizeof(line)));
+    snprintf(want, sizeof(want), "join %lld (sleeper)", (long long)s[0]);
+    ck_assert_msg(strstr(line, want) != NULL, "%s", line);
+    ck_assert_ptr_nonnull(task_line(r.out, y, line, sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, " ready "));
+    ck_assert_ptr_nonnull(task_line(r.out, fresh, line, sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, " ready "));
+    /* Never ran: no switches, no stack in use. */
+    ck_assert_msg(strstr(line, " 0         0.0K/1") != NULL, "%s", line);
+    free(r.out);
+
+    /* The same facts in JSON. */
+    r = cmd_ok("tasks --json");
+    ck_assert_json(r.out);
+    ck_assert_int_eq((int)json_num(r.out, "count"), 8);
+    snprintf(want, sizeof(want), "{\"id\":%lld,\"name\":\"reader\","
+        "\"state\":\"waiting\"", (long long)rd);
+    ck_assert_ptr_nonnull(strstr(r.out, want));
+    snprintf(want, sizeof(want), "\"wait\":{\"kind\":\"fd\",\"fd\":%d,"
+        "\"events\":\"read\",\"peer\":\"unix:\",\"timer_s\":4.", sv[0]);
+    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    snprintf(want, sizeof(want), "\"wait\":{\"kind\":\"join\","
+        "\"target\":%lld}", (long long)s[0]);
+    ck_assert_ptr_nonnull(strstr(r.out, want));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"wait\":{\"kind\":\"sleep\","
+        "\"timer_s\":9."));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"state\":\"running\",\"waits_on\":"
+        "null,\"wait\":null,\"for_s\":null"));
+    /* The size asked for, and the rest of the record's page. */
+    ck_assert_double_ge(json_num(r.out, "stack_size"), 131072);
+    ck_assert_double_lt(json_num(r.out, "stack_size"), 131072 + 8192);
+    free(r.out);
+
+    /* The console's own --json flag works as well as the word. */
+    r = cmd_limit("tasks", 0, 1);
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_json(r.out);
+    free(r.out);
+
+    cmd_err("tasks extra", "usage: tasks [--json]");
+    cmd_err("tasks --bogus", "unknown option '--bogus'");
+
+    ck_assert_int_eq(write(sv[1], "x", 1), 1);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(tasks_lists_ids_names_states_waits_and_durations)
+{
+    ck_assert_int_eq(t_run(tasks_main, NULL), 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+static int
+spawned_by_call_main(void *arg)
+{
+    struct res r;
+    char line[1024];
+    int64_t id;
+
+    (void)arg;
+    /* The function form skips the file:line macro: the console names the
+     * caller of diesel_task_spawn instead. */
+    id = (diesel_task_spawn)("plain", sleeper_b, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(20), 0);
+    r = cmd_ok("tasks");
+    ck_assert_ptr_nonnull(task_line(r.out, id, line, sizeof(line)));
+    ck_assert_msg(strstr(line, "spawned_by_call_main+0x") != NULL, "%s",
+        line);
+    free(r.out);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(tasks_names_the_spawning_function_without_file_and_line)
+{
+    ck_assert_int_eq(t_run(spawned_by_call_main, NULL), 0);
+}
+END_TEST
+
+/* ---- stacks -------------------------------------------------------------- */
+
+static int
+stacks_main(void *arg)
+{
+    int64_t b, c, rd, ids[50];
+    struct res r;
+    char line[1024], want[128];
+    const char *p;
+    int pfd[2];
+
+    (void)arg;
+    ck_assert_int_eq(pipe(pfd), 0);
+    read_fd = pfd[0];
+    for (int i = 0; i < 50; i++)
+        ids[i] = diesel_task_spawn("sleeper", sleeper_a, NULL, 0);
+    b = diesel_task_spawn("sleeper-b", sleeper_b, NULL, 0);
+    c = diesel_task_spawn("sleeper-c", sleeper_c, NULL, 0);
+    rd = diesel_task_spawn("reader", fd_reader, &read_fd, 0);
+    ck_assert_int_eq(diesel_sleep(20), 0);
+
+    r = cmd_ok("stacks");
+    /* The big group comes first, with a capped list of names and its
+     * ids as one range. */
+    ck_assert_msg(starts_with(r.out, "[50] === sleeper, sleeper, sleeper, "
+        "sleeper, sleeper, sleeper, sleeper, sleeper, ... ===\n"), "%s",
+        r.out);
+    snprintf(want, sizeof(want), "    ids: %lld-%lld\n", (long long)ids[0],
+        (long long)ids[49]);
+    ck_assert_ptr_nonnull(strstr(r.out, want));
+    /* Its frames: where it resumes, then the sleeper's function. */
+    p = strstr(r.out, "    diesel__task_park+0x");
+    ck_assert_msg(p != NULL && p < strstr(r.out, "[1] ==="), "%s", r.out);
+    ck_assert_ptr_nonnull(strstr(p, "    diesel_sleep+0x"));
+    ck_assert_ptr_nonnull(strstr(p, "    sleeper_a+0x"));
+    ck_assert_msg(strstr(p, "    sleeper_a+0x") < strstr(r.out, "[1] ==="),
+        "%s", r.out);
+    /* The three others (and main, running) alone. */
+    ck_assert_ptr_nonnull(strstr(r.out, "[1] === sleeper-b ===\n"));
+    ck_assert_ptr_nonnull(strstr(r.out, "[1] === sleeper-c ===\n"));
+    ck_assert_ptr_nonnull(strstr(r.out, "[1] === reader ===\n"));
+    ck_assert_ptr_nonnull(strstr(r.out, "[1] === main ===\n"));
+    ck_assert_ptr_nonnull(strstr(r.out,
+        "(running: this green thread serves the console)"));
+    ck_assert_ptr_nonnull(strstr(strstr(r.out, "[1] === sleeper-b ==="),
+        "    sleeper_b+0x"));
+    /* sleeper_c recursed 3 times below itself. */
+    p = strstr(r.out, "[1] === sleeper-c ===");
+    for (int i = 0; i < 4; i++) {
+        p = strstr(p, "    sleeper_c_inner");
+        ck_assert_msg(p != NULL, "%s", r.out);
+        p++;
+    }
+    ck_assert_ptr_nonnull(strstr(strstr(r.out, "[1] === reader ==="),
+        "    fd_reader+0x"));
+    ck_assert_ptr_nonnull(strstr(r.out, "    diesel_fd_wait+0x"));
+    /* Modules are named. */
+    ck_assert_ptr_nonnull(strstr(r.out, " (check_diesel_"));
+    ck_assert_ptr_nonnull(line_starting(r.out, "54 green threads, 5 distinct "
+        "stacks", line, sizeof(line)));
+    free(r.out);
+
+    r = cmd_ok("stacks --json");
+    ck_assert_json(r.out);
+    ck_assert_int_eq((int)json_num(r.out, "count"), 54);
+    ck_assert_ptr_nonnull(strstr(r.out, "{\"count\":50,\"how\":\"unwound\","
+        "\"ids\":["));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"func\":\"sleeper_a\""));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"how\":\"running\""));
+    free(r.out);
+
+    /* One green thread. */
+    snprintf(want, sizeof(want), "stacks %lld", (long long)c);
+    r = cmd_ok(want);
+    ck_assert_msg(starts_with(r.out, "[1] === sleeper-c ===\n"), "%s",
+        r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "    sleeper_c+0x"));
+    ck_assert_ptr_nonnull(strstr(r.out, "1 green threads, 1 distinct stacks"));
+    free(r.out);
+    snprintf(want, sizeof(want), "stacks --json %lld", (long long)b);
+    r = cmd_ok(want);
+    ck_assert_json(r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"names\":[\"sleeper-b\"]"));
+    free(r.out);
+
+    cmd_err("stacks 999999", "no green thread 999999");
+    cmd_err("stacks abc", "bad green thread id 'abc'");
+    cmd_err("stacks 0", "bad green thread id '0'");
+    cmd_err("stacks -5", "bad green thread id '-5'");
+    cmd_err("stacks 99999999999999999999999", "bad green thread id");
+    cmd_err("stacks 1 2", "usage: stacks [--json] [ID]");
+    cmd_err("stacks --bogus", "unknown option");
+
+    (void)rd;
+    close(pfd[1]);
+    diesel_loop_stop(0);
+    close(pfd[0]);
+    return 0;
+}
+
+START_TEST(stacks_groups_identical_stacks_and_names_functions)
+{
+    ck_assert_int_eq(t_run(stacks_main, NULL), 0);
+}
+END_TEST
+
+static int
+not_started_main(void *arg)
+{
+    struct res r;
+    int64_t id;
+    char line[64];
+
+    (void)arg;
+    id = diesel_task_spawn("later", nothing, NULL, 0);
+    snprintf(line, sizeof(line), "stacks %lld", (long long)id);
+    r = cmd_ok(line);
+    ck_assert_str_eq(r.out, "[1] === later ===\n    ids: 2\n"
+        "    (not started)\n1 green threads, 1 distinct stacks\n");
+    free(r.out);
+    r = cmd_ok("stacks --json 2");
+    ck_assert_json(r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"how\":\"not started\","));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"frames\":[]"));
+    free(r.out);
+    /* Once it has run and ended, its pooled stack is reused by the next
+     * spawn: that one has not started either, whatever the stack holds. */
+    ck_assert_int_eq(diesel_task_join(id, NULL, -1), 0);
+    id = diesel_task_spawn("reused", nothing, NULL, 0);
+    snprintf(line, sizeof(line), "stacks %lld", (long long)id);
+    r = cmd_ok(line);
+    ck_assert_ptr_nonnull(strstr(r.out, "    (not started)\n"));
+    free(r.out);
+    return 0;
+}
+
+START_TEST(stacks_of_a_green_thread_that_never_ran_say_so)
+{
+    ck_assert_int_eq(t_run(not_started_main, NULL), 0);
+}
+END_TEST
+
+static int
+ucontext_main(void *arg)
+{
+    struct res r;
+
+    (void)arg;
+    for (int i = 0; i < 5; i++)
+        diesel_task_spawn("sleeper", sleeper_a, NULL, 0);
+    diesel_task_spawn("sleeper-c", sleeper_c, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(10), 0);
+    r = cmd_ok("stacks");
+    ck_assert_msg(starts_with(r.out, "[5] === sleeper, sleeper, sleeper, "
+        "sleeper, sleeper ===\n"), "%s", r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "    sleeper_a+0x"));
+    ck_assert_ptr_nonnull(strstr(r.out, "    sleeper_c_inner"));
+    ck_assert_ptr_nonnull(strstr(r.out, "    sleeper_c+0x"));
+    ck_assert_ptr_null(strstr(r.out, "frame-pointer walk"));
+    free(r.out);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(stacks_work_with_the_ucontext_switch)
+{
+    /* Each test runs in a process of its own (Check's fork mode), so the
+     * switch is chosen anew; with CK_FORK=no this runs on whichever. */
+    setenv("DIESEL_SWITCH", "ucontext", 1);
+    ck_assert_int_eq(t_run(ucontext_main, NULL), 0);
+    if (getenv("CK_FORK") == NULL || strcmp(getenv("CK_FORK"), "no") != 0)
+        ck_assert_str_eq(diesel__switch_name(), "ucontext");
+    unsetenv("DIESEL_SWITCH");
+}
+END_TEST
+
+#if defined(__x86_64__)
+/*
+ * The fallbacks, on a green thread whose saved registers we doctor for
+ * the length of one command (and restore): a resume pc that no unwind
+ * table covers, with a frame-pointer chain laid out in the dead part of
+ * its stack below its stack pointer; then a stack pointer outside its
+ * stack.
+ */
+static uintptr_t *
+saved_word(struct diesel__task *t, int which)   /* 0 rsp, 1 rip, 2 rbp */
+{
+#ifdef DIESEL__SWITCH_ASM
+    static const int asm_slot[] = { 6, 7, 1 };
+
+    if (diesel__switch_fast)
+        return &t->ctx.regs[asm_slot[which]];
+#endif
+    {
+        static const int uc_slot[] = { REG_RSP, REG_RIP, REG_RBP };
+
+        return (uintptr_t *)&t->ctx.uc->uc_mcontext.gregs[uc_slot[which]];
+    }
+}
+
+static int
+doctored_main(void *arg)
+{
+    Dl_info di;
+    uintptr_t no_cfi;
+    struct diesel__task *t;
+    uintptr_t save[3], *frames, lo;
+    struct res r;
+    int64_t id;
+    char line[64];
+
+    (void)arg;
+    id = diesel_task_spawn("victim", sleeper_b, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(10), 0);
+    t = diesel__task_find(diesel__loop, id);
+    ck_assert_ptr_nonnull(t);
+    for (int i = 0; i < 3; i++)
+        save[i] = *saved_word(t, i);
+    /* Two frames 512 bytes below its stack pointer, in memory that no
+     * live frame uses: [fp] = next fp, [fp + 8] = return address. */
+    lo = (save[0] - 512) & ~(uintptr_t)15;
+    frames = (uintptr_t *)lo;
+    VALGRIND_MAKE_MEM_UNDEFINED(frames, 64);
+    DIESEL__ASAN_UNPOISON(frames, 64);
+    frames[0] = lo + 32;
+    frames[1] = (uintptr_t)sleeper_c + 5;
+    frames[4] = 0;
+    frames[5] = (uintptr_t)fd_reader + 5;
+    /* A resume pc in this program that no unwind table covers: its ELF
+     * header. */
+    ck_assert_int_ne(dladdr((void *)sleeper_b, &di), 0);
+    no_cfi = (uintptr_t)di.dli_fbase + 0x41;
+    *saved_word(t, 0) = lo;
+    *saved_word(t, 1) = no_cfi;
+    *saved_word(t, 2) = lo;
+    snprintf(line, sizeof(line), "stacks %lld", (long long)id);
+    r = cmd_ok(line);
+    ck_assert_msg(strstr(r.out, "(frame-pointer walk: unwinding failed, may "
+        "be incomplete)\n    ??+0x41 (check_diesel_") != NULL, "%s", r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "    sleeper_c+0x5 ("));
+    ck_assert_ptr_nonnull(strstr(r.out, "    fd_reader+0x5 ("));
+    free(r.out);
+
+    /* A resume pc outside the program is not followed (the unwinder would
+     * fault reading the code there). */
+    *saved_word(t, 1) = 0x10;
+    r = cmd_ok(line);
+    ck_assert_ptr_nonnull(strstr(r.out, "(saved registers damaged: "));
+    free(r.out);
+    *saved_word(t, 1) = no_cfi;
+
+    /* A stack pointer outside the stack. */
+    *saved_word(t, 0) = (uintptr_t)t->stack_hi + 4096;
+    r = cmd_ok(line);
+    ck_assert_ptr_nonnull(strstr(r.out, "(saved registers damaged: stack "
+        "pointer outside the stack or resume pc outside the program)"));
+    free(r.out);
+
+    for (int i = 0; i < 3; i++)
+        *saved_word(t, i) = save[i];
+    VALGRIND_MAKE_MEM_NOACCESS(frames, 64);
+    r = cmd_ok(line);
+    ck_assert_ptr_nonnull(strstr(r.out, "    sleeper_b+0x"));
+    free(r.out);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(stacks_fall_back_to_frame_pointers_and_spot_damage)
+{
+    ck_assert_int_eq(t_run(doctored_main, NULL), 0);
+}
+END_TEST
+#endif
+
+/* ---- stats, mem, pid ----------------------------------------------------- */
+
+static int
+stats_main(void *arg)
+{
+    struct res r;
+    char line[256];
+
+    (void)arg;
+    for (int i = 0; i < 7; i++)
+        diesel_task_spawn("sleeper", sleeper_a, NULL, 0);
+    diesel_task_spawn("yielder", yielder, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(20), 0);
+    if (t_standin_figures != NULL)
+        t_standin_figures(2, 17);
+    r = cmd_ok("stats");
+    ck_assert_ptr_nonnull(line_starting(r.out, "green threads     9 (9 "
+        "spawned, 1 ready, ", line, sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(r.out, "timers pending    7\n"));
+    snprintf(line, sizeof(line), "backend           %s\n",
+        diesel_loop_backend());
+    ck_assert_ptr_nonnull(strstr(r.out, line));
+    snprintf(line, sizeof(line), "switch            %s\n",
+        diesel__switch_name());
+    ck_assert_ptr_nonnull(strstr(r.out, line));
+    if (t_standin_figures != NULL) {
+        ck_assert_ptr_nonnull(strstr(r.out, "console sessions  2\n"));
+        ck_assert_ptr_nonnull(strstr(r.out, "dropped signals   17\n"));
+    }
+    ck_assert_ptr_nonnull(strstr(r.out, "uptime            0.0"));
+    free(r.out);
+
+    r = cmd_ok("stats --json");
+    ck_assert_json(r.out);
+    ck_assert_int_eq((int)json_num(r.out, "green_threads"), 9);
+    ck_assert_int_eq((int)json_num(r.out, "spawned"), 9);
+    ck_assert_int_eq((int)json_num(r.out, "timers_pending"), 7);
+    ck_assert_int_eq((int)json_num(r.out, "ready"), 1);
+    ck_assert_int_ge((int)json_num(r.out, "switches"), 9);
+    ck_assert_int_ge((int)json_num(r.out, "iterations"), 1);
+    ck_assert_double_ge(json_num(r.out, "uptime_s"), 0.019);
+    free(r.out);
+    cmd_err("stats now", "usage: stats [--json]");
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(stats_counts_are_exact)
+{
+    ck_assert_int_eq(t_run(stats_main, NULL), 0);
+}
+END_TEST
+
+static int
+mem_main(void *arg)
+{
+    struct res r;
+    char line[256];
+    struct diesel__stack_stats ss;
+
+    (void)arg;
+    for (int i = 0; i < 20; i++)
+        diesel_task_spawn("sleeper", sleeper_a, NULL, 0);
+    for (int i = 0; i < 3; i++)
+        diesel_task_spawn("quick", nothing, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(20), 0);
+    r = cmd_ok("mem");
+    ck_assert_ptr_nonnull(line_starting(r.out, "rss               ", line,
+        sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, "MiB (peak "));
+    ck_assert_ptr_nonnull(line_starting(r.out, "malloc            ", line,
+        sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, "(glibc mallinfo2)"));
+    ck_assert_ptr_nonnull(line_starting(r.out, "stacks committed  ", line,
+        sizeof(line)));
+    ck_assert_msg(strstr(line, " in 21 green threads, ") != NULL, "%s", line);
+    ck_assert_msg(strstr(line, " in 3 pooled stacks") != NULL, "%s", line);
+    ck_assert_ptr_nonnull(line_starting(r.out, "mappings          ", line,
+        sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, " (vm.max_map_count)"));
+    ck_assert_ptr_nonnull(line_starting(r.out, "guard pages       m", line,
+        sizeof(line)));
+    free(r.out);
+
+    r = cmd_ok("mem --json");
+    ck_assert_json(r.out);
+    diesel__stack_stats(&ss);
+    ck_assert_int_eq((int)json_num(r.out, "mapped"), (int)ss.mapped);
+    ck_assert_double_eq(json_num(r.out, "reserved"), (double)ss.bytes);
+    ck_assert_int_eq((int)json_num(r.out, "green_threads"), 21);
+    ck_assert_int_eq((int)json_num(r.out, "pooled"), 3);
+    /* Each live stack has at least its record page resident, and
+     * at most all of it. */
+    ck_assert_double_ge(json_num(r.out, "committed_green_threads"),
+        21.0 * (double)diesel__stack_page());
+    ck_assert_double_le(json_num(r.out, "committed"), (double)ss.bytes);
+    ck_assert_double_gt(json_num(r.out, "rss"), 0);
+    ck_assert_double_ge(json_num(r.out, "rss_peak"), json_num(r.out, "rss"));
+    ck_assert_double_gt(json_num(r.out, "mappings"), 20);
+    ck_assert_double_gt(json_num(r.out, "max_map_count"), 0);
+    ck_assert_ptr_nonnull(strstr(r.out, ss.guard_madvise ?
+        "\"guard\":\"madvise\"" : "\"guard\":\"mprotect\""));
+    free(r.out);
+    cmd_err("mem all", "usage: mem [--json]");
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(mem_reports_stacks_reserved_committed_and_mappings)
+{
+    ck_assert_int_eq(t_run(mem_main, NULL), 0);
+}
+END_TEST
+
+static int
+pid_main(void *arg)
+{
+    struct res r;
+    char line[4200], want[4200], exe[4096];
+    ssize_t n;
+    double loop_up, proc_up;
+    char *p;
+
+    (void)arg;
+    ck_assert_int_eq(diesel_sleep(50), 0);
+    r = cmd_ok("pid");
+    snprintf(want, sizeof(want), "pid         %ld\nppid        %ld\n",
+        (long)getpid(), (long)getppid());
+    ck_assert_msg(strncmp(r.out, want, strlen(want)) == 0, "%s", r.out);
+    snprintf(want, sizeof(want), " (uid %lu)", (unsigned long)getuid());
+    ck_assert_ptr_nonnull(line_starting(r.out, "user        ", line,
+        sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, want));
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    ck_assert_int_gt(n, 0);
+    exe[n] = '\0';
+    snprintf(want, sizeof(want), "executable  %s\n", exe);
+    ck_assert_ptr_nonnull(strstr(r.out, want));
+    ck_assert_ptr_nonnull(line_starting(r.out, "uptime      loop ", line,
+        sizeof(line)));
+    loop_up = strtod(line + 17, &p);
+    ck_assert_ptr_nonnull(strstr(p, ", process "));
+    proc_up = strtod(strstr(p, ", process ") + 10, NULL);
+    ck_assert_double_ge(loop_up, 0.049);
+    ck_assert_double_lt(loop_up, 30);
+    /* The process started before its loop (clock ticks: 10 ms). */
+    ck_assert_double_ge(proc_up, loop_up - 0.02);
+    free(r.out);
+    r = cmd_ok("pid --json");
+    ck_assert_json(r.out);
+    ck_assert_int_eq((int)json_num(r.out, "pid"), (int)getpid());
+    ck_assert_int_eq((int)json_num(r.out, "uid"), (int)getuid());
+    ck_assert_double_ge(json_num(r.out, "loop_uptime_s"), 0.049);
+    free(r.out);
+    cmd_err("pid 1", "usage: pid [--json]");
+    return 0;
+}
+
+START_TEST(pid_reports_the_process)
+{
+    ck_assert_int_eq(t_run(pid_main, NULL), 0);
+}
+END_TEST
+
+/* ---- fds ----------------------------------------------------------------- */
+
+/* How many lines of fds' text output list a descriptor below max
+ * (at most 10000). */
+static int
+fds_listed_below(const char *text, int max)
+{
+    int n = 0;
+
+    for (const char *p = text; p != NULL && *p != '\0'; ) {
+        char *end;
+        long fd = strtol(p, &end, 10);
+
+        /* "%-6d " pads a number below 10000 with two spaces at least;
+         * the summary line has one. */
+        if (end != p && end[0] == ' ' && end[1] == ' ' && fd < max)
+            n++;
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return n;
+}
+
+static int
+fds_main(void *arg)
+{
+    struct res r;
+    char line[1024], want[256], path[96];
+    int pfd[2], lfd, cfd, afd, ufd, file, v6 = -1;
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    struct sockaddr_un sun;
+    socklen_t len = sizeof(sin);
+    int64_t rd;
+    unsigned port, cport;
+
+    (void)arg;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(pipe(pfd), 0);
+    /* TCP on loopback: listening, and both ends of a connection. */
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+    port = ntohs(sin.sin_port);
+    cfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    afd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(afd, 0);
+    len = sizeof(sin);
+    ck_assert_int_eq(getsockname(cfd, (struct sockaddr *)&sin, &len), 0);
+    cport = ntohs(sin.sin_port);
+    /* IPv6 loopback, where the system has it. */
+    memset(&sin6, 0, sizeof(sin6));
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_addr = in6addr_loopback;
+    v6 = socket(AF_INET6, SOCK_STREAM, 0);
+    if (v6 >= 0 && (bind(v6, (struct sockaddr *)&sin6, sizeof(sin6)) != 0 ||
+        listen(v6, 1) != 0)) {
+        close(v6);
+        v6 = -1;
+    }
+    /* A UNIX socket with a path; a regular file. */
+    snprintf(path, sizeof(path), "/tmp/diesel-builtins-%ld.sock",
+        (long)getpid());
+    unlink(path);
+    ufd = socket(AF_UNIX, SOCK_STREAM, 0);
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    ck_assert_int_eq(bind(ufd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    ck_assert_int_eq(listen(ufd, 1), 0);
+    file = open("/proc/self/status", O_RDONLY);
+    ck_assert_int_ge(file, 0);
+
+    read_fd = sv[0];
+    rd = diesel_task_spawn("reader", fd_reader, &read_fd, 0);
+    ck_assert_int_eq(diesel_sleep(20), 0);
+
+    r = cmd_ok("fds");
+    ck_assert_ptr_nonnull(line_starting(r.out, "FD     TYPE     WHAT", line,
+        sizeof(line)));
+    snprintf(want, sizeof(want), "%-6d socket   unix unix: -> unix:", sv[0]);
+    ck_assert_ptr_nonnull(line_starting(r.out, want, line, sizeof(line)));
+    snprintf(want, sizeof(want), "read: %lld (reader)", (long long)rd);
+    ck_assert_msg(strstr(line, want) != NULL, "%s", line);
+    snprintf(want, sizeof(want), "%-6d pipe     pipe:[", pfd[0]);
+    ck_assert_msg(line_starting(r.out, want, line, sizeof(line)) != NULL,
+        "%s", r.out);
+    snprintf(want, sizeof(want), "%-6d socket   tcp listening 127.0.0.1:%u\n",
+        lfd, port);
+    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    snprintf(want, sizeof(want), "%-6d socket   tcp 127.0.0.1:%u -> "
+        "127.0.0.1:%u\n", cfd, cport, port);
+    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    snprintf(want, sizeof(want), "%-6d socket   tcp 127.0.0.1:%u -> "
+        "127.0.0.1:%u\n", afd, port, cport);
+    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    if (v6 >= 0) {
+        snprintf(want, sizeof(want), "%-6d socket   tcp listening [::1]:",
+            v6);
+        ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    }
+    snprintf(want, sizeof(want), "%-6d socket   unix listening unix:%s\n",
+        ufd, path);
+    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    snprintf(want, sizeof(want), "%-6d file     /proc/", file);
+    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    /* Every open descriptor, once (t_count_fds looks below 4096; valgrind
+     * keeps its own further up, and they are listed too). */
+    ck_assert_int_eq(fds_listed_below(r.out, 4096), t_count_fds());
+    ck_assert_ptr_nonnull(strstr(r.out, " descriptors open\n"));
+    free(r.out);
+
+    r = cmd_ok("fds --json");
+    ck_assert_json(r.out);
+    ck_assert_int_ge((int)json_num(r.out, "count"), t_count_fds());
+    snprintf(want, sizeof(want), "{\"fd\":%d,\"type\":\"socket\","
+        "\"proto\":\"unix\",\"listening\":false,\"local\":\"unix:\","
+        "\"peer\":\"unix:\",\"path\":null,\"reader\":{\"id\":%lld,"
+        "\"name\":\"reader\"},\"writer\":null}", sv[0], (long long)rd);
+    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    snprintf(want, sizeof(want), "{\"fd\":%d,\"type\":\"socket\","
+        "\"proto\":\"tcp\",\"listening\":true,\"local\":\"127.0.0.1:%u\","
+        "\"peer\":null", lfd, port);
+    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    free(r.out);
+    cmd_err("fds 3", "usage: fds [--json]");
+
+    ck_assert_int_eq(write(sv[1], "x", 1), 1);
+    ck_assert_int_eq(diesel_task_join(rd, NULL, -1), 0);
+    close(sv[0]);
+    close(sv[1]);
+    close(pfd[0]);
+    close(pfd[1]);
+    close(lfd);
+    close(cfd);
+    close(afd);
+    close(ufd);
+    unlink(path);
+    close(file);
+    if (v6 >= 0)
+        close(v6);
+    return 0;
+}
+
+START_TEST(fds_shows_types_addresses_paths_and_waiters)
+{
+    ck_assert_int_eq(t_run(fds_main, NULL), 0);
+}
+END_TEST
+
+/* ---- log ----------------------------------------------------------------- */
+
+static int
+log_main(void *arg)
+{
+    struct res r;
+    char line[256];
+
+    (void)arg;
+    r = cmd_ok("log alpha debug");
+    ck_assert_str_eq(r.out, "alpha DEBUG (was INFO)\n");
+    free(r.out);
+    ck_assert_int_eq(diesel_log_level("alpha"), DIESEL_LOG_DEBUG);
+    r = cmd_ok("log beta WARN");
+    free(r.out);
+    r = cmd_ok("log");
+    ck_assert_ptr_nonnull(line_starting(r.out, "*          INFO      (the "
+        "default)", line, sizeof(line)));
+    ck_assert_ptr_nonnull(line_starting(r.out, "alpha      DEBUG", line,
+        sizeof(line)));
+    ck_assert_ptr_nonnull(line_starting(r.out, "beta       WARNING", line,
+        sizeof(line)));
+    free(r.out);
+    r = cmd_ok("log * ERROR");
+    ck_assert_str_eq(r.out, "* ERROR (was INFO)\n");
+    free(r.out);
+    ck_assert_int_eq(diesel_log_level("unlisted"), DIESEL_LOG_ERROR);
+    r = cmd_ok("log --json");
+    ck_assert_json(r.out);
+    ck_assert_ptr_nonnull(strstr(r.out,
+        "{\"default\":\"ERROR\",\"loggers\":{"));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"alpha\":\"DEBUG\""));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"beta\":\"WARNING\""));
+    free(r.out);
+    r = cmd_ok("log --json alpha INFO");
+    ck_assert_json(r.out);
+    ck_assert_str_eq(r.out, "{\"logger\":\"alpha\",\"level\":\"INFO\","
+        "\"was\":\"DEBUG\"}\n");
+    free(r.out);
+
+    cmd_err("log alpha LOUD", "unknown level 'LOUD'");
+    cmd_err("log alpha", "usage: log [--json] [LOGGER LEVEL]");
+    cmd_err("log a b c", "usage: log");
+    cmd_err("log 0123456789012345678901234567890123456789012345678901234567"
+        "890123456789 INFO", "bad logger name");
+    ck_assert_int_eq(diesel_log_level("alpha"), DIESEL_LOG_INFO);
+    ck_assert_int_eq(diesel_log_level(NULL), DIESEL_LOG_ERROR);
+    diesel_log_level_set(NULL, DIESEL_LOG_INFO);
+    return 0;
+}
+
+START_TEST(log_shows_and_sets_levels)
+{
+    ck_assert_int_eq(t_run(log_main, NULL), 0);
+}
+END_TEST
+
+/* ---- cancel -------------------------------------------------------------- */
+
+static int
+cancel_main(void *arg)
+{
+    struct res r;
+    int64_t id, self = diesel_task_self();
+    int st = 0;
+    char line[128];
+
+    (void)arg;
+    id = diesel_task_spawn("victim", sleeper_a, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(10), 0);
+    t_log_capture_start();
+    snprintf(line, sizeof(line), "cancel %lld", (long long)id);
+    r = cmd_ok(line);
+    snprintf(line, sizeof(line), "cancelled green thread %lld (victim)\n",
+        (long long)id);
+    ck_assert_str_eq(r.out, line);
+    free(r.out);
+    ck_assert_ptr_nonnull(strstr(t_log_capture_end(),
+        "{diesel} WARNING:console: cancelled green thread"));
+    /* Its sleep failed with ECANCELED. */
+    ck_assert_int_eq(diesel_task_join(id, &st, 1000), 0);
+    ck_assert_int_eq(st, ECANCELED + 1000);
+
+    snprintf(line, sizeof(line), "cancel %lld", (long long)id);
+    snprintf(line + 64, 64, "no green thread %lld", (long long)id);
+    cmd_err(line, line + 64);
+    cmd_err("cancel 999999", "no green thread 999999");
+    cmd_err("cancel abc", "bad green thread id 'abc'");
+    cmd_err("cancel 0", "bad green thread id");
+    cmd_err("cancel -3", "bad green thread id");
+    cmd_err("cancel 12x", "bad green thread id");
+    cmd_err("cancel 99999999999999999999999", "bad green thread id");
+    cmd_err("cancel", "usage: cancel [--json] ID");
+    cmd_err("cancel 1 2", "usage: cancel");
+    snprintf(line, sizeof(line), "cancel %lld", (long long)self);
+    cmd_err(line, "serves this console session");
+    return 0;
+}
+
+START_TEST(cancel_makes_the_blocking_call_fail)
+{
+    ck_assert_int_eq(t_run(cancel_main, NULL), 0);
+}
+END_TEST
+
+/* ---- Output: escaping, limits, no loop ----------------------------------- */
+
+static int
+escape_main(void *arg)
+{
+    struct res r;
+
+    (void)arg;
+    ck_assert_int_eq(diesel_task_rename("q\"b\\c\x01\x7f\xff\xc3\xa9\t"), 0);
+    r = cmd_ok("tasks --json");
+    ck_assert_json(r.out);
+    ck_assert_msg(strstr(r.out, "\"name\":\"q\\\"b\\\\c\\u0001\\u007f"
+        "\\u00ff\xc3\xa9\\t\"") != NULL, "%s", r.out);
+    free(r.out);
+    r = cmd_ok("stacks --json");
+    ck_assert_json(r.out);
+    free(r.out);
+    for (int i = 0; i < 50; i++)
+        diesel_task_spawn("sleeper", sleeper_a, NULL, 0);
+    r = cmd_limit("tasks", 300, 0);
+    ck_assert_int_eq(r.rc, -1);
+    ck_assert_str_eq(r.err, "reply too long (over the console's output "
+        "limit)");
+    ck_assert_uint_le(r.len, 300);
+    free(r.out);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(json_is_escaped_and_replies_respect_the_limit)
+{
+    ck_assert_int_eq(t_run(escape_main, NULL), 0);
+}
+END_TEST
+
+START_TEST(commands_need_a_loop)
+{
+    struct res r = cmd("tasks");
+
+    ck_assert_int_eq(r.rc, -1);
+    ck_assert_str_eq(r.err, "no loop runs on this thread");
+    free(r.out);
+    r = cmd("stacks");
+    ck_assert_int_eq(r.rc, -1);
+    free(r.out);
+    r = cmd("cancel 3");
+    ck_assert_int_eq(r.rc, -1);
+    free(r.out);
+    /* pid and log work anywhere. */
+    r = cmd_ok("pid");
+    ck_assert_ptr_nonnull(strstr(r.out, "uptime      loop -, process "));
+    free(r.out);
+    r = cmd_ok("log");
+    free(r.out);
+}
+END_TEST
+
+/* ---- 10,000 green threads ------------------------------------------------ */
+
+#define MANY 10000
+
+static double
+ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+        (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int
+many_main(void *arg)
+{
+    static const char *lines[] = { "tasks", "stacks", "fds", "mem", "stats",
+        "tasks --json", "stacks --json" };
+    double ms[sizeof(lines) / sizeof(lines[0])];
+    struct timespec t0;
+    struct res r;
+    char want[128];
+
+    (void)arg;
+    static int64_t long_ms = 600000;   /* outlives valgrind's pace */
+
+    for (int i = 0; i < MANY; i++)
+        ck_assert_int_gt(diesel_task_spawn("sleeper", sleeper_a, &long_ms,
+            0), 0);
+    ck_assert_int_eq(diesel_sleep(50), 0);
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = cmd_ok(lines[i]);
+        ms[i] = ms_since(&t0);
+        if (strcmp(lines[i], "tasks") == 0) {
+            snprintf(want, sizeof(want), "%d green threads: 1 running, "
+                "0 ready, 0 waiting, %d sleeping", MANY + 1, MANY);
+            ck_assert_ptr_nonnull(strstr(r.out, want));
+        } else if (strcmp(lines[i], "stacks") == 0) {
+            snprintf(want, sizeof(want), "[%d] === sleeper, ", MANY);
+            ck_assert_msg(starts_with(r.out, want), "%.300s", r.out);
+            snprintf(want, sizeof(want), "%d green threads, 2 distinct "
+                "stacks", MANY + 1);
+            ck_assert_ptr_nonnull(strstr(r.out, want));
+        } else if (strstr(lines[i], "--json") != NULL) {
+            ck_assert_json(r.out);
+        }
+        free(r.out);
+    }
+    fprintf(stderr, "builtins: %d green threads (%s switch):", MANY + 1,
+        diesel__switch_name());
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        fprintf(stderr, " %s %.1f ms%s", lines[i], ms[i],
+            i + 1 < sizeof(lines) / sizeof(lines[0]) ? "," : "\n");
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(ten_thousand_green_threads_are_listed_and_dumped)
+{
+    ck_assert_int_eq(t_run(many_main, NULL), 0);
+}
+END_TEST
+
+Suite *
+diesel_builtins_suite(void)
+{
+    Suite *s = suite_create("builtins");
+    TCase *tc = tcase_create("builtins");
+    TCase *many = tcase_create("many");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, register_adds_every_builtin_once);
+    tcase_add_test(tc, tasks_lists_ids_names_states_waits_and_durations);
+    tcase_add_test(tc,
+        tasks_names_the_spawning_function_without_file_and_line);
+    tcase_add_test(tc, stacks_groups_identical_stacks_and_names_functions);
+    tcase_add_test(tc, stacks_of_a_green_thread_that_never_ran_say_so);
+    tcase_add_test(tc, stacks_work_with_the_ucontext_switch);
+#if defined(__x86_64__)
+    tcase_add_test(tc, stacks_fall_back_to_frame_pointers_and_spot_damage);
+#endif
+    tcase_add_test(tc, stats_counts_are_exact);
+    tcase_add_test(tc, mem_reports_stacks_reserved_committed_and_mappings);
+    tcase_add_test(tc, pid_reports_the_process);
+    tcase_add_test(tc, fds_shows_types_addresses_paths_and_waiters);
+    tcase_add_test(tc, log_shows_and_sets_levels);
+    tcase_add_test(tc, cancel_makes_the_blocking_call_fail);
+    tcase_add_test(tc, json_is_escaped_and_replies_respect_the_limit);
+    tcase_add_test(tc, commands_need_a_loop);
+    suite_add_tcase(s, tc);
+    tcase_set_timeout(many, 120);
+    tcase_add_test(many, ten_thousand_green_threads_are_listed_and_dumped);
+    suite_add_tcase(s, many);
+    return s;
+}

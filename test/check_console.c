@@ -1,0 +1,1888 @@
+/*
+ * check_console.c: the console's in-process side.  Most tests run a real
+ * service (test/console_app_child) and attach to it as dconsole does
+ * (test/console_client.c): the protocol, the built-in commands this side
+ * owns (help, get, set, quit), bad input, the attach's security checks
+ * (TESTPLAN 1, 2, 4, 7, 9) and faults (14, 15, 17, 18, 19).  A few test
+ * the pieces directly: word splitting, the line assembler, framing,
+ * daemon green threads, the local console.
+ *
+ * Each test has a rendezvous directory of its own (DIESEL_CONSOLE_DIR),
+ * so tests and other users of the machine never meet.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests.h"
+#include "console_client.h"
+#include "console.h"
+#include "internal.h"
+#include "sanitize.h"
+
+#define NOBODY 65534
+
+/* Timeouts grow under valgrind (CK_TIMEOUT_MULTIPLIER). */
+static int
+T(int ms)
+{
+    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+    int k = m != NULL ? atoi(m) : 1;
+
+    return ms * (k > 1 ? k : 1);
+}
+
+/* Memory figures mean little under valgrind, which maps memory of its
+ * own as the program runs. */
+static int
+under_valgrind(void)
+{
+#ifdef RUNNING_ON_VALGRIND
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return 0;
+#endif
+}
+
+/* ---- A rendezvous directory per test ------------------------------------- */
+
+static char top[64];     /* /tmp/diesel-check-XXXXXX, 0711 */
+static char rdv[72];     /* top/r: DIESEL_CONSOLE_DIR */
+
+static void
+rdv_setup(void)
+{
+    strcpy(top, "/tmp/diesel-check-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(top));
+    /* Others may pass through (a `nobody` app must reach its own dir). */
+    ck_assert_int_eq(chmod(top, 0711), 0);
+    snprintf(rdv, sizeof(rdv), "%s/r", top);
+    setenv("DIESEL_CONSOLE_DIR", rdv, 1);
+}
+
+static void
+rm_rf(const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            char sub[512];
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+            rm_rf(sub);
+        }
+        if (d != NULL)
+            closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static void
+rdv_teardown(void)
+{
+    if (top[0] != '\0')
+        rm_rf(top);
+}
+
+/* ---- The service under test ----------------------------------------------- */
+
+struct app {
+    pid_t pid;
+    int in;              /* its stdin: closing it ends the app */
+    int out;             /* its stdout */
+    int err;             /* its stderr: the log */
+    char log[1 << 20];
+    size_t loglen;
+};
+
+static struct app app;
+
+static void
+app_drain(struct app *a)
+{
+    ssize_t n;
+
+    while (a->loglen < sizeof(a->log) - 1 &&
+        (n = read(a->err, a->log + a->loglen,
+        sizeof(a->log) - 1 - a->loglen)) > 0)
+        a->loglen += (size_t)n;
+    a->log[a->loglen] = '\0';
+}
+
+/* Start the app as uid (-1: ours) with extra options; wait for "ready". */
+static void
+app_start(struct app *a, int uid, const char *opt)
+{
+    int pin[2], pout[2], perr[2];
+    char path[512], line[128];
+    size_t n = 0;
+    int64_t end;
+
+    memset(a, 0, sizeof(*a));
+    ck_assert_int_eq(pipe(pin), 0);
+    ck_assert_int_eq(pipe(pout), 0);
+    ck_assert_int_eq(pipe(perr), 0);
+    snprintf(path, sizeof(path), "%s/console_app_child", t_dir());
+    a->pid = fork();
+    ck_assert_int_ge(a->pid, 0);
+    if (a->pid == 0) {
+        dup2(pin[0], 0);
+        dup2(pout[1], 1);
+        dup2(perr[1], 2);
+        for (int fd = 3; fd < 64; fd++)
+            close(fd);
+        if (uid >= 0 && (setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0))
+            _exit(126);
+        if (opt != NULL)
+            execl(path, "console_app_child", opt, (char *)NULL);
+        else
+            execl(path, "console_app_child", (char *)NULL);
+        _exit(127);
+    }
+    close(pin[0]);
+    close(pout[1]);
+    close(perr[1]);
+    a->in = pin[1];
+    a->out = pout[0];
+    a->err = perr[0];
+    fcntl(a->err, F_SETFL, O_NONBLOCK);
+    fcntl(a->in, F_SETFD, FD_CLOEXEC);
+    fcntl(a->out, F_SETFD, FD_CLOEXEC);
+    fcntl(a->err, F_SETFD, FD_CLOEXEC);
+    end = t_now_ms() + T(10000);
+    while (n < sizeof(line) - 1 && memchr(line, '\n', n) == NULL) {
+        struct pollfd p = { a->out, POLLIN, 0 };
+        ssize_t r;
+
+        line[n] = '\0';
+        ck_assert_msg(poll(&p, 1, (int)(end - t_now_ms())) == 1,
+            "the app did not get ready");
+        r = read(a->out, line + n, sizeof(line) - 1 - n);
+        ck_assert_int_gt(r, 0);
+        n += (size_t)r;
+    }
+    line[n] = '\0';
+    ck_assert_msg(strncmp(line, "ready ", 6) == 0, "app said: %s", line);
+}
+
+/* Close its stdin and wait for it; its wait status. */
+static int
+app_stop(struct app *a)
+{
+    int st = -1;
+    int64_t end = t_now_ms() + T(10000);
+
+    close(a->in);
+    while (waitpid(a->pid, &st, WNOHANG) == 0) {
+        if (t_now_ms() > end) {
+            kill(a->pid, SIGKILL);
+            waitpid(a->pid, &st, 0);
+            break;
+        }
+        app_drain(a);
+        usleep(5000);
+    }
+    app_drain(a);
+    close(a->out);
+    close(a->err);
+    return st;
+}
+
+/* Wait until the log has needle; 1 if it does. */
+static int
+app_wait_log(struct app *a, const char *needle, int timeout_ms)
+{
+    int64_t end = t_now_ms() + timeout_ms;
+
+    for (;;) {
+        app_drain(a);
+        if (strstr(a->log, needle) != NULL)
+            return 1;
+        if (t_now_ms() > end)
+            return 0;
+        usleep(2000);
+    }
+}
+
+static int
+count_in(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static int
+proc_fds(pid_t pid)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *e;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+    d = opendir(path);
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* A line of /proc/PID/status, as a number (kB for VmRSS). */
+static long
+proc_status(pid_t pid, const char *key)
+{
+    char path[64], line[256];
+    FILE *f;
+    long v = -1;
+    size_t k = strlen(key);
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, key, k) == 0 && line[k] == ':') {
+            v = strtol(line + k + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+/* SigCgt of /proc/PID/status. */
+static unsigned long long
+proc_sigcgt(pid_t pid)
+{
+    char path[64], line[256];
+    FILE *f;
+    unsigned long long v = 0;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "SigCgt:", 7) == 0)
+            v = strtoull(line + 7, NULL, 16);
+    }
+    fclose(f);
+    return v;
+}
+
+/* CPU time (utime + stime) of pid, in clock ticks. */
+static long
+proc_cpu(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    long ut = 0, stime = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    if (fgets(buf, sizeof(buf), f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+    p = strrchr(buf, ')');
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+        "%*u %ld %ld", &ut, &stime) != 2)
+        return -1;
+    return ut + stime;
+}
+
+static void
+attach(struct dcc *c)
+{
+    ck_assert_msg(dcc_attach(c, app.pid, geteuid(), 0, T(5000)) == 0,
+        "attach: %s; log: %s", strerror(errno), (app_drain(&app), app.log));
+}
+
+static char reply[1 << 16];
+
+/* Run cmd; check its status and, if want is not NULL, its whole reply. */
+static void
+expect(struct dcc *c, const char *cmd, int status, const char *want)
+{
+    int st = dcc_command(c, cmd, reply, sizeof(reply), T(5000));
+
+    ck_assert_msg(st == status, "%s: status %d, reply: %s", cmd, st, reply);
+    if (want != NULL)
+        ck_assert_msg(strcmp(reply, want) == 0, "%s: reply [%s], wanted [%s]",
+            cmd, reply, want);
+}
+
+static void
+app_setup(void)
+{
+    rdv_setup();
+    app_start(&app, -1, NULL);
+}
+
+/* ---- The protocol -------------------------------------------------------- */
+
+START_TEST(greeting_names_pid_program_and_echoes_the_nonce)
+{
+    struct dcc c;
+    char want[128], buf[64];
+    long pid, nonce;
+
+    app_setup();
+    attach(&c);
+    ck_assert_int_eq(sscanf(c.greeting, "DIESEL-CONSOLE 1 pid=%ld "
+        "program=%63s nonce=%ld", &pid, buf, &nonce), 3);
+    ck_assert_int_eq(pid, app.pid);
+    ck_assert_str_eq(buf, "console_app_child");
+    ck_assert_int_eq(nonce, c.nonce);
+    ck_assert_int_gt(c.nonce, 0);
+    ck_assert_int_eq(c.foreign, 0);
+    snprintf(want, sizeof(want), "{diesel} WARNING:Connected to local "
+        "console (pid %ld, uid %u)", (long)getpid(), (unsigned)geteuid());
+    ck_assert_msg(app_wait_log(&app, want, T(2000)), "log: %s", app.log);
+    expect(&c, "quit", 0, "OK\n");
+    /* quit: the app closes. */
+    ck_assert_int_eq(dcc_read_line(&c, buf, sizeof(buf), T(2000)), -1);
+    dcc_close(&c);
+    snprintf(want, sizeof(want), "{diesel} WARNING:Disconnected from local "
+        "console (pid %ld, uid %u)", (long)getpid(), (unsigned)geteuid());
+    ck_assert_msg(app_wait_log(&app, want, T(2000)), "log: %s", app.log);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(eof_ends_the_session_too)
+{
+    struct dcc c;
+
+    app_setup();
+    attach(&c);
+    expect(&c, "echo hi", 0, "| hi\nOK\n");
+    dcc_close(&c);
+    ck_assert(app_wait_log(&app, "Disconnected from local console", T(2000)));
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(help_lists_every_command_sorted_or_one)
+{
+    struct dcc c;
+    char prev[64] = "";
+    int n = 0;
+
+    app_setup();
+    attach(&c);
+    expect(&c, "help", 0, NULL);
+    for (char *line = strtok(reply, "\n"); line != NULL;
+        line = strtok(NULL, "\n")) {
+        char name[64];
+        if (strcmp(line, "OK") == 0)
+            break;
+        ck_assert_msg(strncmp(line, "| ", 2) == 0, "line: %s", line);
+        ck_assert_int_eq(sscanf(line + 2, "%63s", name), 1);
+        ck_assert_msg(strstr(line + 2, "  ") == line + 2 + strlen(name),
+            "NAME, two spaces, help: %s", line);
+        ck_assert_msg(strcmp(prev, name) < 0, "%s after %s", name, prev);
+        strcpy(prev, name);
+        n++;
+    }
+    ck_assert_int_ge(n, 15);   /* help get set quit + the app's 11 */
+    expect(&c, "help echo", 0, "| echo  echo WORDS: print them back\nOK\n");
+    expect(&c, "help quit", 0, NULL);
+    expect(&c, "help nosuch", 1, "ERR no such command: nosuch\n");
+    expect(&c, "help a b", 1, "ERR usage: help [COMMAND]\n");
+    expect(&c, "help --json echo", 0, "| {\"name\":\"echo\",\"help\":\"echo "
+        "WORDS: print them back\"}\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(get_and_set_variables_of_every_type)
+{
+    struct dcc c;
+
+    app_setup();
+    attach(&c);
+    expect(&c, "get answer", 0, "| 42\nOK\n");
+    expect(&c, "set answer -17", 0, "OK\n");
+    expect(&c, "get answer", 0, "| -17\nOK\n");
+    expect(&c, "set answer 9223372036854775807", 0, "OK\n");
+    expect(&c, "get answer", 0, "| 9223372036854775807\nOK\n");
+    expect(&c, "get ratio", 0, "| 0.5\nOK\n");
+    expect(&c, "set ratio 2.25e3", 0, "OK\n");
+    expect(&c, "get ratio", 0, "| 2250\nOK\n");
+    expect(&c, "get name", 0, "| diesel\nOK\n");
+    expect(&c, "set name \"two words\"", 0, "OK\n");
+    expect(&c, "get name", 0, "| two words\nOK\n");
+    expect(&c, "get --json name", 0, "| {\"name\":\"name\",\"type\":"
+        "\"string\",\"writable\":true,\"value\":\"two words\"}\nOK\n");
+    expect(&c, "set name 0123456789abcde", 0, "OK\n");
+    expect(&c, "set name 0123456789abcdef", 1,
+        "ERR too long: name holds at most 15 bytes\n");
+    expect(&c, "get name", 0, "| 0123456789abcde\nOK\n");
+    /* Read-only. */
+    expect(&c, "get fixed", 0, "| 7\nOK\n");
+    expect(&c, "set fixed 8", 1, "ERR fixed is read-only\n");
+    expect(&c, "get fixed", 0, "| 7\nOK\n");
+    /* All of them. */
+    expect(&c, "get", 0, NULL);
+    ck_assert_msg(strstr(reply, "| fixed  int  ro  7\n") != NULL &&
+        strstr(reply, "| answer  int  rw  9223372036854775807\n") != NULL,
+        "%s", reply);
+    /* Wrong argument counts, unknown names. */
+    expect(&c, "get a b", 1, "ERR usage: get [NAME]\n");
+    expect(&c, "set answer", 1, "ERR usage: set NAME VALUE\n");
+    expect(&c, "set answer 1 2", 1, "ERR usage: set NAME VALUE\n");
+    expect(&c, "get nosuch", 1, "ERR no such variable: nosuch\n");
+    expect(&c, "set nosuch 1", 1, "ERR no such variable: nosuch\n");
+    /* Absurd numbers: refused, nothing changed. */
+    expect(&c, "set answer 99999999999999999999999", 1, NULL);
+    ck_assert_msg(strncmp(reply, "ERR out of range", 16) == 0, "%s", reply);
+    expect(&c, "set answer -99999999999999999999999", 1, NULL);
+    expect(&c, "set answer 12abc", 1, "ERR not an integer: 12abc\n");
+    expect(&c, "set answer 0x10", 1, "ERR not an integer: 0x10\n");
+    expect(&c, "set answer \" 5\"", 1, "ERR not an integer:  5\n");
+    expect(&c, "set answer \"\"", 1, "ERR not an integer: \n");
+    expect(&c, "set ratio 1e999", 1, "ERR not a finite number: 1e999\n");
+    expect(&c, "set ratio nan", 1, "ERR not a finite number: nan\n");
+    expect(&c, "set ratio inf", 1, "ERR not a finite number: inf\n");
+    expect(&c, "set ratio 1e-400", 1, "ERR out of range: 1e-400\n");
+    expect(&c, "set ratio 1.5x", 1, "ERR not a number: 1.5x\n");
+    expect(&c, "get answer", 0, "| 9223372036854775807\nOK\n");
+    expect(&c, "get ratio", 0, "| 2250\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(registered_commands_print_fail_and_are_escaped)
+{
+    struct dcc c;
+
+    app_setup();
+    attach(&c);
+    expect(&c, "echo one \"two three\" f\"o\"o \"q\\\"uote\\\\\"", 0,
+        "| one two three foo q\"uote\\\nOK\n");
+    expect(&c, "echo", 0, "| \nOK\n");
+    expect(&c, "  echo\t tabs  ", 0, "| tabs\nOK\n");
+    expect(&c, "fail", 1, "| some output first\nERR it failed\n");
+    expect(&c, "fail-errno", 1, "ERR No such file or directory\n");
+    /* Nothing a command prints can end a reply or move the terminal. */
+    expect(&c, "ctrl", 0, "| a\\x01b\\x1b[2Jc\\x7fd\te\\x0df\n| OK\n"
+        "| ERR fake\n| | fake\nOK\n");
+    expect(&c, "echo --json x", 0, "| x\nOK\n");
+    expect(&c, "echo \"\"", 0, "| \nOK\n");
+    expect(&c, "echo \"unterminated", 1, "ERR unterminated quote\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(bad_bytes_get_an_error_each_and_the_session_goes_on)
+{
+    static const struct {
+        const char *line;
+        size_t len;
+        const char *want;
+    } bad[] = {
+        { "ec\0ho hi\n", 9, "ERR NUL byte in the line\n" },
+        { "echo a\0b\n", 9, "ERR NUL byte in the line\n" },
+        { "\0\n", 2, "ERR NUL byte in the line\n" },
+        { "help\r\n", 6, "ERR unknown command \"help\\x0d\" (try help)\n" },
+        { "\r\n", 2, "ERR unknown command \"\\x0d\" (try help)\n" },
+        { "\xff\xfe\xc3\x28\n", 5,
+          "ERR unknown command \"\\xff\\xfe\\xc3(\" (try help)\n" },
+        /* telnet: IAC DO ECHO, IAC WILL SUPPRESS-GO-AHEAD, IAC IP */
+        { "\xff\xfd\x01\xff\xfb\x03\xff\xf4\n", 9,
+          "ERR unknown command \"\\xff\\xfd\\x01\\xff\\xfb\\x03\\xff\\xf4\" "
+          "(try help)\n" },
+        { "nosuch\n", 7, "ERR unknown command \"nosuch\" (try help)\n" },
+        { "HELP\n", 5, "ERR unknown command \"HELP\" (try help)\n" },
+        { "\x1b[2J\n", 5, "ERR unknown command \"\\x1b[2J\" (try help)\n" },
+        { "quit now\n", 9, "ERR usage: quit\n" },
+        { "set answer \xff\n", 13, "ERR not an integer: \xff\n" },
+    };
+    struct dcc c;
+
+    app_setup();
+    attach(&c);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(dcc_send(&c, bad[i].line, bad[i].len), 0);
+        ck_assert_msg(dcc_reply(&c, reply, sizeof(reply), T(2000)) == 1,
+            "%zu: %s [%s]", i, strerror(errno), reply);
+        ck_assert_msg(strcmp(reply, bad[i].want) == 0, "%zu: [%s]", i, reply);
+    }
+    /* A bare CR is data, even in the middle of a word. */
+    expect(&c, "echo a\rb", 0, "| a\\x0db\nOK\n");
+    expect(&c, "echo \xc3\xa9t\xc3\xa9 \xff", 0, "| \xc3\xa9t\xc3\xa9 \xff\nOK\n");
+    expect(&c, "", 0, "OK\n");
+    expect(&c, " \t ", 0, "OK\n");
+    expect(&c, "get answer", 0, "| 42\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(line_at_the_limit_passes_one_byte_more_does_not)
+{
+    static char line[8192];
+    struct dcc c;
+
+    app_setup();
+    attach(&c);
+    /* 4096 bytes with the newline: "echo " and 4090 x's. */
+    memcpy(line, "echo ", 5);
+    memset(line + 5, 'x', 4090);
+    line[4095] = '\0';
+    ck_assert_int_eq(dcc_command(&c, line, reply, sizeof(reply), T(2000)), 0);
+    ck_assert_uint_eq(strlen(reply), 2 + 4090 + 1 + 3);
+    line[4095] = 'x';
+    line[4096] = '\0';
+    expect(&c, line, 1, "ERR line too long (limit 4096 bytes)\n");
+    expect(&c, "echo next", 0, "| next\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(megabyte_line_is_refused_at_the_limit_and_memory_stays_flat)
+{
+    static char chunk[65536];
+    struct dcc c;
+    long before, after;
+
+    app_setup();
+    attach(&c);
+    expect(&c, "echo warm", 0, NULL);
+    before = proc_status(app.pid, "VmRSS");
+    memset(chunk, 'A', sizeof(chunk));
+    /* The error comes at the limit, while the line still goes on. */
+    ck_assert_int_eq(dcc_send(&c, chunk, 8192), 0);
+    ck_assert_int_eq(dcc_reply(&c, reply, sizeof(reply), T(2000)), 1);
+    ck_assert_str_eq(reply, "ERR line too long (limit 4096 bytes)\n");
+    for (int i = 0; i < 16; i++)
+        ck_assert_int_eq(dcc_send(&c, chunk, sizeof(chunk)), 0);
+    /* ...and nothing more until its newline. */
+    ck_assert_int_eq(dcc_reply(&c, reply, sizeof(reply), 200), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    after = proc_status(app.pid, "VmRSS");
+    ck_assert_msg(after - before < 256 || under_valgrind(),
+        "VmRSS %ld kB -> %ld kB", before, after);
+    ck_assert_int_eq(dcc_send(&c, "\n", 1), 0);
+    expect(&c, "echo after", 0, "| after\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(ten_thousand_pipelined_commands_reply_in_order)
+{
+    enum { N = 10000 };
+    static char req[N * 16], got[N * 32];
+    size_t len = 0, sent = 0, have = 0;
+    struct dcc c;
+    int64_t end;
+
+    app_setup();
+    attach(&c);
+    for (int i = 0; i < N; i++)
+        len += (size_t)sprintf(req + len, "echo %d\n", i);
+    /* One write; read while it goes, or both sides would fill up. */
+    fcntl(c.fd, F_SETFL, O_NONBLOCK);
+    end = t_now_ms() + T(20000);
+    while (t_now_ms() < end) {
+        struct pollfd p = { c.fd, POLLIN | (sent < len ? POLLOUT : 0), 0 };
+        ssize_t n;
+
+        if (poll(&p, 1, 1000) <= 0)
+            continue;
+        if ((p.revents & POLLOUT) && sent < len) {
+            n = send(c.fd, req + sent, len - sent, MSG_NOSIGNAL);
+            if (n > 0)
+                sent += (size_t)n;
+        }
+        if (p.revents & POLLIN) {
+            n = recv(c.fd, got + have, sizeof(got) - have - 1, 0);
+            ck_assert_int_gt(n, 0);
+            have += (size_t)n;
+            got[have] = '\0';
+            if (have >= 2 + 4 + 1 + 3 && strstr(got + have - 15,
+                "| 9999\nOK\n") != NULL)
+                break;
+        }
+    }
+    got[have] = '\0';
+    {
+        char *p = got;
+        for (int i = 0; i < N; i++) {
+            char want[32];
+            int k = sprintf(want, "| %d\nOK\n", i);
+            ck_assert_msg(strncmp(p, want, (size_t)k) == 0,
+                "reply %d: %.40s", i, p);
+            p += k;
+        }
+        ck_assert_str_eq(p, "");
+    }
+    fcntl(c.fd, F_SETFL, 0);
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(reply_is_cut_at_sixteen_mebibytes_with_a_note)
+{
+    static char big[17 << 20];
+    struct dcc c;
+    char *note;
+
+    app_setup();
+    attach(&c);
+    ck_assert_int_eq(dcc_command(&c, "spew 20000000", big, sizeof(big),
+        T(20000)), 0);
+    note = strstr(big, "| [output cut at ");
+    ck_assert_ptr_nonnull(note);
+    ck_assert_str_eq(note + strlen(note) - 3, "OK\n");
+    /* 64-byte lines, each framed with "| ": well over 16 MiB of text. */
+    ck_assert_uint_gt((size_t)(note - big), (size_t)16 << 20);
+    expect(&c, "echo still here", 0, "| still here\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+/* ---- Attach security ----------------------------------------------------- */
+
+/* Listen without checking the directory, signal, and see nothing come. */
+static void
+expect_no_connection(const char *why)
+{
+    struct dcc c;
+    char want[256];
+
+    ck_assert_int_eq(dcc_listen(&c, app.pid, geteuid(), 0), 0);
+    ck_assert_int_eq(dcc_signal(&c, 0), 0);
+    ck_assert_int_eq(dcc_accept(&c, 500), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_eq(c.foreign, 0);
+    dcc_close(&c);
+    snprintf(want, sizeof(want), "{diesel} ERROR:console request from pid "
+        "%ld refused: %s", (long)getpid(), why);
+    ck_assert_msg(app_wait_log(&app, want, T(2000)), "wanted [%s], log: %s",
+        want, app.log);
+    ck_assert_ptr_null(strstr(app.log, "Connected"));
+}
+
+START_TEST(directory_made_by_another_user_is_refused)
+{
+    char why[256];
+
+    app_setup();
+    /* `nobody` was there first, with a directory anyone can enter. */
+    ck_assert_int_eq(mkdir(rdv, 0777), 0);
+    ck_assert_int_eq(chmod(rdv, 0777), 0);
+    ck_assert_int_eq(chown(rdv, NOBODY, NOBODY), 0);
+    snprintf(why, sizeof(why), "rendezvous directory %s belongs to uid "
+        "65534, not to us (uid 0)", rdv);
+    expect_no_connection(why);
+    /* Ours, but open to others. */
+    ck_assert_int_eq(chown(rdv, 0, 0), 0);
+    snprintf(why, sizeof(why), "rendezvous directory %s has mode 0777: "
+        "others can enter it (0700 wanted)", rdv);
+    expect_no_connection(why);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(symlinked_directory_is_refused)
+{
+    char real[160], why[256];
+
+    app_setup();
+    /* A good directory elsewhere, and the name a symlink to it. */
+    snprintf(real, sizeof(real), "%s/elsewhere", top);
+    ck_assert_int_eq(mkdir(real, 0700), 0);
+    ck_assert_int_eq(symlink(real, rdv), 0);
+    snprintf(why, sizeof(why), "rendezvous directory %s is a symbolic link",
+        rdv);
+    expect_no_connection(why);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(nothing_connects_to_the_old_tcp_port)
+{
+    int ready[2], done[2], st;
+    pid_t squatter;
+    char b;
+    struct dcc c;
+
+    app_setup();
+    ck_assert_int_eq(pipe(ready), 0);
+    ck_assert_int_eq(pipe(done), 0);
+    squatter = fork();
+    ck_assert_int_ge(squatter, 0);
+    if (squatter == 0) {
+        /* `nobody` listens on diesel's old port 4299, as the old attack
+         * did, and counts what connects. */
+        struct sockaddr_in sa;
+        int fd, on = 1, got;
+
+        if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+            _exit(3);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(4299);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+            listen(fd, 8) != 0)
+            _exit(4);
+        (void)!write(ready[1], "r", 1);
+        (void)!read(done[0], &b, 1);
+        got = accept(fd, NULL, NULL);
+        _exit(got >= 0 ? 1 : errno == EAGAIN ? 0 : 5);
+    }
+    close(ready[1]);
+    close(done[0]);
+    if (read(ready[0], &b, 1) != 1) {
+        waitpid(squatter, &st, 0);
+        ck_abort_msg("the squatter could not listen on 4299: exit %d",
+            WEXITSTATUS(st));
+    }
+    attach(&c);
+    expect(&c, "echo real session", 0, "| real session\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(write(done[1], "d", 1), 1);
+    ck_assert_int_eq(waitpid(squatter, &st, 0), squatter);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "the squatter got a connection (status %#x)", st);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(client_closes_a_foreign_connector_without_a_byte)
+{
+    struct dcc c;
+    pid_t intruder;
+    int st;
+
+    /* TESTPLAN 3, on the client's side (dconsole uses the same steps):
+     * a process of ours with another pid connects first. */
+    app_setup();
+    ck_assert_int_eq(dcc_listen(&c, app.pid, geteuid(), 1), 0);
+    intruder = fork();
+    ck_assert_int_ge(intruder, 0);
+    if (intruder == 0) {
+        struct sockaddr_un sa;
+        struct pollfd p;
+        char buf[16];
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sun_family = AF_UNIX;
+        strcpy(sa.sun_path, c.path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+            _exit(2);
+        p.fd = fd;
+        p.events = POLLIN;
+        if (poll(&p, 1, T(5000)) != 1 || read(fd, buf, sizeof(buf)) != 0)
+            _exit(3);
+        _exit(0);
+    }
+    usleep(100000);
+    ck_assert_int_eq(dcc_signal(&c, 0), 0);
+    ck_assert_int_eq(dcc_accept(&c, T(5000)), 0);
+    ck_assert_int_eq(c.foreign, 1);
+    expect(&c, "echo real", 0, "| real\nOK\n");
+    waitpid(intruder, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "intruder: %#x", st);
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(forged_sender_pid_is_refused)
+{
+    struct sockaddr_un sa;
+    siginfo_t si;
+    pid_t victim;
+    int lfd, fd, st;
+    char buf[16], want[256];
+    struct pollfd p;
+
+    app_setup();
+    ck_assert_int_eq(mkdir(rdv, 0700), 0);
+    /* Another process, whose pid we claim to be... */
+    victim = fork();
+    ck_assert_int_ge(victim, 0);
+    if (victim == 0) {
+        pause();
+        _exit(0);
+    }
+    /* ...and at its socket path, our own listener. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/console-%ld.sock", rdv,
+        (long)victim);
+    lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    memset(&si, 0, sizeof(si));
+    si.si_signo = SIGTRAP;
+    si.si_code = SI_QUEUE;
+    si.si_pid = victim;
+    si.si_uid = geteuid();
+    si.si_value.sival_int = 1234;
+    ck_assert_int_eq(syscall(SYS_rt_sigqueueinfo, app.pid, SIGTRAP, &si), 0);
+    /* The app does connect, sees who holds the socket, and hangs up
+     * without a byte. */
+    p.fd = lfd;
+    p.events = POLLIN;
+    ck_assert_int_eq(poll(&p, 1, T(5000)), 1);
+    fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    p.fd = fd;
+    ck_assert_int_eq(poll(&p, 1, T(5000)), 1);
+    ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
+    close(fd);
+    close(lfd);
+    unlink(sa.sun_path);
+    snprintf(want, sizeof(want), "{diesel} ERROR:console request from pid "
+        "%ld refused: the socket %s is held by pid %ld, not by the sender",
+        (long)victim, sa.sun_path, (long)getpid());
+    ck_assert_msg(app_wait_log(&app, want, T(2000)), "log: %s", app.log);
+    ck_assert_ptr_null(strstr(app.log, "Connected"));
+    kill(victim, SIGKILL);
+    waitpid(victim, &st, 0);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(breakpoint_kills_with_sigtrap_and_starts_no_session)
+{
+    struct dcc c;
+    int st;
+    struct rlimit no_core = { 0, 0 };
+
+    rdv_setup();
+    setrlimit(RLIMIT_CORE, &no_core);
+    app_start(&app, -1, "-t");
+    /* A client waits all along: the trap must not reach it. */
+    ck_assert_int_eq(dcc_listen(&c, app.pid, geteuid(), 1), 0);
+    st = app_stop(&app);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGTRAP,
+        "status %#x, log: %s", st, app.log);
+    ck_assert_int_eq(dcc_accept(&c, 100), -1);
+    ck_assert_int_eq(c.foreign, 0);
+    dcc_close(&c);
+    ck_assert_ptr_null(strstr(app.log, "Connected"));
+    ck_assert_ptr_null(strstr(app.log, "console request"));
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(root_attaches_to_an_app_of_another_user_and_is_logged)
+{
+    struct dcc c;
+    char want[128];
+
+    rdv_setup();
+    app_start(&app, NOBODY, NULL);
+    ck_assert_int_eq(dcc_attach(&c, app.pid, NOBODY, 0, T(5000)), 0);
+    expect(&c, "echo as nobody", 0, "| as nobody\nOK\n");
+    snprintf(want, sizeof(want), "WARNING:Connected to local console (pid "
+        "%ld, uid 0)", (long)getpid());
+    ck_assert_msg(app_wait_log(&app, want, T(2000)), "log: %s", app.log);
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(peer_of_a_third_user_is_refused)
+{
+    int ready[2], st;
+    pid_t child;
+    siginfo_t si;
+    char b, want[256];
+
+    /* The app runs as nobody.  A process listens at the right place
+     * under the right pid, but as uid 1234: neither nobody nor root. */
+    rdv_setup();
+    app_start(&app, NOBODY, NULL);
+    ck_assert_int_eq(dcc_dir_prepare(rdv, NOBODY), 0);
+    ck_assert_int_eq(pipe(ready), 0);
+    child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        struct sockaddr_un sa;
+        struct pollfd p;
+        int lfd, fd;
+        char buf[8];
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sun_family = AF_UNIX;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/console-%ld.sock",
+            rdv, (long)getpid());
+        lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+            chown(sa.sun_path, NOBODY, NOBODY) != 0)
+            _exit(2);
+        /* The kernel records the peer's credentials at listen(). */
+        if (setgid(1234) != 0 || setuid(1234) != 0 || listen(lfd, 4) != 0)
+            _exit(3);
+        (void)!write(ready[1], "r", 1);
+        p.fd = lfd;
+        p.events = POLLIN;
+        if (poll(&p, 1, T(5000)) != 1 || (fd = accept(lfd, NULL, NULL)) < 0)
+            _exit(4);
+        p.fd = fd;
+        /* Closed without a byte. */
+        if (poll(&p, 1, T(5000)) != 1 || read(fd, buf, sizeof(buf)) != 0)
+            _exit(5);
+        _exit(0);
+    }
+    close(ready[1]);
+    ck_assert_int_eq(read(ready[0], &b, 1), 1);
+    /* Only root could signal for it; name its pid truthfully. */
+    memset(&si, 0, sizeof(si));
+    si.si_signo = SIGTRAP;
+    si.si_code = SI_QUEUE;
+    si.si_pid = child;
+    si.si_uid = 1234;
+    si.si_value.sival_int = 99;
+    ck_assert_int_eq(syscall(SYS_rt_sigqueueinfo, app.pid, SIGTRAP, &si), 0);
+    waitpid(child, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: %#x", st);
+    snprintf(want, sizeof(want), "{diesel} ERROR:console request from pid "
+        "%ld refused: its uid 1234 is neither ours (65534) nor root",
+        (long)child);
+    ck_assert_msg(app_wait_log(&app, want, T(2000)), "log: %s", app.log);
+    ck_assert_ptr_null(strstr(app.log, "Connected"));
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+/* ---- Resources ------------------------------------------------------------ */
+
+START_TEST(session_leaves_no_socket_or_descriptor_behind)
+{
+    struct dcc c;
+    int before, during;
+
+    app_setup();
+    before = proc_fds(app.pid);
+    ck_assert_int_gt(before, 0);
+    attach(&c);
+    expect(&c, "echo x", 0, NULL);
+    during = proc_fds(app.pid);
+    ck_assert_int_eq(during, before + 1);
+    expect(&c, "quit", 0, "OK\n");
+    dcc_close(&c);
+    ck_assert(app_wait_log(&app, "Disconnected", T(2000)));
+    ck_assert_int_eq(proc_fds(app.pid), before);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(fifty_attach_detach_cycles_leave_no_descriptor_behind)
+{
+    int before;
+
+    app_setup();
+    before = proc_fds(app.pid);
+    for (int i = 0; i < 50; i++) {
+        struct dcc c;
+        attach(&c);
+        expect(&c, "quit", 0, "OK\n");
+        ck_assert_int_eq(dcc_read_line(&c, reply, sizeof(reply), T(2000)),
+            -1);
+        dcc_close(&c);
+    }
+    ck_assert(app_wait_log(&app, "Disconnected", T(2000)));
+    /* The last session may still be on its way out. */
+    for (int i = 0; i < 100 && proc_fds(app.pid) != before; i++)
+        usleep(10000);
+    ck_assert_int_eq(proc_fds(app.pid), before);
+    app_drain(&app);
+    ck_assert_int_eq(count_in(app.log, "WARNING:Connected"), 50);
+    ck_assert_int_eq(app_stop(&app), 0);
+    ck_assert_int_eq(count_in(app.log, "WARNING:Disconnected"), 50);
+    rdv_teardown();
+}
+END_TEST
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+START_TEST(attach_takes_milliseconds)
+{
+    int64_t us[100];
+
+    app_setup();
+    for (int i = 0; i < 100; i++) {
+        struct dcc c;
+        struct timespec a, b;
+
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        attach(&c);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        us[i] = (int64_t)(b.tv_sec - a.tv_sec) * 1000000 +
+            (b.tv_nsec - a.tv_nsec) / 1000;
+        dcc_close(&c);
+    }
+    qsort(us, 100, sizeof(us[0]), cmp_i64);
+    fprintf(stderr, "console attach latency over 100 attaches: median "
+        "%lld us, 90th %lld us, max %lld us\n", (long long)us[50],
+        (long long)us[90], (long long)us[99]);
+    ck_assert_int_lt(us[50], T(50000));
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(uninstall_gives_the_signal_back_and_closes_the_pipe)
+{
+    struct dcc c;
+    int before;
+
+    app_setup();
+    ck_assert(proc_sigcgt(app.pid) & (1ull << (SIGTRAP - 1)));
+    before = proc_fds(app.pid);
+    attach(&c);
+    expect(&c, "uninstall", 0, "| uninstalled\nOK\n");
+    ck_assert(!(proc_sigcgt(app.pid) & (1ull << (SIGTRAP - 1))));
+    /* The session goes on; the pipe's two ends are gone. */
+    expect(&c, "echo still", 0, "| still\nOK\n");
+    ck_assert_int_eq(proc_fds(app.pid), before - 2 + 1);
+    expect(&c, "uninstall", 1, "ERR Invalid argument\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+/* ---- Faults ----------------------------------------------------------------- */
+
+START_TEST(client_killed_mid_reply_leaves_the_app_unharmed)
+{
+    int go[2], st, before;
+    pid_t client;
+    char b;
+    struct dcc c;
+
+    app_setup();
+    before = proc_fds(app.pid);
+    ck_assert_int_eq(pipe(go), 0);
+    client = fork();
+    ck_assert_int_ge(client, 0);
+    if (client == 0) {
+        struct dcc k;
+        char buf[65536];
+
+        if (dcc_attach(&k, app.pid, geteuid(), 0, T(5000)) != 0)
+            _exit(2);
+        dcc_send(&k, "spew 16000000\n", 14);
+        /* Some of the reply, then wait to be killed. */
+        if (recv(k.fd, buf, sizeof(buf), MSG_WAITALL) <= 0)
+            _exit(3);
+        (void)!write(go[1], "g", 1);
+        pause();
+        _exit(0);
+    }
+    close(go[1]);
+    ck_assert_int_eq(read(go[0], &b, 1), 1);
+    kill(client, SIGKILL);
+    waitpid(client, &st, 0);
+    close(go[0]);
+    ck_assert_msg(app_wait_log(&app, "Disconnected", T(5000)), "log: %s",
+        app.log);
+    ck_assert_int_eq(kill(app.pid, 0), 0);
+    for (int i = 0; i < 100 && proc_fds(app.pid) != before; i++)
+        usleep(10000);
+    ck_assert_int_eq(proc_fds(app.pid), before);
+    attach(&c);
+    expect(&c, "echo unharmed", 0, "| unharmed\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(reader_that_stops_reading_is_dropped_after_the_write_timeout)
+{
+    struct dcc stalled, other;
+    long rss0, rss, ticks0, ticks1;
+    int64_t t0, waited;
+
+    app_setup();
+    rss0 = proc_status(app.pid, "VmRSS");
+    ck_assert_int_eq(dcc_attach(&stalled, app.pid, geteuid(), 0, T(5000)), 0);
+    /* A big reply, and we never read it. */
+    ck_assert_int_eq(dcc_send(&stalled, "spew 16000000\n", 14), 0);
+    t0 = t_now_ms();
+    usleep(300000);
+    /* Another session is served meanwhile, and the app's green threads
+     * keep running. */
+    {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            int st1, st2;
+            char r1[256], r2[256];
+
+            dcc_close(&stalled);
+            if (dcc_attach(&other, app.pid, geteuid(), 0, T(5000)) != 0)
+                _exit(2);
+            st1 = dcc_command(&other, "get ticks", r1, sizeof(r1), T(2000));
+            usleep(200000);
+            st2 = dcc_command(&other, "get ticks", r2, sizeof(r2), T(2000));
+            if (st1 != 0 || st2 != 0)
+                _exit(3);
+            ticks0 = atol(r1 + 2);
+            ticks1 = atol(r2 + 2);
+            _exit(ticks1 > ticks0 ? 0 : 4);
+        } else {
+            int st;
+            waitpid(pid, &st, 0);
+            ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                "the other session: status %#x; log: %s", st,
+                (app_drain(&app), app.log));
+        }
+    }
+    /* Buffered output stays capped: the 16 MiB reply and a little (and,
+     * under ASan, the quarantined blocks the reply grew out of). */
+    rss = proc_status(app.pid, "VmRSS");
+#ifdef DIESEL__ASAN
+    ck_assert_msg(rss - rss0 < 80 * 1024, "VmRSS %ld kB -> %ld kB", rss0,
+        rss);
+#else
+    ck_assert_msg(rss - rss0 < 24 * 1024 || under_valgrind(),
+        "VmRSS %ld kB -> %ld kB", rss0, rss);
+#endif
+    ck_assert_msg(app_wait_log(&app, "dropped: its reader made no progress "
+        "for 10 s", T(20000)), "log: %s", app.log);
+    waited = t_now_ms() - t0;
+    ck_assert_int_ge(waited, 9000);
+    ck_assert(app_wait_log(&app, "Disconnected", T(2000)));
+    dcc_close(&stalled);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(descriptor_table_full_fails_the_attach_cleanly_and_recovers)
+{
+    struct dcc a, b, c;
+    long cpu0, cpu1;
+
+    app_setup();
+    attach(&a);
+    expect(&a, "fdfill", 0, NULL);
+    ck_assert_msg(strstr(reply, "Too many open files") != NULL, "%s", reply);
+    /* The attach fails: one log line, no connection. */
+    ck_assert_int_eq(dcc_listen(&b, app.pid, geteuid(), 1), 0);
+    ck_assert_int_eq(dcc_signal(&b, 0), 0);
+    ck_assert_int_eq(dcc_accept(&b, 500), -1);
+    dcc_close(&b);
+    ck_assert(app_wait_log(&app, "failed: socket: Too many open files",
+        T(2000)));
+    /* The loop does not spin on what it could not do. */
+    cpu0 = proc_cpu(app.pid);
+    usleep(1000000);
+    cpu1 = proc_cpu(app.pid);
+    ck_assert_msg(cpu1 - cpu0 < sysconf(_SC_CLK_TCK) / 5,
+        "%ld ticks of CPU in 1 s", cpu1 - cpu0);
+    app_drain(&app);
+    ck_assert_int_eq(count_in(app.log, "console attach from pid"), 1);
+    /* Room again: everything works. */
+    expect(&a, "fdfree", 0, NULL);
+    dcc_close(&a);
+    attach(&c);
+    expect(&c, "echo recovered", 0, "| recovered\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+static void
+storm(int signo)
+{
+    enum { SENDERS = 4, EACH = 25000 };
+    pid_t senders[SENDERS];
+    struct dcc c;
+    int served = 0, st;
+    unsigned long dropped;
+    int sessions;
+
+    char opt[16];
+
+    rdv_setup();
+    snprintf(opt, sizeof(opt), "-s%d", signo);
+    app_start(&app, -1, opt);
+    ck_assert_msg(dcc_attach(&c, app.pid, geteuid(), signo, T(5000)) == 0,
+        "attach: %s", strerror(errno));
+    /* Hold the loop while the storm begins, so that the pipe fills up. */
+    ck_assert_int_eq(dcc_send(&c, "hog 1000\n", 9), 0);
+    usleep(50000);
+    for (int i = 0; i < SENDERS; i++) {
+        senders[i] = fork();
+        ck_assert_int_ge(senders[i], 0);
+        if (senders[i] == 0) {
+            for (int k = 0; k < EACH; k++) {
+                union sigval v;
+                v.sival_int = k + 1;
+                if (sigqueue(app.pid, signo, v) != 0 && errno != EAGAIN)
+                    _exit(1);
+            }
+            _exit(0);
+        }
+    }
+    ck_assert_int_eq(dcc_reply(&c, reply, sizeof(reply), T(10000)), 0);
+    /* Serve all along. */
+    for (;;) {
+        int alive = 0;
+        char want[64];
+
+        for (int i = 0; i < SENDERS; i++)
+            alive += senders[i] > 0 && waitpid(senders[i], &st,
+                WNOHANG) == 0;
+        snprintf(want, sizeof(want), "| %d\nOK\n", served);
+        snprintf(reply, sizeof(reply), "echo %d", served);
+        expect(&c, reply, 0, want);
+        served++;
+        if (!alive)
+            break;
+    }
+    for (int i = 0; i < SENDERS; i++)
+        waitpid(senders[i], &st, 0);
+    /* Let the loop work through what is left in the pipe. */
+    usleep(500000);
+    expect(&c, "cstats", 0, NULL);
+    ck_assert_int_eq(sscanf(reply, "| sessions=%d dropped=%lu", &sessions,
+        &dropped), 2);
+    app_drain(&app);
+    ck_assert_int_eq(sessions, 1);
+    ck_assert_int_eq(kill(app.pid, 0), 0);
+    app_drain(&app);
+    ck_assert_int_eq(count_in(app.log, "WARNING:Connected"), 1);
+    dcc_close(&c);
+    /* And a real attach still works afterwards. */
+    ck_assert_int_eq(dcc_attach(&c, app.pid, geteuid(), signo, T(5000)), 0);
+    expect(&c, "echo after the storm", 0, "| after the storm\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    {
+        const char *p = strstr(app.log, "more console requests were refused");
+        long quiet = 0;
+
+        while (p != NULL && p > app.log && p[-1] != ':')
+            p--;
+        if (p != NULL)
+            quiet = atol(p);
+        fprintf(stderr, "signal storm (signal %d): %d commands served "
+            "meanwhile; %lu requests dropped (pipe full), %d refusals "
+            "logged, %ld more counted\n", signo, served, dropped,
+            count_in(app.log, "refused:"), quiet);
+        ck_assert_msg(p != NULL, "the storm's refusals were not counted");
+    }
+    rdv_teardown();
+    if (signo != SIGTRAP)
+        ck_assert_uint_gt(dropped, 0);
+}
+
+START_TEST(signal_storm_never_blocks_and_sessions_stay_bounded)
+{
+    storm(SIGTRAP);
+}
+END_TEST
+
+START_TEST(signal_storm_of_queued_signals_drops_and_counts_the_excess)
+{
+    /* Real-time signals queue in the kernel: all of them reach the
+     * handler, most while the loop is held, and the pipe fills. */
+    storm(SIGRTMIN + 4);
+}
+END_TEST
+
+START_TEST(two_sessions_are_served_independently)
+{
+    int go[2], st;
+    pid_t other;
+    struct dcc c;
+    char b;
+
+    app_setup();
+    ck_assert_int_eq(pipe(go), 0);
+    attach(&c);
+    other = fork();
+    ck_assert_int_ge(other, 0);
+    if (other == 0) {
+        struct dcc k;
+        char r[256], want[64];
+        int64_t t;
+
+        dcc_close(&c);
+        if (dcc_attach(&k, app.pid, geteuid(), 0, T(5000)) != 0)
+            _exit(2);
+        (void)!write(go[1], "a", 1);
+        /* The first session sleeps in a command: we are answered. */
+        usleep(100000);
+        t = t_now_ms();
+        if (dcc_command(&k, "echo b", r, sizeof(r), T(2000)) != 0 ||
+            strcmp(r, "| b\nOK\n") != 0)
+            _exit(3);
+        if (t_now_ms() - t > 300)
+            _exit(4);
+        for (int i = 0; i < 1000; i++) {
+            snprintf(want, sizeof(want), "echo b%d", i);
+            if (dcc_command(&k, want, r, sizeof(r), T(2000)) != 0)
+                _exit(5);
+            snprintf(want, sizeof(want), "| b%d\nOK\n", i);
+            if (strcmp(r, want) != 0)
+                _exit(6);
+        }
+        _exit(0);
+    }
+    close(go[1]);
+    ck_assert_int_eq(read(go[0], &b, 1), 1);
+    expect(&c, "sleep 1000", 0, "| slept\nOK\n");
+    for (int i = 0; i < 1000; i++) {
+        char cmd[32], want[32];
+        snprintf(cmd, sizeof(cmd), "echo a%d", i);
+        snprintf(want, sizeof(want), "| a%d\nOK\n", i);
+        expect(&c, cmd, 0, want);
+    }
+    waitpid(other, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "other: %#x", st);
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    ck_assert_int_eq(count_in(app.log, "WARNING:Connected"), 2);
+    rdv_teardown();
+}
+END_TEST
+
+START_TEST(fifth_session_is_told_busy)
+{
+    int ready[2], done[2], st;
+    pid_t holders[4];
+    struct dcc c;
+    char line[256], b;
+
+    app_setup();
+    ck_assert_int_eq(pipe(ready), 0);
+    ck_assert_int_eq(pipe(done), 0);
+    for (int i = 0; i < 4; i++) {
+        holders[i] = fork();
+        ck_assert_int_ge(holders[i], 0);
+        if (holders[i] == 0) {
+            struct dcc k;
+
+            close(done[1]);
+            if (dcc_attach(&k, app.pid, geteuid(), 0, T(5000)) != 0)
+                _exit(2);
+            (void)!write(ready[1], "r", 1);
+            (void)!read(done[0], &b, 1);
+            _exit(0);
+        }
+        ck_assert_int_eq(read(ready[0], &b, 1), 1);
+    }
+    ck_assert_int_eq(dcc_listen(&c, app.pid, geteuid(), 1), 0);
+    ck_assert_int_eq(dcc_signal(&c, 0), 0);
+    ck_assert_int_eq(dcc_accept(&c, T(5000)), 0);
+    ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(2000)), 0);
+    ck_assert_str_eq(line, "ERR busy: 4 console sessions already open");
+    ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(2000)), -1);
+    dcc_close(&c);
+    close(done[1]);
+    for (int i = 0; i < 4; i++) {
+        waitpid(holders[i], &st, 0);
+        ck_assert_int_eq(WEXITSTATUS(st), 0);
+    }
+    ck_assert(app_wait_log(&app, "refused: 4 sessions already open",
+        T(2000)));
+    /* Once they are gone, a session comes up again. */
+    for (int i = 0; i < 200 && count_in(app.log, "Disconnected") < 4; i++) {
+        usleep(10000);
+        app_drain(&app);
+    }
+    attach(&c);
+    expect(&c, "echo room again", 0, "| room again\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
+/* ---- In process: the pieces ------------------------------------------------ */
+
+START_TEST(words_split_on_blanks_and_group_in_quotes)
+{
+    char line[128];
+    char *argv[8];
+    const char *why;
+    int n;
+
+    strcpy(line, " a\tb  \"c d\"e\"\" \"\\\"\\\\\\n\" ");
+    n = diesel__console_split(line, strlen(line), argv, 8, &why);
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(argv[0], "a");
+    ck_assert_str_eq(argv[1], "b");
+    ck_assert_str_eq(argv[2], "c de");
+    ck_assert_str_eq(argv[3], "\"\\\\n");
+    strcpy(line, "a b c");
+    ck_assert_int_eq(diesel__console_split(line, 5, argv, 2, &why), -1);
+    ck_assert_str_eq(why, "too many words");
+}
+END_TEST
+
+START_TEST(line_assembler_keeps_at_most_the_limit)
+{
+    static struct diesel__console_lines lb;
+    static char data[10000];
+    size_t used;
+
+    diesel__console_lines_init(&lb);
+    ck_assert_int_eq(diesel__console_lines_next(&lb, "ab", 2, &used),
+        DIESEL__CONSOLE_MORE);
+    ck_assert_int_eq(diesel__console_lines_next(&lb, "c\nd", 3, &used),
+        DIESEL__CONSOLE_LINE);
+    ck_assert_uint_eq(used, 2);
+    ck_assert_uint_eq(lb.len, 3);
+    ck_assert_int_eq(memcmp(lb.buf, "abc", 3), 0);
+    memset(data, 'x', sizeof(data));
+    data[9999] = '\n';
+    ck_assert_int_eq(diesel__console_lines_next(&lb, data, sizeof(data),
+        &used), DIESEL__CONSOLE_TOO_LONG);
+    ck_assert_uint_eq(used, 4096);
+    ck_assert_int_eq(diesel__console_lines_next(&lb, data + used,
+        sizeof(data) - used, &used), DIESEL__CONSOLE_MORE);
+    ck_assert_int_eq(diesel__console_lines_next(&lb, "ok\n", 3, &used),
+        DIESEL__CONSOLE_LINE);
+    ck_assert_uint_eq(lb.len, 2);
+}
+END_TEST
+
+struct membuf {
+    char buf[4096];
+    size_t n;
+};
+
+static int
+mem_write(void *ctx, const char *buf, size_t len)
+{
+    struct membuf *m = ctx;
+
+    ck_assert_uint_lt(m->n + len, sizeof(m->buf));
+    memcpy(m->buf + m->n, buf, len);
+    m->n += len;
+    m->buf[m->n] = '\0';
+    return 0;
+}
+
+START_TEST(framing_prefixes_escapes_and_ends_with_a_status)
+{
+    struct diesel_console_out o;
+    struct membuf m = { "", 0 };
+    struct diesel__console_sink sink = { mem_write, &m, 0 };
+
+    diesel__console_out_init(&o);
+    diesel_console_printf(&o, "one\ntwo\x1b\x7f\n\nlast");
+    ck_assert_int_eq(diesel__console_frame(&sink, &o, 0), 0);
+    ck_assert_str_eq(m.buf, "| one\n| two\\x1b\\x7f\n| \n| last\nOK\n");
+    m.n = 0;
+    diesel__console_out_reset(&o);
+    ck_assert_int_eq(diesel_console_error(&o, "bad\nthing\x01"), -1);
+    ck_assert_int_eq(diesel__console_frame(&sink, &o, -1), 0);
+    ck_assert_str_eq(m.buf, "ERR bad thing\\x01\n");
+    m.n = 0;
+    sink.human = 1;
+    diesel__console_out_reset(&o);
+    diesel_console_printf(&o, "plain\n");
+    ck_assert_int_eq(diesel__console_frame(&sink, &o, 0), 0);
+    ck_assert_str_eq(m.buf, "plain\n");
+    diesel__console_out_fini(&o);
+}
+END_TEST
+
+START_TEST(reply_text_is_capped)
+{
+    struct diesel_console_out o;
+    static char chunk[1 << 20];
+    int r = 0;
+
+    diesel__console_out_init(&o);
+    memset(chunk, 'y', sizeof(chunk));
+    for (int i = 0; i < 20 && r >= 0; i++)
+        r = diesel__console_out_write(&o, chunk, sizeof(chunk));
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(errno, ENOBUFS);
+    ck_assert_uint_le(o.len, DIESEL__CONSOLE_OUT_LIMIT);
+    ck_assert_uint_le(o.cap, DIESEL__CONSOLE_OUT_LIMIT);
+    ck_assert_int_eq(diesel_console_printf(&o, "more"), -1);
+    ck_assert(memmem(o.buf, o.len, "[output cut at ", 15) != NULL);
+    diesel__console_out_fini(&o);
+}
+END_TEST
+
+/* ---- In process: daemons, the loop's end, the local console ---------------- */
+
+static int daemon_saw;
+
+static int
+daemon_body(void *arg)
+{
+    (void)arg;
+    daemon_saw = diesel_sleep(-1) == -1 ? errno : 0;
+    return 0;
+}
+
+static int
+spawn_daemon_and_return(void *arg)
+{
+    int64_t id = diesel_task_spawn("daemon", daemon_body, NULL, 0);
+
+    (void)arg;
+    diesel__task_set_daemon(diesel__task_find(diesel__loop, id));
+    diesel_sleep(10);
+    return 3;
+}
+
+START_TEST(daemon_green_threads_do_not_keep_the_loop_alive)
+{
+    int64_t t0 = t_now_ms();
+
+    ck_assert_int_eq(t_run(spawn_daemon_and_return, NULL), 3);
+    ck_assert_int_eq(daemon_saw, ECANCELED);
+    ck_assert_int_lt(t_now_ms() - t0, 2000);
+}
+END_TEST
+
+static int
+install_inside_and_return(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(diesel_console_install(0), 0);
+    ck_assert_int_eq(diesel_console_install(0), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    return 5;
+}
+
+static int
+just_return(void *arg)
+{
+    (void)arg;
+    return 6;
+}
+
+START_TEST(program_with_the_console_installed_still_ends)
+{
+    int fds = t_count_fds();
+
+    /* Installed inside the loop: watched at once, let go at its end. */
+    ck_assert_int_eq(t_run(install_inside_and_return, NULL), 5);
+    ck_assert_int_eq(t_count_fds(), fds + 2);
+    /* Installed before: the next loop picks it up and still ends. */
+    ck_assert_int_eq(t_run(just_return, NULL), 6);
+    ck_assert_int_eq(diesel_console_uninstall(), 0);
+    ck_assert_int_eq(t_count_fds(), fds);
+    ck_assert_int_eq(diesel_console_uninstall(), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_console_install(SIGKILL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_console_install(SIGSEGV), -1);
+    ck_assert_int_eq(diesel_console_install(100000), -1);
+}
+END_TEST
+
+START_TEST(registration_checks_names_and_duplicates)
+{
+    int64_t v;
+    char s[4];
+
+    ck_assert_int_eq(diesel_console_command("ok-name_2", "h",
+        (diesel_console_fn)1, NULL), 0);
+    ck_assert_int_eq(diesel_console_command("ok-name_2", "h",
+        (diesel_console_fn)1, NULL), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    /* Built-ins are taken too. */
+    ck_assert_int_eq(diesel_console_command("help", "h",
+        (diesel_console_fn)1, NULL), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(diesel_console_command("Upper", "h",
+        (diesel_console_fn)1, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_console_command("", "h", (diesel_console_fn)1,
+        NULL), -1);
+    ck_assert_int_eq(diesel_console_command("a b", "h", (diesel_console_fn)1,
+        NULL), -1);
+    ck_assert_int_eq(diesel_console_command("x", "h", NULL, NULL), -1);
+    ck_assert_int_eq(diesel_console_var_int("http.timeout", &v, 1), 0);
+    ck_assert_int_eq(diesel_console_var_int("http.timeout", &v, 1), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(diesel_console_var_string("s", s, 0, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+static int sv[2];
+static char local_got[4096];
+
+static int
+local_client(void *arg)
+{
+    static const char req[] = "echo local\nget\nquit\necho never\n";
+    size_t n = 0;
+
+    (void)arg;
+    ck_assert_int_eq(write(sv[1], req, sizeof(req) - 1),
+        (ssize_t)sizeof(req) - 1);
+    for (;;) {
+        ssize_t r;
+        if (diesel_fd_wait(sv[1], DIESEL_READ, 2000) < 0)
+            break;
+        r = read(sv[1], local_got + n, sizeof(local_got) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        local_got[n] = '\0';
+        if (strstr(local_got, "OK\nOK\n") != NULL &&
+            strstr(local_got, "| local\nOK\n") != NULL &&
+            count_in(local_got, "OK\n") >= 3)
+            break;
+    }
+    return 0;
+}
+
+static int
+echo_cmd(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)arg;
+    for (int i = 1; i < argc; i++)
+        diesel_console_printf(out, "%s%s", i > 1 ? " " : "", argv[i]);
+    diesel_console_printf(out, "\n");
+    return 0;
+}
+
+static int
+local_main(void *arg)
+{
+    int64_t id;
+
+    (void)arg;
+    id = diesel_task_spawn("client", local_client, NULL, 0);
+    ck_assert_int_eq(diesel_console_serve_fds(sv[0], sv[0]), 0);
+    diesel_task_join(id, NULL, -1);
+    return 0;
+}
+
+START_TEST(local_console_serves_the_protocol_on_descriptors)
+{
+    ck_assert_int_eq(diesel_console_serve_fds(0, 1), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(diesel_console_command("echo", "echo", echo_cmd, NULL),
+        0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(t_run(local_main, NULL), 0);
+    ck_assert_msg(strcmp(local_got, "| local\nOK\nOK\nOK\n") == 0, "[%s]",
+        local_got);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+static int pty_master;
+static char pty_got[4096];
+
+static int
+pty_client(void *arg)
+{
+    size_t n = 0;
+    int second = 0;
+
+    (void)arg;
+    ck_assert_int_eq(write(pty_master, "echo tty\n", 9), 9);
+    while (n < sizeof(pty_got) - 1 &&
+        count_in(pty_got, ">>> ") < 3) {
+        /* One line at a time, as someone typing. */
+        if (count_in(pty_got, ">>> ") == 2 && !second) {
+            second = 1;
+            ck_assert_int_eq(write(pty_master, "nosuch\n", 7), 7);
+        }
+        ssize_t r;
+        if (diesel_fd_wait(pty_master, DIESEL_READ, 2000) < 0)
+            break;
+        r = read(pty_master, pty_got + n, sizeof(pty_got) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        pty_got[n] = '\0';
+    }
+    /* EOF for the console: ^D at the start of a line. */
+    ck_assert_int_eq(write(pty_master, "\004", 1), 1);
+    return 0;
+}
+
+static int
+pty_main(void *arg)
+{
+    int slave = *(int *)arg;
+    int64_t id = diesel_task_spawn("client", pty_client, NULL, 0);
+
+    ck_assert_int_eq(diesel_console_serve_fds(slave, slave), 0);
+    diesel_task_join(id, NULL, -1);
+    return 0;
+}
+
+START_TEST(local_console_on_a_terminal_prompts_and_answers_plainly)
+{
+    struct termios tio;
+    int slave;
+
+    ck_assert_int_eq(diesel_console_command("echo", "echo", echo_cmd, NULL),
+        0);
+    pty_master = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(pty_master, 0);
+    ck_assert_int_eq(grantpt(pty_master), 0);
+    ck_assert_int_eq(unlockpt(pty_master), 0);
+    slave = open(ptsname(pty_master), O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(slave, 0);
+    /* Canonical input, but no echo and no CR/LF games on output. */
+    tcgetattr(slave, &tio);
+    tio.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
+    tio.c_oflag &= ~(tcflag_t)OPOST;
+    tcsetattr(slave, TCSANOW, &tio);
+    ck_assert_int_eq(t_run(pty_main, &slave), 0);
+    ck_assert_msg(strcmp(pty_got, ">>> tty\n>>> ERR unknown command "
+        "\"nosuch\" (try help)\n>>> ") == 0, "[%s]", pty_got);
+    close(slave);
+    close(pty_master);
+}
+END_TEST
+
+Suite *
+diesel_console_suite(void)
+{
+    Suite *s = suite_create("console");
+    TCase *tc = tcase_create("protocol");
+    TCase *sec = tcase_create("security");
+    TCase *res = tcase_create("resources");
+    TCase *faults = tcase_create("faults");
+    TCase *unit = tcase_create("pieces");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, greeting_names_pid_program_and_echoes_the_nonce);
+    tcase_add_test(tc, eof_ends_the_session_too);
+    tcase_add_test(tc, help_lists_every_command_sorted_or_one);
+    tcase_add_test(tc, get_and_set_variables_of_every_type);
+    tcase_add_test(tc, registered_commands_print_fail_and_are_escaped);
+    tcase_add_test(tc, bad_bytes_get_an_error_each_and_the_session_goes_on);
+    tcase_add_test(tc, line_at_the_limit_passes_one_byte_more_does_not);
+    tcase_add_test(tc,
+        megabyte_line_is_refused_at_the_limit_and_memory_stays_flat);
+    tcase_add_test(tc, ten_thousand_pipelined_commands_reply_in_order);
+    tcase_add_test(tc, reply_is_cut_at_sixteen_mebibytes_with_a_note);
+    suite_add_tcase(s, tc);
+
+    tcase_set_timeout(sec, 60);
+    tcase_add_test(sec, directory_made_by_another_user_is_refused);
+    tcase_add_test(sec, symlinked_directory_is_refused);
+    tcase_add_test(sec, nothing_connects_to_the_old_tcp_port);
+    tcase_add_test(sec, client_closes_a_foreign_connector_without_a_byte);
+    tcase_add_test(sec, forged_sender_pid_is_refused);
+    tcase_add_test(sec, breakpoint_kills_with_sigtrap_and_starts_no_session);
+    tcase_add_test(sec, root_attaches_to_an_app_of_another_user_and_is_logged);
+    tcase_add_test(sec, peer_of_a_third_user_is_refused);
+    suite_add_tcase(s, sec);
+
+    tcase_set_timeout(res, 120);
+    tcase_add_test(res, session_leaves_no_socket_or_descriptor_behind);
+    tcase_add_test(res, fifty_attach_detach_cycles_leave_no_descriptor_behind);
+    tcase_add_test(res, attach_takes_milliseconds);
+    tcase_add_test(res, uninstall_gives_the_signal_back_and_closes_the_pipe);
+    suite_add_tcase(s, res);
+
+    tcase_set_timeout(faults, 120);
+    tcase_add_test(faults, client_killed_mid_reply_leaves_the_app_unharmed);
+    tcase_add_test(faults,
+        reader_that_stops_reading_is_dropped_after_the_write_timeout);
+    tcase_add_test(faults,
+        descriptor_table_full_fails_the_attach_cleanly_and_recovers);
+    tcase_add_test(faults, signal_storm_never_blocks_and_sessions_stay_bounded);
+    tcase_add_test(faults,
+        signal_storm_of_queued_signals_drops_and_counts_the_excess);
+    tcase_add_test(faults, two_sessions_are_served_independently);
+    tcase_add_test(faults, fifth_session_is_told_busy);
+    suite_add_tcase(s, faults);
+
+    tcase_set_timeout(unit, 30);
+    tcase_add_test(unit, words_split_on_blanks_and_group_in_quotes);
+    tcase_add_test(unit, line_assembler_keeps_at_most_the_limit);
+    tcase_add_test(unit, framing_prefixes_escapes_and_ends_with_a_status);
+    tcase_add_test(unit, reply_text_is_capped);
+    tcase_add_test(unit, daemon_green_threads_do_not_keep_the_loop_alive);
+    tcase_add_test(unit, program_with_the_console_installed_still_ends);
+    tcase_add_test(unit, registration_checks_names_and_duplicates);
+    tcase_add_test(unit, local_console_serves_the_protocol_on_descriptors);
+    tcase_add_test(unit,
+        local_console_on_a_terminal_prompts_and_answers_plainly);
+    suite_add_tcase(s, unit);
+    return s;
+}

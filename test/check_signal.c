@@ -1,0 +1,123 @@
+/*
+ * check_signal.c: diesel_signal_wait with real signals.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "tests.h"
+
+static int
+raiser(void *arg)
+{
+    (void)arg;
+    diesel_sleep(20);
+    kill(getpid(), SIGUSR2);
+    return 0;
+}
+
+static int
+wait_main(void *arg)
+{
+    int sigs[] = { SIGUSR1, SIGUSR2 };
+    int64_t t0 = diesel_now();
+
+    (void)arg;
+    diesel_task_spawn("raiser", raiser, NULL, 0);
+    ck_assert_int_eq(diesel_signal_wait(sigs, 2, 5000), SIGUSR2);
+    ck_assert_int_ge(diesel_now() - t0, 19);
+    /* One that came while no one waited is kept for the next wait. */
+    kill(getpid(), SIGUSR1);
+    ck_assert_int_eq(diesel_signal_wait(sigs, 2, 0), SIGUSR1);
+    /* Nothing pending: a timeout. */
+    ck_assert_int_eq(diesel_signal_wait(sigs, 2, 20), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_eq(diesel_signal_wait(sigs, 0, 20), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    {
+        int bad[] = { SIGKILL };
+        ck_assert_int_eq(diesel_signal_wait(bad, 1, 20), -1);
+        ck_assert_int_eq(errno, EINVAL);
+    }
+    return 0;
+}
+
+START_TEST(signal_wait_returns_the_signal_that_came)
+{
+    ck_assert_int_eq(t_run(wait_main, NULL), 0);
+}
+END_TEST
+
+static int
+second_waiter(void *arg)
+{
+    int sigs[] = { SIGUSR1 };
+
+    (void)arg;
+    ck_assert_int_eq(diesel_signal_wait(sigs, 1, 100), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    return 0;
+}
+
+static int
+cancelled(void *arg)
+{
+    int sigs[] = { SIGUSR1 };
+
+    (void)arg;
+    ck_assert_int_eq(diesel_signal_wait(sigs, 1, -1), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    return 0;
+}
+
+static int
+busy_main(void *arg)
+{
+    int64_t w;
+    int sigs[] = { SIGUSR1 };
+
+    (void)arg;
+    w = diesel_task_spawn("second", second_waiter, NULL, 0);
+    ck_assert_int_eq(diesel_signal_wait(sigs, 1, 50), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    diesel_task_join(w, NULL, -1);
+    w = diesel_task_spawn("cancelled", cancelled, NULL, 0);
+    diesel_sleep(5);
+    diesel_task_cancel(w);
+    ck_assert_int_eq(diesel_task_join(w, NULL, 1000), 0);
+    /* The waiter left cleanly: another can wait now. */
+    kill(getpid(), SIGUSR1);
+    ck_assert_int_eq(diesel_signal_wait(sigs, 1, 1000), SIGUSR1);
+    return 0;
+}
+
+START_TEST(one_waiter_at_a_time_and_cancel_frees_the_place)
+{
+    ck_assert_int_eq(t_run(busy_main, NULL), 0);
+}
+END_TEST
+
+START_TEST(signal_wait_outside_a_green_thread_is_eperm)
+{
+    int sigs[] = { SIGUSR1 };
+
+    t_log_capture_start();
+    ck_assert_int_eq(diesel_signal_wait(sigs, 1, 0), -1);
+    ck_assert_int_eq(errno, EPERM);
+    t_log_capture_end();
+}
+END_TEST
+
+Suite *
+diesel_signal_suite(void)
+{
+    Suite *s = suite_create("signal");
+    TCase *tc = tcase_create("signal");
+
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, signal_wait_returns_the_signal_that_came);
+    tcase_add_test(tc, one_waiter_at_a_time_and_cancel_frees_the_place);
+    tcase_add_test(tc, signal_wait_outside_a_green_thread_is_eperm);
+    suite_add_tcase(s, tc);
+    return s;
+}

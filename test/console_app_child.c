@@ -1,0 +1,279 @@
+/*
+ * console_app_child.c: a service with the console installed, for
+ * check_console.c.  It runs until its standard input reaches EOF (so it
+ * never outlives the test that started it), logs to standard error, and
+ * prints "ready PID" on standard output once the console is installed and
+ * the loop runs.
+ *
+ *   console_app_child [-s SIGNO] [-n] [-t]
+ *     -s SIGNO   the console signal (default: 0, SIGTRAP)
+ *     -n         do not install the console
+ *     -t         once ready, hit a breakpoint (int3, brk) after 200 ms
+ *
+ * Commands: echo, spew N, fail [MSG], fail-errno, ctrl, hog MS, sleep MS,
+ * fdfill, fdfree, cstats, uninstall.  Variables: answer (int), fixed (int,
+ * read-only), ratio (double), name (string[16]), ticks (int, read-only:
+ * a green thread counts every 10 ms).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "diesel.h"
+#include "console.h"
+
+static int64_t answer = 42, fixed = 7, ticks;
+static double ratio = 0.5;
+static char name[16] = "diesel";
+static int trap;
+static int *filled;
+static int nfilled;
+
+static int
+cmd_echo(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)arg;
+    for (int i = 1; i < argc; i++)
+        diesel_console_printf(out, "%s%s", i > 1 ? " " : "", argv[i]);
+    diesel_console_printf(out, "\n");
+    return 0;
+}
+
+static int
+cmd_spew(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    static const char line[] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxx\n";       /* 64 bytes */
+    long long n = argc == 2 ? atoll(argv[1]) : 0;
+
+    (void)arg;
+    for (long long i = 0; i < n; i += 64) {
+        if (diesel_console_printf(out, "%s", line) < 0)
+            break;    /* cut at the limit */
+    }
+    return 0;
+}
+
+static int
+cmd_fail(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)arg;
+    diesel_console_printf(out, "some output first\n");
+    return diesel_console_error(out, "%s", argc > 1 ? argv[1] : "it failed");
+}
+
+static int
+cmd_fail_errno(struct diesel_console_out *out, int argc, char **argv,
+    void *arg)
+{
+    (void)out;
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    errno = ENOENT;
+    return -1;
+}
+
+static int
+cmd_ctrl(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    /* Everything a reply must not let through raw. */
+    diesel_console_printf(out, "a\001b\033[2Jc\177d\te\rf");
+    diesel_console_printf(out, "\nOK\nERR fake\n| fake");
+    return 0;
+}
+
+static int
+cmd_hog(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    int64_t end = diesel_now() + (argc == 2 ? atoll(argv[1]) : 0);
+
+    (void)out;
+    (void)arg;
+    /* Hold the loop: no yield, no system call the loop sees. */
+    while (diesel_now() < end)
+        ;
+    return 0;
+}
+
+static int
+cmd_sleep(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)arg;
+    if (argc != 2)
+        return diesel_console_error(out, "usage: sleep MS");
+    if (diesel_sleep(atoll(argv[1])) != 0)
+        return -1;
+    diesel_console_printf(out, "slept\n");
+    return 0;
+}
+
+static int
+cmd_fdfill(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    struct rlimit rl;
+    int fd;
+
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    /* A low limit first, so that filling the table is quick. */
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    filled = calloc(64, sizeof(*filled));
+    while ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        filled[nfilled++] = fd;
+    diesel_console_printf(out, "filled %d (%s)\n", nfilled, strerror(errno));
+    return 0;
+}
+
+static int
+cmd_fdfree(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    for (int i = 0; i < nfilled; i++)
+        close(filled[i]);
+    diesel_console_printf(out, "freed %d\n", nfilled);
+    nfilled = 0;
+    free(filled);
+    filled = NULL;
+    return 0;
+}
+
+static int
+cmd_cstats(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    diesel_console_printf(out, "sessions=%d dropped=%lu ticks=%lld\n",
+        diesel__console_sessions(), diesel__console_dropped(),
+        (long long)ticks);
+    return 0;
+}
+
+static int
+cmd_uninstall(struct diesel_console_out *out, int argc, char **argv,
+    void *arg)
+{
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    if (diesel_console_uninstall() != 0)
+        return -1;
+    diesel_console_printf(out, "uninstalled\n");
+    return 0;
+}
+
+static int
+ticker(void *arg)
+{
+    (void)arg;
+    while (diesel_sleep(10) == 0)
+        ticks++;
+    return 0;
+}
+
+static void
+breakpoint(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("int3");
+#elif defined(__aarch64__)
+    __asm__ volatile("brk #0");
+#else
+    raise(SIGTRAP);
+#endif
+}
+
+static int
+app_main(void *arg)
+{
+    char buf[256];
+
+    (void)arg;
+    diesel_task_spawn("ticker", ticker, NULL, 0);
+    printf("ready %ld\n", (long)getpid());
+    fflush(stdout);
+    if (trap) {
+        diesel_sleep(200);
+        breakpoint();
+    }
+    /* Until the test closes our standard input. */
+    for (;;) {
+        ssize_t n;
+
+        if (diesel_fd_wait(0, DIESEL_READ, -1) < 0)
+            break;
+        n = read(0, buf, sizeof(buf));
+        if (n <= 0 && !(n < 0 && errno == EINTR))
+            break;
+    }
+    diesel_loop_stop(0);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    int opt, signo = 0, install = 1;
+
+    while ((opt = getopt(argc, argv, "s:nt")) != -1) {
+        switch (opt) {
+        case 's':
+            signo = atoi(optarg);
+            break;
+        case 'n':
+            install = 0;
+            break;
+        case 't':
+            trap = 1;
+            break;
+        default:
+            return 2;
+        }
+    }
+    diesel_console_command("echo", "echo WORDS: print them back", cmd_echo,
+        NULL);
+    diesel_console_command("spew", "spew N: print N bytes", cmd_spew, NULL);
+    diesel_console_command("fail", "fail [MSG]: fail with MSG", cmd_fail,
+        NULL);
+    diesel_console_command("fail-errno", "fail-errno: fail with ENOENT",
+        cmd_fail_errno, NULL);
+    diesel_console_command("ctrl", "ctrl: print control bytes", cmd_ctrl,
+        NULL);
+    diesel_console_command("hog", "hog MS: hold the loop", cmd_hog, NULL);
+    diesel_console_command("sleep", "sleep MS: sleep, then answer",
+        cmd_sleep, NULL);
+    diesel_console_command("fdfill", "fdfill: fill the descriptor table",
+        cmd_fdfill, NULL);
+    diesel_console_command("fdfree", "fdfree: free what fdfill took",
+        cmd_fdfree, NULL);
+    diesel_console_command("cstats", "cstats: sessions, dropped, ticks",
+        cmd_cstats, NULL);
+    diesel_console_command("uninstall", "uninstall: remove the console",
+        cmd_uninstall, NULL);
+    diesel_console_var_int("answer", &answer, 1);
+    diesel_console_var_int("fixed", &fixed, 0);
+    diesel_console_var_double("ratio", &ratio, 1);
+    diesel_console_var_string("name", name, sizeof(name), 1);
+    diesel_console_var_int("ticks", &ticks, 0);
+    if (install && diesel_console_install(signo) != 0) {
+        perror("diesel_console_install");
+        return 1;
+    }
+    return diesel_loop_run(app_main, NULL) == 0 ? 0 : 1;
+}

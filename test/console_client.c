@@ -1,0 +1,389 @@
+/*
+ * console_client.c: see console_client.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console_client.h"
+#include "internal.h"    /* diesel__platform_peer_cred */
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for events on fd until deadline (ms, monotonic; -1 forever). */
+static int
+wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = { fd, events, 0 };
+        int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+        int n;
+
+        if (deadline >= 0 && left < 0)
+            left = 0;
+        n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return 0;
+        if (n == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+int
+dcc_dir_name(uid_t uid, char *buf, size_t size)
+{
+    const char *env = getenv("DIESEL_CONSOLE_DIR");
+    char run[64];
+    struct stat st;
+    int n;
+
+    if (env != NULL && env[0] != '\0') {
+        n = snprintf(buf, size, "%s", env);
+    } else {
+        snprintf(run, sizeof(run), "/run/user/%u", (unsigned)uid);
+        if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid) {
+            n = snprintf(buf, size, "%s/diesel", run);
+        } else {
+            env = getenv("TMPDIR");
+            n = snprintf(buf, size, "%s/diesel-%u",
+                env != NULL && env[0] != '\0' ? env : "/tmp", (unsigned)uid);
+        }
+    }
+    if (n < 0 || (size_t)n >= size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+int
+dcc_dir_prepare(const char *dir, uid_t uid)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) == 0) {
+        if (geteuid() == 0 && uid != 0 && chown(dir, uid, (gid_t)-1) != 0)
+            return -1;
+    } else if (errno != EEXIST) {
+        return -1;
+    }
+    if (lstat(dir, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    if (st.st_uid != uid || (st.st_mode & 077) != 0) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+int
+dcc_listen(struct dcc *c, pid_t target, uid_t uid, int check)
+{
+    struct sockaddr_un sa;
+    int n;
+
+    memset(c, 0, sizeof(*c));
+    c->lfd = c->fd = -1;
+    c->target = target;
+    c->uid = uid;
+    if (dcc_dir_name(uid, c->dir, sizeof(c->dir)) != 0)
+        return -1;
+    if (check && dcc_dir_prepare(c->dir, uid) != 0)
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/console-%ld.sock",
+        c->dir, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(c->path, sa.sun_path);
+    unlink(c->path);    /* a stale one of ours */
+    c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->lfd < 0)
+        return -1;
+    if (bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        goto fail;
+    /* The target must be able to connect: write permission on the
+     * socket for its user, and for no one else (the directory is 0700
+     * anyway). */
+    if (chmod(c->path, 0600) != 0)
+        goto fail;
+    if (geteuid() == 0 && uid != 0 && chown(c->path, uid, (gid_t)-1) != 0)
+        goto fail;
+    if (listen(c->lfd, 8) != 0)
+        goto fail;
+    return 0;
+fail:
+    n = errno;
+    close(c->lfd);
+    c->lfd = -1;
+    unlink(c->path);
+    errno = n;
+    return -1;
+}
+
+static int32_t
+random_nonce(void)
+{
+    uint32_t v = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0) {
+        if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+            v = 0;
+        close(fd);
+    }
+    if (v == 0)
+        v = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
+    v &= 0x7fffffff;
+    return v != 0 ? (int32_t)v : 1;
+}
+
+int
+dcc_signal(struct dcc *c, int signo)
+{
+    union sigval val;
+
+    c->nonce = random_nonce();
+    val.sival_int = c->nonce;
+    return sigqueue(c->target, signo != 0 ? signo : SIGTRAP, val);
+}
+
+static void
+stop_listening(struct dcc *c)
+{
+    if (c->lfd >= 0) {
+        close(c->lfd);
+        c->lfd = -1;
+        unlink(c->path);
+    }
+}
+
+/* "DIESEL-CONSOLE 1 pid=P program=NAME nonce=N" */
+static int
+greeting_ok(const struct dcc *c)
+{
+    long pid, nonce;
+    char prog[128];
+
+    if (sscanf(c->greeting, "DIESEL-CONSOLE 1 pid=%ld program=%127s "
+        "nonce=%ld", &pid, prog, &nonce) != 3)
+        return 0;
+    return pid == (long)c->target && nonce == (long)c->nonce;
+}
+
+int
+dcc_accept(struct dcc *c, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+    while (c->fd < 0) {
+        pid_t pid;
+        uid_t uid;
+        int fd;
+
+        if (wait_fd(c->lfd, POLLIN, deadline) != 0)
+            goto fail;
+        fd = accept(c->lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            goto fail;
+        }
+        /* Anyone but the target is closed without a byte written. */
+        if (diesel__platform_peer_cred(fd, &pid, &uid) != 0 ||
+            pid != c->target || uid != c->uid) {
+            close(fd);
+            c->foreign++;
+            continue;
+        }
+        c->fd = fd;
+        if (dcc_read_line(c, c->greeting, sizeof(c->greeting),
+            deadline < 0 ? -1 : (int)(deadline - now_ms())) != 0 ||
+            !greeting_ok(c)) {
+            close(c->fd);
+            c->fd = -1;
+            c->len = 0;
+            c->foreign++;
+            continue;
+        }
+    }
+    stop_listening(c);
+    return 0;
+fail:
+    stop_listening(c);
+    return -1;
+}
+
+int
+dcc_attach(struct dcc *c, pid_t target, uid_t uid, int signo,
+    int timeout_ms)
+{
+    int err;
+
+    if (dcc_listen(c, target, uid, 1) != 0)
+        return -1;
+    if (dcc_signal(c, signo) != 0 || dcc_accept(c, timeout_ms) != 0) {
+        err = errno;
+        dcc_close(c);
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+int
+dcc_send(struct dcc *c, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Read more into c->buf; 0, or -1 (EOF: errno ECONNRESET). */
+static int
+fill(struct dcc *c, int64_t deadline)
+{
+    ssize_t n;
+
+    if (c->cap - c->len < 4096) {
+        size_t cap = c->cap ? c->cap * 2 : 8192;
+        char *b = realloc(c->buf, cap);
+        if (b == NULL)
+            return -1;
+        c->buf = b;
+        c->cap = cap;
+    }
+    if (wait_fd(c->fd, POLLIN, deadline) != 0)
+        return -1;
+    n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    if (n == 0) {
+        errno = ECONNRESET;
+        return -1;
+    }
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    c->len += (size_t)n;
+    return 0;
+}
+
+int
+dcc_read_line(struct dcc *c, char *out, size_t size, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+    for (;;) {
+        char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+
+        if (nl != NULL) {
+            size_t n = (size_t)(nl - c->buf), k = n < size - 1 ? n : size - 1;
+
+            memcpy(out, c->buf, k);
+            out[k] = '\0';
+            memmove(c->buf, nl + 1, c->len - n - 1);
+            c->len -= n + 1;
+            return 0;
+        }
+        if (fill(c, deadline) != 0)
+            return -1;
+    }
+}
+
+int
+dcc_reply(struct dcc *c, char *out, size_t size, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    size_t used = 0;
+
+    if (size > 0)
+        out[0] = '\0';
+    for (;;) {
+        char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+        size_t n;
+        int status = -1;
+
+        if (nl == NULL) {
+            if (fill(c, deadline) != 0)
+                return -1;
+            continue;
+        }
+        n = (size_t)(nl - c->buf) + 1;
+        if (n >= 2 && c->buf[0] == '|' && c->buf[1] == ' ')
+            status = -1;
+        else if (n == 3 && memcmp(c->buf, "OK\n", 3) == 0)
+            status = 0;
+        else if (n >= 4 && memcmp(c->buf, "ERR ", 4) == 0)
+            status = 1;
+        else {
+            errno = EPROTO;
+            return -1;
+        }
+        if (size > 0 && used < size - 1) {
+            size_t k = n < size - 1 - used ? n : size - 1 - used;
+            memcpy(out + used, c->buf, k);
+            used += k;
+            out[used] = '\0';
+        }
+        memmove(c->buf, c->buf + n, c->len - n);
+        c->len -= n;
+        if (status >= 0)
+            return status;
+    }
+}
+
+int
+dcc_command(struct dcc *c, const char *line, char *out, size_t size,
+    int timeout_ms)
+{
+    if (dcc_send(c, line, strlen(line)) != 0 || dcc_send(c, "\n", 1) != 0)
+        return -1;
+    return dcc_reply(c, out, size, timeout_ms);
+}
+
+void
+dcc_close(struct dcc *c)
+{
+    stop_listening(c);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->buf);
+    c->buf = NULL;
+    c->len = c->cap = 0;
+}
