@@ -132,7 +132,7 @@ test/kqshim/kqueue.o: test/kqshim/kqueue.c test/kqshim/sys/event.h $(FLAGS)
 
 # ---- Tools and examples ----------------------------------------------------
 
-TOOLS :=
+TOOLS := tools/dconsole
 EXAMPLES := examples/echo examples/httphello examples/redisping examples/chat
 
 tools: $(TOOLS)
@@ -140,6 +140,18 @@ examples: $(EXAMPLES)
 
 tools/%: tools/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+
+# dconsole is several files: the line editor on its own (the tests link
+# it), the dummy service, and what only the system can tell.
+DCONSOLE_SRC := tools/dconsole.c tools/dconsole_edit.c \
+    tools/dconsole_dummy.c tools/dconsole_$(PLATFORM).c
+DCONSOLE_OBJ := $(DCONSOLE_SRC:.c=.o)
+
+tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h include/diesel.h $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+tools/dconsole: $(DCONSOLE_OBJ) $(LIB)
+	$(CC) -o $@ $(DCONSOLE_OBJ) $(LIB) $(ALL_LDFLAGS)
 
 examples/%: examples/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
@@ -149,7 +161,8 @@ examples/%: examples/%.c $(LIB) include/diesel.h
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
-TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o test/console_client.o
+TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o test/console_client.o \
+    tools/dconsole_edit.o
 ifeq ($(PLATFORM),linux)
 # check_kqshim.c tests the shim itself, whatever backend the binary has.
 TEST_OBJ += test/kqshim/kqueue.o
@@ -187,7 +200,8 @@ check: check-build
 	@set -e; for b in $(CHECK_BACKENDS); do \
 	    if [ $$b = $(BACKEND) ]; then suites=; else suites="$(LOOP_SUITES)"; fi; \
 	    echo "== backend $$b: $${suites:-all suites}"; \
-	    DIESEL_TEST_DIR=test ./test/check_diesel_$$b $$suites; \
+	    DIESEL_TEST_DIR=test DIESEL_TOOLS_DIR=tools \
+	    ./test/check_diesel_$$b $$suites; \
 	done
 
 # ---- Benchmarks ------------------------------------------------------------
@@ -237,6 +251,7 @@ uninstall:
 
 clean:
 	rm -f lib/*.o lib/*.a lib/libdiesel.pc lib/.flags test/*.o test/suites.h \
+	    tools/*.o \
 	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TOOLS) $(EXAMPLES) \
 	    $(BENCH_BIN)
 

@@ -1,0 +1,1442 @@
+/*
+ * check_dconsole.c: the operator's tool, tools/dconsole, run for real.
+ *
+ * Options and exit statuses; the attach's refusals (no such process, not
+ * permitted, no handler, an unsafe rendezvous directory) and what they
+ * must leave untouched; the wait for the app (timeout, a stopped or dying
+ * target, signals, intruders on the socket) against test/sigtrap_child, a
+ * process that catches SIGTRAP and never answers; and the line editor,
+ * linked in from tools/dconsole_edit.o and driven through a pty.
+ *
+ * The binary is DIESEL_TOOLS_DIR/dconsole (the Makefile sets it), else
+ * t_dir()/../tools/dconsole.  Tests that need another user run parts as
+ * `nobody` (CI runs as root); they are skipped when not root.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "tests.h"
+#include "../tools/dconsole_edit.h"
+
+/* ---- Running programs ----------------------------------------------------- */
+
+#define OUT_MAX (256 * 1024)
+
+struct proc {
+    pid_t pid;
+    int out;                /* its standard output (or the pty master) */
+    int err;                /* its standard error, -1 with a pty */
+    char obuf[OUT_MAX];     /* what it wrote there, NUL-terminated */
+    size_t on;
+    char ebuf[OUT_MAX];
+    size_t en;
+    int status;             /* its wait status, once reaped */
+    int reaped;
+};
+
+static char tools_path[1024];
+
+/* Waits and time bounds, stretched as Check's own timeouts are
+ * (CK_TIMEOUT_MULTIPLIER: CI runs the suite under valgrind with 10). */
+static int64_t
+slow(int64_t ms)
+{
+    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+    long k = m != NULL ? strtol(m, NULL, 10) : 1;
+
+    return ms * (k > 1 ? k : 1);
+}
+
+static const char *
+dconsole_path(void)
+{
+    const char *d = getenv("DIESEL_TOOLS_DIR");
+
+    if (d != NULL)
+        snprintf(tools_path, sizeof(tools_path), "%s/dconsole", d);
+    else
+        snprintf(tools_path, sizeof(tools_path), "%s/../tools/dconsole",
+            t_dir());
+    return tools_path;
+}
+
+static uid_t nobody_uid;
+static gid_t nobody_gid;
+
+/*
+ * Under valgrind --trace-children=yes (CI's memcheck run) every program
+ * we start runs inside valgrind: a target then catches every signal and
+ * is named "memcheck-amd64-", and a process that becomes nobody cannot
+ * create valgrind's FIFOs and dies.  The checks that depend on those are
+ * skipped there; everything else runs, dconsole under memcheck included.
+ */
+static int
+under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+
+    return p != NULL && strstr(p, "valgrind") != NULL;
+}
+
+/* pid runs inside valgrind (see under_valgrind). */
+static int
+wrapped(pid_t pid)
+{
+    char path[64], comm[64] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(comm, sizeof(comm), f) == NULL)
+            comm[0] = '\0';
+        fclose(f);
+    }
+    return strncmp(comm, "memcheck", 8) == 0 ||
+        strncmp(comm, "valgrind", 8) == 0;
+}
+
+static int
+have_nobody(void)
+{
+    struct passwd *pw = getpwnam("nobody");
+
+    if (geteuid() != 0 || pw == NULL || under_valgrind())
+        return 0;
+    nobody_uid = pw->pw_uid;
+    nobody_gid = pw->pw_gid;
+    return 1;
+}
+
+static void
+become_nobody(void)
+{
+    if (setgroups(0, NULL) != 0 || setgid(nobody_gid) != 0 ||
+        setuid(nobody_uid) != 0)
+        _exit(126);
+}
+
+/*
+ * Start path with argv.  as_nobody: drop to nobody first.  stdin_fd: its
+ * standard input (-1: /dev/null).  pty_slave >= 0: standard input and
+ * output on that terminal, made its controlling terminal.
+ */
+static void
+proc_start(struct proc *p, const char *path, char *const argv[],
+    int as_nobody, int stdin_fd, const char *pty_name)
+{
+    int o[2], e[2], master = -1;
+
+    memset(p, 0, sizeof(*p));
+    p->err = -1;
+    if (pty_name == NULL)
+        ck_assert_int_eq(pipe(o), 0);
+    ck_assert_int_eq(pipe(e), 0);
+    p->pid = fork();
+    ck_assert_int_ge(p->pid, 0);
+    if (p->pid == 0) {
+        if (pty_name != NULL) {
+            int s;
+
+            setsid();
+            s = open(pty_name, O_RDWR);
+            if (s < 0)
+                _exit(125);
+            dup2(s, 0);
+            dup2(s, 1);
+            if (s > 2)
+                close(s);
+        } else {
+            int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY);
+
+            dup2(in, 0);
+            dup2(o[1], 1);
+            close(o[0]);
+            close(o[1]);
+        }
+        dup2(e[1], 2);
+        close(e[0]);
+        close(e[1]);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        if (as_nobody)
+            become_nobody();
+        execv(path, argv);
+        _exit(127);
+    }
+    (void)master;
+    if (pty_name == NULL) {
+        close(o[1]);
+        p->out = o[0];
+    }
+    close(e[1]);
+    p->err = e[0];
+    if (stdin_fd >= 0)
+        close(stdin_fd);
+}
+
+/* Read whatever is there, waiting up to ms. */
+static void
+proc_pump(struct proc *p, int ms)
+{
+    struct pollfd pf[2];
+    int n = 0;
+
+    if (p->out >= 0) {
+        pf[n].fd = p->out;
+        pf[n++].events = POLLIN;
+    }
+    if (p->err >= 0) {
+        pf[n].fd = p->err;
+        pf[n++].events = POLLIN;
+    }
+    if (n == 0) {
+        usleep((useconds_t)ms * 1000);
+        return;
+    }
+    if (poll(pf, (nfds_t)n, ms) <= 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        int is_out = pf[i].fd == p->out;
+        char *buf = is_out ? p->obuf : p->ebuf;
+        size_t *len = is_out ? &p->on : &p->en;
+        ssize_t r;
+
+        if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        r = read(pf[i].fd, buf + *len, OUT_MAX - 1 - *len);
+        if (r > 0) {
+            *len += (size_t)r;
+            buf[*len] = '\0';
+        } else {
+            close(pf[i].fd);
+            if (is_out)
+                p->out = -1;
+            else
+                p->err = -1;
+        }
+    }
+}
+
+/* Wait until needle shows in its output (or, err: its error output). */
+static int
+proc_expect(struct proc *p, int err, const char *needle, int ms)
+{
+    int64_t end = t_now_ms() + slow(ms);
+
+    for (;;) {
+        if (strstr(err ? p->ebuf : p->obuf, needle) != NULL)
+            return 1;
+        if (t_now_ms() >= end || (err ? p->err : p->out) < 0)
+            return strstr(err ? p->ebuf : p->obuf, needle) != NULL;
+        proc_pump(p, 20);
+    }
+}
+
+/* Reap it within ms (else kill it): its wait status. */
+static int
+proc_wait(struct proc *p, int ms)
+{
+    int64_t end = t_now_ms() + slow(ms);
+
+    while (!p->reaped) {
+        pid_t r = waitpid(p->pid, &p->status, WNOHANG);
+
+        if (r == p->pid) {
+            p->reaped = 1;
+            break;
+        }
+        if (t_now_ms() >= end) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &p->status, 0);
+            p->reaped = 1;
+            ck_abort_msg("pid %ld did not exit within %d ms; stderr: %s",
+                (long)p->pid, ms, p->ebuf);
+        }
+        proc_pump(p, 10);
+    }
+    /* What it wrote before exiting. */
+    for (int i = 0; i < 100 && (p->out >= 0 || p->err >= 0); i++)
+        proc_pump(p, 10);
+    if (p->out >= 0)
+        close(p->out);
+    if (p->err >= 0)
+        close(p->err);
+    p->out = p->err = -1;
+    return p->status;
+}
+
+static int
+exit_code(int status)
+{
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Run dconsole to the end: its exit code; p has its output. */
+static int
+dconsole_run(struct proc *p, char *const argv[], int as_nobody, int ms)
+{
+    proc_start(p, dconsole_path(), argv, as_nobody, -1, NULL);
+    return exit_code(proc_wait(p, ms));
+}
+
+/* ---- The never-answering target ----------------------------------------------- */
+
+static struct proc trap;
+
+static pid_t
+trap_start(int as_nobody)
+{
+    char path[1024];
+    char *argv[] = { "sigtrap_child", NULL };
+
+    snprintf(path, sizeof(path), "%s/sigtrap_child", t_dir());
+    proc_start(&trap, path, argv, as_nobody, -1, NULL);
+    ck_assert_msg(proc_expect(&trap, 0, "ready\n", 5000),
+        "sigtrap_child did not start: %s", trap.ebuf);
+    return trap.pid;
+}
+
+static int
+trap_signals(void)
+{
+    int n = 0;
+
+    proc_pump(&trap, 50);
+    for (const char *s = trap.obuf; (s = strstr(s, "TRAP ")) != NULL; s++)
+        n++;
+    return n;
+}
+
+static void
+trap_stop(void)
+{
+    kill(trap.pid, SIGCONT);
+    kill(trap.pid, SIGTERM);
+    proc_wait(&trap, 5000);
+}
+
+/* ---- Temporary directories ------------------------------------------------------ */
+
+static char base[256];
+
+/* A fresh directory others may traverse, and a rendezvous path in it. */
+static void
+make_base(void)
+{
+    snprintf(base, sizeof(base), "/tmp/dconsole-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(base));
+    ck_assert_int_eq(chmod(base, 0755), 0);
+}
+
+static void
+remove_tree(const char *path)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", path);
+}
+
+/* Entries in a directory, but . and .. */
+static int
+count_entries(const char *dir)
+{
+    char cmd[600];
+    FILE *f;
+    int n = -1;
+
+    snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", dir);
+    f = popen(cmd, "r");
+    if (f != NULL) {
+        if (fscanf(f, "%d", &n) != 1)
+            n = -1;
+        pclose(f);
+    }
+    return n;
+}
+
+static int
+wait_for_path(const char *path, int ms)
+{
+    struct stat st;
+    int64_t end = t_now_ms() + slow(ms);
+
+    while (lstat(path, &st) != 0) {
+        if (t_now_ms() >= end)
+            return 0;
+        usleep(5000);
+    }
+    return 1;
+}
+
+static void
+teardown(void)
+{
+    if (trap.pid > 0 && !trap.reaped) {
+        kill(trap.pid, SIGKILL);
+        waitpid(trap.pid, NULL, 0);
+        trap.reaped = 1;
+    }
+    if (base[0] != '\0') {
+        remove_tree(base);
+        base[0] = '\0';
+    }
+}
+
+/* Its socket: <dir>/console-<pid>.sock. */
+static void
+sock_path_of(char *buf, size_t size, const char *dir, pid_t pid)
+{
+    snprintf(buf, size, "%s/console-%ld.sock", dir, (long)pid);
+}
+
+/* ---- Options ------------------------------------------------------------------- */
+
+START_TEST(dconsole_usage_errors_exit_2)
+{
+    static char *bad[][6] = {
+        { "dconsole", NULL },
+        { "dconsole", "-x", "1", NULL },
+        { "dconsole", "-t", NULL },
+        { "dconsole", "-t", "abc", "1", NULL },
+        { "dconsole", "-t", "0", "1", NULL },
+        { "dconsole", "-s", "KILL", "1", NULL },
+        { "dconsole", "-s", "NOSUCH", "1", NULL },
+        { "dconsole", "abc", NULL },
+        { "dconsole", "0", NULL },
+        { "dconsole", "-l", "1", NULL },
+        { "dconsole", "dummy", "x", NULL },
+        { "dconsole", "--bogus", NULL },
+        { "dconsole", "1", "a\nb", NULL },
+    };
+    struct proc *p = malloc(sizeof(*p));
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(dconsole_run(p, bad[i], 0, 5000), 2);
+        ck_assert_msg(strstr(p->ebuf, "usage: dconsole") != NULL,
+            "case %zu: %s", i, p->ebuf);
+        ck_assert_str_eq(p->obuf, "");
+    }
+    {
+        char *argv[] = { "dconsole", "-h", NULL };
+        ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 0);
+        ck_assert_ptr_nonnull(strstr(p->obuf, "-t SECONDS"));
+        ck_assert_str_eq(p->ebuf, "");
+    }
+    {
+        char *argv[] = { "dconsole", "--version", NULL };
+        ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 0);
+        ck_assert_ptr_nonnull(strstr(p->obuf, "dconsole (libdiesel) "
+            DIESEL_VERSION_STRING "\n"));
+    }
+    free(p);
+}
+END_TEST
+
+/* ---- Refusals --------------------------------------------------------------------- */
+
+START_TEST(dconsole_no_such_process_exits_3)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], want[64];
+    char *argv[] = { "dconsole", pid, NULL };
+    pid_t gone = fork();
+
+    if (gone == 0)
+        _exit(0);
+    waitpid(gone, NULL, 0);
+    snprintf(pid, sizeof(pid), "%ld", (long)gone);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 3);
+    snprintf(want, sizeof(want), "dconsole: no such process: %ld\n",
+        (long)gone);
+    ck_assert_str_eq(p->ebuf, want);
+    free(p);
+}
+END_TEST
+
+START_TEST(dconsole_refuses_a_target_without_handler_and_leaves_it_alive)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+    char *usr1[] = { "dconsole", "-d", dir, "-s", "USR1", "-t", "1", pid,
+        NULL };
+    pid_t sl = fork();
+    struct stat st;
+
+    if (sl == 0) {
+        execl("/bin/sleep", "sleep", "100", (char *)NULL);
+        _exit(127);
+    }
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    usleep((useconds_t)slow(100) * 1000);     /* sleep is exec'd */
+    snprintf(pid, sizeof(pid), "%ld", (long)sl);
+    if (wrapped(sl)) {
+        /* valgrind catches SIGTRAP for it. */
+        kill(sl, SIGKILL);
+        waitpid(sl, NULL, 0);
+        free(p);
+        return;
+    }
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 5);
+    ck_assert_msg(strstr(p->ebuf, "does not catch SIGTRAP") != NULL &&
+        strstr(p->ebuf, "signalling it would kill it") != NULL, "%s",
+        p->ebuf);
+    /* Never signalled: alive, and nothing was set up for it. */
+    usleep(50000);
+    ck_assert_int_eq(waitpid(sl, NULL, WNOHANG), 0);
+    ck_assert_int_eq(kill(sl, 0), 0);
+    ck_assert_int_ne(lstat(dir, &st), 0);
+    kill(sl, SIGKILL);
+    waitpid(sl, NULL, 0);
+
+    /* A process with a SIGTRAP handler, asked about another signal. */
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    if (wrapped(trap.pid)) {
+        trap_stop();
+        free(p);
+        return;
+    }
+    ck_assert_int_eq(dconsole_run(p, usr1, 0, 5000), 5);
+    ck_assert_ptr_nonnull(strstr(p->ebuf, "does not catch SIGUSR1"));
+    ck_assert_int_eq(trap_signals(), 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+START_TEST(dconsole_nobody_against_a_root_process_is_not_permitted)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+    struct stat st;
+
+    if (!have_nobody()) {
+        free(p);
+        return;
+    }
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    ck_assert_int_eq(dconsole_run(p, argv, 1, 5000), 4);
+    ck_assert_msg(strstr(p->ebuf, "not permitted") != NULL, "%s", p->ebuf);
+    ck_assert_int_eq(trap_signals(), 0);
+    ck_assert_int_eq(kill(trap.pid, 0), 0);
+    ck_assert_int_ne(lstat(dir, &st), 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+/* Each unsafe directory: refused with its reason, left as it was, and the
+ * target never signalled. */
+START_TEST(dconsole_refuses_an_unsafe_rendezvous_dir)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], other[300];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+    struct stat st;
+
+    if (!have_nobody()) {
+        free(p);
+        return;
+    }
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(other, sizeof(other), "%s/elsewhere", base);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+
+    /* Another user's, mode 0777. */
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_int_eq(chown(dir, nobody_uid, nobody_gid), 0);
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 4);
+    ck_assert_msg(strstr(p->ebuf, "belongs to uid") != NULL, "%s", p->ebuf);
+    ck_assert_int_eq(lstat(dir, &st), 0);
+    ck_assert_int_eq(st.st_uid, nobody_uid);
+    ck_assert_int_eq(st.st_mode & 07777, 0777);
+    ck_assert_int_eq(count_entries(dir), 0);
+
+    /* Ours, but mode 0777. */
+    ck_assert_int_eq(chown(dir, 0, 0), 0);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 4);
+    ck_assert_msg(strstr(p->ebuf, "has mode 0777") != NULL, "%s", p->ebuf);
+    ck_assert_int_eq(lstat(dir, &st), 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0777);
+    ck_assert_int_eq(count_entries(dir), 0);
+
+    /* Ours, mode 0750. */
+    ck_assert_int_eq(chmod(dir, 0750), 0);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 4);
+    ck_assert_msg(strstr(p->ebuf, "has mode 0750") != NULL, "%s", p->ebuf);
+    ck_assert_int_eq(rmdir(dir), 0);
+
+    /* A symbolic link to a good directory elsewhere. */
+    ck_assert_int_eq(mkdir(other, 0700), 0);
+    ck_assert_int_eq(symlink(other, dir), 0);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 4);
+    ck_assert_msg(strstr(p->ebuf, "is a symbolic link") != NULL, "%s",
+        p->ebuf);
+    ck_assert_int_eq(count_entries(other), 0);
+    ck_assert_int_eq(lstat(dir, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_eq(unlink(dir), 0);
+
+    /* Not a directory. */
+    ck_assert_int_eq(close(open(dir, O_CREAT | O_WRONLY, 0600)), 0);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 4);
+    ck_assert_msg(strstr(p->ebuf, "is not a directory") != NULL, "%s",
+        p->ebuf);
+
+    ck_assert_int_eq(trap_signals(), 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+/* ---- Waiting for the app ----------------------------------------------------------- */
+
+START_TEST(dconsole_times_out_on_a_silent_target_and_removes_its_socket)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+    long from, uid, code, value;
+    const char *line;
+    struct stat st;
+    int64_t t0;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    t0 = t_now_ms();
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
+    ck_assert_int_ge(t_now_ms() - t0, 900);
+    ck_assert_int_lt(t_now_ms() - t0, slow(2500));
+    ck_assert_msg(strstr(p->ebuf, "did not answer within 1 s") != NULL &&
+        strstr(p->ebuf, "diesel_console_install") != NULL &&
+        strstr(p->ebuf, "blocked") != NULL, "%s", p->ebuf);
+    ck_assert_str_eq(p->obuf, "");
+    /* The directory it made: private; the socket: gone. */
+    ck_assert_int_eq(lstat(dir, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    ck_assert_int_eq(st.st_mode & 07777, 0700);
+    ck_assert_int_eq(st.st_uid, geteuid());
+    ck_assert_int_eq(count_entries(dir), 0);
+    /* One signal, queued by dconsole, with a positive nonce. */
+    ck_assert_int_eq(trap_signals(), 1);
+    line = strstr(trap.obuf, "TRAP ");
+    ck_assert_int_eq(sscanf(line, "TRAP pid=%ld uid=%ld code=%ld value=%ld",
+        &from, &uid, &code, &value), 4);
+    ck_assert_int_eq(from, p->pid);
+    ck_assert_int_eq(uid, 0);
+    ck_assert_int_eq(code, SI_QUEUE);
+    ck_assert_int_gt(value, 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+START_TEST(dconsole_default_dir_is_per_user_under_tmpdir_or_the_env)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], run[64], envdir[300];
+    char *argv[] = { "dconsole", "-t", "0.3", pid, NULL };
+    struct stat st;
+
+    make_base();
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    snprintf(run, sizeof(run), "/run/user/%lu", (unsigned long)geteuid());
+    if (stat(run, &st) != 0) {
+        setenv("TMPDIR", base, 1);
+        unsetenv("DIESEL_CONSOLE_DIR");
+        ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
+        snprintf(dir, sizeof(dir), "%s/diesel-%lu", base,
+            (unsigned long)geteuid());
+        ck_assert_int_eq(lstat(dir, &st), 0);
+        ck_assert_int_eq(st.st_mode & 07777, 0700);
+        ck_assert_msg(strstr(p->ebuf, dir) != NULL, "%s", p->ebuf);
+    }
+    snprintf(envdir, sizeof(envdir), "%s/from-env", base);
+    setenv("DIESEL_CONSOLE_DIR", envdir, 1);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
+    ck_assert_int_eq(lstat(envdir, &st), 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0700);
+    unsetenv("DIESEL_CONSOLE_DIR");
+    unsetenv("TMPDIR");
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+START_TEST(dconsole_signals_while_waiting_remove_the_socket)
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], sock[400];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "30", pid, NULL };
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        int status;
+        int64_t t0;
+
+        proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+        sock_path_of(sock, sizeof(sock), dir, p->pid);
+        ck_assert_msg(wait_for_path(sock, 5000), "no socket %s", sock);
+        t0 = t_now_ms();
+        kill(p->pid, sigs[i]);
+        status = proc_wait(p, 5000);
+        ck_assert_int_lt(t_now_ms() - t0, slow(2000));
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i],
+            "signal %d: status %#x, %s", sigs[i], status, p->ebuf);
+        ck_assert_int_eq(count_entries(dir), 0);
+    }
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+/* Connect to path and read: 0 if the peer closed without a byte (or the
+ * connection was refused outright), 1 if a byte came. */
+static int
+intrude(const char *path, int as_nobody, pid_t *who)
+{
+    pid_t pid = fork();
+    int status;
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct sockaddr_un sa;
+        struct pollfd pf;
+        char c;
+        int fd;
+
+        if (as_nobody)
+            become_nobody();
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        memset(&sa, 0, sizeof(sa));
+        sa.sun_family = AF_UNIX;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+            _exit(errno == EACCES ? 10 : 2);
+        pf.fd = fd;
+        pf.events = POLLIN;
+        if (poll(&pf, 1, (int)slow(3000)) != 1)
+            _exit(3);   /* not closed in time */
+        if (read(fd, &c, 1) == 1)
+            _exit(1);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    if (who != NULL)
+        *who = pid;
+    return WEXITSTATUS(status);
+}
+
+START_TEST(dconsole_closes_intruders_without_a_byte_and_keeps_waiting)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], sock[400], want[128], tsec[32];
+    char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, NULL };
+    pid_t who;
+    int r;
+
+    snprintf(tsec, sizeof(tsec), "%ld", (long)slow(2));
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    sock_path_of(sock, sizeof(sock), dir, p->pid);
+    ck_assert(wait_for_path(sock, 5000));
+
+    /* Same user, another pid. */
+    r = intrude(sock, 0, &who);
+    ck_assert_int_eq(r, 0);
+    snprintf(want, sizeof(want), "refused a connection from pid %ld (uid 0)",
+        (long)who);
+    ck_assert_msg(proc_expect(p, 1, want, 2000), "%s", p->ebuf);
+    snprintf(want, sizeof(want), "expected PID %s (uid 0)", pid);
+    ck_assert_msg(strstr(p->ebuf, want) != NULL, "%s", p->ebuf);
+    /* Another user cannot even reach the socket. */
+    if (have_nobody()) {
+        r = intrude(sock, 1, NULL);
+        ck_assert_int_eq(r, 10);
+    }
+    /* Still waiting for the real one, until its timeout. */
+    ck_assert_int_eq(waitpid(p->pid, NULL, WNOHANG), 0);
+    ck_assert_int_eq(exit_code(proc_wait(p, 10000)), 6);
+    ck_assert_int_eq(count_entries(dir), 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+START_TEST(dconsole_root_hands_the_dir_and_socket_to_the_targets_user)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], sock[400], want[128], tsec[32];
+    char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, NULL };
+    long from, uid, code, value;
+    struct stat st;
+    pid_t who;
+    int r;
+
+    if (!have_nobody()) {
+        free(p);
+        return;
+    }
+    snprintf(tsec, sizeof(tsec), "%ld", (long)slow(2));
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(1));
+    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    sock_path_of(sock, sizeof(sock), dir, p->pid);
+    ck_assert(wait_for_path(sock, 5000));
+    ck_assert_int_eq(lstat(dir, &st), 0);
+    ck_assert_int_eq(st.st_uid, nobody_uid);
+    ck_assert_int_eq(st.st_mode & 07777, 0700);
+    ck_assert_int_eq(lstat(sock, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_int_eq(st.st_uid, nobody_uid);
+    ck_assert_int_eq(st.st_mode & 0077, 0);
+
+    /* Another process of the target's user reaches it, and is refused. */
+    r = intrude(sock, 1, &who);
+    ck_assert_int_eq(r, 0);
+    snprintf(want, sizeof(want), "refused a connection from pid %ld (uid "
+        "%lu): expected PID %s", (long)who, (unsigned long)nobody_uid, pid);
+    ck_assert(proc_expect(p, 1, want, 2000));
+    ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 6);
+    ck_assert_int_eq(count_entries(dir), 0);
+    /* The signal came from root. */
+    ck_assert_int_eq(trap_signals(), 1);
+    ck_assert_int_eq(sscanf(strstr(trap.obuf, "TRAP "),
+        "TRAP pid=%ld uid=%ld code=%ld value=%ld", &from, &uid, &code,
+        &value), 4);
+    ck_assert_int_eq(uid, 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+START_TEST(dconsole_gives_up_on_a_stopped_target)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+    int64_t t0;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    kill(trap.pid, SIGSTOP);
+    usleep(50000);
+    t0 = t_now_ms();
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
+    ck_assert_int_lt(t_now_ms() - t0, slow(2500));
+    ck_assert_msg(strstr(p->ebuf, "it is stopped") != NULL, "%s", p->ebuf);
+    ck_assert_int_eq(count_entries(dir), 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+START_TEST(dconsole_notices_a_target_that_exits_while_it_waits)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], sock[400];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "20", pid, NULL };
+    int64_t t0;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    sock_path_of(sock, sizeof(sock), dir, p->pid);
+    ck_assert(wait_for_path(sock, 5000));
+    t0 = t_now_ms();
+    trap_stop();
+    ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 3);
+    ck_assert_int_lt(t_now_ms() - t0, slow(2000));
+    ck_assert_msg(strstr(p->ebuf, "exited before it answered") != NULL,
+        "%s", p->ebuf);
+    ck_assert_int_eq(count_entries(dir), 0);
+    free(p);
+}
+END_TEST
+
+START_TEST(dconsole_lists_the_processes_that_catch_the_signal)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char *argv[] = { "dconsole", "-l", NULL };
+    char want[64];
+    pid_t sl = fork();
+
+    if (sl == 0) {
+        execl("/bin/sleep", "sleep", "100", (char *)NULL);
+        _exit(127);
+    }
+    trap_start(0);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 0);
+    snprintf(want, sizeof(want), "\n%7ld ", (long)trap.pid);
+    ck_assert_msg(strstr(p->obuf, want) != NULL, "%s", p->obuf);
+    ck_assert_ptr_nonnull(strstr(p->obuf, "PID"));
+    if (!wrapped(trap.pid)) {
+        ck_assert_ptr_nonnull(strstr(p->obuf, "sigtrap_child\n"));
+        snprintf(want, sizeof(want), "\n%7ld ", (long)sl);
+        ck_assert_ptr_null(strstr(p->obuf, want));
+    }
+    /* nobody sees only its own. */
+    if (have_nobody()) {
+        dconsole_run(p, argv, 1, 5000);
+        snprintf(want, sizeof(want), "%7ld ", (long)trap.pid);
+        ck_assert_ptr_null(strstr(p->obuf, want));
+    }
+    kill(sl, SIGKILL);
+    waitpid(sl, NULL, 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
+/* ---- The line editor, through a pty ---------------------------------------------- */
+
+/*
+ * A child process runs the editor on a pty's slave in a loop of its own
+ * and reports each line on a pipe: "L<n> <cooked> <text>", where <cooked>
+ * is 1 when the terminal was back in cooked mode (echo, lines) once the
+ * line was returned, or "EOF <cooked>".  Prompt n is "P<n>> ", so the
+ * parent knows the editor is in raw mode and waiting for line n.
+ */
+struct edcfg {
+    const char *const *hist;
+    const char *const *words;
+    int res;
+};
+
+static int
+ed_child(void *arg)
+{
+    struct edcfg *c = arg;
+    struct dc_edit *e = dc_edit_create(0, 1);
+    size_t nw = 0;
+
+    while (c->words != NULL && c->words[nw] != NULL)
+        nw++;
+    dc_edit_set_words(e, (char *const *)c->words, nw);
+    for (size_t i = 0; c->hist != NULL && c->hist[i] != NULL; i++)
+        dc_edit_history_add(e, c->hist[i]);
+    for (int n = 1;; n++) {
+        char prompt[16], *line;
+        struct termios t;
+        int r, cooked;
+
+        snprintf(prompt, sizeof(prompt), "P%d> ", n);
+        r = dc_edit_readline(e, prompt, &line);
+        cooked = tcgetattr(0, &t) == 0 &&
+            (t.c_lflag & (ICANON | ECHO)) == (ICANON | ECHO);
+        if (r == 1) {
+            dprintf(c->res, "L%d %d %s\n", n, cooked, line);
+            dc_edit_history_add(e, line);
+        } else {
+            dprintf(c->res, r == 0 ? "EOF %d\n" : "ERR %d\n",
+                r == 0 ? cooked : errno);
+            break;
+        }
+    }
+    dc_edit_destroy(e);
+    return 0;
+}
+
+struct ed {
+    pid_t pid;
+    int master;
+    int res;
+    char out[OUT_MAX];      /* everything the editor drew */
+    size_t on;
+    char rbuf[16384];       /* its reports */
+    size_t rn;
+};
+
+static void
+ed_start(struct ed *d, const char *const *hist, const char *const *words,
+    int cols)
+{
+    struct edcfg c = { hist, words, -1 };
+    int p[2];
+
+    memset(d, 0, sizeof(*d));
+    d->master = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(d->master, 0);
+    ck_assert_int_eq(grantpt(d->master), 0);
+    ck_assert_int_eq(unlockpt(d->master), 0);
+    ck_assert_int_eq(pipe(p), 0);
+    d->pid = fork();
+    ck_assert_int_ge(d->pid, 0);
+    if (d->pid == 0) {
+        struct winsize ws = { 24, (unsigned short)cols, 0, 0 };
+        int s = open(ptsname(d->master), O_RDWR);
+
+        setsid();
+        close(s);
+        s = open(ptsname(d->master), O_RDWR);   /* now the controlling tty */
+        ioctl(s, TIOCSWINSZ, &ws);
+        dup2(s, 0);
+        dup2(s, 1);
+        close(s);
+        close(d->master);
+        close(p[0]);
+        c.res = p[1];
+        diesel_log_level_set("diesel", DIESEL_LOG_ERROR);
+        _exit(t_run(ed_child, &c));
+    }
+    close(p[1]);
+    d->res = p[0];
+}
+
+static void
+ed_pump(struct ed *d, int ms)
+{
+    struct pollfd pf[2] = { { d->master, POLLIN, 0 }, { d->res, POLLIN, 0 } };
+    ssize_t r;
+
+    if (poll(pf, 2, ms) <= 0)
+        return;
+    if (pf[0].revents & POLLIN) {
+        if (d->on > OUT_MAX / 2) {
+            /* Keep the recent half. */
+            memmove(d->out, d->out + d->on - OUT_MAX / 4, OUT_MAX / 4);
+            d->on = OUT_MAX / 4;
+        }
+        r = read(d->master, d->out + d->on, OUT_MAX - 1 - d->on);
+        if (r > 0)
+            d->on += (size_t)r;
+        d->out[d->on] = '\0';
+    }
+    if (pf[1].revents & (POLLIN | POLLHUP)) {
+        r = read(d->res, d->rbuf + d->rn, sizeof(d->rbuf) - 1 - d->rn);
+        if (r > 0)
+            d->rn += (size_t)r;
+        d->rbuf[d->rn] = '\0';
+    }
+}
+
+static void
+ed_wait_out(struct ed *d, const char *needle)
+{
+    int64_t end = t_now_ms() + slow(5000);
+
+    while (strstr(d->out, needle) == NULL) {
+        ck_assert_msg(t_now_ms() < end, "no \"%s\" in the editor's output",
+            needle);
+        ed_pump(d, 20);
+    }
+}
+
+/* Type keys, reading what the editor draws meanwhile: it blocks when the
+ * pty's output is full, and then stops reading keys. */
+static void
+ed_send(struct ed *d, const char *keys)
+{
+    size_t n = strlen(keys);
+    int64_t end = t_now_ms() + slow(10000);
+
+    fcntl(d->master, F_SETFL, fcntl(d->master, F_GETFL) | O_NONBLOCK);
+    while (n > 0) {
+        ssize_t w = write(d->master, keys, n);
+
+        if (w > 0) {
+            keys += w;
+            n -= (size_t)w;
+            continue;
+        }
+        ck_assert_msg(w < 0 && errno == EAGAIN, "write: %s",
+            strerror(errno));
+        ck_assert_msg(t_now_ms() < end, "the editor stopped reading keys");
+        ed_pump(d, 10);
+    }
+}
+
+/* Wait for prompt n, type keys, return the report for line n. */
+static const char *
+ed_line(struct ed *d, int n, const char *keys)
+{
+    static char report[8192];
+    char prompt[16], tag[16];
+    int64_t end = t_now_ms() + slow(5000);
+
+    snprintf(prompt, sizeof(prompt), "P%d> ", n);
+    ed_wait_out(d, prompt);
+    if (keys != NULL)
+        ed_send(d, keys);
+    snprintf(tag, sizeof(tag), "L%d ", n);
+    for (;;) {
+        char *s = strstr(d->rbuf, tag);
+        char *e;
+
+        if (s == NULL)
+            s = strstr(d->rbuf, "EOF ");
+        if (s == NULL)
+            s = strstr(d->rbuf, "ERR ");
+        if (s != NULL && (e = strchr(s, '\n')) != NULL) {
+            size_t len = (size_t)(e - s);
+
+            size_t used = (size_t)(e + 1 - d->rbuf);
+
+            memcpy(report, s, len);
+            report[len] = '\0';
+            memmove(d->rbuf, e + 1, d->rn - used + 1);
+            d->rn -= used;
+            return report;
+        }
+        ck_assert_msg(t_now_ms() < end, "no report for line %d: %s", n,
+            d->rbuf);
+        ed_pump(d, 20);
+    }
+}
+
+/* The text of a report "L<n> 1 <text>", checking the terminal was
+ * restored. */
+static const char *
+ed_text(const char *report)
+{
+    const char *s = strchr(report, ' ');
+
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(strncmp(s, " 1 ", 3) == 0, "terminal left raw: %s", report);
+    return s + 3;
+}
+
+static void
+ed_finish(struct ed *d)
+{
+    int status;
+
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, &status, 0);
+    close(d->master);
+    close(d->res);
+}
+
+START_TEST(edit_moves_inserts_and_deletes)
+{
+    struct ed *d = malloc(sizeof(*d));
+    int n = 1;
+
+    ed_start(d, NULL, NULL, 80);
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "hello\r")), "hello");
+    /* Left, then insert. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "helo\x1b[DL\r")), "helLo");
+    /* Ctrl-A / Ctrl-E. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "world\x01hello \x05!\r")),
+        "hello world!");
+    /* Home and End in their several encodings, and Ctrl-B / Ctrl-F. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "b\x1b[Ha\x1b[Fc\x1bOHx"
+        "\x1b[4~y\x1b[1~z\x02\x06\x06w\r")), "zxwabcy");
+    /* Backspace, Delete, Ctrl-D in a line, Ctrl-H. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "abcd\x7f\x01\x1b[3~\x04x"
+        "\x05\x08\r")), "x");
+    /* Ctrl-K, Ctrl-U. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "keep this\x1b[D\x1b[D\x1b[D"
+        "\x1b[D\x0b\r")), "keep ");
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "drop this\x1b[D\x1b[D\x15"
+        "\r")), "is");
+    /* Ctrl-W: the word before the cursor, and the spaces after it. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "foo bar baz  \x17\r")),
+        "foo bar ");
+    /* Alt-b, Alt-f, Ctrl-Left, Ctrl-Right. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "one two\x1b" "b_\x1b[1;5D"
+        "\x1b[1;5D^\x1b[1;5C,\x1b" "f$\r")), "^one, _two$");
+    /* Unknown sequences and control keys are ignored. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "a\x1b[15~b\x1b[99;9Xc\x07\x18"
+        "d\r")), "abcd");
+    ed_finish(d);
+    free(d);
+}
+END_TEST
+
+START_TEST(edit_reassembles_split_sequences_and_utf8)
+{
+    struct ed *d = malloc(sizeof(*d));
+
+    ed_start(d, NULL, NULL, 80);
+    ed_wait_out(d, "P1> ");
+    ed_send(d, "ab\x1b");
+    usleep(30000);
+    ed_send(d, "[");
+    usleep(30000);
+    ed_send(d, "DX\r");
+    ck_assert_str_eq(ed_text(ed_line(d, 1, NULL)), "aXb");
+    /* A lone Esc is dropped after its timeout; the next key counts. */
+    ed_wait_out(d, "P2> ");
+    ed_send(d, "a\x1b");
+    usleep((useconds_t)slow(300) * 1000);
+    ed_send(d, "b\r");
+    ck_assert_str_eq(ed_text(ed_line(d, 2, NULL)), "ab");
+    /* A cursor move steps over a whole UTF-8 character. */
+    ck_assert_str_eq(ed_text(ed_line(d, 3, "a\xc3\xa9\xe2\x82\xac\x1b[D"
+        "\x1b[Db\x7f\x7f\r")), "\xc3\xa9\xe2\x82\xac");
+    ck_assert_str_eq(ed_text(ed_line(d, 4, "\xc3\xa9\x1b[Dx\r")),
+        "x\xc3\xa9");
+    ed_finish(d);
+    free(d);
+}
+END_TEST
+
+START_TEST(edit_ctrl_c_clears_and_ctrl_d_ends)
+{
+    struct ed *d = malloc(sizeof(*d));
+    const char *r;
+
+    ed_start(d, NULL, NULL, 80);
+    ck_assert_str_eq(ed_text(ed_line(d, 1, "junk\x03ok\r")), "ok");
+    ck_assert_ptr_nonnull(strstr(d->out, "junk^C\r\n"));
+    ck_assert_ptr_nonnull(strstr(d->out, "^C\r\n\rP1> \x1b[0K"));
+    /* Ctrl-D on an empty line: the end, with the terminal restored. */
+    r = ed_line(d, 2, "\x04");
+    ck_assert_str_eq(r, "EOF 1");
+    ed_finish(d);
+    free(d);
+}
+END_TEST
+
+START_TEST(edit_draws_the_prompt_and_the_line)
+{
+    struct ed *d = malloc(sizeof(*d));
+
+    ed_start(d, NULL, NULL, 80);
+    ck_assert_str_eq(ed_text(ed_line(d, 1, "ab\x1b[D\r")), "ab");
+    /* A redraw: return, prompt, line, erase to the end, return, move to
+     * the cursor column.  Typing at the end only echoes. */
+    ck_assert_ptr_nonnull(strstr(d->out, "\rP1> \x1b[0K\r\x1b[4Cab"
+        "\rP1> ab\x1b[0K\r\x1b[5C"));
+    /* Enter moves to a new line. */
+    ck_assert_ptr_nonnull(strstr(d->out, "\r\n"));
+    ed_finish(d);
+    free(d);
+}
+END_TEST
+
+START_TEST(edit_scrolls_a_line_wider_than_the_terminal)
+{
+    struct ed *d = malloc(sizeof(*d));
+    char keys[300], want[200];
+
+    ed_start(d, NULL, NULL, 20);
+    for (int i = 0; i < 100; i++)
+        want[i] = (char)('a' + i % 26);
+    want[100] = '\0';
+    snprintf(keys, sizeof(keys), "%s\r", want);
+    ck_assert_str_eq(ed_text(ed_line(d, 1, keys)), want);
+    /* The last redraw shows the end of the line, within 19 columns. */
+    ck_assert_ptr_nonnull(strstr(d->out, "\rP1> hijklmnopqrstuv\x1b[0K"
+        "\r\x1b[19C"));
+    /* Moving left inside the view does not scroll it. */
+    ck_assert_str_eq(ed_text(ed_line(d, 2, "\x10\x1b[D\x1b[D\x1b[D.\r")),
+        "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopq"
+        "rstuvwxyzabcdefghijklmnopqrs.tuv");
+    ck_assert_ptr_nonnull(strstr(d->out, "\rP2> hijklmnopqrs.tu\x1b[0K"
+        "\r\x1b[17C"));
+    /* Home shows the start again. */
+    ck_assert_str_eq(ed_text(ed_line(d, 3, "0123456789abcdefghij\x01<\r")),
+        "<0123456789abcdefghij");
+    ck_assert_ptr_nonnull(strstr(d->out, "\rP3> <0123456789abcd\x1b[0K"
+        "\r\x1b[5C"));
+    ed_finish(d);
+    free(d);
+}
+END_TEST
+
+START_TEST(edit_caps_the_line_at_the_protocol_limit)
+{
+    struct ed *d = malloc(sizeof(*d));
+    char *keys = malloc(DC_EDIT_LINE_MAX + 100);
+    const char *r;
+
+    ed_start(d, NULL, NULL, 80);
+    memset(keys, 'x', DC_EDIT_LINE_MAX + 10);
+    strcpy(keys + DC_EDIT_LINE_MAX + 10, "\r");
+    r = ed_text(ed_line(d, 1, keys));
+    ck_assert_uint_eq(strlen(r), DC_EDIT_LINE_MAX);
+    ed_wait_out(d, "\a");
+    ed_finish(d);
+    free(keys);
+    free(d);
+}
+END_TEST
+
+START_TEST(edit_walks_the_history)
+{
+    static const char *const hist[] = { "first", "second", NULL };
+    struct ed *d = malloc(sizeof(*d));
+    int n = 1;
+
+    ed_start(d, hist, NULL, 80);
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "\x1b[A\r")), "second");
+    /* "second" again is not added twice: up twice is "first". */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "\x1b[A\x1b[A\r")), "first");
+    /* Now the newest is "first": up, up, down is "first" again. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "\x1b[A\x1b[A\x1b[B\r")),
+        "first");
+    /* Down past the newest gives back the line being typed. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "draft\x10\x10\x0e\x0e\r")),
+        "draft");
+    /* A recalled line can be edited. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "\x1bOA!\r")), "draft!");
+    /* Past the oldest: a beep, and it stays there. */
+    ck_assert_str_eq(ed_text(ed_line(d, n++, "\x1b[A\x1b[A\x1b[A\x1b[A"
+        "\x1b[A\x1b[A\x1b[A\r")), "first");
+    ed_finish(d);
+    free(d);
+}
+END_TEST
+
+START_TEST(edit_completes_command_names)
+{
+    static const char *const words[] = { "get", "greet", "help", "stacks",
+        "stats", NULL };
+    struct ed *d = malloc(sizeof(*d));
+    char *mark;
+
+    ed_start(d, NULL, words, 80);
+    ck_assert_str_eq(ed_text(ed_line(d, 1, "he\t\r")), "help ");
+    ck_assert_str_eq(ed_text(ed_line(d, 2, "gr\tbob\r")), "greet bob");
+    /* "sta" is ambiguous: Tab goes as far as "sta"... then lists both. */
+    ck_assert_str_eq(ed_text(ed_line(d, 3, "st\t\x05\r")), "sta");
+    mark = d->out + d->on;
+    ck_assert_str_eq(ed_text(ed_line(d, 4, "sta\t\tc\t\r")), "stacks ");
+    ck_assert_ptr_nonnull(strstr(mark, "\r\nstacks  stats\r\n"));
+    /* Leading spaces are fine; later words do not complete. */
+    ck_assert_str_eq(ed_text(ed_line(d, 5, "  he\t\r")), "  help ");
+    ck_assert_str_eq(ed_text(ed_line(d, 6, "help st\t\r")), "help st");
+    /* Nothing matches: a beep, the line unchanged. */
+    ck_assert_str_eq(ed_text(ed_line(d, 7, "zz\t\r")), "zz");
+    ed_finish(d);
+    free(d);
+}
+END_TEST
+
+START_TEST(edit_keeps_keys_typed_ahead)
+{
+    struct ed *d = malloc(sizeof(*d));
+
+    ed_start(d, NULL, NULL, 80);
+    ed_wait_out(d, "P1> ");
+    ed_send(d, "one\rtwo\rthree\r");
+    ck_assert_str_eq(ed_text(ed_line(d, 1, NULL)), "one");
+    ck_assert_str_eq(ed_text(ed_line(d, 2, NULL)), "two");
+    ck_assert_str_eq(ed_text(ed_line(d, 3, NULL)), "three");
+    ed_finish(d);
+    free(d);
+}
+END_TEST
+
+START_TEST(edit_history_file_is_capped_merged_and_private)
+{
+    struct dc_edit *a = dc_edit_create(-1, -1), *b, *c;
+    char path[300], line[32];
+    struct stat st;
+
+    make_base();
+    snprintf(path, sizeof(path), "%s/history", base);
+    ck_assert_int_eq(dc_edit_history_load(a, path), 0);   /* missing: fine */
+    for (int i = 0; i < DC_EDIT_HISTORY_MAX + 5; i++) {
+        snprintf(line, sizeof(line), "cmd%d", i);
+        dc_edit_history_add(a, line);
+    }
+    dc_edit_history_add(a, "");
+    ck_assert_uint_eq(dc_edit_history_len(a), DC_EDIT_HISTORY_MAX);
+    ck_assert_int_eq(dc_edit_history_save(a, path), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+
+    /* Two sessions: both keep what they added. */
+    b = dc_edit_create(-1, -1);
+    c = dc_edit_create(-1, -1);
+    ck_assert_int_eq(dc_edit_history_load(b, path), 0);
+    ck_assert_int_eq(dc_edit_history_load(c, path), 0);
+    ck_assert_uint_eq(dc_edit_history_len(b), DC_EDIT_HISTORY_MAX);
+    ck_assert_str_eq(dc_edit_history_get(b, 0), "cmd5");
+    ck_assert_str_eq(dc_edit_history_get(b, DC_EDIT_HISTORY_MAX - 1),
+        "cmd1004");
+    dc_edit_history_add(b, "from b");
+    dc_edit_history_add(c, "from c");
+    ck_assert_int_eq(dc_edit_history_save(b, path), 0);
+    ck_assert_int_eq(dc_edit_history_save(c, path), 0);
+    dc_edit_destroy(a);
+    a = dc_edit_create(-1, -1);
+    ck_assert_int_eq(dc_edit_history_load(a, path), 0);
+    ck_assert_uint_eq(dc_edit_history_len(a), DC_EDIT_HISTORY_MAX);
+    ck_assert_str_eq(dc_edit_history_get(a, DC_EDIT_HISTORY_MAX - 2),
+        "from b");
+    ck_assert_str_eq(dc_edit_history_get(a, DC_EDIT_HISTORY_MAX - 1),
+        "from c");
+    ck_assert_str_eq(dc_edit_history_get(a, 0), "cmd7");
+    ck_assert_int_eq(count_entries(base), 1);   /* no temporary left */
+    dc_edit_destroy(a);
+    dc_edit_destroy(b);
+    dc_edit_destroy(c);
+}
+END_TEST
+
+Suite *
+diesel_dconsole_suite(void)
+{
+    Suite *s = suite_create("dconsole");
+    TCase *tc = tcase_create("tool");
+    TCase *te = tcase_create("editor");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_test(tc, dconsole_usage_errors_exit_2);
+    tcase_add_test(tc, dconsole_no_such_process_exits_3);
+    tcase_add_test(tc, dconsole_refuses_a_target_without_handler_and_leaves_it_alive);
+    tcase_add_test(tc, dconsole_nobody_against_a_root_process_is_not_permitted);
+    tcase_add_test(tc, dconsole_refuses_an_unsafe_rendezvous_dir);
+    tcase_add_test(tc, dconsole_times_out_on_a_silent_target_and_removes_its_socket);
+    tcase_add_test(tc, dconsole_default_dir_is_per_user_under_tmpdir_or_the_env);
+    tcase_add_test(tc, dconsole_signals_while_waiting_remove_the_socket);
+    tcase_add_test(tc, dconsole_closes_intruders_without_a_byte_and_keeps_waiting);
+    tcase_add_test(tc, dconsole_root_hands_the_dir_and_socket_to_the_targets_user);
+    tcase_add_test(tc, dconsole_gives_up_on_a_stopped_target);
+    tcase_add_test(tc, dconsole_notices_a_target_that_exits_while_it_waits);
+    tcase_add_test(tc, dconsole_lists_the_processes_that_catch_the_signal);
+    suite_add_tcase(s, tc);
+
+    tcase_set_timeout(te, 20);
+    tcase_add_checked_fixture(te, NULL, teardown);
+    tcase_add_test(te, edit_moves_inserts_and_deletes);
+    tcase_add_test(te, edit_reassembles_split_sequences_and_utf8);
+    tcase_add_test(te, edit_ctrl_c_clears_and_ctrl_d_ends);
+    tcase_add_test(te, edit_draws_the_prompt_and_the_line);
+    tcase_add_test(te, edit_scrolls_a_line_wider_than_the_terminal);
+    tcase_add_test(te, edit_caps_the_line_at_the_protocol_limit);
+    tcase_add_test(te, edit_walks_the_history);
+    tcase_add_test(te, edit_completes_command_names);
+    tcase_add_test(te, edit_keeps_keys_typed_ahead);
+    tcase_add_test(te, edit_history_file_is_capped_merged_and_private);
+    suite_add_tcase(s, te);
+    return s;
+}

@@ -1,0 +1,250 @@
+/*
+ * dconsole_dummy.c: `dconsole dummy`, the seed's demo service.
+ *
+ *   $ dconsole dummy
+ *   PID 28908
+ *   [2013/03/20 04:26:38] {diesel} WARNING:Starting diesel <hand-rolled epoll>
+ *   [2013/03/20 04:26:38] {dummy} INFO:sleeping
+ *   [2013/03/20 04:26:43] {dummy} INFO:sleeping
+ *
+ * It installs the console, logs "sleeping" every `interval` seconds, and
+ * gives the operator something to look at: commands of its own (greet,
+ * nap, count, hog) and a variable (interval).  SIGINT and SIGTERM stop it
+ * cleanly: the handler writes the signal number to a self-pipe, and a
+ * green thread that waits on the pipe stops the loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "diesel.h"
+#include "dconsole.h"
+
+static int stop_pipe[2] = { -1, -1 };
+static int64_t interval = 5;        /* seconds between "sleeping" lines */
+
+static void
+on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+
+    if (write(stop_pipe[1], &c, 1) < 0) {
+        /* Full: a stop is already on its way. */
+    }
+    errno = saved;
+}
+
+/* Waits for SIGINT or SIGTERM, then stops the loop. */
+static int
+stopper(void *arg)
+{
+    unsigned char c;
+
+    (void)arg;
+    for (;;) {
+        if (diesel_fd_wait(stop_pipe[0], DIESEL_READ, -1) < 0)
+            return 0;   /* cancelled: the loop stops anyway */
+        if (read(stop_pipe[0], &c, 1) == 1)
+            break;
+    }
+    diesel_log("dummy", DIESEL_LOG_INFO, "%s: stopping",
+        c == SIGINT ? "SIGINT" : "SIGTERM");
+    diesel_loop_stop(0);
+    return 0;
+}
+
+/* Logs "sleeping" every interval seconds. */
+static int
+sleeper(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int64_t s = interval < 1 ? 1 : interval > 86400 ? 86400 : interval;
+
+        diesel_log("dummy", DIESEL_LOG_INFO, "sleeping");
+        if (diesel_sleep(s * 1000) != 0)
+            return 0;
+    }
+}
+
+/* A green thread that naps for a while, for tasks and stacks to show. */
+static int
+napper(void *arg)
+{
+    int64_t ms = (int64_t)(intptr_t)arg;
+
+    diesel_sleep(ms);
+    return 0;
+}
+
+static int
+parse_count(struct diesel_console_out *out, const char *s, long max,
+    long *n)
+{
+    char *end;
+
+    errno = 0;
+    *n = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || *n < 1 || *n > max) {
+        diesel_console_error(out, "%s: not a number from 1 to %ld", s, max);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cmd_greet(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)arg;
+    if (argc > 2) {
+        diesel_console_error(out, "usage: greet [NAME]");
+        return -1;
+    }
+    diesel_console_printf(out, "Hello, %s! This is the dummy, PID %ld.",
+        argc == 2 ? argv[1] : "operator", (long)getpid());
+    diesel_log("dummy", DIESEL_LOG_INFO, "greeted %s",
+        argc == 2 ? argv[1] : "the operator");
+    return 0;
+}
+
+static int
+cmd_nap(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    long n = 1, secs = 60;
+
+    (void)arg;
+    if (argc > 3) {
+        diesel_console_error(out, "usage: nap [COUNT [SECONDS]]");
+        return -1;
+    }
+    if (argc >= 2 && parse_count(out, argv[1], 100000, &n) != 0)
+        return -1;
+    if (argc >= 3 && parse_count(out, argv[2], 86400, &secs) != 0)
+        return -1;
+    for (long i = 0; i < n; i++) {
+        if (diesel_task_spawn("napper", napper,
+            (void *)(intptr_t)(secs * 1000), 0) < 0) {
+            diesel_console_error(out, "spawned %ld of %ld: %s", i, n,
+                strerror(errno));
+            return -1;
+        }
+    }
+    diesel_console_printf(out, "%ld green thread%s napping for %ld s", n,
+        n == 1 ? "" : "s", secs);
+    return 0;
+}
+
+static int
+cmd_count(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    long n;
+
+    (void)arg;
+    if (argc != 2) {
+        diesel_console_error(out, "usage: count N");
+        return -1;
+    }
+    if (parse_count(out, argv[1], 10000000, &n) != 0)
+        return -1;
+    for (long i = 1; i <= n; i++)
+        diesel_console_printf(out, "%s%ld", i > 1 ? "\n" : "", i);
+    return 0;
+}
+
+/* A green thread that holds the loop without yielding. */
+static int
+hogger(void *arg)
+{
+    int64_t until = diesel_now() + (int64_t)(intptr_t)arg;
+
+    diesel_log("dummy", DIESEL_LOG_WARNING, "hogging the loop");
+    while (diesel_now() < until)
+        ;
+    diesel_log("dummy", DIESEL_LOG_WARNING, "done hogging the loop");
+    return 0;
+}
+
+static int
+cmd_hog(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    long secs;
+
+    (void)arg;
+    if (argc != 2) {
+        diesel_console_error(out, "usage: hog SECONDS");
+        return -1;
+    }
+    if (parse_count(out, argv[1], 3600, &secs) != 0)
+        return -1;
+    if (diesel_task_spawn("hog", hogger, (void *)(intptr_t)(secs * 1000),
+        0) < 0) {
+        diesel_console_error(out, "%s", strerror(errno));
+        return -1;
+    }
+    diesel_console_printf(out, "the loop will be stuck for %ld s", secs);
+    return 0;
+}
+
+static int
+dummy_main(void *arg)
+{
+    int signo = *(int *)arg;
+
+    if (diesel_console_install(signo) != 0) {
+        diesel_log("dummy", DIESEL_LOG_CRITICAL,
+            "cannot install the console: %s", strerror(errno));
+        return 1;
+    }
+    diesel_console_command("greet", "greet [NAME]: say hello", cmd_greet,
+        NULL);
+    diesel_console_command("nap", "nap [COUNT [SECONDS]]: start green "
+        "threads that sleep (60 s)", cmd_nap, NULL);
+    diesel_console_command("count", "count N: print 1 to N, a long reply",
+        cmd_count, NULL);
+    diesel_console_command("hog", "hog SECONDS: a green thread holds the "
+        "loop, as a bug would", cmd_hog, NULL);
+    diesel_console_var_int("interval", &interval, 1);
+    if (diesel_task_spawn("stopper", stopper, NULL, 0) < 0 ||
+        diesel_task_spawn("sleeper", sleeper, NULL, 0) < 0) {
+        diesel_log("dummy", DIESEL_LOG_CRITICAL, "cannot spawn: %s",
+            strerror(errno));
+        diesel_loop_stop(1);
+        return 1;
+    }
+    return 0;
+}
+
+int
+dc_dummy_main(int signo)
+{
+    struct sigaction sa;
+    int st;
+
+    if (pipe(stop_pipe) != 0) {
+        perror("dconsole: pipe");
+        return 1;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(stop_pipe[i], F_SETFD, FD_CLOEXEC);
+        fcntl(stop_pipe[i], F_SETFL, fcntl(stop_pipe[i], F_GETFL) | O_NONBLOCK);
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    printf("PID %ld\n", (long)getpid());
+    fflush(stdout);
+    st = diesel_loop_run(dummy_main, &signo);
+    diesel_console_uninstall();
+    close(stop_pipe[0]);
+    close(stop_pipe[1]);
+    return st < 0 ? 1 : st;
+}
