@@ -1341,7 +1341,13 @@ storm(int signo)
             "meanwhile; %lu requests dropped (pipe full), %d refusals "
             "logged, %ld more counted\n", signo, served, dropped,
             count_in(app.log, "refused:"), quiet);
-        ck_assert_msg(p != NULL, "the storm's refusals were not counted");
+        /* SIGTRAP is a standard signal: a storm of it coalesces into a
+         * few deliveries, which may or may not exceed the ten refusals
+         * a second that are logged one by one.  A real-time signal
+         * queues every one, so there the rest must have been counted. */
+        ck_assert_int_gt(count_in(app.log, "refused:"), 0);
+        if (signo != SIGTRAP)
+            ck_assert_msg(p != NULL, "the storm's refusals were not counted");
     }
     rdv_teardown();
     if (signo != SIGTRAP)
