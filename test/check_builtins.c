@@ -66,7 +66,8 @@ static const struct {
     { "cancel", diesel__cmd_cancel },
 };
 
-/* Run a command line (words split on spaces), output limit 0 = none. */
+/* Run a command line (words split on spaces); output limit 0 means the
+ * console's own. */
 static struct res
 cmd_limit(const char *line, size_t limit, int json_flag)
 {
@@ -76,8 +77,9 @@ cmd_limit(const char *line, size_t limit, int json_flag)
     int argc = 0;
     diesel_console_fn fn = NULL;
 
-    memset(&out, 0, sizeof(out));
-    out.limit = limit;
+    diesel__console_out_init(&out);
+    if (limit != 0)
+        out.limit = limit;
     out.json = json_flag;
     snprintf(copy, sizeof(copy), "%s", line);
     for (word = strtok_r(copy, " ", &save); word != NULL && argc < 15;
