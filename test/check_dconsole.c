@@ -1401,12 +1401,532 @@ START_TEST(edit_history_file_is_capped_merged_and_private)
 }
 END_TEST
 
+/* ---- Sessions with a real service: `dconsole dummy` --------------------------------- */
+
+static struct proc dummy;
+static char rdv[300];
+
+/* Start the dummy service with the console's directory in base; its pid. */
+static pid_t
+dummy_start(int as_nobody)
+{
+    char *argv[] = { "dconsole", "dummy", NULL };
+    char want[64];
+
+    if (base[0] == '\0')
+        make_base();
+    snprintf(rdv, sizeof(rdv), "%s/r", base);
+    setenv("DIESEL_CONSOLE_DIR", rdv, 1);
+    setenv("HOME", base, 1);
+    proc_start(&dummy, dconsole_path(), argv, as_nobody, -1, NULL);
+    snprintf(want, sizeof(want), "PID %ld\n", (long)dummy.pid);
+    ck_assert_msg(proc_expect(&dummy, 0, want, 5000), "%s", dummy.obuf);
+    ck_assert_msg(proc_expect(&dummy, 1, "{dummy} INFO:sleeping\n", 5000),
+        "%s", dummy.ebuf);
+    return dummy.pid;
+}
+
+static void
+dummy_teardown(void)
+{
+    if (dummy.pid > 0 && !dummy.reaped) {
+        kill(dummy.pid, SIGKILL);
+        waitpid(dummy.pid, NULL, 0);
+        dummy.reaped = 1;
+    }
+    teardown();
+}
+
+/* Its log, read up to now. */
+static const char *
+dummy_log(void)
+{
+    proc_pump(&dummy, 20);
+    return dummy.ebuf;
+}
+
+/* dconsole with its standard input and output on a new pty. */
+static void
+term_start(struct proc *p, char *const argv[])
+{
+    struct winsize ws = { 24, 100, 0, 0 };
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+
+    ck_assert_int_ge(m, 0);
+    ck_assert_int_eq(grantpt(m), 0);
+    ck_assert_int_eq(unlockpt(m), 0);
+    ioctl(m, TIOCSWINSZ, &ws);
+    proc_start(p, dconsole_path(), argv, 0, -1, ptsname(m));
+    p->out = m;
+}
+
+/* Type keys; wait for expect in what follows, then for the next prompt. */
+static void
+term_type(struct proc *p, const char *keys, const char *expect)
+{
+    size_t mark = p->on;
+
+    ck_assert_int_eq(write(p->out, keys, strlen(keys)),
+        (ssize_t)strlen(keys));
+    if (expect != NULL) {
+        int64_t end = t_now_ms() + slow(5000);
+
+        while (strstr(p->obuf + mark, expect) == NULL) {
+            ck_assert_msg(t_now_ms() < end, "no \"%s\" after typing "
+                "\"%s\": %s", expect, keys, p->obuf + mark);
+            proc_pump(p, 20);
+        }
+        mark = (size_t)(strstr(p->obuf + mark, expect) - p->obuf);
+        while (strstr(p->obuf + mark, ">>> ") == NULL) {
+            ck_assert_msg(t_now_ms() < end, "no prompt after \"%s\"", keys);
+            proc_pump(p, 20);
+        }
+    }
+}
+
+/* One-shot: dconsole PID words...; its exit code, p has the output. */
+static int
+oneshot(struct proc *p, pid_t pid, const char *w1, const char *w2,
+    const char *w3)
+{
+    char ps[32], ts[32];
+    char *argv[] = { "dconsole", "-t", ts, ps, (char *)w1, (char *)w2,
+        (char *)w3, NULL };
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)slow(5));
+    return dconsole_run(p, argv, 0, 20000);
+}
+
+/* Commands on standard input: its exit code. */
+static int
+piped_run(struct proc *p, const char *opt, pid_t pid, const char *input)
+{
+    char ps[32], ts[32];
+    char *argv[] = { "dconsole", "-t", ts, (char *)opt, ps, NULL };
+    char *argv_noopt[] = { "dconsole", "-t", ts, ps, NULL };
+    int in[2];
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)slow(5));
+    ck_assert_int_eq(pipe(in), 0);
+    ck_assert_int_eq(write(in[1], input, strlen(input)),
+        (ssize_t)strlen(input));
+    close(in[1]);
+    proc_start(p, dconsole_path(), opt != NULL ? argv : argv_noopt, 0, in[0],
+        NULL);
+    return exit_code(proc_wait(p, 20000));
+}
+
+START_TEST(session_seed_walkthrough)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32], want[160];
+    char *argv[] = { "dconsole", ps, NULL };
+    pid_t pid = dummy_start(0);
+
+    /* Shell one: "PID n", the loop starting, then sleeping. */
+    ck_assert_ptr_nonnull(strstr(dummy.ebuf, "] {diesel} WARNING:Starting "
+        "diesel <hand-rolled "));
+    ck_assert(strstr(dummy.ebuf, "Starting diesel") <
+        strstr(dummy.ebuf, "{dummy} INFO:sleeping"));
+    /* Shell two. */
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    term_start(p, argv);
+    snprintf(want, sizeof(want), "Remote console PID=%ld\r\n", (long)pid);
+    ck_assert_msg(proc_expect(p, 0, want, 5000), "%s", p->obuf);
+    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    snprintf(want, sizeof(want), "] {diesel} WARNING:Connected to local "
+        "console (pid %ld, uid 0)\n", (long)p->pid);
+    ck_assert_msg(proc_expect(&dummy, 1, want, 5000), "%s", dummy.ebuf);
+    /* The process answering is the dummy... */
+    snprintf(want, sizeof(want), "\r\npid         %ld\r\n", (long)pid);
+    term_type(p, "pid\r", want);
+    /* ...and its green threads are the dummy's (diesel's
+     * print_greenlet_stacks). */
+    term_type(p, "nap 2\r", "2 green threads napping for 60 s");
+    term_type(p, "stacks\r", "[2] === napper, napper ===");
+    ck_assert_ptr_nonnull(strstr(p->obuf, "[1] === sleeper ==="));
+    ck_assert_ptr_nonnull(strstr(p->obuf, "[1] === stopper ==="));
+    term_type(p, "tasks\r", "sleeper ");
+    ck_assert_ptr_nonnull(strstr(p->obuf, "tools/dconsole_dummy.c:"));
+    snprintf(want, sizeof(want), "Hello, bob! This is the dummy, PID %ld."
+        "\r\n", (long)pid);
+    term_type(p, "greet bob\r", want);
+    term_type(p, "get interval\r", "\r\n5\r\n");
+    term_type(p, "quit\r", NULL);
+    ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 0);
+    snprintf(want, sizeof(want), "] {diesel} WARNING:Disconnected from local "
+        "console (pid %ld, uid 0)\n", (long)p->pid);
+    ck_assert_msg(proc_expect(&dummy, 1, want, 5000), "%s", dummy.ebuf);
+    /* The tool's own loop said nothing. */
+    ck_assert_ptr_null(strstr(p->ebuf, "Starting diesel"));
+    /* The dummy's stdout is just its PID line. */
+    snprintf(want, sizeof(want), "PID %ld\n", (long)pid);
+    ck_assert_str_eq(dummy.obuf, want);
+    free(p);
+}
+END_TEST
+
+START_TEST(session_edits_recalls_and_completes)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32], hist[400], buf[1024];
+    char *argv[] = { "dconsole", ps, NULL };
+    pid_t pid = dummy_start(0);
+    FILE *f;
+    size_t n;
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    term_start(p, argv);
+    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    /* Tab completes a command the service registered. */
+    term_type(p, "gre\tbob\r", "Hello, bob!");
+    /* Up recalls it; edit it in the middle. */
+    term_type(p, "\x1b[A\x1b[D\x1b[D\x1b[Dx\r", "Hello, xbob!");
+    /* Ctrl-C drops the line. */
+    term_type(p, "junk\x03greet\r", "Hello, operator!");
+    ck_assert_ptr_nonnull(strstr(p->obuf, "junk^C"));
+    /* Ctrl-U, Ctrl-A, Ctrl-E, Ctrl-K. */
+    term_type(p, "zzz\x15reet bo\x01g\x05" "b\x1b[D\x1b[D\x0b\r",
+        "Hello, b!");
+    /* Ctrl-D on an empty line ends the session. */
+    term_type(p, "\x04", NULL);
+    ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 0);
+
+    /* The history was saved... */
+    snprintf(hist, sizeof(hist), "%s/.dconsole_history", base);
+    f = fopen(hist, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    ck_assert_str_eq(buf, "greet bob\ngreet xbob\ngreet\ngreet b\n");
+    /* ...and the next session has it. */
+    term_start(p, argv);
+    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    term_type(p, "\x1b[A\x1b[A\x1b[A\r", "Hello, xbob!");
+    term_type(p, "quit\r", NULL);
+    ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 0);
+    free(p);
+}
+END_TEST
+
+START_TEST(session_one_shot_and_piped_exit_codes)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char want[160];
+    pid_t pid = dummy_start(0);
+
+    /* One command: its output, exit 0; quoted words stay one word. */
+    ck_assert_int_eq(oneshot(p, pid, "greet", "two words", NULL), 0);
+    snprintf(want, sizeof(want), "Hello, two words! This is the dummy, PID "
+        "%ld.\n", (long)pid);
+    ck_assert_str_eq(p->obuf, want);
+    ck_assert_str_eq(p->ebuf, "");
+    /* A failure: exit 1, the message on standard error. */
+    ck_assert_int_eq(oneshot(p, pid, "greet", "a", "b"), 1);
+    ck_assert_str_eq(p->obuf, "");
+    ck_assert_str_eq(p->ebuf, "error: usage: greet [NAME]\n");
+    ck_assert_int_eq(oneshot(p, pid, "nosuchcommand", NULL, NULL), 1);
+    ck_assert_int_eq(strncmp(p->ebuf, "error: ", 7), 0);
+    /* Variables. */
+    ck_assert_int_eq(oneshot(p, pid, "set", "interval", "7"), 0);
+    ck_assert_int_eq(oneshot(p, pid, "get", "interval", NULL), 0);
+    ck_assert_str_eq(p->obuf, "7\n");
+    ck_assert_int_eq(oneshot(p, pid, "quit", NULL, NULL), 0);
+
+    /* Piped: every line in order, no prompt, no banner; 1 if any failed. */
+    ck_assert_int_eq(piped_run(p, NULL, pid,
+        "greet\n\nnosuch\nget interval\ngreet x"), 1);
+    snprintf(want, sizeof(want), "Hello, operator! This is the dummy, PID "
+        "%ld.\n7\nHello, x! This is the dummy, PID %ld.\n", (long)pid,
+        (long)pid);
+    ck_assert_str_eq(p->obuf, want);
+    ck_assert_int_eq(strncmp(p->ebuf, "error: ", 7), 0);
+    ck_assert_ptr_null(strstr(p->ebuf, "Remote console"));
+    ck_assert_int_eq(piped_run(p, NULL, pid, "greet\nget interval\n"), 0);
+    /* -e: stop at the first failure. */
+    ck_assert_int_eq(piped_run(p, "-e", pid, "greet\nnosuch\ngreet x\n"), 1);
+    ck_assert_ptr_null(strstr(p->obuf, "Hello, x!"));
+    ck_assert_ptr_nonnull(strstr(p->obuf, "Hello, operator!"));
+    /* quit ends the session; what follows is not sent. */
+    ck_assert_int_eq(piped_run(p, NULL, pid, "greet\nquit\nnosuch\n"), 0);
+    free(p);
+}
+END_TEST
+
+START_TEST(session_ctrl_c_drops_a_long_reply_and_goes_on)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32];
+    char *argv[] = { "dconsole", ps, NULL };
+    pid_t pid = dummy_start(0);
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    term_start(p, argv);
+    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    ck_assert_int_eq(write(p->out, "count 300000\r", 13), 13);
+    ck_assert(proc_expect(p, 0, "\r\n1000\r\n", 10000));
+    ck_assert_int_eq(write(p->out, "\x03", 1), 1);
+    /* The prompt comes back; the rest of that reply is skipped, and the
+     * next command's output is its own. */
+    term_type(p, "greet\r", "Hello, operator!");
+    ck_assert_ptr_null(strstr(p->obuf, "\r\n300000\r\n"));
+    term_type(p, "get interval\r", "\r\n5\r\n");
+    term_type(p, "quit\r", NULL);
+    ck_assert_int_eq(exit_code(proc_wait(p, 20000)), 0);
+    free(p);
+}
+END_TEST
+
+/* Item 3: intruders connect before the app; the real session still
+ * comes up.  The app is stopped meanwhile, so that they come first. */
+static void
+intruders_then_session(int nobody_app)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32], sock[400], want[200];
+    char *argv[] = { "dconsole", "-t", "10", ps, "greet", NULL };
+    pid_t pid = dummy_start(nobody_app), who;
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    kill(pid, SIGSTOP);
+    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    sock_path_of(sock, sizeof(sock), rdv, p->pid);
+    ck_assert(wait_for_path(sock, 5000));
+    /* Root, another pid: reaches the socket, closed without a byte. */
+    ck_assert_int_eq(intrude(sock, 0, &who), 0);
+    snprintf(want, sizeof(want), "refused a connection from pid %ld (uid 0)",
+        (long)who);
+    ck_assert_msg(proc_expect(p, 1, want, 3000), "%s", p->ebuf);
+    /* nobody: reaches it only when the app is nobody's, and is closed
+     * without a byte; else cannot even connect. */
+    if (have_nobody())
+        ck_assert_int_eq(intrude(sock, 1, &who), nobody_app ? 0 : 10);
+    kill(pid, SIGCONT);
+    ck_assert_int_eq(exit_code(proc_wait(p, 10000)), 0);
+    ck_assert_ptr_nonnull(strstr(p->obuf, "Hello, operator!"));
+    snprintf(want, sizeof(want), "Connected to local console (pid %ld, uid "
+        "0)", (long)p->pid);
+    ck_assert_msg(proc_expect(&dummy, 1, want, 3000), "%s", dummy.ebuf);
+    ck_assert_int_eq(count_entries(rdv), 0);
+    free(p);
+}
+
+START_TEST(session_comes_up_past_intruders)
+{
+    intruders_then_session(0);
+}
+END_TEST
+
+/* Item 9 too: root attaches to another user's app, logged with uid 0. */
+START_TEST(session_root_attaches_to_nobodys_app_past_intruders)
+{
+    if (!have_nobody())
+        return;
+    intruders_then_session(1);
+}
+END_TEST
+
+/* Item 5. */
+START_TEST(session_nobody_cannot_attach_to_roots_app)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32];
+    char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
+    pid_t pid;
+
+    if (!have_nobody()) {
+        free(p);
+        return;
+    }
+    pid = dummy_start(0);
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    ck_assert_int_eq(dconsole_run(p, argv, 1, 5000), 4);
+    ck_assert_ptr_nonnull(strstr(p->ebuf, "not permitted"));
+    usleep(200000);
+    ck_assert_ptr_null(strstr(dummy_log(), "console"));
+    ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), 0);
+    /* Untouched: root still gets in. */
+    ck_assert_int_eq(oneshot(p, pid, "greet", NULL, NULL), 0);
+    free(p);
+}
+END_TEST
+
+/* Item 8. */
+START_TEST(session_stopped_app_times_out_then_recovers)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32];
+    char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
+    pid_t pid = dummy_start(0);
+    int64_t t0;
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    kill(pid, SIGSTOP);
+    t0 = t_now_ms();
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
+    ck_assert_int_lt(t_now_ms() - t0, slow(2500));
+    ck_assert_ptr_nonnull(strstr(p->ebuf, "it is stopped"));
+    ck_assert_int_eq(count_entries(rdv), 0);
+    kill(pid, SIGCONT);
+    /* The late request finds no socket; the app goes on. */
+    usleep(200000);
+    ck_assert_int_eq(oneshot(p, pid, "greet", NULL, NULL), 0);
+    free(p);
+}
+END_TEST
+
+/* A green thread holds the loop: the attach times out with a hint. */
+START_TEST(session_blocked_loop_times_out_with_a_hint)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32];
+    char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
+    pid_t pid = dummy_start(0);
+    int64_t t0;
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    ck_assert_int_eq(oneshot(p, pid, "hog", "3", NULL), 0);
+    ck_assert(proc_expect(&dummy, 1, "hogging the loop", 3000));
+    t0 = t_now_ms();
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
+    ck_assert_int_lt(t_now_ms() - t0, slow(2500));
+    ck_assert_ptr_nonnull(strstr(p->ebuf, "blocked"));
+    ck_assert(proc_expect(&dummy, 1, "done hogging the loop", 5000));
+    ck_assert_int_eq(oneshot(p, pid, "greet", NULL, NULL), 0);
+    free(p);
+}
+END_TEST
+
+/* Item 16: the app dies mid-session. */
+START_TEST(session_app_dying_ends_the_session)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32];
+    char *argv[] = { "dconsole", ps, NULL };
+    pid_t pid = dummy_start(0);
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    term_start(p, argv);
+    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    term_type(p, "greet\r", "Hello");
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 7);
+    ck_assert_msg(strstr(p->ebuf, "exited: the session is over\n") != NULL,
+        "%s", p->ebuf);
+    free(p);
+}
+END_TEST
+
+/* Item 14: dconsole killed in the middle of a large reply. */
+START_TEST(session_killed_tool_leaves_the_app_serving)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32], want[160];
+    char *argv[] = { "dconsole", ps, "count", "300000", NULL };
+    pid_t pid = dummy_start(0);
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    /* Let the reply fill every buffer on the way (we do not read). */
+    snprintf(want, sizeof(want), "Connected to local console (pid %ld",
+        (long)p->pid);
+    ck_assert(proc_expect(&dummy, 1, want, 5000));
+    usleep(500000);
+    kill(p->pid, SIGKILL);
+    proc_wait(p, 5000);
+    snprintf(want, sizeof(want), "Disconnected from local console (pid %ld",
+        (long)p->pid);
+    ck_assert_msg(proc_expect(&dummy, 1, want, 15000), "%s", dummy.ebuf);
+    ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), 0);
+    ck_assert_int_eq(oneshot(p, pid, "greet", NULL, NULL), 0);
+    free(p);
+}
+END_TEST
+
+/* Item 19: sessions at once are all served, up to 4; the fifth is told. */
+START_TEST(session_four_at_once_then_busy)
+{
+    struct proc *p[4], *q = malloc(sizeof(*q));
+    char ps[32];
+    char *argv[] = { "dconsole", ps, NULL };
+    int in[4][2];
+    pid_t pid = dummy_start(0);
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    for (int i = 0; i < 4; i++) {
+        char want[80];
+
+        p[i] = malloc(sizeof(*p[i]));
+        ck_assert_int_eq(pipe(in[i]), 0);
+        proc_start(p[i], dconsole_path(), argv, 0, in[i][0], NULL);
+        snprintf(want, sizeof(want), "Connected to local console (pid %ld",
+            (long)p[i]->pid);
+        ck_assert(proc_expect(&dummy, 1, want, 5000));
+    }
+    ck_assert_int_eq(oneshot(q, pid, "greet", NULL, NULL), 7);
+    ck_assert_msg(strstr(q->ebuf, "refused the session: busy") != NULL, "%s",
+        q->ebuf);
+    for (int i = 0; i < 4; i++) {
+        char cmd[32];
+        int n = snprintf(cmd, sizeof(cmd), "greet s%d\n", i);
+
+        ck_assert_int_eq(write(in[i][1], cmd, (size_t)n), n);
+    }
+    for (int i = 0; i < 4; i++) {
+        char want[32];
+
+        snprintf(want, sizeof(want), "Hello, s%d!", i);
+        ck_assert(proc_expect(p[i], 0, want, 5000));
+        close(in[i][1]);
+        ck_assert_int_eq(exit_code(proc_wait(p[i], 5000)), 0);
+        free(p[i]);
+    }
+    free(q);
+}
+END_TEST
+
+START_TEST(session_dummy_stops_cleanly_on_sigint_and_sigterm)
+{
+    static const int sigs[] = { SIGINT, SIGTERM };
+
+    for (size_t i = 0; i < 2; i++) {
+        pid_t pid = dummy_start(0);
+        int status;
+
+        kill(pid, sigs[i]);
+        status = proc_wait(&dummy, 5000);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "status %#x", status);
+        ck_assert_ptr_nonnull(strstr(dummy.ebuf, sigs[i] == SIGINT ?
+            "{dummy} INFO:SIGINT: stopping" : "{dummy} INFO:SIGTERM: stopping"));
+    }
+}
+END_TEST
+
+START_TEST(session_list_shows_the_dummy)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char *argv[] = { "dconsole", "-l", NULL };
+    char want[64];
+    pid_t pid = dummy_start(0);
+
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 0);
+    snprintf(want, sizeof(want), "\n%7ld ", (long)pid);
+    ck_assert_msg(strstr(p->obuf, want) != NULL, "%s", p->obuf);
+    free(p);
+}
+END_TEST
+
 Suite *
 diesel_dconsole_suite(void)
 {
     Suite *s = suite_create("dconsole");
     TCase *tc = tcase_create("tool");
     TCase *te = tcase_create("editor");
+    TCase *ts = tcase_create("session");
 
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, NULL, teardown);
@@ -1438,5 +1958,23 @@ diesel_dconsole_suite(void)
     tcase_add_test(te, edit_keeps_keys_typed_ahead);
     tcase_add_test(te, edit_history_file_is_capped_merged_and_private);
     suite_add_tcase(s, te);
+
+    tcase_set_timeout(ts, 60);
+    tcase_add_checked_fixture(ts, NULL, dummy_teardown);
+    tcase_add_test(ts, session_seed_walkthrough);
+    tcase_add_test(ts, session_edits_recalls_and_completes);
+    tcase_add_test(ts, session_one_shot_and_piped_exit_codes);
+    tcase_add_test(ts, session_ctrl_c_drops_a_long_reply_and_goes_on);
+    tcase_add_test(ts, session_comes_up_past_intruders);
+    tcase_add_test(ts, session_root_attaches_to_nobodys_app_past_intruders);
+    tcase_add_test(ts, session_nobody_cannot_attach_to_roots_app);
+    tcase_add_test(ts, session_stopped_app_times_out_then_recovers);
+    tcase_add_test(ts, session_blocked_loop_times_out_with_a_hint);
+    tcase_add_test(ts, session_app_dying_ends_the_session);
+    tcase_add_test(ts, session_killed_tool_leaves_the_app_serving);
+    tcase_add_test(ts, session_four_at_once_then_busy);
+    tcase_add_test(ts, session_dummy_stops_cleanly_on_sigint_and_sigterm);
+    tcase_add_test(ts, session_list_shows_the_dummy);
+    suite_add_tcase(s, ts);
     return s;
 }

@@ -153,7 +153,7 @@ cmd_count(struct diesel_console_out *out, int argc, char **argv, void *arg)
     if (parse_count(out, argv[1], 10000000, &n) != 0)
         return -1;
     for (long i = 1; i <= n; i++)
-        diesel_console_printf(out, "%s%ld", i > 1 ? "\n" : "", i);
+        diesel_console_printf(out, "%ld\n", i);
     return 0;
 }
 
@@ -201,14 +201,14 @@ dummy_main(void *arg)
             "cannot install the console: %s", strerror(errno));
         return 1;
     }
-    diesel_console_command("greet", "greet [NAME]: say hello", cmd_greet,
-        NULL);
-    diesel_console_command("nap", "nap [COUNT [SECONDS]]: start green "
-        "threads that sleep (60 s)", cmd_nap, NULL);
-    diesel_console_command("count", "count N: print 1 to N, a long reply",
-        cmd_count, NULL);
-    diesel_console_command("hog", "hog SECONDS: a green thread holds the "
-        "loop, as a bug would", cmd_hog, NULL);
+    diesel_console_command("greet", "[NAME]  say hello (and log it)",
+        cmd_greet, NULL);
+    diesel_console_command("nap", "[COUNT [SECONDS]]  start green threads "
+        "that sleep (1, 60 s), for tasks and stacks to show", cmd_nap, NULL);
+    diesel_console_command("count", "N  print the numbers 1 to N: a long "
+        "reply", cmd_count, NULL);
+    diesel_console_command("hog", "SECONDS  a green thread holds the loop "
+        "without yielding, as a bug would", cmd_hog, NULL);
     diesel_console_var_int("interval", &interval, 1);
     if (diesel_task_spawn("stopper", stopper, NULL, 0) < 0 ||
         diesel_task_spawn("sleeper", sleeper, NULL, 0) < 0) {
