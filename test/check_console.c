@@ -63,13 +63,20 @@ under_valgrind(void)
 /* ---- A rendezvous directory per test ------------------------------------- */
 
 static char top[64];     /* /tmp/diesel-check-XXXXXX, 0711 */
+static pid_t top_owner;   /* the test's process (not a forked client) */
 static char rdv[72];     /* top/r: DIESEL_CONSOLE_DIR */
+
+static void rdv_teardown(void);
 
 static void
 rdv_setup(void)
 {
+    /* A failed assertion ends the test's process with exit(): the
+     * directory goes then too. */
+    atexit(rdv_teardown);
     strcpy(top, "/tmp/diesel-check-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(top));
+    top_owner = getpid();
     /* Others may pass through (a `nobody` app must reach its own dir). */
     ck_assert_int_eq(chmod(top, 0711), 0);
     snprintf(rdv, sizeof(rdv), "%s/r", top);
@@ -105,8 +112,9 @@ rm_rf(const char *path)
 static void
 rdv_teardown(void)
 {
-    if (top[0] != '\0')
+    if (top[0] != '\0' && getpid() == top_owner)
         rm_rf(top);
+    top[0] = '\0';
 }
 
 /* ---- The service under test ----------------------------------------------- */
