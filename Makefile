@@ -108,15 +108,9 @@ LIB := lib/libdiesel.a
 
 all: $(LIB) tools examples
 
-# The archive holds one object, partially linked from all of them: a
-# program that links the archive gets the whole library, and a strong
-# definition (lib/console_builtins.c's diesel__console_builtins_register)
-# overrides the weak default in console.c, which a linker never does by
-# pulling an archive member.
 $(LIB): $(CORE_OBJ) $(call backend_obj,$(BACKEND))
-	rm -f $@ lib/libdiesel.o
-	$(CC) -r -nostdlib -o lib/libdiesel.o $^
-	$(AR) rcs $@ lib/libdiesel.o
+	rm -f $@
+	$(AR) rcs $@ $^
 
 lib/%.o: lib/%.c $(LIB_HDR) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<

@@ -69,13 +69,6 @@ static int cmd_get(struct diesel_console_out *, int, char **, void *);
 static int cmd_set(struct diesel_console_out *, int, char **, void *);
 static int cmd_quit(struct diesel_console_out *, int, char **, void *);
 
-/* The real one is in console_builtins.c; without it the console still
- * has help, get, set and quit. */
-__attribute__((weak)) void
-diesel__console_builtins_register(void)
-{
-}
-
 static void
 init(void)
 {

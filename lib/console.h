@@ -56,8 +56,8 @@ int diesel__console_register(const char *name, const char *help,
 
 /*
  * Register the built-in commands of console_builtins.c (pid, tasks,
- * stacks, stats, mem, fds, log, cancel).  console.c has a weak no-op that
- * the real one replaces; called once, before the first command runs.
+ * stacks, stats, mem, fds, log, cancel); console.c calls it once, before
+ * the first command runs.
  */
 void diesel__console_builtins_register(void);
 
