@@ -265,9 +265,11 @@ run(struct diesel_loop *l)
             l->polls++;
         }
         l->now = diesel__now_ns();
+        /* Deadlines that passed came before what the poll has just
+         * reported: their green threads run first. */
+        fire_timers(l);
         if (n > 0)
             dispatch(l, n);
-        fire_timers(l);
     }
 }
 

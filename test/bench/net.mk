@@ -9,7 +9,12 @@ endif
 ifneq ($(shell pkg-config --exists libevent 2>/dev/null && echo y),)
 NET_BENCH_BIN += test/bench/echo_event
 endif
-BENCH_BIN += $(NET_BENCH_BIN)
+BENCH_BIN += $(NET_BENCH_BIN) test/bench/bench_console
+
+test/bench/bench_console: test/bench/bench_console.c test/console_client.c \
+    test/console_client.h $(LIB)
+	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< test/console_client.c \
+	    $(LIB) $(ALL_LDFLAGS)
 
 test/bench/echo_load test/bench/echo_epoll: %: %.c
 	$(CC) -O2 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -o $@ $<
@@ -22,7 +27,9 @@ test/bench/echo_event: test/bench/echo_event.c
 	$(CC) -O2 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -o $@ $< \
 	    $(shell pkg-config --cflags --libs libevent)
 
-bench-net: all $(NET_BENCH_BIN)
+bench-net: all $(NET_BENCH_BIN) test/bench/bench_console
+	@test/bench/bench_console
+	@echo
 	@test/bench/echo_bench.sh
 	@test/bench/redis_bench.sh
 

@@ -1,0 +1,223 @@
+/*
+ * bench_console.c: what the console costs.
+ *
+ *   bench_console [N_BIG]      (default 100000)
+ *
+ * A service process (this program, forked) runs a loop with the console
+ * installed, a "ticker" green thread that sleeps 1 ms at a time and
+ * records the longest gap between two of its turns (the loop's longest
+ * stall), and as many sleeping green threads as asked.  The parent
+ * attaches the way dconsole does (test/console_client.c) and measures:
+ *
+ *   - attach latency: from the signal to the greeting, median and 90th
+ *     percentile over 100 attaches;
+ *   - `stacks` over 10,000 and N_BIG green threads: the reply's time,
+ *     which is how long the loop is held (commands run without yielding);
+ *   - the loop's system calls per iteration, idle but for the ticker,
+ *     with the console installed and without (strace -c on the service).
+ *
+ * Figures are printed, never asserted.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "diesel.h"
+#include "../console_client.h"
+
+static int64_t max_gap_us;      /* the ticker's longest gap, in the service */
+static int64_t ticks;
+
+static int64_t
+now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+ticker(void *arg)
+{
+    int64_t last = now_us();
+
+    (void)arg;
+    while (diesel_sleep(1) == 0) {
+        int64_t t = now_us();
+        ticks++;
+        if (t - last > max_gap_us)
+            max_gap_us = t - last;
+        last = t;
+    }
+    return 0;
+}
+
+static int
+sleeper(void *arg)
+{
+    (void)arg;
+    return diesel_sleep(-1);
+}
+
+/* `gap`: the longest stall since the last `gap`, in microseconds (and
+ * reset). */
+static int
+cmd_gap(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    diesel_console_printf(out, "%lld %lld\n", (long long)max_gap_us,
+        (long long)ticks);
+    max_gap_us = 0;
+    return 0;
+}
+
+static int
+service_main(void *arg)
+{
+    int stop[] = { SIGTERM };
+    long sleepers = (long)(intptr_t)arg;
+
+    for (long i = 0; i < sleepers; i++)
+        diesel_task_spawn("sleeper", sleeper, NULL, 16 * 1024);
+    diesel_task_spawn("ticker", ticker, NULL, 0);
+    diesel_signal_wait(stop, 1, -1);
+    return diesel_loop_stop(0);
+}
+
+static pid_t
+service(int console, long sleepers)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        diesel_log_level_set(NULL, DIESEL_LOG_ERROR);
+        if (console) {
+            diesel_console_install(0);
+            diesel_console_command("gap", "gap: longest stall, us",
+                cmd_gap, NULL);
+        }
+        _exit(diesel_loop_run(service_main, (void *)(intptr_t)sleepers));
+    }
+    usleep(200000 + (useconds_t)sleepers * 5);
+    return pid;
+}
+
+static int
+cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static void
+stacks_over(long total)
+{
+    pid_t pid = service(1, total);
+    struct dcc c;
+    static char reply[64 << 20];
+    int64_t t0, t1;
+    size_t bytes;
+
+    if (dcc_attach(&c, pid, geteuid(), 0, 10000) != 0) {
+        printf("  attach failed: %s\n", strerror(errno));
+        return;
+    }
+    t0 = now_us();
+    if (dcc_command(&c, "stacks", reply, sizeof(reply), 120000) != 0)
+        printf("  stacks failed\n");
+    t1 = now_us();
+    bytes = strlen(reply);
+    printf("  stacks over %7ld green threads   %8.1f ms (the loop is held "
+        "that long), %zu bytes of reply\n", total, (t1 - t0) / 1000.0,
+        bytes);
+    dcc_close(&c);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/* System calls per loop iteration, from strace -c on the service. */
+static void
+loop_cost(int console)
+{
+    char cmd[512], out[4096];
+    pid_t pid = service(console, 0);
+    FILE *f;
+    long calls = -1, waits = -1;
+
+    snprintf(cmd, sizeof(cmd), "timeout -s INT 2 strace -c -f -p %d 2>&1",
+        (int)pid);
+    f = popen(cmd, "r");
+    if (f != NULL) {
+        while (fgets(out, sizeof(out), f) != NULL) {
+            char name[64];
+            long n;
+            if (sscanf(out, "%*f %*f %*d %ld %*d %63s", &n, name) == 2 ||
+                sscanf(out, "%*f %*f %*d %ld %63s", &n, name) == 2) {
+                if (strcmp(name, "total") == 0)
+                    calls = n;
+                else if (strcmp(name, "epoll_wait") == 0 ||
+                    strcmp(name, "poll") == 0)
+                    waits = n;
+            }
+        }
+        pclose(f);
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    if (calls < 0 || waits <= 0)
+        printf("  console %-3s  (strace unavailable)\n", console ? "on" :
+            "off");
+    else
+        printf("  console %-3s  %ld system calls in %ld loop iterations: "
+            "%.3f per iteration\n", console ? "on" : "off", calls, waits,
+            (double)calls / waits);
+}
+
+int
+main(int argc, char **argv)
+{
+    long big = argc > 1 ? atol(argv[1]) : 100000;
+    int64_t lat[100];
+    pid_t pid;
+
+    diesel_log_level_set(NULL, DIESEL_LOG_ERROR);
+    pid = service(1, 0);
+    printf("== bench_console: attach latency, stacks, loop cost\n");
+    printf("method: a forked service with the console installed and a 1 ms "
+        "ticker; attaches as dconsole does (test/console_client.c)\n");
+    for (int i = 0; i < 100; i++) {
+        struct dcc c;
+        int64_t t0 = now_us();
+        if (dcc_attach(&c, pid, geteuid(), 0, 10000) != 0) {
+            printf("  attach %d failed: %s\n", i, strerror(errno));
+            lat[i] = -1;
+            continue;
+        }
+        lat[i] = now_us() - t0;
+        dcc_close(&c);
+    }
+    qsort(lat, 100, sizeof(lat[0]), cmp64);
+    printf("  attach latency (signal to greeting), 100 attaches: median "
+        "%.2f ms, 90th %.2f ms, max %.2f ms (goal: under 5 ms)\n",
+        lat[50] / 1000.0, lat[90] / 1000.0, lat[99] / 1000.0);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    stacks_over(10000);
+    stacks_over(big);
+    printf("  (goal: longest stall under 50 ms)\n");
+    printf("loop cost, idle but for a 1 ms ticker, strace -c for 2 s:\n");
+    loop_cost(0);
+    loop_cost(1);
+    printf("  (goal: no system call added by the console)\n");
+    return 0;
+}
