@@ -261,9 +261,13 @@ run(struct diesel_loop *l)
             continue;
         }
         if (l->watched > 0 || timeout != 0) {
+            /* Waiting in poll is not hogging (hog.c). */
+            __atomic_store_n(&l->in_poll, 1, __ATOMIC_RELAXED);
             n = diesel__poll_wait(l, timeout);
+            __atomic_store_n(&l->in_poll, 0, __ATOMIC_RELAXED);
             l->polls++;
         }
+        diesel__hog_turn(l);
         l->now = diesel__now_ns();
         if (n > 0)
             dispatch(l, n);
@@ -315,6 +319,8 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
     diesel__console_loop_start(l);
     diesel_log("diesel", DIESEL_LOG_WARNING, "Starting diesel <hand-rolled %s>",
         diesel__poll_name);
+    /* After crash_init: the hog handler runs on its alternate stack. */
+    diesel__hog_loop_start(l);
     l->main_id = diesel__task_spawn(NULL, NULL, "main", fn, arg, 0);
     if (l->main_id < 0) {
         err = errno;
@@ -328,6 +334,7 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
             status = -1;
         }
     }
+    diesel__hog_loop_end(l);
     diesel__console_loop_end(l);
     diesel__task_free_all(l);
     diesel__heap_fini(&l->timers);

@@ -91,6 +91,65 @@ diesel__stack_destroy(struct diesel__task *t)
     munmap(base, size);
 }
 
+/*
+ * High-water marks come from the pages the kernel has made resident: a
+ * stack is mapped with nothing committed, and its pages become resident
+ * as the green thread first touches them, from the top down, and stay so.
+ * So the lowest resident page is as deep as the stack has been used (to a
+ * page), with no cost while the green thread runs: one mincore(2) per
+ * stack, only when someone asks.  Painting the stack with a pattern would
+ * commit all of it.
+ *
+ * A pooled stack keeps its pages, so the next green thread on it would
+ * inherit the previous one's mark: diesel__stack_purge gives the pages
+ * below the finished green thread's live frames back to the kernel
+ * (MADV_DONTNEED; they read as zeros and cost a fresh page fault each when
+ * touched again) when the stack goes back to the pool.  The frames that
+ * stay (trampoline, finish, the switch: about a page, more under the
+ * sanitizers) are the floor of the next green thread's mark.
+ */
+int64_t
+diesel__stack_high_water(const struct diesel__task *t)
+{
+    unsigned char vec[256];
+    size_t page = diesel__stack_page();
+    size_t pages = ((size_t)(t->stack_hi - t->stack_lo) + page - 1) / page;
+    size_t done = 0;
+
+    while (done < pages) {
+        size_t k = pages - done < sizeof(vec) ? pages - done : sizeof(vec);
+
+        if (mincore(t->stack_lo + done * page, k * page, vec) != 0)
+            return -1;
+        for (size_t i = 0; i < k; i++) {
+            if (vec[i] & 1)
+                return (int64_t)(t->stack_hi - (t->stack_lo +
+                    (done + i) * page));
+        }
+        done += k;
+    }
+    return 0;
+}
+
+void
+diesel__stack_purge(struct diesel__task *t)
+{
+    size_t page = diesel__stack_page();
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t lo = (uintptr_t)t->stack_lo;
+    uintptr_t hi;
+
+    /* Everything below our own frame is dead; keep one page below it for
+     * the switch that follows, so that it does not fault it back in. */
+    if (sp <= lo || sp > (uintptr_t)t->stack_hi)
+        return;
+    hi = (sp & ~(uintptr_t)(page - 1));
+    if (hi - lo <= page)
+        return;
+    hi -= page;
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 void
 diesel__stack_stats(struct diesel__stack_stats *s)
 {

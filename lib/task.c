@@ -185,7 +185,9 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
         fresh = to->fresh;
         to->fresh = 0;
     }
-    l->switches++;
+    /* A relaxed atomic store is a plain store on the CPUs we run on: the
+     * watchdog of hog.c reads the counter from its own thread. */
+    __atomic_store_n(&l->switches, l->switches + 1, __ATOMIC_RELAXED);
     diesel__current = to;
 #ifdef DIESEL__ASAN
     l->asan_from_loop = from == NULL;
@@ -412,6 +414,8 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     t->cancelled = 0;
     t->daemon = 0;
     t->switches = 0;
+    t->longest_run = 0;
+    t->deep_warned = 0;
     t->spawned_at = l->now;
     t->where = where;
     t->spawn_caller = caller;
@@ -481,6 +485,9 @@ finish(struct diesel__task *t, int status)
      * before any other green thread runs: pooling it now is safe.
      * Unmapping it is not, so the loop does that (task_reap). */
     if (t->pooled && l->npool < POOL_MAX && !t->fresh) {
+        /* The next green thread on this stack must not inherit this
+         * one's high-water mark (see stack.c). */
+        diesel__stack_purge(t);
         t->next = l->pool;
         l->pool = t;
         l->npool++;
