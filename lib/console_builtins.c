@@ -695,6 +695,7 @@ spawned_at(struct diesel__symtab **tab, const struct diesel__task *t,
  * per green thread.
  */
 #define DEEP_PCT 75
+#define INHERITED " (or an earlier green thread on the same pooled stack)"
 static int64_t
 high_water(struct diesel__task *t, int *deep)
 {
@@ -706,8 +707,8 @@ high_water(struct diesel__task *t, int *deep)
         t->deep_warned = 1;
         diesel_log("diesel", DIESEL_LOG_WARNING,
             "green thread '%s' (id %lld) has used %lld of its %zu-byte "
-            "stack: over %d%% of its stack", t->name, (long long)t->id,
-            (long long)hw, size, DEEP_PCT);
+            "stack: over %d%% of its stack%s", t->name, (long long)t->id,
+            (long long)hw, size, DEEP_PCT, t->dirty ? INHERITED : "");
     }
     return hw;
 }
@@ -741,9 +742,10 @@ put_deep_lines(struct w *w, const struct tasklist *tl)
 
         if (deep)
             put(w, "WARNING: green thread '%s' (id %lld) has used %.1fK of "
-                "%.0fK (%lld%%): over %d%% of its stack\n", t->name,
+                "%.0fK (%lld%%): over %d%% of its stack%s\n", t->name,
                 (long long)t->id, (double)hw / 1024, (double)size / 1024,
-                (long long)(hw * 100 / (int64_t)size), DEEP_PCT);
+                (long long)(hw * 100 / (int64_t)size), DEEP_PCT,
+                t->dirty ? INHERITED : "");
     }
 }
 
@@ -801,7 +803,8 @@ task_json(struct w *w, struct diesel_loop *l, struct diesel__task *t,
         "\"high_water\":", (unsigned long long)t->switches,
         diesel__bt_stack_used(t), (size_t)(t->stack_hi - t->stack_lo));
     jnum(w, hw);
-    put(w, ",\"longest_run_s\":");
+    put(w, ",\"high_water_inherited\":%s,\"longest_run_s\":",
+        t->dirty ? "true" : "false");
     if (t->longest_run > 0)
         put(w, "%.3f", secs(t->longest_run));
     else
@@ -821,7 +824,7 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     struct diesel__symtab *tab = NULL;
     struct w w;
     int64_t now;
-    size_t count[DIESEL__DONE + 1] = { 0 }, ndeep = 0;
+    size_t count[DIESEL__DONE + 1] = { 0 }, ndeep = 0, ninherited = 0;
 
     (void)arg;
     if (args(out, &w, argc, argv, NULL, 0, "tasks [--json]") < 0 ||
@@ -829,6 +832,8 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
         return -1;
     if (tasks_sorted(l, &tl) != 0)
         return fail(out, "%s", strerror(ENOMEM));
+    /* So that later green threads get clean stacks (see stack.c). */
+    diesel__task_purge_pool(l, 0);
     now = diesel__now_ns();
     if (w.json)
         put(&w, "{\"now_s\":%.3f,\"count\":%zu,\"tasks\":[\n",
@@ -861,8 +866,10 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
         snprintf(stack, sizeof(stack), "%.1fK/%.0fK",
             (double)diesel__bt_stack_used(t) / 1024,
             (double)(t->stack_hi - t->stack_lo) / 1024);
+        ninherited += t->dirty;
         if (hw >= 0)
-            snprintf(high, sizeof(high), "%.1fK", (double)hw / 1024);
+            snprintf(high, sizeof(high), "%.1fK%s", (double)hw / 1024,
+                t->dirty ? "*" : "");
         else
             snprintf(high, sizeof(high), "-");
         put(&w, "%-7lld %-16s %-8s %-9s %-9llu %-11s %-7s %-28s %s\n",
@@ -879,6 +886,9 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
             "%zu sleeping\n", tl.n, count[DIESEL__RUNNING],
             count[DIESEL__READY], count[DIESEL__WAITING],
             count[DIESEL__SLEEPING]);
+        if (ninherited > 0)
+            put(&w, "* a stack from the pool, used before: the mark may be "
+                "an earlier green thread's\n");
         if (ndeep > 0)
             put_deep_lines(&w, &tl);
     }
@@ -1335,6 +1345,7 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     if (diesel__platform_malloc_info(&mi) != 0)
         mi.source = NULL;
     diesel__stack_stats(&ss);
+    diesel__task_purge_pool(l, 0);
     diesel__task_foreach(l, add_resident_cb, &live);
     diesel__task_foreach(l, add_high_cb, &hi);
     for (struct diesel__task *t = l->pool; t != NULL; t = t->next)

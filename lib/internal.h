@@ -94,6 +94,10 @@ struct diesel__task {
                                      yielding that the watchdog saw (only
                                      runs past the threshold), or 0 */
     unsigned deep_warned : 1;     /* stack over 75%: logged once */
+    unsigned dirty : 1;           /* stack.c: pages below the live frames
+                                     may still be resident from an earlier
+                                     green thread on this (pooled) stack */
+    char *pool_sp;                /* finish()'s frame, when pooled */
     int64_t spawned_at;           /* monotonic ns of the spawn */
     const char *where;            /* "file.c:42" of the spawn, or NULL */
     void *spawn_caller;           /* return address of the spawn call */
@@ -121,6 +125,8 @@ void diesel__task_wake(struct diesel__task *t, int err);
 void diesel__task_run_ready(struct diesel_loop *);
 /* Unmap stacks that ended and could not be pooled. */
 void diesel__task_reap(struct diesel_loop *);
+/* Purge up to max dirty pooled stacks (all for 0): see stack.c. */
+void diesel__task_purge_pool(struct diesel_loop *, unsigned max);
 void diesel__task_free_all(struct diesel_loop *);
 int diesel__task_cancel(struct diesel__task *t);
 void diesel__task_cancel_all(struct diesel_loop *);
@@ -158,9 +164,9 @@ size_t diesel__stack_page(void);
  * made resident (mincore): bytes from stack_hi down to the lowest
  * resident page, at page granularity; -1 when the system cannot tell. */
 int64_t diesel__stack_high_water(const struct diesel__task *t);
-/* Let the kernel take back the pages of a finished green thread's stack
- * below its live frames (the pooled stack's trampoline), so that the next
- * green thread's high-water mark starts from there. */
+/* Let the kernel take back the pages of a pooled stack below its live
+ * frames (those of its suspended trampoline), so that the next green
+ * thread's high-water mark starts from there; clears t->dirty. */
 void diesel__stack_purge(struct diesel__task *t);
 /* Stack memory figures of this process. */
 struct diesel__stack_stats {
@@ -243,6 +249,7 @@ struct diesel_loop {
     uint64_t ndaemons;               /* ... of which daemons */
     struct diesel__task *pool;       /* default-size stacks to reuse */
     unsigned npool;
+    unsigned npool_dirty;            /* ... of which dirty (stack.c) */
     struct diesel__task *dead;       /* stacks to unmap from the loop */
     int64_t main_id;                 /* the first green thread */
     int saved_errno;                 /* errno while a task runs */

@@ -13,6 +13,9 @@
 #include "internal.h"
 #include "sanitize.h"
 
+/* Dirty pooled stacks purged (stack.c) per turn that is about to wait. */
+#define PURGE_PER_TURN 16
+
 __thread struct diesel_loop *diesel__loop;
 __thread struct diesel__task *diesel__current;
 
@@ -259,6 +262,12 @@ run(struct diesel_loop *l)
             l->deadlocked = 1;
             diesel__task_cancel_all(l);
             continue;
+        }
+        if (timeout != 0 && l->npool_dirty > 0) {
+            /* Idle: a good time for system calls that nobody waits for. */
+            diesel__task_purge_pool(l, PURGE_PER_TURN);
+            if (timeout > 0)
+                timeout = poll_timeout(l);
         }
         if (l->watched > 0 || timeout != 0) {
             /* Waiting in poll is not hogging (hog.c). */

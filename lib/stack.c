@@ -101,12 +101,17 @@ diesel__stack_destroy(struct diesel__task *t)
  * commit all of it.
  *
  * A pooled stack keeps its pages, so the next green thread on it would
- * inherit the previous one's mark: diesel__stack_purge gives the pages
- * below the finished green thread's live frames back to the kernel
- * (MADV_DONTNEED; they read as zeros and cost a fresh page fault each when
- * touched again) when the stack goes back to the pool.  The frames that
- * stay (trampoline, finish, the switch: about a page, more under the
- * sanitizers) are the floor of the next green thread's mark.
+ * inherit the previous one's mark.  Giving them back to the kernel
+ * (MADV_DONTNEED) when a green thread ends would cost a system call per
+ * green thread (bench_spawn: 60 ns per spawn+run+return became 900 ns),
+ * so a pooled stack is only marked dirty then, and purged later: by the
+ * loop when it is about to sleep in poll (a few stacks per turn), and by
+ * the console's tasks and mem before they measure.  A green thread that
+ * took a dirty stack from the pool has t->dirty set: its mark may be an
+ * earlier green thread's, and the console says so.  A purge keeps the
+ * pages of the stack's suspended frames (trampoline, finish, the switch:
+ * about a page, more under the sanitizers) and one page below them:
+ * that is the floor of the next green thread's mark.
  */
 int64_t
 diesel__stack_high_water(const struct diesel__task *t)
@@ -135,16 +140,14 @@ void
 diesel__stack_purge(struct diesel__task *t)
 {
     size_t page = diesel__stack_page();
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     uintptr_t lo = (uintptr_t)t->stack_lo;
-    uintptr_t hi;
+    uintptr_t hi = (uintptr_t)t->pool_sp & ~(uintptr_t)(page - 1);
 
-    /* Everything below our own frame is dead; keep one page below it for
-     * the switch that follows, so that it does not fault it back in. */
-    if (sp <= lo || sp > (uintptr_t)t->stack_hi)
-        return;
-    hi = (sp & ~(uintptr_t)(page - 1));
-    if (hi - lo <= page)
+    t->dirty = 0;
+    /* Everything below the frame of finish() but the switch's few words
+     * is dead; keep one page below it for them. */
+    if (t->pool_sp == NULL || (uintptr_t)t->pool_sp > (uintptr_t)t->stack_hi ||
+        hi < lo + 2 * page)
         return;
     hi -= page;
     madvise((void *)lo, hi - lo, MADV_DONTNEED);

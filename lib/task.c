@@ -336,6 +336,8 @@ stack_get(struct diesel_loop *l, size_t size, const char *name)
         t = l->pool;
         l->pool = t->next;
         l->npool--;
+        if (t->dirty)
+            l->npool_dirty--;   /* the green thread keeps t->dirty */
         return t;
     }
     t = diesel__stack_create(size);
@@ -485,9 +487,12 @@ finish(struct diesel__task *t, int status)
      * before any other green thread runs: pooling it now is safe.
      * Unmapping it is not, so the loop does that (task_reap). */
     if (t->pooled && l->npool < POOL_MAX && !t->fresh) {
-        /* The next green thread on this stack must not inherit this
-         * one's high-water mark (see stack.c). */
-        diesel__stack_purge(t);
+        /* Its pages stay: the next green thread on this stack would
+         * inherit this one's high-water mark until the loop purges it
+         * (diesel__task_purge_pool; a system call, so not here). */
+        t->pool_sp = __builtin_frame_address(0);
+        t->dirty = 1;
+        l->npool_dirty++;
         t->next = l->pool;
         l->pool = t;
         l->npool++;
@@ -540,6 +545,21 @@ diesel__task_reap(struct diesel_loop *l)
 }
 
 void
+diesel__task_purge_pool(struct diesel_loop *l, unsigned max)
+{
+    unsigned done = 0;
+
+    for (struct diesel__task *t = l->pool; t != NULL && l->npool_dirty > 0 &&
+        (max == 0 || done < max); t = t->next) {
+        if (t->dirty) {
+            diesel__stack_purge(t);
+            l->npool_dirty--;
+            done++;
+        }
+    }
+}
+
+void
 diesel__task_free_all(struct diesel_loop *l)
 {
     diesel__task_reap(l);
@@ -549,6 +569,7 @@ diesel__task_free_all(struct diesel_loop *l)
         diesel__stack_destroy(t);
     }
     l->npool = 0;
+    l->npool_dirty = 0;
     free(l->tasks);
     l->tasks = NULL;
     l->tasks_cap = 0;

@@ -397,9 +397,31 @@ high_main(void *arg)
     ck_assert_int_gt(diesel__stack_high_water(t), 96 * 1024);
     ck_assert_int_eq(diesel_task_cancel(c), 0);
     ck_assert_int_eq(diesel_task_join(c, NULL, -1), 0);
+    /* Taken straight from the pool, the stack is not purged yet: the mark
+     * is the earlier green thread's, and the console says so. */
     c = diesel_task_spawn("pooled-next", digger, (void *)(uintptr_t)1024, 0);
+    t = diesel__task_find(diesel__loop, c);
+    ck_assert_int_eq(t->dirty, 1);
+    ck_assert_int_eq(diesel_task_yield(), 0);
+    s = run_cmd(diesel__cmd_tasks, "tasks", NULL);
+    ck_assert_msg(strstr(s, "* a stack from the pool, used before") != NULL,
+        "%s", s);
+    free(s);
+    s = run_cmd(diesel__cmd_tasks, "tasks", "--json");
+    ck_assert_msg(strstr(s, "\"high_water_inherited\":true") != NULL, "%s",
+        s);
+    free(s);
+    ck_assert_int_eq(diesel_task_cancel(c), 0);
+    ck_assert_int_eq(diesel_task_join(c, NULL, -1), 0);
+    /* Purged when the loop waits (the sleep), the next one starts low. */
+    ck_assert_int_eq(diesel__loop->npool_dirty, 1);
+    ck_assert_int_eq(diesel_sleep(10), 0);
+    ck_assert_int_eq(diesel__loop->npool_dirty, 0);
+    c = diesel_task_spawn("pooled-clean", digger, (void *)(uintptr_t)1024,
+        0);
     ck_assert_int_eq(diesel_sleep(10), 0);
     t = diesel__task_find(diesel__loop, c);
+    ck_assert_int_eq(t->dirty, 0);
     ck_assert_msg(diesel__stack_high_water(t) < 32 * 1024, "%lld",
         (long long)diesel__stack_high_water(t));
 
