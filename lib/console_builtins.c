@@ -33,16 +33,26 @@
  *
  * tasks
  *   One header line, one line per green thread by id, one summary line:
- *     ID      NAME             STATE    FOR       SWITCHES  STACK       WAITS ON                     SPAWNED AT
- *     1       main             waiting  2.001s    3         1.2K/131K   join 4 (worker)              -
- *     2       sleeper          sleeping 2.000s    1         0.1K/131K   sleep, timer 8.000s          test/check_builtins.c:88
- *     3       reader           waiting  1.999s    1         0.2K/131K   fd 7 read, peer 127.0.0.1:5000, timer 1.500s   handler+0x1f (app)
+ *     ID      NAME             STATE    FOR       SWITCHES  STACK       HIGH    WAITS ON                     SPAWNED AT
+ *     1       main             waiting  2.001s    3         1.2K/131K   4.6K    join 4 (worker)              -
+ *     2       sleeper          sleeping 2.000s    1         0.1K/131K   4.6K*   sleep, timer 8.000s          test/check_builtins.c:88
+ *     3       reader           waiting  1.999s    1         0.2K/131K   100.6K  fd 7 read, peer 127.0.0.1:5000, timer 1.500s   handler+0x1f (app)
  *     3 green threads: 0 running, 0 ready, 2 waiting, 1 sleeping
+ *     * a stack from the pool, used before: the mark may be an earlier green thread's
+ *     WARNING: green thread 'reader' (id 3) has used 100.6K of 131K (76%): over 75% of its stack
  *   STATE is running, ready, waiting or sleeping.  FOR is how long it has
  *   waited (- unless waiting or sleeping).  STACK is the stack in use now
  *   (from the saved stack pointer) over its size, in KiB (the size is
  *   what the green thread can use: the size asked for, plus what is left
- *   of the page that holds its record).  WAITS ON is one
+ *   of the page that holds its record).  HIGH is the stack's high-water
+ *   mark: the deepest it has been used, to a page, from the pages the
+ *   kernel made resident (mincore; see stack.c), "-" when unknown; a "*"
+ *   marks a stack taken from the pool before it was purged (the line
+ *   after the summary says so), whose mark may be an earlier green
+ *   thread's.  tasks and mem purge the pool's stacks first (the loop also
+ *   does when idle).  Each green thread over 75% of its stack gets a
+ *   "WARNING: ..." line at the end, and, once per green thread, a WARNING
+ *   log line.  WAITS ON is one
  *   of: "sleep", "fd N read|write|read+write" with ", peer ADDR" for a
  *   connected socket, "join ID" with " (NAME)" while that one lives, or
  *   the waiter's own description (struct diesel__wait.what); then
@@ -55,9 +65,13 @@
  *     "waits_on":"sleep, timer 8.000s",
  *     "wait":{"kind":"sleep","timer_s":8.000},
  *     "for_s":2.000,"switches":1,"stack_used":112,"stack_size":131072,
+ *     "high_water":4704,"high_water_inherited":true,"longest_run_s":null,
  *     "spawned_at":"test/check_builtins.c:88","age_s":2.001,
  *     "cancelled":false},
- *    ...]}
+ *    ...],"deep":[3]}
+ *   high_water is null when unknown; longest_run_s is the longest run
+ *   without yielding that a hog warning recorded (see stats), else null;
+ *   deep lists the ids of the green threads over 75% of their stack.
  *   wait is null when not waiting; else kind is "sleep", "fd" (with "fd",
  *   "events": "read"|"write"|"read+write", and "peer" when known), "join"
  *   (with "target"), or "other" (with "what"); "timer_s" only with a
@@ -113,30 +127,46 @@
  *     dropped signals   0
  *     backend           epoll
  *     switch            x86_64
+ *     hog warnings      over 100 ms        (or: off)
+ *     longest runs      412 ms  spinner (id 7)      (or: none seen)
+ *                       260 ms  parser (id 12)
  *   {"uptime_s":12.345,"iterations":1234,"switches":5678,"polls":910,
  *    "fds_watched":3,"fd_waiters":2,"timers_pending":50,
  *    "green_threads":53,"spawned":60,"ready":2,"pooled_stacks":12,
  *    "console_sessions":1,"dropped_signals":0,"backend":"epoll",
- *    "switch":"x86_64"}
- *   dropped signals: console requests lost (self-pipe full).
+ *    "switch":"x86_64","hog_warn_ms":100,
+ *    "longest_runs":[{"id":7,"name":"spinner","ms":412},...]}
+ *   dropped signals: console requests lost (self-pipe full).  hog
+ *   warnings: the threshold of diesel_loop_hog_warn(3) (hog_warn_ms 0
+ *   when off).  longest runs: the five longest runs without yielding that
+ *   the hog watchdog saw (only those over the threshold, each green thread
+ *   once, longest first; finished green threads included), estimated
+ *   within half the threshold (see hog.c).
  *
  * mem
  *     rss               12.3 MiB (peak 14.0 MiB)
  *     malloc            1.2 MiB in use, 300.0 KiB free, 0 B mmapped, 1.5 MiB arena (glibc mallinfo2)
  *     stacks reserved   10001 stacks, 1.3 GiB (all loops of the process)
  *     stacks committed  40.0 MiB: 39.1 MiB in 10001 green threads, 900.0 KiB in 12 pooled stacks
+ *     stack high water  1.2 MiB in 53 green threads, 23.2 KiB each on average; deepest 100.6 KiB of 131.0 KiB (76%) in 'reader' (id 3)
  *     mappings          10050 of 65530 (vm.max_map_count)
  *     guard pages       madvise (MADV_GUARD_INSTALL: no extra mapping per stack)
+ *     WARNING: green thread 'reader' (id 3) has used 100.6K of 131K (76%): over 75% of its stack
  *   Sizes: B, KiB, MiB, GiB with one decimal; "unknown" where the system
  *   cannot tell.  Committed is resident (mincore), record page included;
- *   reserved is address space (stack_stats).  The guard is "madvise" or
+ *   reserved is address space (stack_stats).  Stack high water sums the
+ *   live green threads' marks (as in tasks; "unknown" when none is
+ *   known); the WARNING lines are those of tasks.  The guard is "madvise" or
  *   "mprotect (one more mapping per stack)".
  *   {"rss":12902400,"rss_peak":14680064,
  *    "malloc":{"source":"glibc mallinfo2","in_use":..,"free":..,
  *              "mmapped":..,"arena":..,"releasable":..},
  *    "stacks":{"mapped":10001,"reserved":..,"committed":..,
  *              "green_threads":10001,"committed_green_threads":..,
- *              "pooled":12,"committed_pooled":..},
+ *              "pooled":12,"committed_pooled":..,
+ *              "high_water":..,"high_water_known":53,"high_water_max":..,
+ *              "high_water_max_id":3,"high_water_max_name":"reader",
+ *              "high_water_max_stack_size":..,"deep":[3]},
  *    "mappings":10050,"max_map_count":65530,"guard":"madvise"}
  *
  * fds
@@ -1781,14 +1811,17 @@ static const struct {
     { "pid", "pid [--json]: process id, parent, user, executable, uptime",
       diesel__cmd_pid },
     { "tasks", "tasks [--json]: every green thread: id, name, state, what it "
-      "waits on and for how long, switches, stack, where spawned",
+      "waits on and for how long, switches, stack now and high-water mark, "
+      "where spawned",
       diesel__cmd_tasks },
     { "stacks", "stacks [--json] [ID]: backtraces of the green threads, identical "
       "ones grouped", diesel__cmd_stacks },
     { "stats", "stats [--json]: loop figures: uptime, iterations, switches, "
-      "polls, fds, timers, green threads, console", diesel__cmd_stats },
+      "polls, fds, timers, green threads, console, hog warnings and the "
+      "longest runs", diesel__cmd_stats },
     { "mem", "mem [--json]: RSS, malloc, stack memory reserved and committed, "
-      "mappings against vm.max_map_count", diesel__cmd_mem },
+      "stack high-water marks, mappings against vm.max_map_count",
+      diesel__cmd_mem },
     { "fds", "fds [--json]: open descriptors: type, address or path, green "
       "thread waiting on it", diesel__cmd_fds },
     { "log", "log [LOGGER LEVEL]: show the log levels, or set one (* is the "
