@@ -12,6 +12,9 @@
 #include "internal.h"
 #include "sanitize.h"
 
+#define PURGE_KEEP ((uintptr_t)16 * 1024)  /* kept below a pooled stack's
+                                              frames (see stack_purge) */
+
 static size_t page_size;
 static int guard_madvise = -1;   /* -1 unknown, 1 works, 0 use mprotect */
 static uint64_t mapped_stacks;   /* figures for the console (atomically) */
@@ -110,8 +113,12 @@ diesel__stack_destroy(struct diesel__task *t)
  * took a dirty stack from the pool has t->dirty set: its mark may be an
  * earlier green thread's, and the console says so.  A purge keeps the
  * pages of the stack's suspended frames (trampoline, finish, the switch:
- * about a page, more under the sanitizers) and one page below them:
- * that is the floor of the next green thread's mark.
+ * about a page, more under the sanitizers) and PURGE_KEEP below them, so
+ * that green threads that stay shallow (most) do not fault their pages
+ * in again after each purge: marks below about 20 KiB are therefore not
+ * told apart from an earlier green thread's, but the deep ones, those
+ * that matter, are.  Cost: one madvise(2) per purged stack, at idle, and
+ * a page fault per page a later deep green thread touches again.
  */
 int64_t
 diesel__stack_high_water(const struct diesel__task *t)
@@ -145,11 +152,13 @@ diesel__stack_purge(struct diesel__task *t)
 
     t->dirty = 0;
     /* Everything below the frame of finish() but the switch's few words
-     * is dead; keep one page below it for them. */
+     * is dead.  Keep PURGE_KEEP below it all the same: the pages that
+     * most green threads use stay, and only a deep one's are given back
+     * (and cost a page fault each when touched again). */
     if (t->pool_sp == NULL || (uintptr_t)t->pool_sp > (uintptr_t)t->stack_hi ||
-        hi < lo + 2 * page)
+        hi < lo + PURGE_KEEP + page)
         return;
-    hi -= page;
+    hi -= PURGE_KEEP;
     madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
