@@ -59,6 +59,17 @@ DIESEL_API int diesel_loop_stop(int status);
 /* The name of the poll backend compiled in: "epoll", "kqueue" or "poll". */
 DIESEL_API const char *diesel_loop_backend(void);
 
+/*
+ * Log a warning, with its backtrace, when one green thread has run for
+ * threshold_ms or more without yielding (0 turns the warnings off).  Sets
+ * the current loop's threshold, if called in one, and that of the loops
+ * started afterwards; until it is called, the environment variable
+ * DIESEL_HOG_MS gives it at each loop start.  A watchdog thread runs while
+ * the warnings are on.  0, or -1 with errno EINVAL (threshold_ms < 0),
+ * EBUSY (the program handles the signal used) or EAGAIN (no thread).
+ */
+DIESEL_API int diesel_loop_hog_warn(int64_t threshold_ms);
+
 /* ---- Green threads: diesel_task(3) ------------------------------------- */
 
 /* 0 as a stack size means this default (128 KiB, plus a guard page). */

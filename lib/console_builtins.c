@@ -33,16 +33,26 @@
  *
  * tasks
  *   One header line, one line per green thread by id, one summary line:
- *     ID      NAME             STATE    FOR       SWITCHES  STACK       WAITS ON                     SPAWNED AT
- *     1       main             waiting  2.001s    3         1.2K/131K   join 4 (worker)              -
- *     2       sleeper          sleeping 2.000s    1         0.1K/131K   sleep, timer 8.000s          test/check_builtins.c:88
- *     3       reader           waiting  1.999s    1         0.2K/131K   fd 7 read, peer 127.0.0.1:5000, timer 1.500s   handler+0x1f (app)
+ *     ID      NAME             STATE    FOR       SWITCHES  STACK       HIGH    WAITS ON                     SPAWNED AT
+ *     1       main             waiting  2.001s    3         1.2K/131K   4.6K    join 4 (worker)              -
+ *     2       sleeper          sleeping 2.000s    1         0.1K/131K   4.6K*   sleep, timer 8.000s          test/check_builtins.c:88
+ *     3       reader           waiting  1.999s    1         0.2K/131K   100.6K  fd 7 read, peer 127.0.0.1:5000, timer 1.500s   handler+0x1f (app)
  *     3 green threads: 0 running, 0 ready, 2 waiting, 1 sleeping
+ *     * a stack from the pool, used before: the mark may be an earlier green thread's
+ *     WARNING: green thread 'reader' (id 3) has used 100.6K of 131K (76%): over 75% of its stack
  *   STATE is running, ready, waiting or sleeping.  FOR is how long it has
  *   waited (- unless waiting or sleeping).  STACK is the stack in use now
  *   (from the saved stack pointer) over its size, in KiB (the size is
  *   what the green thread can use: the size asked for, plus what is left
- *   of the page that holds its record).  WAITS ON is one
+ *   of the page that holds its record).  HIGH is the stack's high-water
+ *   mark: the deepest it has been used, to a page, from the pages the
+ *   kernel made resident (mincore; see stack.c), "-" when unknown; a "*"
+ *   marks a stack taken from the pool before it was purged (the line
+ *   after the summary says so), whose mark may be an earlier green
+ *   thread's.  tasks and mem purge the pool's stacks first (the loop also
+ *   does when idle).  Each green thread over 75% of its stack gets a
+ *   "WARNING: ..." line at the end, and, once per green thread, a WARNING
+ *   log line.  WAITS ON is one
  *   of: "sleep", "fd N read|write|read+write" with ", peer ADDR" for a
  *   connected socket, "join ID" with " (NAME)" while that one lives, or
  *   the waiter's own description (struct diesel__wait.what); then
@@ -55,9 +65,13 @@
  *     "waits_on":"sleep, timer 8.000s",
  *     "wait":{"kind":"sleep","timer_s":8.000},
  *     "for_s":2.000,"switches":1,"stack_used":112,"stack_size":131072,
+ *     "high_water":4704,"high_water_inherited":true,"longest_run_s":null,
  *     "spawned_at":"test/check_builtins.c:88","age_s":2.001,
  *     "cancelled":false},
- *    ...]}
+ *    ...],"deep":[3]}
+ *   high_water is null when unknown; longest_run_s is the longest run
+ *   without yielding that a hog warning recorded (see stats), else null;
+ *   deep lists the ids of the green threads over 75% of their stack.
  *   wait is null when not waiting; else kind is "sleep", "fd" (with "fd",
  *   "events": "read"|"write"|"read+write", and "peer" when known), "join"
  *   (with "target"), or "other" (with "what"); "timer_s" only with a
@@ -113,30 +127,46 @@
  *     dropped signals   0
  *     backend           epoll
  *     switch            x86_64
+ *     hog warnings      over 100 ms        (or: off)
+ *     longest runs      412 ms  spinner (id 7)      (or: none seen)
+ *                       260 ms  parser (id 12)
  *   {"uptime_s":12.345,"iterations":1234,"switches":5678,"polls":910,
  *    "fds_watched":3,"fd_waiters":2,"timers_pending":50,
  *    "green_threads":53,"spawned":60,"ready":2,"pooled_stacks":12,
  *    "console_sessions":1,"dropped_signals":0,"backend":"epoll",
- *    "switch":"x86_64"}
- *   dropped signals: console requests lost (self-pipe full).
+ *    "switch":"x86_64","hog_warn_ms":100,
+ *    "longest_runs":[{"id":7,"name":"spinner","ms":412},...]}
+ *   dropped signals: console requests lost (self-pipe full).  hog
+ *   warnings: the threshold of diesel_loop_hog_warn(3) (hog_warn_ms 0
+ *   when off).  longest runs: the five longest runs without yielding that
+ *   the hog watchdog saw (only those over the threshold, each green thread
+ *   once, longest first; finished green threads included), estimated
+ *   within half the threshold (see hog.c).
  *
  * mem
  *     rss               12.3 MiB (peak 14.0 MiB)
  *     malloc            1.2 MiB in use, 300.0 KiB free, 0 B mmapped, 1.5 MiB arena (glibc mallinfo2)
  *     stacks reserved   10001 stacks, 1.3 GiB (all loops of the process)
  *     stacks committed  40.0 MiB: 39.1 MiB in 10001 green threads, 900.0 KiB in 12 pooled stacks
+ *     stack high water  1.2 MiB in 53 green threads, 23.2 KiB each on average; deepest 100.6 KiB of 131.0 KiB (76%) in 'reader' (id 3)
  *     mappings          10050 of 65530 (vm.max_map_count)
  *     guard pages       madvise (MADV_GUARD_INSTALL: no extra mapping per stack)
+ *     WARNING: green thread 'reader' (id 3) has used 100.6K of 131K (76%): over 75% of its stack
  *   Sizes: B, KiB, MiB, GiB with one decimal; "unknown" where the system
  *   cannot tell.  Committed is resident (mincore), record page included;
- *   reserved is address space (stack_stats).  The guard is "madvise" or
+ *   reserved is address space (stack_stats).  Stack high water sums the
+ *   live green threads' marks (as in tasks; "unknown" when none is
+ *   known); the WARNING lines are those of tasks.  The guard is "madvise" or
  *   "mprotect (one more mapping per stack)".
  *   {"rss":12902400,"rss_peak":14680064,
  *    "malloc":{"source":"glibc mallinfo2","in_use":..,"free":..,
  *              "mmapped":..,"arena":..,"releasable":..},
  *    "stacks":{"mapped":10001,"reserved":..,"committed":..,
  *              "green_threads":10001,"committed_green_threads":..,
- *              "pooled":12,"committed_pooled":..},
+ *              "pooled":12,"committed_pooled":..,
+ *              "high_water":..,"high_water_known":53,"high_water_max":..,
+ *              "high_water_max_id":3,"high_water_max_name":"reader",
+ *              "high_water_max_stack_size":..,"deep":[3]},
  *    "mappings":10050,"max_map_count":65530,"guard":"madvise"}
  *
  * fds
@@ -689,9 +719,69 @@ spawned_at(struct diesel__symtab **tab, const struct diesel__task *t,
     }
 }
 
+/*
+ * The high-water mark of t's stack (bytes, -1 unknown; see stack.c), and
+ * whether it is over DEEP_PCT of the stack: then a WARNING log line, once
+ * per green thread.
+ */
+#define DEEP_PCT 75
+#define INHERITED " (or an earlier green thread on the same pooled stack)"
+static int64_t
+high_water(struct diesel__task *t, int *deep)
+{
+    int64_t hw = diesel__stack_high_water(t);
+    size_t size = (size_t)(t->stack_hi - t->stack_lo);
+
+    *deep = hw >= 0 && (uint64_t)hw * 100 > (uint64_t)size * DEEP_PCT;
+    if (*deep && !t->deep_warned) {
+        t->deep_warned = 1;
+        diesel_log("diesel", DIESEL_LOG_WARNING,
+            "green thread '%s' (id %lld) has used %lld of its %zu-byte "
+            "stack: over %d%% of its stack%s", t->name, (long long)t->id,
+            (long long)hw, size, DEEP_PCT, t->dirty ? INHERITED : "");
+    }
+    return hw;
+}
+
+/* The ids of the green threads over DEEP_PCT (a JSON list's items). */
+static void
+put_deep_ids(struct w *w, const struct tasklist *tl)
+{
+    const char *sep = "";
+
+    for (size_t i = 0; i < tl->n; i++) {
+        int deep;
+
+        high_water(tl->t[i], &deep);
+        if (deep) {
+            put(w, "%s%lld", sep, (long long)tl->t[i]->id);
+            sep = ",";
+        }
+    }
+}
+
+/* One "WARNING: ..." line per green thread over DEEP_PCT. */
+static void
+put_deep_lines(struct w *w, const struct tasklist *tl)
+{
+    for (size_t i = 0; i < tl->n; i++) {
+        struct diesel__task *t = tl->t[i];
+        size_t size = (size_t)(t->stack_hi - t->stack_lo);
+        int deep;
+        int64_t hw = high_water(t, &deep);
+
+        if (deep)
+            put(w, "WARNING: green thread '%s' (id %lld) has used %.1fK of "
+                "%.0fK (%lld%%): over %d%% of its stack%s\n", t->name,
+                (long long)t->id, (double)hw / 1024, (double)size / 1024,
+                (long long)(hw * 100 / (int64_t)size), DEEP_PCT,
+                t->dirty ? INHERITED : "");
+    }
+}
+
 static void
 task_json(struct w *w, struct diesel_loop *l, struct diesel__task *t,
-    int64_t now, const char *waits, const char *spawned)
+    int64_t now, const char *waits, const char *spawned, int64_t hw)
 {
     const struct diesel__wait *wt = &t->wait;
     int waiting = t->state == DIESEL__WAITING ||
@@ -740,8 +830,16 @@ task_json(struct w *w, struct diesel_loop *l, struct diesel__task *t,
     else
         put(w, ",\"for_s\":null");
     put(w, ",\"switches\":%llu,\"stack_used\":%zu,\"stack_size\":%zu,"
-        "\"spawned_at\":", (unsigned long long)t->switches,
+        "\"high_water\":", (unsigned long long)t->switches,
         diesel__bt_stack_used(t), (size_t)(t->stack_hi - t->stack_lo));
+    jnum(w, hw);
+    put(w, ",\"high_water_inherited\":%s,\"longest_run_s\":",
+        t->dirty ? "true" : "false");
+    if (t->longest_run > 0)
+        put(w, "%.3f", secs(t->longest_run));
+    else
+        put(w, "null");
+    put(w, ",\"spawned_at\":");
     jstr(w, strcmp(spawned, "-") == 0 ? NULL : spawned);
     put(w, ",\"age_s\":%.3f,\"cancelled\":%s}", secs(now - t->spawned_at),
         t->cancelled ? "true" : "false");
@@ -756,7 +854,7 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     struct diesel__symtab *tab = NULL;
     struct w w;
     int64_t now;
-    size_t count[DIESEL__DONE + 1] = { 0 };
+    size_t count[DIESEL__DONE + 1] = { 0 }, ndeep = 0, ninherited = 0;
 
     (void)arg;
     if (args(out, &w, argc, argv, NULL, 0, "tasks [--json]") < 0 ||
@@ -764,23 +862,29 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
         return -1;
     if (tasks_sorted(l, &tl) != 0)
         return fail(out, "%s", strerror(ENOMEM));
+    /* So that later green threads get clean stacks (see stack.c). */
+    diesel__task_purge_pool(l, 0);
     now = diesel__now_ns();
     if (w.json)
         put(&w, "{\"now_s\":%.3f,\"count\":%zu,\"tasks\":[\n",
             secs(now - l->started), tl.n);
     else
-        put(&w, "%-7s %-16s %-8s %-9s %-9s %-11s %-28s %s\n", "ID", "NAME",
-            "STATE", "FOR", "SWITCHES", "STACK", "WAITS ON", "SPAWNED AT");
+        put(&w, "%-7s %-16s %-8s %-9s %-9s %-11s %-7s %-28s %s\n", "ID",
+            "NAME", "STATE", "FOR", "SWITCHES", "STACK", "HIGH", "WAITS ON",
+            "SPAWNED AT");
     for (size_t i = 0; i < tl.n && !w.full; i++) {
         struct diesel__task *t = tl.t[i];
-        char waits[512], spawned[512], forbuf[32], stack[32];
+        char waits[512], spawned[512], forbuf[32], stack[32], high[32];
+        int deep;
+        int64_t hw = high_water(t, &deep);
 
+        ndeep += deep;
         describe_wait(l, t, now, waits, sizeof(waits));
         spawned_at(&tab, t, spawned, sizeof(spawned));
         if (t->state <= DIESEL__DONE)
             count[t->state]++;
         if (w.json) {
-            task_json(&w, l, t, now, waits, spawned);
+            task_json(&w, l, t, now, waits, spawned, hw);
             put(&w, i + 1 < tl.n ? ",\n" : "\n");
             continue;
         }
@@ -792,17 +896,32 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
         snprintf(stack, sizeof(stack), "%.1fK/%.0fK",
             (double)diesel__bt_stack_used(t) / 1024,
             (double)(t->stack_hi - t->stack_lo) / 1024);
-        put(&w, "%-7lld %-16s %-8s %-9s %-9llu %-11s %-28s %s\n",
+        ninherited += t->dirty;
+        if (hw >= 0)
+            snprintf(high, sizeof(high), "%.1fK%s", (double)hw / 1024,
+                t->dirty ? "*" : "");
+        else
+            snprintf(high, sizeof(high), "-");
+        put(&w, "%-7lld %-16s %-8s %-9s %-9llu %-11s %-7s %-28s %s\n",
             (long long)t->id, t->name, diesel__task_state_name(t->state),
-            forbuf, (unsigned long long)t->switches, stack, waits, spawned);
+            forbuf, (unsigned long long)t->switches, stack, high, waits,
+            spawned);
     }
-    if (w.json)
+    if (w.json) {
+        put(&w, "],\"deep\":[");
+        put_deep_ids(&w, &tl);
         put(&w, "]}\n");
-    else
+    } else {
         put(&w, "%zu green threads: %zu running, %zu ready, %zu waiting, "
             "%zu sleeping\n", tl.n, count[DIESEL__RUNNING],
             count[DIESEL__READY], count[DIESEL__WAITING],
             count[DIESEL__SLEEPING]);
+        if (ninherited > 0)
+            put(&w, "* a stack from the pool, used before: the mark may be "
+                "an earlier green thread's\n");
+        if (ndeep > 0)
+            put_deep_lines(&w, &tl);
+    }
     diesel__sym_close(tab);
     free(tl.t);
     return done(&w);
@@ -1135,7 +1254,15 @@ diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
         jstr(&w, diesel_loop_backend());
         put(&w, ",\"switch\":");
         jstr(&w, diesel__switch_name());
-        put(&w, "}\n");
+        put(&w, ",\"hog_warn_ms\":%lld,\"longest_runs\":[",
+            (long long)diesel__hog_threshold(l));
+        for (size_t i = 0; i < DIESEL__RUNS_TOP && l->runs[i].len > 0; i++) {
+            put(&w, "%s{\"id\":%lld,\"name\":", i > 0 ? "," : "",
+                (long long)l->runs[i].id);
+            jstr(&w, l->runs[i].name);
+            put(&w, ",\"ms\":%lld}", (long long)(l->runs[i].len / 1000000));
+        }
+        put(&w, "]}\n");
         return done(&w);
     }
     put(&w, "uptime            %.3fs\n", secs(up));
@@ -1152,6 +1279,17 @@ diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
     put(&w, "dropped signals   %lu\n", diesel__console_dropped());
     put(&w, "backend           %s\n", diesel_loop_backend());
     put(&w, "switch            %s\n", diesel__switch_name());
+    if (diesel__hog_threshold(l) > 0)
+        put(&w, "hog warnings      over %lld ms\n",
+            (long long)diesel__hog_threshold(l));
+    else
+        put(&w, "hog warnings      off\n");
+    if (l->runs[0].len == 0)
+        put(&w, "longest runs      none seen\n");
+    for (size_t i = 0; i < DIESEL__RUNS_TOP && l->runs[i].len > 0; i++)
+        put(&w, "%-17s %lld ms  %s (id %lld)\n", i == 0 ? "longest runs" :
+            "", (long long)(l->runs[i].len / 1000000), l->runs[i].name,
+            (long long)l->runs[i].id);
     return done(&w);
 }
 
@@ -1183,6 +1321,37 @@ add_resident_cb(struct diesel__task *t, void *arg)
     add_resident(t, arg);
 }
 
+/* High-water marks over the live green threads. */
+struct highs {
+    int64_t total;       /* bytes, sum of the known marks */
+    uint64_t known;      /* green threads whose mark is known */
+    int64_t max;         /* the deepest mark, -1 none */
+    int64_t max_size;    /* its stack's size */
+    int64_t max_id;
+    const char *max_name;
+    uint64_t deep;       /* green threads over DEEP_PCT */
+};
+
+static void
+add_high_cb(struct diesel__task *t, void *arg)
+{
+    struct highs *h = arg;
+    int deep;
+    int64_t hw = high_water(t, &deep);
+
+    if (hw < 0)
+        return;
+    h->known++;
+    h->total += hw;
+    h->deep += deep;
+    if (hw > h->max) {
+        h->max = hw;
+        h->max_size = (int64_t)(t->stack_hi - t->stack_lo);
+        h->max_id = t->id;
+        h->max_name = t->name;
+    }
+}
+
 int
 diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
@@ -1192,6 +1361,8 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     struct diesel__stack_stats ss;
     struct diesel__malloc_info mi;
     struct committed live = { 0, 0, 0 }, pooled = { 0, 0, 0 };
+    struct highs hi = { 0, 0, -1, 0, 0, NULL, 0 };
+    struct tasklist tl;
     int64_t rss, peak, committed;
     long maps, limit;
     char a[32], b[32], c[32], e[32];
@@ -1204,7 +1375,9 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     if (diesel__platform_malloc_info(&mi) != 0)
         mi.source = NULL;
     diesel__stack_stats(&ss);
+    diesel__task_purge_pool(l, 0);
     diesel__task_foreach(l, add_resident_cb, &live);
+    diesel__task_foreach(l, add_high_cb, &hi);
     for (struct diesel__task *t = l->pool; t != NULL; t = t->next)
         add_resident(t, &pooled);
     committed = live.unknown || pooled.unknown ? -1 :
@@ -1244,7 +1417,27 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
         put(&w, ",\"pooled\":%llu,\"committed_pooled\":",
             (unsigned long long)pooled.stacks);
         jnum(&w, pooled.unknown ? -1 : pooled.bytes);
-        put(&w, "},\"mappings\":");
+        put(&w, ",\"high_water\":%lld,\"high_water_known\":%llu,"
+            "\"high_water_max\":", (long long)hi.total,
+            (unsigned long long)hi.known);
+        jnum(&w, hi.max);
+        if (hi.max >= 0) {
+            put(&w, ",\"high_water_max_id\":%lld,\"high_water_max_name\":",
+                (long long)hi.max_id);
+            jstr(&w, hi.max_name);
+            put(&w, ",\"high_water_max_stack_size\":%lld",
+                (long long)hi.max_size);
+        } else {
+            put(&w, ",\"high_water_max_id\":null,"
+                "\"high_water_max_name\":null,"
+                "\"high_water_max_stack_size\":null");
+        }
+        put(&w, ",\"deep\":[");
+        if (hi.deep > 0 && tasks_sorted(l, &tl) == 0) {
+            put_deep_ids(&w, &tl);
+            free(tl.t);
+        }
+        put(&w, "]},\"mappings\":");
         jnum(&w, maps);
         put(&w, ",\"max_map_count\":");
         jnum(&w, limit);
@@ -1275,6 +1468,19 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     put(&w, "stacks committed  %s: %s in %llu green threads, %s in %llu "
         "pooled stacks\n", a, b, (unsigned long long)live.stacks, c,
         (unsigned long long)pooled.stacks);
+    if (hi.known == 0) {
+        put(&w, "stack high water  unknown\n");
+    } else {
+        fmt_bytes(a, sizeof(a), hi.total);
+        fmt_bytes(b, sizeof(b), hi.total / (int64_t)hi.known);
+        fmt_bytes(c, sizeof(c), hi.max);
+        fmt_bytes(e, sizeof(e), hi.max_size);
+        put(&w, "stack high water  %s in %llu green threads, %s each on "
+            "average; deepest %s of %s (%lld%%) in '%s' (id %lld)\n", a,
+            (unsigned long long)hi.known, b, c, e,
+            (long long)(hi.max * 100 / hi.max_size), hi.max_name,
+            (long long)hi.max_id);
+    }
     if (maps >= 0 && limit > 0)
         put(&w, "mappings          %ld of %ld (vm.max_map_count)\n", maps,
             limit);
@@ -1285,6 +1491,10 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     put(&w, "guard pages       %s\n", ss.guard_madvise ?
         "madvise (MADV_GUARD_INSTALL: no extra mapping per stack)" :
         "mprotect (one more mapping per stack)");
+    if (hi.deep > 0 && tasks_sorted(l, &tl) == 0) {
+        put_deep_lines(&w, &tl);
+        free(tl.t);
+    }
     return done(&w);
 }
 
@@ -1601,14 +1811,17 @@ static const struct {
     { "pid", "pid [--json]: process id, parent, user, executable, uptime",
       diesel__cmd_pid },
     { "tasks", "tasks [--json]: every green thread: id, name, state, what it "
-      "waits on and for how long, switches, stack, where spawned",
+      "waits on and for how long, switches, stack now and high-water mark, "
+      "where spawned",
       diesel__cmd_tasks },
     { "stacks", "stacks [--json] [ID]: backtraces of the green threads, identical "
       "ones grouped", diesel__cmd_stacks },
     { "stats", "stats [--json]: loop figures: uptime, iterations, switches, "
-      "polls, fds, timers, green threads, console", diesel__cmd_stats },
+      "polls, fds, timers, green threads, console, hog warnings and the "
+      "longest runs", diesel__cmd_stats },
     { "mem", "mem [--json]: RSS, malloc, stack memory reserved and committed, "
-      "mappings against vm.max_map_count", diesel__cmd_mem },
+      "stack high-water marks, mappings against vm.max_map_count",
+      diesel__cmd_mem },
     { "fds", "fds [--json]: open descriptors: type, address or path, green "
       "thread waiting on it", diesel__cmd_fds },
     { "log", "log [LOGGER LEVEL]: show the log levels, or set one (* is the "

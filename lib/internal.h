@@ -90,6 +90,14 @@ struct diesel__task {
                                      console session): see loop.c run() */
     struct diesel__heap_node timer; /* deadline of the current park */
     uint64_t switches;            /* times it was switched in */
+    int64_t longest_run;          /* hog.c: ns, its longest run without
+                                     yielding that the watchdog saw (only
+                                     runs past the threshold), or 0 */
+    unsigned deep_warned : 1;     /* stack over 75%: logged once */
+    unsigned dirty : 1;           /* stack.c: pages below the live frames
+                                     may still be resident from an earlier
+                                     green thread on this (pooled) stack */
+    char *pool_sp;                /* finish()'s frame, when pooled */
     int64_t spawned_at;           /* monotonic ns of the spawn */
     const char *where;            /* "file.c:42" of the spawn, or NULL */
     void *spawn_caller;           /* return address of the spawn call */
@@ -117,6 +125,8 @@ void diesel__task_wake(struct diesel__task *t, int err);
 void diesel__task_run_ready(struct diesel_loop *);
 /* Unmap stacks that ended and could not be pooled. */
 void diesel__task_reap(struct diesel_loop *);
+/* Purge up to max dirty pooled stacks (all for 0): see stack.c. */
+void diesel__task_purge_pool(struct diesel_loop *, unsigned max);
 void diesel__task_free_all(struct diesel_loop *);
 int diesel__task_cancel(struct diesel__task *t);
 void diesel__task_cancel_all(struct diesel_loop *);
@@ -150,6 +160,14 @@ struct diesel__waitlist {
 struct diesel__task *diesel__stack_create(size_t stack_size);
 void diesel__stack_destroy(struct diesel__task *t);
 size_t diesel__stack_page(void);
+/* The deepest the stack of t has been used, from the pages the kernel
+ * made resident (mincore): bytes from stack_hi down to the lowest
+ * resident page, at page granularity; -1 when the system cannot tell. */
+int64_t diesel__stack_high_water(const struct diesel__task *t);
+/* Let the kernel take back the pages of a pooled stack below its live
+ * frames (those of its suspended trampoline), so that the next green
+ * thread's high-water mark starts from there; clears t->dirty. */
+void diesel__stack_purge(struct diesel__task *t);
 /* Stack memory figures of this process. */
 struct diesel__stack_stats {
     uint64_t mapped;     /* stacks mapped now */
@@ -195,6 +213,14 @@ struct diesel__exited {
 };
 #define DIESEL__EXITED_KEEP 4096
 
+/* hog.c: one of the longest runs without yielding, for `stats`. */
+#define DIESEL__RUNS_TOP 5
+struct diesel__run {
+    int64_t id;
+    int64_t len;                     /* ns, 0 for an empty slot */
+    char name[DIESEL__NAME_MAX];
+};
+
 struct diesel_loop {
     struct diesel__ctx ctx;          /* the loop's own (OS thread) context */
     ucontext_t uc;                   /* ... as a ucontext, for fallback */
@@ -223,6 +249,7 @@ struct diesel_loop {
     uint64_t ndaemons;               /* ... of which daemons */
     struct diesel__task *pool;       /* default-size stacks to reuse */
     unsigned npool;
+    unsigned npool_dirty;            /* ... of which dirty (stack.c) */
     struct diesel__task *dead;       /* stacks to unmap from the loop */
     int64_t main_id;                 /* the first green thread */
     int saved_errno;                 /* errno while a task runs */
@@ -237,10 +264,18 @@ struct diesel_loop {
     unsigned stopping : 1;
     unsigned deadlocked : 1;
     unsigned daemons_cancelled : 1;  /* only daemons were left: cancelled */
+    int in_poll;                     /* 1 while in diesel__poll_wait: for
+                                        the watchdog (relaxed atomic) */
+    struct diesel__hog *hog;         /* hog.c: the watchdog, or NULL */
+    struct diesel__run runs[DIESEL__RUNS_TOP]; /* longest runs, longest
+                                        first (len 0: empty slot) */
     /* Figures for the console. */
     int64_t started;                 /* monotonic ns at start */
     uint64_t iterations;             /* turns of the loop */
-    uint64_t switches;               /* context switches */
+    uint64_t switches;               /* context switches: written only
+                                        by the loop's thread, with relaxed
+                                        atomic stores so that the watchdog
+                                        may read it (hog.c) */
     uint64_t polls;                  /* poll system calls */
     uint64_t spawned;                /* green threads spawned */
 };
@@ -271,6 +306,25 @@ void diesel__loop_forget(struct diesel_loop *, int fd, int err);
 int diesel__loop_handler_add(struct diesel_loop *, int fd,
     diesel__fd_handler handler);
 void diesel__loop_handler_del(struct diesel_loop *, int fd);
+
+/* ------------------------------------------------------------------------
+ * hog.c: hog warnings.  A watchdog thread, only while they are on. */
+
+/* At loop start: start the watchdog if diesel_loop_hog_warn or
+ * DIESEL_HOG_MS asked for it; at loop end: stop it (joined). */
+void diesel__hog_loop_start(struct diesel_loop *);
+void diesel__hog_loop_end(struct diesel_loop *);
+/* Once per turn of the loop while the watchdog runs: record the length of
+ * a hogging episode that ended (cheap when none did). */
+void diesel__hog_settle(struct diesel_loop *);
+static inline void
+diesel__hog_turn(struct diesel_loop *l)
+{
+    if (l->hog != NULL)
+        diesel__hog_settle(l);
+}
+/* The threshold in ms, 0 when off. */
+int64_t diesel__hog_threshold(struct diesel_loop *);
 
 /* ------------------------------------------------------------------------
  * console_attach.c: a loop picks up the console's self-pipe when it starts

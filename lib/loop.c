@@ -13,6 +13,9 @@
 #include "internal.h"
 #include "sanitize.h"
 
+/* Dirty pooled stacks purged (stack.c) per turn that is about to wait. */
+#define PURGE_PER_TURN 16
+
 __thread struct diesel_loop *diesel__loop;
 __thread struct diesel__task *diesel__current;
 
@@ -260,10 +263,20 @@ run(struct diesel_loop *l)
             diesel__task_cancel_all(l);
             continue;
         }
+        if (timeout != 0 && l->npool_dirty > 0) {
+            /* Idle: a good time for system calls that nobody waits for. */
+            diesel__task_purge_pool(l, PURGE_PER_TURN);
+            if (timeout > 0)
+                timeout = poll_timeout(l);
+        }
         if (l->watched > 0 || timeout != 0) {
+            /* Waiting in poll is not hogging (hog.c). */
+            __atomic_store_n(&l->in_poll, 1, __ATOMIC_RELAXED);
             n = diesel__poll_wait(l, timeout);
+            __atomic_store_n(&l->in_poll, 0, __ATOMIC_RELAXED);
             l->polls++;
         }
+        diesel__hog_turn(l);
         l->now = diesel__now_ns();
         /* Deadlines that passed came before what the poll has just
          * reported: their green threads run first. */
@@ -317,6 +330,8 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
     diesel__console_loop_start(l);
     diesel_log("diesel", DIESEL_LOG_WARNING, "Starting diesel <hand-rolled %s>",
         diesel__poll_name);
+    /* After crash_init: the hog handler runs on its alternate stack. */
+    diesel__hog_loop_start(l);
     l->main_id = diesel__task_spawn(NULL, NULL, "main", fn, arg, 0);
     if (l->main_id < 0) {
         err = errno;
@@ -330,6 +345,7 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
             status = -1;
         }
     }
+    diesel__hog_loop_end(l);
     diesel__console_loop_end(l);
     diesel__task_free_all(l);
     diesel__heap_fini(&l->timers);

@@ -12,6 +12,9 @@
 #include "internal.h"
 #include "sanitize.h"
 
+#define PURGE_KEEP ((uintptr_t)16 * 1024)  /* kept below a pooled stack's
+                                              frames (see stack_purge) */
+
 static size_t page_size;
 static int guard_madvise = -1;   /* -1 unknown, 1 works, 0 use mprotect */
 static uint64_t mapped_stacks;   /* figures for the console (atomically) */
@@ -89,6 +92,74 @@ diesel__stack_destroy(struct diesel__task *t)
     __atomic_sub_fetch(&mapped_stacks, 1, __ATOMIC_RELAXED);
     __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
     munmap(base, size);
+}
+
+/*
+ * High-water marks come from the pages the kernel has made resident: a
+ * stack is mapped with nothing committed, and its pages become resident
+ * as the green thread first touches them, from the top down, and stay so.
+ * So the lowest resident page is as deep as the stack has been used (to a
+ * page), with no cost while the green thread runs: one mincore(2) per
+ * stack, only when someone asks.  Painting the stack with a pattern would
+ * commit all of it.
+ *
+ * A pooled stack keeps its pages, so the next green thread on it would
+ * inherit the previous one's mark.  Giving them back to the kernel
+ * (MADV_DONTNEED) when a green thread ends would cost a system call per
+ * green thread (bench_spawn: 60 ns per spawn+run+return became 900 ns),
+ * so a pooled stack is only marked dirty then, and purged later: by the
+ * loop when it is about to sleep in poll (a few stacks per turn), and by
+ * the console's tasks and mem before they measure.  A green thread that
+ * took a dirty stack from the pool has t->dirty set: its mark may be an
+ * earlier green thread's, and the console says so.  A purge keeps the
+ * pages of the stack's suspended frames (trampoline, finish, the switch:
+ * about a page, more under the sanitizers) and PURGE_KEEP below them, so
+ * that green threads that stay shallow (most) do not fault their pages
+ * in again after each purge: marks below about 20 KiB are therefore not
+ * told apart from an earlier green thread's, but the deep ones, those
+ * that matter, are.  Cost: one madvise(2) per purged stack, at idle, and
+ * a page fault per page a later deep green thread touches again.
+ */
+int64_t
+diesel__stack_high_water(const struct diesel__task *t)
+{
+    unsigned char vec[256];
+    size_t page = diesel__stack_page();
+    size_t pages = ((size_t)(t->stack_hi - t->stack_lo) + page - 1) / page;
+    size_t done = 0;
+
+    while (done < pages) {
+        size_t k = pages - done < sizeof(vec) ? pages - done : sizeof(vec);
+
+        if (mincore(t->stack_lo + done * page, k * page, vec) != 0)
+            return -1;
+        for (size_t i = 0; i < k; i++) {
+            if (vec[i] & 1)
+                return (int64_t)(t->stack_hi - (t->stack_lo +
+                    (done + i) * page));
+        }
+        done += k;
+    }
+    return 0;
+}
+
+void
+diesel__stack_purge(struct diesel__task *t)
+{
+    size_t page = diesel__stack_page();
+    uintptr_t lo = (uintptr_t)t->stack_lo;
+    uintptr_t hi = (uintptr_t)t->pool_sp & ~(uintptr_t)(page - 1);
+
+    t->dirty = 0;
+    /* Everything below the frame of finish() but the switch's few words
+     * is dead.  Keep PURGE_KEEP below it all the same: the pages that
+     * most green threads use stay, and only a deep one's are given back
+     * (and cost a page fault each when touched again). */
+    if (t->pool_sp == NULL || (uintptr_t)t->pool_sp > (uintptr_t)t->stack_hi ||
+        hi < lo + PURGE_KEEP + page)
+        return;
+    hi -= PURGE_KEEP;
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 void

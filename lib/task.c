@@ -185,7 +185,9 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
         fresh = to->fresh;
         to->fresh = 0;
     }
-    l->switches++;
+    /* A relaxed atomic store is a plain store on the CPUs we run on: the
+     * watchdog of hog.c reads the counter from its own thread. */
+    __atomic_store_n(&l->switches, l->switches + 1, __ATOMIC_RELAXED);
     diesel__current = to;
 #ifdef DIESEL__ASAN
     l->asan_from_loop = from == NULL;
@@ -334,6 +336,8 @@ stack_get(struct diesel_loop *l, size_t size, const char *name)
         t = l->pool;
         l->pool = t->next;
         l->npool--;
+        if (t->dirty)
+            l->npool_dirty--;   /* the green thread keeps t->dirty */
         return t;
     }
     t = diesel__stack_create(size);
@@ -412,6 +416,8 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     t->cancelled = 0;
     t->daemon = 0;
     t->switches = 0;
+    t->longest_run = 0;
+    t->deep_warned = 0;
     t->spawned_at = l->now;
     t->where = where;
     t->spawn_caller = caller;
@@ -481,6 +487,12 @@ finish(struct diesel__task *t, int status)
      * before any other green thread runs: pooling it now is safe.
      * Unmapping it is not, so the loop does that (task_reap). */
     if (t->pooled && l->npool < POOL_MAX && !t->fresh) {
+        /* Its pages stay: the next green thread on this stack would
+         * inherit this one's high-water mark until the loop purges it
+         * (diesel__task_purge_pool; a system call, so not here). */
+        t->pool_sp = __builtin_frame_address(0);
+        t->dirty = 1;
+        l->npool_dirty++;
         t->next = l->pool;
         l->pool = t;
         l->npool++;
@@ -533,6 +545,21 @@ diesel__task_reap(struct diesel_loop *l)
 }
 
 void
+diesel__task_purge_pool(struct diesel_loop *l, unsigned max)
+{
+    unsigned done = 0;
+
+    for (struct diesel__task *t = l->pool; t != NULL && l->npool_dirty > 0 &&
+        (max == 0 || done < max); t = t->next) {
+        if (t->dirty) {
+            diesel__stack_purge(t);
+            l->npool_dirty--;
+            done++;
+        }
+    }
+}
+
+void
 diesel__task_free_all(struct diesel_loop *l)
 {
     diesel__task_reap(l);
@@ -542,6 +569,7 @@ diesel__task_free_all(struct diesel_loop *l)
         diesel__stack_destroy(t);
     }
     l->npool = 0;
+    l->npool_dirty = 0;
     free(l->tasks);
     l->tasks = NULL;
     l->tasks_cap = 0;

@@ -9,6 +9,10 @@
  *     the run-time fallback.  The choice is made once per process, so a
  *     second copy of this program runs with the variable set and measures
  *     one repetition each time it is asked to, over a pipe;
+ *   - the same ping-pong with hog warnings on (diesel_loop_hog_warn(3),
+ *     threshold HOG_MS: a watchdog thread wakes every HOG_MS/2), its
+ *     repetitions alternating with the plain ones (which goes first
+ *     alternates too), so that the two rows differ only by the watchdog;
  *   - raw swapcontext(3) between two ucontexts (glibc's makes a
  *     sigprocmask system call on every switch);
  *   - the library's register switch, diesel__ctx_swap_asm, called
@@ -45,6 +49,7 @@
 #define FAST_SWITCHES 2000000L      /* per repetition, no system call */
 #define SLOW_SWITCHES 200000L       /* per repetition, a syscall each */
 #define CO_STACK (64 * 1024)        /* the raw peers' second stack */
+#define HOG_MS 100                  /* hog warning threshold of the row */
 
 /* The library's, hidden in the archive: see the comment at the top. */
 const char *diesel__switch_name(void);
@@ -84,6 +89,22 @@ yield_rep(long switches)
     for (long i = 0; i < trips; i++)
         diesel_task_yield();
     return trips > 0 ? (double)(bench_now() - t0) / (double)(2 * trips) : 0;
+}
+
+/* The same with hog warnings on: the watchdog thread runs meanwhile.
+ * Started and stopped outside the timed part, with an untimed warm-up
+ * after the start; -1 if it cannot start. */
+static double
+hog_rep(long switches)
+{
+    double ns;
+
+    if (diesel_loop_hog_warn(HOG_MS) != 0)
+        return -1;
+    yield_rep(switches / 8);   /* settle after the thread's start */
+    ns = yield_rep(switches);
+    diesel_loop_hog_warn(0);
+    return ns;
 }
 
 /* ---- The same with DIESEL_SWITCH=ucontext, in a second process ---------- */
@@ -267,7 +288,7 @@ struct run {
     long switches;              /* SERVE, COUNT: per repetition */
     const char *argv0;          /* TABLE: to start the peer */
     const char *way;            /* the switch the library chose */
-    struct bench_reps yield, peer, uc, rawasm, rawcall;
+    struct bench_reps yield, hog, peer, uc, rawasm, rawcall;
     char peer_way[32];
     int peer_ok, raw_ok;
 };
@@ -287,7 +308,17 @@ table(struct run *r)
     if (!r->raw_ok)
         return -1;
     for (int i = -1; i < REPS; i++) {
-        double y = yield_rep(FAST_SWITCHES);
+        double y, h;
+
+        if (i & 1) {
+            y = yield_rep(FAST_SWITCHES);
+            h = hog_rep(FAST_SWITCHES);
+        } else {
+            h = hog_rep(FAST_SWITCHES);
+            y = yield_rep(FAST_SWITCHES);
+        }
+        if (h < 0)
+            return -1;
         double f = r->peer_ok ? peer_rep(&p) : -1;
         double u = raw_uc_rep(SLOW_SWITCHES);
 #ifdef HAVE_ASM_SWITCH
@@ -300,6 +331,7 @@ table(struct run *r)
         if (i < 0)
             continue;
         bench_reps_add(&r->yield, y);
+        bench_reps_add(&r->hog, h);
         bench_reps_add(&r->peer, f);
         bench_reps_add(&r->uc, u);
 #ifdef HAVE_ASM_SWITCH
@@ -397,6 +429,8 @@ main(int argc, char **argv)
         "ratio");
     snprintf(label, sizeof(label), "diesel_task_yield ping-pong (%s)", r.way);
     row(label, FAST_SWITCHES, &r.yield, y);
+    snprintf(label, sizeof(label), "same, hog warnings on (%d ms)", HOG_MS);
+    row(label, FAST_SWITCHES, &r.hog, y);
     if (r.peer_ok) {
         snprintf(label, sizeof(label), "same, DIESEL_SWITCH=ucontext (%s)",
             r.peer_way);
@@ -417,6 +451,12 @@ main(int argc, char **argv)
     printf("goal: <= 10 ns/switch (libdill 18, libaco 9.5, Boost.Context "
         "5.5 ns on this machine): %.1f ns, %s\n", y,
         y <= 10.0 ? "met" : "NOT met");
+    printf("hog warnings: off %.1f ns/switch (best), on %.1f ns/switch "
+        "(best), on/off %.3f (medians %.1f, %.1f: %.3f); goal <= 1.05: %s\n",
+        y, bench_best(&r.hog), bench_best(&r.hog) / y,
+        bench_median(&r.yield), bench_median(&r.hog),
+        bench_median(&r.hog) / bench_median(&r.yield),
+        bench_best(&r.hog) / y <= 1.05 ? "met" : "NOT met");
     printf("yield ping-pong: %.1f ns/switch; raw swapcontext %.1f ns "
         "(ratio %.2f)", y, bench_best(&r.uc), y / bench_best(&r.uc));
 #ifdef HAVE_ASM_SWITCH
