@@ -261,10 +261,15 @@ run(struct diesel_loop *l)
             continue;
         }
         if (l->watched > 0 || timeout != 0) {
+            /* For the console's signal handler: a loop in poll is idle,
+             * not stuck (console_stuck.c). */
+            __atomic_store_n(&l->in_poll, 1, __ATOMIC_RELAXED);
             n = diesel__poll_wait(l, timeout);
+            __atomic_store_n(&l->in_poll, 0, __ATOMIC_RELAXED);
             l->polls++;
         }
-        l->now = diesel__now_ns();
+        /* The start of the next turn, as the handler reads it. */
+        __atomic_store_n(&l->now, diesel__now_ns(), __ATOMIC_RELAXED);
         if (n > 0)
             dispatch(l, n);
         fire_timers(l);
