@@ -20,6 +20,11 @@
  * While no one is attached, the console costs one pipe (two descriptors)
  * watched by the loop, and nothing else: no socket, thread or timer, and
  * no system call per turn of the loop.
+ *
+ * When a green thread holds the loop (it is not in poll, and its turn has
+ * lasted past a threshold), the handler answers by itself instead of
+ * writing the record: console_stuck.c.  A request signalled twice (dconsole
+ * signals again while it waits) attaches once: see diesel__console_seen.
  */
 #include <errno.h>
 #include <fcntl.h>
