@@ -849,8 +849,10 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
             /* Again, with the same nonce, once a second: a loop that was
              * merely busy may be stuck for long enough now, and then its
              * handler answers (the app attaches once per nonce).  Never
-             * to a process that no longer catches the signal. */
-            if (diesel_now() >= resignal && p.catches) {
+             * to a process that no longer catches the signal, nor just
+             * before giving up. */
+            if (diesel_now() >= resignal && p.catches &&
+                deadline - diesel_now() >= LIVENESS_MS) {
                 resignal = diesel_now() + RESIGNAL_MS;
                 (void)dc_signal_send(s->pid, s->signo, &again);
             }
