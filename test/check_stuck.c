@@ -249,7 +249,8 @@ count(const char *hay, const char *needle)
  * once the loop is free; the service lives on and ends cleanly.
  */
 static void
-stuck_then_free(const char *mode, const char *holder, const char *frame)
+stuck_then_free(const char *mode, const char *holder, const char *frame,
+    const char *command)
 {
     static struct prog d;
     char want[128];
@@ -257,7 +258,8 @@ stuck_then_free(const char *mode, const char *holder, const char *frame)
 
     start_child(mode, slow(4000), NULL);
     ck_assert(expect(&child, 0, "holding", 10000));
-    st = dconsole(&d, NULL);
+    /* A session, or a one-shot command: the report either way. */
+    st = dconsole(&d, command);
     ck_assert_msg(st == 8, "dconsole exited %d: out %s err %s; child %s",
         st, d.obuf, d.ebuf, child.ebuf);
     ck_assert_msg(strstr(d.obuf, "the loop has not turned for ") != NULL,
@@ -295,19 +297,19 @@ stuck_then_free(const char *mode, const char *holder, const char *frame)
 
 START_TEST(stuck_spinning_green_thread_is_reported)
 {
-    stuck_then_free("spin", "spinner", "(stuck_spin+0x");
+    stuck_then_free("spin", "spinner", "(stuck_spin+0x", NULL);
 }
 END_TEST
 
 START_TEST(stuck_blocking_read_is_reported_and_resumes)
 {
-    stuck_then_free("read", "reader", "(stuck_read+0x");
+    stuck_then_free("read", "reader", "(stuck_read+0x", "pid");
 }
 END_TEST
 
 START_TEST(stuck_request_on_another_thread_is_handed_to_the_loop)
 {
-    stuck_then_free("thread", "spinner", "(stuck_spin+0x");
+    stuck_then_free("thread", "spinner", "(stuck_spin+0x", NULL);
 }
 END_TEST
 

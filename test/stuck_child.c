@@ -15,8 +15,8 @@
  *   STUCK_AFTER_MS: diesel_console_stuck_after() (default: not called)
  *
  * It prints "ready PID" once the loop runs, "holding" when the loop is
- * about to be held, "released" once it is not, and runs until its standard
- * input reaches EOF.  It logs to standard error.  The functions a
+ * about to be held, "released" once it has turned again, and runs until
+ * its standard input reaches EOF.  It logs to standard error.  The functions a
  * backtrace should show have default visibility (and the Makefile links
  * the child with -rdynamic).
  */
@@ -104,6 +104,9 @@ spinner(void *arg)
     (void)arg;
     say("holding");
     stuck_spin(hold_ms, strcmp(mode, "thread") == 0);
+    /* Let the loop turn before saying so: a request that follows
+     * "released" must find a fresh turn. */
+    diesel_sleep(1);
     say("released");
     return 0;
 }
@@ -117,6 +120,7 @@ reader(void *arg)
     (void)arg;
     say("holding");
     r = stuck_read(pipefd[0], &c, 1);
+    diesel_sleep(1);    /* as in spinner */
     say(r == 1 ? "released" : "read failed");
     return 0;
 }
