@@ -68,8 +68,8 @@ signame(int sig)
     return "signal";
 }
 
-/* The signal-safe line builder of internal.h. */
-#define line diesel__sline
+/* The signal-safe line builder of internal.h (shared with
+ * console_stuck.c), under short names. */
 #define put diesel__sline_put
 
 void
@@ -95,7 +95,7 @@ diesel__sline_hex(struct diesel__sline *l, uint64_t v)
 #define put_hex diesel__sline_hex
 
 static void
-put_task(struct line *l, const struct diesel__task *t)
+put_task(struct diesel__sline *l, const struct diesel__task *t)
 {
     put(l, "green thread '");
     put(l, t->name);
@@ -106,12 +106,12 @@ put_task(struct line *l, const struct diesel__task *t)
 
 /* One line out: to the log, or to fd after prefix. */
 static void
-say_to(struct line *l, int fd, const char *prefix)
+say_to(struct diesel__sline *l, int fd, const char *prefix)
 {
     if (fd < 0) {
         diesel__log_signal_safe("diesel", DIESEL_LOG_CRITICAL, l->b);
     } else {
-        struct line out = { "", 0 };
+        struct diesel__sline out = { "", 0 };
 
         put(&out, prefix);
         put(&out, l->b);
@@ -123,7 +123,7 @@ say_to(struct line *l, int fd, const char *prefix)
 }
 
 static void
-say(struct line *l)
+say(struct diesel__sline *l)
 {
     say_to(l, -1, "");
 }
@@ -132,7 +132,7 @@ void
 diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
     const char *running_label)
 {
-    struct line l = { "", 0 };
+    struct diesel__sline l = { "", 0 };
     size_t shown = 0;
 
     put(&l, "green threads (");
@@ -179,7 +179,7 @@ diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
 static void
 crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow)
 {
-    struct line l = { "", 0 };
+    struct diesel__sline l = { "", 0 };
     void *frames[BACKTRACE_MAX];
     int n, fd;
 
