@@ -187,7 +187,7 @@ test/%_child: test/%_child.c $(LIB) $(FLAGS)
 	    $(ALL_LDFLAGS)
 
 # Every suite on the default backend; the loop-facing suites on the others.
-LOOP_SUITES := $(filter task timer fd sync net signal console,$(patsubst test/check_%.c,%,$(TEST_SRC)))
+LOOP_SUITES := $(filter task timer fd sync net signal console stuck,$(patsubst test/check_%.c,%,$(TEST_SRC)))
 check-build: all $(TEST_BIN) $(TEST_HELPERS)
 
 check: check-build

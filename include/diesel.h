@@ -351,6 +351,16 @@ DIESEL_API int diesel_console_install(int signo);
 /* Give the signal its old action back and close the self-pipe. */
 DIESEL_API int diesel_console_uninstall(void);
 
+/*
+ * When a console request arrives while one green thread has held the loop
+ * (computing, or blocked in a system call) for longer than ms, the signal
+ * handler answers it itself: it reports which green thread holds the loop,
+ * for how long, its backtrace and the other green threads, and dconsole
+ * exits 8 (diesel-console(7), "STUCK").  The default is 1000 ms; 0 turns
+ * the report off (requests wait for the loop).  0, or -1 EINVAL (ms < 0).
+ */
+DIESEL_API int diesel_console_stuck_after(int64_t ms);
+
 /* Add a command (names: [a-z0-9_-]+, at most 63 bytes; EEXIST if taken). */
 DIESEL_API int diesel_console_command(const char *name, const char *help,
     diesel_console_fn fn, void *arg);

@@ -20,6 +20,11 @@
  * While no one is attached, the console costs one pipe (two descriptors)
  * watched by the loop, and nothing else: no socket, thread or timer, and
  * no system call per turn of the loop.
+ *
+ * When a green thread holds the loop (it is not in poll, and its turn has
+ * lasted past a threshold), the handler answers by itself instead of
+ * writing the record: console_stuck.c.  A request signalled twice (dconsole
+ * signals again while it waits) attaches once: see diesel__console_seen.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -91,28 +96,55 @@ not_a_request(int code)
     return code > 0;
 }
 
+/* The record to the self-pipe: the loop serves it. */
+static void
+queue(const struct record *r)
+{
+    int fd = __atomic_load_n(&handler_wfd, __ATOMIC_ACQUIRE);
+
+    /* Non-blocking: a full pipe (a storm of signals while the loop is
+     * busy) drops the request, never blocks the handler. */
+    if (fd >= 0 && write(fd, r, sizeof(*r)) != (ssize_t)sizeof(*r))
+        __atomic_add_fetch(&dropped, 1, __ATOMIC_RELAXED);
+}
+
 static void
 on_signal(int sig, siginfo_t *si, void *uctx)
 {
     int saved = errno;
+    struct record r;
 
     __atomic_add_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
     if (si->si_code == SI_QUEUE || si->si_code == SI_USER) {
-        struct record r;
-        int fd = __atomic_load_n(&handler_wfd, __ATOMIC_ACQUIRE);
-
         r.pid = (int32_t)si->si_pid;
         r.uid = (int32_t)si->si_uid;
         r.code = (int32_t)si->si_code;
         r.nonce = si->si_code == SI_QUEUE ? si->si_value.sival_int : 0;
-        /* Non-blocking: a full pipe (a storm of signals while the loop
-         * is busy) drops the request, never blocks the handler. */
-        if (fd >= 0 && write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
-            __atomic_add_fetch(&dropped, 1, __ATOMIC_RELAXED);
+        /* A stuck loop cannot serve it: answered here (console_stuck.c). */
+        if (__atomic_load_n(&handler_wfd, __ATOMIC_ACQUIRE) < 0 ||
+            !diesel__stuck_handle(sig, r.pid, r.uid, r.nonce, uctx))
+            queue(&r);
         __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
         errno = saved;
         return;
     }
+#ifdef SI_TKILL
+    /* A request another OS thread handed to the loop's thread: it takes
+     * precedence over "the program's own raise". */
+    if (si->si_code == SI_TKILL) {
+        int f = diesel__stuck_forwarded(sig, &r.pid, &r.uid, &r.nonce, uctx);
+
+        if (f != 0) {
+            if (f == 2) {
+                r.code = SI_QUEUE;
+                queue(&r);
+            }
+            __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
+            errno = saved;
+            return;
+        }
+    }
+#endif
     __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
     if (!not_a_request(si->si_code)) {
         errno = saved;
@@ -250,22 +282,66 @@ check_dir(const char *dir, char *why, size_t size)
     return NULL;
 }
 
-/* The greeting line (with its newline) for a peer. */
-static void
-greeting(char *buf, size_t size, int32_t nonce)
+/* The greeting line (with its newline) for a peer; signal-safe, since
+ * the handler greets too when the loop is stuck (console_stuck.c). */
+size_t
+diesel__console_greeting(char *buf, size_t size, int32_t nonce)
 {
-    char prog[65];
+    struct diesel__sline l = { "", 0 };
     const char *p = diesel__platform_progname();
     size_t n = 0;
 
+    diesel__sline_put(&l, "DIESEL-CONSOLE 1 pid=");
+    diesel__sline_u64(&l, (uint64_t)getpid());
+    diesel__sline_put(&l, " program=");
     /* The name is one word of printable ASCII in the greeting. */
-    for (; p != NULL && *p != '\0' && n < sizeof(prog) - 1; p++)
-        prog[n++] = (*p > ' ' && *p < 0x7f) ? *p : '?';
+    for (; p != NULL && *p != '\0' && n < 64; p++, n++)
+        l.b[l.n++] = (*p > ' ' && *p < 0x7f) ? *p : '?';
     if (n == 0)
-        prog[n++] = '?';
-    prog[n] = '\0';
-    snprintf(buf, size, "DIESEL-CONSOLE 1 pid=%ld program=%s nonce=%ld\n",
-        (long)getpid(), prog, (long)nonce);
+        l.b[l.n++] = '?';
+    l.b[l.n] = '\0';
+    diesel__sline_put(&l, " nonce=");
+    if (nonce < 0) {
+        diesel__sline_put(&l, "-");
+        diesel__sline_u64(&l, (uint64_t)-(int64_t)nonce);
+    } else {
+        diesel__sline_u64(&l, (uint64_t)nonce);
+    }
+    l.b[l.n++] = '\n';
+    if (l.n >= size)
+        l.n = size - 1;
+    memcpy(buf, l.b, l.n);
+    buf[l.n] = '\0';
+    return l.n;
+}
+
+static void
+greeting(char *buf, size_t size, int32_t nonce)
+{
+    (void)diesel__console_greeting(buf, size, nonce);
+}
+
+/* The request (pid, nonce) last served: dconsole signals again while it
+ * waits, so the same request may arrive twice (or be answered by the
+ * handler and queued as well). */
+static uint64_t seen;
+
+static uint64_t
+seen_key(int32_t pid, int32_t nonce)
+{
+    return (uint64_t)(uint32_t)pid << 32 | (uint32_t)nonce;
+}
+
+int
+diesel__console_seen(int32_t pid, int32_t nonce)
+{
+    return __atomic_load_n(&seen, __ATOMIC_ACQUIRE) == seen_key(pid, nonce);
+}
+
+void
+diesel__console_mark_seen(int32_t pid, int32_t nonce)
+{
+    __atomic_store_n(&seen, seen_key(pid, nonce), __ATOMIC_RELEASE);
 }
 
 /* ---- Sessions ------------------------------------------------------------- */
@@ -328,6 +404,9 @@ attach(struct diesel_loop *l, const struct record *r)
             (int)r->code);
         return;
     }
+    if (diesel__console_seen(r->pid, r->nonce))
+        return;     /* signalled again, or answered by the handler */
+    diesel__console_mark_seen(r->pid, r->nonce);
     if (rendezvous_dir(dir, sizeof(dir)) != 0) {
         refuse("console request from pid %d refused: the rendezvous "
             "directory's name is too long", (int)r->pid);
@@ -455,9 +534,15 @@ on_pipe(struct diesel_loop *l, int fd, int events)
 static void
 watch(struct diesel_loop *l)
 {
-    if (diesel__loop_handler_add(l, console.rfd, on_pipe) == 0)
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+    if (diesel__loop_handler_add(l, console.rfd, on_pipe) == 0) {
         console.loop = l;
-    else
+        /* For the handler, should the loop get stuck. */
+        diesel__stuck_setup(rendezvous_dir(dir, sizeof(dir)) == 0 ? dir :
+            NULL);
+        diesel__stuck_loop(l);
+    } else
         diesel_log("diesel", DIESEL_LOG_ERROR, "the console cannot watch its "
             "self-pipe: %s", strerror(errno));
 }
@@ -477,6 +562,7 @@ diesel__console_loop_end(struct diesel_loop *l)
 {
     pthread_mutex_lock(&console.lock);
     if (console.loop == l) {
+        diesel__stuck_loop(NULL);
         diesel__loop_handler_del(l, console.rfd);
         console.loop = NULL;
         refusals_flush(1);
@@ -585,6 +671,12 @@ diesel_console_install(int signo)
         goto fail;
     }
     console.installed = 1;
+    {
+        char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+        diesel__stuck_setup(rendezvous_dir(dir, sizeof(dir)) == 0 ? dir :
+            NULL);
+    }
     if (diesel__loop != NULL)
         watch(diesel__loop);
     pthread_mutex_unlock(&console.lock);
@@ -610,6 +702,7 @@ diesel_console_uninstall(void)
         return -1;
     }
     if (console.loop != NULL) {
+        diesel__stuck_loop(NULL);
         diesel__loop_handler_del(console.loop, console.rfd);
         console.loop = NULL;
     }

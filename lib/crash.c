@@ -68,22 +68,12 @@ signame(int sig)
     return "signal";
 }
 
-/* A small signal-safe string builder. */
-struct line {
-    char b[256];
-    size_t n;
-};
+/* The signal-safe line builder of internal.h (shared with
+ * console_stuck.c), under short names. */
+#define put diesel__sline_put
 
-static void
-put(struct line *l, const char *s)
-{
-    while (*s != '\0' && l->n < sizeof(l->b) - 1)
-        l->b[l->n++] = *s++;
-    l->b[l->n] = '\0';
-}
-
-static void
-put_u64(struct line *l, uint64_t v)
+void
+diesel__sline_u64(struct diesel__sline *l, uint64_t v)
 {
     char tmp[24];
 
@@ -91,8 +81,8 @@ put_u64(struct line *l, uint64_t v)
     put(l, tmp);
 }
 
-static void
-put_hex(struct line *l, uint64_t v)
+void
+diesel__sline_hex(struct diesel__sline *l, uint64_t v)
 {
     char tmp[24];
 
@@ -101,8 +91,11 @@ put_hex(struct line *l, uint64_t v)
     put(l, tmp);
 }
 
+#define put_u64 diesel__sline_u64
+#define put_hex diesel__sline_hex
+
 static void
-put_task(struct line *l, const struct diesel__task *t)
+put_task(struct diesel__sline *l, const struct diesel__task *t)
 {
     put(l, "green thread '");
     put(l, t->name);
@@ -111,24 +104,41 @@ put_task(struct line *l, const struct diesel__task *t)
     put(l, ")");
 }
 
+/* One line out: to the log, or to fd after prefix. */
 static void
-say(struct line *l)
+say_to(struct diesel__sline *l, int fd, const char *prefix)
 {
-    diesel__log_signal_safe("diesel", DIESEL_LOG_CRITICAL, l->b);
+    if (fd < 0) {
+        diesel__log_signal_safe("diesel", DIESEL_LOG_CRITICAL, l->b);
+    } else {
+        struct diesel__sline out = { "", 0 };
+
+        put(&out, prefix);
+        put(&out, l->b);
+        out.b[out.n++] = '\n';
+        (void)diesel__platform_send(fd, out.b, out.n);
+    }
     l->n = 0;
     l->b[0] = '\0';
 }
 
 static void
-table(struct diesel_loop *lp)
+say(struct diesel__sline *l)
 {
-    struct line l = { "", 0 };
+    say_to(l, -1, "");
+}
+
+void
+diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
+    const char *running_label)
+{
+    struct diesel__sline l = { "", 0 };
     size_t shown = 0;
 
     put(&l, "green threads (");
     put_u64(&l, lp->ntasks);
     put(&l, "):");
-    say(&l);
+    say_to(&l, fd, prefix);
     for (size_t i = 0; i < lp->tasks_cap && shown < TABLE_MAX; i++) {
         const struct diesel__task *t = lp->tasks[i];
 
@@ -140,7 +150,7 @@ table(struct diesel_loop *lp)
         put(&l, " ");
         put(&l, t->name);
         put(&l, " ");
-        put(&l, t == diesel__current ? "running (crashed)" :
+        put(&l, t == diesel__current ? running_label :
             diesel__task_state_name(t->state));
         if (t->state == DIESEL__WAITING || t->state == DIESEL__SLEEPING) {
             switch (t->wait.kind) {
@@ -162,14 +172,14 @@ table(struct diesel_loop *lp)
                 break;
             }
         }
-        say(&l);
+        say_to(&l, fd, prefix);
     }
 }
 
 static void
 crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow)
 {
-    struct line l = { "", 0 };
+    struct diesel__sline l = { "", 0 };
     void *frames[BACKTRACE_MAX];
     int n, fd;
 
@@ -203,7 +213,7 @@ crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow)
     n = backtrace(frames, BACKTRACE_MAX);
     backtrace_symbols_fd(frames, n, fd);
     if (t->loop != NULL)
-        table(t->loop);
+        diesel__crash_table(t->loop, -1, "", "running (crashed)");
 }
 
 static void

@@ -183,6 +183,26 @@ void diesel__stack_stats(struct diesel__stack_stats *);
  * this OS thread's alternate signal stack; undo the latter. */
 int diesel__crash_init(void);
 void diesel__crash_fini(void);
+/* Write the table of lp's green threads, one line each: to the log
+ * (CRITICAL) if fd < 0, else to fd with each line after prefix.  The
+ * running green thread's state reads running_label.  Signal-safe. */
+void diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
+    const char *running_label);
+
+/* A signal-safe line builder (crash.c, console_stuck.c). */
+struct diesel__sline {
+    char b[512];
+    size_t n;
+};
+static inline void
+diesel__sline_put(struct diesel__sline *l, const char *s)
+{
+    while (*s != '\0' && l->n < sizeof(l->b) - 2)
+        l->b[l->n++] = *s++;
+    l->b[l->n] = '\0';
+}
+void diesel__sline_u64(struct diesel__sline *l, uint64_t v);
+void diesel__sline_hex(struct diesel__sline *l, uint64_t v);
 
 /* ------------------------------------------------------------------------
  * loop.c */
@@ -228,7 +248,13 @@ struct diesel_loop {
     struct diesel__task *ready_tail;
     unsigned since_poll;             /* switches since the last poll */
     struct diesel__heap timers;      /* parked green threads by deadline */
-    int64_t now;                     /* monotonic ns, cached per turn */
+    int64_t now;                     /* monotonic ns, cached per turn:
+                                        also when the current turn began
+                                        (console_stuck.c reads it from a
+                                        signal handler: stored with
+                                        relaxed atomics) */
+    int in_poll;                     /* 1 while the loop waits in poll
+                                        (relaxed atomics, as above) */
     void *backend;                   /* the poll backend's own state */
     struct diesel__fd *fds;          /* indexed by fd */
     int nfds;                        /* size of fds */
@@ -264,8 +290,6 @@ struct diesel_loop {
     unsigned stopping : 1;
     unsigned deadlocked : 1;
     unsigned daemons_cancelled : 1;  /* only daemons were left: cancelled */
-    int in_poll;                     /* 1 while in diesel__poll_wait: for
-                                        the watchdog (relaxed atomic) */
     struct diesel__hog *hog;         /* hog.c: the watchdog, or NULL */
     struct diesel__run runs[DIESEL__RUNS_TOP]; /* longest runs, longest
                                         first (len 0: empty slot) */
@@ -332,6 +356,34 @@ int64_t diesel__hog_threshold(struct diesel_loop *);
 
 void diesel__console_loop_start(struct diesel_loop *);
 void diesel__console_loop_end(struct diesel_loop *);
+
+/* ------------------------------------------------------------------------
+ * console_stuck.c: when a green thread holds the loop for long, the
+ * console's signal handler answers the request itself (DESIGN.md, "When
+ * the loop is stuck").  Everything but _setup runs in a signal handler. */
+
+/* The rendezvous directory, computed beforehand (getenv, snprintf are no
+ * use in a handler): at install and when a loop starts. */
+void diesel__stuck_setup(const char *dir);
+/* The loop watching the console's pipe (on this OS thread), or NULL;
+ * with NULL, waits for handlers still looking at the old one. */
+void diesel__stuck_loop(struct diesel_loop *);
+/* In the handler: 1 if the request (pid, nonce) was answered here, with
+ * the report, or handed to the loop's thread (which then answers it);
+ * 0 if the loop is not stuck and the caller queues it as usual.  For
+ * SI_TKILL, _forwarded takes a handed-over request, if one waits and this
+ * is the loop's thread: 0 none; 1 answered; 2 the loop is no longer
+ * stuck, so the caller queues *pid, *uid, *nonce as usual. */
+int diesel__stuck_handle(int signo, int32_t pid, int32_t uid,
+    int32_t nonce, void *uctx);
+int diesel__stuck_forwarded(int signo, int32_t *pid, int32_t *uid,
+    int32_t *nonce, void *uctx);
+/* The request (pid, nonce) that was last served, by the handler or the
+ * loop: so that a request signalled twice attaches once. */
+int diesel__console_seen(int32_t pid, int32_t nonce);
+void diesel__console_mark_seen(int32_t pid, int32_t nonce);
+/* The greeting line with its newline, signal-safe; its length. */
+size_t diesel__console_greeting(char *buf, size_t size, int32_t nonce);
 
 /* ------------------------------------------------------------------------
  * conn.c

@@ -270,14 +270,16 @@ run(struct diesel_loop *l)
                 timeout = poll_timeout(l);
         }
         if (l->watched > 0 || timeout != 0) {
-            /* Waiting in poll is not hogging (hog.c). */
+            /* A loop waiting in poll is idle: neither hogged (hog.c)
+             * nor stuck (console_stuck.c). */
             __atomic_store_n(&l->in_poll, 1, __ATOMIC_RELAXED);
             n = diesel__poll_wait(l, timeout);
             __atomic_store_n(&l->in_poll, 0, __ATOMIC_RELAXED);
             l->polls++;
         }
         diesel__hog_turn(l);
-        l->now = diesel__now_ns();
+        /* The start of the next turn, as the console's handler reads it. */
+        __atomic_store_n(&l->now, diesel__now_ns(), __ATOMIC_RELAXED);
         /* Deadlines that passed came before what the poll has just
          * reported: their green threads run first. */
         fire_timers(l);

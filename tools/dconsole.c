@@ -65,8 +65,8 @@ enum {
     ST_NOHANDLER = 5,    /* the target does not catch the console signal */
     ST_TIMEOUT = 6,      /* no answer within the timeout */
     ST_CLOSED = 7,       /* the app closed the session, or a protocol error */
-    ST_STUCK = 8,        /* the loop is stuck (reserved: a later version
-                           prints the app's report) */
+    ST_STUCK = 8,        /* the loop is stuck: the app's signal handler
+                           sent its report (printed) instead of a session */
 };
 
 /* How a command's reply ended. */
@@ -84,6 +84,7 @@ enum {
     H_ERR,
     H_UNSOLICITED,      /* a line when no reply was due */
     H_BAD,              /* not a reply line at all */
+    H_STUCK,            /* STUCK <ms>: the handler's report ended */
 };
 
 #define PROMPT ">>> "
@@ -91,6 +92,7 @@ enum {
 #define MAX_REPLY_LINE (16u << 20)  /* longer reply lines: protocol error */
 #define MAX_INPUT_LINE 65536        /* longer standard input lines: refused */
 #define LIVENESS_MS 250             /* how often the attach checks the target */
+#define RESIGNAL_MS 1000            /* how often it signals again meanwhile */
 
 struct opts {
     double timeout;         /* -t, seconds */
@@ -132,6 +134,7 @@ struct session {
     size_t cap_words;
     int collect;            /* reply output goes to words, not stdout */
     struct dc_edit *ed;     /* the line editor (interactive only) */
+    int stuck;              /* the app sent its stuck report (exit 8) */
     char msg[1024];         /* the message to print on the way out */
 };
 
@@ -472,6 +475,8 @@ handle_line(struct session *s, char *line, size_t n)
         }
         return H_MORE;
     }
+    if (strncmp(line, "STUCK ", 6) == 0)
+        return H_STUCK;
     if (strcmp(line, "OK") == 0 || strncmp(line, "ERR", 3) == 0) {
         int ok = line[0] == 'O';
 
@@ -493,9 +498,27 @@ handle_line(struct session *s, char *line, size_t n)
     return H_BAD;
 }
 
+/* The app's handler answered instead of its loop: "STUCK <ms>" ended the
+ * report, whose lines went to standard output. */
+static int
+stuck(struct session *s, const char *line)
+{
+    long long ms = strtoll(line + 6, NULL, 10);
+
+    s->closed = 1;
+    s->stuck = 1;
+    if (ms < 0)
+        ms = 0;
+    return fail(s, ST_STUCK, "the loop of PID %ld is stuck (no turn for "
+        "%lld.%03lld s): the report above says which green thread holds it",
+        (long)s->pid, ms / 1000, ms % 1000);
+}
+
 static int
 bad_line(struct session *s, int h, const char *line)
 {
+    if (h == H_STUCK)
+        return stuck(s, line);
     s->closed = 1;
     if (h == H_UNSOLICITED && s->err != NULL)
         return fail(s, ST_CLOSED, "PID %ld ended the session: %.900s",
@@ -530,7 +553,7 @@ reply_task(void *arg)
             return RP_OK;
         if (h == H_ERR)
             return RP_ERR;
-        bad_line(s, h, line);
+        bad_line(s, h, line);   /* H_STUCK: the report's end, too */
         return RP_CLOSED;
     }
 }
@@ -797,6 +820,8 @@ parse_greeting(const char *line, long *version, long *pid, long long *nonce)
 static int
 accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
 {
+    int64_t resignal = diesel_now() + RESIGNAL_MS;
+
     for (;;) {
         int64_t left = deadline - diesel_now();
         struct dc_proc p;
@@ -813,9 +838,24 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
         r = diesel_fd_wait(lfd, DIESEL_READ,
             left < LIVENESS_MS ? left : LIVENESS_MS);
         if (r < 0 && errno == ETIMEDOUT) {
-            if (dc_proc_get(s->pid, s->signo, &p) != 0 && errno == ESRCH)
-                return fail(s, ST_NOPROC, "PID %ld exited before it "
-                    "answered", (long)s->pid);
+            int32_t again = nonce;
+
+            if (dc_proc_get(s->pid, s->signo, &p) != 0) {
+                if (errno == ESRCH)
+                    return fail(s, ST_NOPROC, "PID %ld exited before it "
+                        "answered", (long)s->pid);
+                continue;
+            }
+            /* Again, with the same nonce, once a second: a loop that was
+             * merely busy may be stuck for long enough now, and then its
+             * handler answers (the app attaches once per nonce).  Never
+             * to a process that no longer catches the signal, nor just
+             * before giving up. */
+            if (diesel_now() >= resignal && p.catches &&
+                deadline - diesel_now() >= LIVENESS_MS) {
+                resignal = diesel_now() + RESIGNAL_MS;
+                (void)dc_signal_send(s->pid, s->signo, &again);
+            }
             continue;
         }
         if (r < 0) {
@@ -874,6 +914,52 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
                 (long)s->pid, version);
         }
         return 0;
+    }
+}
+
+/*
+ * Right after the greeting: when the app's loop is stuck, its signal
+ * handler sends the report ("| " lines, then "STUCK <ms>") in place of a
+ * session, with its first line in the greeting's write.  ST_STUCK with
+ * the report printed, or 0 for a session.
+ */
+static int
+stuck_report(struct session *s)
+{
+    int64_t deadline;
+    const char *p;
+
+    if (s->len == s->off)
+        (void)conn_fill(s, 0);
+    p = s->buf + s->off;
+    if (s->len - s->off < 1 || (p[0] != '|' &&
+        (s->len - s->off < 6 || strncmp(p, "STUCK ", 6) != 0)))
+        return 0;
+    deadline = diesel_now() + (int64_t)(s->o->timeout * 1000.0 + 0.5);
+    for (;;) {
+        char *line;
+        size_t n;
+        int r = conn_getline(s, deadline, &line, &n);
+
+        if (r < 0 && errno == ECANCELED)
+            return ST_FAILED;
+        if (r <= 0) {
+            s->closed = 1;
+            fflush(stdout);
+            return fail(s, ST_STUCK, "the loop of PID %ld is stuck: its "
+                "report was cut short (%s)", (long)s->pid,
+                r < 0 ? strerror(errno) : "end of file");
+        }
+        if (line[0] == '|' && (line[1] == ' ' || line[1] == '\0')) {
+            put_safe(stdout, line[1] ? line + 2 : line + 1,
+                line[1] ? n - 2 : 0);
+            putc('\n', stdout);
+            continue;
+        }
+        fflush(stdout);
+        if (strncmp(line, "STUCK ", 6) == 0)
+            return stuck(s, line);
+        return bad_line(s, H_BAD, line);
     }
 }
 
@@ -938,6 +1024,8 @@ attach(struct session *s)
     /* Connected or not, nobody else may come in now. */
     diesel_fd_close(lfd);
     remove_socket();
+    if (st == 0)
+        st = stuck_report(s);
     if (st == ST_TIMEOUT) {
         if (dc_proc_get(s->pid, s->signo, &p) == 0 && p.state == 'T')
             return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
@@ -1033,7 +1121,7 @@ interactive(struct session *s)
     r = run_command(s, "help", 4);
     s->collect = 0;
     if (r == RP_CLOSED || r == RP_INTERRUPTED)
-        return r == RP_CLOSED ? ST_CLOSED : ST_OK;
+        return r == RP_CLOSED ? (s->stuck ? ST_STUCK : ST_CLOSED) : ST_OK;
     s->ed = dc_edit_create(0, 1);
     if (s->ed == NULL)
         return fail(s, ST_FAILED, "out of memory");
@@ -1050,7 +1138,7 @@ interactive(struct session *s)
             diesel_task_join(watch, NULL, -1);
         }
         if (s->closed)
-            return ST_CLOSED;
+            return s->stuck ? ST_STUCK : ST_CLOSED;
         if (r < 0) {
             if (errno == ECANCELED)
                 return ST_FAILED;    /* stopped by a signal */
@@ -1064,7 +1152,8 @@ interactive(struct session *s)
         dc_edit_history_add(s->ed, line);
         r = run_command(s, line, strlen(line));
         if (r == RP_CLOSED)
-            return s->closed && is_quit(line) ? ST_OK : ST_CLOSED;
+            return s->stuck ? ST_STUCK :
+                s->closed && is_quit(line) ? ST_OK : ST_CLOSED;
         if (r == RP_INTERRUPTED) {
             if (s->stopping)
                 return ST_FAILED;
@@ -1144,7 +1233,8 @@ piped(struct session *s)
             int quit = is_quit(buf);
 
             if (r == RP_CLOSED) {
-                st = s->closed && quit ? ST_OK : ST_CLOSED;
+                st = s->stuck ? ST_STUCK :
+                    s->closed && quit ? ST_OK : ST_CLOSED;
                 goto out;
             }
             if (r != RP_OK) {
@@ -1215,7 +1305,8 @@ one_shot(struct session *s)
     r = run_command(s, line, n);
     free(line);
     if (r == RP_CLOSED)
-        return s->closed && is_quit(s->o->cmd[0]) ? ST_OK : ST_CLOSED;
+        return s->stuck ? ST_STUCK :
+            s->closed && is_quit(s->o->cmd[0]) ? ST_OK : ST_CLOSED;
     return r == RP_OK ? ST_OK : ST_FAILED;
 }
 

@@ -9,7 +9,9 @@
  *
  * It installs the console, logs "sleeping" every `interval` seconds, and
  * gives the operator something to look at: commands of its own (greet,
- * nap, count, hog) and a variable (interval).  SIGINT and SIGTERM stop it
+ * nap, count, hog, spin) and a variable (interval).  `spin 10` starts a
+ * green thread named spinner that computes for 10 s without yielding:
+ * meanwhile `dconsole PID` prints the loop's STUCK report and exits 8.  SIGINT and SIGTERM stop it
  * cleanly: the handler writes the signal number to a self-pipe, and a
  * green thread that waits on the pipe stops the loop.
  */
@@ -17,6 +19,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -191,6 +194,52 @@ cmd_hog(struct diesel_console_out *out, int argc, char **argv, void *arg)
     return 0;
 }
 
+/* The stuck loop's demo: computes without yielding until the time is up
+ * (the clock is read every million rounds, not more). */
+static volatile uint64_t spin_sink;
+
+static int
+spinner(void *arg)
+{
+    int64_t until = diesel_now() + (int64_t)(intptr_t)arg;
+    uint64_t x = 88172645463325252ull;
+
+    diesel_log("dummy", DIESEL_LOG_WARNING, "spinning: the loop is stuck");
+    do {
+        for (int i = 0; i < 1000000; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        spin_sink = x;
+    } while (diesel_now() < until);
+    diesel_log("dummy", DIESEL_LOG_WARNING, "done spinning");
+    return 0;
+}
+
+static int
+cmd_spin(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    long secs;
+
+    (void)arg;
+    if (argc != 2) {
+        diesel_console_error(out, "usage: spin SECONDS");
+        return -1;
+    }
+    if (parse_count(out, argv[1], 3600, &secs) != 0)
+        return -1;
+    if (diesel_task_spawn("spinner", spinner, (void *)(intptr_t)(secs * 1000),
+        0) < 0) {
+        diesel_console_error(out, "%s", strerror(errno));
+        return -1;
+    }
+    diesel_console_printf(out, "a green thread named spinner will hold the "
+        "loop for %ld s: `dconsole %ld` meanwhile shows who", secs,
+        (long)getpid());
+    return 0;
+}
+
 static int
 dummy_main(void *arg)
 {
@@ -201,14 +250,17 @@ dummy_main(void *arg)
             "cannot install the console: %s", strerror(errno));
         return 1;
     }
-    diesel_console_command("greet", "[NAME]  say hello (and log it)",
-        cmd_greet, NULL);
-    diesel_console_command("nap", "[COUNT [SECONDS]]  start green threads "
-        "that sleep (1, 60 s), for tasks and stacks to show", cmd_nap, NULL);
-    diesel_console_command("count", "N  print the numbers 1 to N: a long "
-        "reply", cmd_count, NULL);
-    diesel_console_command("hog", "SECONDS  a green thread holds the loop "
-        "without yielding, as a bug would", cmd_hog, NULL);
+    diesel_console_command("greet", "greet [NAME]: say hello", cmd_greet,
+        NULL);
+    diesel_console_command("nap", "nap [COUNT [SECONDS]]: start green "
+        "threads that sleep (60 s)", cmd_nap, NULL);
+    diesel_console_command("count", "count N: print 1 to N, a long reply",
+        cmd_count, NULL);
+    diesel_console_command("hog", "hog SECONDS: a green thread holds the "
+        "loop, as a bug would", cmd_hog, NULL);
+    diesel_console_command("spin", "spin SECONDS: a green thread named "
+        "spinner computes without yielding (the stuck loop's demo)",
+        cmd_spin, NULL);
     diesel_console_var_int("interval", &interval, 1);
     if (diesel_task_spawn("stopper", stopper, NULL, 0) < 0 ||
         diesel_task_spawn("sleeper", sleeper, NULL, 0) < 0) {

@@ -1,0 +1,396 @@
+/*
+ * console_stuck.c: the console answers while the loop is stuck
+ * (DESIGN.md, "When the loop is stuck").
+ *
+ * A console request is served by the loop, so a green thread that holds
+ * the loop (it computes, spins, or sits in a blocking read(2)) would keep
+ * the operator out just when they need to look.  The signal handler knows
+ * better: on the loop's thread it can see the loop's state directly.  If
+ * the loop is not in poll and its current turn has lasted longer than the
+ * threshold, the handler attaches by itself and writes, in the console
+ * protocol:
+ *
+ *   DIESEL-CONSOLE 1 pid=4242 program=service nonce=1234
+ *   | the loop has not turned for 3.201 s
+ *   | green thread 'spinner' (id 3) holds it, spawned at service.c:88
+ *   | its backtrace at the signal:
+ *   | ./service(spin+0x2c)[0x55e0c3a1b2c3]
+ *   | ...
+ *   | green threads (3):
+ *   |   1 main waiting on join 3
+ *   |   3 spinner running (holds the loop)
+ *   STUCK 3201
+ *
+ * and closes.  A request that lands on another OS thread is handed to the
+ * loop's thread with pthread_kill (a one-request slot), since only there
+ * can the backtrace of the holder be taken.
+ *
+ * Async-signal-safe calls only: lstat, socket, connect, getsockopt, send,
+ * pipe, read, close, clock_gettime, pthread_kill.  backtrace() and
+ * backtrace_symbols_fd() are not on POSIX's list: see diesel_console(3)
+ * for why they are acceptable here (crash.c uses them the same way).
+ */
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define BACKTRACE_MAX 64
+
+/* The threshold, ns; 0: never report. */
+static int64_t after_ns = 1000000000;
+
+/* The rendezvous directory, for the handler: dir_len is 0 while it is
+ * rewritten (or when it does not fit a socket path). */
+static char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static size_t dir_len;
+
+/* The loop watching the console's pipe, and its OS thread. */
+static struct diesel_loop *stuck_loop;
+static pthread_t loop_thread;
+static int handlers;          /* handlers looking at stuck_loop now */
+
+/* A request handed from another OS thread to the loop's. */
+enum { SLOT_FREE, SLOT_FILLING, SLOT_READY };
+static int slot_state;
+static int32_t slot_pid, slot_uid, slot_nonce;
+
+int
+diesel_console_stuck_after(int64_t ms)
+{
+    if (ms < 0 || ms > INT64_MAX / 1000000) {
+        errno = EINVAL;
+        return -1;
+    }
+    __atomic_store_n(&after_ns, ms * 1000000, __ATOMIC_RELAXED);
+    return 0;
+}
+
+void
+diesel__stuck_setup(const char *d)
+{
+    size_t n = d != NULL ? strlen(d) : 0;
+
+    __atomic_store_n(&dir_len, 0, __ATOMIC_RELEASE);
+    if (n == 0 || n >= sizeof(dir))
+        return;
+    memcpy(dir, d, n + 1);
+    __atomic_store_n(&dir_len, n, __ATOMIC_RELEASE);
+}
+
+void
+diesel__stuck_loop(struct diesel_loop *l)
+{
+    if (l != NULL) {
+        loop_thread = pthread_self();
+        __atomic_store_n(&stuck_loop, l, __ATOMIC_RELEASE);
+        return;
+    }
+    __atomic_store_n(&stuck_loop, NULL, __ATOMIC_SEQ_CST);
+    /* A handler on another thread may still read the old loop. */
+    while (__atomic_load_n(&handlers, __ATOMIC_SEQ_CST) > 0)
+        sched_yield();
+}
+
+/* How long l's turn has lasted, if it is stuck; else -1. */
+static int64_t
+stuck_for(struct diesel_loop *l)
+{
+    int64_t after = __atomic_load_n(&after_ns, __ATOMIC_RELAXED), d;
+
+    if (after <= 0 || __atomic_load_n(&l->in_poll, __ATOMIC_RELAXED))
+        return -1;
+    d = diesel__now_ns() - __atomic_load_n(&l->now, __ATOMIC_RELAXED);
+    return d > after ? d : -1;
+}
+
+/* The interrupted pc, to skip the handler's own frames; 0 if unknown. */
+static void *
+interrupted_pc(void *uctx)
+{
+    const ucontext_t *uc = uctx;
+
+    if (uc == NULL)
+        return NULL;
+#if defined(__linux__) && defined(__x86_64__)
+    return (void *)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__linux__) && defined(__aarch64__)
+    return (void *)uc->uc_mcontext.pc;
+#elif defined(__FreeBSD__) && defined(__x86_64__)
+    return (void *)uc->uc_mcontext.mc_rip;
+#else
+    return NULL;
+#endif
+}
+
+static void
+send_all(int fd, const char *b, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = diesel__platform_send(fd, b, n);
+
+        if (w <= 0)
+            return;     /* a full buffer or a gone peer: the rest is lost */
+        b += w;
+        n -= (size_t)w;
+    }
+}
+
+/* line, a newline, out. */
+static void
+emit(int fd, struct diesel__sline *l)
+{
+    l->b[l->n++] = '\n';
+    send_all(fd, l->b, l->n);
+    l->n = 0;
+    l->b[0] = '\0';
+}
+
+/* The symbol of addr as backtrace_symbols_fd() writes it, appended to l:
+ * it writes to a pipe of ours, never to the socket (a gone peer would
+ * raise SIGPIPE). */
+static void
+put_symbol(struct diesel__sline *l, const int pfd[2], void *addr)
+{
+    char buf[sizeof(l->b)];
+    ssize_t n;
+    size_t len = 0;
+
+    if (pfd[0] < 0) {
+        diesel__sline_hex(l, (uint64_t)(uintptr_t)addr);
+        return;
+    }
+    backtrace_symbols_fd(&addr, 1, pfd[1]);
+    while ((n = read(pfd[0], buf + len, sizeof(buf) - 1 - len)) > 0) {
+        len += (size_t)n;
+        if (len == sizeof(buf) - 1) {
+            char drop[256];
+            while (read(pfd[0], drop, sizeof(drop)) > 0)
+                ;
+            break;
+        }
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\0'))
+        len--;
+    buf[len] = '\0';
+    if (len == 0)
+        diesel__sline_hex(l, (uint64_t)(uintptr_t)addr);
+    else
+        diesel__sline_put(l, buf);
+}
+
+/* Milliseconds as "N.NNN". */
+static void
+put_seconds(struct diesel__sline *l, int64_t ms)
+{
+    char frac[4];
+
+    diesel__sline_u64(l, (uint64_t)(ms / 1000));
+    frac[0] = (char)('0' + ms % 1000 / 100);
+    frac[1] = (char)('0' + ms % 100 / 10);
+    frac[2] = (char)('0' + ms % 10);
+    frac[3] = '\0';
+    diesel__sline_put(l, ".");
+    diesel__sline_put(l, frac);
+}
+
+/* Connect to the requester as attach() in console_attach.c does, with
+ * the same checks; the socket, or -1. */
+static int
+connect_peer(int32_t pid)
+{
+    struct sockaddr_un sa;
+    struct diesel__sline path = { "", 0 };
+    struct stat st;
+    size_t n = __atomic_load_n(&dir_len, __ATOMIC_ACQUIRE);
+    pid_t peer_pid;
+    uid_t peer_uid;
+    int fd, fl;
+
+    if (n == 0)
+        return -1;
+    diesel__sline_put(&path, dir);
+    if (lstat(path.b, &st) != 0 || S_ISLNK(st.st_mode) ||
+        !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & 077) != 0)
+        return -1;
+    diesel__sline_put(&path, "/console-");
+    diesel__sline_u64(&path, (uint64_t)pid);
+    diesel__sline_put(&path, ".sock");
+    if (path.n >= sizeof(sa.sun_path) || path.n >= sizeof(path.b) - 2)
+        return -1;
+    if (lstat(path.b, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path.b, path.n + 1);
+#ifdef SOCK_CLOEXEC
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+#else
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+#endif
+    if (fd < 0)
+        return -1;
+    /* A UNIX socket connects at once or fails: blocking is fine here. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        diesel__platform_peer_cred(fd, &peer_pid, &peer_uid) != 0 ||
+        peer_pid != (pid_t)pid ||
+        (peer_uid != 0 && peer_uid != geteuid())) {
+        close(fd);
+        return -1;
+    }
+    /* Never block in the handler: a peer that does not read loses the
+     * rest of the report. */
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The report (above) to the requester; 0, or -1 if it could not attach. */
+static int
+report(int32_t pid, int32_t nonce, int64_t ns, void *uctx)
+{
+    struct diesel__task *t = diesel__current;
+    struct diesel_loop *l = diesel__loop;
+    struct diesel__sline line = { "", 0 };
+    void *frames[BACKTRACE_MAX], *pc;
+    int64_t ms = ns / 1000000;
+    int fd, pfd[2] = { -1, -1 }, n, first = 0;
+
+    fd = connect_peer(pid);
+    if (fd < 0)
+        return -1;
+    if (pipe(pfd) == 0) {
+        fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+        fcntl(pfd[1], F_SETFL, O_NONBLOCK);
+    } else {
+        pfd[0] = pfd[1] = -1;
+    }
+    /* The greeting and the first report line in one write: dconsole sees
+     * the report as soon as it reads the greeting. */
+    line.n = diesel__console_greeting(line.b, sizeof(line.b) - 64, nonce);
+    diesel__sline_put(&line, "| the loop has not turned for ");
+    put_seconds(&line, ms);
+    diesel__sline_put(&line, " s");
+    emit(fd, &line);
+    diesel__sline_put(&line, "| ");
+    if (t != NULL) {
+        diesel__sline_put(&line, "green thread '");
+        diesel__sline_put(&line, t->name);
+        diesel__sline_put(&line, "' (id ");
+        diesel__sline_u64(&line, (uint64_t)t->id);
+        diesel__sline_put(&line, ") holds it, spawned at ");
+        if (t->where != NULL)
+            diesel__sline_put(&line, t->where);
+        else if (t->spawn_caller != NULL)
+            put_symbol(&line, pfd, t->spawn_caller);
+        else
+            diesel__sline_put(&line, "?");
+    } else {
+        diesel__sline_put(&line, "no green thread holds it (the loop's own "
+            "code runs)");
+    }
+    emit(fd, &line);
+    diesel__sline_put(&line, "| its backtrace at the signal:");
+    emit(fd, &line);
+    n = backtrace(frames, BACKTRACE_MAX);
+    /* Skip the handler's own frames: start at the interrupted pc. */
+    pc = interrupted_pc(uctx);
+    for (int i = 0; pc != NULL && i < n; i++) {
+        if (frames[i] == pc) {
+            first = i;
+            break;
+        }
+    }
+    for (int i = first; i < n; i++) {
+        diesel__sline_put(&line, "| ");
+        put_symbol(&line, pfd, frames[i]);
+        emit(fd, &line);
+    }
+    if (l != NULL)
+        diesel__crash_table(l, fd, "| ", "running (holds the loop)");
+    diesel__sline_put(&line, "STUCK ");
+    diesel__sline_u64(&line, (uint64_t)ms);
+    emit(fd, &line);
+    close(fd);
+    if (pfd[0] >= 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+    }
+    diesel__console_mark_seen(pid, nonce);
+    diesel__sline_put(&line, "the loop is stuck: reported to console pid ");
+    diesel__sline_u64(&line, (uint64_t)pid);
+    diesel__log_signal_safe("diesel", DIESEL_LOG_WARNING, line.b);
+    return 0;
+}
+
+int
+diesel__stuck_handle(int signo, int32_t pid, int32_t uid, int32_t nonce,
+    void *uctx)
+{
+    struct diesel_loop *l;
+    int64_t ns;
+    int done = 0, free_slot = SLOT_FREE;
+
+    if (pid <= 0)
+        return 0;
+    __atomic_add_fetch(&handlers, 1, __ATOMIC_SEQ_CST);
+    l = __atomic_load_n(&stuck_loop, __ATOMIC_SEQ_CST);
+    if (l == NULL || (ns = stuck_for(l)) < 0) {
+        /* Idle, or busy for less than the threshold: the loop serves it. */
+    } else if (diesel__loop == l) {
+        done = report(pid, nonce, ns, uctx) == 0;
+    } else if (__atomic_compare_exchange_n(&slot_state, &free_slot,
+        SLOT_FILLING, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        /* Another OS thread: only the loop's can take the holder's
+         * backtrace.  One request waits at a time; more are queued. */
+        slot_pid = pid;
+        slot_uid = uid;
+        slot_nonce = nonce;
+        __atomic_store_n(&slot_state, SLOT_READY, __ATOMIC_RELEASE);
+        if (pthread_kill(loop_thread, signo) == 0)
+            done = 1;
+        else
+            __atomic_store_n(&slot_state, SLOT_FREE, __ATOMIC_RELEASE);
+    }
+    __atomic_sub_fetch(&handlers, 1, __ATOMIC_SEQ_CST);
+    return done;
+}
+
+int
+diesel__stuck_forwarded(int signo, int32_t *pid, int32_t *uid,
+    int32_t *nonce, void *uctx)
+{
+    struct diesel_loop *l;
+    int64_t ns;
+    int ready = SLOT_READY, r = 2;
+
+    (void)signo;
+    if (__atomic_load_n(&slot_state, __ATOMIC_ACQUIRE) != SLOT_READY)
+        return 0;
+    l = __atomic_load_n(&stuck_loop, __ATOMIC_SEQ_CST);
+    if (l != NULL && diesel__loop != l)
+        return 0;       /* not the loop's thread: the program's own */
+    *pid = slot_pid;
+    *uid = slot_uid;
+    *nonce = slot_nonce;
+    if (!__atomic_compare_exchange_n(&slot_state, &ready, SLOT_FREE, 0,
+        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return 0;
+    if (l != NULL && (ns = stuck_for(l)) >= 0 &&
+        report(*pid, *nonce, ns, uctx) == 0)
+        r = 1;
+    return r;
+}

@@ -1,0 +1,208 @@
+/*
+ * stuck_child.c: a service whose loop gets stuck, for check_stuck.c.
+ *
+ *   stuck_child MODE [MS [STUCK_AFTER_MS]]
+ *     spin     a green thread named spinner computes for MS without
+ *              yielding (in stuck_spin)
+ *     read     a green thread named reader sits in a plain blocking
+ *              read(2) on a pipe (in stuck_read) that another OS thread
+ *              writes to after MS
+ *     thread   as spin, but the loop's OS thread blocks the console signal
+ *              and a second OS thread does not, so that the kernel
+ *              delivers the request there; the spinner lets the signal in
+ *              once the library has handed it over (pthread_kill)
+ *     idle     nothing holds the loop
+ *   STUCK_AFTER_MS: diesel_console_stuck_after() (default: not called)
+ *
+ * It prints "ready PID" once the loop runs, "holding" when the loop is
+ * about to be held, "released" once it has turned again, and runs until
+ * its standard input reaches EOF.  It logs to standard error.  The functions a
+ * backtrace should show have default visibility (and the Makefile links
+ * the child with -rdynamic).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "diesel.h"
+
+#define VISIBLE __attribute__((visibility("default"), noinline))
+
+static const char *mode = "idle";
+static int64_t hold_ms = 3000;
+static int pipefd[2] = { -1, -1 };
+static volatile uint64_t sink;
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+say(const char *what)
+{
+    printf("%s\n", what);
+    fflush(stdout);
+}
+
+/* In thread mode: the console signal was handed to this OS thread. */
+static int
+handed_over(void)
+{
+    sigset_t set;
+
+    return sigpending(&set) == 0 && sigismember(&set, SIGTRAP);
+}
+
+VISIBLE void
+stuck_spin(int64_t ms, int unblock_when_handed)
+{
+    int64_t until = now_ms() + ms;
+    uint64_t x = 88172645463325252ull;
+
+    while (now_ms() < until) {
+        for (int i = 0; i < 100000; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        sink = x;
+        if (unblock_when_handed && handed_over()) {
+            sigset_t set;
+
+            sigemptyset(&set);
+            sigaddset(&set, SIGTRAP);
+            /* The handler runs here, on the loop's thread. */
+            pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+            unblock_when_handed = 0;
+        }
+    }
+}
+
+VISIBLE ssize_t
+stuck_read(int fd, char *buf, size_t n)
+{
+    ssize_t r = read(fd, buf, n);
+
+    sink++;     /* not a tail call: this frame stays in the backtrace */
+    return r;
+}
+
+static int
+spinner(void *arg)
+{
+    (void)arg;
+    say("holding");
+    stuck_spin(hold_ms, strcmp(mode, "thread") == 0);
+    /* Let the loop turn before saying so: a request that follows
+     * "released" must find a fresh turn. */
+    diesel_sleep(1);
+    say("released");
+    return 0;
+}
+
+static int
+reader(void *arg)
+{
+    char c;
+    ssize_t r;
+
+    (void)arg;
+    say("holding");
+    r = stuck_read(pipefd[0], &c, 1);
+    diesel_sleep(1);    /* as in spinner */
+    say(r == 1 ? "released" : "read failed");
+    return 0;
+}
+
+static void *
+writer(void *arg)
+{
+    (void)arg;
+    usleep((useconds_t)hold_ms * 1000);
+    if (write(pipefd[1], "x", 1) != 1)
+        perror("write");
+    return NULL;
+}
+
+static void *
+bystander(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static int
+app_main(void *arg)
+{
+    char buf[256];
+
+    (void)arg;
+    printf("ready %ld\n", (long)getpid());
+    fflush(stdout);
+    if (strcmp(mode, "spin") == 0 || strcmp(mode, "thread") == 0) {
+        diesel_task_spawn("spinner", spinner, NULL, 0);
+    } else if (strcmp(mode, "read") == 0) {
+        pthread_t t;
+
+        if (pipe(pipefd) != 0 || pthread_create(&t, NULL, writer, NULL) != 0)
+            return 1;
+        pthread_detach(t);
+        diesel_task_spawn("reader", reader, NULL, 0);
+    }
+    /* Until the test closes our standard input. */
+    for (;;) {
+        ssize_t n;
+
+        if (diesel_fd_wait(0, DIESEL_READ, -1) < 0)
+            break;
+        n = read(0, buf, sizeof(buf));
+        if (n <= 0 && !(n < 0 && errno == EINTR))
+            break;
+    }
+    diesel_loop_stop(0);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc > 1)
+        mode = argv[1];
+    if (argc > 2)
+        hold_ms = atoll(argv[2]);
+    if (argc > 3 && diesel_console_stuck_after(atoll(argv[3])) != 0) {
+        perror("diesel_console_stuck_after");
+        return 1;
+    }
+    if (diesel_console_install(0) != 0) {
+        perror("diesel_console_install");
+        return 1;
+    }
+    if (strcmp(mode, "thread") == 0) {
+        pthread_t t;
+        sigset_t set;
+
+        /* The other thread is made first, so that it keeps the signal
+         * unblocked; then this one (the loop's) blocks it. */
+        if (pthread_create(&t, NULL, bystander, NULL) != 0)
+            return 1;
+        pthread_detach(t);
+        sigemptyset(&set);
+        sigaddset(&set, SIGTRAP);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+    }
+    return diesel_loop_run(app_main, NULL) == 0 ? 0 : 1;
+}
