@@ -47,6 +47,6 @@ for p in 1 16; do
     while IFS=, read -r t v; do rr[$t]=$v; done < <(run $rport $p)
     while IFS=, read -r t v; do
         printf '%-12s %4d %14.0f %14.0f %7.2fx\n' "$t" "$p" "${rr[$t]:-0}" "$v" \
-            "$(awk -v a="$v" -v b="${rr[$t]:-0}" 'BEGIN { print b > 0 ? a / b : 0 }')"
+            "$(awk -v a="$v" -v b="${rr[$t]:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')"
     done < <(run $dport $p)
 done
