@@ -617,6 +617,8 @@ diesel_conn_write(struct diesel_conn *c, const void *buf, size_t len)
 
     if (enter_write(c, "diesel_conn_write", buf, len, -1, &deadline) != 0)
         return -1;
+    if (len == 0)
+        return 0;
     if (c->wlen + len > c->wcap) {
         size_t cap = c->wcap ? c->wcap : 4096;
         char *w;

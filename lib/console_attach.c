@@ -501,7 +501,7 @@ atfork_parent(void)
 static void
 atfork_child(void)
 {
-    int p[2];
+    int p[2] = { -1, -1 };
 
     if (console.installed) {
         if (pipe(p) == 0 && set_flags(p[0]) == 0 && set_flags(p[1]) == 0 &&
@@ -509,10 +509,14 @@ atfork_child(void)
             fcntl(console.rfd, F_SETFD, FD_CLOEXEC);
             fcntl(console.wfd, F_SETFD, FD_CLOEXEC);
         } else {
+            /* No pipe of its own: requests are dropped, never sent to
+             * the parent's loop. */
             __atomic_store_n(&handler_wfd, -1, __ATOMIC_RELEASE);
         }
-        close(p[0]);
-        close(p[1]);
+        if (p[0] >= 0)
+            close(p[0]);
+        if (p[1] >= 0)
+            close(p[1]);
         __atomic_store_n(&attached, 0, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&console.lock);

@@ -1598,22 +1598,22 @@ static const struct {
     const char *help;
     diesel_console_fn fn;
 } builtins[] = {
-    { "pid", "[--json]  process id, parent, user, executable, uptime",
+    { "pid", "pid [--json]: process id, parent, user, executable, uptime",
       diesel__cmd_pid },
-    { "tasks", "[--json]  every green thread: id, name, state, what it "
+    { "tasks", "tasks [--json]: every green thread: id, name, state, what it "
       "waits on and for how long, switches, stack, where spawned",
       diesel__cmd_tasks },
-    { "stacks", "[--json] [ID]  backtraces of the green threads, identical "
+    { "stacks", "stacks [--json] [ID]: backtraces of the green threads, identical "
       "ones grouped", diesel__cmd_stacks },
-    { "stats", "[--json]  loop figures: uptime, iterations, switches, "
+    { "stats", "stats [--json]: loop figures: uptime, iterations, switches, "
       "polls, fds, timers, green threads, console", diesel__cmd_stats },
-    { "mem", "[--json]  RSS, malloc, stack memory reserved and committed, "
+    { "mem", "mem [--json]: RSS, malloc, stack memory reserved and committed, "
       "mappings against vm.max_map_count", diesel__cmd_mem },
-    { "fds", "[--json]  open descriptors: type, address or path, green "
+    { "fds", "fds [--json]: open descriptors: type, address or path, green "
       "thread waiting on it", diesel__cmd_fds },
-    { "log", "[LOGGER LEVEL]  show the log levels, or set one (* is the "
+    { "log", "log [LOGGER LEVEL]: show the log levels, or set one (* is the "
       "default)", diesel__cmd_log },
-    { "cancel", "ID  make green thread ID's blocking calls fail with "
+    { "cancel", "cancel ID: make green thread ID's blocking calls fail with "
       "ECANCELED", diesel__cmd_cancel },
 };
 

@@ -44,7 +44,8 @@ wait_fd(int fd, short events, int64_t deadline)
             errno = ETIMEDOUT;
             return -1;
         }
-        if (errno != EINTR)
+        /* EAGAIN: seen from poll(2) under valgrind, amid signals. */
+        if (errno != EINTR && errno != EAGAIN)
             return -1;
     }
 }
@@ -298,7 +299,7 @@ fill(struct dcc *c, int64_t deadline)
         return -1;
     }
     if (n < 0)
-        return errno == EINTR ? 0 : -1;
+        return errno == EINTR || errno == EAGAIN ? 0 : -1;
     c->len += (size_t)n;
     return 0;
 }

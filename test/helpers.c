@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tests.h"
+#include "internal.h"
 
 int
 t_run(diesel_task_fn fn, void *arg)
@@ -94,11 +95,13 @@ t_spawn_capture(char *const argv[], char *buf, size_t size, int timeout_ms)
 }
 
 static int cap_pipe[2] = { -1, -1 };
+static int cap_saved_fd = 2;
 static char cap_buf[65536];
 
 void
 t_log_capture_start(void)
 {
+    cap_saved_fd = diesel__log_fd();
     if (pipe(cap_pipe) != 0)
         abort();
     fcntl(cap_pipe[0], F_SETFL, O_NONBLOCK);
@@ -111,7 +114,7 @@ t_log_capture_end(void)
     size_t n = 0;
     ssize_t r;
 
-    diesel_log_fd_set(2);
+    diesel_log_fd_set(cap_saved_fd);
     close(cap_pipe[1]);
     while (n < sizeof(cap_buf) - 1 &&
         (r = read(cap_pipe[0], cap_buf + n, sizeof(cap_buf) - 1 - n)) > 0)

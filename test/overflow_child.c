@@ -14,18 +14,22 @@
 #include "diesel.h"
 
 static volatile int sink;
+/* Never set: the compilers cannot know, so the recursion has no end but
+ * the guard page, and indexes through `at` keep whole arrays (a compiler
+ * may shrink a volatile array to the elements constant indexes touch). */
+static volatile int stop;
+static volatile size_t at;
 
 static __attribute__((noinline)) int
 recurse(int n)
 {
     volatile char pad[256];
 
-    pad[0] = (char)n;
-    sink += pad[0];
-    /* sink never reaches -1: the recursion ends only in the guard page. */
-    if (sink == -1)
+    pad[(at + (size_t)n) % sizeof(pad)] = (char)n;
+    sink += pad[at];
+    if (stop)
         return 0;
-    return recurse(n + 1) + pad[0];
+    return recurse(n + 1) + pad[at];
 }
 
 static __attribute__((noinline)) int
@@ -35,9 +39,9 @@ bigframe(void)
      * page, so the first probe past the stack hits the guard page. */
     volatile char big[1 << 20];
 
-    big[0] = 1;
-    big[sizeof(big) - 1] = 1;
-    return big[0] + big[sizeof(big) - 1];
+    big[at] = 1;
+    big[sizeof(big) - 1 - at] = 1;
+    return big[at] + big[sizeof(big) - 1 - at];
 }
 
 int crash_here(const char *how);
