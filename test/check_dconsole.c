@@ -5,8 +5,11 @@
  * permitted, no handler, an unsafe rendezvous directory) and what they
  * must leave untouched; the wait for the app (timeout, a stopped or dying
  * target, signals, intruders on the socket) against test/sigtrap_child, a
- * process that catches SIGTRAP and never answers; and the line editor,
- * linked in from tools/dconsole_edit.o and driven through a pty.
+ * process that catches SIGTRAP and never answers; the line editor,
+ * linked in from tools/dconsole_edit.o and driven through a pty; and
+ * whole sessions with a real service, `dconsole dummy`: the seed's
+ * walk-through, editing and history through a pty, one-shot and piped
+ * runs, and TESTPLAN's attach and fault items (1-3, 5, 8, 9, 14, 16, 19).
  *
  * The binary is DIESEL_TOOLS_DIR/dconsole (the Makefile sets it), else
  * t_dir()/../tools/dconsole.  Tests that need another user run parts as
@@ -15,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -1063,6 +1067,19 @@ ed_pump(struct ed *d, int ms)
     }
 }
 
+/* Wait for needle in the output from offset from on. */
+static void
+ed_wait_out_from(struct ed *d, size_t from, const char *needle)
+{
+    int64_t end = t_now_ms() + slow(5000);
+
+    while (strstr(d->out + from, needle) == NULL) {
+        ck_assert_msg(t_now_ms() < end, "no \"%s\" in the editor's output",
+            needle);
+        ed_pump(d, 20);
+    }
+}
+
 static void
 ed_wait_out(struct ed *d, const char *needle)
 {
@@ -1232,8 +1249,8 @@ START_TEST(edit_ctrl_c_clears_and_ctrl_d_ends)
 
     ed_start(d, NULL, NULL, 80);
     ck_assert_str_eq(ed_text(ed_line(d, 1, "junk\x03ok\r")), "ok");
-    ck_assert_ptr_nonnull(strstr(d->out, "junk^C\r\n"));
-    ck_assert_ptr_nonnull(strstr(d->out, "^C\r\n\rP1> \x1b[0K"));
+    ed_wait_out(d, "junk^C\r\n");
+    ed_wait_out(d, "^C\r\n\rP1> \x1b[0K");
     /* Ctrl-D on an empty line: the end, with the terminal restored. */
     r = ed_line(d, 2, "\x04");
     ck_assert_str_eq(r, "EOF 1");
@@ -1250,10 +1267,10 @@ START_TEST(edit_draws_the_prompt_and_the_line)
     ck_assert_str_eq(ed_text(ed_line(d, 1, "ab\x1b[D\r")), "ab");
     /* A redraw: return, prompt, line, erase to the end, return, move to
      * the cursor column.  Typing at the end only echoes. */
-    ck_assert_ptr_nonnull(strstr(d->out, "\rP1> \x1b[0K\r\x1b[4Cab"
-        "\rP1> ab\x1b[0K\r\x1b[5C"));
+    ed_wait_out(d, "\rP1> \x1b[0K\r\x1b[4Cab"
+        "\rP1> ab\x1b[0K\r\x1b[5C");
     /* Enter moves to a new line. */
-    ck_assert_ptr_nonnull(strstr(d->out, "\r\n"));
+    ed_wait_out(d, "\r\n");
     ed_finish(d);
     free(d);
 }
@@ -1271,19 +1288,19 @@ START_TEST(edit_scrolls_a_line_wider_than_the_terminal)
     snprintf(keys, sizeof(keys), "%s\r", want);
     ck_assert_str_eq(ed_text(ed_line(d, 1, keys)), want);
     /* The last redraw shows the end of the line, within 19 columns. */
-    ck_assert_ptr_nonnull(strstr(d->out, "\rP1> hijklmnopqrstuv\x1b[0K"
-        "\r\x1b[19C"));
+    ed_wait_out(d, "\rP1> hijklmnopqrstuv\x1b[0K"
+        "\r\x1b[19C");
     /* Moving left inside the view does not scroll it. */
     ck_assert_str_eq(ed_text(ed_line(d, 2, "\x10\x1b[D\x1b[D\x1b[D.\r")),
         "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopq"
         "rstuvwxyzabcdefghijklmnopqrs.tuv");
-    ck_assert_ptr_nonnull(strstr(d->out, "\rP2> hijklmnopqrs.tu\x1b[0K"
-        "\r\x1b[17C"));
+    ed_wait_out(d, "\rP2> hijklmnopqrs.tu\x1b[0K"
+        "\r\x1b[17C");
     /* Home shows the start again. */
     ck_assert_str_eq(ed_text(ed_line(d, 3, "0123456789abcdefghij\x01<\r")),
         "<0123456789abcdefghij");
-    ck_assert_ptr_nonnull(strstr(d->out, "\rP3> <0123456789abcd\x1b[0K"
-        "\r\x1b[5C"));
+    ed_wait_out(d, "\rP3> <0123456789abcd\x1b[0K"
+        "\r\x1b[5C");
     ed_finish(d);
     free(d);
 }
@@ -1338,16 +1355,17 @@ START_TEST(edit_completes_command_names)
     static const char *const words[] = { "get", "greet", "help", "stacks",
         "stats", NULL };
     struct ed *d = malloc(sizeof(*d));
-    char *mark;
+    size_t mark;
 
     ed_start(d, NULL, words, 80);
     ck_assert_str_eq(ed_text(ed_line(d, 1, "he\t\r")), "help ");
     ck_assert_str_eq(ed_text(ed_line(d, 2, "gr\tbob\r")), "greet bob");
     /* "sta" is ambiguous: Tab goes as far as "sta"... then lists both. */
     ck_assert_str_eq(ed_text(ed_line(d, 3, "st\t\x05\r")), "sta");
-    mark = d->out + d->on;
+    ed_wait_out(d, "P4> ");
+    mark = d->on;
     ck_assert_str_eq(ed_text(ed_line(d, 4, "sta\t\tc\t\r")), "stacks ");
-    ck_assert_ptr_nonnull(strstr(mark, "\r\nstacks  stats\r\n"));
+    ed_wait_out_from(d, mark, "\r\nstacks  stats\r\n");
     /* Leading spaces are fine; later words do not complete. */
     ck_assert_str_eq(ed_text(ed_line(d, 5, "  he\t\r")), "  help ");
     ck_assert_str_eq(ed_text(ed_line(d, 6, "help st\t\r")), "help st");
@@ -1706,11 +1724,13 @@ static void
 intruders_then_session(int nobody_app)
 {
     struct proc *p = malloc(sizeof(*p));
-    char ps[32], sock[400], want[200];
-    char *argv[] = { "dconsole", "-t", "10", ps, "greet", NULL };
+    char ps[32], sock[400], want[200], ts[32];
+    char *argv[] = { "dconsole", "-t", ts, ps, "greet", NULL };
     pid_t pid = dummy_start(nobody_app), who;
+    int r;
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)slow(10));
     kill(pid, SIGSTOP);
     proc_start(p, dconsole_path(), argv, 0, -1, NULL);
     sock_path_of(sock, sizeof(sock), rdv, p->pid);
@@ -1725,7 +1745,9 @@ intruders_then_session(int nobody_app)
     if (have_nobody())
         ck_assert_int_eq(intrude(sock, 1, &who), nobody_app ? 0 : 10);
     kill(pid, SIGCONT);
-    ck_assert_int_eq(exit_code(proc_wait(p, 10000)), 0);
+    r = exit_code(proc_wait(p, 10000));
+    ck_assert_msg(r == 0, "exit %d; dconsole: %s; the app: %s", r, p->ebuf,
+        dummy_log());
     ck_assert_ptr_nonnull(strstr(p->obuf, "Hello, operator!"));
     snprintf(want, sizeof(want), "Connected to local console (pid %ld, uid "
         "0)", (long)p->pid);
@@ -1802,13 +1824,14 @@ END_TEST
 START_TEST(session_blocked_loop_times_out_with_a_hint)
 {
     struct proc *p = malloc(sizeof(*p));
-    char ps[32];
+    char ps[32], hog[32];
     char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
     pid_t pid = dummy_start(0);
     int64_t t0;
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
-    ck_assert_int_eq(oneshot(p, pid, "hog", "3", NULL), 0);
+    snprintf(hog, sizeof(hog), "%ld", (long)slow(3));
+    ck_assert_int_eq(oneshot(p, pid, "hog", hog, NULL), 0);
     ck_assert(proc_expect(&dummy, 1, "hogging the loop", 3000));
     t0 = t_now_ms();
     ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
@@ -1940,6 +1963,64 @@ START_TEST(session_list_shows_the_dummy)
 }
 END_TEST
 
+/* Item 1 with a real app: another user's directory is refused, and the
+ * app, never signalled, makes no connection. */
+START_TEST(session_unsafe_dir_means_no_signal_and_no_connection)
+{
+    struct proc *p = malloc(sizeof(*p));
+    char ps[32];
+    char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
+    pid_t pid;
+
+    if (!have_nobody()) {
+        free(p);
+        return;
+    }
+    pid = dummy_start(0);
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    ck_assert_int_eq(mkdir(rdv, 0700), 0);
+    ck_assert_int_eq(chown(rdv, nobody_uid, nobody_gid), 0);
+    ck_assert_int_eq(chmod(rdv, 0777), 0);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 4);
+    ck_assert_ptr_nonnull(strstr(p->ebuf, "belongs to uid"));
+    usleep((useconds_t)slow(300) * 1000);
+    ck_assert_ptr_null(strstr(dummy_log(), "console"));
+    ck_assert_int_eq(count_entries(rdv), 0);
+    free(p);
+}
+END_TEST
+
+/* Item 2: whoever holds diesel's old TCP port 4299 sees nothing of an
+ * attach. */
+START_TEST(session_old_tcp_port_gets_nothing)
+{
+    struct proc *p = malloc(sizeof(*p));
+    struct sockaddr_in sa;
+    pid_t pid = dummy_start(0);
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), c;
+
+    ck_assert_int_ge(fd, 0);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(4299);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(fd, 8) != 0) {
+        close(fd);      /* the port is taken here: nothing to show */
+        free(p);
+        return;
+    }
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    ck_assert_int_eq(oneshot(p, pid, "greet", NULL, NULL), 0);
+    c = accept(fd, NULL, NULL);
+    ck_assert_int_eq(c, -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    close(fd);
+    free(p);
+}
+END_TEST
+
 Suite *
 diesel_dconsole_suite(void)
 {
@@ -1995,6 +2076,8 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_four_at_once_then_busy);
     tcase_add_test(ts, session_dummy_stops_cleanly_on_sigint_and_sigterm);
     tcase_add_test(ts, session_list_shows_the_dummy);
+    tcase_add_test(ts, session_unsafe_dir_means_no_signal_and_no_connection);
+    tcase_add_test(ts, session_old_tcp_port_gets_nothing);
     suite_add_tcase(s, ts);
     return s;
 }

@@ -872,6 +872,12 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
         }
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+#ifdef SO_NOSIGPIPE
+        {
+            int one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+        }
+#endif
         if (dc_peer_cred(fd, &ppid, &puid) != 0) {
             warn("refused a connection: cannot tell who it is from (%s)",
                 strerror(errno));
