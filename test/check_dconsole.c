@@ -1740,7 +1740,9 @@ intruders_then_session(int nobody_app)
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
     snprintf(ts, sizeof(ts), "%ld", (long)slow(20));
-    snprintf(hog, sizeof(hog), "%ld", (long)slow(3));
+    /* Long enough that dconsole starts and both intruders get in first
+     * even on a loaded machine (3 s was not: CI saw the app win). */
+    snprintf(hog, sizeof(hog), "%ld", (long)slow(10));
     ck_assert_int_eq(oneshot(p, pid, "hog", hog, NULL), 0);
     ck_assert(proc_expect(&dummy, 1, "{dummy} WARNING:hogging the loop",
         5000));
