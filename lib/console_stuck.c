@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -79,6 +80,16 @@ void
 diesel__stuck_setup(const char *d)
 {
     size_t n = d != NULL ? strlen(d) : 0;
+    const char *env = getenv("DIESEL_CONSOLE_STUCK_MS");
+
+    /* The operator's say, read here and not in the handler (getenv is
+     * not async-signal-safe); a later diesel_console_stuck_after wins. */
+    if (env != NULL && env[0] != '\0') {
+        char *end;
+        long long ms = strtoll(env, &end, 10);
+        if (*end == '\0' && ms >= 0)
+            diesel_console_stuck_after(ms);
+    }
 
     __atomic_store_n(&dir_len, 0, __ATOMIC_RELEASE);
     if (n == 0 || n >= sizeof(dir))
