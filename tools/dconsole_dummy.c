@@ -260,16 +260,19 @@ dummy_main(void *arg)
             "cannot install the console: %s", strerror(errno));
         return 1;
     }
-    diesel_console_command("greet", "[NAME]  say hello (and log it)",
+    /* Help as the built-ins write it: "name ARGS: what it does". */
+    diesel_console_command("greet", "greet [NAME]: say hello (and log it)",
         cmd_greet, NULL);
-    diesel_console_command("nap", "[COUNT [SECONDS]]  start green threads "
-        "that sleep (1, 60 s), for tasks and stacks to show", cmd_nap, NULL);
-    diesel_console_command("count", "N  print the numbers 1 to N: a long "
-        "reply", cmd_count, NULL);
-    diesel_console_command("hog", "SECONDS  a green thread holds the loop "
-        "without yielding, as a bug would", cmd_hog, NULL);
-    diesel_console_command("spin", "SECONDS  a green thread named spinner "
-        "computes without yielding: the stuck loop's demo", cmd_spin, NULL);
+    diesel_console_command("nap", "nap [COUNT [SECONDS]]: start green "
+        "threads that sleep (1, 60 s), for tasks and stacks to show",
+        cmd_nap, NULL);
+    diesel_console_command("count", "count N: print the numbers 1 to N, a "
+        "long reply", cmd_count, NULL);
+    diesel_console_command("hog", "hog SECONDS: a green thread holds the "
+        "loop without yielding, as a bug would", cmd_hog, NULL);
+    diesel_console_command("spin", "spin SECONDS: a green thread named "
+        "spinner computes without yielding (the stuck loop's demo)",
+        cmd_spin, NULL);
     diesel_console_var_int("interval", &interval, 1);
     if (diesel_task_spawn("stopper", stopper, NULL, 0) < 0 ||
         diesel_task_spawn("sleeper", sleeper, NULL, 0) < 0) {
