@@ -144,8 +144,9 @@ DCONSOLE_OBJ := $(DCONSOLE_SRC:.c=.o)
 tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h include/diesel.h $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
+# -rdynamic: the dummy's stuck report names the function holding the loop.
 tools/dconsole: $(DCONSOLE_OBJ) $(LIB)
-	$(CC) -o $@ $(DCONSOLE_OBJ) $(LIB) $(ALL_LDFLAGS)
+	$(CC) -rdynamic -o $@ $(DCONSOLE_OBJ) $(LIB) $(ALL_LDFLAGS)
 
 examples/%: examples/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)

@@ -11,9 +11,13 @@
  * gives the operator something to look at: commands of its own (greet,
  * nap, count, hog, spin) and a variable (interval).  `spin 10` starts a
  * green thread named spinner that computes for 10 s without yielding:
- * meanwhile `dconsole PID` prints the loop's STUCK report and exits 8.  SIGINT and SIGTERM stop it
- * cleanly: the handler writes the signal number to a self-pipe, and a
- * green thread that waits on the pipe stops the loop.
+ * meanwhile `dconsole PID` prints the loop's STUCK report and exits 8.
+ * The functions that hold the loop are exported (and dconsole is linked
+ * with -rdynamic) so that the report's backtrace names them.
+ *
+ * SIGINT and SIGTERM stop it cleanly: the handler writes the signal
+ * number to a self-pipe, and a green thread that waits on the pipe stops
+ * the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -160,9 +164,15 @@ cmd_count(struct diesel_console_out *out, int argc, char **argv, void *arg)
     return 0;
 }
 
+/* Seen by the stuck report's backtrace_symbols_fd(3). */
+#define VISIBLE __attribute__((visibility("default"), noinline))
+
+int dc_dummy_hog(void *arg) VISIBLE;
+int dc_dummy_spin(void *arg) VISIBLE;
+
 /* A green thread that holds the loop without yielding. */
-static int
-hogger(void *arg)
+int
+dc_dummy_hog(void *arg)
 {
     int64_t until = diesel_now() + (int64_t)(intptr_t)arg;
 
@@ -185,7 +195,7 @@ cmd_hog(struct diesel_console_out *out, int argc, char **argv, void *arg)
     }
     if (parse_count(out, argv[1], 3600, &secs) != 0)
         return -1;
-    if (diesel_task_spawn("hog", hogger, (void *)(intptr_t)(secs * 1000),
+    if (diesel_task_spawn("hog", dc_dummy_hog, (void *)(intptr_t)(secs * 1000),
         0) < 0) {
         diesel_console_error(out, "%s", strerror(errno));
         return -1;
@@ -198,8 +208,8 @@ cmd_hog(struct diesel_console_out *out, int argc, char **argv, void *arg)
  * (the clock is read every million rounds, not more). */
 static volatile uint64_t spin_sink;
 
-static int
-spinner(void *arg)
+int
+dc_dummy_spin(void *arg)
 {
     int64_t until = diesel_now() + (int64_t)(intptr_t)arg;
     uint64_t x = 88172645463325252ull;
@@ -229,8 +239,8 @@ cmd_spin(struct diesel_console_out *out, int argc, char **argv, void *arg)
     }
     if (parse_count(out, argv[1], 3600, &secs) != 0)
         return -1;
-    if (diesel_task_spawn("spinner", spinner, (void *)(intptr_t)(secs * 1000),
-        0) < 0) {
+    if (diesel_task_spawn("spinner", dc_dummy_spin,
+        (void *)(intptr_t)(secs * 1000), 0) < 0) {
         diesel_console_error(out, "%s", strerror(errno));
         return -1;
     }
@@ -250,14 +260,16 @@ dummy_main(void *arg)
             "cannot install the console: %s", strerror(errno));
         return 1;
     }
-    diesel_console_command("greet", "greet [NAME]: say hello", cmd_greet,
-        NULL);
+    /* Help as the built-ins write it: "name ARGS: what it does". */
+    diesel_console_command("greet", "greet [NAME]: say hello (and log it)",
+        cmd_greet, NULL);
     diesel_console_command("nap", "nap [COUNT [SECONDS]]: start green "
-        "threads that sleep (60 s)", cmd_nap, NULL);
-    diesel_console_command("count", "count N: print 1 to N, a long reply",
-        cmd_count, NULL);
+        "threads that sleep (1, 60 s), for tasks and stacks to show",
+        cmd_nap, NULL);
+    diesel_console_command("count", "count N: print the numbers 1 to N, a "
+        "long reply", cmd_count, NULL);
     diesel_console_command("hog", "hog SECONDS: a green thread holds the "
-        "loop, as a bug would", cmd_hog, NULL);
+        "loop without yielding, as a bug would", cmd_hog, NULL);
     diesel_console_command("spin", "spin SECONDS: a green thread named "
         "spinner computes without yielding (the stuck loop's demo)",
         cmd_spin, NULL);
