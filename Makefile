@@ -9,6 +9,7 @@
 #
 # Variants: SANITIZE=address,undefined   BACKEND=epoll|kqueue|poll
 #           SWITCH=asm|ucontext          WERROR=1 (as CI builds)
+#           CHECK_BACKENDS=epoll         check runs only these backends
 # CC, CFLAGS, CPPFLAGS and LDFLAGS are honoured.  Changing any of them
 # rebuilds what they touch (see FLAGS below).
 
