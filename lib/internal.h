@@ -301,6 +301,7 @@ struct diesel_loop {
                                         atomic stores so that the watchdog
                                         may read it (hog.c) */
     uint64_t polls;                  /* poll system calls */
+    uint64_t events;                 /* descriptors they reported */
     uint64_t spawned;                /* green threads spawned */
 };
 

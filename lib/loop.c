@@ -176,14 +176,19 @@ dispatch(struct diesel_loop *l, int n)
             f->handler(l, fd, ev);
             continue;
         }
-        if (f->reader != NULL) {
+        /* Only a green thread still parked wants the event: one woken
+         * already (by an earlier poll, its deadline or a cancel) has yet
+         * to run and read.  Left armed, its descriptor would be reported
+         * by every poll until then, and with thousands of them queued
+         * each poll would cost thousands of reports for nothing. */
+        if (f->reader != NULL && f->reader->state == DIESEL__WAITING) {
             want |= DIESEL_READ;
             if (ev & DIESEL_READ) {
                 f->reader->wait.revents |= ev & f->reader->wait.events;
                 diesel__task_wake(f->reader, 0);
             }
         }
-        if (f->writer != NULL) {
+        if (f->writer != NULL && f->writer->state == DIESEL__WAITING) {
             want |= DIESEL_WRITE;
             if (ev & DIESEL_WRITE) {
                 f->writer->wait.revents |= ev & f->writer->wait.events;
@@ -276,6 +281,8 @@ run(struct diesel_loop *l)
             n = diesel__poll_wait(l, timeout);
             __atomic_store_n(&l->in_poll, 0, __ATOMIC_RELAXED);
             l->polls++;
+            if (n > 0)
+                l->events += (uint64_t)n;
         }
         diesel__hog_turn(l);
         /* The start of the next turn, as the console's handler reads it. */

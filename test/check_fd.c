@@ -6,10 +6,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "tests.h"
+#include "internal.h"
 
 static int sp[2];
 
@@ -216,6 +218,81 @@ busy_main(void *arg)
     return 0;
 }
 
+/*
+ * Thousands of green threads woken at once by one poll run one after the
+ * other, and the loop polls again every so many switches meanwhile: a
+ * descriptor whose green thread is woken but has not run yet must not be
+ * reported again and again by those polls (level-triggered, it is still
+ * readable).  Each is reported once to wake its thread, and at most once
+ * more, which takes it out until its thread waits again.
+ */
+enum { MANY = 2000 };
+static int many_fd[MANY][2];
+static int many, many_read;   /* MANY, or what the descriptor limit allows */
+
+static int
+woken_reader(void *arg)
+{
+    int *p = arg;
+    char b;
+
+    ck_assert_int_eq(diesel_fd_wait(p[0], DIESEL_READ, 10000), DIESEL_READ);
+    ck_assert_int_eq(read(p[0], &b, 1), 1);
+    many_read++;
+    /* Wait again: nothing comes, the descriptor must be armed again. */
+    ck_assert_int_eq(diesel_fd_wait(p[0], DIESEL_READ, 10), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    return 0;
+}
+
+static int
+woken_main(void *arg)
+{
+    uint64_t events;
+    int64_t ids[MANY];
+
+    (void)arg;
+    for (int i = 0; i < many; i++) {
+        ck_assert_int_eq(pipe(many_fd[i]), 0);
+        ids[i] = diesel_task_spawn("reader", woken_reader, many_fd[i], 0);
+        ck_assert_int_gt(ids[i], 0);
+    }
+    /* All of them park; then every pipe becomes readable at once. */
+    diesel_sleep(20);
+    events = diesel__loop->events;
+    for (int i = 0; i < many; i++)
+        ck_assert_int_eq(write(many_fd[i][1], "x", 1), 1);
+    for (int i = 0; i < many; i++)
+        ck_assert_int_eq(diesel_task_join(ids[i], NULL, -1), 0);
+    ck_assert_int_eq(many_read, many);
+    events = diesel__loop->events - events;
+    ck_assert_msg(events <= 2 * (uint64_t)many, "%llu descriptors reported "
+        "for %d wake-ups", (unsigned long long)events, many);
+    for (int i = 0; i < many; i++) {
+        diesel_fd_close(many_fd[i][0]);
+        close(many_fd[i][1]);
+    }
+    return 0;
+}
+
+START_TEST(woken_descriptors_are_not_reported_again_before_their_thread_runs)
+{
+    struct rlimit rl;
+
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 2 * MANY + 64) {
+        rl.rlim_cur = rl.rlim_max < 2 * MANY + 64 ? rl.rlim_max :
+            2 * MANY + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    many = rl.rlim_cur >= 2 * MANY + 64 ? MANY : (int)(rl.rlim_cur - 64) / 2;
+    /* Past 128 of them, the loop polls while they run (task.c). */
+    ck_assert_int_ge(many, 500);
+    ck_assert_int_eq(t_run(woken_main, NULL), 0);
+}
+END_TEST
+
 START_TEST(two_readers_of_one_fd_is_ebusy)
 {
     ck_assert_int_eq(t_run(busy_main, NULL), 0);
@@ -382,6 +459,8 @@ diesel_fd_suite(void)
     tcase_add_test(tc, fd_wait_rejects_bad_arguments);
     tcase_add_test(tc, huge_timeouts_mean_forever);
     tcase_add_test(tc, two_readers_of_one_fd_is_ebusy);
+    tcase_add_test(tc,
+        woken_descriptors_are_not_reported_again_before_their_thread_runs);
     tcase_add_test(tc, closed_fd_wakes_waiter_and_reuse_sees_no_stale_event);
     tcase_add_test(tc, fd_closed_with_an_event_pending_loses_the_event);
     tcase_add_test(tc, hundreds_of_descriptors_wake_the_right_green_threads);

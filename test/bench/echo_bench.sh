@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # echo_bench.sh: the echo benchmark.  Each server in turn, pinned to CPU 0,
 # against test/bench/echo_load pinned to CPU 1 (when there are two), with
-# N = 1, 100 and 1000 connections of 64-byte round trips.  Printed per line:
+# N = 1, 100, 1000 and 10000 connections (ECHO_CONNS) of 64-byte round trips.  Printed per line:
 # round trips per second, the ratio against the plain epoll server measured
 # in this same run, the server's CPU time per round trip, and (on a
 # separate run, strace -c attached to the warm server for the 2 s that the
@@ -48,7 +48,9 @@ hz=$(getconf CLK_TCK)
 declare -A base
 printf 'echo, 64-byte round trips, %s s after 1 s warm-up; server on CPU 0, load on CPU 1\n' "$secs"
 printf '%-9s %6s %12s %9s %14s %12s\n' server conns rtt/s vs_epoll cpu_us/rtt syscalls/rtt
-for n in 1 100 1000; do
+# 10,000 connections need that many descriptors on each side.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+for n in ${ECHO_CONNS:-1 100 1000 10000}; do
     for s in "${servers[@]}"; do
         name=${s%%:*}; cmd=${s#*:}
         port=$((port + 1))
