@@ -475,9 +475,11 @@ attach(struct diesel_loop *l, const struct record *r)
     if (busy) {
         char msg[sizeof(hello) + 64];
 
-        /* Two short lines into an empty socket buffer: they fit. */
-        n = snprintf(msg, sizeof(msg), "%sERR busy: %d console sessions "
-            "already open\n", hello, DIESEL__CONSOLE_SESSIONS_MAX);
+        /* Two short lines into an empty socket buffer: they fit.  A
+         * status line of its own, not an ERR that would read as the
+         * reply to a command the client pipelined after connecting. */
+        n = snprintf(msg, sizeof(msg), "%sBUSY %d\n", hello,
+            DIESEL__CONSOLE_SESSIONS_MAX);
         (void)diesel__platform_send(fd, msg, (size_t)n);
         close(fd);
         diesel_log("diesel", DIESEL_LOG_WARNING, "console request from pid "

@@ -1954,8 +1954,8 @@ START_TEST(session_four_at_once_then_busy)
         ck_assert(proc_expect(&dummy, 1, want, 5000));
     }
     ck_assert_int_eq(oneshot(q, pid, "greet", NULL, NULL), 7);
-    ck_assert_msg(strstr(q->ebuf, "refused the session: busy") != NULL, "%s",
-        q->ebuf);
+    ck_assert_msg(strstr(q->ebuf, "refused the session: busy, with 4 "
+        "console sessions open already") != NULL, "%s", q->ebuf);
     for (int i = 0; i < 4; i++) {
         char cmd[32];
         int n = snprintf(cmd, sizeof(cmd), "greet s%d\n", i);

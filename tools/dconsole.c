@@ -85,6 +85,7 @@ enum {
     H_UNSOLICITED,      /* a line when no reply was due */
     H_BAD,              /* not a reply line at all */
     H_STUCK,            /* STUCK <ms>: the handler's report ended */
+    H_BUSY,             /* BUSY <n>: the app serves its most sessions */
 };
 
 #define PROMPT ">>> "
@@ -123,7 +124,6 @@ struct session {
     int owed;               /* commands sent whose reply has not ended */
     int skip;               /* of those, replies Ctrl-C gave up on */
     int interactive;        /* terminal on both ends: prompt and editor */
-    int replies;            /* replies read to their end */
     int64_t main_id;        /* the main green thread */
     int64_t reply_id;       /* the reply green thread, 0 if none */
     int closed;             /* the app closed the session */
@@ -477,6 +477,8 @@ handle_line(struct session *s, char *line, size_t n)
     }
     if (strncmp(line, "STUCK ", 6) == 0)
         return H_STUCK;
+    if (strncmp(line, "BUSY ", 5) == 0)
+        return H_BUSY;
     if (strcmp(line, "OK") == 0 || strncmp(line, "ERR", 3) == 0) {
         int ok = line[0] == 'O';
 
@@ -491,7 +493,6 @@ handle_line(struct session *s, char *line, size_t n)
             s->skip--;
             return H_MORE;
         }
-        s->replies++;
         s->err = ok ? NULL : line + (line[3] ? 4 : 3);
         return ok ? H_OK : H_ERR;
     }
@@ -514,11 +515,26 @@ stuck(struct session *s, const char *line)
         (long)s->pid, ms / 1000, ms % 1000);
 }
 
+/* "BUSY <n>" right after the greeting: the app serves n sessions
+ * already, its most, and closes. */
+static int
+busy(struct session *s, const char *line)
+{
+    long n = strtol(line + 5, NULL, 10);
+
+    s->closed = 1;
+    return fail(s, ST_CLOSED, "PID %ld refused the session: busy, with %ld "
+        "console sessions open already (its most); try again once one "
+        "ends", (long)s->pid, n);
+}
+
 static int
 bad_line(struct session *s, int h, const char *line)
 {
     if (h == H_STUCK)
         return stuck(s, line);
+    if (h == H_BUSY)
+        return busy(s, line);
     s->closed = 1;
     if (h == H_UNSOLICITED && s->err != NULL)
         return fail(s, ST_CLOSED, "PID %ld ended the session: %.900s",
@@ -553,7 +569,7 @@ reply_task(void *arg)
             return RP_OK;
         if (h == H_ERR)
             return RP_ERR;
-        bad_line(s, h, line);   /* H_STUCK: the report's end, too */
+        bad_line(s, h, line);   /* H_STUCK, H_BUSY too */
         return RP_CLOSED;
     }
 }
@@ -578,15 +594,18 @@ run_command(struct session *s, const char *cmd, size_t n)
         char *last;
         size_t ln;
 
-        /* The app may have said why before it closed: ERR busy. */
+        /* The app may have said why before it closed. */
         while (conn_fill(s, 0) > 0)
             ;
         while ((last = conn_line(s, &ln)) != NULL) {
+            if (strncmp(last, "BUSY ", 5) == 0) {
+                busy(s, last);
+                return RP_CLOSED;
+            }
             if (strncmp(last, "ERR ", 4) == 0 && s->owed == 0) {
                 s->closed = 1;
-                fail(s, ST_CLOSED, "PID %ld %s: %.900s", (long)s->pid,
-                    strncmp(last + 4, "busy", 4) == 0 ?
-                    "refused the session" : "ended the session", last + 4);
+                fail(s, ST_CLOSED, "PID %ld ended the session: %.900s",
+                    (long)s->pid, last + 4);
                 return RP_CLOSED;
             }
         }
@@ -609,18 +628,8 @@ run_command(struct session *s, const char *cmd, size_t n)
     fflush(stdout);
     if (st == RP_INTERRUPTED)
         s->skip++;      /* its reply is still due: skip it */
-    if (st == RP_ERR && s->err != NULL) {
-        /* The app sends the greeting, then ERR busy, then closes, when
-         * it already serves its most sessions: that ERR answers nothing
-         * we sent, though it reads as the first reply. */
-        if (s->replies == 1 && strncmp(s->err, "busy", 4) == 0) {
-            s->closed = 1;
-            fail(s, ST_CLOSED, "PID %ld refused the session: %.900s",
-                (long)s->pid, s->err);
-            return RP_CLOSED;
-        }
+    if (st == RP_ERR && s->err != NULL)
         print_error(s->err);
-    }
     return st;
 }
 
@@ -926,8 +935,9 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
 /*
  * Right after the greeting: when the app's loop is stuck, its signal
  * handler sends the report ("| " lines, then "STUCK <ms>") in place of a
- * session, with its first line in the greeting's write.  ST_STUCK with
- * the report printed, or 0 for a session.
+ * session, with its first line in the greeting's write; an app that
+ * serves its most sessions sends "BUSY <n>" the same way.  ST_STUCK with
+ * the report printed, ST_CLOSED when busy, or 0 for a session.
  */
 static int
 stuck_report(struct session *s)
@@ -938,6 +948,14 @@ stuck_report(struct session *s)
     if (s->len == s->off)
         (void)conn_fill(s, 0);
     p = s->buf + s->off;
+    if (s->len - s->off >= 5 && strncmp(p, "BUSY ", 5) == 0) {
+        char *line;
+        size_t n;
+
+        if (conn_getline(s, diesel_now() + 1000, &line, &n) > 0)
+            return busy(s, line);
+        return 0;   /* the rest of the line never came: the session says */
+    }
     if (s->len - s->off < 1 || (p[0] != '|' &&
         (s->len - s->off < 6 || strncmp(p, "STUCK ", 6) != 0)))
         return 0;
