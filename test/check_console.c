@@ -1060,11 +1060,14 @@ END_TEST
 
 START_TEST(fifty_attach_detach_cycles_leave_no_descriptor_behind)
 {
+    /* Under valgrind, where a cycle takes seconds, ten show a leak as
+     * well: memcheck is what is tested there. */
+    int cycles = under_valgrind() ? 10 : 50;
     int before;
 
     app_setup();
     before = proc_fds(app.pid);
-    for (int i = 0; i < 50; i++) {
+    for (int i = 0; i < cycles; i++) {
         struct dcc c;
         attach(&c);
         expect(&c, "quit", 0, "OK\n");
@@ -1078,9 +1081,9 @@ START_TEST(fifty_attach_detach_cycles_leave_no_descriptor_behind)
         usleep(10000);
     ck_assert_int_eq(proc_fds(app.pid), before);
     app_drain(&app);
-    ck_assert_int_eq(count_in(app.log, "WARNING:Connected"), 50);
+    ck_assert_int_eq(count_in(app.log, "WARNING:Connected"), cycles);
     ck_assert_int_eq(app_stop(&app), 0);
-    ck_assert_int_eq(count_in(app.log, "WARNING:Disconnected"), 50);
+    ck_assert_int_eq(count_in(app.log, "WARNING:Disconnected"), cycles);
     rdv_teardown();
 }
 END_TEST
@@ -1096,9 +1099,10 @@ cmp_i64(const void *a, const void *b)
 START_TEST(attach_takes_milliseconds)
 {
     int64_t us[100];
+    int n = under_valgrind() ? 20 : 100;   /* as above */
 
     app_setup();
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < n; i++) {
         struct dcc c;
         struct timespec a, b;
 
@@ -1109,11 +1113,11 @@ START_TEST(attach_takes_milliseconds)
             (b.tv_nsec - a.tv_nsec) / 1000;
         dcc_close(&c);
     }
-    qsort(us, 100, sizeof(us[0]), cmp_i64);
-    fprintf(stderr, "console attach latency over 100 attaches: median "
-        "%lld us, 90th %lld us, max %lld us\n", (long long)us[50],
-        (long long)us[90], (long long)us[99]);
-    ck_assert_int_lt(us[50], T(50000));
+    qsort(us, (size_t)n, sizeof(us[0]), cmp_i64);
+    fprintf(stderr, "console attach latency over %d attaches: median "
+        "%lld us, 90th %lld us, max %lld us\n", n, (long long)us[n / 2],
+        (long long)us[n * 9 / 10], (long long)us[n - 1]);
+    ck_assert_int_lt(us[n / 2], T(50000));
     ck_assert_int_eq(app_stop(&app), 0);
     rdv_teardown();
 }

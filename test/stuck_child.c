@@ -16,11 +16,13 @@
  *
  * It prints "ready PID" once the loop runs, "holding" when the loop is
  * about to be held, "released" once it has turned again, and runs until
- * its standard input reaches EOF.  It logs to standard error.  The functions a
+ * its standard input reaches EOF; anything written to its standard input
+ * ends the hold before MS is up.  It logs to standard error.  The functions a
  * backtrace should show have default visibility (and the Makefile links
  * the child with -rdynamic).
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -55,6 +57,16 @@ say(const char *what)
     fflush(stdout);
 }
 
+/* The test lets go early by writing to our standard input (or closing
+ * it): the hold ends within ms, or at once when ms is 0. */
+static int
+let_go(int ms)
+{
+    struct pollfd p = { 0, POLLIN, 0 };
+
+    return poll(&p, 1, ms) > 0;
+}
+
 /* In thread mode: the console signal was handed to this OS thread. */
 static int
 handed_over(void)
@@ -70,7 +82,7 @@ stuck_spin(int64_t ms, int unblock_when_handed)
     int64_t until = now_ms() + ms;
     uint64_t x = 88172645463325252ull;
 
-    while (now_ms() < until) {
+    while (now_ms() < until && !let_go(0)) {
         for (int i = 0; i < 100000; i++) {
             x ^= x << 13;
             x ^= x >> 7;
@@ -128,8 +140,11 @@ reader(void *arg)
 static void *
 writer(void *arg)
 {
+    int64_t until = now_ms() + hold_ms;
+
     (void)arg;
-    usleep((useconds_t)hold_ms * 1000);
+    while (now_ms() < until && !let_go(10))
+        ;
     if (write(pipefd[1], "x", 1) != 1)
         perror("write");
     return NULL;
