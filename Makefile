@@ -157,7 +157,7 @@ examples/%: examples/%.c $(LIB) include/diesel.h
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 TEST_SRC := $(wildcard test/check_*.c)
-TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o test/console_client.o \
+TEST_OBJ := $(TEST_SRC:.c=.o) test/helpers.o test/main.o test/console_client.o test/proc.o \
     tools/dconsole_edit.o
 ifeq ($(PLATFORM),linux)
 # check_kqshim.c tests the shim itself, whatever backend the binary has.
@@ -177,7 +177,7 @@ $(shell printf 'SUITE(%s)\n' $(SUITES) > test/suites.h.tmp; \
 
 test/main.o: test/suites.h
 
-test/%.o: test/%.c test/tests.h test/console_client.h $(LIB_HDR) $(FLAGS)
+test/%.o: test/%.c test/tests.h test/console_client.h test/proc.h $(LIB_HDR) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(CHECK_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 .SECONDEXPANSION:

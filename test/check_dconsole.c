@@ -35,49 +35,10 @@
 #include <unistd.h>
 
 #include "tests.h"
+#include "proc.h"
 #include "../tools/dconsole_edit.h"
 
 /* ---- Running programs ----------------------------------------------------- */
-
-#define OUT_MAX (256 * 1024)
-
-struct proc {
-    pid_t pid;
-    int out;                /* its standard output (or the pty master) */
-    int err;                /* its standard error, -1 with a pty */
-    char obuf[OUT_MAX];     /* what it wrote there, NUL-terminated */
-    size_t on;
-    char ebuf[OUT_MAX];
-    size_t en;
-    int status;             /* its wait status, once reaped */
-    int reaped;
-};
-
-static char tools_path[1024];
-
-/* Waits and time bounds, stretched as Check's own timeouts are
- * (CK_TIMEOUT_MULTIPLIER: CI runs the suite under valgrind with 10). */
-static int64_t
-slow(int64_t ms)
-{
-    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-    long k = m != NULL ? strtol(m, NULL, 10) : 1;
-
-    return ms * (k > 1 ? k : 1);
-}
-
-static const char *
-dconsole_path(void)
-{
-    const char *d = getenv("DIESEL_TOOLS_DIR");
-
-    if (d != NULL)
-        snprintf(tools_path, sizeof(tools_path), "%s/dconsole", d);
-    else
-        snprintf(tools_path, sizeof(tools_path), "%s/../tools/dconsole",
-            t_dir());
-    return tools_path;
-}
 
 static uid_t nobody_uid;
 static gid_t nobody_gid;
@@ -87,17 +48,11 @@ static gid_t nobody_gid;
  * we start runs inside valgrind: a target then catches every signal and
  * is named "memcheck-amd64-", and a process that becomes nobody cannot
  * create valgrind's FIFOs and dies.  The checks that depend on those are
- * skipped there; everything else runs, dconsole under memcheck included.
+ * skipped there (t_under_valgrind); everything else runs, dconsole under
+ * memcheck included.
  */
-static int
-under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
 
-    return p != NULL && strstr(p, "valgrind") != NULL;
-}
-
-/* pid runs inside valgrind (see under_valgrind). */
+/* pid runs inside valgrind (see t_under_valgrind). */
 static int
 wrapped(pid_t pid)
 {
@@ -120,7 +75,7 @@ have_nobody(void)
 {
     struct passwd *pw = getpwnam("nobody");
 
-    if (geteuid() != 0 || pw == NULL || under_valgrind())
+    if (geteuid() != 0 || pw == NULL || t_under_valgrind())
         return 0;
     nobody_uid = pw->pw_uid;
     nobody_gid = pw->pw_gid;
@@ -135,154 +90,28 @@ become_nobody(void)
         _exit(126);
 }
 
-/*
- * Start path with argv.  as_nobody: drop to nobody first.  stdin_fd: its
- * standard input (-1: /dev/null).  pty_slave >= 0: standard input and
- * output on that terminal, made its controlling terminal.
- */
+/* Start path with argv.  as_nobody: drop to nobody first.  stdin_fd: its
+ * standard input (-1: /dev/null).  pty_name: standard input and output
+ * on that terminal, made its controlling terminal. */
 static void
-proc_start(struct proc *p, const char *path, char *const argv[],
+proc_start(struct t_proc *p, const char *path, char *const argv[],
     int as_nobody, int stdin_fd, const char *pty_name)
 {
-    int o[2], e[2], master = -1;
+    struct t_proc_how how = { stdin_fd, pty_name,
+        as_nobody ? become_nobody : NULL };
 
-    memset(p, 0, sizeof(*p));
-    p->err = -1;
-    if (pty_name == NULL)
-        ck_assert_int_eq(pipe(o), 0);
-    ck_assert_int_eq(pipe(e), 0);
-    p->pid = fork();
-    ck_assert_int_ge(p->pid, 0);
-    if (p->pid == 0) {
-        if (pty_name != NULL) {
-            int s;
-
-            setsid();
-            s = open(pty_name, O_RDWR);
-            if (s < 0)
-                _exit(125);
-            dup2(s, 0);
-            dup2(s, 1);
-            if (s > 2)
-                close(s);
-        } else {
-            int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY);
-
-            dup2(in, 0);
-            dup2(o[1], 1);
-            close(o[0]);
-            close(o[1]);
-        }
-        dup2(e[1], 2);
-        close(e[0]);
-        close(e[1]);
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd);
-        if (as_nobody)
-            become_nobody();
-        execv(path, argv);
-        _exit(127);
-    }
-    (void)master;
-    if (pty_name == NULL) {
-        close(o[1]);
-        p->out = o[0];
-    }
-    close(e[1]);
-    p->err = e[0];
-    if (stdin_fd >= 0)
-        close(stdin_fd);
+    t_proc_start(p, path, argv, &how);
 }
 
-/* Read whatever is there, waiting up to ms. */
-static void
-proc_pump(struct proc *p, int ms)
-{
-    struct pollfd pf[2];
-    int n = 0;
-
-    if (p->out >= 0) {
-        pf[n].fd = p->out;
-        pf[n++].events = POLLIN;
-    }
-    if (p->err >= 0) {
-        pf[n].fd = p->err;
-        pf[n++].events = POLLIN;
-    }
-    if (n == 0) {
-        usleep((useconds_t)ms * 1000);
-        return;
-    }
-    if (poll(pf, (nfds_t)n, ms) <= 0)
-        return;
-    for (int i = 0; i < n; i++) {
-        int is_out = pf[i].fd == p->out;
-        char *buf = is_out ? p->obuf : p->ebuf;
-        size_t *len = is_out ? &p->on : &p->en;
-        ssize_t r;
-
-        if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-            continue;
-        r = read(pf[i].fd, buf + *len, OUT_MAX - 1 - *len);
-        if (r > 0) {
-            *len += (size_t)r;
-            buf[*len] = '\0';
-        } else {
-            close(pf[i].fd);
-            if (is_out)
-                p->out = -1;
-            else
-                p->err = -1;
-        }
-    }
-}
-
-/* Wait until needle shows in its output (or, err: its error output). */
+/* Reap it within ms (else kill it and fail): its wait status. */
 static int
-proc_expect(struct proc *p, int err, const char *needle, int ms)
+proc_wait(struct t_proc *p, int ms)
 {
-    int64_t end = t_now_ms() + slow(ms);
+    int st = t_proc_wait(p, ms);
 
-    for (;;) {
-        if (strstr(err ? p->ebuf : p->obuf, needle) != NULL)
-            return 1;
-        if (t_now_ms() >= end || (err ? p->err : p->out) < 0)
-            return strstr(err ? p->ebuf : p->obuf, needle) != NULL;
-        proc_pump(p, 20);
-    }
-}
-
-/* Reap it within ms (else kill it): its wait status. */
-static int
-proc_wait(struct proc *p, int ms)
-{
-    int64_t end = t_now_ms() + slow(ms);
-
-    while (!p->reaped) {
-        pid_t r = waitpid(p->pid, &p->status, WNOHANG);
-
-        if (r == p->pid) {
-            p->reaped = 1;
-            break;
-        }
-        if (t_now_ms() >= end) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, &p->status, 0);
-            p->reaped = 1;
-            ck_abort_msg("pid %ld did not exit within %d ms; stderr: %s",
-                (long)p->pid, ms, p->ebuf);
-        }
-        proc_pump(p, 10);
-    }
-    /* What it wrote before exiting. */
-    for (int i = 0; i < 100 && (p->out >= 0 || p->err >= 0); i++)
-        proc_pump(p, 10);
-    if (p->out >= 0)
-        close(p->out);
-    if (p->err >= 0)
-        close(p->err);
-    p->out = p->err = -1;
-    return p->status;
+    ck_assert_msg(st != -1, "pid %ld did not exit within %d ms; stderr: %s",
+        (long)p->pid, ms, p->ebuf);
+    return st;
 }
 
 static int
@@ -293,15 +122,15 @@ exit_code(int status)
 
 /* Run dconsole to the end: its exit code; p has its output. */
 static int
-dconsole_run(struct proc *p, char *const argv[], int as_nobody, int ms)
+dconsole_run(struct t_proc *p, char *const argv[], int as_nobody, int ms)
 {
-    proc_start(p, dconsole_path(), argv, as_nobody, -1, NULL);
+    proc_start(p, t_tool_path("dconsole"), argv, as_nobody, -1, NULL);
     return exit_code(proc_wait(p, ms));
 }
 
 /* ---- The never-answering target ----------------------------------------------- */
 
-static struct proc trap;
+static struct t_proc trap;
 
 static pid_t
 trap_start(int as_nobody)
@@ -311,7 +140,7 @@ trap_start(int as_nobody)
 
     snprintf(path, sizeof(path), "%s/sigtrap_child", t_dir());
     proc_start(&trap, path, argv, as_nobody, -1, NULL);
-    ck_assert_msg(proc_expect(&trap, 0, "ready\n", 5000),
+    ck_assert_msg(t_proc_expect(&trap, 0, "ready\n", 5000),
         "sigtrap_child did not start: %s", trap.ebuf);
     return trap.pid;
 }
@@ -321,7 +150,7 @@ trap_signals(void)
 {
     int n = 0;
 
-    proc_pump(&trap, 50);
+    t_proc_pump(&trap, 50);
     for (const char *s = trap.obuf; (s = strstr(s, "TRAP ")) != NULL; s++)
         n++;
     return n;
@@ -397,7 +226,7 @@ static int
 wait_for_path(const char *path, int ms)
 {
     struct stat st;
-    int64_t end = t_now_ms() + slow(ms);
+    int64_t end = t_now_ms() + t_slow(ms);
 
     while (lstat(path, &st) != 0) {
         if (t_now_ms() >= end)
@@ -447,7 +276,7 @@ START_TEST(dconsole_usage_errors_exit_2)
         { "dconsole", "--bogus", NULL },
         { "dconsole", "1", "a\nb", NULL },
     };
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_int_eq(dconsole_run(p, bad[i], 0, 5000), 2);
@@ -475,7 +304,7 @@ END_TEST
 
 START_TEST(dconsole_no_such_process_exits_3)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], want[64];
     char *argv[] = { "dconsole", pid, NULL };
     pid_t gone = fork();
@@ -494,7 +323,7 @@ END_TEST
 
 START_TEST(dconsole_refuses_a_target_without_handler_and_leaves_it_alive)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300];
     char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
     char *usr1[] = { "dconsole", "-d", dir, "-s", "USR1", "-t", "1", pid,
@@ -508,7 +337,7 @@ START_TEST(dconsole_refuses_a_target_without_handler_and_leaves_it_alive)
     }
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
-    usleep((useconds_t)slow(100) * 1000);     /* sleep is exec'd */
+    usleep((useconds_t)t_slow(100) * 1000);     /* sleep is exec'd */
     snprintf(pid, sizeof(pid), "%ld", (long)sl);
     if (wrapped(sl)) {
         /* valgrind catches SIGTRAP for it. */
@@ -546,7 +375,7 @@ END_TEST
 
 START_TEST(dconsole_nobody_against_a_root_process_is_not_permitted)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300];
     char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
     struct stat st;
@@ -572,7 +401,7 @@ END_TEST
  * target never signalled. */
 START_TEST(dconsole_refuses_an_unsafe_rendezvous_dir)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300], other[300];
     char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
     struct stat st;
@@ -638,7 +467,7 @@ END_TEST
 
 START_TEST(dconsole_times_out_on_a_silent_target_and_removes_its_socket)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300];
     char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
     long from, uid, code, value;
@@ -652,7 +481,7 @@ START_TEST(dconsole_times_out_on_a_silent_target_and_removes_its_socket)
     t0 = t_now_ms();
     ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
     ck_assert_int_ge(t_now_ms() - t0, 900);
-    ck_assert_int_lt(t_now_ms() - t0, slow(2500));
+    ck_assert_int_lt(t_now_ms() - t0, t_slow(2500));
     ck_assert_msg(strstr(p->ebuf, "did not answer within 1 s") != NULL &&
         strstr(p->ebuf, "diesel_console_install") != NULL &&
         strstr(p->ebuf, "blocked") != NULL, "%s", p->ebuf);
@@ -680,7 +509,7 @@ END_TEST
 
 START_TEST(dconsole_default_dir_is_per_user_under_tmpdir_or_the_env)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300], run[64], envdir[300];
     char *argv[] = { "dconsole", "-t", "0.3", pid, NULL };
     struct stat st;
@@ -713,7 +542,7 @@ END_TEST
 START_TEST(dconsole_signals_while_waiting_remove_the_socket)
 {
     static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300], sock[400];
     char *argv[] = { "dconsole", "-d", dir, "-t", "30", pid, NULL };
 
@@ -724,13 +553,13 @@ START_TEST(dconsole_signals_while_waiting_remove_the_socket)
         int status;
         int64_t t0;
 
-        proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+        proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
         sock_path_of(sock, sizeof(sock), dir, p->pid);
         ck_assert_msg(wait_for_path(sock, 5000), "no socket %s", sock);
         t0 = t_now_ms();
         kill(p->pid, sigs[i]);
         status = proc_wait(p, 5000);
-        ck_assert_int_lt(t_now_ms() - t0, slow(2000));
+        ck_assert_int_lt(t_now_ms() - t0, t_slow(2000));
         ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i],
             "signal %d: status %#x, %s", sigs[i], status, p->ebuf);
         ck_assert_int_eq(count_entries(dir), 0);
@@ -765,7 +594,7 @@ intrude(const char *path, int as_nobody, pid_t *who)
             _exit(errno == EACCES ? 10 : 2);
         pf.fd = fd;
         pf.events = POLLIN;
-        if (poll(&pf, 1, (int)slow(3000)) != 1)
+        if (poll(&pf, 1, (int)t_slow(3000)) != 1)
             _exit(3);   /* not closed in time */
         if (read(fd, &c, 1) == 1)
             _exit(1);
@@ -780,17 +609,17 @@ intrude(const char *path, int as_nobody, pid_t *who)
 
 START_TEST(dconsole_closes_intruders_without_a_byte_and_keeps_waiting)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300], sock[400], want[128], tsec[32];
     char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, NULL };
     pid_t who;
     int r;
 
-    snprintf(tsec, sizeof(tsec), "%ld", (long)slow(2));
+    snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(2));
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
     snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
-    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
     sock_path_of(sock, sizeof(sock), dir, p->pid);
     ck_assert(wait_for_path(sock, 5000));
 
@@ -799,7 +628,7 @@ START_TEST(dconsole_closes_intruders_without_a_byte_and_keeps_waiting)
     ck_assert_int_eq(r, 0);
     snprintf(want, sizeof(want), "refused a connection from pid %ld (uid 0)",
         (long)who);
-    ck_assert_msg(proc_expect(p, 1, want, 2000), "%s", p->ebuf);
+    ck_assert_msg(t_proc_expect(p, 1, want, 2000), "%s", p->ebuf);
     snprintf(want, sizeof(want), "expected PID %s (uid 0)", pid);
     ck_assert_msg(strstr(p->ebuf, want) != NULL, "%s", p->ebuf);
     /* Another user cannot even reach the socket. */
@@ -818,7 +647,7 @@ END_TEST
 
 START_TEST(dconsole_root_hands_the_dir_and_socket_to_the_targets_user)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300], sock[400], want[128], tsec[32];
     char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, NULL };
     long from, uid, code, value;
@@ -830,11 +659,11 @@ START_TEST(dconsole_root_hands_the_dir_and_socket_to_the_targets_user)
         free(p);
         return;
     }
-    snprintf(tsec, sizeof(tsec), "%ld", (long)slow(2));
+    snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(2));
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
     snprintf(pid, sizeof(pid), "%ld", (long)trap_start(1));
-    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
     sock_path_of(sock, sizeof(sock), dir, p->pid);
     ck_assert(wait_for_path(sock, 5000));
     ck_assert_int_eq(lstat(dir, &st), 0);
@@ -850,7 +679,7 @@ START_TEST(dconsole_root_hands_the_dir_and_socket_to_the_targets_user)
     ck_assert_int_eq(r, 0);
     snprintf(want, sizeof(want), "refused a connection from pid %ld (uid "
         "%lu): expected PID %s", (long)who, (unsigned long)nobody_uid, pid);
-    ck_assert(proc_expect(p, 1, want, 2000));
+    ck_assert(t_proc_expect(p, 1, want, 2000));
     ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 6);
     ck_assert_int_eq(count_entries(dir), 0);
     /* The signal came from root: once a second while it waited, with
@@ -868,7 +697,7 @@ END_TEST
 
 START_TEST(dconsole_gives_up_on_a_stopped_target)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300];
     char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
     int64_t t0;
@@ -880,7 +709,7 @@ START_TEST(dconsole_gives_up_on_a_stopped_target)
     usleep(50000);
     t0 = t_now_ms();
     ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
-    ck_assert_int_lt(t_now_ms() - t0, slow(2500));
+    ck_assert_int_lt(t_now_ms() - t0, t_slow(2500));
     ck_assert_msg(strstr(p->ebuf, "it is stopped") != NULL, "%s", p->ebuf);
     ck_assert_int_eq(count_entries(dir), 0);
     trap_stop();
@@ -890,7 +719,7 @@ END_TEST
 
 START_TEST(dconsole_notices_a_target_that_exits_while_it_waits)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300], sock[400];
     char *argv[] = { "dconsole", "-d", dir, "-t", "20", pid, NULL };
     int64_t t0;
@@ -898,13 +727,13 @@ START_TEST(dconsole_notices_a_target_that_exits_while_it_waits)
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
     snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
-    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
     sock_path_of(sock, sizeof(sock), dir, p->pid);
     ck_assert(wait_for_path(sock, 5000));
     t0 = t_now_ms();
     trap_stop();
     ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 3);
-    ck_assert_int_lt(t_now_ms() - t0, slow(2000));
+    ck_assert_int_lt(t_now_ms() - t0, t_slow(2000));
     ck_assert_msg(strstr(p->ebuf, "exited before it answered") != NULL,
         "%s", p->ebuf);
     ck_assert_int_eq(count_entries(dir), 0);
@@ -914,7 +743,7 @@ END_TEST
 
 START_TEST(dconsole_lists_the_processes_that_catch_the_signal)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char *argv[] = { "dconsole", "-l", NULL };
     char want[64];
     pid_t sl = fork();
@@ -999,7 +828,7 @@ struct ed {
     pid_t pid;
     int master;
     int res;
-    char out[OUT_MAX];      /* everything the editor drew */
+    char out[T_PROC_BUF];      /* everything the editor drew */
     size_t on;
     char rbuf[16384];       /* its reports */
     size_t rn;
@@ -1050,12 +879,12 @@ ed_pump(struct ed *d, int ms)
     if (poll(pf, 2, ms) <= 0)
         return;
     if (pf[0].revents & POLLIN) {
-        if (d->on > OUT_MAX / 2) {
+        if (d->on > T_PROC_BUF / 2) {
             /* Keep the recent half. */
-            memmove(d->out, d->out + d->on - OUT_MAX / 4, OUT_MAX / 4);
-            d->on = OUT_MAX / 4;
+            memmove(d->out, d->out + d->on - T_PROC_BUF / 4, T_PROC_BUF / 4);
+            d->on = T_PROC_BUF / 4;
         }
-        r = read(d->master, d->out + d->on, OUT_MAX - 1 - d->on);
+        r = read(d->master, d->out + d->on, T_PROC_BUF - 1 - d->on);
         if (r > 0)
             d->on += (size_t)r;
         d->out[d->on] = '\0';
@@ -1072,7 +901,7 @@ ed_pump(struct ed *d, int ms)
 static void
 ed_wait_out_from(struct ed *d, size_t from, const char *needle)
 {
-    int64_t end = t_now_ms() + slow(5000);
+    int64_t end = t_now_ms() + t_slow(5000);
 
     while (strstr(d->out + from, needle) == NULL) {
         ck_assert_msg(t_now_ms() < end, "no \"%s\" in the editor's output",
@@ -1084,7 +913,7 @@ ed_wait_out_from(struct ed *d, size_t from, const char *needle)
 static void
 ed_wait_out(struct ed *d, const char *needle)
 {
-    int64_t end = t_now_ms() + slow(5000);
+    int64_t end = t_now_ms() + t_slow(5000);
 
     while (strstr(d->out, needle) == NULL) {
         ck_assert_msg(t_now_ms() < end, "no \"%s\" in the editor's output",
@@ -1099,7 +928,7 @@ static void
 ed_send(struct ed *d, const char *keys)
 {
     size_t n = strlen(keys);
-    int64_t end = t_now_ms() + slow(10000);
+    int64_t end = t_now_ms() + t_slow(10000);
 
     fcntl(d->master, F_SETFL, fcntl(d->master, F_GETFL) | O_NONBLOCK);
     while (n > 0) {
@@ -1123,7 +952,7 @@ ed_line(struct ed *d, int n, const char *keys)
 {
     static char report[8192];
     char prompt[16], tag[16];
-    int64_t end = t_now_ms() + slow(5000);
+    int64_t end = t_now_ms() + t_slow(5000);
 
     snprintf(prompt, sizeof(prompt), "P%d> ", n);
     ed_wait_out(d, prompt);
@@ -1230,7 +1059,7 @@ START_TEST(edit_reassembles_split_sequences_and_utf8)
     /* A lone Esc is dropped after its timeout; the next key counts. */
     ed_wait_out(d, "P2> ");
     ed_send(d, "a\x1b");
-    usleep((useconds_t)slow(300) * 1000);
+    usleep((useconds_t)t_slow(300) * 1000);
     ed_send(d, "b\r");
     ck_assert_str_eq(ed_text(ed_line(d, 2, NULL)), "ab");
     /* A cursor move steps over a whole UTF-8 character. */
@@ -1442,7 +1271,7 @@ END_TEST
 
 /* ---- Sessions with a real service: `dconsole dummy` --------------------------------- */
 
-static struct proc dummy;
+static struct t_proc dummy;
 static char rdv[300];
 
 /* Start the dummy service with the console's directory in base; its pid. */
@@ -1457,10 +1286,10 @@ dummy_start(int as_nobody)
     snprintf(rdv, sizeof(rdv), "%s/r", base);
     setenv("DIESEL_CONSOLE_DIR", rdv, 1);
     setenv("HOME", base, 1);
-    proc_start(&dummy, dconsole_path(), argv, as_nobody, -1, NULL);
+    proc_start(&dummy, t_tool_path("dconsole"), argv, as_nobody, -1, NULL);
     snprintf(want, sizeof(want), "PID %ld\n", (long)dummy.pid);
-    ck_assert_msg(proc_expect(&dummy, 0, want, 5000), "%s", dummy.obuf);
-    ck_assert_msg(proc_expect(&dummy, 1, "{dummy} INFO:sleeping\n", 5000),
+    ck_assert_msg(t_proc_expect(&dummy, 0, want, 5000), "%s", dummy.obuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, "{dummy} INFO:sleeping\n", 5000),
         "%s", dummy.ebuf);
     return dummy.pid;
 }
@@ -1480,13 +1309,13 @@ dummy_teardown(void)
 static const char *
 dummy_log(void)
 {
-    proc_pump(&dummy, 20);
+    t_proc_pump(&dummy, 20);
     return dummy.ebuf;
 }
 
 /* dconsole with its standard input and output on a new pty. */
 static void
-term_start(struct proc *p, char *const argv[])
+term_start(struct t_proc *p, char *const argv[])
 {
     struct winsize ws = { 24, 100, 0, 0 };
     int m = posix_openpt(O_RDWR | O_NOCTTY);
@@ -1495,37 +1324,37 @@ term_start(struct proc *p, char *const argv[])
     ck_assert_int_eq(grantpt(m), 0);
     ck_assert_int_eq(unlockpt(m), 0);
     ioctl(m, TIOCSWINSZ, &ws);
-    proc_start(p, dconsole_path(), argv, 0, -1, ptsname(m));
+    proc_start(p, t_tool_path("dconsole"), argv, 0, -1, ptsname(m));
     p->out = m;
 }
 
 /* Type keys; wait for expect in what follows, then for the next prompt. */
 static void
-term_type(struct proc *p, const char *keys, const char *expect)
+term_type(struct t_proc *p, const char *keys, const char *expect)
 {
     size_t mark = p->on;
 
     ck_assert_int_eq(write(p->out, keys, strlen(keys)),
         (ssize_t)strlen(keys));
     if (expect != NULL) {
-        int64_t end = t_now_ms() + slow(5000);
+        int64_t end = t_now_ms() + t_slow(5000);
 
         while (strstr(p->obuf + mark, expect) == NULL) {
             ck_assert_msg(t_now_ms() < end, "no \"%s\" after typing "
                 "\"%s\": %s", expect, keys, p->obuf + mark);
-            proc_pump(p, 20);
+            t_proc_pump(p, 20);
         }
         mark = (size_t)(strstr(p->obuf + mark, expect) - p->obuf);
         while (strstr(p->obuf + mark, ">>> ") == NULL) {
             ck_assert_msg(t_now_ms() < end, "no prompt after \"%s\"", keys);
-            proc_pump(p, 20);
+            t_proc_pump(p, 20);
         }
     }
 }
 
 /* One-shot: dconsole PID words...; its exit code, p has the output. */
 static int
-oneshot(struct proc *p, pid_t pid, const char *w1, const char *w2,
+oneshot(struct t_proc *p, pid_t pid, const char *w1, const char *w2,
     const char *w3)
 {
     char ps[32], ts[32];
@@ -1533,13 +1362,13 @@ oneshot(struct proc *p, pid_t pid, const char *w1, const char *w2,
         (char *)w3, NULL };
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
-    snprintf(ts, sizeof(ts), "%ld", (long)slow(5));
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(5));
     return dconsole_run(p, argv, 0, 20000);
 }
 
 /* Commands on standard input: its exit code. */
 static int
-piped_run(struct proc *p, const char *opt, pid_t pid, const char *input)
+piped_run(struct t_proc *p, const char *opt, pid_t pid, const char *input)
 {
     char ps[32], ts[32];
     char *argv[] = { "dconsole", "-t", ts, (char *)opt, ps, NULL };
@@ -1547,13 +1376,13 @@ piped_run(struct proc *p, const char *opt, pid_t pid, const char *input)
     int in[2];
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
-    snprintf(ts, sizeof(ts), "%ld", (long)slow(5));
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(5));
     ck_assert_int_eq(pipe(in), 0);
     ck_assert_int_eq(write(in[1], input, strlen(input)),
         (ssize_t)strlen(input));
     close(in[1]);
-    proc_start(p, dconsole_path(), opt != NULL ? argv : argv_noopt, 0, in[0],
-        NULL);
+    proc_start(p, t_tool_path("dconsole"), opt != NULL ? argv : argv_noopt, 0,
+        in[0], NULL);
     return exit_code(proc_wait(p, 20000));
 }
 
@@ -1564,7 +1393,7 @@ piped_run(struct proc *p, const char *opt, pid_t pid, const char *input)
  * Once it has turned, a session comes up: greet's exit code then.
  */
 static int
-greet_once_it_turns(struct proc *p, pid_t pid)
+greet_once_it_turns(struct t_proc *p, pid_t pid)
 {
     int rc = 8;
 
@@ -1578,7 +1407,7 @@ greet_once_it_turns(struct proc *p, pid_t pid)
 
 START_TEST(session_seed_walkthrough)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32], want[160];
     char *argv[] = { "dconsole", ps, NULL };
     pid_t pid = dummy_start(0);
@@ -1592,11 +1421,11 @@ START_TEST(session_seed_walkthrough)
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
     term_start(p, argv);
     snprintf(want, sizeof(want), "Remote console PID=%ld\r\n", (long)pid);
-    ck_assert_msg(proc_expect(p, 0, want, 5000), "%s", p->obuf);
-    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    ck_assert_msg(t_proc_expect(p, 0, want, 5000), "%s", p->obuf);
+    ck_assert(t_proc_expect(p, 0, ">>> ", 5000));
     snprintf(want, sizeof(want), "] {diesel} WARNING:Connected to local "
         "console (pid %ld, uid 0)\n", (long)p->pid);
-    ck_assert_msg(proc_expect(&dummy, 1, want, 5000), "%s", dummy.ebuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, want, 5000), "%s", dummy.ebuf);
     /* The process answering is the dummy... */
     snprintf(want, sizeof(want), "\r\npid         %ld\r\n", (long)pid);
     term_type(p, "pid\r", want);
@@ -1616,7 +1445,7 @@ START_TEST(session_seed_walkthrough)
     ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 0);
     snprintf(want, sizeof(want), "] {diesel} WARNING:Disconnected from local "
         "console (pid %ld, uid 0)\n", (long)p->pid);
-    ck_assert_msg(proc_expect(&dummy, 1, want, 5000), "%s", dummy.ebuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, want, 5000), "%s", dummy.ebuf);
     /* The tool's own loop said nothing. */
     ck_assert_ptr_null(strstr(p->ebuf, "Starting diesel"));
     /* The dummy's stdout is just its PID line. */
@@ -1628,7 +1457,7 @@ END_TEST
 
 START_TEST(session_edits_recalls_and_completes)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32], hist[400], buf[1024];
     char *argv[] = { "dconsole", ps, NULL };
     pid_t pid = dummy_start(0);
@@ -1637,7 +1466,7 @@ START_TEST(session_edits_recalls_and_completes)
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
     term_start(p, argv);
-    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    ck_assert(t_proc_expect(p, 0, ">>> ", 5000));
     /* Tab completes a command the service registered. */
     term_type(p, "gre\tbob\r", "Hello, bob!");
     /* Up recalls it; edit it in the middle. */
@@ -1662,7 +1491,7 @@ START_TEST(session_edits_recalls_and_completes)
     ck_assert_str_eq(buf, "greet bob\ngreet xbob\ngreet\ngreet b\n");
     /* ...and the next session has it. */
     term_start(p, argv);
-    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    ck_assert(t_proc_expect(p, 0, ">>> ", 5000));
     term_type(p, "\x1b[A\x1b[A\x1b[A\r", "Hello, xbob!");
     term_type(p, "quit\r", NULL);
     ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 0);
@@ -1672,7 +1501,7 @@ END_TEST
 
 START_TEST(session_one_shot_and_piped_exit_codes)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char want[160];
     pid_t pid = dummy_start(0);
 
@@ -1716,16 +1545,16 @@ END_TEST
 
 START_TEST(session_ctrl_c_drops_a_long_reply_and_goes_on)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32];
     char *argv[] = { "dconsole", ps, NULL };
     pid_t pid = dummy_start(0);
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
     term_start(p, argv);
-    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    ck_assert(t_proc_expect(p, 0, ">>> ", 5000));
     ck_assert_int_eq(write(p->out, "count 300000\r", 13), 13);
-    ck_assert(proc_expect(p, 0, "\r\n1000\r\n", 10000));
+    ck_assert(t_proc_expect(p, 0, "\r\n1000\r\n", 10000));
     ck_assert_int_eq(write(p->out, "\x03", 1), 1);
     /* The prompt comes back; the rest of that reply is skipped, and the
      * next command's output is its own. */
@@ -1748,7 +1577,7 @@ END_TEST
 static void
 intruders_then_session(int nobody_app)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32], sock[400], want[200], ts[32], hog[32];
     char *argv[] = { "dconsole", "-t", ts, ps, "greet", NULL };
     pid_t pid, who;
@@ -1759,21 +1588,21 @@ intruders_then_session(int nobody_app)
     unsetenv("DIESEL_CONSOLE_STUCK_MS");
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
-    snprintf(ts, sizeof(ts), "%ld", (long)slow(20));
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(20));
     /* Long enough that dconsole starts and both intruders get in first
      * even on a loaded machine (3 s was not: CI saw the app win). */
-    snprintf(hog, sizeof(hog), "%ld", (long)slow(10));
+    snprintf(hog, sizeof(hog), "%ld", (long)t_slow(10));
     ck_assert_int_eq(oneshot(p, pid, "hog", hog, NULL), 0);
-    ck_assert(proc_expect(&dummy, 1, "{dummy} WARNING:hogging the loop",
+    ck_assert(t_proc_expect(&dummy, 1, "{dummy} WARNING:hogging the loop",
         5000));
-    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
     sock_path_of(sock, sizeof(sock), rdv, p->pid);
     ck_assert(wait_for_path(sock, 5000));
     /* Root, another pid: reaches the socket, closed without a byte. */
     ck_assert_int_eq(intrude(sock, 0, &who), 0);
     snprintf(want, sizeof(want), "refused a connection from pid %ld (uid 0)",
         (long)who);
-    ck_assert_msg(proc_expect(p, 1, want, 3000), "%s", p->ebuf);
+    ck_assert_msg(t_proc_expect(p, 1, want, 3000), "%s", p->ebuf);
     /* nobody: reaches it only when the app is nobody's, and is closed
      * without a byte; else cannot even connect. */
     if (have_nobody())
@@ -1786,7 +1615,7 @@ intruders_then_session(int nobody_app)
     ck_assert_ptr_nonnull(strstr(p->obuf, "Hello, operator!"));
     snprintf(want, sizeof(want), "Connected to local console (pid %ld, uid "
         "0)", (long)p->pid);
-    ck_assert_msg(proc_expect(&dummy, 1, want, 3000), "%s", dummy.ebuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, want, 3000), "%s", dummy.ebuf);
     ck_assert_int_eq(count_entries(rdv), 0);
     free(p);
 }
@@ -1809,7 +1638,7 @@ END_TEST
 /* Item 5. */
 START_TEST(session_nobody_cannot_attach_to_roots_app)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32];
     char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
     pid_t pid;
@@ -1834,7 +1663,7 @@ END_TEST
 /* Item 8. */
 START_TEST(session_stopped_app_times_out_then_recovers)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32];
     char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
     pid_t pid = dummy_start(0);
@@ -1844,7 +1673,7 @@ START_TEST(session_stopped_app_times_out_then_recovers)
     kill(pid, SIGSTOP);
     t0 = t_now_ms();
     ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
-    ck_assert_int_lt(t_now_ms() - t0, slow(2500));
+    ck_assert_int_lt(t_now_ms() - t0, t_slow(2500));
     ck_assert_ptr_nonnull(strstr(p->ebuf, "it is stopped"));
     ck_assert_int_eq(count_entries(rdv), 0);
     kill(pid, SIGCONT);
@@ -1861,7 +1690,7 @@ END_TEST
  * the signal comes: then the stuck report (exit 8) is right too. */
 START_TEST(session_blocked_loop_times_out_with_a_hint)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32], hog[32];
     char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
     pid_t pid = dummy_start(0);
@@ -1869,19 +1698,19 @@ START_TEST(session_blocked_loop_times_out_with_a_hint)
     int r;
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
-    snprintf(hog, sizeof(hog), "%ld", (long)slow(3));
+    snprintf(hog, sizeof(hog), "%ld", (long)t_slow(3));
     ck_assert_int_eq(oneshot(p, pid, "hog", hog, NULL), 0);
-    ck_assert(proc_expect(&dummy, 1, "hogging the loop", 3000));
+    ck_assert(t_proc_expect(&dummy, 1, "hogging the loop", 3000));
     t0 = t_now_ms();
     r = dconsole_run(p, argv, 0, 5000);
-    ck_assert_int_lt(t_now_ms() - t0, slow(2500));
-    if (r == 8 && under_valgrind()) {
+    ck_assert_int_lt(t_now_ms() - t0, t_slow(2500));
+    if (r == 8 && t_under_valgrind()) {
         ck_assert_ptr_nonnull(strstr(p->obuf, "green thread 'hog'"));
     } else {
         ck_assert_int_eq(r, 6);
         ck_assert_ptr_nonnull(strstr(p->ebuf, "blocked"));
     }
-    ck_assert(proc_expect(&dummy, 1, "done hogging the loop", 5000));
+    ck_assert(t_proc_expect(&dummy, 1, "done hogging the loop", 5000));
     ck_assert_int_eq(greet_once_it_turns(p, pid), 0);
     free(p);
 }
@@ -1890,14 +1719,14 @@ END_TEST
 /* Item 16: the app dies mid-session. */
 START_TEST(session_app_dying_ends_the_session)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32];
     char *argv[] = { "dconsole", ps, NULL };
     pid_t pid = dummy_start(0);
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
     term_start(p, argv);
-    ck_assert(proc_expect(p, 0, ">>> ", 5000));
+    ck_assert(t_proc_expect(p, 0, ">>> ", 5000));
     term_type(p, "greet\r", "Hello");
     kill(pid, SIGKILL);
     ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 7);
@@ -1910,23 +1739,23 @@ END_TEST
 /* Item 14: dconsole killed in the middle of a large reply. */
 START_TEST(session_killed_tool_leaves_the_app_serving)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32], want[160];
     char *argv[] = { "dconsole", ps, "count", "300000", NULL };
     pid_t pid = dummy_start(0);
 
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
-    proc_start(p, dconsole_path(), argv, 0, -1, NULL);
+    proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
     /* Let the reply fill every buffer on the way (we do not read). */
     snprintf(want, sizeof(want), "Connected to local console (pid %ld",
         (long)p->pid);
-    ck_assert(proc_expect(&dummy, 1, want, 5000));
+    ck_assert(t_proc_expect(&dummy, 1, want, 5000));
     usleep(500000);
     kill(p->pid, SIGKILL);
     proc_wait(p, 5000);
     snprintf(want, sizeof(want), "Disconnected from local console (pid %ld",
         (long)p->pid);
-    ck_assert_msg(proc_expect(&dummy, 1, want, 15000), "%s", dummy.ebuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, want, 15000), "%s", dummy.ebuf);
     ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), 0);
     ck_assert_int_eq(oneshot(p, pid, "greet", NULL, NULL), 0);
     free(p);
@@ -1936,7 +1765,7 @@ END_TEST
 /* Item 19: sessions at once are all served, up to 4; the fifth is told. */
 START_TEST(session_four_at_once_then_busy)
 {
-    struct proc *p[4], *q = malloc(sizeof(*q));
+    struct t_proc *p[4], *q = malloc(sizeof(*q));
     char ps[32];
     char *argv[] = { "dconsole", ps, NULL };
     int in[4][2];
@@ -1948,10 +1777,10 @@ START_TEST(session_four_at_once_then_busy)
 
         p[i] = malloc(sizeof(*p[i]));
         ck_assert_int_eq(pipe(in[i]), 0);
-        proc_start(p[i], dconsole_path(), argv, 0, in[i][0], NULL);
+        proc_start(p[i], t_tool_path("dconsole"), argv, 0, in[i][0], NULL);
         snprintf(want, sizeof(want), "Connected to local console (pid %ld",
             (long)p[i]->pid);
-        ck_assert(proc_expect(&dummy, 1, want, 5000));
+        ck_assert(t_proc_expect(&dummy, 1, want, 5000));
     }
     ck_assert_int_eq(oneshot(q, pid, "greet", NULL, NULL), 7);
     ck_assert_msg(strstr(q->ebuf, "refused the session: busy, with 4 "
@@ -1966,7 +1795,7 @@ START_TEST(session_four_at_once_then_busy)
         char want[32];
 
         snprintf(want, sizeof(want), "Hello, s%d!", i);
-        ck_assert(proc_expect(p[i], 0, want, 5000));
+        ck_assert(t_proc_expect(p[i], 0, want, 5000));
         close(in[i][1]);
         ck_assert_int_eq(exit_code(proc_wait(p[i], 5000)), 0);
         free(p[i]);
@@ -1995,7 +1824,7 @@ END_TEST
 
 START_TEST(session_list_shows_the_dummy)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char *argv[] = { "dconsole", "-l", NULL };
     char want[64];
     pid_t pid = dummy_start(0);
@@ -2011,7 +1840,7 @@ END_TEST
  * app, never signalled, makes no connection. */
 START_TEST(session_unsafe_dir_means_no_signal_and_no_connection)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char ps[32];
     char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
     pid_t pid;
@@ -2027,7 +1856,7 @@ START_TEST(session_unsafe_dir_means_no_signal_and_no_connection)
     ck_assert_int_eq(chmod(rdv, 0777), 0);
     ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 4);
     ck_assert_ptr_nonnull(strstr(p->ebuf, "belongs to uid"));
-    usleep((useconds_t)slow(300) * 1000);
+    usleep((useconds_t)t_slow(300) * 1000);
     ck_assert_ptr_null(strstr(dummy_log(), "console"));
     ck_assert_int_eq(count_entries(rdv), 0);
     free(p);
@@ -2038,7 +1867,7 @@ END_TEST
  * attach. */
 START_TEST(session_old_tcp_port_gets_nothing)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     struct sockaddr_in sa;
     pid_t pid = dummy_start(0);
     int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), c;
@@ -2070,19 +1899,19 @@ END_TEST
  * goes on, and serves a session once the loop turns again. */
 START_TEST(session_stuck_loop_is_reported_with_exit_8)
 {
-    struct proc *p = malloc(sizeof(*p));
+    struct t_proc *p = malloc(sizeof(*p));
     char secs[32], want[160];
     pid_t pid = dummy_start(0);
 
-    snprintf(secs, sizeof(secs), "%ld", (long)slow(4));
+    snprintf(secs, sizeof(secs), "%ld", (long)t_slow(4));
     ck_assert_int_eq(oneshot(p, pid, "spin", secs, NULL), 0);
-    ck_assert(proc_expect(&dummy, 1, "spinning: the loop is stuck", 5000));
-    usleep((useconds_t)slow(1300) * 1000);     /* past the 1 s threshold */
+    ck_assert(t_proc_expect(&dummy, 1, "spinning: the loop is stuck", 5000));
+    usleep((useconds_t)t_slow(1300) * 1000);     /* past the 1 s threshold */
     ck_assert_int_eq(oneshot(p, pid, "greet", NULL, NULL), 8);
     ck_assert_msg(strstr(p->obuf, "green thread 'spinner' (id ") != NULL,
         "%s", p->obuf);
     ck_assert_ptr_nonnull(strstr(p->obuf, "the loop has not turned for "));
-    if (!under_valgrind())
+    if (!t_under_valgrind())
         ck_assert_msg(strstr(p->obuf, "(dc_dummy_spin+0x") != NULL, "%s",
             p->obuf);
     ck_assert_ptr_null(strstr(p->obuf, "Hello"));
@@ -2091,12 +1920,12 @@ START_TEST(session_stuck_loop_is_reported_with_exit_8)
     ck_assert_msg(strstr(p->ebuf, want) != NULL, "%s", p->ebuf);
     snprintf(want, sizeof(want), "{diesel} WARNING:the loop is stuck: "
         "reported to console pid %ld\n", (long)p->pid);
-    ck_assert_msg(proc_expect(&dummy, 1, want, 3000), "%s", dummy.ebuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, want, 3000), "%s", dummy.ebuf);
     /* Commands on standard input: the same. */
     ck_assert_int_eq(piped_run(p, NULL, pid, "greet\n"), 8);
     ck_assert_ptr_nonnull(strstr(p->obuf, "green thread 'spinner'"));
     /* Once the loop turns, a session as usual. */
-    ck_assert(proc_expect(&dummy, 1, "done spinning", 10000));
+    ck_assert(t_proc_expect(&dummy, 1, "done spinning", 10000));
     ck_assert_int_eq(greet_once_it_turns(p, pid), 0);
     ck_assert_ptr_nonnull(strstr(p->obuf, "Hello, operator!"));
     free(p);

@@ -19,20 +19,9 @@
 #include <unistd.h>
 
 #include "tests.h"
-
-#define BUF_MAX (64 * 1024)
-
-static int64_t
-slow(int64_t ms)
-{
-    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-    long k = m != NULL ? strtol(m, NULL, 10) : 1;
-
-    return ms * (k > 1 ? k : 1);
-}
+#include "proc.h"
 
 static char dir[64];
-static char tool[1024];
 
 /*
  * Under valgrind (CI's memcheck run, --trace-children=yes) the service
@@ -40,162 +29,39 @@ static char tool[1024];
  * the one thread that leaves it unblocked: it queues it for the process
  * and drops it ("Signal 5 being dropped from thread 0's queue").  The
  * request cannot reach the non-loop thread there, so the checks that need
- * that are skipped; the others run.
+ * that are skipped (t_under_valgrind); the others run.
  */
-static int
-under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
 
-    return p != NULL && strstr(p, "valgrind") != NULL;
-}
+static struct t_proc child;
 
-static const char *
-dconsole_path(void)
-{
-    const char *d = getenv("DIESEL_TOOLS_DIR");
-
-    if (d != NULL)
-        snprintf(tool, sizeof(tool), "%s/dconsole", d);
-    else
-        snprintf(tool, sizeof(tool), "%s/../tools/dconsole", t_dir());
-    return tool;
-}
-
-/* A running program: its standard input (ours to close), output, error. */
-struct prog {
-    pid_t pid;
-    int in, out, err;
-    char obuf[BUF_MAX], ebuf[BUF_MAX];
-    size_t on, en;
-    int status, reaped;
-};
-
-static struct prog child;
-
+/* Start a program with its standard input on a pipe (p->in). */
 static void
-start(struct prog *p, const char *path, char *const argv[])
+start(struct t_proc *p, const char *path, char *const argv[])
 {
-    int i[2], o[2], e[2];
+    static const struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
 
-    memset(p, 0, sizeof(*p));
-    ck_assert_int_eq(pipe(i), 0);
-    ck_assert_int_eq(pipe(o), 0);
-    ck_assert_int_eq(pipe(e), 0);
-    p->pid = fork();
-    ck_assert_int_ge(p->pid, 0);
-    if (p->pid == 0) {
-        dup2(i[0], 0);
-        dup2(o[1], 1);
-        dup2(e[1], 2);
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd);
-        execv(path, argv);
-        _exit(127);
-    }
-    close(i[0]);
-    close(o[1]);
-    close(e[1]);
-    p->in = i[1];
-    p->out = o[0];
-    p->err = e[0];
-}
-
-/* Read what is there, waiting up to ms. */
-static void
-pump(struct prog *p, int ms)
-{
-    struct pollfd pf[2];
-    int n = 0;
-
-    if (p->out >= 0) {
-        pf[n].fd = p->out;
-        pf[n++].events = POLLIN;
-    }
-    if (p->err >= 0) {
-        pf[n].fd = p->err;
-        pf[n++].events = POLLIN;
-    }
-    if (n == 0) {
-        usleep((useconds_t)ms * 1000);
-        return;
-    }
-    if (poll(pf, (nfds_t)n, ms) <= 0)
-        return;
-    for (int k = 0; k < n; k++) {
-        int is_out = pf[k].fd == p->out;
-        char *buf = is_out ? p->obuf : p->ebuf;
-        size_t *len = is_out ? &p->on : &p->en;
-        ssize_t r;
-
-        if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
-            continue;
-        r = read(pf[k].fd, buf + *len, BUF_MAX - 1 - *len);
-        if (r > 0) {
-            *len += (size_t)r;
-            buf[*len] = '\0';
-        } else {
-            close(pf[k].fd);
-            if (is_out)
-                p->out = -1;
-            else
-                p->err = -1;
-        }
-    }
-}
-
-static int
-expect(struct prog *p, int err, const char *needle, int64_t ms)
-{
-    int64_t end = t_now_ms() + slow(ms);
-
-    for (;;) {
-        if (strstr(err ? p->ebuf : p->obuf, needle) != NULL)
-            return 1;
-        if (t_now_ms() >= end || (err ? p->err : p->out) < 0)
-            return strstr(err ? p->ebuf : p->obuf, needle) != NULL;
-        pump(p, 20);
-    }
+    t_proc_start(p, path, argv, &how);
 }
 
 /* Its exit status within ms (else killed: -1). */
 static int
-finish(struct prog *p, int64_t ms)
+finish(struct t_proc *p, int64_t ms)
 {
-    int64_t end = t_now_ms() + slow(ms);
+    int st = t_proc_wait(p, ms);
 
-    while (!p->reaped) {
-        if (waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
-            p->reaped = 1;
-            break;
-        }
-        if (t_now_ms() >= end) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, &p->status, 0);
-            p->reaped = 1;
-            return -1;
-        }
-        pump(p, 20);
-    }
-    while (p->out >= 0 || p->err >= 0)
-        pump(p, 100);
-    if (p->in >= 0) {
-        close(p->in);
-        p->in = -1;
-    }
-    return WIFEXITED(p->status) ? WEXITSTATUS(p->status) : -1;
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Run dconsole on the child with extra words; its exit status. */
 static int
-dconsole(struct prog *d, const char *word)
+dconsole(struct t_proc *d, const char *word)
 {
     char pid[32], t[32];
     char *argv[6];
     int n = 0;
 
     snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
-    snprintf(t, sizeof(t), "%lld", (long long)(slow(5000) / 1000));
+    snprintf(t, sizeof(t), "%lld", (long long)(t_slow(5000) / 1000));
     argv[n++] = "dconsole";
     argv[n++] = "-t";
     argv[n++] = t;
@@ -203,7 +69,7 @@ dconsole(struct prog *d, const char *word)
     if (word != NULL)
         argv[n++] = (char *)word;
     argv[n] = NULL;
-    start(d, dconsole_path(), argv);
+    start(d, t_tool_path("dconsole"), argv);
     close(d->in);       /* a session from a pipe: no commands */
     d->in = -1;
     return finish(d, 30000);
@@ -220,7 +86,8 @@ start_child(const char *mode, int64_t ms, const char *after)
     snprintf(path, sizeof(path), "%s/stuck_child", t_dir());
     snprintf(msbuf, sizeof(msbuf), "%lld", (long long)ms);
     start(&child, path, argv);
-    ck_assert_msg(expect(&child, 0, "ready", 10000), "no ready line: %s",
+    ck_assert_msg(t_proc_expect(&child, 0, "ready", 10000),
+        "no ready line: %s",
         child.ebuf);
 }
 
@@ -268,12 +135,12 @@ static void
 stuck_then_free(const char *mode, const char *holder, const char *frame,
     const char *command)
 {
-    static struct prog d;
+    static struct t_proc d;
     char want[128];
     int st;
 
-    start_child(mode, slow(4000), NULL);
-    ck_assert(expect(&child, 0, "holding", 10000));
+    start_child(mode, t_slow(4000), NULL);
+    ck_assert(t_proc_expect(&child, 0, "holding", 10000));
     /* A session, or a one-shot command: the report either way. */
     st = dconsole(&d, command);
     ck_assert_msg(st == 8, "dconsole exited %d: out %s err %s; child %s",
@@ -295,17 +162,18 @@ stuck_then_free(const char *mode, const char *holder, const char *frame,
     ck_assert_msg(strstr(d.ebuf, "is stuck (no turn for ") != NULL &&
         strstr(d.ebuf, "the report above says which green thread holds "
         "it") != NULL, "%s", d.ebuf);
-    ck_assert(expect(&child, 1, "the loop is stuck: reported to console "
-        "pid ", 5000));
+    ck_assert(t_proc_expect(&child, 1, "the loop is stuck: reported to "
+        "console pid ", 5000));
     /* Let go of the loop now rather than at the end of the hold (which
      * only bounds a test that goes wrong). */
     ck_assert_int_eq(write(child.in, "go\n", 3), 3);
     /* The service survives, and serves a normal session afterwards. */
-    ck_assert_msg(expect(&child, 0, "released", 20000), "%s", child.obuf);
+    ck_assert_msg(t_proc_expect(&child, 0, "released", 20000), "%s",
+        child.obuf);
     st = dconsole(&d, "pid");
     ck_assert_msg(st == 0, "dconsole exited %d: %s %s", st, d.obuf, d.ebuf);
     ck_assert_msg(strstr(d.obuf, "pid ") != NULL, "%s", d.obuf);
-    ck_assert(expect(&child, 1, "Disconnected", 5000));
+    ck_assert(t_proc_expect(&child, 1, "Disconnected", 5000));
     /* One attach for the two dconsole runs' requests: the stuck one's
      * requests (signalled again while it waited) never attach later. */
     ck_assert_int_eq(count(child.ebuf, "Connected to local console"), 1);
@@ -328,22 +196,22 @@ END_TEST
 
 START_TEST(stuck_request_on_another_thread_is_handed_to_the_loop)
 {
-    if (under_valgrind())
-        return;     /* see under_valgrind */
+    if (t_under_valgrind())
+        return;     /* see above */
     stuck_then_free("thread", "spinner", "(stuck_spin+0x", NULL);
 }
 END_TEST
 
 START_TEST(stuck_idle_service_gets_a_normal_session)
 {
-    static struct prog d;
+    static struct t_proc d;
     int st;
 
     start_child("idle", 0, NULL);
     st = dconsole(&d, "pid");
     ck_assert_msg(st == 0, "dconsole exited %d: %s %s", st, d.obuf, d.ebuf);
     ck_assert(strstr(d.obuf, "the loop has not turned") == NULL);
-    ck_assert(expect(&child, 1, "Disconnected", 5000));
+    ck_assert(t_proc_expect(&child, 1, "Disconnected", 5000));
     ck_assert(strstr(child.ebuf, "stuck") == NULL);
     ck_assert_int_eq(count(child.ebuf, "Connected to local console"), 1);
     close(child.in);
@@ -361,19 +229,20 @@ END_TEST
  */
 START_TEST(stuck_queued_and_forwarded_requests_attach_once)
 {
-    static struct prog d;
+    static struct t_proc d;
     int st;
 
-    if (under_valgrind())
-        return;     /* see under_valgrind */
-    start_child("thread", slow(5000), "1500");
-    ck_assert(expect(&child, 0, "holding", 10000));
+    if (t_under_valgrind())
+        return;     /* see above */
+    start_child("thread", t_slow(5000), "1500");
+    ck_assert(t_proc_expect(&child, 0, "holding", 10000));
     st = dconsole(&d, NULL);
     ck_assert_msg(st == 8, "dconsole exited %d: %s %s", st, d.obuf, d.ebuf);
-    ck_assert_msg(expect(&child, 0, "released", 30000), "%s", child.obuf);
+    ck_assert_msg(t_proc_expect(&child, 0, "released", 30000), "%s",
+        child.obuf);
     /* Let the loop read what was queued for it. */
-    usleep((useconds_t)slow(500) * 1000);
-    pump(&child, 100);
+    usleep((useconds_t)t_slow(500) * 1000);
+    t_proc_pump(&child, 100);
     ck_assert_int_eq(count(child.ebuf, "Connected to local console"), 0);
     ck_assert_int_eq(count(child.ebuf, "the loop is stuck: reported"), 1);
     ck_assert_msg(strstr(child.ebuf, "refused") == NULL, "%s", child.ebuf);
@@ -386,11 +255,11 @@ END_TEST
 /* A threshold of 0 turns the report off: dconsole waits for the loop. */
 START_TEST(stuck_report_off_waits_for_the_loop)
 {
-    static struct prog d;
+    static struct t_proc d;
     int st;
 
-    start_child("spin", slow(1500), "0");
-    ck_assert(expect(&child, 0, "holding", 10000));
+    start_child("spin", t_slow(1500), "0");
+    ck_assert(t_proc_expect(&child, 0, "holding", 10000));
     st = dconsole(&d, "pid");
     ck_assert_msg(st == 0, "dconsole exited %d: %s %s", st, d.obuf, d.ebuf);
     ck_assert(strstr(child.ebuf, "stuck") == NULL);

@@ -1,0 +1,192 @@
+/*
+ * proc.c: running a program from a test (proc.h).
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests.h"
+#include "proc.h"
+
+int64_t
+t_slow(int64_t ms)
+{
+    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+    long k = m != NULL ? strtol(m, NULL, 10) : 1;
+
+    return ms * (k > 1 ? k : 1);
+}
+
+int
+t_under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+
+    return p != NULL && strstr(p, "valgrind") != NULL;
+}
+
+const char *
+t_tool_path(const char *name)
+{
+    static char path[1024];
+    const char *d = getenv("DIESEL_TOOLS_DIR");
+
+    if (d != NULL)
+        snprintf(path, sizeof(path), "%s/%s", d, name);
+    else
+        snprintf(path, sizeof(path), "%s/../tools/%s", t_dir(), name);
+    return path;
+}
+
+void
+t_proc_start(struct t_proc *p, const char *path, char *const argv[],
+    const struct t_proc_how *how)
+{
+    static const struct t_proc_how plain = { -1, NULL, NULL };
+    int i[2] = { -1, -1 }, o[2] = { -1, -1 }, e[2];
+
+    if (how == NULL)
+        how = &plain;
+    memset(p, 0, sizeof(*p));
+    p->in = p->out = p->err = -1;
+    if (how->stdin_fd == T_PROC_PIPE)
+        ck_assert_int_eq(pipe(i), 0);
+    if (how->pty_name == NULL)
+        ck_assert_int_eq(pipe(o), 0);
+    ck_assert_int_eq(pipe(e), 0);
+    p->pid = fork();
+    ck_assert_int_ge(p->pid, 0);
+    if (p->pid == 0) {
+        if (how->pty_name != NULL) {
+            int s;
+
+            setsid();
+            s = open(how->pty_name, O_RDWR);
+            if (s < 0)
+                _exit(125);
+            dup2(s, 0);
+            dup2(s, 1);
+        } else {
+            int in = how->stdin_fd == T_PROC_PIPE ? i[0] :
+                how->stdin_fd >= 0 ? how->stdin_fd :
+                open("/dev/null", O_RDONLY);
+
+            dup2(in, 0);
+            dup2(o[1], 1);
+        }
+        dup2(e[1], 2);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        if (how->in_child != NULL)
+            how->in_child();
+        execv(path, argv);
+        _exit(127);
+    }
+    if (how->stdin_fd == T_PROC_PIPE) {
+        close(i[0]);
+        p->in = i[1];
+    } else if (how->stdin_fd >= 0) {
+        close(how->stdin_fd);
+    }
+    if (how->pty_name == NULL) {
+        close(o[1]);
+        p->out = o[0];
+    }
+    close(e[1]);
+    p->err = e[0];
+}
+
+void
+t_proc_pump(struct t_proc *p, int ms)
+{
+    struct pollfd pf[2];
+    int n = 0;
+
+    if (p->out >= 0) {
+        pf[n].fd = p->out;
+        pf[n++].events = POLLIN;
+    }
+    if (p->err >= 0) {
+        pf[n].fd = p->err;
+        pf[n++].events = POLLIN;
+    }
+    if (n == 0) {
+        usleep((useconds_t)ms * 1000);
+        return;
+    }
+    if (poll(pf, (nfds_t)n, ms) <= 0)
+        return;
+    for (int k = 0; k < n; k++) {
+        int is_out = pf[k].fd == p->out;
+        char *buf = is_out ? p->obuf : p->ebuf;
+        size_t *len = is_out ? &p->on : &p->en;
+        ssize_t r;
+
+        if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        r = read(pf[k].fd, buf + *len, T_PROC_BUF - 1 - *len);
+        if (r > 0) {
+            *len += (size_t)r;
+            buf[*len] = '\0';
+        } else {
+            close(pf[k].fd);
+            if (is_out)
+                p->out = -1;
+            else
+                p->err = -1;
+        }
+    }
+}
+
+int
+t_proc_expect(struct t_proc *p, int err, const char *needle, int64_t ms)
+{
+    int64_t end = t_now_ms() + t_slow(ms);
+
+    for (;;) {
+        if (strstr(err ? p->ebuf : p->obuf, needle) != NULL)
+            return 1;
+        if (t_now_ms() >= end || (err ? p->err : p->out) < 0)
+            return strstr(err ? p->ebuf : p->obuf, needle) != NULL;
+        t_proc_pump(p, 20);
+    }
+}
+
+int
+t_proc_wait(struct t_proc *p, int64_t ms)
+{
+    int64_t end = t_now_ms() + t_slow(ms);
+    int killed = 0;
+
+    while (!p->reaped) {
+        if (waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
+            p->reaped = 1;
+            break;
+        }
+        if (t_now_ms() >= end) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &p->status, 0);
+            p->reaped = 1;
+            killed = 1;
+            break;
+        }
+        t_proc_pump(p, 10);
+    }
+    /* What it wrote before it ended (a grandchild may hold the pipes:
+     * give up after a second). */
+    for (int i = 0; i < 100 && (p->out >= 0 || p->err >= 0); i++)
+        t_proc_pump(p, 10);
+    if (p->out >= 0)
+        close(p->out);
+    if (p->err >= 0)
+        close(p->err);
+    if (p->in >= 0)
+        close(p->in);
+    p->out = p->err = p->in = -1;
+    return killed ? -1 : p->status;
+}

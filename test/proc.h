@@ -1,0 +1,63 @@
+/*
+ * proc.h: running a program from a test and reading what it writes, for
+ * the suites that drive real tools (check_dconsole.c, check_stuck.c).
+ *
+ * Every wait is stretched as Check's own timeouts are, by
+ * CK_TIMEOUT_MULTIPLIER (CI runs the suites under valgrind with 10).
+ */
+#ifndef DIESEL_TEST_PROC_H
+#define DIESEL_TEST_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define T_PROC_BUF (256 * 1024)
+#define T_PROC_PIPE (-2)     /* t_proc_how.stdin_fd: a pipe, p->in */
+
+struct t_proc {
+    pid_t pid;
+    int in;                 /* its standard input, when a pipe; else -1 */
+    int out;                /* its standard output, -1 with a pty */
+    int err;                /* its standard error */
+    char obuf[T_PROC_BUF];  /* what it wrote there, NUL-terminated */
+    size_t on;
+    char ebuf[T_PROC_BUF];
+    size_t en;
+    int status;             /* its wait status, once reaped */
+    int reaped;
+};
+
+struct t_proc_how {
+    int stdin_fd;           /* -1: /dev/null; T_PROC_PIPE; else this fd,
+                               which the parent's side then closes */
+    const char *pty_name;   /* not NULL: standard input and output on
+                               this terminal, its controlling terminal */
+    void (*in_child)(void); /* not NULL: called before exec (may _exit) */
+};
+
+/* ms times CK_TIMEOUT_MULTIPLIER. */
+int64_t t_slow(int64_t ms);
+
+/* This test runs under valgrind (and so does whatever it starts). */
+int t_under_valgrind(void);
+
+/* DIESEL_TOOLS_DIR/name, else t_dir()/../tools/name (a static buffer). */
+const char *t_tool_path(const char *name);
+
+/* Start path with argv; how may be NULL (input from /dev/null). */
+void t_proc_start(struct t_proc *p, const char *path, char *const argv[],
+    const struct t_proc_how *how);
+
+/* Read what it wrote, waiting up to ms for something. */
+void t_proc_pump(struct t_proc *p, int ms);
+
+/* Wait up to t_slow(ms) for needle in its output (err: error output). */
+int t_proc_expect(struct t_proc *p, int err, const char *needle,
+    int64_t ms);
+
+/* Reap it within t_slow(ms), else kill it (-1); read all it wrote and
+ * close our ends.  Its wait status. */
+int t_proc_wait(struct t_proc *p, int64_t ms);
+
+#endif
