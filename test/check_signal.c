@@ -3,6 +3,10 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests.h"
@@ -108,6 +112,38 @@ START_TEST(signal_wait_outside_a_green_thread_is_eperm)
 }
 END_TEST
 
+/*
+ * TESTPLAN 20: a green thread a few hundred bytes from the end of its
+ * stack sends itself SIGUSR1 (kill) and SIGUSR2 (pthread_kill), which
+ * another green thread waits for.  No signal frame fits in what is left
+ * there: the handler must run on the alternate stack.  In a child
+ * (test/deep_signal_child), which reports what happened.
+ */
+START_TEST(signal_sent_from_deep_in_a_green_thread_is_handled_and_it_returns)
+{
+    static char out[16384];
+    char *argv[] = { "deep_signal_child", "wait", NULL };
+    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+    int st = t_spawn_capture(argv, out, sizeof(out),
+        20000 * (m != NULL && atoi(m) > 1 ? atoi(m) : 1));
+    const char *p = strstr(out, "room ");
+    size_t room = 0;
+    long min = 0;
+
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "child status %#x, stderr: %s", st, out);
+    ck_assert_msg(strstr(out, "got SIGUSR1\n") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "got SIGUSR2\n") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "deep returned ") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "CRITICAL") == NULL, "stderr: %s", out);
+    /* It was deep enough to mean something: no frame fits down there. */
+    ck_assert_msg(p != NULL && sscanf(p, "room %zu min %ld", &room, &min) == 2,
+        "stderr: %s", out);
+    ck_assert_msg(room < (size_t)min, "room %zu, a frame needs %ld", room,
+        min);
+}
+END_TEST
+
 Suite *
 diesel_signal_suite(void)
 {
@@ -118,6 +154,8 @@ diesel_signal_suite(void)
     tcase_add_test(tc, signal_wait_returns_the_signal_that_came);
     tcase_add_test(tc, one_waiter_at_a_time_and_cancel_frees_the_place);
     tcase_add_test(tc, signal_wait_outside_a_green_thread_is_eperm);
+    tcase_add_test(tc,
+        signal_sent_from_deep_in_a_green_thread_is_handled_and_it_returns);
     suite_add_tcase(s, tc);
     return s;
 }
