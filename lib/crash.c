@@ -20,6 +20,14 @@
  * calls, no locks, no malloc.  backtrace() is the exception that glibc
  * makes safe enough once it has been called (it loads libgcc_s the first
  * time), so crash_init calls it once.
+ *
+ * The alternate stack is every handler's that the library installs with
+ * SA_ONSTACK (signal.c, console_attach.c, hog.c, here): a signal may come
+ * while a green thread has only a few hundred bytes of its stack left,
+ * and the kernel's frame alone takes more (3 KiB and more with AVX-512
+ * state, 4.5 KiB on aarch64).  So diesel_loop_run fails rather than run a
+ * loop on a thread without one, and one that the program (or a sanitizer)
+ * set up already is kept only if it is as large as ours would be.
  */
 #include <errno.h>
 #include <execinfo.h>
@@ -37,6 +45,13 @@
  * skip a little further.
  */
 #define OVERFLOW_SLACK (64 * 1024)
+/* What the handlers need on the alternate stack besides the kernel's
+ * frame: the crash report and the console's stuck report take backtraces,
+ * and the unwinder's frames are a few KiB (the stuck report used 7.5 KiB
+ * of a painted stack on x86-64, kernel frame included), more under ASan.
+ * ASan gives each thread an alternate stack of 4 * SIGSTKSZ, kept if it
+ * is that large. */
+#define HANDLER_STACK (48 * 1024)
 #define BACKTRACE_MAX 64
 #define TABLE_MAX 200     /* green threads listed at most */
 
@@ -47,6 +62,8 @@ static int installed;
 static int report = 1;
 static int reported;             /* one report per process */
 static __thread void *altstack;  /* this OS thread's, if we made it */
+static __thread stack_t replaced; /* the smaller one it replaced, if any
+                                    (ss_sp NULL: none) */
 static __thread int chained;     /* inside a handler we hand on to */
 
 int
@@ -264,27 +281,70 @@ fatal_handler(int sig, siginfo_t *si, void *uctx)
         raise(sig);
 }
 
+/* The largest signal frame the kernel pushes on this machine: it grows
+ * with the CPU's register state. */
+static size_t
+kernel_frame_size(void)
+{
+#ifdef _SC_MINSIGSTKSZ
+    long n = sysconf(_SC_MINSIGSTKSZ);
+
+    if (n > 0)
+        return (size_t)n;
+#endif
+    return (size_t)MINSIGSTKSZ;
+}
+
+/* Give this OS thread an alternate stack of at least the kernel's frame
+ * and HANDLER_STACK (and SIGSTKSZ), unless it has one that large. */
+static int
+altstack_init(void)
+{
+    size_t page = diesel__stack_page();
+    size_t size = kernel_frame_size() + HANDLER_STACK;
+    stack_t ss, cur;
+
+    if (size < (size_t)SIGSTKSZ)
+        size = (size_t)SIGSTKSZ;
+    size = (size + page - 1) / page * page;
+    if (sigaltstack(NULL, &cur) != 0)
+        return -1;
+    if (!(cur.ss_flags & SS_DISABLE) &&
+        (cur.ss_size >= size || (cur.ss_flags & SS_ONSTACK)))
+        return 0;
+    altstack = malloc(size);
+    if (altstack == NULL)
+        return -1;
+    ss.ss_sp = altstack;
+    ss.ss_size = size;
+    ss.ss_flags = 0;
+    if (sigaltstack(&ss, NULL) != 0) {
+        int err = errno;
+
+        free(altstack);
+        altstack = NULL;
+        errno = err;
+        return -1;
+    }
+    /* Too small: ours stands in for it while the loop runs. */
+    replaced.ss_sp = NULL;
+    if (!(cur.ss_flags & SS_DISABLE))
+        replaced = cur;
+    return 0;
+}
+
 int
 diesel__crash_init(void)
 {
-    stack_t ss, cur;
+    /* Each OS thread running a loop needs an alternate stack: a green
+     * thread's may be full (see above). */
+    if (altstack_init() != 0) {
+        int err = errno;
 
-    /* Each OS thread running a loop needs an alternate stack: the
-     * handler cannot run on a stack that just overflowed. */
-    if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
-        size_t size = 64 * 1024;
-        if (size < (size_t)SIGSTKSZ)
-            size = (size_t)SIGSTKSZ;
-        altstack = malloc(size);
-        if (altstack != NULL) {
-            ss.ss_sp = altstack;
-            ss.ss_size = size;
-            ss.ss_flags = 0;
-            if (sigaltstack(&ss, NULL) != 0) {
-                free(altstack);
-                altstack = NULL;
-            }
-        }
+        diesel_log("diesel", DIESEL_LOG_ERROR, "cannot give this thread an "
+            "alternate signal stack: %s", strerror(err));
+        errno = err;
+        return -1;
     }
     if (!__atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL)) {
         struct sigaction sa;
@@ -308,10 +368,16 @@ diesel__crash_fini(void)
     if (altstack != NULL) {
         stack_t ss;
 
-        memset(&ss, 0, sizeof(ss));
-        ss.ss_flags = SS_DISABLE;
+        if (replaced.ss_sp != NULL) {
+            ss = replaced;
+            ss.ss_flags = 0;
+        } else {
+            memset(&ss, 0, sizeof(ss));
+            ss.ss_flags = SS_DISABLE;
+        }
         sigaltstack(&ss, NULL);
         free(altstack);
         altstack = NULL;
+        replaced.ss_sp = NULL;
     }
 }

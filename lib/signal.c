@@ -10,9 +10,9 @@
  * may come while a green thread has a few hundred bytes of its stack
  * left, and the kernel's frame alone takes more.  It is installed from a
  * green thread, so its loop's thread has that stack already: crash.c
- * gives one to every thread that runs a loop.  Another thread that takes
- * the signal and has none runs the handler on its own stack, which is not
- * a green thread's.
+ * gives one to every thread that runs a loop (diesel_loop_run fails
+ * without it).  Another thread that takes the signal and has none runs
+ * the handler on its own stack, which is not a green thread's.
  */
 #include <errno.h>
 #include <fcntl.h>

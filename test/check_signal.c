@@ -144,6 +144,72 @@ START_TEST(signal_sent_from_deep_in_a_green_thread_is_handled_and_it_returns)
 }
 END_TEST
 
+/* What a loop's thread has as its alternate signal stack. */
+static stack_t in_loop;
+
+static int
+altstack_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(sigaltstack(NULL, &in_loop), 0);
+    return 0;
+}
+
+/* In a loop: an alternate stack that the largest signal frame and the
+ * handlers' own frames fit in. */
+static void
+assert_large_enough(const stack_t *ss, const void *not_this)
+{
+    long frame = (long)MINSIGSTKSZ;
+
+#ifdef _SC_MINSIGSTKSZ
+    if (sysconf(_SC_MINSIGSTKSZ) > 0)
+        frame = sysconf(_SC_MINSIGSTKSZ);
+#endif
+    ck_assert(!(ss->ss_flags & SS_DISABLE));
+    ck_assert_ptr_ne(ss->ss_sp, not_this);
+    ck_assert_uint_ge(ss->ss_size, (size_t)frame + 32 * 1024);
+    ck_assert_uint_ge(ss->ss_size, (size_t)SIGSTKSZ);
+}
+
+/*
+ * Every handler of the library's runs on the loop thread's alternate
+ * stack: a loop gets one that is large enough, in place of none or of a
+ * smaller one of the program's, which it gives back at its end.
+ */
+START_TEST(loop_gets_a_large_enough_alternate_stack_and_gives_back_the_old_one)
+{
+    stack_t before, small, none, after;
+
+    /* A sanitizer may have given the thread one: put it back at the end. */
+    ck_assert_int_eq(sigaltstack(NULL, &before), 0);
+
+    memset(&none, 0, sizeof(none));
+    none.ss_flags = SS_DISABLE;
+    ck_assert_int_eq(sigaltstack(&none, NULL), 0);
+    ck_assert_int_eq(t_run(altstack_main, NULL), 0);
+    assert_large_enough(&in_loop, NULL);
+    ck_assert_int_eq(sigaltstack(NULL, &after), 0);
+    ck_assert(after.ss_flags & SS_DISABLE);
+
+    small.ss_size = 16 * 1024;
+    small.ss_sp = malloc(small.ss_size);
+    small.ss_flags = 0;
+    ck_assert_ptr_nonnull(small.ss_sp);
+    ck_assert_int_eq(sigaltstack(&small, NULL), 0);
+    ck_assert_int_eq(t_run(altstack_main, NULL), 0);
+    assert_large_enough(&in_loop, small.ss_sp);
+    ck_assert_int_eq(sigaltstack(NULL, &after), 0);
+    ck_assert(!(after.ss_flags & SS_DISABLE));
+    ck_assert_ptr_eq(after.ss_sp, small.ss_sp);
+    ck_assert_uint_eq(after.ss_size, small.ss_size);
+
+    before.ss_flags &= SS_DISABLE;
+    ck_assert_int_eq(sigaltstack(&before, NULL), 0);
+    free(small.ss_sp);
+}
+END_TEST
+
 Suite *
 diesel_signal_suite(void)
 {
@@ -156,6 +222,8 @@ diesel_signal_suite(void)
     tcase_add_test(tc, signal_wait_outside_a_green_thread_is_eperm);
     tcase_add_test(tc,
         signal_sent_from_deep_in_a_green_thread_is_handled_and_it_returns);
+    tcase_add_test(tc,
+        loop_gets_a_large_enough_alternate_stack_and_gives_back_the_old_one);
     suite_add_tcase(s, tc);
     return s;
 }
