@@ -12,8 +12,9 @@
  *
  * Then the default action runs, so the process dies of the original signal
  * (and dumps core) as it would have without libdiesel.  A stack overflow
- * (a fault in or just below a green thread's guard page) is named as such
- * and the process aborts.
+ * (a fault in or just below a green thread's guard page, or a signal whose
+ * frame the kernel could not push near the end of a green thread's stack)
+ * is named as such and the process aborts.
  *
  * Everything here runs in a signal handler, on the alternate stack that
  * crash_init gives each OS thread running a loop: only async-signal-safe
@@ -61,6 +62,7 @@ static struct sigaction old_action[NFATAL];
 static int installed;
 static int report = 1;
 static int reported;             /* one report per process */
+static size_t frame_size;        /* the kernel's largest signal frame */
 static __thread void *altstack;  /* this OS thread's, if we made it */
 static __thread stack_t replaced; /* the smaller one it replaced, if any
                                     (ss_sp NULL: none) */
@@ -193,8 +195,12 @@ diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
     }
 }
 
+/* How overflow() found the green thread's stack overflowed. */
+enum { NO_OVERFLOW, FAULT_OVERFLOW, FRAME_OVERFLOW };
+
 static void
-crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow)
+crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow,
+    uintptr_t sp)
 {
     struct diesel__sline l = { "", 0 };
     void *frames[BACKTRACE_MAX];
@@ -203,8 +209,13 @@ crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow)
     if (overflow) {
         put(&l, "stack overflow in ");
         put_task(&l, t);
-        put(&l, ": fault at ");
-        put_hex(&l, (uint64_t)(uintptr_t)si->si_addr);
+        if (overflow == FRAME_OVERFLOW) {
+            put(&l, ": no room for a signal frame at ");
+            put_hex(&l, (uint64_t)sp);
+        } else {
+            put(&l, ": fault at ");
+            put_hex(&l, (uint64_t)(uintptr_t)si->si_addr);
+        }
         put(&l, ", stack of ");
         put_u64(&l, (uint64_t)(t->stack_hi - t->stack_lo));
         put(&l, " bytes");
@@ -233,13 +244,51 @@ crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow)
         diesel__crash_table(t->loop, -1, "", "running (crashed)");
 }
 
+/*
+ * The kernel sent this SIGSEGV itself, in place of a signal whose frame
+ * it could not push where the thread was (Linux: SI_KERNEL, and no
+ * address).  Unlike a fault, it does not come again once the handler
+ * returns: the default action has to be raised.
+ */
+static int
+from_kernel(const siginfo_t *si)
+{
+#ifdef SI_KERNEL
+    return si->si_code == SI_KERNEL;
+#else
+    (void)si;
+    return 0;
+#endif
+}
+
+/* Whether sig in green thread t is its stack overflowing, and how. */
+static int
+overflow(int sig, const siginfo_t *si, const struct diesel__task *t,
+    uintptr_t sp)
+{
+    char *addr = si->si_addr;
+    size_t frame = __atomic_load_n(&frame_size, __ATOMIC_RELAXED);
+
+    if ((sig == SIGSEGV || sig == SIGBUS) && addr < t->stack_lo &&
+        addr + OVERFLOW_SLACK >= (char *)t->map_base)
+        return FAULT_OVERFLOW;
+    /* A signal came with less of the stack left than its frame needs
+     * (the program's handler, without SA_ONSTACK): an overflow too.  The
+     * kilobyte is for the red zone and the frame's alignment. */
+    if (sig == SIGSEGV && from_kernel(si) && frame > 0 &&
+        sp >= (uintptr_t)t->map_base &&
+        sp < (uintptr_t)t->stack_lo + frame + 1024)
+        return FRAME_OVERFLOW;
+    return NO_OVERFLOW;
+}
+
 static void
 fatal_handler(int sig, siginfo_t *si, void *uctx)
 {
     struct diesel__task *t = diesel__current;
     struct sigaction *old = NULL;
-    char *addr = si->si_addr;
-    int overflow = 0;
+    uintptr_t sp = diesel__platform_uc_sp(uctx);
+    int over = NO_OVERFLOW;
 
     for (size_t i = 0; i < NFATAL; i++) {
         if (fatal[i] == sig)
@@ -248,12 +297,11 @@ fatal_handler(int sig, siginfo_t *si, void *uctx)
     /* A fault inside a handler we handed a fault on to is that
      * handler's business, never ours to report. */
     if (!chained && t != NULL) {
-        overflow = (sig == SIGSEGV || sig == SIGBUS) && addr < t->stack_lo &&
-            addr + OVERFLOW_SLACK >= (char *)t->map_base;
+        over = overflow(sig, si, t, sp);
         if (!__atomic_exchange_n(&reported, 1, __ATOMIC_ACQ_REL))
-            crash_report(sig, si, t, overflow);
+            crash_report(sig, si, t, over, sp);
     }
-    if (overflow) {
+    if (over != NO_OVERFLOW) {
         signal(SIGABRT, SIG_DFL);
         abort();
     }
@@ -274,10 +322,11 @@ fatal_handler(int sig, siginfo_t *si, void *uctx)
     }
     /* The default action: a fault returns to the faulting instruction,
      * which faults again and kills the process with the original signal;
-     * a signal that was sent (kill, raise, abort) is sent again, and is
+     * a signal that was sent (kill, raise, abort), or that the kernel sent
+     * in place of one it could not deliver, is sent again, and is
      * delivered as soon as this handler returns. */
     signal(sig, SIG_DFL);
-    if (si->si_code <= 0 || sig == SIGABRT)
+    if (si->si_code <= 0 || sig == SIGABRT || from_kernel(si))
         raise(sig);
 }
 
@@ -336,6 +385,7 @@ altstack_init(void)
 int
 diesel__crash_init(void)
 {
+    __atomic_store_n(&frame_size, kernel_frame_size(), __ATOMIC_RELAXED);
     /* Each OS thread running a loop needs an alternate stack: a green
      * thread's may be full (see above). */
     if (altstack_init() != 0) {

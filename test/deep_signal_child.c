@@ -11,6 +11,10 @@
  *   deep_signal_child hog    hog warnings at 100 ms; 'deep' goes down and
  *       spins there until the warning (the watchdog's signal, handled on
  *       the loop's thread) is in the log.
+ *   deep_signal_child own    the program's own handler for SIGUSR1, without
+ *       SA_ONSTACK; 'deep' sends it from down there, where its frame does
+ *       not fit: a stack overflow, which the library must report as such
+ *       and abort on (it says "own handler ran" and exits 1 if not).
  *
  * It writes what happened to standard error, one fact a line:
  *   room N min M      bytes of stack left down there, and the least a
@@ -38,6 +42,7 @@
 static long depth = -1;
 static int logpipe[2] = { -1, -1 };
 static volatile int warned;
+static volatile sig_atomic_t own_ran;
 
 /* deep_fn for wait. */
 static __attribute__((noinline)) void
@@ -46,6 +51,21 @@ send_both(void)
     deep_room = DEEP_LEFT();
     kill(getpid(), SIGUSR1);
     pthread_kill(pthread_self(), SIGUSR2);
+}
+
+/* deep_fn for own. */
+static __attribute__((noinline)) void
+send_own(void)
+{
+    deep_room = DEEP_LEFT();
+    kill(getpid(), SIGUSR1);
+}
+
+static void
+own_handler(int sig)
+{
+    (void)sig;
+    own_ran = 1;
 }
 
 static int
@@ -112,6 +132,27 @@ wait_main(void *arg)
         got |= sig == SIGUSR1 ? 1 : sig == SIGUSR2 ? 2 : 4;
     }
     return join_deep(id) != 0 || got != 3;
+}
+
+static int
+own_main(void *arg)
+{
+    struct sigaction sa;
+    int64_t id;
+
+    (void)arg;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = own_handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGUSR1, &sa, NULL) != 0)
+        return 1;
+    kill(getpid(), 0);      /* bound now: see wait_main */
+    if (spawn_deep(send_own, &id) != 0)
+        return 1;
+    join_deep(id);
+    fprintf(stderr, "own handler %s\n", own_ran ? "ran" : "did not run");
+    return 1;
 }
 
 /* hog: copy the log to standard error; release 'deep' once the warning is
@@ -181,6 +222,8 @@ main(int argc, char **argv)
         return 2;
     if (strcmp(argv[1], "wait") == 0)
         return diesel_loop_run(wait_main, NULL) == 0 ? 0 : 1;
+    if (strcmp(argv[1], "own") == 0)
+        return diesel_loop_run(own_main, NULL) == 0 ? 0 : 1;
     if (strcmp(argv[1], "hog") != 0)
         return 2;
     if (pipe(logpipe) != 0 ||
