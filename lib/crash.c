@@ -266,11 +266,13 @@ static int
 overflow(int sig, const siginfo_t *si, const struct diesel__task *t,
     uintptr_t sp)
 {
-    char *addr = si->si_addr;
+    /* As integers: the address may be NULL (no address at all), and
+     * NULL + OVERFLOW_SLACK is undefined. */
+    uintptr_t addr = (uintptr_t)si->si_addr;
     size_t frame = __atomic_load_n(&frame_size, __ATOMIC_RELAXED);
 
-    if ((sig == SIGSEGV || sig == SIGBUS) && addr < t->stack_lo &&
-        addr + OVERFLOW_SLACK >= (char *)t->map_base)
+    if ((sig == SIGSEGV || sig == SIGBUS) && addr < (uintptr_t)t->stack_lo &&
+        addr + OVERFLOW_SLACK >= (uintptr_t)t->map_base)
         return FAULT_OVERFLOW;
     /* A signal came with less of the stack left than its frame needs
      * (the program's handler, without SA_ONSTACK): an overflow too.  The
