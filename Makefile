@@ -184,7 +184,7 @@ test/%.o: test/%.c test/tests.h test/console_client.h test/proc.h $(LIB_HDR) $(F
 test/check_diesel_%: $(TEST_OBJ) $(CORE_OBJ) $$(call backend_obj,$$*)
 	$(CC) -o $@ $^ $(CHECK_LIBS) $(ALL_LDFLAGS)
 
-test/%_child: test/%_child.c $(LIB) $(FLAGS)
+test/%_child: test/%_child.c test/deep_stack.h $(LIB) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -rdynamic -o $@ $< $(LIB) \
 	    $(ALL_LDFLAGS)
 

@@ -658,7 +658,7 @@ diesel_console_install(int signo)
     __atomic_store_n(&handler_wfd, p[1], __ATOMIC_RELEASE);
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = on_signal;
-    /* SA_ONSTACK: the alternate stack of a loop's thread (stack.c), so a
+    /* SA_ONSTACK: the alternate stack of a loop's thread (crash.c), so a
      * green thread deep in its stack has no extra frame pushed on it.
      * SA_RESTART: the program's own blocking calls do not see EINTR. */
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;

@@ -12,14 +12,23 @@
  *
  * Then the default action runs, so the process dies of the original signal
  * (and dumps core) as it would have without libdiesel.  A stack overflow
- * (a fault in or just below a green thread's guard page) is named as such
- * and the process aborts.
+ * (a fault in or just below a green thread's guard page, or a signal whose
+ * frame the kernel could not push near the end of a green thread's stack)
+ * is named as such and the process aborts.
  *
  * Everything here runs in a signal handler, on the alternate stack that
  * crash_init gives each OS thread running a loop: only async-signal-safe
  * calls, no locks, no malloc.  backtrace() is the exception that glibc
  * makes safe enough once it has been called (it loads libgcc_s the first
  * time), so crash_init calls it once.
+ *
+ * The alternate stack is every handler's that the library installs with
+ * SA_ONSTACK (signal.c, console_attach.c, hog.c, here): a signal may come
+ * while a green thread has only a few hundred bytes of its stack left,
+ * and the kernel's frame alone takes more (3 KiB and more with AVX-512
+ * state, 4.5 KiB on aarch64).  So diesel_loop_run fails rather than run a
+ * loop on a thread without one, and one that the program (or a sanitizer)
+ * set up already is kept only if it is as large as ours would be.
  */
 #include <errno.h>
 #include <execinfo.h>
@@ -37,6 +46,13 @@
  * skip a little further.
  */
 #define OVERFLOW_SLACK (64 * 1024)
+/* What the handlers need on the alternate stack besides the kernel's
+ * frame: the crash report and the console's stuck report take backtraces,
+ * and the unwinder's frames are a few KiB (the stuck report used 7.5 KiB
+ * of a painted stack on x86-64, kernel frame included), more under ASan.
+ * ASan gives each thread an alternate stack of 4 * SIGSTKSZ, kept if it
+ * is that large. */
+#define HANDLER_STACK (48 * 1024)
 #define BACKTRACE_MAX 64
 #define TABLE_MAX 200     /* green threads listed at most */
 
@@ -46,7 +62,10 @@ static struct sigaction old_action[NFATAL];
 static int installed;
 static int report = 1;
 static int reported;             /* one report per process */
+static size_t frame_size;        /* the kernel's largest signal frame */
 static __thread void *altstack;  /* this OS thread's, if we made it */
+static __thread stack_t replaced; /* the smaller one it replaced, if any
+                                    (ss_sp NULL: none) */
 static __thread int chained;     /* inside a handler we hand on to */
 
 int
@@ -176,8 +195,12 @@ diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
     }
 }
 
+/* How overflow() found the green thread's stack overflowed. */
+enum { NO_OVERFLOW, FAULT_OVERFLOW, FRAME_OVERFLOW };
+
 static void
-crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow)
+crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow,
+    uintptr_t sp)
 {
     struct diesel__sline l = { "", 0 };
     void *frames[BACKTRACE_MAX];
@@ -186,8 +209,13 @@ crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow)
     if (overflow) {
         put(&l, "stack overflow in ");
         put_task(&l, t);
-        put(&l, ": fault at ");
-        put_hex(&l, (uint64_t)(uintptr_t)si->si_addr);
+        if (overflow == FRAME_OVERFLOW) {
+            put(&l, ": no room for a signal frame at ");
+            put_hex(&l, (uint64_t)sp);
+        } else {
+            put(&l, ": fault at ");
+            put_hex(&l, (uint64_t)(uintptr_t)si->si_addr);
+        }
         put(&l, ", stack of ");
         put_u64(&l, (uint64_t)(t->stack_hi - t->stack_lo));
         put(&l, " bytes");
@@ -216,13 +244,53 @@ crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow)
         diesel__crash_table(t->loop, -1, "", "running (crashed)");
 }
 
+/*
+ * The kernel sent this SIGSEGV itself, in place of a signal whose frame
+ * it could not push where the thread was (Linux: SI_KERNEL, and no
+ * address).  Unlike a fault, it does not come again once the handler
+ * returns: the default action has to be raised.
+ */
+static int
+from_kernel(const siginfo_t *si)
+{
+#ifdef SI_KERNEL
+    return si->si_code == SI_KERNEL;
+#else
+    (void)si;
+    return 0;
+#endif
+}
+
+/* Whether sig in green thread t is its stack overflowing, and how. */
+static int
+overflow(int sig, const siginfo_t *si, const struct diesel__task *t,
+    uintptr_t sp)
+{
+    /* As integers: the address may be NULL (no address at all), and
+     * NULL + OVERFLOW_SLACK is undefined. */
+    uintptr_t addr = (uintptr_t)si->si_addr;
+    size_t frame = __atomic_load_n(&frame_size, __ATOMIC_RELAXED);
+
+    if ((sig == SIGSEGV || sig == SIGBUS) && addr < (uintptr_t)t->stack_lo &&
+        addr + OVERFLOW_SLACK >= (uintptr_t)t->map_base)
+        return FAULT_OVERFLOW;
+    /* A signal came with less of the stack left than its frame needs
+     * (the program's handler, without SA_ONSTACK): an overflow too.  The
+     * kilobyte is for the red zone and the frame's alignment. */
+    if (sig == SIGSEGV && from_kernel(si) && frame > 0 &&
+        sp >= (uintptr_t)t->map_base &&
+        sp < (uintptr_t)t->stack_lo + frame + 1024)
+        return FRAME_OVERFLOW;
+    return NO_OVERFLOW;
+}
+
 static void
 fatal_handler(int sig, siginfo_t *si, void *uctx)
 {
     struct diesel__task *t = diesel__current;
     struct sigaction *old = NULL;
-    char *addr = si->si_addr;
-    int overflow = 0;
+    uintptr_t sp = diesel__platform_uc_sp(uctx);
+    int over = NO_OVERFLOW;
 
     for (size_t i = 0; i < NFATAL; i++) {
         if (fatal[i] == sig)
@@ -231,12 +299,11 @@ fatal_handler(int sig, siginfo_t *si, void *uctx)
     /* A fault inside a handler we handed a fault on to is that
      * handler's business, never ours to report. */
     if (!chained && t != NULL) {
-        overflow = (sig == SIGSEGV || sig == SIGBUS) && addr < t->stack_lo &&
-            addr + OVERFLOW_SLACK >= (char *)t->map_base;
+        over = overflow(sig, si, t, sp);
         if (!__atomic_exchange_n(&reported, 1, __ATOMIC_ACQ_REL))
-            crash_report(sig, si, t, overflow);
+            crash_report(sig, si, t, over, sp);
     }
-    if (overflow) {
+    if (over != NO_OVERFLOW) {
         signal(SIGABRT, SIG_DFL);
         abort();
     }
@@ -257,34 +324,79 @@ fatal_handler(int sig, siginfo_t *si, void *uctx)
     }
     /* The default action: a fault returns to the faulting instruction,
      * which faults again and kills the process with the original signal;
-     * a signal that was sent (kill, raise, abort) is sent again, and is
+     * a signal that was sent (kill, raise, abort), or that the kernel sent
+     * in place of one it could not deliver, is sent again, and is
      * delivered as soon as this handler returns. */
     signal(sig, SIG_DFL);
-    if (si->si_code <= 0 || sig == SIGABRT)
+    if (si->si_code <= 0 || sig == SIGABRT || from_kernel(si))
         raise(sig);
+}
+
+/* The largest signal frame the kernel pushes on this machine: it grows
+ * with the CPU's register state. */
+static size_t
+kernel_frame_size(void)
+{
+#ifdef _SC_MINSIGSTKSZ
+    long n = sysconf(_SC_MINSIGSTKSZ);
+
+    if (n > 0)
+        return (size_t)n;
+#endif
+    return (size_t)MINSIGSTKSZ;
+}
+
+/* Give this OS thread an alternate stack of at least the kernel's frame
+ * and HANDLER_STACK (and SIGSTKSZ), unless it has one that large. */
+static int
+altstack_init(void)
+{
+    size_t page = diesel__stack_page();
+    size_t size = kernel_frame_size() + HANDLER_STACK;
+    stack_t ss, cur;
+
+    if (size < (size_t)SIGSTKSZ)
+        size = (size_t)SIGSTKSZ;
+    size = (size + page - 1) / page * page;
+    if (sigaltstack(NULL, &cur) != 0)
+        return -1;
+    if (!(cur.ss_flags & SS_DISABLE) &&
+        (cur.ss_size >= size || (cur.ss_flags & SS_ONSTACK)))
+        return 0;
+    altstack = malloc(size);
+    if (altstack == NULL)
+        return -1;
+    ss.ss_sp = altstack;
+    ss.ss_size = size;
+    ss.ss_flags = 0;
+    if (sigaltstack(&ss, NULL) != 0) {
+        int err = errno;
+
+        free(altstack);
+        altstack = NULL;
+        errno = err;
+        return -1;
+    }
+    /* Too small: ours stands in for it while the loop runs. */
+    replaced.ss_sp = NULL;
+    if (!(cur.ss_flags & SS_DISABLE))
+        replaced = cur;
+    return 0;
 }
 
 int
 diesel__crash_init(void)
 {
-    stack_t ss, cur;
+    __atomic_store_n(&frame_size, kernel_frame_size(), __ATOMIC_RELAXED);
+    /* Each OS thread running a loop needs an alternate stack: a green
+     * thread's may be full (see above). */
+    if (altstack_init() != 0) {
+        int err = errno;
 
-    /* Each OS thread running a loop needs an alternate stack: the
-     * handler cannot run on a stack that just overflowed. */
-    if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
-        size_t size = 64 * 1024;
-        if (size < (size_t)SIGSTKSZ)
-            size = (size_t)SIGSTKSZ;
-        altstack = malloc(size);
-        if (altstack != NULL) {
-            ss.ss_sp = altstack;
-            ss.ss_size = size;
-            ss.ss_flags = 0;
-            if (sigaltstack(&ss, NULL) != 0) {
-                free(altstack);
-                altstack = NULL;
-            }
-        }
+        diesel_log("diesel", DIESEL_LOG_ERROR, "cannot give this thread an "
+            "alternate signal stack: %s", strerror(err));
+        errno = err;
+        return -1;
     }
     if (!__atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL)) {
         struct sigaction sa;
@@ -308,10 +420,16 @@ diesel__crash_fini(void)
     if (altstack != NULL) {
         stack_t ss;
 
-        memset(&ss, 0, sizeof(ss));
-        ss.ss_flags = SS_DISABLE;
+        if (replaced.ss_sp != NULL) {
+            ss = replaced;
+            ss.ss_flags = 0;
+        } else {
+            memset(&ss, 0, sizeof(ss));
+            ss.ss_flags = SS_DISABLE;
+        }
         sigaltstack(&ss, NULL);
         free(altstack);
         altstack = NULL;
+        replaced.ss_sp = NULL;
     }
 }

@@ -525,5 +525,8 @@ struct diesel__regs {
 };
 /* Read them from a context saved by swapcontext(3). */
 int diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r);
+/* The stack pointer of the context a signal interrupted (a signal
+ * handler's third argument), or 0 where unknown.  Signal-safe. */
+uintptr_t diesel__platform_uc_sp(const void *uctx);
 
 #endif /* DIESEL_INTERNAL_H */

@@ -333,7 +333,16 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
         errno = err;
         return -1;
     }
-    diesel__crash_init();
+    /* The alternate signal stack that every handler of the library's
+     * runs on (crash.c): no loop runs on a thread without one. */
+    if (diesel__crash_init() != 0) {
+        err = errno;
+        diesel__poll_fini(l);
+        free(l->exited);
+        free(l);
+        errno = err;
+        return -1;
+    }
     diesel__loop = l;
     /* Watch the console's self-pipe if it was installed on this thread. */
     diesel__console_loop_start(l);

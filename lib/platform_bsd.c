@@ -235,6 +235,22 @@ diesel__platform_malloc_info(struct diesel__malloc_info *m)
     return -1;
 }
 
+uintptr_t
+diesel__platform_uc_sp(const void *uctx)
+{
+    const ucontext_t *uc = uctx;
+
+    if (uc == NULL)
+        return 0;
+#if defined(__FreeBSD__) && defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.mc_rsp;
+#elif defined(__FreeBSD__) && defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.mc_gpregs.gp_sp;
+#else
+    return 0;
+#endif
+}
+
 int
 diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r)
 {

@@ -274,6 +274,22 @@ diesel__platform_malloc_info(struct diesel__malloc_info *m)
 #endif
 }
 
+uintptr_t
+diesel__platform_uc_sp(const void *uctx)
+{
+    const ucontext_t *uc = uctx;
+
+    if (uc == NULL)
+        return 0;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.sp;
+#else
+    return 0;
+#endif
+}
+
 int
 diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r)
 {

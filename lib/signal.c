@@ -5,6 +5,14 @@
  * the waiting green thread parks on the pipe.  Pending signals are kept
  * as one bit each (a second SIGINT before anyone looked is the same news
  * as the first), so the pipe carries only "something arrived".
+ *
+ * The handler runs on the alternate signal stack (SA_ONSTACK): the signal
+ * may come while a green thread has a few hundred bytes of its stack
+ * left, and the kernel's frame alone takes more.  It is installed from a
+ * green thread, so its loop's thread has that stack already: crash.c
+ * gives one to every thread that runs a loop (diesel_loop_run fails
+ * without it).  Another thread that takes the signal and has none runs
+ * the handler on its own stack, which is not a green thread's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +61,7 @@ setup(const int *signals, int n)
             continue;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_signal;
-        sa.sa_flags = SA_RESTART;
+        sa.sa_flags = SA_RESTART | SA_ONSTACK;
         sigemptyset(&sa.sa_mask);
         if (sigaction(sig, &sa, NULL) != 0)
             return -1;

@@ -3,7 +3,7 @@
  * service (test/console_app_child) and attach to it as dconsole does
  * (test/console_client.c): the protocol, the built-in commands this side
  * owns (help, get, set, quit), bad input, the attach's security checks
- * (TESTPLAN 1, 2, 4, 7, 9) and faults (14, 15, 17, 18, 19).  A few test
+ * (TESTPLAN 1, 2, 4, 7, 9) and faults (14, 15, 17, 18, 19, 20).  A few test
  * the pieces directly: word splitting, the line assembler, framing,
  * daemon green threads, the local console.
  *
@@ -1290,6 +1290,170 @@ START_TEST(descriptor_table_full_fails_the_attach_cleanly_and_recovers)
 }
 END_TEST
 
+/*
+ * TESTPLAN 20: the attach signal comes while a green thread is a few
+ * hundred bytes from the end of its stack (the app's deep command), where
+ * no signal frame fits: the handler must run on the alternate stack.
+ */
+
+/* One line of the app's standard output, without its newline, read a
+ * byte at a time so that nothing after it is consumed; 0, or -1. */
+static int
+app_out_line(struct app *a, char *buf, size_t size, int timeout_ms)
+{
+    int64_t end = t_now_ms() + timeout_ms;
+    size_t n = 0;
+
+    for (;;) {
+        struct pollfd p = { a->out, POLLIN, 0 };
+        int64_t left = end - t_now_ms();
+        char ch;
+
+        if (left <= 0 || poll(&p, 1, (int)left) != 1 ||
+            read(a->out, &ch, 1) != 1)
+            return -1;
+        if (ch == '\n' || n + 1 >= size)
+            break;
+        buf[n++] = ch;
+    }
+    buf[n] = '\0';
+    return 0;
+}
+
+/* Whether signo waits to be delivered in pid (to its first thread, the
+ * loop's, or to the process). */
+static int
+proc_pending(pid_t pid, int signo)
+{
+    char path[64], line[256];
+    unsigned long long mask = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "SigPnd:", 7) == 0 ||
+            strncmp(line, "ShdPnd:", 7) == 0)
+            mask |= strtoull(line + 7, NULL, 16);
+    }
+    fclose(f);
+    return (mask & (1ull << (signo - 1))) != 0;
+}
+
+/* Start the app with DIESEL_CONSOLE_STUCK_MS=stuck_ms and send 'deep'
+ * down; first is the session that asked, left open.  Returns once 'deep'
+ * holds the loop down there. */
+static void
+deep_start(struct dcc *first, const char *stuck_ms)
+{
+    char line[128];
+    size_t room = 0;
+    long min = 0;
+
+    rdv_setup();
+    setenv("DIESEL_CONSOLE_STUCK_MS", stuck_ms, 1);
+    app_start(&app, -1, NULL);
+    attach(first);
+    expect(first, "deep", 0, "| going down\nOK\n");
+    ck_assert_msg(app_out_line(&app, line, sizeof(line), T(10000)) == 0,
+        "no word from deep; log: %s", (app_drain(&app), app.log));
+    ck_assert_msg(sscanf(line, "deep %zu %ld", &room, &min) == 2,
+        "app said: %s", line);
+    /* Deep enough to mean something: no signal frame fits down there. */
+    ck_assert_msg(room < (size_t)min, "room %zu, a frame needs %ld", room,
+        min);
+}
+
+/* Let 'deep' come back up; it says it did, its frames intact. */
+static void
+deep_release(void)
+{
+    char line[128];
+    long depth = -1;
+
+    ck_assert_int_eq(write(app.in, "x", 1), 1);
+    ck_assert_msg(app_out_line(&app, line, sizeof(line), T(10000)) == 0,
+        "deep did not come back; log: %s", (app_drain(&app), app.log));
+    ck_assert_msg(sscanf(line, "deep returned %ld", &depth) == 1 &&
+        depth > 0, "app said: %s", line);
+}
+
+/* The session that sent 'deep' down still works, and so does a new one;
+ * the app ends cleanly, having logged nothing critical. */
+static void
+deep_end(struct dcc *first)
+{
+    struct dcc c;
+
+    expect(first, "echo first", 0, "| first\nOK\n");
+    dcc_close(first);
+    attach(&c);
+    expect(&c, "echo again", 0, "| again\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    ck_assert_msg(strstr(app.log, "CRITICAL") == NULL, "log: %s", app.log);
+    unsetenv("DIESEL_CONSOLE_STUCK_MS");
+    rdv_teardown();
+}
+
+START_TEST(attach_signal_deep_in_a_green_thread_is_queued_then_served)
+{
+    struct dcc first, c;
+    int64_t end;
+
+    /* The handler never answers by itself here: it queues the request,
+     * which the loop serves once 'deep' lets it turn. */
+    deep_start(&first, "0");
+    ck_assert_int_eq(dcc_listen(&c, app.pid, geteuid(), 1), 0);
+    ck_assert_int_eq(dcc_signal(&c, 0), 0);
+    /* Delivered (to the loop's thread: the app's other one blocks it)
+     * before 'deep' may come up. */
+    end = t_now_ms() + T(5000);
+    while (proc_pending(app.pid, SIGTRAP) && t_now_ms() < end)
+        usleep(1000);
+    ck_assert(!proc_pending(app.pid, SIGTRAP));
+    deep_release();
+    ck_assert_msg(dcc_accept(&c, T(5000)) == 0, "accept: %s; log: %s",
+        strerror(errno), (app_drain(&app), app.log));
+    expect(&c, "echo queued", 0, "| queued\nOK\n");
+    dcc_close(&c);
+    deep_end(&first);
+}
+END_TEST
+
+START_TEST(attach_signal_deep_in_a_green_thread_is_answered_by_the_handler)
+{
+    struct dcc first, c;
+    char line[1024];
+    int holds = 0;
+
+    /* Stuck after 100 ms: the handler attaches by itself and writes the
+     * report (a backtrace through the deep frames, the table of green
+     * threads), all on the alternate stack. */
+    deep_start(&first, "100");
+    usleep(300 * 1000);
+    attach(&c);
+    for (;;) {
+        ck_assert_msg(dcc_read_line(&c, line, sizeof(line), T(5000)) == 0,
+            "the report did not end; log: %s", (app_drain(&app), app.log));
+        if (strncmp(line, "STUCK ", 6) == 0)
+            break;
+        ck_assert_msg(strncmp(line, "| ", 2) == 0, "line: %s", line);
+        holds += strstr(line, "| green thread 'deep' (id ") == line &&
+            strstr(line, ") holds it") != NULL;
+    }
+    ck_assert_int_eq(holds, 1);
+    ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), -1);
+    dcc_close(&c);
+    ck_assert_msg(app_wait_log(&app, "the loop is stuck: reported to "
+        "console pid", T(5000)), "log: %s", app.log);
+    deep_release();
+    deep_end(&first);
+}
+END_TEST
+
 static void
 storm(int signo)
 {
@@ -1920,6 +2084,10 @@ diesel_console_suite(void)
         signal_storm_of_queued_signals_drops_and_counts_the_excess);
     tcase_add_test(faults, two_sessions_are_served_independently);
     tcase_add_test(faults, fifth_session_is_told_busy);
+    tcase_add_test(faults,
+        attach_signal_deep_in_a_green_thread_is_queued_then_served);
+    tcase_add_test(faults,
+        attach_signal_deep_in_a_green_thread_is_answered_by_the_handler);
     suite_add_tcase(s, faults);
 
     tcase_set_timeout(unit, 30);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests.h"
@@ -324,6 +325,40 @@ START_TEST(hog_watchdog_ends_with_the_loop)
 }
 END_TEST
 
+/*
+ * TESTPLAN 20: the watchdog's signal comes while the hogging green thread
+ * is a few hundred bytes from the end of its stack, where no signal frame
+ * fits: the handler runs on the alternate stack, warns with a backtrace,
+ * and the green thread comes back up.  In a child (deep_signal_child),
+ * which reports what happened.
+ */
+START_TEST(hog_warning_deep_in_a_green_thread_is_handled_and_it_returns)
+{
+    static char out[1 << 16];
+    char *argv[] = { "deep_signal_child", "hog", NULL };
+    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+    int st = t_spawn_capture(argv, out, sizeof(out),
+        25000 * (m != NULL && atoi(m) > 1 ? atoi(m) : 1));
+    const char *p = strstr(out, "room ");
+    size_t room = 0;
+    long min = 0;
+
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "child status %#x, stderr: %s", st, out);
+    ck_assert_msg(strstr(out, "WARNING:green thread 'deep' (id 2) has held "
+        "the loop for ") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "WARNING:backtrace of green thread 'deep' "
+        "(id 2), still running:\n") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "warned\n") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "deep returned ") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "CRITICAL") == NULL, "stderr: %s", out);
+    ck_assert_msg(p != NULL && sscanf(p, "room %zu min %ld", &room, &min) == 2,
+        "stderr: %s", out);
+    ck_assert_msg(room < (size_t)min, "room %zu, a frame needs %ld", room,
+        min);
+}
+END_TEST
+
 /* ---- Stack high-water marks ---------------------------------------------- */
 
 /* Use the stack down to depth bytes below base, a page at a time. */
@@ -474,6 +509,8 @@ diesel_hog_suite(void)
     tcase_add_test(tc, hog_bad_threshold_is_einval);
     tcase_add_test(tc, hog_env_variable_turns_warnings_on);
     tcase_add_test(tc, hog_watchdog_ends_with_the_loop);
+    tcase_add_test(tc,
+        hog_warning_deep_in_a_green_thread_is_handled_and_it_returns);
     tcase_add_test(tc, stack_high_water_marks);
     suite_add_tcase(s, tc);
     return s;

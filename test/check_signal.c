@@ -3,6 +3,10 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests.h"
@@ -108,6 +112,104 @@ START_TEST(signal_wait_outside_a_green_thread_is_eperm)
 }
 END_TEST
 
+/*
+ * TESTPLAN 20: a green thread a few hundred bytes from the end of its
+ * stack sends itself SIGUSR1 (kill) and SIGUSR2 (pthread_kill), which
+ * another green thread waits for.  No signal frame fits in what is left
+ * there: the handler must run on the alternate stack.  In a child
+ * (test/deep_signal_child), which reports what happened.
+ */
+START_TEST(signal_sent_from_deep_in_a_green_thread_is_handled_and_it_returns)
+{
+    static char out[16384];
+    char *argv[] = { "deep_signal_child", "wait", NULL };
+    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+    int st = t_spawn_capture(argv, out, sizeof(out),
+        20000 * (m != NULL && atoi(m) > 1 ? atoi(m) : 1));
+    const char *p = strstr(out, "room ");
+    size_t room = 0;
+    long min = 0;
+
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "child status %#x, stderr: %s", st, out);
+    ck_assert_msg(strstr(out, "got SIGUSR1\n") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "got SIGUSR2\n") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "deep returned ") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(out, "CRITICAL") == NULL, "stderr: %s", out);
+    /* It was deep enough to mean something: no frame fits down there. */
+    ck_assert_msg(p != NULL && sscanf(p, "room %zu min %ld", &room, &min) == 2,
+        "stderr: %s", out);
+    ck_assert_msg(room < (size_t)min, "room %zu, a frame needs %ld", room,
+        min);
+}
+END_TEST
+
+/* What a loop's thread has as its alternate signal stack. */
+static stack_t in_loop;
+
+static int
+altstack_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(sigaltstack(NULL, &in_loop), 0);
+    return 0;
+}
+
+/* In a loop: an alternate stack that the largest signal frame and the
+ * handlers' own frames fit in. */
+static void
+assert_large_enough(const stack_t *ss, const void *not_this)
+{
+    long frame = (long)MINSIGSTKSZ;
+
+#ifdef _SC_MINSIGSTKSZ
+    if (sysconf(_SC_MINSIGSTKSZ) > 0)
+        frame = sysconf(_SC_MINSIGSTKSZ);
+#endif
+    ck_assert(!(ss->ss_flags & SS_DISABLE));
+    ck_assert_ptr_ne(ss->ss_sp, not_this);
+    ck_assert_uint_ge(ss->ss_size, (size_t)frame + 32 * 1024);
+    ck_assert_uint_ge(ss->ss_size, (size_t)SIGSTKSZ);
+}
+
+/*
+ * Every handler of the library's runs on the loop thread's alternate
+ * stack: a loop gets one that is large enough, in place of none or of a
+ * smaller one of the program's, which it gives back at its end.
+ */
+START_TEST(loop_gets_a_large_enough_alternate_stack_and_gives_back_the_old_one)
+{
+    stack_t before, small, none, after;
+
+    /* A sanitizer may have given the thread one: put it back at the end. */
+    ck_assert_int_eq(sigaltstack(NULL, &before), 0);
+
+    memset(&none, 0, sizeof(none));
+    none.ss_flags = SS_DISABLE;
+    ck_assert_int_eq(sigaltstack(&none, NULL), 0);
+    ck_assert_int_eq(t_run(altstack_main, NULL), 0);
+    assert_large_enough(&in_loop, NULL);
+    ck_assert_int_eq(sigaltstack(NULL, &after), 0);
+    ck_assert(after.ss_flags & SS_DISABLE);
+
+    small.ss_size = 16 * 1024;
+    small.ss_sp = malloc(small.ss_size);
+    small.ss_flags = 0;
+    ck_assert_ptr_nonnull(small.ss_sp);
+    ck_assert_int_eq(sigaltstack(&small, NULL), 0);
+    ck_assert_int_eq(t_run(altstack_main, NULL), 0);
+    assert_large_enough(&in_loop, small.ss_sp);
+    ck_assert_int_eq(sigaltstack(NULL, &after), 0);
+    ck_assert(!(after.ss_flags & SS_DISABLE));
+    ck_assert_ptr_eq(after.ss_sp, small.ss_sp);
+    ck_assert_uint_eq(after.ss_size, small.ss_size);
+
+    before.ss_flags &= SS_DISABLE;
+    ck_assert_int_eq(sigaltstack(&before, NULL), 0);
+    free(small.ss_sp);
+}
+END_TEST
+
 Suite *
 diesel_signal_suite(void)
 {
@@ -118,6 +220,10 @@ diesel_signal_suite(void)
     tcase_add_test(tc, signal_wait_returns_the_signal_that_came);
     tcase_add_test(tc, one_waiter_at_a_time_and_cancel_frees_the_place);
     tcase_add_test(tc, signal_wait_outside_a_green_thread_is_eperm);
+    tcase_add_test(tc,
+        signal_sent_from_deep_in_a_green_thread_is_handled_and_it_returns);
+    tcase_add_test(tc,
+        loop_gets_a_large_enough_alternate_stack_and_gives_back_the_old_one);
     suite_add_tcase(s, tc);
     return s;
 }

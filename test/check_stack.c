@@ -12,6 +12,10 @@
 #include "tests.h"
 #include "sanitize.h"
 
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 static char out[16384];
 
 static int
@@ -124,6 +128,35 @@ START_TEST(crash_report_can_be_turned_off)
 }
 END_TEST
 
+/*
+ * The program's own handler, without SA_ONSTACK, for a signal that comes
+ * a few hundred bytes from the end of a green thread's stack: the kernel
+ * cannot push the frame and sends SIGSEGV instead (no address, and it
+ * does not come again on return).  Named a stack overflow, and aborts,
+ * rather than go on with the signal lost.
+ */
+START_TEST(signal_frame_that_does_not_fit_is_a_stack_overflow)
+{
+    char *argv[] = { "deep_signal_child", "own", NULL };
+    int st;
+
+    /* valgrind pushes the frame itself and, finding no room, kills the
+     * process with SIGSEGV without calling any handler. */
+    if (RUNNING_ON_VALGRIND) {
+        fprintf(stderr, "%s: skipped under valgrind\n", __func__);
+        return;
+    }
+    st = t_spawn_capture(argv, out, sizeof(out), 20000);
+    ck_assert_msg(WIFSIGNALED(st), "child status %#x, stderr: %s", st, out);
+    ck_assert_int_eq(WTERMSIG(st), SIGABRT);
+    ck_assert_msg(strstr(out, "{diesel} CRITICAL:stack overflow in green "
+        "thread 'deep' (id 2): no room for a signal frame at 0x") != NULL,
+        "stderr: %s", out);
+    ck_assert_ptr_null(strstr(out, "fatal signal"));
+    ck_assert_ptr_null(strstr(out, "own handler"));
+}
+END_TEST
+
 START_TEST(spawn_past_the_mapping_limit_fails_cleanly)
 {
     char *argv[] = { "mapfill_child", NULL };
@@ -152,6 +185,7 @@ diesel_stack_suite(void)
     tcase_add_test(tc, other_segfaults_keep_their_signal);
     tcase_add_test(tc, abort_in_a_green_thread_is_reported_and_still_aborts);
     tcase_add_test(tc, crash_report_can_be_turned_off);
+    tcase_add_test(tc, signal_frame_that_does_not_fit_is_a_stack_overflow);
     tcase_add_test(tc, spawn_past_the_mapping_limit_fails_cleanly);
     suite_add_tcase(s, tc);
     return s;

@@ -11,12 +11,20 @@
  *     -t         once ready, hit a breakpoint (int3, brk) after 200 ms
  *
  * Commands: echo, spew N, fail [MSG], fail-errno, ctrl, hog MS, sleep MS,
- * fdfill, fdfree, cstats, uninstall.  Variables: answer (int), fixed (int,
- * read-only), ratio (double), name (string[16]), ticks (int, read-only:
- * a green thread counts every 10 ms).
+ * fdfill, fdfree, cstats, uninstall, deep.  Variables: answer (int), fixed
+ * (int, read-only), ratio (double), name (string[16]), ticks (int,
+ * read-only: a green thread counts every 10 ms).
+ *
+ * deep (TESTPLAN 20): a green thread 'deep' goes down to a few hundred
+ * bytes from the end of its stack and spins there, holding the loop (see
+ * deep_stack.h); "deep ROOM MIN" on standard output says it is there,
+ * with the bytes left and the least a signal frame needs; the first byte
+ * on standard input (or its EOF) lets it come back up, and "deep returned
+ * DEPTH" says it did.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +35,7 @@
 
 #include "diesel.h"
 #include "console.h"
+#include "deep_stack.h"
 
 static int64_t answer = 42, fixed = 7, ticks;
 static double ratio = 0.5;
@@ -178,6 +187,55 @@ cmd_uninstall(struct diesel_console_out *out, int argc, char **argv,
     return 0;
 }
 
+/* deep: say when 'deep' is down there; let it up at the first byte on
+ * standard input.  Every signal is blocked here, so that the console's
+ * reaches the loop's thread, and the deep green thread. */
+static void *
+deep_keeper(void *arg)
+{
+    sigset_t all;
+    char c;
+
+    (void)arg;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    while (!deep_there)
+        usleep(1000);
+    printf("deep %zu %ld\n", (size_t)deep_room, deep_min_frame());
+    fflush(stdout);
+    (void)!read(0, &c, 1);
+    deep_release = 1;
+    return NULL;
+}
+
+static int
+deep_main(void *arg)
+{
+    long depth = deep_run(deep_spin);
+
+    (void)arg;
+    printf("deep returned %ld\n", depth);
+    fflush(stdout);
+    return depth < 0;
+}
+
+static int
+cmd_deep(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    pthread_t t;
+
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    if (pthread_create(&t, NULL, deep_keeper, NULL) != 0)
+        return diesel_console_error(out, "cannot start a thread");
+    pthread_detach(t);
+    if (diesel_task_spawn("deep", deep_main, NULL, DEEP_STACK) < 0)
+        return -1;
+    diesel_console_printf(out, "going down\n");
+    return 0;
+}
+
 static int
 ticker(void *arg)
 {
@@ -266,6 +324,8 @@ main(int argc, char **argv)
         cmd_cstats, NULL);
     diesel_console_command("uninstall", "uninstall: remove the console",
         cmd_uninstall, NULL);
+    diesel_console_command("deep", "deep: hold the loop deep in a stack",
+        cmd_deep, NULL);
     diesel_console_var_int("answer", &answer, 1);
     diesel_console_var_int("fixed", &fixed, 0);
     diesel_console_var_double("ratio", &ratio, 1);
