@@ -246,7 +246,9 @@ struct diesel_loop {
     ucontext_t uc;                   /* ... as a ucontext, for fallback */
     struct diesel__task *ready_head; /* run queue, FIFO */
     struct diesel__task *ready_tail;
-    unsigned since_poll;             /* switches since the last poll */
+    size_t since_poll;               /* switches since the last poll */
+    size_t poll_budget;              /* switches before the next one */
+    size_t nready;                   /* green threads in the run queue */
     struct diesel__heap timers;      /* parked green threads by deadline */
     int64_t now;                     /* monotonic ns, cached per turn:
                                         also when the current turn began

@@ -4,9 +4,12 @@
  *
  * Switching is direct: a green thread that parks or yields switches
  * straight to the next ready one, and goes back to the loop's own context
- * only when none is ready or when POLL_BUDGET switches have passed since
- * the last poll, so that green threads that keep yielding cannot starve
- * I/O and timers.
+ * only when none is ready, or when every green thread that was ready at
+ * the last poll has had its turn (POLL_BUDGET switches at least), so that
+ * green threads that keep yielding cannot starve I/O and timers, and so
+ * that thousands woken by one poll all run before the next: polling
+ * while most of them still wait to run would only report their
+ * descriptors again.
  */
 #include <assert.h>
 #include <errno.h>
@@ -17,7 +20,7 @@
 #include "internal.h"
 #include "sanitize.h"
 
-#define POLL_BUDGET 128   /* switches between two polls, at most */
+#define POLL_BUDGET 128   /* switches between two polls, at least */
 #define POOL_MAX 1024     /* default-size stacks kept for reuse */
 #define STACK_MIN ((size_t)16 * 1024)
 #define STACK_MAX ((size_t)1 << 30)
@@ -128,6 +131,7 @@ ready_push(struct diesel_loop *l, struct diesel__task *t)
     else
         l->ready_head = t;
     l->ready_tail = t;
+    l->nready++;
 }
 
 static struct diesel__task *
@@ -138,6 +142,7 @@ ready_pop(struct diesel_loop *l)
     l->ready_head = t->next;
     if (l->ready_head == NULL)
         l->ready_tail = NULL;
+    l->nready--;
     return t;
 }
 
@@ -211,7 +216,7 @@ suspend(struct diesel_loop *l, struct diesel__task *self)
 {
     struct diesel__task *next = NULL;
 
-    if (l->ready_head != NULL && l->since_poll < POLL_BUDGET) {
+    if (l->ready_head != NULL && l->since_poll < l->poll_budget) {
         next = ready_pop(l);
         l->since_poll++;
         if (next == self) {
@@ -226,6 +231,7 @@ void
 diesel__task_run_ready(struct diesel_loop *l)
 {
     l->since_poll = 0;
+    l->poll_budget = l->nready > POLL_BUDGET ? l->nready : POLL_BUDGET;
     if (l->ready_head != NULL)
         switch_to(l, NULL, ready_pop(l));
 }
