@@ -618,9 +618,9 @@ interrupted(struct diesel_console_out *out)
         "was cancelled");
 }
 
-/* The ids of l's live green threads, ascending, in a malloc'd array. */
+/* The ids of l's live green threads when a walk begins. */
 struct idlist {
-    int64_t *id;
+    int64_t *id;         /* ascending; malloc'd */
     size_t n;
 };
 
@@ -867,17 +867,18 @@ high_water(struct diesel__task *t, int *deep)
     return hw;
 }
 
-/* The green threads over DEEP_PCT, as the walk saw them, by id. */
+/* The green threads over DEEP_PCT, as the walk saw them (copies: the
+ * WARNING lines come after the walk, when the records may be gone). */
 struct deep {
     int64_t id;
     char name[DIESEL__NAME_MAX];
-    int64_t hw;
-    size_t size;
-    int dirty;
+    int64_t hw;          /* its high-water mark, bytes */
+    size_t size;         /* its stack's size */
+    int dirty;           /* the mark may be inherited (t->dirty) */
 };
 
 struct deeplist {
-    struct deep *d;
+    struct deep *d;      /* by id; malloc'd */
     size_t n, cap;
 };
 
