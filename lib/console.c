@@ -940,8 +940,17 @@ s_put(void *ctx, const char *buf, size_t n)
         s->wlen += k;
         buf += k;
         n -= k;
-        if (s->wlen == sizeof(s->wbuf) && s_flush(s) != 0)
-            return -1;
+        if (s->wlen == sizeof(s->wbuf)) {
+            if (s_flush(s) != 0)
+                return -1;
+            /* A long reply (13 MB for the tasks of 100,000 green threads)
+             * is framed in slices too, for a peer that reads it as fast
+             * as it comes never makes the send wait.  Cancelled, it goes
+             * on: the next wait fails. */
+            if (diesel__current != NULL && diesel__now_ns() -
+                diesel__loop->now >= DIESEL__CONSOLE_SLICE_NS)
+                diesel__task_yield_loop();
+        }
     }
     return s->werr != 0 ? -1 : 0;
 }

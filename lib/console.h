@@ -29,6 +29,9 @@
 #define DIESEL__CONSOLE_WRITE_TIMEOUT_MS 10000 /* a reply that makes no
                                             progress for this long ends
                                             the session */
+#define DIESEL__CONSOLE_SLICE_NS 2000000 /* a long command or reply lets
+                                            the loop turn once it has not
+                                            for this long */
 
 /*
  * A command's reply while it is being built.  The text grows in buf up to

@@ -3,11 +3,16 @@
  *
  * Each runs inside the loop, on the green thread that serves the console
  * session, and only reads what the loop recorded (struct diesel_loop,
- * struct diesel__task): no command yields, so nothing changes under it.
- * Costs: one pass over the green threads (tasks, stacks), one backtrace
- * per green thread (stacks: no system call, see backtrace.c), one
- * mincore(2) per stack (mem), one getpeername(2) per green thread waiting
- * on a descriptor (tasks), a few system calls per descriptor (fds).  man/diesel-console.7 refers to this
+ * struct diesel__task).  Costs: one pass over the green threads (tasks,
+ * stacks, mem), one backtrace per green thread (stacks: no system call,
+ * see backtrace.c), one mincore(2) per stack (tasks, mem), one
+ * getpeername(2) per green thread waiting on a descriptor (tasks), a few
+ * system calls per descriptor (fds).  The passes over every green thread
+ * or descriptor are done in slices of about 2 ms, between which the loop
+ * turns and the green threads run (see "Walking the green threads"
+ * below): a reply says of each green thread what it was when the walk
+ * got to it; those that ended before are left out, those spawned after
+ * the command began are not listed.  man/diesel-console.7 refers to this
  * comment for the formats, which are these (text form, then --json).
  *
  * The samples below are exact output, so some lines are wider than 80
@@ -544,40 +549,159 @@ fmt_frame(struct diesel__symtab *tab, const void *pc, char *buf,
             (unsigned long long)s.module_off, s.module_base);
 }
 
-/* Live green threads of l, sorted by id, in a malloc'd array. */
-struct tasklist {
-    struct diesel__task **t;
-    size_t n, cap;
+/* ---- Walking the green threads ------------------------------------------ */
+
+/*
+ * A command that looks at every green thread (100,000 of them take 0.4 s
+ * to unwind) must not hold the loop that long: it does its work in
+ * slices and lets the loop turn between them (pace()), so that timers,
+ * I/O, the other green threads and the other console sessions go on
+ * while it walks.  Green threads end, start and change state between two
+ * slices, and their records (at the top of pooled stacks) are reused, so
+ * no pointer to a record is kept across a slice.  The walk takes the ids
+ * of the green threads alive when it starts, sorted, in one go, and
+ * looks each one up by id (diesel__task_find) when its turn comes.  Ids
+ * are never reused: the lookup finds that green thread or none (it has
+ * ended: skipped), never another one that took over its record; green
+ * threads spawned during the walk have larger ids and are not in it.
+ * What the reply says of a green thread is what it was when the walk got
+ * to it: a dump is a walk, not an atomic snapshot.
+ *
+ * A slice ends once the loop has not turned for DIESEL__CONSOLE_SLICE_NS
+ * (2 ms: counted from the start of the loop's turn, so that what other
+ * green threads did in it counts too), or after SLICE_MAX items, and not
+ * before SLICE_MIN items.  So a dump of a few dozen green threads is
+ * taken at once; a slice costs about 2 ms whatever an item costs (an
+ * unwind, a mincore(2), a few system calls for an fd); and even a walk
+ * whose items are cheap lets the loop turn every SLICE_MAX items, on any
+ * machine.
+ */
+#define SLICE_MIN 64
+#define SLICE_MAX 1024
+#define SLICE_CLOCK 16           /* items between two looks at the clock */
+
+struct pace {
+    struct diesel_loop *loop;
+    unsigned n;          /* items done in this slice */
+    int can;             /* called on a green thread: it may yield */
 };
 
 static void
-collect(struct diesel__task *t, void *arg)
+pace_init(struct pace *p, struct diesel_loop *l)
 {
-    struct tasklist *tl = arg;
+    p->loop = l;
+    p->n = 0;
+    p->can = diesel__current != NULL;
+}
 
-    if (tl->n < tl->cap)
-        tl->t[tl->n++] = t;
+/*
+ * One more item done: at the end of a slice, let the loop turn.  Returns
+ * 0, or -1 once the green thread running the command was cancelled (its
+ * session ends): the command then stops with interrupted().
+ */
+static int
+pace(struct pace *p)
+{
+    if (++p->n < SLICE_MIN)
+        return 0;
+    if (p->n < SLICE_MAX && (p->n % SLICE_CLOCK != 0 ||
+        diesel__now_ns() - p->loop->now < DIESEL__CONSOLE_SLICE_NS))
+        return 0;
+    p->n = 0;
+    return p->can ? diesel__task_yield_loop() : 0;
 }
 
 static int
-cmp_task_id(const void *a, const void *b)
+interrupted(struct diesel_console_out *out)
 {
-    const struct diesel__task *x = *(struct diesel__task *const *)a;
-    const struct diesel__task *y = *(struct diesel__task *const *)b;
-
-    return (x->id > y->id) - (x->id < y->id);
+    return fail(out, "interrupted: the green thread running the command "
+        "was cancelled");
 }
 
+/* The ids of l's live green threads when a walk begins. */
+struct idlist {
+    int64_t *id;         /* ascending; malloc'd */
+    size_t n;
+};
+
+/*
+ * Sort ids (all > 0, at most max) ascending: a radix sort, 11 bits a
+ * pass, as many passes as max needs (two below 4 million).  qsort takes
+ * about 10 ms for 100,000 ids, in one piece, which is what the slices are
+ * there to avoid.
+ */
 static int
-tasks_sorted(struct diesel_loop *l, struct tasklist *tl)
+sort_ids(int64_t *a, size_t n, int64_t max)
 {
-    tl->cap = (size_t)l->ntasks;
-    tl->n = 0;
-    tl->t = malloc((tl->cap ? tl->cap : 1) * sizeof(*tl->t));
-    if (tl->t == NULL)
+    int64_t *tmp, *src = a, *dst;
+    size_t pos[2048];
+
+    if (n < 2)
+        return 0;
+    if ((tmp = malloc(n * sizeof(*tmp))) == NULL)
         return -1;
-    diesel__task_foreach(l, collect, tl);
-    qsort(tl->t, tl->n, sizeof(*tl->t), cmp_task_id);
+    dst = tmp;
+    for (unsigned shift = 0; shift < 64 && ((uint64_t)max >> shift) != 0;
+        shift += 11) {
+        size_t sum = 0;
+
+        memset(pos, 0, sizeof(pos));
+        for (size_t i = 0; i < n; i++)
+            pos[((uint64_t)src[i] >> shift) & 2047]++;
+        for (size_t k = 0; k < 2048; k++) {
+            size_t c = pos[k];
+
+            pos[k] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[pos[((uint64_t)src[i] >> shift) & 2047]++] = src[i];
+        dst = src;
+        src = src == a ? tmp : a;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof(*a));
+    free(tmp);
+    return 0;
+}
+
+static int
+ids_sorted(struct diesel_loop *l, struct idlist *il)
+{
+    il->id = malloc((l->ntasks ? (size_t)l->ntasks : 1) * sizeof(*il->id));
+    if (il->id == NULL)
+        return -1;
+    il->n = diesel__task_ids(l, il->id);
+    if (sort_ids(il->id, il->n, l->last_id) != 0) {
+        free(il->id);
+        il->id = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Let the kernel take back the pooled stacks' stale pages (see stack.c)
+ * before a walk that reads high-water marks: one madvise(2) each, so in
+ * slices too.  Only as many as were dirty when it began, however many
+ * more green threads end meanwhile.
+ */
+#define PURGE_SLICE 16
+static int
+purge_pool(struct diesel_loop *l, struct pace *p)
+{
+    unsigned todo = l->npool_dirty;
+
+    while (todo > 0 && l->npool_dirty > 0) {
+        unsigned k = todo < PURGE_SLICE ? todo : PURGE_SLICE;
+
+        diesel__task_purge_pool(l, k);
+        todo -= k;
+        for (unsigned i = 0; i < k; i++) {
+            if (pace(p) != 0)
+                return -1;
+        }
+    }
     return 0;
 }
 
@@ -743,39 +867,63 @@ high_water(struct diesel__task *t, int *deep)
     return hw;
 }
 
+/* The green threads over DEEP_PCT, as the walk saw them (copies: the
+ * WARNING lines come after the walk, when the records may be gone). */
+struct deep {
+    int64_t id;
+    char name[DIESEL__NAME_MAX];
+    int64_t hw;          /* its high-water mark, bytes */
+    size_t size;         /* its stack's size */
+    int dirty;           /* the mark may be inherited (t->dirty) */
+};
+
+struct deeplist {
+    struct deep *d;      /* by id; malloc'd */
+    size_t n, cap;
+};
+
+static int
+deep_add(struct deeplist *dl, const struct diesel__task *t, int64_t hw)
+{
+    struct deep *d;
+
+    if (dl->n == dl->cap) {
+        size_t cap = dl->cap ? dl->cap * 2 : 8;
+
+        if ((d = realloc(dl->d, cap * sizeof(*d))) == NULL)
+            return -1;
+        dl->d = d;
+        dl->cap = cap;
+    }
+    d = &dl->d[dl->n++];
+    d->id = t->id;
+    memcpy(d->name, t->name, sizeof(d->name));
+    d->hw = hw;
+    d->size = (size_t)(t->stack_hi - t->stack_lo);
+    d->dirty = t->dirty;
+    return 0;
+}
+
 /* The ids of the green threads over DEEP_PCT (a JSON list's items). */
 static void
-put_deep_ids(struct w *w, const struct tasklist *tl)
+put_deep_ids(struct w *w, const struct deeplist *dl)
 {
-    const char *sep = "";
-
-    for (size_t i = 0; i < tl->n; i++) {
-        int deep;
-
-        high_water(tl->t[i], &deep);
-        if (deep) {
-            put(w, "%s%lld", sep, (long long)tl->t[i]->id);
-            sep = ",";
-        }
-    }
+    for (size_t i = 0; i < dl->n; i++)
+        put(w, "%s%lld", i ? "," : "", (long long)dl->d[i].id);
 }
 
 /* One "WARNING: ..." line per green thread over DEEP_PCT. */
 static void
-put_deep_lines(struct w *w, const struct tasklist *tl)
+put_deep_lines(struct w *w, const struct deeplist *dl)
 {
-    for (size_t i = 0; i < tl->n; i++) {
-        struct diesel__task *t = tl->t[i];
-        size_t size = (size_t)(t->stack_hi - t->stack_lo);
-        int deep;
-        int64_t hw = high_water(t, &deep);
+    for (size_t i = 0; i < dl->n; i++) {
+        const struct deep *d = &dl->d[i];
 
-        if (deep)
-            put(w, "WARNING: green thread '%s' (id %lld) has used %.1fK of "
-                "%.0fK (%lld%%): over %d%% of its stack%s\n", t->name,
-                (long long)t->id, (double)hw / 1024, (double)size / 1024,
-                (long long)(hw * 100 / (int64_t)size), DEEP_PCT,
-                t->dirty ? INHERITED : "");
+        put(w, "WARNING: green thread '%s' (id %lld) has used %.1fK of "
+            "%.0fK (%lld%%): over %d%% of its stack%s\n", d->name,
+            (long long)d->id, (double)d->hw / 1024, (double)d->size / 1024,
+            (long long)(d->hw * 100 / (int64_t)d->size), DEEP_PCT,
+            d->dirty ? INHERITED : "");
     }
 }
 
@@ -845,86 +993,147 @@ task_json(struct w *w, struct diesel_loop *l, struct diesel__task *t,
         t->cancelled ? "true" : "false");
 }
 
+/*
+ * Put text in front of what the reply holds from offset at on: a header
+ * whose figures the walk had to finish first.  One memmove of the reply
+ * (16 MiB at most: a few milliseconds).
+ */
+static void
+put_before(struct w *w, size_t at, const char *fmt, ...)
+{
+    struct diesel_console_out *o = w->out;
+    char head[256];
+    va_list ap;
+    int n;
+
+    if (w->full)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(head) || at > o->len) {
+        w->full = 1;
+        return;
+    }
+    /* Append it (the buffer grows, the limit is checked), then turn it
+     * to the front of the tail. */
+    if (diesel_console_printf(o, "%s", head) < 0) {
+        w->full = 1;
+        return;
+    }
+    memmove(o->buf + at + n, o->buf + at, o->len - (size_t)n - at);
+    memcpy(o->buf + at, head, (size_t)n);
+}
+
 int
 diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
     struct diesel_loop *l;
-    struct tasklist tl;
+    struct idlist il;
+    struct deeplist dl = { NULL, 0, 0 };
     struct diesel__symtab *tab = NULL;
+    struct pace p;
     struct w w;
-    int64_t now;
-    size_t count[DIESEL__DONE + 1] = { 0 }, ndeep = 0, ninherited = 0;
+    int64_t start;
+    size_t count[DIESEL__DONE + 1] = { 0 }, listed = 0, ninherited = 0;
+    size_t head = 0;
+    int rc = -1;
 
     (void)arg;
     if (args(out, &w, argc, argv, NULL, 0, "tasks [--json]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
-    if (tasks_sorted(l, &tl) != 0)
-        return fail(out, "%s", strerror(ENOMEM));
+    pace_init(&p, l);
     /* So that later green threads get clean stacks (see stack.c). */
-    diesel__task_purge_pool(l, 0);
-    now = diesel__now_ns();
-    if (w.json)
-        put(&w, "{\"now_s\":%.3f,\"count\":%zu,\"tasks\":[\n",
-            secs(now - l->started), tl.n);
-    else
+    if (purge_pool(l, &p) != 0)
+        return interrupted(out);
+    if (ids_sorted(l, &il) != 0)
+        return fail(out, "%s", strerror(ENOMEM));
+    start = diesel__now_ns();
+    if (w.json) {
+        /* The header, with the count, goes in front once it is known. */
+        head = out->len;
+        put(&w, "\n");
+    } else {
         put(&w, "%-7s %-16s %-8s %-9s %-9s %-11s %-7s %-28s %s\n", "ID",
             "NAME", "STATE", "FOR", "SWITCHES", "STACK", "HIGH", "WAITS ON",
             "SPAWNED AT");
-    for (size_t i = 0; i < tl.n && !w.full; i++) {
-        struct diesel__task *t = tl.t[i];
+    }
+    for (size_t i = 0; i < il.n && !w.full; i++) {
+        struct diesel__task *t = diesel__task_find(l, il.id[i]);
         char waits[512], spawned[512], forbuf[32], stack[32], high[32];
         int deep;
-        int64_t hw = high_water(t, &deep);
+        int64_t hw, now;
 
-        ndeep += deep;
-        describe_wait(l, t, now, waits, sizeof(waits));
-        spawned_at(&tab, t, spawned, sizeof(spawned));
-        if (t->state <= DIESEL__DONE)
-            count[t->state]++;
-        if (w.json) {
-            task_json(&w, l, t, now, waits, spawned, hw);
-            put(&w, i + 1 < tl.n ? ",\n" : "\n");
-            continue;
+        if (t != NULL) {
+            now = diesel__now_ns();
+            hw = high_water(t, &deep);
+            if (deep && deep_add(&dl, t, hw) != 0) {
+                fail(out, "%s", strerror(ENOMEM));
+                goto out;
+            }
+            describe_wait(l, t, now, waits, sizeof(waits));
+            spawned_at(&tab, t, spawned, sizeof(spawned));
+            if (t->state <= DIESEL__DONE)
+                count[t->state]++;
+            ninherited += t->dirty;
+            if (w.json) {
+                if (listed > 0)
+                    put(&w, ",\n");
+                task_json(&w, l, t, now, waits, spawned, hw);
+            } else {
+                if (t->state == DIESEL__WAITING ||
+                    t->state == DIESEL__SLEEPING)
+                    snprintf(forbuf, sizeof(forbuf), "%.3fs",
+                        secs(now - t->wait.since));
+                else
+                    snprintf(forbuf, sizeof(forbuf), "-");
+                snprintf(stack, sizeof(stack), "%.1fK/%.0fK",
+                    (double)diesel__bt_stack_used(t) / 1024,
+                    (double)(t->stack_hi - t->stack_lo) / 1024);
+                if (hw >= 0)
+                    snprintf(high, sizeof(high), "%.1fK%s",
+                        (double)hw / 1024, t->dirty ? "*" : "");
+                else
+                    snprintf(high, sizeof(high), "-");
+                put(&w, "%-7lld %-16s %-8s %-9s %-9llu %-11s %-7s %-28s "
+                    "%s\n", (long long)t->id, t->name,
+                    diesel__task_state_name(t->state), forbuf,
+                    (unsigned long long)t->switches, stack, high, waits,
+                    spawned);
+            }
+            listed++;
         }
-        if (t->state == DIESEL__WAITING || t->state == DIESEL__SLEEPING)
-            snprintf(forbuf, sizeof(forbuf), "%.3fs",
-                secs(now - t->wait.since));
-        else
-            snprintf(forbuf, sizeof(forbuf), "-");
-        snprintf(stack, sizeof(stack), "%.1fK/%.0fK",
-            (double)diesel__bt_stack_used(t) / 1024,
-            (double)(t->stack_hi - t->stack_lo) / 1024);
-        ninherited += t->dirty;
-        if (hw >= 0)
-            snprintf(high, sizeof(high), "%.1fK%s", (double)hw / 1024,
-                t->dirty ? "*" : "");
-        else
-            snprintf(high, sizeof(high), "-");
-        put(&w, "%-7lld %-16s %-8s %-9s %-9llu %-11s %-7s %-28s %s\n",
-            (long long)t->id, t->name, diesel__task_state_name(t->state),
-            forbuf, (unsigned long long)t->switches, stack, high, waits,
-            spawned);
+        if (pace(&p) != 0) {
+            interrupted(out);
+            goto out;
+        }
     }
     if (w.json) {
+        if (listed > 0)
+            put(&w, "\n");
         put(&w, "],\"deep\":[");
-        put_deep_ids(&w, &tl);
+        put_deep_ids(&w, &dl);
         put(&w, "]}\n");
+        put_before(&w, head, "{\"now_s\":%.3f,\"count\":%zu,\"tasks\":[",
+            secs(start - l->started), listed);
     } else {
         put(&w, "%zu green threads: %zu running, %zu ready, %zu waiting, "
-            "%zu sleeping\n", tl.n, count[DIESEL__RUNNING],
+            "%zu sleeping\n", listed, count[DIESEL__RUNNING],
             count[DIESEL__READY], count[DIESEL__WAITING],
             count[DIESEL__SLEEPING]);
         if (ninherited > 0)
             put(&w, "* a stack from the pool, used before: the mark may be "
                 "an earlier green thread's\n");
-        if (ndeep > 0)
-            put_deep_lines(&w, &tl);
+        put_deep_lines(&w, &dl);
     }
+    rc = done(&w);
+out:
     diesel__sym_close(tab);
-    free(tl.t);
-    return done(&w);
+    free(il.id);
+    free(dl.d);
+    return rc;
 }
 
 /* ---- stacks -------------------------------------------------------------- */
@@ -933,61 +1142,160 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
 #define IDS_LINE_MAX 200     /* bytes of the "ids:" line */
 
 /*
- * One green thread's stack.  Stacks are the same when their frames are,
- * except the innermost, the resume pc, which is compared by function:
- * it is always in the library's own parking code (diesel__task_park,
- * diesel_task_yield...), which reaches the switch from more than one
- * place (a direct hand-off to the next green thread, or back to the loop
- * every 128 switches), and where in it a green thread parked says
- * nothing about the green thread.
+ * Groups of identical stacks, built as the walk goes (a hash table of the
+ * distinct stacks), so that nothing is left to sort but the groups.
+ * Stacks are the same when their frames are, except the innermost, the
+ * resume pc, which is compared by function: it is always in the library's
+ * own parking code (diesel__task_park, diesel_task_yield...), which
+ * reaches the switch from more than one place (a direct hand-off to the
+ * next green thread, or back to the loop every 128 switches), and where
+ * in it a green thread parked says nothing about the green thread.
  */
-struct dumped {
+struct member {
     int64_t id;
-    const char *name;    /* the record's: no one runs during the command */
-    enum diesel__bt_how how;
-    int n;
-    uintptr_t key0;      /* frame 0's function (its pc if unknown) */
-    void **pc;           /* n frames, malloc'd */
+    char name[DIESEL__NAME_MAX]; /* a copy: the record may be gone by the
+                                    time the reply is written */
 };
 
-static int
-cmp_frames(const struct dumped *x, const struct dumped *y)
+struct group {
+    enum diesel__bt_how how;
+    int n;                       /* frames */
+    uintptr_t key0;              /* frame 0's function (its pc if
+                                    unknown), 0 without frames */
+    void **pc;                   /* the frames of its first member, the
+                                    lowest id; malloc'd */
+    uint64_t hash;
+    struct member *m;            /* ascending ids; malloc'd */
+    size_t count, cap;
+};
+
+struct groups {
+    struct group *g;
+    size_t n, cap;
+    size_t *slot;                /* hash table: index in g + 1, 0 empty */
+    size_t nslot;                /* a power of two, over 2n */
+};
+
+static uint64_t
+stack_hash(enum diesel__bt_how how, int n, uintptr_t key0, void *const *pc)
 {
-    if (x->how != y->how)
-        return x->how < y->how ? -1 : 1;
-    if (x->n != y->n)
-        return x->n < y->n ? -1 : 1;
-    if (x->n > 0 && x->key0 != y->key0)
-        return x->key0 < y->key0 ? -1 : 1;
-    for (int i = 1; i < x->n; i++) {
-        if (x->pc[i] != y->pc[i])
-            return (uintptr_t)x->pc[i] < (uintptr_t)y->pc[i] ? -1 : 1;
+    uint64_t h = ((uint64_t)how << 32 | (uint32_t)n) * 0x9E3779B97F4A7C15ull;
+
+    h = (h ^ key0) * 0x9E3779B97F4A7C15ull;
+    for (int i = 1; i < n; i++)
+        h = (h ^ (h >> 29) ^ (uintptr_t)pc[i]) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
+}
+
+static int
+same_stack(const struct group *g, enum diesel__bt_how how, int n,
+    uintptr_t key0, void *const *pc)
+{
+    return g->how == how && g->n == n && g->key0 == key0 &&
+        (n < 2 || memcmp(g->pc + 1, pc + 1, (size_t)(n - 1) *
+        sizeof(*pc)) == 0);
+}
+
+static int
+groups_rehash(struct groups *gs)
+{
+    size_t nslot = gs->nslot ? gs->nslot * 2 : 64;
+    size_t *slot = calloc(nslot, sizeof(*slot));
+
+    if (slot == NULL)
+        return -1;
+    for (size_t i = 0; i < gs->n; i++) {
+        size_t j = (size_t)gs->g[i].hash & (nslot - 1);
+
+        while (slot[j] != 0)
+            j = (j + 1) & (nslot - 1);
+        slot[j] = i + 1;
     }
+    free(gs->slot);
+    gs->slot = slot;
+    gs->nslot = nslot;
     return 0;
 }
 
+/* Add green thread t, whose backtrace is bt, to its group. */
 static int
-cmp_dumped(const void *a, const void *b)
+groups_add(struct groups *gs, struct diesel__symtab *tab,
+    const struct diesel__task *t, const struct diesel__bt *bt)
 {
-    const struct dumped *x = a, *y = b;
-    int c = cmp_frames(x, y);
+    uintptr_t key0 = 0;
+    uint64_t h;
+    size_t j;
+    struct group *g = NULL;
+    struct member *m;
 
-    if (c != 0)
-        return c;
-    return (x->id > y->id) - (x->id < y->id);
+    if (bt->n > 0) {
+        struct diesel__sym sym;
+
+        key0 = (uintptr_t)bt->pc[0];
+        if (diesel__sym_lookup(tab, bt->pc[0], &sym) == 0 &&
+            sym.func != NULL)
+            key0 -= sym.func_off;
+    }
+    h = stack_hash(bt->how, bt->n, key0, bt->pc);
+    if ((gs->n + 1) * 2 > gs->nslot && groups_rehash(gs) != 0)
+        return -1;
+    for (j = (size_t)h & (gs->nslot - 1); gs->slot[j] != 0;
+        j = (j + 1) & (gs->nslot - 1)) {
+        struct group *c = &gs->g[gs->slot[j] - 1];
+
+        if (c->hash == h && same_stack(c, bt->how, bt->n, key0, bt->pc)) {
+            g = c;
+            break;
+        }
+    }
+    if (g == NULL) {
+        if (gs->n == gs->cap) {
+            size_t cap = gs->cap ? gs->cap * 2 : 16;
+            struct group *a = realloc(gs->g, cap * sizeof(*a));
+
+            if (a == NULL)
+                return -1;
+            gs->g = a;
+            gs->cap = cap;
+        }
+        g = &gs->g[gs->n];
+        memset(g, 0, sizeof(*g));
+        g->pc = malloc((bt->n ? (size_t)bt->n : 1) * sizeof(void *));
+        if (g->pc == NULL)
+            return -1;
+        memcpy(g->pc, bt->pc, (size_t)bt->n * sizeof(void *));
+        g->how = bt->how;
+        g->n = bt->n;
+        g->key0 = key0;
+        g->hash = h;
+        gs->slot[j] = ++gs->n;
+    }
+    if (g->count == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 4;
+
+        if ((m = realloc(g->m, cap * sizeof(*m))) == NULL)
+            return -1;
+        g->m = m;
+        g->cap = cap;
+    }
+    m = &g->m[g->count++];
+    m->id = t->id;
+    memcpy(m->name, t->name, sizeof(m->name));
+    return 0;
 }
 
-static int
-same_stack(const struct dumped *x, const struct dumped *y)
+static void
+groups_free(struct groups *gs)
 {
-    return cmp_frames(x, y) == 0;
+    for (size_t i = 0; i < gs->n; i++) {
+        free(gs->g[i].pc);
+        free(gs->g[i].m);
+    }
+    free(gs->g);
+    free(gs->slot);
 }
 
-struct group {
-    size_t first, count;     /* a run of the sorted array */
-    int64_t min_id;
-};
-
+/* The largest group first, then by lowest id. */
 static int
 cmp_group(const void *a, const void *b)
 {
@@ -995,7 +1303,7 @@ cmp_group(const void *a, const void *b)
 
     if (x->count != y->count)
         return x->count > y->count ? -1 : 1;
-    return (x->min_id > y->min_id) - (x->min_id < y->min_id);
+    return (x->m[0].id > y->m[0].id) - (x->m[0].id < y->m[0].id);
 }
 
 static const char *
@@ -1032,26 +1340,27 @@ how_note(enum diesel__bt_how how)
 
 /* "ids: 3-52, 60" for a group (its members are sorted by id). */
 static void
-put_ids(struct w *w, const struct dumped *d, size_t n)
+put_ids(struct w *w, const struct group *g)
 {
     char line[IDS_LINE_MAX + 64];
-    size_t k = 0;
+    const struct member *m = g->m;
+    size_t k = 0, n = g->count;
 
     k += (size_t)snprintf(line, sizeof(line), "    ids: ");
     for (size_t i = 0; i < n; ) {
         size_t j = i;
 
-        while (j + 1 < n && d[j + 1].id == d[j].id + 1)
+        while (j + 1 < n && m[j + 1].id == m[j].id + 1)
             j++;
         if (k > IDS_LINE_MAX) {
             k += (size_t)snprintf(line + k, sizeof(line) - k, ", ...");
             break;
         }
         k += (size_t)snprintf(line + k, sizeof(line) - k, "%s%lld",
-            i ? ", " : "", (long long)d[i].id);
+            i ? ", " : "", (long long)m[i].id);
         if (j > i)
             k += (size_t)snprintf(line + k, sizeof(line) - k, "-%lld",
-                (long long)d[j].id);
+                (long long)m[j].id);
         i = j + 1;
     }
     put(w, "%s\n", line);
@@ -1059,45 +1368,52 @@ put_ids(struct w *w, const struct dumped *d, size_t n)
 
 static void
 put_group_text(struct w *w, struct diesel__symtab *tab,
-    const struct dumped *d, size_t n)
+    const struct group *g)
 {
-    const char *note = how_note(d[0].how);
+    const char *note = how_note(g->how);
 
-    put(w, "[%zu] === ", n);
-    for (size_t i = 0; i < n && i < NAMES_SHOWN; i++)
-        put(w, "%s%s", i ? ", " : "", d[i].name);
-    put(w, "%s ===\n", n > NAMES_SHOWN ? ", ..." : "");
-    put_ids(w, d, n);
+    put(w, "[%zu] === ", g->count);
+    for (size_t i = 0; i < g->count && i < NAMES_SHOWN; i++)
+        put(w, "%s%s", i ? ", " : "", g->m[i].name);
+    put(w, "%s ===\n", g->count > NAMES_SHOWN ? ", ..." : "");
+    put_ids(w, g);
     if (note != NULL)
         put(w, "    %s\n", note);
-    for (int f = 0; f < d[0].n && !w->full; f++) {
+    for (int f = 0; f < g->n && !w->full; f++) {
         char frame[512];
 
-        fmt_frame(tab, d[0].pc[f], frame, sizeof(frame));
+        fmt_frame(tab, g->pc[f], frame, sizeof(frame));
         put(w, "    %s\n", frame);
     }
 }
 
-static void
+/* A group in JSON; its ids and names count as items of the walk. */
+static int
 put_group_json(struct w *w, struct diesel__symtab *tab,
-    const struct dumped *d, size_t n)
+    const struct group *g, struct pace *p)
 {
-    put(w, "{\"count\":%zu,\"how\":\"%s\",\"ids\":[", n, how_name(d[0].how));
-    for (size_t i = 0; i < n && !w->full; i++)
-        put(w, "%s%lld", i ? "," : "", (long long)d[i].id);
+    put(w, "{\"count\":%zu,\"how\":\"%s\",\"ids\":[", g->count,
+        how_name(g->how));
+    for (size_t i = 0; i < g->count && !w->full; i++) {
+        put(w, "%s%lld", i ? "," : "", (long long)g->m[i].id);
+        if (pace(p) != 0)
+            return -1;
+    }
     put(w, "],\"names\":[");
-    for (size_t i = 0; i < n && !w->full; i++) {
+    for (size_t i = 0; i < g->count && !w->full; i++) {
         if (i)
             put(w, ",");
-        jstr(w, d[i].name);
+        jstr(w, g->m[i].name);
+        if (pace(p) != 0)
+            return -1;
     }
     put(w, "],\"frames\":[");
-    for (int f = 0; f < d[0].n && !w->full; f++) {
+    for (int f = 0; f < g->n && !w->full; f++) {
         struct diesel__sym s;
-        int in = diesel__sym_lookup(tab, d[0].pc[f], &s) == 0;
+        int in = diesel__sym_lookup(tab, g->pc[f], &s) == 0;
 
         put(w, "%s{\"pc\":\"0x%llx\",\"func\":", f ? "," : "",
-            (unsigned long long)(uintptr_t)d[0].pc[f]);
+            (unsigned long long)(uintptr_t)g->pc[f]);
         jstr(w, in ? s.func : NULL);
         if (in && s.func != NULL)
             put(w, ",\"offset\":%llu", (unsigned long long)s.func_off);
@@ -1112,6 +1428,7 @@ put_group_json(struct w *w, struct diesel__symtab *tab,
             put(w, ",\"module_offset\":null}");
     }
     put(w, "]}");
+    return 0;
 }
 
 int
@@ -1120,12 +1437,12 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
 {
     static const char usage[] = "stacks [--json] [ID]";
     struct diesel_loop *l;
-    struct tasklist tl;
-    struct dumped *d = NULL;
-    struct group *g = NULL;
+    struct idlist il = { NULL, 0 };
+    struct groups gs = { NULL, 0, 0, NULL, 0 };
     struct diesel__symtab *tab = NULL;
     struct diesel__bt *bt = NULL;
-    size_t ng = 0, nd = 0;
+    struct pace p;
+    size_t nd = 0;
     char *pos[1];
     struct w w;
     int npos, rc = -1;
@@ -1134,89 +1451,77 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
     if ((npos = args(out, &w, argc, argv, pos, 1, usage)) < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
+    pace_init(&p, l);
     if (npos == 1) {
         int64_t id = parse_id(pos[0]);
-        struct diesel__task *t;
 
         if (id == 0)
             return fail(out, "bad green thread id '%.64s'; usage: %s",
                 pos[0], usage);
-        if ((t = diesel__task_find(l, id)) == NULL)
+        if (diesel__task_find(l, id) == NULL)
             return fail(out, "no green thread %lld", (long long)id);
-        tl.t = malloc(sizeof(*tl.t));
-        if (tl.t == NULL)
+        il.id = malloc(sizeof(*il.id));
+        if (il.id == NULL)
             return fail(out, "%s", strerror(ENOMEM));
-        tl.t[0] = t;
-        tl.n = 1;
-    } else if (tasks_sorted(l, &tl) != 0) {
+        il.id[0] = id;
+        il.n = 1;
+    } else if (ids_sorted(l, &il) != 0) {
         return fail(out, "%s", strerror(ENOMEM));
     }
     diesel__bt_init();
-    d = calloc(tl.n ? tl.n : 1, sizeof(*d));
-    g = calloc(tl.n ? tl.n : 1, sizeof(*g));
     bt = malloc(sizeof(*bt));
     tab = diesel__sym_open();
-    if (d == NULL || g == NULL || bt == NULL || tab == NULL) {
+    if (bt == NULL || tab == NULL) {
         fail(out, "%s", strerror(ENOMEM));
         goto out;
     }
-    for (nd = 0; nd < tl.n; nd++) {
-        struct diesel__task *t = tl.t[nd];
+    /* The walk: each green thread's backtrace into its group, in order
+     * of id, so that each group's members are sorted and its first one
+     * has the lowest id. */
+    for (size_t i = 0; i < il.n; i++) {
+        struct diesel__task *t = diesel__task_find(l, il.id[i]);
 
-        diesel__bt_task(t, bt);
-        d[nd].id = t->id;
-        d[nd].name = t->name;
-        d[nd].how = bt->how;
-        d[nd].n = bt->n;
-        d[nd].pc = malloc((bt->n ? (size_t)bt->n : 1) * sizeof(void *));
-        if (d[nd].pc == NULL) {
-            fail(out, "%s", strerror(ENOMEM));
+        if (t != NULL) {
+            diesel__bt_task(t, bt);
+            if (groups_add(&gs, tab, t, bt) != 0) {
+                fail(out, "%s", strerror(ENOMEM));
+                goto out;
+            }
+            nd++;
+        }
+        if (pace(&p) != 0) {
+            interrupted(out);
             goto out;
         }
-        memcpy(d[nd].pc, bt->pc, (size_t)bt->n * sizeof(void *));
-        if (bt->n > 0) {
-            struct diesel__sym sym;
-
-            d[nd].key0 = (uintptr_t)bt->pc[0];
-            if (diesel__sym_lookup(tab, bt->pc[0], &sym) == 0 &&
-                sym.func != NULL)
-                d[nd].key0 -= sym.func_off;
-        }
     }
-    /* Sort so that identical stacks are adjacent (by id within), cut the
-     * runs into groups, and order the groups by size. */
-    qsort(d, nd, sizeof(*d), cmp_dumped);
-    for (size_t i = 0; i < nd; i++) {
-        if (i == 0 || !same_stack(&d[i - 1], &d[i])) {
-            g[ng].first = i;
-            g[ng].min_id = d[i].id;
-            ng++;
-        }
-        g[ng - 1].count++;
-    }
-    qsort(g, ng, sizeof(*g), cmp_group);
+    if (gs.n > 1)
+        qsort(gs.g, gs.n, sizeof(*gs.g), cmp_group);
     if (w.json)
         put(&w, "{\"count\":%zu,\"groups\":[\n", nd);
-    for (size_t i = 0; i < ng && !w.full; i++) {
+    for (size_t i = 0; i < gs.n && !w.full; i++) {
         if (w.json) {
-            put_group_json(&w, tab, d + g[i].first, g[i].count);
-            put(&w, i + 1 < ng ? ",\n" : "\n");
+            if (put_group_json(&w, tab, &gs.g[i], &p) != 0) {
+                interrupted(out);
+                goto out;
+            }
+            put(&w, i + 1 < gs.n ? ",\n" : "\n");
         } else {
-            put_group_text(&w, tab, d + g[i].first, g[i].count);
+            put_group_text(&w, tab, &gs.g[i]);
+        }
+        if (pace(&p) != 0) {
+            interrupted(out);
+            goto out;
         }
     }
     if (w.json)
         put(&w, "]}\n");
     else
-        put(&w, "%zu green threads, %zu distinct stacks\n", nd, ng);
+        put(&w, "%zu green threads, %zu distinct stacks\n", nd, gs.n);
     rc = done(&w);
 out:
-    for (size_t i = 0; d != NULL && i < nd; i++)
-        free(d[i].pc);
-    free(d);
-    free(g);
+    groups_free(&gs);
     free(bt);
-    free(tl.t);
+    free(il.id);
     diesel__sym_close(tab);
     return rc;
 }
@@ -1315,12 +1620,6 @@ add_resident(struct diesel__task *t, struct committed *c)
         c->bytes += r;
 }
 
-static void
-add_resident_cb(struct diesel__task *t, void *arg)
-{
-    add_resident(t, arg);
-}
-
 /* High-water marks over the live green threads. */
 struct highs {
     int64_t total;       /* bytes, sum of the known marks */
@@ -1328,28 +1627,27 @@ struct highs {
     int64_t max;         /* the deepest mark, -1 none */
     int64_t max_size;    /* its stack's size */
     int64_t max_id;
-    const char *max_name;
-    uint64_t deep;       /* green threads over DEEP_PCT */
+    char max_name[DIESEL__NAME_MAX];
+    struct deeplist deep; /* green threads over DEEP_PCT */
 };
 
-static void
-add_high_cb(struct diesel__task *t, void *arg)
+static int
+add_high(struct diesel__task *t, struct highs *h)
 {
-    struct highs *h = arg;
     int deep;
     int64_t hw = high_water(t, &deep);
 
     if (hw < 0)
-        return;
+        return 0;
     h->known++;
     h->total += hw;
-    h->deep += deep;
     if (hw > h->max) {
         h->max = hw;
         h->max_size = (int64_t)(t->stack_hi - t->stack_lo);
         h->max_id = t->id;
-        h->max_name = t->name;
+        memcpy(h->max_name, t->name, sizeof(h->max_name));
     }
+    return deep ? deep_add(&h->deep, t, hw) : 0;
 }
 
 int
@@ -1361,8 +1659,9 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     struct diesel__stack_stats ss;
     struct diesel__malloc_info mi;
     struct committed live = { 0, 0, 0 }, pooled = { 0, 0, 0 };
-    struct highs hi = { 0, 0, -1, 0, 0, NULL, 0 };
-    struct tasklist tl;
+    struct highs hi = { 0, 0, -1, 0, 0, "", { NULL, 0, 0 } };
+    struct idlist il;
+    struct pace p;
     int64_t rss, peak, committed;
     long maps, limit;
     char a[32], b[32], c[32], e[32];
@@ -1375,9 +1674,28 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     if (diesel__platform_malloc_info(&mi) != 0)
         mi.source = NULL;
     diesel__stack_stats(&ss);
-    diesel__task_purge_pool(l, 0);
-    diesel__task_foreach(l, add_resident_cb, &live);
-    diesel__task_foreach(l, add_high_cb, &hi);
+    pace_init(&p, l);
+    if (purge_pool(l, &p) != 0)
+        return interrupted(out);
+    if (ids_sorted(l, &il) != 0)
+        return fail(out, "%s", strerror(ENOMEM));
+    for (size_t i = 0; i < il.n; i++) {
+        struct diesel__task *t = diesel__task_find(l, il.id[i]);
+
+        if (t != NULL) {
+            add_resident(t, &live);
+            if (add_high(t, &hi) != 0) {
+                free(il.id);
+                free(hi.deep.d);
+                return fail(out, "%s", strerror(ENOMEM));
+            }
+        }
+        if (pace(&p) != 0)
+            goto stopped;
+    }
+    free(il.id);
+    /* The pool, at most POOL_MAX stacks (a mincore(2) each), in one go:
+     * it is a list that changes whenever the loop turns. */
     for (struct diesel__task *t = l->pool; t != NULL; t = t->next)
         add_resident(t, &pooled);
     committed = live.unknown || pooled.unknown ? -1 :
@@ -1433,16 +1751,14 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
                 "\"high_water_max_stack_size\":null");
         }
         put(&w, ",\"deep\":[");
-        if (hi.deep > 0 && tasks_sorted(l, &tl) == 0) {
-            put_deep_ids(&w, &tl);
-            free(tl.t);
-        }
+        put_deep_ids(&w, &hi.deep);
         put(&w, "]},\"mappings\":");
         jnum(&w, maps);
         put(&w, ",\"max_map_count\":");
         jnum(&w, limit);
         put(&w, ",\"guard\":\"%s\"}\n", ss.guard_madvise ? "madvise" :
             "mprotect");
+        free(hi.deep.d);
         return done(&w);
     }
     fmt_bytes(a, sizeof(a), rss);
@@ -1491,11 +1807,13 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     put(&w, "guard pages       %s\n", ss.guard_madvise ?
         "madvise (MADV_GUARD_INSTALL: no extra mapping per stack)" :
         "mprotect (one more mapping per stack)");
-    if (hi.deep > 0 && tasks_sorted(l, &tl) == 0) {
-        put_deep_lines(&w, &tl);
-        free(tl.t);
-    }
+    put_deep_lines(&w, &hi.deep);
+    free(hi.deep.d);
     return done(&w);
+stopped:
+    free(il.id);
+    free(hi.deep.d);
+    return interrupted(out);
 }
 
 /* ---- fds ----------------------------------------------------------------- */
@@ -1582,16 +1900,18 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
 {
     struct diesel_loop *l;
     struct w w;
+    struct pace p;
     int *fds = NULL;
-    size_t n = 0;
+    size_t n = 0, listed = 0, head = 0;
 
     (void)arg;
     if (args(out, &w, argc, argv, NULL, 0, "fds [--json]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
+    pace_init(&p, l);
     if (diesel__platform_fd_list(&fds, &n) != 0) {
         /* No list from the system: sweep the descriptor range, bounded
-         * (a million fcntl calls would stall the loop). */
+         * (a million fcntl calls would take long), in slices. */
         struct rlimit rl;
         long max = 65536;
 
@@ -1606,12 +1926,21 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         for (int fd = 0; fd < max; fd++) {
             if (fcntl(fd, F_GETFD) != -1)
                 fds[n++] = fd;
+            if (pace(&p) != 0) {
+                free(fds);
+                return interrupted(out);
+            }
         }
     }
-    if (w.json)
-        put(&w, "{\"count\":%zu,\"fds\":[\n", n);
-    else
+    /* The descriptors open when the command began, each described when
+     * the walk gets to it; one closed meanwhile is left out.  The JSON
+     * header, with the count, goes in front once it is known. */
+    if (w.json) {
+        head = out->len;
+        put(&w, "\n");
+    } else {
         put(&w, "%-6s %-8s %-44s %s\n", "FD", "TYPE", "WHAT", "WAITER");
+    }
     for (size_t i = 0; i < n && !w.full; i++) {
         int fd = fds[i];
         struct diesel__task *rd = NULL, *wr = NULL;
@@ -1619,13 +1948,20 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         char what[512], waiter[160];
         size_t k = 0;
 
+        if (i > 0 && pace(&p) != 0) {
+            free(fds);
+            return interrupted(out);
+        }
+        if (fcntl(fd, F_GETFD) == -1)
+            continue;
         if (fd < l->nfds) {
             rd = l->fds[fd].reader;
             wr = l->fds[fd].writer;
         }
         fd_describe(fd, &fi);
         if (w.json) {
-            put(&w, "{\"fd\":%d,\"type\":\"%s\"", fd, fi.type);
+            put(&w, "%s{\"fd\":%d,\"type\":\"%s\"", listed ? ",\n" : "",
+                fd, fi.type);
             if (fi.is_socket) {
                 put(&w, ",\"proto\":");
                 jstr(&w, fi.proto);
@@ -1641,9 +1977,11 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
             put_waiter_json(&w, rd);
             put(&w, ",\"writer\":");
             put_waiter_json(&w, wr);
-            put(&w, i + 1 < n ? "},\n" : "}\n");
+            put(&w, "}");
+            listed++;
             continue;
         }
+        listed++;
         if (fi.is_socket)
             snprintf(what, sizeof(what), "%s%s %s%s%s", fi.proto,
                 fi.listening ? " listening" : "", fi.local,
@@ -1662,10 +2000,12 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         else
             put(&w, "%-6d %-8s %s\n", fd, fi.type, what);
     }
-    if (w.json)
-        put(&w, "]}\n");
-    else
-        put(&w, "%zu descriptors open\n", n);
+    if (w.json) {
+        put(&w, "%s]}\n", listed ? "\n" : "");
+        put_before(&w, head, "{\"count\":%zu,\"fds\":[", listed);
+    } else {
+        put(&w, "%zu descriptors open\n", listed);
+    }
     free(fds);
     return done(&w);
 }

@@ -13,7 +13,8 @@
 void diesel__console_builtins_register(void);
 
 /* The commands themselves (diesel_console_fn), for the tests.  Each runs
- * inside the loop, on the green thread serving the console. */
+ * inside the loop, on the green thread serving the console; tasks,
+ * stacks, mem and fds let the loop turn while they walk. */
 int diesel__cmd_pid(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_tasks(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_stacks(struct diesel_console_out *, int, char **, void *);

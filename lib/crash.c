@@ -159,7 +159,7 @@ diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
     put(&l, "):");
     say_to(&l, fd, prefix);
     for (size_t i = 0; i < lp->tasks_cap && shown < TABLE_MAX; i++) {
-        const struct diesel__task *t = lp->tasks[i];
+        const struct diesel__task *t = lp->tasks[i].t;
 
         if (t == NULL)
             continue;

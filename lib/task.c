@@ -40,17 +40,16 @@ static int
 table_grow(struct diesel_loop *l)
 {
     size_t cap = l->tasks_cap ? l->tasks_cap * 2 : 256;
-    struct diesel__task **tab = calloc(cap, sizeof(*tab));
+    struct diesel__task_slot *tab = calloc(cap, sizeof(*tab));
 
     if (tab == NULL)
         return -1;
     for (size_t i = 0; i < l->tasks_cap; i++) {
-        struct diesel__task *t = l->tasks[i];
-        if (t != NULL) {
-            size_t j = hash_id(t->id, cap);
-            while (tab[j] != NULL)
+        if (l->tasks[i].t != NULL) {
+            size_t j = hash_id(l->tasks[i].id, cap);
+            while (tab[j].t != NULL)
                 j = (j + 1) & (cap - 1);
-            tab[j] = t;
+            tab[j] = l->tasks[i];
         }
     }
     free(l->tasks);
@@ -68,9 +67,10 @@ table_add(struct diesel_loop *l, struct diesel__task *t)
     if ((l->ntasks + 1) * 2 > l->tasks_cap && table_grow(l) != 0)
         return -1;
     j = hash_id(t->id, l->tasks_cap);
-    while (l->tasks[j] != NULL)
+    while (l->tasks[j].t != NULL)
         j = (j + 1) & (l->tasks_cap - 1);
-    l->tasks[j] = t;
+    l->tasks[j].id = t->id;
+    l->tasks[j].t = t;
     return 0;
 }
 
@@ -80,18 +80,20 @@ table_del(struct diesel_loop *l, struct diesel__task *t)
     size_t mask = l->tasks_cap - 1;
     size_t i = hash_id(t->id, l->tasks_cap);
 
-    while (l->tasks[i] != t)
+    while (l->tasks[i].t != t)
         i = (i + 1) & mask;
     /* Backward-shift deletion: move later entries of the probe run into
      * the hole when their home slot allows it, so no tombstones. */
-    for (size_t j = (i + 1) & mask; l->tasks[j] != NULL; j = (j + 1) & mask) {
-        size_t home = hash_id(l->tasks[j]->id, l->tasks_cap);
+    for (size_t j = (i + 1) & mask; l->tasks[j].t != NULL;
+        j = (j + 1) & mask) {
+        size_t home = hash_id(l->tasks[j].id, l->tasks_cap);
         if (((j - home) & mask) >= ((j - i) & mask)) {
             l->tasks[i] = l->tasks[j];
             i = j;
         }
     }
-    l->tasks[i] = NULL;
+    l->tasks[i].id = 0;
+    l->tasks[i].t = NULL;
 }
 
 struct diesel__task *
@@ -102,10 +104,10 @@ diesel__task_find(struct diesel_loop *l, int64_t id)
     if (l->tasks_cap == 0 || id <= 0)
         return NULL;
     mask = l->tasks_cap - 1;
-    for (j = hash_id(id, l->tasks_cap); l->tasks[j] != NULL;
+    for (j = hash_id(id, l->tasks_cap); l->tasks[j].t != NULL;
         j = (j + 1) & mask) {
-        if (l->tasks[j]->id == id)
-            return l->tasks[j];
+        if (l->tasks[j].id == id)
+            return l->tasks[j].t;
     }
     return NULL;
 }
@@ -115,9 +117,21 @@ diesel__task_foreach(struct diesel_loop *l,
     void (*fn)(struct diesel__task *, void *), void *arg)
 {
     for (size_t i = 0; i < l->tasks_cap; i++) {
-        if (l->tasks[i] != NULL)
-            fn(l->tasks[i], arg);
+        if (l->tasks[i].t != NULL)
+            fn(l->tasks[i].t, arg);
     }
+}
+
+size_t
+diesel__task_ids(struct diesel_loop *l, int64_t *ids)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < l->tasks_cap; i++) {
+        if (l->tasks[i].t != NULL)
+            ids[n++] = l->tasks[i].id;
+    }
+    return n;
 }
 
 /* ---- Switching ----------------------------------------------------------- */
@@ -294,8 +308,8 @@ void
 diesel__task_cancel_all(struct diesel_loop *l)
 {
     for (size_t i = 0; i < l->tasks_cap; i++) {
-        if (l->tasks[i] != NULL)
-            diesel__task_cancel(l->tasks[i]);
+        if (l->tasks[i].t != NULL)
+            diesel__task_cancel(l->tasks[i].t);
     }
 }
 
@@ -312,7 +326,7 @@ void
 diesel__task_cancel_daemons(struct diesel_loop *l)
 {
     for (size_t i = 0; i < l->tasks_cap; i++) {
-        struct diesel__task *t = l->tasks[i];
+        struct diesel__task *t = l->tasks[i].t;
         if (t != NULL && t->daemon && !t->cancelled)
             diesel__task_cancel(t);
     }
@@ -612,6 +626,33 @@ diesel_task_yield(void)
     t->state = DIESEL__READY;
     ready_push(l, t);
     suspend(l, t);
+    if (t->cancelled) {
+        errno = ECANCELED;
+        return -1;
+    }
+    return 0;
+}
+
+int
+diesel__task_yield_loop(void)
+{
+    struct diesel__task *t = diesel__running("diesel__task_yield_loop");
+    struct diesel_loop *l;
+
+    if (t == NULL)
+        return -1;
+    if (t->cancelled) {
+        errno = ECANCELED;
+        return -1;
+    }
+    l = t->loop;
+    /* Behind whatever is ready, and back to the loop's own context rather
+     * than straight to the next green thread: the loop polls (timeout 0,
+     * since we are ready) and fires the timers that are due before it
+     * runs the queue, us last. */
+    t->state = DIESEL__READY;
+    ready_push(l, t);
+    switch_to(l, t, NULL);
     if (t->cancelled) {
         errno = ECANCELED;
         return -1;

@@ -1381,12 +1381,480 @@ START_TEST(ten_thousand_green_threads_are_listed_and_dumped)
 }
 END_TEST
 
+/* ---- Walks that let the loop turn ----------------------------------------
+ *
+ * tasks, stacks, mem and fds walk in slices and let the loop turn between
+ * them.  What shows it, with no clock: a green thread parked on a pipe
+ * that is always readable is woken by every poll of the loop, so it
+ * counts the loop's turns (and churns green threads when asked to); a
+ * command that never yields lets it count none.
+ */
+
+#define WALKED 20000         /* sleeping green threads under the walks */
+#define CHURNED 2000         /* green threads that come and go meanwhile */
+#define CHURN_STEP 20        /* ... ended and spawned per turn */
+
+static int turn_pipe[2] = { -1, -1 };
+static int64_t turns;        /* polls the counter was woken by */
+static int churning;         /* the counter churns green threads too: 1 on
+                                the first turn of a walk, then 2 */
+static int64_t churn_ids[CHURNED]; /* the ephemeral green threads alive */
+static size_t nchurn;
+static int64_t churn_ended, churn_turns, last_id;
+static uint32_t churn_rand = 12345;
+
+static __attribute__((noinline)) int
+ephemeral(void *arg)
+{
+    (void)arg;
+    /* Not a tail call, so that its stack differs from sleeper_a's. */
+    return diesel_sleep(-1) == 0 ? 0 : errno + 1000;
+}
+
+static int64_t
+churn_spawn(void)
+{
+    int64_t id = diesel_task_spawn("ephemeral", ephemeral, NULL, 0);
+
+    ck_assert_int_gt(id, 0);
+    last_id = id;
+    return id;
+}
+
+static int
+turn_counter(void *arg)
+{
+    (void)arg;
+    while (diesel_fd_wait(turn_pipe[0], DIESEL_READ, -1) > 0) {
+        turns++;
+        if (!churning)
+            continue;
+        /* End CHURN_STEP ephemeral green threads and spawn as many: on a
+         * walk's first turn the ones with the largest ids, which the walk
+         * (by id) has not reached yet; then any. */
+        churn_turns++;
+        for (int i = 0; i < CHURN_STEP; i++) {
+            size_t k;
+
+            if (churning == 1) {
+                k = nchurn - 1 - (size_t)i;
+            } else {
+                churn_rand = churn_rand * 1103515245u + 12345u;
+                k = (churn_rand >> 8) % nchurn;
+            }
+            ck_assert_int_eq(diesel_task_cancel(churn_ids[k]), 0);
+            churn_ended++;
+            churn_ids[k] = churn_spawn();
+        }
+        churning = 2;
+    }
+    return 0;
+}
+
+static void
+turns_start(void)
+{
+    ck_assert_int_eq(pipe(turn_pipe), 0);
+    ck_assert_int_eq(write(turn_pipe[1], "x", 1), 1);
+    ck_assert_int_gt(diesel_task_spawn("turns", turn_counter, NULL, 0), 0);
+}
+
+static int64_t walked_long_ms = 600000;   /* outlives valgrind's pace */
+
+/* WALKED sleepers (sleeper_a), ids first..first+WALKED-1; with churn, an
+ * ephemeral green thread after every tenth. */
+static int64_t
+spawn_walked(int with_churn, int64_t *stable, size_t *nstable)
+{
+    int64_t first = -1;
+
+    *nstable = 0;
+    for (int i = 0; i < WALKED; i++) {
+        int64_t id = diesel_task_spawn("stable", sleeper_a,
+            &walked_long_ms, 0);
+
+        ck_assert_int_gt(id, 0);
+        if (first < 0)
+            first = id;
+        last_id = id;
+        if (stable != NULL)
+            stable[(*nstable)++] = id;
+        if (with_churn && i % (WALKED / CHURNED) == 0)
+            churn_ids[nchurn++] = churn_spawn();
+    }
+    /* Let every one of them run up to its sleep. */
+    ck_assert_int_eq(diesel_sleep(50), 0);
+    return first;
+}
+
+static int
+walks_turn_main(void *arg)
+{
+    static const char *lines[] = { "stacks", "stacks --json", "tasks",
+        "tasks --json", "mem", "mem --json" };
+    char want[128];
+
+    (void)arg;
+    turns_start();
+    spawn_walked(0, NULL, &(size_t){ 0 });
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        int64_t before = turns;
+        struct res r = cmd_ok(lines[i]);
+
+        ck_assert_msg(turns > before, "%s over %d green threads: the loop "
+            "did not turn while it ran", lines[i], WALKED);
+        if (strcmp(lines[i], "stacks") == 0) {
+            snprintf(want, sizeof(want), "[%d] === stable, ", WALKED);
+            ck_assert_msg(starts_with(r.out, want), "%.300s", r.out);
+            /* The sleepers, main (running) and the counter. */
+            snprintf(want, sizeof(want), "\n%d green threads, 3 distinct "
+                "stacks\n", WALKED + 2);
+            ck_assert_ptr_nonnull(strstr(r.out, want));
+        } else if (strcmp(lines[i], "tasks") == 0) {
+            /* The counter may be waiting or, woken, ready. */
+            snprintf(want, sizeof(want), "\n%d green threads: 1 running, ",
+                WALKED + 2);
+            ck_assert_msg(strstr(r.out, want) != NULL, "%s", want);
+            snprintf(want, sizeof(want), " waiting, %d sleeping\n", WALKED);
+            ck_assert_msg(strstr(r.out, want) != NULL, "%s", want);
+        } else if (strstr(lines[i], "--json") != NULL) {
+            ck_assert_json(r.out);
+        }
+        fprintf(stderr, "walks: %s over %d green threads: the loop turned "
+            "%lld times meanwhile\n", lines[i], WALKED + 2,
+            (long long)(turns - before));
+        free(r.out);
+    }
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(walks_let_the_loop_turn)
+{
+    ck_assert_int_eq(t_run(walks_turn_main, NULL), 0);
+}
+END_TEST
+
+/* Two console sessions on socketpairs, served in this loop. */
+static int sess_a[2] = { -1, -1 }, sess_b[2] = { -1, -1 };
+
+static int
+serve_one(void *arg)
+{
+    int fd = *(int *)arg;
+
+    return diesel_console_serve_fds(fd, fd) == 0 ? 0 : errno + 1000;
+}
+
+static int
+echo_cmd(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)arg;
+    for (int i = 1; i < argc; i++)
+        diesel_console_printf(out, "%s%s", argv[i], i + 1 < argc ? " " :
+            "\n");
+    return 0;
+}
+
+/* Read a reply (its status line included) from a session, in the loop. */
+static int
+read_reply(int fd, char *buf, size_t size)
+{
+    size_t n = 0;
+
+    for (;;) {
+        ssize_t r;
+
+        buf[n] = '\0';
+        if (n > 0 && buf[n - 1] == '\n') {
+            char *last = buf + n - 1;
+
+            while (last > buf && last[-1] != '\n')
+                last--;
+            if (strcmp(last, "OK\n") == 0)
+                return 0;
+            if (strncmp(last, "ERR ", 4) == 0)
+                return 1;
+        }
+        ck_assert_uint_lt(n, size - 1);
+        if (diesel_fd_wait(fd, DIESEL_READ, 60000) < 0)
+            return -1;
+        r = recv(fd, buf + n, size - 1 - n, MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (r <= 0)
+            return -1;
+        n += (size_t)r;
+    }
+}
+
+static int
+has_input(int fd)
+{
+    char c;
+
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+static int
+sessions_main(void *arg)
+{
+    static char reply[1 << 16];
+    char want[128];
+    int64_t before;
+    int answered = 0, st;
+
+    (void)arg;
+    diesel_console_command("echo", "echo WORDS: the words", echo_cmd, NULL);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sess_a), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sess_b), 0);
+    ck_assert_int_gt(diesel_task_spawn("session-a", serve_one, &sess_a[1],
+        0), 0);
+    ck_assert_int_gt(diesel_task_spawn("session-b", serve_one, &sess_b[1],
+        0), 0);
+    turns_start();
+    spawn_walked(0, NULL, &(size_t){ 0 });
+
+    /* Session A dumps the stacks; session B is asked to echo, again and
+     * again, until A's reply comes.  A command that holds the loop has
+     * replied before the first echo can be read. */
+    before = turns;
+    ck_assert_int_eq(send(sess_a[0], "stacks\n", 7, 0), 7);
+    for (;;) {
+        ck_assert_int_eq(send(sess_b[0], "echo still here\n", 16, 0), 16);
+        ck_assert_int_eq(read_reply(sess_b[0], reply, sizeof(reply)), 0);
+        ck_assert_str_eq(reply, "| still here\nOK\n");
+        if (has_input(sess_a[0]))
+            break;
+        answered++;
+        ck_assert_int_lt(answered, 1000000);
+    }
+    st = read_reply(sess_a[0], reply, sizeof(reply));
+    ck_assert_msg(st == 0, "stacks: %s", reply);
+    snprintf(want, sizeof(want), "| [%d] === stable, ", WALKED);
+    ck_assert_msg(starts_with(reply, want), "%.300s", reply);
+    /* The sleepers, the two sessions (one of them running), main and the
+     * counter. */
+    snprintf(want, sizeof(want), "| %d green threads, ", WALKED + 4);
+    ck_assert_msg(strstr(reply, want) != NULL, "%s", reply);
+    ck_assert_msg(answered > 0, "no echo was answered while stacks walked "
+        "%d green threads", WALKED);
+    ck_assert_int_gt(turns, before);
+    fprintf(stderr, "walks: %d echoes answered by another session while "
+        "stacks walked %d green threads\n", answered, WALKED + 4);
+    close(sess_a[0]);
+    close(sess_b[0]);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(another_session_is_answered_while_stacks_walks)
+{
+    ck_assert_int_eq(t_run(sessions_main, NULL), 0);
+    close(sess_a[1]);
+    close(sess_b[1]);
+}
+END_TEST
+
+/* The integers of the JSON array after key at p (p at the key), into ids;
+ * their count. */
+static size_t
+json_ids(const char *p, int64_t *ids, size_t max)
+{
+    size_t n = 0;
+
+    p = strchr(p, '[');
+    ck_assert_ptr_nonnull(p);
+    for (p++; *p != ']'; ) {
+        char *end;
+
+        ck_assert_uint_lt(n, max);
+        ids[n++] = strtoll(p, &end, 10);
+        ck_assert_ptr_ne(end, p);
+        p = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static int
+churn_main(void *arg)
+{
+    static int64_t stable[WALKED], ids[WALKED * 4], all[WALKED * 4];
+    size_t nstable, nall = 0, listed, stable_groups = 0;
+    int64_t last, turns0, ended0, total;
+    struct res r;
+    const char *p;
+    char want[128];
+
+    (void)arg;
+    turns_start();
+    spawn_walked(1, stable, &nstable);
+    ck_assert_uint_eq(nstable, WALKED);
+    ck_assert_uint_eq(nchurn, CHURNED);
+
+    /* stacks --json while green threads come and go. */
+    last = last_id;
+    turns0 = churn_turns;
+    ended0 = churn_ended;
+    churning = 1;
+    r = cmd_ok("stacks --json");
+    churning = 0;
+    ck_assert_msg(churn_turns > turns0, "no green thread came or went "
+        "while stacks walked");
+    ck_assert_int_gt(churn_ended, ended0);
+    ck_assert_json(r.out);
+    total = (int64_t)json_num(r.out, "count");
+    /* Every group: its count and ids; no id twice, none spawned after the
+     * command began; the stable ones all in one group, alone. */
+    for (p = strstr(r.out, "{\"count\":"); (p = strstr(p + 1,
+        "{\"count\":")) != NULL; ) {
+        size_t n = json_ids(strstr(p, "\"ids\":"), ids,
+            sizeof(ids) / sizeof(ids[0]));
+
+        ck_assert_int_eq((int64_t)json_num(p, "count"), (int64_t)n);
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_msg(ids[i] <= last, "green thread %lld, spawned "
+                "during the walk, is listed", (long long)ids[i]);
+            if (i > 0)
+                ck_assert_int_lt(ids[i - 1], ids[i]);
+            ck_assert_uint_lt(nall, sizeof(all) / sizeof(all[0]));
+            all[nall++] = ids[i];
+        }
+        if (strncmp(strstr(p, "\"names\":[") + 9, "\"stable\"", 8) == 0) {
+            stable_groups++;
+            ck_assert_uint_eq(n, WALKED);
+            ck_assert_mem_eq(ids, stable, sizeof(stable));
+        }
+    }
+    ck_assert_uint_eq(stable_groups, 1);
+    ck_assert_int_eq(total, (int64_t)nall);
+    /* Those that ended before the walk got to them are not listed: the
+     * sleepers, the ephemeral ones, main and the counter, less some. */
+    ck_assert_int_lt(total, WALKED + CHURNED + 2);
+    qsort(all, nall, sizeof(all[0]), cmp_i64);
+    for (size_t i = 1; i < nall; i++)
+        ck_assert_msg(all[i - 1] != all[i], "green thread %lld is listed "
+            "twice", (long long)all[i]);
+    fprintf(stderr, "walks: stacks --json over %d green threads while %lld "
+        "ended and as many were spawned: %lld listed\n", WALKED + CHURNED +
+        2, (long long)(churn_ended - ended0), (long long)total);
+    free(r.out);
+
+    /* The text form: the stable group first, the total its groups'. */
+    turns0 = churn_turns;
+    churning = 1;
+    r = cmd_ok("stacks");
+    churning = 0;
+    ck_assert_int_gt(churn_turns, turns0);
+    snprintf(want, sizeof(want), "[%d] === stable, ", WALKED);
+    ck_assert_msg(starts_with(r.out, want), "%.300s", r.out);
+    total = 0;
+    for (p = r.out; p != NULL; p = strstr(p + 1, "\n[")) {
+        if (*p == '\n')
+            p++;
+        total += strtoll(p + 1, NULL, 10);
+    }
+    p = strstr(r.out, " green threads, ");
+    ck_assert_ptr_nonnull(p);
+    while (p > r.out && p[-1] != '\n')
+        p--;
+    ck_assert_int_eq(strtoll(p, NULL, 10), total);
+    free(r.out);
+
+    /* tasks --json: ascending ids (so none twice), the count right, every
+     * stable one there and sleeping. */
+    last = last_id;
+    turns0 = churn_turns;
+    churning = 1;
+    r = cmd_ok("tasks --json");
+    churning = 0;
+    ck_assert_int_gt(churn_turns, turns0);
+    ck_assert_json(r.out);
+    listed = 0;
+    nall = 0;
+    for (p = strstr(r.out, "{\"id\":"); p != NULL;
+        p = strstr(p + 1, "{\"id\":")) {
+        int64_t id = strtoll(p + 6, NULL, 10);
+
+        ck_assert_int_le(id, last);
+        if (listed > 0)
+            ck_assert_int_lt(all[listed - 1], id);
+        all[listed++] = id;
+        if (nall < nstable && stable[nall] == id) {
+            ck_assert_msg(strncmp(strstr(p, ",\"state\":"),
+                ",\"state\":\"sleeping\"", 19) == 0, "%.200s", p);
+            nall++;
+        }
+    }
+    ck_assert_uint_eq(nall, nstable);
+    ck_assert_int_eq((int64_t)json_num(r.out, "count"), (int64_t)listed);
+    free(r.out);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(green_threads_that_come_and_go_during_a_walk_are_listed_once)
+{
+    ck_assert_int_eq(t_run(churn_main, NULL), 0);
+}
+END_TEST
+
+/* A green thread running stacks, cancelled while it walks. */
+static int dumper_started;
+static struct res dumper_res;
+
+static int
+dumper(void *arg)
+{
+    (void)arg;
+    dumper_started = 1;
+    dumper_res = cmd("stacks --json");
+    return 0;
+}
+
+static int
+cancel_walk_main(void *arg)
+{
+    int64_t id;
+
+    (void)arg;
+    spawn_walked(0, NULL, &(size_t){ 0 });
+    id = diesel_task_spawn("dumper", dumper, NULL, 0);
+    while (!dumper_started)
+        ck_assert_int_eq(diesel_task_yield(), 0);
+    /* It has begun, and yielded to the loop, or we would not run. */
+    ck_assert_msg(diesel_task_cancel(id) == 0, "stacks over %d green "
+        "threads was over before anything else could run", WALKED);
+    ck_assert_int_eq(diesel_task_join(id, NULL, -1), 0);
+    ck_assert_int_eq(dumper_res.rc, -1);
+    ck_assert_msg(strstr(dumper_res.err, "interrupted") != NULL, "%s",
+        dumper_res.err);
+    free(dumper_res.out);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(a_walk_stops_when_its_green_thread_is_cancelled)
+{
+    ck_assert_int_eq(t_run(cancel_walk_main, NULL), 0);
+}
+END_TEST
+
 Suite *
 diesel_builtins_suite(void)
 {
     Suite *s = suite_create("builtins");
     TCase *tc = tcase_create("builtins");
     TCase *many = tcase_create("many");
+    TCase *walks = tcase_create("walks");
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, register_adds_every_builtin_once);
@@ -1411,5 +1879,12 @@ diesel_builtins_suite(void)
     tcase_set_timeout(many, 120);
     tcase_add_test(many, ten_thousand_green_threads_are_listed_and_dumped);
     suite_add_tcase(s, many);
+    tcase_set_timeout(walks, 240);
+    tcase_add_test(walks, walks_let_the_loop_turn);
+    tcase_add_test(walks, another_session_is_answered_while_stacks_walks);
+    tcase_add_test(walks,
+        green_threads_that_come_and_go_during_a_walk_are_listed_once);
+    tcase_add_test(walks, a_walk_stops_when_its_green_thread_is_cancelled);
+    suite_add_tcase(s, walks);
     return s;
 }

@@ -1,7 +1,8 @@
 /*
  * bench_console.c: what the console costs.
  *
- *   bench_console [N_BIG]      (default 100000)
+ *   bench_console [N_BIG [walks]]   (N_BIG: default 100000; walks: only
+ *                                    the walks, below)
  *
  * A service process (this program, forked) runs a loop with the console
  * installed, a "ticker" green thread that sleeps 1 ms at a time and
@@ -11,8 +12,11 @@
  *
  *   - attach latency: from the signal to the greeting, median and 90th
  *     percentile over 100 attaches;
- *   - `stacks` over 10,000 and N_BIG green threads: the reply's time,
- *     which is how long the loop is held (commands run without yielding);
+ *   - the walks over every green thread (stacks, tasks, their --json
+ *     forms, mem) with 10,000 and N_BIG sleeping green threads: each
+ *     reply's time, the loop's longest stall meanwhile (the ticker's
+ *     longest gap) and how many times the ticker ran, against the peer
+ *     of the same ticker's longest gap while the service is idle;
  *   - the loop's system calls per iteration, idle but for the ticker,
  *     with the console installed and without (strace -c on the service).
  *
@@ -33,6 +37,10 @@
 
 static int64_t max_gap_us;      /* the ticker's longest gap, in the service */
 static int64_t ticks;
+#define TURNS 8192              /* the ticker's last turns (8 s at 1 ms) */
+static int64_t turn_us[TURNS];  /* when each ran, CLOCK_MONOTONIC (the
+                                   parent's clock too) */
+static int64_t nturns;
 
 static int64_t
 now_us(void)
@@ -52,6 +60,7 @@ ticker(void *arg)
     while (diesel_sleep(1) == 0) {
         int64_t t = now_us();
         ticks++;
+        turn_us[nturns++ % TURNS] = t;
         if (t - last > max_gap_us)
             max_gap_us = t - last;
         last = t;
@@ -66,8 +75,8 @@ sleeper(void *arg)
     return diesel_sleep(-1);
 }
 
-/* `gap`: the longest stall since the last `gap`, in microseconds (and
- * reset). */
+/* `gap`: the longest stall since the last `gap`, in microseconds, and the
+ * ticker's turns since then (both reset). */
 static int
 cmd_gap(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
@@ -77,6 +86,24 @@ cmd_gap(struct diesel_console_out *out, int argc, char **argv, void *arg)
     diesel_console_printf(out, "%lld %lld\n", (long long)max_gap_us,
         (long long)ticks);
     max_gap_us = 0;
+    ticks = 0;
+    return 0;
+}
+
+/* `turns T0 T1`: how many times the ticker ran between T0 and T1 (us). */
+static int
+cmd_turns(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    long long t0, t1, n = 0;
+
+    (void)arg;
+    if (argc != 3)
+        return diesel_console_error(out, "usage: turns T0 T1");
+    t0 = atoll(argv[1]);
+    t1 = atoll(argv[2]);
+    for (int64_t i = nturns > TURNS ? nturns - TURNS : 0; i < nturns; i++)
+        n += turn_us[i % TURNS] > t0 && turn_us[i % TURNS] < t1;
+    diesel_console_printf(out, "%lld\n", n);
     return 0;
 }
 
@@ -104,6 +131,8 @@ service(int console, long sleepers)
             diesel_console_install(0);
             diesel_console_command("gap", "gap: longest stall, us",
                 cmd_gap, NULL);
+            diesel_console_command("turns", "turns T0 T1: the ticker's "
+                "turns between T0 and T1, us", cmd_turns, NULL);
         }
         _exit(diesel_loop_run(service_main, (void *)(intptr_t)sleepers));
     }
@@ -119,27 +148,74 @@ cmp64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/*
+ * The walks over every green thread, in one service with total sleepers:
+ * each command's reply time (the client's, send to OK), the loop's
+ * longest stall meanwhile (the ticker's longest gap, reset by `gap` just
+ * before the command and read by `gap` once the session has parked
+ * again), and how many times the ticker ran while the reply was awaited
+ * (`turns`).  The peer: the same ticker's longest gap over an idle half
+ * second of the same service, which is what this machine's noise alone
+ * gives.
+ */
 static void
-stacks_over(long total)
+walks_over(long total)
 {
+    static const char *cmds[] = { "stacks", "stacks --json", "tasks",
+        "tasks --json", "mem" };
+    static char reply[64 << 20];
     pid_t pid = service(1, total);
     struct dcc c;
-    static char reply[64 << 20];
-    int64_t t0, t1;
-    size_t bytes;
+    char gap[256], line[64];
+    long long idle_us = -1, g, t;
 
-    if (dcc_attach(&c, pid, geteuid(), 0, 10000) != 0) {
+    if (dcc_attach(&c, pid, geteuid(), 0, 30000) != 0) {
         printf("  attach failed: %s\n", strerror(errno));
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
         return;
     }
-    t0 = now_us();
-    if (dcc_command(&c, "stacks", reply, sizeof(reply), 120000) != 0)
-        printf("  stacks failed\n");
-    t1 = now_us();
-    bytes = strlen(reply);
-    printf("  stacks over %7ld green threads   %8.1f ms (the loop is held "
-        "that long), %zu bytes of reply\n", total, (t1 - t0) / 1000.0,
-        bytes);
+    /* Let the spawning settle, then the idle peer. */
+    usleep(200000);
+    if (dcc_command(&c, "gap", gap, sizeof(gap), 30000) == 0) {
+        usleep(500000);
+        if (dcc_command(&c, "gap", gap, sizeof(gap), 30000) == 0 &&
+            sscanf(gap, "| %lld", &idle_us) != 1)
+            idle_us = -1;
+    }
+    printf("  %ld green threads (and the ticker); idle peer: longest "
+        "ticker gap over 0.5 s %.1f ms\n", total, idle_us / 1000.0);
+    printf("    %-14s %10s %14s %12s %11s %12s\n", "command", "total ms",
+        "longest stall", "stall/total", "ticker ran", "reply bytes");
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        int64_t t0, t1;
+        int st;
+
+        if (dcc_command(&c, "gap", gap, sizeof(gap), 30000) != 0)
+            break;
+        t0 = now_us();
+        st = dcc_command(&c, cmds[i], reply, sizeof(reply), 120000);
+        t1 = now_us();
+        if (st < 0) {
+            printf("    %-14s failed\n", cmds[i]);
+            break;
+        }
+        /* Let the session park and the loop turn, so that the ticker
+         * records the stall before `gap` reads it. */
+        usleep(20000);
+        if (dcc_command(&c, "gap", gap, sizeof(gap), 30000) != 0 ||
+            sscanf(gap, "| %lld", &g) != 1)
+            g = -1;
+        snprintf(line, sizeof(line), "turns %lld %lld", (long long)t0,
+            (long long)t1);
+        if (dcc_command(&c, line, gap, sizeof(gap), 30000) != 0 ||
+            sscanf(gap, "| %lld", &t) != 1)
+            t = -1;
+        printf("    %-14s %10.1f %11.1f ms %12.2f %11lld %12zu%s\n",
+            cmds[i], (t1 - t0) / 1000.0, g / 1000.0,
+            t1 > t0 ? (double)g / (double)(t1 - t0) : 0.0, t,
+            strlen(reply), st == 1 ? " (ERR: over the reply limit)" : "");
+    }
     dcc_close(&c);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
@@ -187,34 +263,43 @@ int
 main(int argc, char **argv)
 {
     long big = argc > 1 ? atol(argv[1]) : 100000;
+    int walks_only = argc > 2 && strcmp(argv[2], "walks") == 0;
     int64_t lat[100];
     pid_t pid;
 
     diesel_log_level_set(NULL, DIESEL_LOG_ERROR);
-    pid = service(1, 0);
-    printf("== bench_console: attach latency, stacks, loop cost\n");
+    printf("== bench_console: attach latency, walks over green threads, "
+        "loop cost\n");
     printf("method: a forked service with the console installed and a 1 ms "
         "ticker; attaches as dconsole does (test/console_client.c)\n");
-    for (int i = 0; i < 100; i++) {
-        struct dcc c;
-        int64_t t0 = now_us();
-        if (dcc_attach(&c, pid, geteuid(), 0, 10000) != 0) {
-            printf("  attach %d failed: %s\n", i, strerror(errno));
-            lat[i] = -1;
-            continue;
+    if (!walks_only) {
+        pid = service(1, 0);
+        for (int i = 0; i < 100; i++) {
+            struct dcc c;
+            int64_t t0 = now_us();
+            if (dcc_attach(&c, pid, geteuid(), 0, 10000) != 0) {
+                printf("  attach %d failed: %s\n", i, strerror(errno));
+                lat[i] = -1;
+                continue;
+            }
+            lat[i] = now_us() - t0;
+            dcc_close(&c);
         }
-        lat[i] = now_us() - t0;
-        dcc_close(&c);
+        qsort(lat, 100, sizeof(lat[0]), cmp64);
+        printf("  attach latency (signal to greeting), 100 attaches: median "
+            "%.2f ms, 90th %.2f ms, max %.2f ms (goal: under 5 ms)\n",
+            lat[50] / 1000.0, lat[90] / 1000.0, lat[99] / 1000.0);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
     }
-    qsort(lat, 100, sizeof(lat[0]), cmp64);
-    printf("  attach latency (signal to greeting), 100 attaches: median "
-        "%.2f ms, 90th %.2f ms, max %.2f ms (goal: under 5 ms)\n",
-        lat[50] / 1000.0, lat[90] / 1000.0, lat[99] / 1000.0);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-    stacks_over(10000);
-    stacks_over(big);
-    printf("  (goal: longest stall under 50 ms)\n");
+    printf("walks over every green thread (stacks, tasks, mem): the "
+        "reply's time and the loop's longest stall meanwhile\n");
+    walks_over(10000);
+    walks_over(big);
+    printf("  (goal: longest stall under 50 ms; stall/total near 1 means "
+        "the loop was held the whole time)\n");
+    if (walks_only)
+        return 0;
     printf("loop cost, idle but for a 1 ms ticker, strace -c for 2 s:\n");
     loop_cost(0);
     loop_cost(1);
