@@ -124,6 +124,7 @@
  *     iterations        1234
  *     switches          5678
  *     polls             910
+ *     events            2048        (descriptors the polls reported)
  *     fds watched       3
  *     fd waiters        2
  *     timers pending    50
@@ -136,6 +137,7 @@
  *     longest runs      412 ms  spinner (id 7)      (or: none seen)
  *                       260 ms  parser (id 12)
  *   {"uptime_s":12.345,"iterations":1234,"switches":5678,"polls":910,
+ *    "events":2048,
  *    "fds_watched":3,"fd_waiters":2,"timers_pending":50,
  *    "green_threads":53,"spawned":60,"ready":2,"pooled_stacks":12,
  *    "console_sessions":1,"dropped_signals":0,"backend":"epoll",
@@ -1541,18 +1543,18 @@ diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
     if (args(out, &w, argc, argv, NULL, 0, "stats [--json]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
-    for (struct diesel__task *t = l->ready_head; t != NULL; t = t->next)
-        ready++;
+    ready = l->nready;
     up = diesel__now_ns() - l->started;
     if (w.json) {
         put(&w, "{\"uptime_s\":%.3f,\"iterations\":%llu,\"switches\":%llu,"
-            "\"polls\":%llu,\"fds_watched\":%d,\"fd_waiters\":%d,"
+            "\"polls\":%llu,\"events\":%llu,\"fds_watched\":%d,"
+            "\"fd_waiters\":%d,"
             "\"timers_pending\":%zu,\"green_threads\":%llu,\"spawned\":%llu,"
             "\"ready\":%llu,\"pooled_stacks\":%u,\"console_sessions\":%d,"
             "\"dropped_signals\":%lu,\"backend\":",
             secs(up), (unsigned long long)l->iterations,
             (unsigned long long)l->switches, (unsigned long long)l->polls,
-            l->watched, l->fd_waiters, l->timers.n,
+            (unsigned long long)l->events, l->watched, l->fd_waiters, l->timers.n,
             (unsigned long long)l->ntasks, (unsigned long long)l->spawned,
             (unsigned long long)ready, l->npool, diesel__console_sessions(),
             diesel__console_dropped());
@@ -1574,6 +1576,7 @@ diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
     put(&w, "iterations        %llu\n", (unsigned long long)l->iterations);
     put(&w, "switches          %llu\n", (unsigned long long)l->switches);
     put(&w, "polls             %llu\n", (unsigned long long)l->polls);
+    put(&w, "events            %llu\n", (unsigned long long)l->events);
     put(&w, "fds watched       %d\n", l->watched);
     put(&w, "fd waiters        %d\n", l->fd_waiters);
     put(&w, "timers pending    %zu\n", l->timers.n);

@@ -875,6 +875,10 @@ stats_main(void *arg)
     ck_assert_int_eq((int)json_num(r.out, "ready"), 1);
     ck_assert_int_ge((int)json_num(r.out, "switches"), 9);
     ck_assert_int_ge((int)json_num(r.out, "iterations"), 1);
+    ck_assert_double_eq(json_num(r.out, "polls"),
+        (double)diesel__loop->polls);
+    ck_assert_double_eq(json_num(r.out, "events"),
+        (double)diesel__loop->events);
     ck_assert_double_ge(json_num(r.out, "uptime_s"), 0.019);
     free(r.out);
     cmd_err("stats now", "usage: stats [--json]");
