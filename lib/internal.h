@@ -76,6 +76,10 @@ struct diesel__task {
     int join_status;              /* the target's status, once done */
     unsigned join_done : 1;       /* the target returned */
     enum diesel__state state;
+    unsigned char yielded;        /* suspended by diesel_task_yield's tail
+                                     switch (task.c): its saved pc is in
+                                     the caller of diesel_task_yield, which
+                                     backtraces show as the top frame */
     struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
     struct diesel__task *wait_next; /* sync.c: in an object's FIFO wait */
     struct diesel__task *wait_prev; /* list (not next: the run queue's) */
