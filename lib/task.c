@@ -543,6 +543,7 @@ static void
 finish(struct diesel__task *t, int status)
 {
     struct diesel_loop *l = t->loop;
+    struct diesel__task *next;
 
     t->status = status;
     t->state = DIESEL__DONE;
@@ -582,7 +583,18 @@ finish(struct diesel__task *t, int status)
         t->next = l->dead;
         l->dead = t;
     }
-    suspend(l, t);
+    next = pick_next(l);
+#if defined(DIESEL__SWITCH_ASM) && !defined(DIESEL__ASAN)
+    /* A tail switch, as in diesel_task_yield (yield_to): when a spawn
+     * reuses this stack, it resumes straight in trampoline, with no
+     * return from here to mispredict. */
+    if (diesel__switch_fast && (next == NULL || !next->fresh)) {
+        diesel__ctx_swap_asm(t->ctx.regs, next ? next->ctx.regs :
+            l->ctx.regs, switch_begin(l, t, next));
+        return;
+    }
+#endif
+    switch_to(l, t, next);
 }
 
 static void
