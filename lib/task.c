@@ -171,8 +171,8 @@ arrived(struct diesel_loop *l, struct diesel__task *self)
  * context), up to the jump.  errno is saved for from and set for to here,
  * before the jump, so that to need do nothing once resumed; for the same
  * reason this returns what to's diesel_task_yield returns if to was
- * suspended there by the tail switch (yield_to): -1 if it was cancelled
- * meanwhile, with errno ECANCELED, else 0.
+ * suspended there by its tail switch: -1 if it was cancelled meanwhile,
+ * with errno ECANCELED, else 0.
  */
 static inline __attribute__((always_inline)) int
 switch_begin(struct diesel_loop *l, struct diesel__task *from,
@@ -241,41 +241,6 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
     /* Whoever resumed us set errno already (switch_begin), to ECANCELED
      * if we were cancelled: only diesel_task_yield wants that. */
     *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
-}
-
-/*
- * diesel_task_yield's switch from the green thread self to to (NULL: the
- * loop), and its return value.  With the register switch this is a tail
- * call: the switch saves the return address into the caller of
- * diesel_task_yield as self's pc, and self resumes there with what its
- * resumer's switch_begin worked out, with no return in between.  The
- * return that would otherwise follow every switch is predicted from the
- * return stack, whose top is then the other side's call: it mispredicts
- * every time (bench_switch's "in a returning call" row: 15 ns against
- * 7 for the bare switch).  self->yielded tells backtraces (backtrace.c)
- * that the frame of diesel_task_yield is gone.  Under ASan the resumed
- * side must tell the runtime it arrived (arrived()), so the switch there
- * is an ordinary one.
- */
-static inline __attribute__((always_inline)) int
-yield_to(struct diesel_loop *l, struct diesel__task *self,
-    struct diesel__task *to)
-{
-#if defined(DIESEL__SWITCH_ASM) && !defined(DIESEL__ASAN)
-    if (diesel__switch_fast && (to == NULL || !to->fresh)) {
-        uintptr_t *tregs = to ? to->ctx.regs : l->ctx.regs;
-
-        self->yielded = 1;
-        return diesel__ctx_swap_asm(self->ctx.regs, tregs,
-            switch_begin(l, self, to));
-    }
-#endif
-    switch_to(l, self, to);
-    if (self->cancelled) {
-        errno = ECANCELED;
-        return -1;
-    }
-    return 0;
 }
 
 /* The green thread to run after self gives the CPU away, or NULL for the
@@ -594,7 +559,7 @@ finish(struct diesel__task *t, int status)
     }
     next = pick_next(l);
 #if defined(DIESEL__SWITCH_ASM) && !defined(DIESEL__ASAN)
-    /* A tail switch, as in diesel_task_yield (yield_to): when a spawn
+    /* A tail switch, as in diesel_task_yield: when a spawn
      * reuses this stack, it resumes straight in trampoline, with no
      * return from here to mispredict. */
     if (diesel__switch_fast && (next == NULL || !next->fresh)) {
@@ -713,7 +678,7 @@ ready_rotate(struct diesel_loop *l, struct diesel__task *t,
     l->ready_tail = t;
 }
 
-/* diesel_task_yield, every case. */
+/* diesel_task_yield, every case, with an ordinary switch. */
 static __attribute__((noinline)) int
 yield(struct diesel__task *t)
 {
@@ -729,15 +694,16 @@ yield(struct diesel__task *t)
         /* Every green thread ready at the last poll has had its turn. */
         t->state = DIESEL__READY;
         ready_push(l, t);
-        return yield_to(l, t, NULL);
+        switch_to(l, t, NULL);
+    } else {
+        l->poll_left--;
+        next = l->ready_head;
+        if (next != NULL) {
+            ready_rotate(l, t, next);
+            switch_to(l, t, next);
+        }
+        /* else the only one ready: it goes on. */
     }
-    l->poll_left--;
-    next = l->ready_head;
-    if (next != NULL) {
-        ready_rotate(l, t, next);
-        return yield_to(l, t, next);
-    }
-    /* The only one ready: it goes on. */
     if (t->cancelled) {
         errno = ECANCELED;
         return -1;
@@ -745,17 +711,30 @@ yield(struct diesel__task *t)
     return 0;
 }
 
+/*
+ * The common case, a switch to the next ready green thread, which has run
+ * before, with the register switch, is done here with no call but a tail
+ * call to the switch, and no register to save: the switch saves the
+ * return address into the caller of diesel_task_yield as t's pc, and t
+ * resumes there with what its resumer's switch_begin worked out (errno,
+ * the return value), with no return in between.  A return right after a
+ * switch is predicted from the return stack, whose top is then the other
+ * side's call: it mispredicts every time (bench_switch's "in a returning
+ * call" row: 15 ns against 7 for the bare switch).  t->yielded tells
+ * backtraces (backtrace.c) that the frame of diesel_task_yield is gone.
+ *
+ * Everything else goes through yield(), with an ordinary switch: the
+ * loop's turn (once per POLL_BUDGET switches at least), a fresh stack,
+ * the ucontext fallback, and every switch under ASan, whose runtime must
+ * be told on the resumed side that the switch is over (arrived()).
+ */
 int
 diesel_task_yield(void)
 {
     struct diesel__task *t = diesel__current;
+    int ret;
 
 #if defined(DIESEL__SWITCH_ASM) && !defined(DIESEL__ASAN)
-    /* The common case, a switch to the next ready green thread, which has
-     * run before, with the register switch: what yield() and yield_to()
-     * do then, with no call but the tail call to the switch and no
-     * register to save, so none to restore (about 15 instructions fewer
-     * than through the general path). */
     if (t != NULL && diesel__switch_fast) {
         struct diesel_loop *l = t->loop;
         struct diesel__task *next = l->ready_head;
@@ -769,7 +748,10 @@ diesel_task_yield(void)
         }
     }
 #endif
-    return yield(t);
+    ret = yield(t);
+    /* Not a tail call, so that this frame shows in backtraces. */
+    __asm__ volatile("" : "+r"(ret));
+    return ret;
 }
 
 int64_t
