@@ -317,8 +317,8 @@ fp_walk(const struct diesel__task *t, const struct diesel__regs *r,
     return n;
 }
 
-void
-diesel__bt_task(struct diesel__task *t, struct diesel__bt *bt)
+static void
+bt_task(struct diesel__task *t, struct diesel__bt *bt)
 {
     struct diesel__regs r;
     Dl_info di;
@@ -381,6 +381,29 @@ diesel__bt_task(struct diesel__task *t, struct diesel__bt *bt)
 #endif
     bt->how = DIESEL__BT_FRAMEPTR;
     bt->n = fp_walk(t, &r, bt->pc, DIESEL__BT_MAX);
+}
+
+/* A green thread suspended by diesel_task_yield's tail switch (task.c)
+ * resumes in its caller: the frame it would have had in
+ * diesel_task_yield is put back on top, as a pc just inside it. */
+static void
+yield_frame(const struct diesel__task *t, struct diesel__bt *bt)
+{
+    if (!t->yielded || bt->n == 0)
+        return;
+    if (bt->n == DIESEL__BT_MAX)
+        bt->n--;
+    memmove(bt->pc + 1, bt->pc, (size_t)bt->n * sizeof(bt->pc[0]));
+    bt->pc[0] = (void *)((uintptr_t)diesel_task_yield + 1);
+    bt->n++;
+}
+
+void
+diesel__bt_task(struct diesel__task *t, struct diesel__bt *bt)
+{
+    bt_task(t, bt);
+    if (bt->how == DIESEL__BT_UNWOUND || bt->how == DIESEL__BT_FRAMEPTR)
+        yield_frame(t, bt);
 }
 
 /* ---- Symbols: one table per module file, read once ---------------------- */

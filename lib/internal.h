@@ -64,10 +64,24 @@ struct diesel__wait {
 
 struct diesel__task {
     struct diesel__ctx ctx;       /* saved registers while not running */
+    /* What a switch reads and writes comes first, in the cache line
+     * after the register save area (the record is 64-byte aligned). */
     struct diesel__task *next;    /* run queue, stack pool, dead list */
+    struct diesel_loop *loop;     /* the loop it belongs to */
+    uint64_t switches;            /* times it was switched in */
+    enum diesel__state state;
+    unsigned char yielded;        /* suspended by diesel_task_yield's tail
+                                     switch (task.c): its saved pc is in
+                                     the caller of diesel_task_yield, which
+                                     backtraces show as the top frame */
+    int saved_errno;              /* errno while switched out */
+    unsigned cancelled : 1;       /* diesel_task_cancel was called */
+    unsigned fresh : 1;           /* stack must be entered via setcontext */
+    unsigned pooled : 1;          /* stack has the default size */
+    unsigned daemon : 1;          /* does not keep the loop alive (a
+                                     console session): see loop.c run() */
     struct diesel__task *join_next; /* in the target's joiners list */
     struct diesel__task *joiners; /* green threads joined on this one */
-    struct diesel_loop *loop;     /* the loop it belongs to */
     int64_t id;                   /* public id, > 0, never reused */
     diesel_task_fn fn;            /* body */
     void *arg;                    /* its argument */
@@ -75,21 +89,13 @@ struct diesel__task {
     struct diesel__task *join_target; /* while linked in its joiners */
     int join_status;              /* the target's status, once done */
     unsigned join_done : 1;       /* the target returned */
-    enum diesel__state state;
     struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
     struct diesel__task *wait_next; /* sync.c: in an object's FIFO wait */
     struct diesel__task *wait_prev; /* list (not next: the run queue's) */
     struct diesel__waitlist *wait_list; /* the list it is in, or NULL */
     void *wait_item;              /* sync.c: item to put, or handed over */
     int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
-    int saved_errno;              /* errno while switched out */
-    unsigned cancelled : 1;       /* diesel_task_cancel was called */
-    unsigned fresh : 1;           /* stack must be entered via setcontext */
-    unsigned pooled : 1;          /* stack has the default size */
-    unsigned daemon : 1;          /* does not keep the loop alive (a
-                                     console session): see loop.c run() */
     struct diesel__heap_node timer; /* deadline of the current park */
-    uint64_t switches;            /* times it was switched in */
     int64_t longest_run;          /* hog.c: ns, its longest run without
                                      yielding that the watchdog saw (only
                                      runs past the threshold), or 0 */
@@ -260,12 +266,20 @@ struct diesel__run {
 
 struct diesel_loop {
     struct diesel__ctx ctx;          /* the loop's own (OS thread) context */
-    ucontext_t uc;                   /* ... as a ucontext, for fallback */
     struct diesel__task *ready_head; /* run queue, FIFO */
     struct diesel__task *ready_tail;
-    size_t since_poll;               /* switches since the last poll */
-    size_t poll_budget;              /* switches before the next one */
+    size_t poll_left;                /* switches left before the next
+                                        poll: every green thread ready at
+                                        the last one, POLL_BUDGET at least
+                                        (task.c) */
     size_t nready;                   /* green threads in the run queue */
+    int saved_errno;                 /* its errno while a task runs */
+    int *errno_ptr;                  /* &errno of this OS thread */
+    uint64_t switches;               /* context switches (for the
+                                        console): written only
+                                        by the loop's thread, with relaxed
+                                        atomic stores so that the watchdog
+                                        may read it (hog.c) */
     struct diesel__heap timers;      /* parked green threads by deadline */
     int64_t now;                     /* monotonic ns, cached per turn:
                                         also when the current turn began
@@ -297,8 +311,6 @@ struct diesel_loop {
     unsigned npool_dirty;            /* ... of which dirty (stack.c) */
     struct diesel__task *dead;       /* stacks to unmap from the loop */
     int64_t main_id;                 /* the first green thread */
-    int saved_errno;                 /* errno while a task runs */
-    int *errno_ptr;                  /* &errno of this OS thread */
     void *asan_fake;                 /* as in struct diesel__task */
     const void *asan_bottom;         /* the OS thread's stack, for ASan */
     size_t asan_size;
@@ -315,13 +327,12 @@ struct diesel_loop {
     /* Figures for the console. */
     int64_t started;                 /* monotonic ns at start */
     uint64_t iterations;             /* turns of the loop */
-    uint64_t switches;               /* context switches: written only
-                                        by the loop's thread, with relaxed
-                                        atomic stores so that the watchdog
-                                        may read it (hog.c) */
     uint64_t polls;                  /* poll system calls */
     uint64_t events;                 /* descriptors they reported */
     uint64_t spawned;                /* green threads spawned */
+    ucontext_t uc;                   /* the loop's context as a ucontext,
+                                        for the fallback (last: it is
+                                        large and seldom used) */
 };
 
 extern __thread struct diesel_loop *diesel__loop;

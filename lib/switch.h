@@ -50,31 +50,36 @@ void diesel__switch_init(void);
 const char *diesel__switch_name(void);
 
 #ifdef DIESEL__SWITCH_ASM
-/* Save the callee-saved registers in from, load to's, jump to its pc. */
-void diesel__ctx_swap_asm(uintptr_t *from, uintptr_t *to);
+/* Save the callee-saved registers in from, load to's, jump to its pc;
+ * the call that suspended to returns value there.  Returns the value
+ * that whoever resumes from passes. */
+int diesel__ctx_swap_asm(uintptr_t *from, uintptr_t *to, int value);
 /* Save into from like the above, then setcontext(to). */
 void diesel__ctx_enter_asm(uintptr_t *from, ucontext_t *to);
 #endif
 
 /*
  * Suspend the caller in from and resume to.  fresh means to has never
- * run: enter it through its ucontext.  Returns when something resumes
- * from.
+ * run: enter it through its ucontext.  value is what to's own switching
+ * call returns, if it was suspended by diesel__ctx_swap_asm (task.c's
+ * tail switch); other ways of suspending ignore it.  Returns when
+ * something resumes from.
  */
 static inline void
 diesel__ctx_switch(struct diesel__ctx *from, struct diesel__ctx *to,
-    int fresh)
+    int fresh, int value)
 {
 #ifdef DIESEL__SWITCH_ASM
     if (diesel__switch_fast) {
         if (fresh)
             diesel__ctx_enter_asm(from->regs, to->uc);
         else
-            diesel__ctx_swap_asm(from->regs, to->regs);
+            diesel__ctx_swap_asm(from->regs, to->regs, value);
         return;
     }
 #endif
     (void)fresh;
+    (void)value;
     swapcontext(from->uc, to->uc);
 }
 

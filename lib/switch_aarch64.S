@@ -42,6 +42,9 @@
  * Signals may arrive at any instruction: sp is changed by the single
  * "mov sp" below, from one valid stack to the other, and nothing is
  * stored below sp.  x9-x11 are scratch (caller-saved).
+ *
+ * diesel__ctx_swap_asm's third argument (w2) is what the resumed side's
+ * call returns (w0): see switch_x86_64.S for why.
  */
     .text
 
@@ -69,7 +72,8 @@
     .hidden diesel__ctx_swap_asm
     .type   diesel__ctx_swap_asm, %function
     .p2align 4
-diesel__ctx_swap_asm:           /* x0: save area of from, x1: of to */
+diesel__ctx_swap_asm:           /* x0: save area of from, x1: of to,
+                                   w2: what the resumed call returns */
     SAVE_CTX                    /* leaves from's fpcr, fpsr in x10, x11 */
 
     ldp     x19, x20, [x1, #0]
@@ -91,6 +95,7 @@ diesel__ctx_swap_asm:           /* x0: save area of from, x1: of to */
     b.eq    2f
     msr     fpsr, x9
 2:  ldr     x9, [x1, #96]
+    mov     w0, w2
     mov     sp, x9
     br      x30
     .size   diesel__ctx_swap_asm, .-diesel__ctx_swap_asm

@@ -10,6 +10,14 @@
  * the CPU's return stack buffer in step with the calls really made.
  * Signals may arrive at any instruction: rsp always points into a valid
  * stack, and nothing below rsp (the red zone) is used.
+ *
+ * diesel__ctx_swap_asm's third argument (edx) is what the resumed side's
+ * call returns (eax): the switcher tells it, before the jump, what it
+ * would otherwise have to work out after it.  This is what lets
+ * diesel_task_yield end in a tail call to the switch (task.c), so that
+ * a green thread resumes straight into the caller of diesel_task_yield
+ * with no return at all: a return right after a switch is predicted
+ * from the other side's calls, and mispredicts every time.
  */
 /* Save the caller's callee-saved registers, rsp as after our return, and
  * our return address as its pc, into the save area at rdi. */
@@ -34,7 +42,9 @@
     .hidden diesel__ctx_swap_asm
     .type   diesel__ctx_swap_asm, @function
     .p2align 4
-diesel__ctx_swap_asm:           /* rdi: save area of from, rsi: of to */
+diesel__ctx_swap_asm:           /* rdi: save area of from, rsi: of to,
+                                   edx: what the resumed call returns */
+    movl    %edx, %eax
     SAVE_CALLER
 
     movq    0(%rsi), %rbx
