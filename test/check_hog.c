@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tests.h"
+#include "proc.h"
 #include "internal.h"
 #include "console_builtins.h"
 
@@ -336,9 +337,7 @@ START_TEST(hog_warning_deep_in_a_green_thread_is_handled_and_it_returns)
 {
     static char out[1 << 16];
     char *argv[] = { "deep_signal_child", "hog", NULL };
-    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-    int st = t_spawn_capture(argv, out, sizeof(out),
-        25000 * (m != NULL && atoi(m) > 1 ? atoi(m) : 1));
+    int st = t_spawn_capture(argv, out, sizeof(out), (int)t_slow(25000));
     const char *p = strstr(out, "room ");
     size_t room = 0;
     long min = 0;

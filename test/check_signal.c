@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tests.h"
+#include "proc.h"
 
 static int
 raiser(void *arg)
@@ -123,9 +124,7 @@ START_TEST(signal_sent_from_deep_in_a_green_thread_is_handled_and_it_returns)
 {
     static char out[16384];
     char *argv[] = { "deep_signal_child", "wait", NULL };
-    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-    int st = t_spawn_capture(argv, out, sizeof(out),
-        20000 * (m != NULL && atoi(m) > 1 ? atoi(m) : 1));
+    int st = t_spawn_capture(argv, out, sizeof(out), (int)t_slow(20000));
     const char *p = strstr(out, "room ");
     size_t room = 0;
     long min = 0;
