@@ -1060,6 +1060,13 @@ diesel__console_serve(int in, int out, const char *greeting, int human,
                     s->lines.len, &quit);
                 diesel__console_frame(&sink, &s->reply, st);
                 diesel__console_out_reset(&s->reply);
+                /* Commands sent back to back run in slices too, as the
+                 * walks do: once a slice has gone by, the loop turns
+                 * before the next.  Cancelled, the session goes on to
+                 * its next wait, which fails. */
+                if (diesel__current != NULL && diesel__now_ns() -
+                    diesel__loop->now >= DIESEL__CONSOLE_SLICE_NS)
+                    (void)diesel__task_yield_loop();
             }
         }
         if (quit) {

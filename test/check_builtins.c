@@ -1664,6 +1664,89 @@ START_TEST(another_session_is_answered_while_stacks_walks)
 }
 END_TEST
 
+/* busy MS: computes for MS milliseconds without yielding. */
+static int
+busy_cmd(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    struct timespec ts;
+    int64_t end;
+
+    (void)out;
+    (void)arg;
+    if (argc != 2)
+        return -1;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    end = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
+        (int64_t)atoi(argv[1]) * 1000000;
+    do
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+    while ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec < end);
+    return 0;
+}
+
+#define PIPELINED 40    /* "busy 1" commands sent in one write */
+
+static int
+pipelined_main(void *arg)
+{
+    char batch[PIPELINED * 8], buf[4096];
+    size_t len = 0;
+    int oks = 0, carry = 0;
+    int64_t before;
+
+    (void)arg;
+    diesel_console_command("busy", "busy MS: compute for MS ms",
+        busy_cmd, NULL);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sess_a), 0);
+    ck_assert_int_gt(diesel_task_spawn("session", serve_one, &sess_a[1],
+        0), 0);
+    turns_start();
+    for (int i = 0; i < PIPELINED; i++)
+        len += (size_t)snprintf(batch + len, sizeof(batch) - len,
+            "busy 1\n");
+    before = turns;
+    ck_assert_int_eq(send(sess_a[0], batch, len, 0), (ssize_t)len);
+    /* PIPELINED replies, each "OK\n" alone: 40 ms of commands. */
+    while (oks < PIPELINED) {
+        ssize_t r;
+
+        ck_assert_int_gt(diesel_fd_wait(sess_a[0], DIESEL_READ, 60000), 0);
+        r = recv(sess_a[0], buf, sizeof(buf), MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        ck_assert_int_gt(r, 0);
+        for (ssize_t i = 0; i < r; i++) {
+            /* "OK\n" may straddle two reads: carry counts its bytes. */
+            carry = buf[i] == "OK\n"[carry] ? carry + 1 :
+                buf[i] == 'O' ? 1 : 0;
+            if (carry == 3) {
+                oks++;
+                carry = 0;
+            }
+        }
+    }
+    /* Each slice is 2 ms: the loop turned between them, some twenty
+     * times on an idle machine, where it used to turn not once before
+     * the last reply.  Fewer on a busy one (a slice the process was
+     * preempted in counts once), so a low bar. */
+    ck_assert_msg(turns - before >= PIPELINED / 10, "%d pipelined 1 ms "
+        "commands: the loop turned %lld times meanwhile", PIPELINED,
+        (long long)(turns - before));
+    fprintf(stderr, "pipelined: %d back-to-back 1 ms commands: the loop "
+        "turned %lld times meanwhile\n", PIPELINED,
+        (long long)(turns - before));
+    close(sess_a[0]);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(commands_sent_back_to_back_let_the_loop_turn)
+{
+    ck_assert_int_eq(t_run(pipelined_main, NULL), 0);
+    close(sess_a[1]);
+}
+END_TEST
+
 /* The integers of the JSON array after key at p (p at the key), into ids;
  * their count. */
 static size_t
@@ -1891,6 +1974,7 @@ diesel_builtins_suite(void)
     tcase_set_timeout(walks, 240);
     tcase_add_test(walks, walks_let_the_loop_turn);
     tcase_add_test(walks, another_session_is_answered_while_stacks_walks);
+    tcase_add_test(walks, commands_sent_back_to_back_let_the_loop_turn);
     tcase_add_test(walks,
         green_threads_that_come_and_go_during_a_walk_are_listed_once);
     tcase_add_test(walks, a_walk_stops_when_its_green_thread_is_cancelled);
