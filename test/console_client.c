@@ -17,6 +17,8 @@
 #include "console_client.h"
 #include "internal.h"    /* diesel__platform_peer_cred */
 
+#define RESIGNAL_MS 1000    /* dcc_attach signals again this often */
+
 static int64_t
 now_ms(void)
 {
@@ -24,6 +26,15 @@ now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What is left until deadline (ms, monotonic, not -1), 0 once past. */
+static int64_t
+left_ms(int64_t deadline)
+{
+    int64_t left = deadline - now_ms();
+
+    return left > 0 ? left : 0;
 }
 
 /* Wait for events on fd until deadline (ms, monotonic; -1 forever). */
@@ -167,13 +178,19 @@ random_nonce(void)
 }
 
 int
-dcc_signal(struct dcc *c, int signo)
+dcc_signal_again(struct dcc *c, int signo)
 {
     union sigval val;
 
-    c->nonce = random_nonce();
     val.sival_int = c->nonce;
     return sigqueue(c->target, signo != 0 ? signo : SIGTRAP, val);
+}
+
+int
+dcc_signal(struct dcc *c, int signo)
+{
+    c->nonce = random_nonce();
+    return dcc_signal_again(c, signo);
 }
 
 static void
@@ -199,23 +216,26 @@ greeting_ok(const struct dcc *c)
     return pid == (long)c->target && nonce == (long)c->nonce;
 }
 
-int
-dcc_accept(struct dcc *c, int timeout_ms)
+/*
+ * Accept the target, waiting for a connection until wait_end and for its
+ * greeting until deadline (ms, monotonic; -1 forever); the socket stays
+ * open on a timeout.
+ */
+static int
+accept_until(struct dcc *c, int64_t wait_end, int64_t deadline)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-
     while (c->fd < 0) {
         pid_t pid;
         uid_t uid;
         int fd;
 
-        if (wait_fd(c->lfd, POLLIN, deadline) != 0)
-            goto fail;
+        if (wait_fd(c->lfd, POLLIN, wait_end) != 0)
+            return -1;
         fd = accept(c->lfd, NULL, NULL);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            goto fail;
+            return -1;
         }
         /* Anyone but the target is closed without a byte written. */
         if (diesel__platform_peer_cred(fd, &pid, &uid) != 0 ||
@@ -226,7 +246,7 @@ dcc_accept(struct dcc *c, int timeout_ms)
         }
         c->fd = fd;
         if (dcc_read_line(c, c->greeting, sizeof(c->greeting),
-            deadline < 0 ? -1 : (int)(deadline - now_ms())) != 0 ||
+            deadline < 0 ? -1 : (int)left_ms(deadline)) != 0 ||
             !greeting_ok(c)) {
             close(c->fd);
             c->fd = -1;
@@ -235,28 +255,56 @@ dcc_accept(struct dcc *c, int timeout_ms)
             continue;
         }
     }
-    stop_listening(c);
     return 0;
-fail:
+}
+
+int
+dcc_accept(struct dcc *c, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int rc = accept_until(c, deadline, deadline);
+    int err = errno;
+
     stop_listening(c);
-    return -1;
+    errno = err;
+    return rc;
 }
 
 int
 dcc_attach(struct dcc *c, pid_t target, uid_t uid, int signo,
     int timeout_ms)
 {
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     int err;
 
     if (dcc_listen(c, target, uid, 1) != 0)
         return -1;
-    if (dcc_signal(c, signo) != 0 || dcc_accept(c, timeout_ms) != 0) {
-        err = errno;
-        dcc_close(c);
-        errno = err;
-        return -1;
+    if (dcc_signal(c, signo) != 0)
+        goto fail;
+    /*
+     * Signal again, with the same nonce, every second until the target
+     * connects, as dconsole does: a signal can be held back (valgrind
+     * delays them by many seconds) and the app attaches once per nonce.
+     */
+    for (;;) {
+        int64_t slice = now_ms() + RESIGNAL_MS;
+
+        if (deadline >= 0 && slice > deadline)
+            slice = deadline;
+        if (accept_until(c, slice, deadline) == 0)
+            break;
+        if (errno != ETIMEDOUT || (deadline >= 0 && now_ms() >= deadline))
+            goto fail;
+        if (dcc_signal_again(c, signo) != 0)
+            goto fail;
     }
+    stop_listening(c);
     return 0;
+fail:
+    err = errno;
+    dcc_close(c);
+    errno = err;
+    return -1;
 }
 
 int

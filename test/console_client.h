@@ -59,11 +59,14 @@ int dcc_listen(struct dcc *c, pid_t target, uid_t uid, int check);
 /* Send the console signal (0: SIGTRAP) with a fresh random nonce. */
 int dcc_signal(struct dcc *c, int signo);
 
+/* Send it again with the same nonce, as dconsole does every second. */
+int dcc_signal_again(struct dcc *c, int signo);
+
 /* Wait for the target to connect and greet; the listening socket is
  * closed and unlinked in any case.  -1 and ETIMEDOUT when it does not. */
 int dcc_accept(struct dcc *c, int timeout_ms);
 
-/* dir, listen, signal, accept. */
+/* dir, listen, signal, accept; signalling again every second meanwhile. */
 int dcc_attach(struct dcc *c, pid_t target, uid_t uid, int signo,
     int timeout_ms);
 
