@@ -1061,11 +1061,14 @@ diesel__console_serve(int in, int out, const char *greeting, int human,
                 diesel__console_frame(&sink, &s->reply, st);
                 diesel__console_out_reset(&s->reply);
                 /* Commands sent back to back run in slices too, as the
-                 * walks do: once a slice has gone by, the loop turns
-                 * before the next.  Cancelled, the session goes on to
-                 * its next wait, which fails. */
+                 * walks do: once a slice has gone by, the replies so far
+                 * go out (a command may have started something that
+                 * will hold the loop) and the loop turns before the
+                 * next.  A failed send ends the session (werr);
+                 * cancelled, it goes on to its next wait, which fails. */
                 if (diesel__current != NULL && diesel__now_ns() -
-                    diesel__loop->now >= DIESEL__CONSOLE_SLICE_NS)
+                    diesel__loop->now >= DIESEL__CONSOLE_SLICE_NS &&
+                    s_flush(s) == 0)
                     (void)diesel__task_yield_loop();
             }
         }

@@ -1664,6 +1664,8 @@ START_TEST(another_session_is_answered_while_stacks_walks)
 }
 END_TEST
 
+static int busy_runs;   /* busy commands run */
+
 /* busy MS: computes for MS milliseconds without yielding. */
 static int
 busy_cmd(struct diesel_console_out *out, int argc, char **argv, void *arg)
@@ -1675,6 +1677,7 @@ busy_cmd(struct diesel_console_out *out, int argc, char **argv, void *arg)
     (void)arg;
     if (argc != 2)
         return -1;
+    busy_runs++;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     end = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
         (int64_t)atoi(argv[1]) * 1000000;
@@ -1691,7 +1694,7 @@ pipelined_main(void *arg)
 {
     char batch[PIPELINED * 8], buf[4096];
     size_t len = 0;
-    int oks = 0, carry = 0;
+    int oks = 0, carry = 0, ran_at_first = -1;
     int64_t before;
 
     (void)arg;
@@ -1715,6 +1718,8 @@ pipelined_main(void *arg)
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         ck_assert_int_gt(r, 0);
+        if (ran_at_first < 0)
+            ran_at_first = busy_runs;
         for (ssize_t i = 0; i < r; i++) {
             /* "OK\n" may straddle two reads: carry counts its bytes. */
             carry = buf[i] == "OK\n"[carry] ? carry + 1 :
@@ -1732,9 +1737,14 @@ pipelined_main(void *arg)
     ck_assert_msg(turns - before >= PIPELINED / 10, "%d pipelined 1 ms "
         "commands: the loop turned %lld times meanwhile", PIPELINED,
         (long long)(turns - before));
+    /* And the replies went out slice by slice, not all at the end: the
+     * first came while commands were still to run (a command may start
+     * something that holds the loop: its reply is out by then). */
+    ck_assert_msg(ran_at_first < PIPELINED, "the first reply came after "
+        "all %d commands had run", PIPELINED);
     fprintf(stderr, "pipelined: %d back-to-back 1 ms commands: the loop "
-        "turned %lld times meanwhile\n", PIPELINED,
-        (long long)(turns - before));
+        "turned %lld times meanwhile; the first reply came after %d "
+        "had run\n", PIPELINED, (long long)(turns - before), ran_at_first);
     close(sess_a[0]);
     diesel_loop_stop(0);
     return 0;
