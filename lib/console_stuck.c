@@ -118,7 +118,7 @@ stuck_for(struct diesel_loop *l)
 {
     int64_t after = __atomic_load_n(&after_ns, __ATOMIC_RELAXED), d;
 
-    if (after <= 0 || __atomic_load_n(&l->in_poll, __ATOMIC_RELAXED))
+    if (after <= 0 || __atomic_load_n(&l->in_poll, __ATOMIC_ACQUIRE))
         return -1;
     d = diesel__now_ns() - __atomic_load_n(&l->now, __ATOMIC_RELAXED);
     return d > after ? d : -1;

@@ -277,16 +277,22 @@ run(struct diesel_loop *l)
         if (l->watched > 0 || timeout != 0) {
             /* A loop waiting in poll is idle: neither hogged (hog.c)
              * nor stuck (console_stuck.c). */
-            __atomic_store_n(&l->in_poll, 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&l->in_poll, 1, __ATOMIC_RELEASE);
             n = diesel__poll_wait(l, timeout);
-            __atomic_store_n(&l->in_poll, 0, __ATOMIC_RELAXED);
+            /* The start of the next turn, as the console's handler reads
+             * it, before in_poll drops: a request whose signal landed in
+             * between would otherwise take the time before the poll for
+             * the last turn, and an idle loop for one stuck all the time
+             * it slept. */
+            __atomic_store_n(&l->now, diesel__now_ns(), __ATOMIC_RELAXED);
+            __atomic_store_n(&l->in_poll, 0, __ATOMIC_RELEASE);
             l->polls++;
             if (n > 0)
                 l->events += (uint64_t)n;
+        } else {
+            __atomic_store_n(&l->now, diesel__now_ns(), __ATOMIC_RELAXED);
         }
         diesel__hog_turn(l);
-        /* The start of the next turn, as the console's handler reads it. */
-        __atomic_store_n(&l->now, diesel__now_ns(), __ATOMIC_RELAXED);
         /* Deadlines that passed came before what the poll has just
          * reported: their green threads run first. */
         fire_timers(l);
