@@ -284,7 +284,8 @@ dcc_attach(struct dcc *c, pid_t target, uid_t uid, int signo,
     /*
      * Signal again, with the same nonce, every second until the target
      * connects, as dconsole does: a signal can be held back (valgrind
-     * delays them by many seconds) and the app attaches once per nonce.
+     * has been seen to keep one from the app until the next arrived, for
+     * over 20 s) and the app attaches once per nonce.
      */
     for (;;) {
         int64_t slice = now_ms() + RESIGNAL_MS;
