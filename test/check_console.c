@@ -1395,6 +1395,11 @@ deep_end(struct dcc *first)
     struct dcc c;
 
     expect(first, "echo first", 0, "| first\nOK\n");
+    /* A sleep, so that the loop has turned since 'deep' held it: until
+     * then a request is rightly answered with a stuck report (under
+     * valgrind, whose signals wait for a system call, the next attach
+     * was). */
+    expect(first, "sleep 1", 0, "| slept\nOK\n");
     dcc_close(first);
     attach(&c);
     expect(&c, "echo again", 0, "| again\nOK\n");
