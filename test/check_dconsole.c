@@ -829,8 +829,10 @@ struct ed {
     pid_t pid;
     int master;
     int res;
-    char out[T_PROC_BUF];      /* everything the editor drew */
+    char out[T_PROC_BUF];      /* what the editor drew (the recent part) */
     size_t on;
+    size_t total;           /* bytes it drew in all */
+    size_t bels;            /* BELs among them */
     char rbuf[16384];       /* its reports */
     size_t rn;
 };
@@ -886,8 +888,12 @@ ed_pump(struct ed *d, int ms)
             d->on = T_PROC_BUF / 4;
         }
         r = read(d->master, d->out + d->on, T_PROC_BUF - 1 - d->on);
-        if (r > 0)
+        for (ssize_t i = 0; i < r; i++)
+            d->bels += d->out[d->on + (size_t)i] == '\a';
+        if (r > 0) {
             d->on += (size_t)r;
+            d->total += (size_t)r;
+        }
         d->out[d->on] = '\0';
     }
     if (pf[1].revents & (POLLIN | POLLHUP)) {
@@ -1080,8 +1086,8 @@ START_TEST(edit_ctrl_c_clears_and_ctrl_d_ends)
 
     ed_start(d, NULL, NULL, 80);
     ck_assert_str_eq(ed_text(ed_line(d, 1, "junk\x03ok\r")), "ok");
-    ed_wait_out(d, "junk^C\r\n");
-    ed_wait_out(d, "^C\r\n\rP1> \x1b[0K");
+    ed_wait_out(d, "junk\x1b[0K\r\x1b[8C^C\r\n");
+    ed_wait_out(d, "^C\r\n\rP1> ok\x1b[0K");
     /* Ctrl-D on an empty line: the end, with the terminal restored. */
     r = ed_line(d, 2, "\x04");
     ck_assert_str_eq(r, "EOF 1");
@@ -1095,13 +1101,15 @@ START_TEST(edit_draws_the_prompt_and_the_line)
     struct ed *d = malloc(sizeof(*d));
 
     ed_start(d, NULL, NULL, 80);
-    ck_assert_str_eq(ed_text(ed_line(d, 1, "ab\x1b[D\r")), "ab");
     /* A redraw: return, prompt, line, erase to the end, return, move to
-     * the cursor column.  Typing at the end only echoes. */
-    ed_wait_out(d, "\rP1> \x1b[0K\r\x1b[4Cab"
-        "\rP1> ab\x1b[0K\r\x1b[5C");
-    /* Enter moves to a new line. */
-    ed_wait_out(d, "\r\n");
+     * the cursor column.  A key typed at the end only echoes. */
+    ed_wait_out(d, "P1> ");
+    ed_send(d, "a");
+    ed_wait_out(d, "\rP1> \x1b[0K\r\x1b[4Ca");
+    /* Keys that arrive together are drawn once, after the last; Enter
+     * moves to a new line. */
+    ck_assert_str_eq(ed_text(ed_line(d, 1, "b\x1b[D\r")), "ab");
+    ed_wait_out(d, "\r\x1b[4Ca\rP1> ab\x1b[0K\r\x1b[5C\r\n");
     ed_finish(d);
     free(d);
 }
@@ -1144,13 +1152,117 @@ START_TEST(edit_caps_the_line_at_the_protocol_limit)
     const char *r;
 
     ed_start(d, NULL, NULL, 80);
-    memset(keys, 'x', DC_EDIT_LINE_MAX + 10);
-    strcpy(keys + DC_EDIT_LINE_MAX + 10, "\r");
+    /* A line of exactly the limit is taken whole, without a beep. */
+    memset(keys, 'x', DC_EDIT_LINE_MAX);
+    strcpy(keys + DC_EDIT_LINE_MAX, "\r");
     r = ed_text(ed_line(d, 1, keys));
     ck_assert_uint_eq(strlen(r), DC_EDIT_LINE_MAX);
-    ed_wait_out(d, "\a");
+    ck_assert_uint_eq(d->bels, 0);
     ed_finish(d);
     free(keys);
+    free(d);
+}
+END_TEST
+
+/*
+ * Pasting 5,000 bytes: every key that is ready is handled before the
+ * line is drawn again (it used to redraw the line per byte, 646 KB for
+ * this paste), one beep and one note at the limit (not 911 beeps), and
+ * Enter refuses the cut line (it used to return its first 4,095 bytes).
+ */
+START_TEST(edit_refuses_a_pasted_line_past_the_limit)
+{
+    struct ed *d = malloc(sizeof(*d));
+    char *keys = malloc(5100);
+    size_t before;
+
+    ed_start(d, NULL, NULL, 80);
+    ed_wait_out(d, "P1> ");
+    before = d->total;
+    for (int i = 0; i < 5000; i++)
+        keys[i] = (char)('a' + i % 26);
+    strcpy(keys + 5000, "\r");
+    ed_send(d, keys);
+    ed_wait_out(d, "line not run: 5000 bytes, longer than the limit of "
+        "4095\r\n");
+    /* The next line is the first one returned: the cut one never was. */
+    ck_assert_str_eq(ed_text(ed_line(d, 1, "ok\r")), "ok");
+    ck_assert_msg(d->total - before < 3 * 5000,
+        "%zu bytes drawn for a 5000-byte paste", d->total - before);
+    ck_assert_uint_eq(d->bels, 1);
+    ck_assert_ptr_nonnull(strstr(d->out, "(the line is longer than 4095 "
+        "bytes: the rest is dropped, and Enter will not run it)\r\n"));
+    /* Once more, typed key by key: the same refusal; Ctrl-C instead of
+     * Enter clears the cut line, and the next one runs. */
+    ed_wait_out(d, "P2> ");
+    before = d->on;
+    keys[4200] = '\x03';
+    strcpy(keys + 4201, "fine\r");
+    ed_send(d, keys);
+    ck_assert_str_eq(ed_text(ed_line(d, 2, NULL)), "fine");
+    ck_assert_uint_eq(d->bels, 2);
+    ed_wait_out_from(d, before, "^C\r\n");
+    ck_assert_ptr_null(strstr(d->out + before, "line not run"));
+    ed_finish(d);
+    free(keys);
+    free(d);
+}
+END_TEST
+
+/*
+ * The cursor column counts what the terminal draws (wcwidth in a UTF-8
+ * locale of the editor's own, whatever LANG says): two columns for each
+ * of 日本 and for an emoji, none for a combining mark.  It used to count
+ * one per code point, two short after "greet 日本".
+ */
+START_TEST(edit_counts_wide_and_combining_characters)
+{
+    struct ed *d = malloc(sizeof(*d));
+
+    ed_start(d, NULL, NULL, 80);
+    /* "P1> " is 4 columns, "greet " 6, 日本 4: the cursor at 14. */
+    ck_assert_str_eq(ed_text(ed_line(d, 1, "greet \xe6\x97\xa5\xe6\x9c\xac"
+        "\r")), "greet \xe6\x97\xa5\xe6\x9c\xac");
+    ed_wait_out(d, "\rP1> greet \xe6\x97\xa5\xe6\x9c\xac\x1b[0K\r"
+        "\x1b[14C\r\n");
+    /* Left steps over a whole wide character: before 本 is column 12. */
+    ck_assert_str_eq(ed_text(ed_line(d, 2, "greet \xe6\x97\xa5\xe6\x9c\xac"
+        "\x1b[D\r")), "greet \xe6\x97\xa5\xe6\x9c\xac");
+    ed_wait_out(d, "\rP2> greet \xe6\x97\xa5\xe6\x9c\xac\x1b[0K\r"
+        "\x1b[12C\r\n");
+    /* e + U+0301 is one column, and Left steps over both; an emoji
+     * (U+1F600) is two. */
+    ck_assert_str_eq(ed_text(ed_line(d, 3, "e\xcc\x81\xf0\x9f\x98\x80"
+        "\r")), "e\xcc\x81\xf0\x9f\x98\x80");
+    ed_wait_out(d, "\rP3> e\xcc\x81\xf0\x9f\x98\x80\x1b[0K\r"
+        "\x1b[7C\r\n");
+    ck_assert_str_eq(ed_text(ed_line(d, 4, "e\xcc\x81x\x1b[D\x1b[D_\r")),
+        "_e\xcc\x81x");
+    ed_wait_out(d, "\rP4> _e\xcc\x81x\x1b[0K\r\x1b[5C\r\n");
+    ed_finish(d);
+    free(d);
+}
+END_TEST
+
+/* A line of wide characters wider than the terminal scrolls by columns:
+ * the view never holds more than the columns there are. */
+START_TEST(edit_scrolls_wide_characters_by_columns)
+{
+    struct ed *d = malloc(sizeof(*d));
+    char keys[200] = "", want[200] = "\rP1> ";
+
+    ed_start(d, NULL, NULL, 20);
+    /* 20 columns, "P1> " 4, the last kept free: 15 for text, so 7 of
+     * these two-column characters, the cursor at column 4 + 14. */
+    for (int i = 0; i < 12; i++)
+        strcat(keys, "\xe6\x97\xa5");
+    for (int i = 0; i < 7; i++)
+        strcat(want, "\xe6\x97\xa5");
+    strcat(want, "\x1b[0K\r\x1b[18C\r\n");
+    strcat(keys, "\r");
+    ed_line(d, 1, keys);
+    ed_wait_out(d, want);
+    ed_finish(d);
     free(d);
 }
 END_TEST
@@ -1968,6 +2080,9 @@ diesel_dconsole_suite(void)
     tcase_add_test(te, edit_draws_the_prompt_and_the_line);
     tcase_add_test(te, edit_scrolls_a_line_wider_than_the_terminal);
     tcase_add_test(te, edit_caps_the_line_at_the_protocol_limit);
+    tcase_add_test(te, edit_refuses_a_pasted_line_past_the_limit);
+    tcase_add_test(te, edit_counts_wide_and_combining_characters);
+    tcase_add_test(te, edit_scrolls_wide_characters_by_columns);
     tcase_add_test(te, edit_walks_the_history);
     tcase_add_test(te, edit_completes_command_names);
     tcase_add_test(te, edit_keeps_keys_typed_ahead);

@@ -7,17 +7,24 @@
  * end of line, cursor forward).  A line wider than the terminal scrolls
  * sideways instead of wrapping, which keeps the redraw to one row.
  *
- * Columns are counted in UTF-8 code points: the cursor never stops inside
- * a character, and wide characters (two columns) put it off by one per
- * character, a tradeoff that spares us wcwidth() and the locale.
+ * Columns are counted with wcwidth(3) in a UTF-8 locale of the editor's
+ * own (C.UTF-8, made with newlocale and used only around each call), so
+ * that wide characters take two columns and combining marks none whatever
+ * the user's locale says; the terminal is taken to be UTF-8.  The cursor
+ * never stops inside a character, nor before a combining mark.
  *
  * Keys come through the loop: diesel_fd_wait(), then read(2) what is
  * there.  An escape sequence split across reads is reassembled with a
- * short timeout, so a lone Esc does not hang the editor.
+ * short timeout, so a lone Esc does not hang the editor.  Every key that
+ * is ready is handled before the line is drawn again, so a paste costs a
+ * redraw per read, not per byte.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +32,7 @@
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "diesel.h"
 #include "dconsole_edit.h"
@@ -77,7 +85,10 @@ struct dc_edit {
     char *scratch;                  /* the new line, while browsing */
     struct lines words;             /* what Tab completes */
     int tabs;                       /* Tabs pressed in a row */
-    unsigned char q[256];           /* bytes read but not handled yet */
+    size_t cut;                     /* bytes dropped past the limit */
+    int dirty;                      /* the line changed since drawn */
+    locale_t utf8;                  /* for wcwidth, or (locale_t)0 */
+    unsigned char q[4096];          /* bytes read but not handled yet */
     size_t qoff;                    /* next byte in q */
     size_t qlen;                    /* bytes left in q */
 };
@@ -250,6 +261,15 @@ getbyte(struct dc_edit *e, int64_t timeout_ms)
     return e->q[e->qoff++];
 }
 
+/* More input is ready: in the queue, or on the terminal now. */
+static int
+pending(const struct dc_edit *e)
+{
+    struct pollfd pf = { e->in, POLLIN, 0 };
+
+    return e->qlen > 0 || (poll(&pf, 1, 0) == 1 && (pf.revents & POLLIN));
+}
+
 /*
  * After an Esc: CSI sequences (Esc [ params final), SS3 ones (Esc O x),
  * and Meta keys (Esc x).  What is not known is swallowed whole.
@@ -332,14 +352,56 @@ is_cont(unsigned char c)
     return (c & 0xc0) == 0x80;
 }
 
+/* The columns of the character that starts at s[i] (s ends at len): the
+ * line holds printable ASCII and UTF-8 only.  What wcwidth does not know
+ * (an invalid sequence, a code point it calls unprintable) is taken as
+ * one column, as terminals draw a replacement character. */
+static size_t
+char_cols(const struct dc_edit *e, const char *s, size_t i, size_t len)
+{
+    unsigned char c = (unsigned char)s[i];
+    uint32_t cp;
+    size_t need, k;
+    locale_t old;
+    int w;
+
+    if (c < 0x80)
+        return 1;
+    if (is_cont(c) || e->utf8 == (locale_t)0)
+        return is_cont(c) ? 0 : 1;
+    need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    cp = c & (0x3fu >> (need - 1));
+    for (k = 1; k < need; k++) {
+        if (i + k >= len || !is_cont((unsigned char)s[i + k]))
+            return 1;
+        cp = cp << 6 | ((unsigned char)s[i + k] & 0x3f);
+    }
+    /* Only around the call: other green threads run on this OS thread
+     * while the editor waits, with the program's own locale. */
+    old = uselocale(e->utf8);
+    w = wcwidth((wchar_t)cp);
+    uselocale(old);
+    return w < 0 ? 1 : (size_t)w;
+}
+
+/* The character at p takes no column (a combining mark). */
+static int
+zero_width(const struct dc_edit *e, size_t p)
+{
+    return p < e->len && !is_cont((unsigned char)e->buf[p]) &&
+        char_cols(e, e->buf, p, e->len) == 0;
+}
+
 static size_t
 prev_char(const struct dc_edit *e, size_t p)
 {
-    if (p == 0)
-        return 0;
-    p--;
-    while (p > 0 && is_cont((unsigned char)e->buf[p]))
+    do {
+        if (p == 0)
+            return 0;
         p--;
+        while (p > 0 && is_cont((unsigned char)e->buf[p]))
+            p--;
+    } while (zero_width(e, p));
     return p;
 }
 
@@ -348,55 +410,97 @@ next_char(const struct dc_edit *e, size_t p)
 {
     if (p >= e->len)
         return e->len;
-    p++;
-    while (p < e->len && is_cont((unsigned char)e->buf[p]))
+    do {
         p++;
+        while (p < e->len && is_cont((unsigned char)e->buf[p]))
+            p++;
+    } while (zero_width(e, p));
     return p;
 }
 
-/* Columns taken by bytes [from, to) of s. */
+/* Columns taken by bytes [from, to) of s, counted no further than past
+ * limit (SIZE_MAX: all). */
 static size_t
-cols(const char *s, size_t from, size_t to)
+cols_upto(const struct dc_edit *e, const char *s, size_t from, size_t to,
+    size_t limit)
 {
     size_t n = 0;
 
-    for (size_t i = from; i < to; i++) {
-        if (!is_cont((unsigned char)s[i]))
-            n++;
-    }
+    for (size_t i = from; i < to && n <= limit; i++)
+        n += char_cols(e, s, i, to);
     return n;
+}
+
+static size_t
+cols(const struct dc_edit *e, const char *s, size_t from, size_t to)
+{
+    return cols_upto(e, s, from, to, SIZE_MAX);
+}
+
+/* Text goes in the columns between the prompt and the last one, which
+ * stays free so that the terminal never wraps; the cursor may sit in it.
+ * How many that is. */
+static size_t
+text_cols(const struct dc_edit *e)
+{
+    size_t width = term_cols(e);
+
+    if (width < e->prompt_cols + 2)
+        width = e->prompt_cols + 2;
+    return width - e->prompt_cols - 1;
+}
+
+/*
+ * Where the view starts.  It stays where it was while the cursor is
+ * inside it; when the cursor leaves on the left the view starts at the
+ * cursor, on the right it scrolls so that the cursor is at the right
+ * edge.  Kept after every key, drawn or not, so that the view does not
+ * depend on how the keys were split into reads.
+ */
+static void
+scroll_to_cursor(struct dc_edit *e, size_t avail)
+{
+    size_t start = e->scroll < e->pos ? e->scroll : e->pos, n;
+
+    while (start > 0 && is_cont((unsigned char)e->buf[start]))
+        start--;
+    if (cols_upto(e, e->buf, start, e->pos, avail) > avail) {
+        start = e->pos;
+        n = 0;
+        while (start > 0) {
+            size_t p = prev_char(e, start);
+            size_t w = cols(e, e->buf, p, start);
+
+            if (n + w > avail)
+                break;
+            n += w;
+            start = p;
+        }
+    }
+    e->scroll = start;
 }
 
 static void
 refresh(struct dc_edit *e)
 {
     char seq[DC_EDIT_LINE_MAX * 2 + 256];
-    size_t width = term_cols(e), start, end, n, col, used = 0, avail;
+    size_t start, end, n, col, used = 0, avail = text_cols(e);
     size_t plen = e->prompt_cols;
     size_t plen_bytes = strlen(e->prompt);
 
-    /* Text goes in the columns between the prompt and the last one, which
-     * stays free so that the terminal never wraps; the cursor may sit in
-     * it.  The view stays where it was while the cursor is inside it;
-     * when the cursor leaves on the left the view starts at the cursor,
-     * on the right it scrolls so that the cursor is at the right edge. */
-    if (width < plen + 2)
-        width = plen + 2;
-    avail = width - plen - 1;
-    start = e->scroll < e->pos ? e->scroll : e->pos;
-    while (start > 0 && is_cont((unsigned char)e->buf[start]))
-        start--;
-    n = cols(e->buf, start, e->pos);
-    if (n > avail) {
-        start = e->pos;
-        for (n = 0; start > 0 && n < avail; n++)
-            start = prev_char(e, start);
-    }
-    e->scroll = start;
-    col = plen + n;
+    scroll_to_cursor(e, avail);
+    start = e->scroll;
+    col = plen + cols(e, e->buf, start, e->pos);
     end = start;
-    for (n = 0; end < e->len && n < avail; n++)
-        end = next_char(e, end);
+    for (n = 0; end < e->len;) {
+        size_t next = next_char(e, end);
+        size_t w = cols(e, e->buf, end, next);
+
+        if (n + w > avail)
+            break;
+        n += w;
+        end = next;
+    }
     seq[used++] = '\r';
     if (plen_bytes > sizeof(seq) / 4)
         plen_bytes = sizeof(seq) / 4;
@@ -409,15 +513,23 @@ refresh(struct dc_edit *e)
         used += (size_t)snprintf(seq + used, sizeof(seq) - used, "\x1b[%zuC",
             col);
     put(e, seq, used);
+    e->dirty = 0;
 }
 
+/* Draw the line if keys changed it since it was last drawn. */
+static void
+draw_pending(struct dc_edit *e)
+{
+    if (e->dirty)
+        refresh(e);
+}
+
+/* Insert at the cursor, or -1 when the line would pass the limit. */
 static int
 insert(struct dc_edit *e, const char *s, size_t n)
 {
-    if (e->len + n > DC_EDIT_LINE_MAX) {
-        beep(e);
+    if (e->len + n > DC_EDIT_LINE_MAX)
         return -1;
-    }
     memmove(e->buf + e->pos + n, e->buf + e->pos, e->len - e->pos);
     memcpy(e->buf + e->pos, s, n);
     e->len += n;
@@ -439,6 +551,47 @@ erase(struct dc_edit *e, size_t from, size_t to)
         e->pos = from;
 }
 
+/*
+ * Insert a typed (or pasted) character.  Past the limit the rest of the
+ * line is dropped: the terminal rings once and says so, and Enter will
+ * refuse the line (see cut_refuse), since running the first 4095 bytes
+ * of a longer command may do something else than it says.
+ */
+static int
+insert_typed(struct dc_edit *e, const char *s, size_t n)
+{
+    char msg[160];
+
+    if (insert(e, s, n) == 0)
+        return 0;
+    if (e->cut == 0) {
+        draw_pending(e);
+        beep(e);
+        snprintf(msg, sizeof(msg), "\r\n(the line is longer than %d bytes:"
+            " the rest is dropped, and Enter will not run it)\r\n",
+            DC_EDIT_LINE_MAX);
+        puts_(e, msg);
+        e->dirty = 1;
+    }
+    e->cut += n;
+    return -1;
+}
+
+/* Enter on a line that was cut: say so, run nothing, start afresh. */
+static void
+cut_refuse(struct dc_edit *e)
+{
+    char msg[200];
+
+    draw_pending(e);
+    snprintf(msg, sizeof(msg), "\r\nline not run: %zu bytes, longer than"
+        " the limit of %d\r\n", e->len + e->cut, DC_EDIT_LINE_MAX);
+    puts_(e, msg);
+    e->len = e->pos = e->scroll = e->cut = 0;
+    e->buf[0] = '\0';
+    e->hidx = e->hist.n;
+}
+
 static void
 set_line(struct dc_edit *e, const char *s)
 {
@@ -450,6 +603,7 @@ set_line(struct dc_edit *e, const char *s)
     e->buf[n] = '\0';
     e->len = e->pos = n;
     e->scroll = 0;
+    e->cut = 0;     /* a line from the history is whole */
 }
 
 static int
@@ -516,6 +670,7 @@ list_matches(struct dc_edit *e, const char *prefix, size_t plen)
 {
     size_t width = term_cols(e), col = 0;
 
+    draw_pending(e);
     puts_(e, "\r\n");
     for (size_t i = 0; i < e->words.n; i++) {
         const char *w = e->words.v[i];
@@ -582,11 +737,13 @@ complete(struct dc_edit *e)
         memcpy(tail, first + plen, n);
         if (e->pos == e->len || !is_space(e->buf[e->pos]))
             tail[n++] = ' ';
-        insert(e, tail, n);
+        if (insert(e, tail, n) != 0)
+            beep(e);
         return;
     }
     if (lcp > plen) {
-        insert(e, first + plen, lcp - plen);
+        if (insert(e, first + plen, lcp - plen) != 0)
+            beep(e);
         return;
     }
     if (e->tabs >= 2) {
@@ -606,6 +763,7 @@ complete(struct dc_edit *e)
 static int
 finish(struct dc_edit *e, int ret, int newline)
 {
+    draw_pending(e);
     if (newline)
         puts_(e, "\r\n");
     raw_off(e);
@@ -617,12 +775,13 @@ dc_edit_readline(struct dc_edit *e, const char *prompt, char **line)
 {
     free(e->scratch);
     e->scratch = NULL;
-    e->len = e->pos = e->scroll = 0;
+    e->len = e->pos = e->scroll = e->cut = 0;
+    e->dirty = 0;
     e->buf[0] = '\0';
     e->hidx = e->hist.n;
     e->tabs = 0;
     e->prompt = prompt;
-    e->prompt_cols = cols(prompt, 0, strlen(prompt));
+    e->prompt_cols = cols(e, prompt, 0, strlen(prompt));
     if (raw_on(e) != 0)
         return -1;
     refresh(e);
@@ -644,11 +803,16 @@ dc_edit_readline(struct dc_edit *e, const char *prompt, char **line)
         switch (c) {
         case '\r':
         case '\n':
+            if (e->cut > 0) {
+                cut_refuse(e);
+                break;
+            }
             *line = e->buf;
             return finish(e, 1, 1);
         case 3:     /* Ctrl-C: drop the line, start a fresh one */
+            draw_pending(e);
             puts_(e, "^C\r\n");
-            e->len = e->pos = 0;
+            e->len = e->pos = e->cut = 0;
             e->buf[0] = '\0';
             e->hidx = e->hist.n;
             break;
@@ -708,9 +872,11 @@ dc_edit_readline(struct dc_edit *e, const char *prompt, char **line)
             history_move(e, 0);
             break;
         case 12:    /* Ctrl-L: clear the screen */
+            draw_pending(e);
             puts_(e, "\x1b[H\x1b[2J");
             break;
         case 26:    /* Ctrl-Z: suspend, as the shell would */
+            draw_pending(e);
             raw_off(e);
             puts_(e, "\r\n");
             raise(SIGTSTP);
@@ -742,17 +908,17 @@ dc_edit_readline(struct dc_edit *e, const char *prompt, char **line)
                     ch[n++] = (char)d;
                 }
                 if (n == need)
-                    insert(e, ch, n);
+                    insert_typed(e, ch, n);
             } else if (c >= 0x20 && c != 0x7f && c < 0x80) {
                 char ch = (char)c;
                 int at_end = e->pos == e->len;
 
-                /* Typing at the end of a line that fits: just echo, as
-                 * pasting a long command would otherwise redraw the
-                 * line once per byte. */
-                if (insert(e, &ch, 1) == 0 && at_end &&
-                    e->prompt_cols + cols(e->buf, 0, e->len) <
-                    term_cols(e) - 1) {
+                /* Typing at the end of a line that fits, with nothing
+                 * else to draw: just echo. */
+                if (insert_typed(e, &ch, 1) == 0 && at_end && !e->dirty &&
+                    !pending(e) &&
+                    cols_upto(e, e->buf, e->scroll, e->len, text_cols(e)) <
+                    text_cols(e)) {
                     put(e, &ch, 1);
                     continue;
                 }
@@ -760,7 +926,14 @@ dc_edit_readline(struct dc_edit *e, const char *prompt, char **line)
             /* Other control keys and stray bytes: ignored. */
             break;
         }
-        refresh(e);
+        if (e->len == 0)
+            e->cut = 0;     /* nothing left of a cut line */
+        /* Keep the view up to date, but draw only once every key that is
+         * ready has been handled. */
+        scroll_to_cursor(e, text_cols(e));
+        e->dirty = 1;
+        if (!pending(e))
+            refresh(e);
     }
 }
 
@@ -908,6 +1081,11 @@ dc_edit_create(int in, int out)
         return NULL;
     e->in = in;
     e->out = out;
+    /* Any UTF-8 locale gives wcwidth the same table; the first is in
+     * glibc itself (2.35 and later) and in the BSDs. */
+    e->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    if (e->utf8 == (locale_t)0)
+        e->utf8 = newlocale(LC_CTYPE_MASK, "en_US.UTF-8", (locale_t)0);
     return e;
 }
 
@@ -921,5 +1099,7 @@ dc_edit_destroy(struct dc_edit *e)
     lines_free(&e->fresh);
     lines_free(&e->words);
     free(e->scratch);
+    if (e->utf8 != (locale_t)0)
+        freelocale(e->utf8);
     free(e);
 }
