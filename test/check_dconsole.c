@@ -300,6 +300,51 @@ START_TEST(dconsole_usage_errors_exit_2)
 }
 END_TEST
 
+/*
+ * The exit codes dconsole -h lists are those of dconsole(1)'s EXIT STATUS
+ * (-h once left out 8, the stuck loop): "N word" after "Exit status:" in
+ * the help, ".It N" in the section of the page.
+ */
+START_TEST(dconsole_help_lists_the_exit_codes_of_the_man_page)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char *argv[] = { "dconsole", "-h", NULL }, path[4096], line[512];
+    unsigned help = 0, page = 0;
+    const char *s;
+    int in_section = 0;
+    FILE *f;
+
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 0);
+    s = strstr(p->obuf, "Exit status:");
+    ck_assert_ptr_nonnull(s);
+    for (s += strlen("Exit status:"); *s != '\0'; s++) {
+        char *end;
+        long n;
+
+        if (*s < '0' || *s > '9' || (s[-1] != ' ' && s[-1] != '\n'))
+            continue;
+        n = strtol(s, &end, 10);
+        if (*end == ' ' && n < 32)
+            help |= 1u << n;
+        s = end - 1;
+    }
+    snprintf(path, sizeof(path), "%s/../man/dconsole.1", t_dir());
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, ".Sh ", 4) == 0)
+            in_section = strcmp(line, ".Sh EXIT STATUS\n") == 0;
+        else if (in_section && strncmp(line, ".It ", 4) == 0)
+            page |= 1u << atoi(line + 4);
+    }
+    fclose(f);
+    ck_assert_uint_ne(page, 0);
+    ck_assert_msg(help == page, "dconsole -h lists exit codes %#x, "
+        "dconsole(1) %#x (bit n is code n)", help, page);
+    free(p);
+}
+END_TEST
+
 /* ---- Refusals --------------------------------------------------------------------- */
 
 START_TEST(dconsole_no_such_process_exits_3)
@@ -2058,6 +2103,7 @@ diesel_dconsole_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, dconsole_usage_errors_exit_2);
+    tcase_add_test(tc, dconsole_help_lists_the_exit_codes_of_the_man_page);
     tcase_add_test(tc, dconsole_no_such_process_exits_3);
     tcase_add_test(tc, dconsole_refuses_a_target_without_handler_and_leaves_it_alive);
     tcase_add_test(tc, dconsole_nobody_against_a_root_process_is_not_permitted);

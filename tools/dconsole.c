@@ -1579,7 +1579,8 @@ static const char help_text[] =
     "\n"
     "Exit status: 0 ok, 1 a command failed, 2 usage, 3 no such process,\n"
     "4 not permitted, 5 no console handler, 6 no answer in time, 7 the\n"
-    "service closed the session.  See dconsole(1).\n";
+    "service closed the session, 8 the loop is stuck (its report printed).\n"
+    "See dconsole(1).\n";
 
 static int
 usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
