@@ -4,7 +4,10 @@
 #   make check            every test suite (every backend this system has)
 #   make bench            benchmarks, with their peers, side by side
 #   make lint             mandoc -Tlint on the man pages
-#   make install          PREFIX (/usr/local) and DESTDIR honoured
+#   make check-docs       man finds every function and cited page once
+#                         installed (make check runs it)
+#   make install          PREFIX (/usr/local) and DESTDIR honoured; a man
+#                         link per function of a family page
 #   make uninstall | clean
 #
 # Variants: SANITIZE=address,undefined   BACKEND=epoll|kqueue|poll
@@ -199,6 +202,7 @@ check: check-build
 	    DIESEL_TEST_DIR=test DIESEL_TOOLS_DIR=tools \
 	    ./test/check_diesel_$$b $$suites; \
 	done
+	@MAKE='$(MAKE)' sh test/docs.sh
 
 # ---- Benchmarks ------------------------------------------------------------
 
@@ -216,6 +220,17 @@ MAN7 := $(wildcard man/*.7)
 
 lint:
 	mandoc -Tlint -Wwarning man/*.[1-9]
+
+# Every function a family page documents (the .Nm lines of its NAME
+# section) gets a link to that page, as BSD's MLINKS, so that
+# `man diesel_task_spawn` finds diesel_task(3): "page name" per line.
+MLINKS_CMD = awk '/^\.Sh NAME/ { n = 1; next } /^\.Sh/ { n = 0 } \
+    n && $$1 == ".Nm" { f = FILENAME; sub(".*/", "", f); \
+    if ($$2 ".3" != f) print f, $$2 }' $(MAN3)
+
+# The manual against the header, after a real install (test/docs.sh).
+check-docs: all
+	MAKE='$(MAKE)' sh test/docs.sh
 
 lib/libdiesel.pc: $(FLAGS)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
@@ -235,6 +250,9 @@ install: all lib/libdiesel.pc
 	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/)
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
+	$(MLINKS_CMD) | while read page name; do \
+	    ln -sf $$page $(DESTDIR)$(MANDIR)/man3/$$name.3 || exit 1; \
+	done
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
 
 uninstall:
@@ -243,6 +261,9 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3)))
+	$(MLINKS_CMD) | while read page name; do \
+	    rm -f $(DESTDIR)$(MANDIR)/man3/$$name.3; \
+	done
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
 
 clean:
@@ -251,7 +272,8 @@ clean:
 	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TOOLS) $(EXAMPLES) \
 	    $(BENCH_BIN)
 
-.PHONY: all tools examples check check-build bench lint install uninstall clean
+.PHONY: all tools examples check check-build check-docs bench lint install \
+    uninstall clean
 
 # make check-cross-aarch64: the aarch64 switch under qemu-user.
 -include test/cross/cross.mk
