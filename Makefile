@@ -1,7 +1,8 @@
 # libdiesel
 #
 #   make                  lib/libdiesel.a, tools/dconsole, the examples
-#   make check            every test suite (every backend this system has)
+#   make check            every test suite (every backend this system has),
+#                         after test/deps.sh has installed what they need
 #   make bench            benchmarks, with their peers, side by side
 #   make lint             mandoc -Tlint on the man pages
 #   make check-docs       man finds every function and cited page once
@@ -180,7 +181,7 @@ $(shell printf 'SUITE(%s)\n' $(SUITES) > test/suites.h.tmp; \
 
 test/main.o: test/suites.h
 
-test/%.o: test/%.c test/tests.h test/console_client.h test/proc.h $(LIB_HDR) $(FLAGS)
+test/%.o: test/%.c test/tests.h test/console_client.h test/proc.h $(LIB_HDR) $(FLAGS) | deps
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(CHECK_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 .SECONDEXPANSION:
@@ -195,7 +196,16 @@ test/%_child: test/%_child.c test/deep_stack.h $(LIB) $(FLAGS)
 LOOP_SUITES := $(filter task timer fd sync net signal console stuck,$(patsubst test/check_%.c,%,$(TEST_SRC)))
 check-build: all $(TEST_BIN) $(TEST_HELPERS)
 
-check: check-build
+# What the tests need (Check, the real clients, man), installed when we
+# may, else named with the command that installs it: before anything is
+# built, so that a missing check.h is not a compiler error.
+deps:
+	@sh test/deps.sh check
+
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: check-build
 	@set -e; for b in $(CHECK_BACKENDS); do \
 	    if [ $$b = $(BACKEND) ]; then suites=; else suites="$(LOOP_SUITES)"; fi; \
 	    echo "== backend $$b: $${suites:-all suites}"; \
@@ -272,8 +282,8 @@ clean:
 	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TOOLS) $(EXAMPLES) \
 	    $(BENCH_BIN)
 
-.PHONY: all tools examples check check-build check-docs bench lint install \
-    uninstall clean
+.PHONY: all tools examples deps check check-run check-build check-docs bench \
+    lint install uninstall clean
 
 # make check-cross-aarch64: the aarch64 switch under qemu-user.
 -include test/cross/cross.mk
