@@ -204,6 +204,13 @@ diesel__console_register(const char *name, const char *help,
         }
         goto out;
     }
+    /* One namespace for commands and variables, so that a name means one
+     * thing in help and in get. */
+    bisect((void *const *)vars, nvars, name, &found);
+    if (found) {
+        errno = EEXIST;
+        goto out;
+    }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         errno = ENOMEM;
@@ -260,7 +267,10 @@ var_add(const char *name, enum var_type type, void *p, size_t size,
     v->size = size;
     v->writable = writable != 0;
     pthread_mutex_lock(&table_lock);
-    at = bisect((void *const *)vars, nvars, name, &found);
+    /* A command's name is taken too (one namespace). */
+    bisect((void *const *)commands, ncommands, name, &found);
+    if (!found)
+        at = bisect((void *const *)vars, nvars, name, &found);
     if (found)
         errno = EEXIST;
     else if (insert_at((void ***)&vars, &nvars, &cap_vars, at, v) == 0)

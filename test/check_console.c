@@ -1910,6 +1910,16 @@ START_TEST(registration_checks_names_and_duplicates)
     ck_assert_int_eq(errno, EEXIST);
     ck_assert_int_eq(diesel_console_var_string("s", s, 0, 1), -1);
     ck_assert_int_eq(errno, EINVAL);
+    /* Commands and variables share one namespace: a variable cannot take
+     * a command's name (a built-in's or not), nor a command a variable's. */
+    ck_assert_int_eq(diesel_console_var_int("ok-name_2", &v, 1), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(diesel_console_var_string("stats", s, sizeof(s), 0), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(diesel_console_var_int("workers", &v, 0), 0);
+    ck_assert_int_eq(diesel_console_command("workers", "h",
+        (diesel_console_fn)1, NULL), -1);
+    ck_assert_int_eq(errno, EEXIST);
 }
 END_TEST
 
