@@ -125,7 +125,8 @@ DIESEL_API DIESEL_NORETURN void diesel_task_exit(int status);
 /* Park the current green thread for ms milliseconds (-1: until cancelled). */
 DIESEL_API int diesel_sleep(int64_t ms);
 
-/* Milliseconds on the monotonic clock. */
+/* Milliseconds on the monotonic clock, read at each call and rounded
+ * down to a whole millisecond. */
 DIESEL_API int64_t diesel_now(void);
 
 /* ---- Descriptors: diesel_fd(3) ----------------------------------------- */
