@@ -72,10 +72,10 @@ static int cmd_quit(struct diesel_console_out *, int, char **, void *);
 static void
 init(void)
 {
-    diesel__console_register("help", "help [COMMAND]: list the commands, "
-        "or show one", cmd_help, NULL, 1);
-    diesel__console_register("get", "get [NAME]: show a variable, or all "
-        "of them", cmd_get, NULL, 1);
+    diesel__console_register("help", "help [--json] [COMMAND]: list the "
+        "commands, or show one", cmd_help, NULL, 1);
+    diesel__console_register("get", "get [--json] [NAME]: show a variable, "
+        "or all of them", cmd_get, NULL, 1);
     diesel__console_register("set", "set NAME VALUE: change a writable "
         "variable", cmd_set, NULL, 1);
     diesel__console_register("quit", "quit: end this console session",
@@ -310,7 +310,7 @@ cmd_help(struct diesel_console_out *out, int argc, char **argv, void *arg)
 
     (void)arg;
     if (argc > 2)
-        return diesel_console_error(out, "usage: help [COMMAND]");
+        return diesel_console_error(out, "usage: help [--json] [COMMAND]");
     pthread_mutex_lock(&table_lock);
     if (argc == 2) {
         at = bisect((void *const *)commands, ncommands, argv[1], &found);
@@ -408,7 +408,7 @@ cmd_get(struct diesel_console_out *out, int argc, char **argv, void *arg)
 
     (void)arg;
     if (argc > 2)
-        return diesel_console_error(out, "usage: get [NAME]");
+        return diesel_console_error(out, "usage: get [--json] [NAME]");
     pthread_mutex_lock(&table_lock);
     if (argc == 2) {
         at = bisect((void *const *)vars, nvars, argv[1], &found);

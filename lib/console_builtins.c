@@ -2167,10 +2167,10 @@ static const struct {
       diesel__cmd_mem },
     { "fds", "fds [--json]: open descriptors: type, address or path, green "
       "thread waiting on it", diesel__cmd_fds },
-    { "log", "log [LOGGER LEVEL]: show the log levels, or set one (* is the "
-      "default)", diesel__cmd_log },
-    { "cancel", "cancel ID: make green thread ID's blocking calls fail with "
-      "ECANCELED", diesel__cmd_cancel },
+    { "log", "log [--json] [LOGGER LEVEL]: show the log levels, or set one "
+      "(* is the default)", diesel__cmd_log },
+    { "cancel", "cancel [--json] ID: make green thread ID's blocking calls "
+      "fail with ECANCELED", diesel__cmd_cancel },
 };
 
 void
