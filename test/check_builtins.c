@@ -893,6 +893,110 @@ START_TEST(stats_counts_are_exact)
 }
 END_TEST
 
+/*
+ * diesel-console(7) describes every figure of stats: each label of the
+ * text form and each key of the JSON form is one of the page's ".It Li"
+ * words in "The figures of stats" (the page had none of them).
+ */
+static int
+stats_doc_main(void *arg)
+{
+    const char *page = arg;
+    struct res r;
+    char word[64];
+
+    r = cmd_ok("stats");
+    for (const char *l = r.out; *l != '\0'; l = strchr(l, '\n') + 1) {
+        size_t n = strcspn(l, "\n");
+
+        /* "label   value": the label ends at two spaces; the lines of
+         * the longest runs after the first have none. */
+        if (l[0] != ' ' && strstr(l, "  ") != NULL) {
+            n = (size_t)(strstr(l, "  ") - l);
+            snprintf(word, sizeof(word), "Li %.*s\n", (int)n, l);
+            if (strstr(page, word) == NULL)
+                word[strlen(word) - 1] = ' ';
+            ck_assert_msg(strstr(page, word) != NULL, "stats prints '%.*s',"
+                " which diesel-console(7) does not describe", (int)n, l);
+        }
+        if (strchr(l, '\n') == NULL)
+            break;
+    }
+    free(r.out);
+    r = cmd_ok("stats --json");
+    /* The top level's keys: "key": outside any nested value. */
+    for (const char *p = r.out + 1; *p != '\0'; p++) {
+        const char *e;
+        int depth = 0;
+
+        if (*p != '"')
+            continue;
+        e = strchr(p + 1, '"');
+        ck_assert_ptr_nonnull(e);
+        if (e[1] == ':') {
+            snprintf(word, sizeof(word), "Li %.*s\n", (int)(e - p - 1),
+                p + 1);
+            if (strstr(page, word) == NULL) {
+                word[strlen(word) - 1] = ' ';
+                ck_assert_msg(strstr(page, word) != NULL, "stats --json "
+                    "has '%.*s', which diesel-console(7) does not "
+                    "describe", (int)(e - p - 1), p + 1);
+            }
+        }
+        p = e + 1;
+        /* Skip a nested value whole. */
+        while (*p == ':' || *p == ' ')
+            p++;
+        if (*p == '[' || *p == '{') {
+            for (; *p != '\0'; p++) {
+                depth += *p == '[' || *p == '{';
+                depth -= *p == ']' || *p == '}';
+                if (depth == 0)
+                    break;
+            }
+        }
+        if (*p == '"')
+            p = strchr(p + 1, '"');
+    }
+    free(r.out);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(stats_figures_are_each_in_the_page)
+{
+    char path[4096], *page = malloc(1 << 16), line[512];
+    size_t n = 0;
+    int in = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/../man/diesel-console.7", t_dir());
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    /* The subsection's .It lines, each word after "Li" kept as
+     * "Li word " or "Li word\n". */
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, ".Ss ", 4) == 0 || strncmp(line, ".Sh ", 4) == 0)
+            in = strcmp(line, ".Ss The figures of stats\n") == 0;
+        else if (in && strncmp(line, ".It ", 4) == 0 &&
+            n + strlen(line) + 2 < (1 << 16)) {
+            /* ".It Li a b , Li c\n" -> "Li a b Li c\n", commas out. */
+            for (const char *s = line + 4; *s != '\0'; s++) {
+                if (*s == ',' && s[1] == ' ')
+                    s++;
+                else
+                    page[n++] = *s;
+            }
+        }
+    }
+    page[n] = '\0';
+    fclose(f);
+    ck_assert_msg(n > 0, "no \"The figures of stats\" in %s", path);
+    ck_assert_int_eq(t_run(stats_doc_main, page), 0);
+    free(page);
+}
+END_TEST
+
 static int
 mem_main(void *arg)
 {
@@ -1970,6 +2074,7 @@ diesel_builtins_suite(void)
     tcase_add_test(tc, stacks_fall_back_to_frame_pointers_and_spot_damage);
 #endif
     tcase_add_test(tc, stats_counts_are_exact);
+    tcase_add_test(tc, stats_figures_are_each_in_the_page);
     tcase_add_test(tc, mem_reports_stacks_reserved_committed_and_mappings);
     tcase_add_test(tc, pid_reports_the_process);
     tcase_add_test(tc, fds_shows_types_addresses_paths_and_waiters);
