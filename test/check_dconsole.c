@@ -1131,8 +1131,11 @@ START_TEST(edit_ctrl_c_clears_and_ctrl_d_ends)
 
     ed_start(d, NULL, NULL, 80);
     ck_assert_str_eq(ed_text(ed_line(d, 1, "junk\x03ok\r")), "ok");
-    ed_wait_out(d, "junk\x1b[0K\r\x1b[8C^C\r\n");
-    ed_wait_out(d, "^C\r\n\rP1> ok\x1b[0K");
+    /* Typed at once: the line is drawn once, before the ^C. */
+    ed_wait_out(d, "^C\r\n");
+    ck_assert(strstr(d->out, "junk\x1b[0K\r\x1b[8C^C\r\n") != NULL ||
+        strstr(d->out, "junk^C\r\n") != NULL);
+    ed_wait_out(d, "^C\r\n\rP1> ");
     /* Ctrl-D on an empty line: the end, with the terminal restored. */
     r = ed_line(d, 2, "\x04");
     ck_assert_str_eq(r, "EOF 1");
@@ -1631,7 +1634,10 @@ START_TEST(session_edits_recalls_and_completes)
     term_type(p, "\x1b[A\x1b[D\x1b[D\x1b[Dx\r", "Hello, xbob!");
     /* Ctrl-C drops the line. */
     term_type(p, "junk\x03greet\r", "Hello, operator!");
-    ck_assert_ptr_nonnull(strstr(p->obuf, "junk^C"));
+    /* Typed at once, the line is drawn once, before the ^C (echoed, if
+     * the keys came in two reads). */
+    ck_assert(strstr(p->obuf, "junk\x1b[0K\r\x1b[8C^C") != NULL ||
+        strstr(p->obuf, "junk^C") != NULL);
     /* Ctrl-U, Ctrl-A, Ctrl-E, Ctrl-K. */
     term_type(p, "zzz\x15reet bo\x01g\x05" "b\x1b[D\x1b[D\x0b\r",
         "Hello, b!");
