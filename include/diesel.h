@@ -362,7 +362,8 @@ DIESEL_API int diesel_console_uninstall(void);
  */
 DIESEL_API int diesel_console_stuck_after(int64_t ms);
 
-/* Add a command (names: [a-z0-9_-]+, at most 63 bytes; EEXIST if taken). */
+/* Add a command (names: [a-z0-9_-]+, at most 63 bytes; EEXIST if a
+ * command or a variable has it: they share one namespace). */
 DIESEL_API int diesel_console_command(const char *name, const char *help,
     diesel_console_fn fn, void *arg);
 
@@ -378,7 +379,8 @@ DIESEL_API int diesel_console_error(struct diesel_console_out *out,
 /* 1 if the client asked for machine-readable output (--json), else 0. */
 DIESEL_API int diesel_console_json(const struct diesel_console_out *out);
 
-/* Expose a variable to `get NAME` and (if writable) `set NAME VALUE`. */
+/* Expose a variable to `get NAME` and (if writable) `set NAME VALUE`
+ * (EEXIST if a command or a variable has the name). */
 DIESEL_API int diesel_console_var_int(const char *name, int64_t *p,
     int writable);
 DIESEL_API int diesel_console_var_double(const char *name, double *p,
