@@ -236,6 +236,7 @@
 #include <unistd.h>
 
 #include "backtrace.h"
+#include "frame.h"
 #include "console_builtins.h"
 #include "internal.h"
 
@@ -534,21 +535,12 @@ events_name(int ev)
     return "none";
 }
 
-/* Function+offset (module) for a code address, into buf. */
+/* A return address as a frame reads (frame.c), into buf. */
 static void
 fmt_frame(struct diesel__symtab *tab, const void *pc, char *buf,
     size_t size)
 {
-    struct diesel__sym s;
-
-    if (diesel__sym_lookup(tab, pc, &s) != 0)
-        snprintf(buf, size, "0x%llx", (unsigned long long)(uintptr_t)pc);
-    else if (s.func != NULL)
-        snprintf(buf, size, "%s+0x%llx (%s)", s.func,
-            (unsigned long long)s.func_off, s.module_base);
-    else
-        snprintf(buf, size, "??+0x%llx (%s)",
-            (unsigned long long)s.module_off, s.module_base);
+    diesel__frame_fmt(tab, pc, 0, buf, size);
 }
 
 /* ---- Walking the green threads ------------------------------------------ */
@@ -1370,9 +1362,10 @@ put_ids(struct w *w, const struct group *g)
 
 static void
 put_group_text(struct w *w, struct diesel__symtab *tab,
-    const struct group *g)
+    const struct group *g, int all)
 {
     const char *note = how_note(g->how);
+    int first = 0, in = -1;
 
     put(w, "[%zu] === ", g->count);
     for (size_t i = 0; i < g->count && i < NAMES_SHOWN; i++)
@@ -1381,9 +1374,21 @@ put_group_text(struct w *w, struct diesel__symtab *tab,
     put_ids(w, g);
     if (note != NULL)
         put(w, "    %s\n", note);
-    for (int f = 0; f < g->n && !w->full; f++) {
+    /* The library's frames at the top, folded into the call they are
+     * (the service's first), unless --all. */
+    if (!all && (first = diesel__frames_lib(tab, g->pc, g->n, &in)) > 0) {
+        struct diesel__sym s;
+
+        if (in >= 0 && diesel__sym_lookup(tab, g->pc[in], &s) == 0)
+            put(w, "    (%s %s: %d library frame%s)\n",
+                g->how == DIESEL__BT_RUNNING ? "in" : "parked in", s.func,
+                first, first > 1 ? "s" : "");
+    }
+    for (int f = first; f < g->n && !w->full; f++) {
         char frame[512];
 
+        if (!all && f == g->n - 1 && diesel__frame_entry(tab, g->pc[f]))
+            break;
         fmt_frame(tab, g->pc[f], frame, sizeof(frame));
         put(w, "    %s\n", frame);
     }
@@ -1424,10 +1429,17 @@ put_group_json(struct w *w, struct diesel__symtab *tab,
         put(w, ",\"module\":");
         jstr(w, in ? s.module : NULL);
         if (in)
-            put(w, ",\"module_offset\":\"0x%llx\"}",
+            put(w, ",\"module_offset\":\"0x%llx\"",
                 (unsigned long long)s.module_off);
         else
-            put(w, ",\"module_offset\":null}");
+            put(w, ",\"module_offset\":null");
+        put(w, ",\"file\":");
+        jstr(w, in ? s.file : NULL);
+        if (in && s.file != NULL)
+            put(w, ",\"line\":%u", s.line);
+        else
+            put(w, ",\"line\":null");
+        put(w, ",\"library\":%s}", in && s.lib ? "true" : "false");
     }
     put(w, "]}");
     return 0;
@@ -1437,7 +1449,7 @@ int
 diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "stacks [--json] [ID]";
+    static const char usage[] = "stacks [--all] [--json] [ID]";
     struct diesel_loop *l;
     struct idlist il = { NULL, 0 };
     struct groups gs = { NULL, 0, 0, NULL, 0 };
@@ -1447,9 +1459,17 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
     size_t nd = 0;
     char *pos[1];
     struct w w;
-    int npos, rc = -1;
+    int npos, rc = -1, all = 0, k = 0;
 
     (void)arg;
+    /* --all: the library's frames too; the other options are args'. */
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--all") == 0)
+            all = 1;
+        else
+            argv[k++] = argv[i];
+    }
+    argc = k;
     if ((npos = args(out, &w, argc, argv, pos, 1, usage)) < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
@@ -1485,6 +1505,7 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
 
         if (t != NULL) {
             diesel__bt_task(t, bt);
+            bt->n = diesel__frames_cut(tab, bt->pc, bt->n);
             if (groups_add(&gs, tab, t, bt) != 0) {
                 fail(out, "%s", strerror(ENOMEM));
                 goto out;
@@ -1508,7 +1529,7 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
             }
             put(&w, i + 1 < gs.n ? ",\n" : "\n");
         } else {
-            put_group_text(&w, tab, &gs.g[i]);
+            put_group_text(&w, tab, &gs.g[i], all);
         }
         if (pace(&p) != 0) {
             interrupted(out);
@@ -2157,8 +2178,9 @@ static const struct {
       "waits on and for how long, switches, stack now and high-water mark, "
       "where spawned",
       diesel__cmd_tasks },
-    { "stacks", "stacks [--json] [ID]: backtraces of the green threads, identical "
-      "ones grouped", diesel__cmd_stacks },
+    { "stacks", "stacks [--all] [--json] [ID]: backtraces of the green "
+      "threads, identical ones grouped; --all: the library's frames too",
+      diesel__cmd_stacks },
     { "stats", "stats [--json]: loop figures: uptime, iterations, switches, "
       "polls, fds, timers, green threads, console, hog warnings and the "
       "longest runs", diesel__cmd_stats },
