@@ -754,6 +754,70 @@ not_started_main(void *arg)
     return 0;
 }
 
+/* A comparison that parks, called by qsort(3): the C library's frames
+ * between it and the green thread's function have no line table. */
+static int
+sleepy_cmp(const void *a, const void *b)
+{
+    diesel_sleep(10000);                /* line: sleepy_cmp */
+    return (*(const int *)a > *(const int *)b) -
+        (*(const int *)a < *(const int *)b);
+}
+
+static __attribute__((noinline)) int
+sorter(void *arg)
+{
+    int v[2] = { 2, 1 };
+
+    (void)arg;
+    qsort(v, 2, sizeof(v[0]), sleepy_cmp);  /* line: qsort */
+    return v[0];
+}
+
+static int
+no_lines_main(void *arg)
+{
+    struct res r;
+    char want[256];
+    const char *p, *end;
+    int64_t id;
+
+    (void)arg;
+    id = diesel_task_spawn("sorter", sorter, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(10), 0);
+    snprintf(want, sizeof(want), "stacks %lld", (long long)id);
+    r = cmd_ok(want);
+    p = after_fold(strstr(r.out, "\n    ids: "), "parked in diesel_sleep");
+    snprintf(want, sizeof(want), "    sleepy_cmp (%s:%d)\n", __FILE__,
+        t_source_line(__FILE__, "sleepy_cmp"));
+    ck_assert_msg(p != NULL && starts_with(p, want), "%s", r.out);
+    /* Then qsort's frames (the C library's, or a sanitizer's
+     * interceptor): FUNC+0xOFF (MODULE), or ??+0xOFF (MODULE) where the
+     * module has no symbol for it either. */
+    p += strlen(want);
+    snprintf(want, sizeof(want), "    sorter (%s:%d)\n", __FILE__,
+        t_source_line(__FILE__, "qsort"));
+    end = strstr(p, want);
+    ck_assert_msg(end != NULL && end > p, "%s", r.out);
+    for (; p < end; p = strchr(p, '\n') + 1) {
+        const char *nl = strchr(p, '\n');
+        const char *off = strstr(p, "+0x"), *mod = strstr(p, " (");
+
+        ck_assert_msg(starts_with(p, "    ") && off != NULL && off < nl &&
+            mod != NULL && mod < nl && nl[-1] == ')' &&
+            memchr(mod, ':', (size_t)(nl - mod)) == NULL, "%s", r.out);
+    }
+    free(r.out);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(stacks_say_func_offset_where_a_module_has_no_line_table)
+{
+    ck_assert_int_eq(t_run(no_lines_main, NULL), 0);
+}
+END_TEST
+
 START_TEST(stacks_of_a_green_thread_that_never_ran_say_so)
 {
     ck_assert_int_eq(t_run(not_started_main, NULL), 0);
@@ -2028,6 +2092,8 @@ diesel_builtins_suite(void)
     tcase_add_test(tc,
         tasks_names_the_spawning_call_without_the_macro);
     tcase_add_test(tc, stacks_groups_identical_stacks_and_names_functions);
+    tcase_add_test(tc,
+        stacks_say_func_offset_where_a_module_has_no_line_table);
     tcase_add_test(tc, stacks_of_a_green_thread_that_never_ran_say_so);
     tcase_add_test(tc, stacks_work_with_the_ucontext_switch);
 #if defined(__x86_64__)
