@@ -82,27 +82,30 @@
  *   (with "target"), or "other" (with "what"); "timer_s" only with a
  *   timeout.
  *
- * stacks [ID]
+ * stacks [--all] [ID]
  *   diesel's print_greenlet_stacks: the backtrace of every green thread
  *   (or of green thread ID), identical ones grouped, the largest group
  *   first (then by lowest id).  Per group:
  *     [50] === sleeper, sleeper, sleeper, sleeper, sleeper, sleeper, sleeper, sleeper, ... ===
  *         ids: 3-52
- *         diesel__task_park+0x14c (app)
- *         diesel_sleep+0x4e (app)
- *         sleeper+0x12 (app)
- *         trampoline+0x31 (app)
- *         ??+0x519c0 (libc.so.6)
+ *         (parked in diesel_sleep: 2 library frames)
+ *         sleeper (app.c:42)
  *   The header names at most 8 green threads, then "...".  "ids:" lists
  *   them all as ranges, cut with "..." past 200 bytes.  A frame is
- *   "FUNC+0xOFF (MODULE)" (MODULE: the file's last path component), or
- *   "??+0xOFF (MODULE)" when the function is unknown, OFF then being the
- *   offset in the module (addr2line -e MODULE 0xOFF), or "0xPC" outside
- *   any module.  The innermost frame is first: where the green thread
- *   resumes; it is compared by function when grouping (where in the
- *   library's parking code a green thread parked says nothing about it),
- *   and shown as the first member's.  A group whose stack was not
- *   unwound has one line instead of (or before) its frames:
+ *   "FUNC (FILE:LINE)" where the module has a line table (built with -g),
+ *   else "FUNC+0xOFF (MODULE)" (MODULE: the file's last path component),
+ *   or "??+0xOFF (MODULE)" when the function is unknown, OFF then being
+ *   the offset in the module (addr2line -e MODULE 0xOFF), or "0xPC"
+ *   outside any module (frame.c).  The innermost frame is first: where
+ *   the green thread resumes; it is compared by function when grouping
+ *   (where in the library's parking code a green thread parked says
+ *   nothing about it), and shown as the first member's.  The library's
+ *   frames at the top are folded into one line naming the outermost of
+ *   them, the call the service made ("(in ...)" for the running green
+ *   thread), and the stack ends at the green thread's function; --all
+ *   shows every frame down to the library's trampoline, which called it.
+ *   A group whose stack was not unwound has one line instead of (or
+ *   before) its frames:
  *         (not started)
  *         (running: this green thread serves the console)
  *         (frame-pointer walk: unwinding failed, may be incomplete)
@@ -112,12 +115,15 @@
  *   {"count":53,"groups":[
  *    {"count":50,"how":"unwound","ids":[3,4,...],"names":["sleeper",...],
  *     "frames":[{"pc":"0x55d0c0a0b15c","func":"diesel__task_park",
- *                "offset":332,"module":"/path/app","module_offset":"0x515c"},
+ *                "offset":332,"module":"/path/app","module_offset":"0x515c",
+ *                "file":"lib/task.c","line":310,"library":true},
  *               ...]},
  *    ...]}
  *   how: "unwound", "frame pointers", "running", "not started",
  *   "unsupported", "damaged".  func and offset are null when unknown,
- *   module and module_offset when outside any module.
+ *   module and module_offset when outside any module, file and line
+ *   without a line table.  The JSON has every frame down to the
+ *   trampoline, with or without --all.
  *
  * stats
  *     uptime            12.345s
@@ -215,7 +221,7 @@
  *   not a positive decimal number, and for the green thread serving this
  *   console session (use quit).
  *
- * Errors are one line, e.g. "usage: stacks [--json] [ID]".  When the
+ * Errors are one line, e.g. "usage: stacks [--all] [--json] [ID]".  When the
  * reply does not fit the console's output limit, the command stops and
  * fails with "reply too long (over the console's output limit)".
  */
@@ -1491,6 +1497,9 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
         return fail(out, "%s", strerror(ENOMEM));
     }
     diesel__bt_init();
+    /* The signal handlers' table, brought up to date if modules were
+     * loaded since (the reports then name their frames too). */
+    diesel__sym_prepare();
     bt = malloc(sizeof(*bt));
     tab = diesel__sym_open();
     if (bt == NULL || tab == NULL) {

@@ -14,8 +14,8 @@
  *   | the loop has not turned for 3.201 s
  *   | green thread 'spinner' (id 3) holds it, spawned at service.c:88
  *   | its backtrace at the signal:
- *   | ./service(spin+0x2c)[0x55e0c3a1b2c3]
- *   | ...
+ *   | spin (service.c:120)
+ *   | worker (service.c:88)
  *   | green threads (3):
  *   |   1 main waiting on join 3
  *   |   3 spinner running (holds the loop)
@@ -29,6 +29,8 @@
  * pipe, read, close, clock_gettime, pthread_kill.  backtrace() and
  * backtrace_symbols_fd() are not on POSIX's list: see diesel_console(3)
  * for why they are acceptable here (crash.c uses them the same way).
+ * Frames are named from the tables built before (frame.c), and with
+ * backtrace_symbols_fd() only where those have no module for them.
  */
 #include <errno.h>
 #include <execinfo.h>

@@ -4,8 +4,8 @@
  *   [2026/11/25 16:30:01] {diesel} CRITICAL:fatal signal SIGSEGV (fault at
  *       0x40) in green thread 'worker' (id 7)
  *   [...] {diesel} CRITICAL:backtrace of green thread 'worker' (id 7):
- *   ./service(crash_here+0x12)[0x55d0c3a1b2c3]
- *   ...
+ *   crash_here (service.c:57)
+ *   worker (service.c:80)
  *   [...] {diesel} CRITICAL:green threads (3):
  *   [...] {diesel} CRITICAL:  1 main waiting fd 5 read
  *   ...

@@ -7,10 +7,10 @@
  * 6.2) is run once, when the module's symbols are first read
  * (backtrace.c), into one array of rows sorted by address:
  *
- *   row:  addr (relative to the load bias, as st_value)   file   line
- *         0x1180                                           f0     12
- *         0x118c                                           f0     13
- *         0x11a0                                           --     0   end of a sequence
+ *   addr (less the load bias, as st_value)   file   line
+ *   0x1180                                    f0     12
+ *   0x118c                                    f0     13
+ *   0x11a0                                    --     0    (sequence ends)
  *
  * An address belongs to the last row at or below it; a row with line 0
  * ends a sequence, so an address past the end of one has no line.  Rows

@@ -107,12 +107,9 @@ diesel__frame_sline(const void *pc, int exact, struct diesel__sline *l,
     struct diesel__sym s;
 
     *entry = 0;
-    if (tab == NULL)
+    /* No table, or a module loaded since it was built (dlopen). */
+    if (tab == NULL || diesel__sym_lookup_at(tab, pc, exact, &s) != 0)
         return -1;
-    if (diesel__sym_lookup_at(tab, pc, exact, &s) != 0) {
-        diesel__sline_hex(l, (uint64_t)(uintptr_t)pc);
-        return 0;
-    }
     *entry = is_entry(&s);
     if (s.func != NULL) {
         diesel__sline_put(l, s.func);

@@ -24,7 +24,8 @@ int diesel__frames_lib(struct diesel__symtab *, void *const *pc, int n,
 int diesel__frame_entry(struct diesel__symtab *, const void *pc);
 /* diesel__frame_fmt's text appended to l, from the table that
  * diesel__sym_prepare built; *entry says if pc is in the trampoline.
- * -1 (nothing appended) if there is no table yet.  Signal-safe. */
+ * -1 (nothing appended) if there is no table yet, or pc is in no module
+ * it has.  Signal-safe. */
 int diesel__frame_sline(const void *pc, int exact, struct diesel__sline *l,
     int *entry);
 

@@ -5,7 +5,7 @@
  *       for 205 ms without yielding
  *   [...] {diesel} WARNING:backtrace of green thread 'spin' (id 2), still
  *       running:
- *   ./app(spin+0x2a)[0x55d0c3a1b2c3]
+ *   spin (app.c:31)
  *   ...
  *
  * Reading the clock at every switch would cost more than the switch, so

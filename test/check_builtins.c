@@ -25,6 +25,7 @@
 #include "proc.h"
 #include "internal.h"
 #include "backtrace.h"
+#include "frame.h"
 #include "console_builtins.h"
 #include "sanitize.h"
 
@@ -815,6 +816,54 @@ no_lines_main(void *arg)
 START_TEST(stacks_say_func_offset_where_a_module_has_no_line_table)
 {
     ck_assert_int_eq(t_run(no_lines_main, NULL), 0);
+}
+END_TEST
+
+/* What the signal handlers write: frames from the tables built before,
+ * ending at the green thread's entry; a pc in no module they know (one
+ * loaded later, say) as backtrace_symbols_fd(3) writes it. */
+static int
+written_main(void *arg)
+{
+    struct diesel__bt bt;
+    void *f[DIESEL__BT_MAX + 1];
+    char buf[2048], want[256];
+    int pfd[2];
+    ssize_t n;
+    int64_t id;
+
+    (void)arg;
+    diesel__sym_prepare();
+    ck_assert_ptr_nonnull(diesel__sym_safe());
+    id = diesel_task_spawn("sleeper", sleeper_a, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(10), 0);
+    diesel__bt_task(diesel__task_find(diesel__loop, id), &bt);
+    ck_assert_int_gt(bt.n, 3);
+    f[0] = (void *)0x10;
+    memcpy(f + 1, bt.pc, (size_t)bt.n * sizeof(bt.pc[0]));
+    ck_assert_int_eq(pipe(pfd), 0);
+    diesel__frames_write(pfd[1], f, bt.n + 1, 0);
+    close(pfd[1]);
+    n = read(pfd[0], buf, sizeof(buf) - 1);
+    close(pfd[0]);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_msg(starts_with(buf, "[0x10]\ndiesel__task_park ("), "%s", buf);
+    /* Down to the green thread's function; nothing from its entry on. */
+    snprintf(want, sizeof(want), "\nsleeper_a (%s:%d)\n", __FILE__,
+        t_source_line(__FILE__, "sleeper_a"));
+    ck_assert_msg(strstr(buf, want) != NULL &&
+        strstr(buf, want)[strlen(want)] == '\0', "%s", buf);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+/* What the signal handlers write: frames from the tables built before,
+ * ending at the green thread's function; a pc in no module they know (in
+ * one loaded later, say) as backtrace_symbols_fd(3) writes it. */
+START_TEST(signal_handlers_write_frames_from_the_tables_built_before)
+{
+    ck_assert_int_eq(t_run(written_main, NULL), 0);
 }
 END_TEST
 
@@ -2094,6 +2143,8 @@ diesel_builtins_suite(void)
     tcase_add_test(tc, stacks_groups_identical_stacks_and_names_functions);
     tcase_add_test(tc,
         stacks_say_func_offset_where_a_module_has_no_line_table);
+    tcase_add_test(tc,
+        signal_handlers_write_frames_from_the_tables_built_before);
     tcase_add_test(tc, stacks_of_a_green_thread_that_never_ran_say_so);
     tcase_add_test(tc, stacks_work_with_the_ucontext_switch);
 #if defined(__x86_64__)
