@@ -10,13 +10,16 @@
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +29,7 @@
 #include "internal.h"
 #include "backtrace.h"
 #include "frame.h"
+#include "dwarf.h"
 #include "console_builtins.h"
 #include "sanitize.h"
 
@@ -864,6 +868,66 @@ written_main(void *arg)
 START_TEST(signal_handlers_write_frames_from_the_tables_built_before)
 {
     ck_assert_int_eq(t_run(written_main, NULL), 0);
+}
+END_TEST
+
+/* The line table of the ELF file at path, as backtrace.c reads it. */
+static struct diesel__lines *
+lines_of(const char *path)
+{
+    struct diesel__lines *t;
+    struct stat st;
+    ElfW(Ehdr) eh;
+    ElfW(Shdr) *sh;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    ck_assert_int_eq(pread(fd, &eh, sizeof(eh), 0), (ssize_t)sizeof(eh));
+    sh = calloc(eh.e_shnum, sizeof(*sh));
+    ck_assert_ptr_nonnull(sh);
+    ck_assert_int_eq(pread(fd, sh, eh.e_shnum * sizeof(*sh),
+        (off_t)eh.e_shoff), (ssize_t)(eh.e_shnum * sizeof(*sh)));
+    t = diesel__lines_read(fd, &eh, sh, st.st_size);
+    free(sh);
+    close(fd);
+    return t;
+}
+
+/* Compressed debug sections (-gz, objcopy --compress-debug-sections)
+ * would need zlib: not read, so frames fall back to func+offset. */
+START_TEST(line_tables_are_not_read_from_compressed_sections)
+{
+    struct diesel__symtab *tab = diesel__sym_open();
+    struct diesel__lines *t;
+    struct diesel__sym s;
+    char cmd[1024], path[] = "/tmp/diesel-gz-XXXXXX";
+    const char *file;
+    unsigned line;
+    int fd, st;
+
+    ck_assert_int_eq(diesel__sym_lookup(tab, (void *)((uintptr_t)sleepy_cmp
+        + 1), &s), 0);
+    /* This very program first, as it is. */
+    t = lines_of(s.module);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(diesel__lines_find(t, s.module_off - 1, &file, &line),
+        0);
+    ck_assert_str_eq(file, __FILE__);
+    diesel__lines_free(t);
+    /* Its copy with zlib-compressed debug sections (SHF_COMPRESSED). */
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    snprintf(cmd, sizeof(cmd), "objcopy --compress-debug-sections=zlib "
+        "'%s' '%s'", s.module, path);
+    st = system(cmd);
+    ck_assert_msg(st == 0, "%s: status %d (binutils' objcopy is needed)",
+        cmd, st);
+    t = lines_of(path);
+    unlink(path);
+    ck_assert_ptr_null(t);
+    diesel__sym_close(tab);
 }
 END_TEST
 
@@ -2145,6 +2209,7 @@ diesel_builtins_suite(void)
         stacks_say_func_offset_where_a_module_has_no_line_table);
     tcase_add_test(tc,
         signal_handlers_write_frames_from_the_tables_built_before);
+    tcase_add_test(tc, line_tables_are_not_read_from_compressed_sections);
     tcase_add_test(tc, stacks_of_a_green_thread_that_never_ran_say_so);
     tcase_add_test(tc, stacks_work_with_the_ucontext_switch);
 #if defined(__x86_64__)
