@@ -724,6 +724,8 @@ struct diesel__symtab {
     unsigned long long adds, subs; /* dl_iterate_phdr's counts then */
     int frozen;          /* every module looked up: read-only, for the
                             signal handlers (diesel__sym_prepare) */
+    struct diesel__symtab *older; /* the one it replaced, kept (a handler
+                            may still read it) and reachable */
 };
 
 /* The table the signal handlers use, or NULL; replaced (never freed: a
@@ -915,6 +917,7 @@ diesel__sym_prepare(void)
         for (size_t i = 0; i < tab->n; i++)
             mod_look(&tab->m[i]);
         tab->frozen = 1;
+        tab->older = cur;
         __atomic_store_n(&safe_tab, tab, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&lock);

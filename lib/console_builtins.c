@@ -1371,7 +1371,7 @@ put_group_text(struct w *w, struct diesel__symtab *tab,
     const struct group *g, int all)
 {
     const char *note = how_note(g->how);
-    int first = 0, in = -1;
+    int first = 0, in = -1, n = diesel__frames_cut(tab, g->pc, g->n);
 
     put(w, "[%zu] === ", g->count);
     for (size_t i = 0; i < g->count && i < NAMES_SHOWN; i++)
@@ -1382,7 +1382,7 @@ put_group_text(struct w *w, struct diesel__symtab *tab,
         put(w, "    %s\n", note);
     /* The library's frames at the top, folded into the call they are
      * (the service's first), unless --all. */
-    if (!all && (first = diesel__frames_lib(tab, g->pc, g->n, &in)) > 0) {
+    if (!all && (first = diesel__frames_lib(tab, g->pc, n, &in)) > 0) {
         struct diesel__sym s;
 
         if (in >= 0 && diesel__sym_lookup(tab, g->pc[in], &s) == 0)
@@ -1390,10 +1390,10 @@ put_group_text(struct w *w, struct diesel__symtab *tab,
                 g->how == DIESEL__BT_RUNNING ? "in" : "parked in", s.func,
                 first, first > 1 ? "s" : "");
     }
-    for (int f = first; f < g->n && !w->full; f++) {
+    for (int f = first; f < n && !w->full; f++) {
         char frame[512];
 
-        if (!all && f == g->n - 1 && diesel__frame_entry(tab, g->pc[f]))
+        if (!all && f == n - 1 && diesel__frame_entry(tab, g->pc[f]))
             break;
         fmt_frame(tab, g->pc[f], frame, sizeof(frame));
         put(w, "    %s\n", frame);
@@ -1405,6 +1405,8 @@ static int
 put_group_json(struct w *w, struct diesel__symtab *tab,
     const struct group *g, struct pace *p)
 {
+    int n;
+
     put(w, "{\"count\":%zu,\"how\":\"%s\",\"ids\":[", g->count,
         how_name(g->how));
     for (size_t i = 0; i < g->count && !w->full; i++) {
@@ -1421,7 +1423,9 @@ put_group_json(struct w *w, struct diesel__symtab *tab,
             return -1;
     }
     put(w, "],\"frames\":[");
-    for (int f = 0; f < g->n && !w->full; f++) {
+    /* Down to the green thread's entry: what is under it is noise. */
+    n = diesel__frames_cut(tab, g->pc, g->n);
+    for (int f = 0; f < n && !w->full; f++) {
         struct diesel__sym s;
         int in = diesel__sym_lookup(tab, g->pc[f], &s) == 0;
 
@@ -1514,7 +1518,6 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
 
         if (t != NULL) {
             diesel__bt_task(t, bt);
-            bt->n = diesel__frames_cut(tab, bt->pc, bt->n);
             if (groups_add(&gs, tab, t, bt) != 0) {
                 fail(out, "%s", strerror(ENOMEM));
                 goto out;

@@ -52,6 +52,7 @@ main(int argc, char **argv)
      * starts (for the signal handlers' reports) once, here: each test's
      * process inherits them instead of reading them again, which under
      * valgrind took half a second a test. */
+    diesel__bt_init();      /* loads libgcc_s: a module the tables include */
     diesel__sym_prepare();
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
