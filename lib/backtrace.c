@@ -721,7 +721,8 @@ struct mod {
 struct diesel__symtab {
     struct mod *m;
     size_t n, cap;
-    unsigned long long adds, subs; /* dl_iterate_phdr's counts then */
+    uintptr_t sig[2];    /* the modules then: their count, and a sum
+                            of their addresses (see count_modules) */
     int frozen;          /* every module looked up: read-only, for the
                             signal handlers (diesel__sym_prepare) */
     struct diesel__symtab *older; /* the one it replaced, kept (a handler
@@ -741,11 +742,10 @@ add_module(struct dl_phdr_info *info, size_t size, void *arg)
     const char *path = info->dlpi_name;
     const char *slash;
 
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) +
-        sizeof(info->dlpi_subs)) {
-        tab->adds = info->dlpi_adds;
-        tab->subs = info->dlpi_subs;
-    }
+    (void)size;
+    tab->sig[0]++;
+    tab->sig[1] += (uintptr_t)info->dlpi_addr * 31 +
+        (uintptr_t)info->dlpi_phdr;
     if (tab->n == tab->cap) {
         size_t cap = tab->cap ? tab->cap * 2 : 16;
         struct mod *a = realloc(tab->m, cap * sizeof(*a));
@@ -886,17 +886,18 @@ diesel__sym_lookup(struct diesel__symtab *tab, const void *pc,
     return diesel__sym_lookup_at(tab, pc, 0, s);
 }
 
+/* The modules' signature, as add_module sums it: a module loaded or
+ * unloaded changes it (dlpi_adds would say so too, but not every BSD
+ * has it). */
 static int
 count_modules(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    unsigned long long *c = arg;
+    uintptr_t *c = arg;
 
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) +
-        sizeof(info->dlpi_subs)) {
-        c[0] = info->dlpi_adds;
-        c[1] = info->dlpi_subs;
-    }
-    return 1;
+    (void)size;
+    c[0]++;
+    c[1] += (uintptr_t)info->dlpi_addr * 31 + (uintptr_t)info->dlpi_phdr;
+    return 0;
 }
 
 void
@@ -904,12 +905,12 @@ diesel__sym_prepare(void)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     struct diesel__symtab *cur, *tab;
-    unsigned long long c[2] = { 0, 0 };
+    uintptr_t c[2] = { 0, 0 };
 
     pthread_mutex_lock(&lock);
     cur = __atomic_load_n(&safe_tab, __ATOMIC_ACQUIRE);
     dl_iterate_phdr(count_modules, c);
-    if (cur != NULL && cur->adds == c[0] && cur->subs == c[1]) {
+    if (cur != NULL && cur->sig[0] == c[0] && cur->sig[1] == c[1]) {
         pthread_mutex_unlock(&lock);
         return;
     }
