@@ -73,7 +73,12 @@
  * replaced on disk).  Unknown symbols print as "??+0xOFF (module)" with
  * OFF relative to the module's load bias, for addr2line -e.  So no
  * -rdynamic is needed.  Reading a large .symtab the first time blocks the
- * loop for that long (about 10 ms for a 10 MB table).
+ * loop for that long (about 10 ms for a 10 MB table).  The file's DWARF
+ * line table is read with it (dwarf.c: about 30 ms per MB of .debug_line),
+ * and the frames of the library's own functions are marked (the STT_FILE
+ * symbols say which static functions are its).  diesel__sym_prepare
+ * reads every module's tables up front, when the first loop starts, for
+ * the signal handlers, which can read nothing themselves.
  */
 #include <dlfcn.h>
 #include <elf.h>
