@@ -120,6 +120,11 @@ $(LIB): $(CORE_OBJ) $(call backend_obj,$(BACKEND))
 lib/%.o: lib/%.c $(LIB_HDR) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
+# Backtraces fold the library's own frames: its static functions are
+# known by their file's name (the STT_FILE symbol before them).
+lib/backtrace.o: DIESEL_CPPFLAGS += \
+    -DDIESEL__LIB_FILES='"$(sort $(notdir $(wildcard lib/*.c lib/*.S)))"'
+
 lib/%.o: lib/%.S $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 

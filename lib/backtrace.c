@@ -73,7 +73,12 @@
  * replaced on disk).  Unknown symbols print as "??+0xOFF (module)" with
  * OFF relative to the module's load bias, for addr2line -e.  So no
  * -rdynamic is needed.  Reading a large .symtab the first time blocks the
- * loop for that long (about 10 ms for a 10 MB table).
+ * loop for that long (about 10 ms for a 10 MB table).  The file's DWARF
+ * line table is read with it (dwarf.c: about 30 ms per MB of .debug_line),
+ * and the frames of the library's own functions are marked (the STT_FILE
+ * symbols say which static functions are its).  diesel__sym_prepare
+ * reads every module's tables up front, when the first loop starts, for
+ * the signal handlers, which can read nothing themselves.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -88,6 +93,7 @@
 #include <unistd.h>
 
 #include "backtrace.h"
+#include "dwarf.h"
 #include "internal.h"
 
 /* ---- The trampoline ----------------------------------------------------- */
@@ -414,6 +420,7 @@ diesel__bt_task(struct diesel__task *t, struct diesel__bt *bt)
 #define ELFCLASS_NATIVE ELFCLASS32
 #endif
 #define ST_TYPE(info) ((info) & 0xf)
+#define ST_BIND(info) ((info) >> 4)
 #ifndef STT_GNU_IFUNC
 #define STT_GNU_IFUNC 10
 #endif
@@ -423,6 +430,8 @@ struct fsym {
     uintptr_t value;     /* address relative to the load bias */
     uintptr_t size;
     uint32_t name;       /* offset in strtab */
+    uint32_t lib;        /* 1: named diesel_*; 2: a static function of a
+                            file named as one of the library's */
 };
 
 /* The functions of one module file.  Kept for the life of the process. */
@@ -435,6 +444,7 @@ struct elfsyms {
     time_t mtime;
     struct fsym *syms;   /* sorted by value */
     size_t n;
+    struct diesel__lines *lines; /* file:line, NULL without (dwarf.c) */
     char *strtab;
     size_t strsz;
     unsigned char build_id[BUILD_ID_MAX];
@@ -501,6 +511,36 @@ cmp_fsym(const void *a, const void *b)
     return (x->size == 0) - (y->size == 0);
 }
 
+/*
+ * The library's source files, by last path component: a static function
+ * of one of them (its STT_FILE symbol says which) in the module that
+ * holds the library is one of the library's frames.  The Makefile passes
+ * the list; a build without it knows the library's frames by their
+ * diesel_ names only.
+ */
+#ifndef DIESEL__LIB_FILES
+#define DIESEL__LIB_FILES ""
+#endif
+
+static const char lib_files[] = DIESEL__LIB_FILES;
+
+static int
+lib_file(const char *path)
+{
+    const char *base = strrchr(path, '/'), *p = lib_files;
+    size_t n;
+
+    base = base ? base + 1 : path;
+    n = strlen(base);
+    while (n > 0 && (p = strstr(p, base)) != NULL) {
+        if ((p == lib_files || p[-1] == ' ') &&
+            (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
 /* Read the function symbols of the ELF file at path; NULL if none. */
 static struct elfsyms *
 elf_load(const char *path)
@@ -511,7 +551,7 @@ elf_load(const char *path)
     ElfW(Sym) *raw = NULL;
     struct stat st;
     size_t nraw, i;
-    int fd, tab = -1, dyn = -1, use, str;
+    int fd, tab = -1, dyn = -1, use, str, in_lib = 0;
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -572,6 +612,12 @@ elf_load(const char *path)
     for (i = 0; i < nraw; i++) {
         unsigned type = ST_TYPE(raw[i].st_info);
 
+        /* The local symbols that follow an STT_FILE are that file's. */
+        if (type == STT_FILE) {
+            in_lib = raw[i].st_name < e->strsz &&
+                lib_file(e->strtab + raw[i].st_name);
+            continue;
+        }
         if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
             raw[i].st_shndx == SHN_UNDEF || raw[i].st_value == 0 ||
             raw[i].st_name == 0 || raw[i].st_name >= e->strsz)
@@ -579,8 +625,12 @@ elf_load(const char *path)
         e->syms[e->n].value = (uintptr_t)raw[i].st_value;
         e->syms[e->n].size = (uintptr_t)raw[i].st_size;
         e->syms[e->n].name = raw[i].st_name;
+        e->syms[e->n].lib =
+            strncmp(e->strtab + raw[i].st_name, "diesel_", 7) == 0 ? 1 :
+            ST_BIND(raw[i].st_info) == STB_LOCAL && in_lib ? 2 : 0;
         e->n++;
     }
+    e->lines = diesel__lines_read(fd, &eh, sh, st.st_size);
     qsort(e->syms, e->n, sizeof(*e->syms), cmp_fsym);
     e->path = strdup(path);
     if (e->path == NULL)
@@ -676,7 +726,17 @@ struct mod {
 struct diesel__symtab {
     struct mod *m;
     size_t n, cap;
+    uintptr_t sig[2];    /* the modules then: their count, and a sum
+                            of their addresses (see count_modules) */
+    int frozen;          /* every module looked up: read-only, for the
+                            signal handlers (diesel__sym_prepare) */
+    struct diesel__symtab *older; /* the one it replaced, kept (a handler
+                            may still read it) and reachable */
 };
+
+/* The table the signal handlers use, or NULL; replaced (never freed: a
+ * handler may be reading it) when modules come or go. */
+static struct diesel__symtab *safe_tab;
 
 static int
 add_module(struct dl_phdr_info *info, size_t size, void *arg)
@@ -688,6 +748,9 @@ add_module(struct dl_phdr_info *info, size_t size, void *arg)
     const char *slash;
 
     (void)size;
+    tab->sig[0]++;
+    tab->sig[1] += (uintptr_t)info->dlpi_addr * 31 +
+        (uintptr_t)info->dlpi_phdr;
     if (tab->n == tab->cap) {
         size_t cap = tab->cap ? tab->cap * 2 : 16;
         struct mod *a = realloc(tab->m, cap * sizeof(*a));
@@ -751,11 +814,27 @@ diesel__sym_close(struct diesel__symtab *tab)
     free(tab);
 }
 
-int
-diesel__sym_lookup(struct diesel__symtab *tab, const void *pc,
-    struct diesel__sym *s)
+/* Read m's symbols and line table, once. */
+static void
+mod_look(struct mod *m)
 {
-    uintptr_t a = (uintptr_t)pc, at = a ? a - 1 : 0;
+    if (m->looked)
+        return;
+    m->looked = 1;
+    m->syms = elf_get(m->path);
+    /* A file replaced on disk since it was loaded tells lies. */
+    if (m->syms != NULL && m->build_id_len != 0 &&
+        m->syms->build_id_len != 0 &&
+        (m->build_id_len != m->syms->build_id_len ||
+        memcmp(m->build_id, m->syms->build_id, m->build_id_len) != 0))
+        m->syms = NULL;
+}
+
+int
+diesel__sym_lookup_at(struct diesel__symtab *tab, const void *pc,
+    int exact, struct diesel__sym *s)
+{
+    uintptr_t a = (uintptr_t)pc, at = a && !exact ? a - 1 : a;
     struct mod *m = NULL;
     const struct fsym *f;
     Dl_info di;
@@ -774,29 +853,84 @@ diesel__sym_lookup(struct diesel__symtab *tab, const void *pc,
     s->module = m->path;
     s->module_base = m->base;
     s->module_off = a - m->bias;
-    if (!m->looked) {
-        m->looked = 1;
-        m->syms = elf_get(m->path);
-        /* A file replaced on disk since it was loaded tells lies. */
-        if (m->syms != NULL && m->build_id_len != 0 &&
-            m->syms->build_id_len != 0 &&
-            (m->build_id_len != m->syms->build_id_len ||
-            memcmp(m->build_id, m->syms->build_id, m->build_id_len) != 0))
-            m->syms = NULL;
-    }
+    if (!tab->frozen)
+        mod_look(m);
+    if (m->syms != NULL &&
+        diesel__lines_find(m->syms->lines, at - m->bias, &s->file,
+        &s->line) != 0)
+        s->file = NULL;
     if (m->syms != NULL && (f = elf_find(m->syms, at - m->bias)) != NULL) {
+        uintptr_t here = (uintptr_t)diesel__sym_lookup_at;
+
         s->func = m->syms->strtab + f->name;
         s->func_off = a - (m->bias + f->value);
+        /* A static function is the library's only in the library's
+         * module (another may have a file of the same name). */
+        s->lib = f->lib == 1 || (f->lib == 2 && here >= m->lo &&
+            here < m->hi);
         return 0;
     }
     /* The dynamic symbols the loader knows, for files we could not read
      * (the vDSO...); dladdr picks the nearest exported symbol below, which
-     * may be the wrong function, so not where our own table has none. */
-    if (m->syms == NULL && dladdr((void *)at, &di) != 0 &&
+     * may be the wrong function, so not where our own table has none.
+     * Not in a signal handler. */
+    if (!tab->frozen && m->syms == NULL && dladdr((void *)at, &di) != 0 &&
         di.dli_sname != NULL &&
         di.dli_saddr != NULL && (uintptr_t)di.dli_saddr <= at) {
         s->func = di.dli_sname;
         s->func_off = a - (uintptr_t)di.dli_saddr;
+        s->lib = strncmp(s->func, "diesel_", 7) == 0;
     }
     return 0;
+}
+
+int
+diesel__sym_lookup(struct diesel__symtab *tab, const void *pc,
+    struct diesel__sym *s)
+{
+    return diesel__sym_lookup_at(tab, pc, 0, s);
+}
+
+/* The modules' signature, as add_module sums it: a module loaded or
+ * unloaded changes it (dlpi_adds would say so too, but not every BSD
+ * has it). */
+static int
+count_modules(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uintptr_t *c = arg;
+
+    (void)size;
+    c[0]++;
+    c[1] += (uintptr_t)info->dlpi_addr * 31 + (uintptr_t)info->dlpi_phdr;
+    return 0;
+}
+
+void
+diesel__sym_prepare(void)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    struct diesel__symtab *cur, *tab;
+    uintptr_t c[2] = { 0, 0 };
+
+    pthread_mutex_lock(&lock);
+    cur = __atomic_load_n(&safe_tab, __ATOMIC_ACQUIRE);
+    dl_iterate_phdr(count_modules, c);
+    if (cur != NULL && cur->sig[0] == c[0] && cur->sig[1] == c[1]) {
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    if ((tab = diesel__sym_open()) != NULL) {
+        for (size_t i = 0; i < tab->n; i++)
+            mod_look(&tab->m[i]);
+        tab->frozen = 1;
+        tab->older = cur;
+        __atomic_store_n(&safe_tab, tab, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+struct diesel__symtab *
+diesel__sym_safe(void)
+{
+    return __atomic_load_n(&safe_tab, __ATOMIC_ACQUIRE);
 }

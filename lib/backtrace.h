@@ -56,6 +56,10 @@ struct diesel__sym {
     const char *module_base;     /* its last path component */
     uintptr_t module_off;        /* pc - the module's load bias: what
                                     addr2line -e MODULE wants */
+    const char *file;            /* source file, from the module's DWARF
+                                    line table (dwarf.c); NULL without */
+    unsigned line;               /* its line, with file */
+    int lib;                     /* one of the library's own functions */
 };
 
 struct diesel__symtab;
@@ -64,6 +68,21 @@ struct diesel__symtab *diesel__sym_open(void);
  * no module holds pc. */
 int diesel__sym_lookup(struct diesel__symtab *, const void *pc,
     struct diesel__sym *s);
+/* The same; pc is looked up as it is if exact (the pc a signal
+ * interrupted), else as pc - 1. */
+int diesel__sym_lookup_at(struct diesel__symtab *, const void *pc,
+    int exact, struct diesel__sym *s);
 void diesel__sym_close(struct diesel__symtab *);
+
+/*
+ * The signal handlers (stuck report, crash report, hog warning) cannot
+ * read files or allocate: they look symbols up in a table built before,
+ * by diesel__sym_prepare (every module's symbols and line table read
+ * now; a no-op while no module has been loaded or unloaded since).
+ * diesel__sym_safe returns it, or NULL if there is none yet; lookups in
+ * it are signal-safe.
+ */
+void diesel__sym_prepare(void);
+struct diesel__symtab *diesel__sym_safe(void);
 
 #endif /* DIESEL_BACKTRACE_H */

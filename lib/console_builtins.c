@@ -82,27 +82,30 @@
  *   (with "target"), or "other" (with "what"); "timer_s" only with a
  *   timeout.
  *
- * stacks [ID]
+ * stacks [--all] [ID]
  *   diesel's print_greenlet_stacks: the backtrace of every green thread
  *   (or of green thread ID), identical ones grouped, the largest group
  *   first (then by lowest id).  Per group:
  *     [50] === sleeper, sleeper, sleeper, sleeper, sleeper, sleeper, sleeper, sleeper, ... ===
  *         ids: 3-52
- *         diesel__task_park+0x14c (app)
- *         diesel_sleep+0x4e (app)
- *         sleeper+0x12 (app)
- *         trampoline+0x31 (app)
- *         ??+0x519c0 (libc.so.6)
+ *         (parked in diesel_sleep: 2 library frames)
+ *         sleeper (app.c:42)
  *   The header names at most 8 green threads, then "...".  "ids:" lists
  *   them all as ranges, cut with "..." past 200 bytes.  A frame is
- *   "FUNC+0xOFF (MODULE)" (MODULE: the file's last path component), or
- *   "??+0xOFF (MODULE)" when the function is unknown, OFF then being the
- *   offset in the module (addr2line -e MODULE 0xOFF), or "0xPC" outside
- *   any module.  The innermost frame is first: where the green thread
- *   resumes; it is compared by function when grouping (where in the
- *   library's parking code a green thread parked says nothing about it),
- *   and shown as the first member's.  A group whose stack was not
- *   unwound has one line instead of (or before) its frames:
+ *   "FUNC (FILE:LINE)" where the module has a line table (built with -g),
+ *   else "FUNC+0xOFF (MODULE)" (MODULE: the file's last path component),
+ *   or "??+0xOFF (MODULE)" when the function is unknown, OFF then being
+ *   the offset in the module (addr2line -e MODULE 0xOFF), or "0xPC"
+ *   outside any module (frame.c).  The innermost frame is first: where
+ *   the green thread resumes; it is compared by function when grouping
+ *   (where in the library's parking code a green thread parked says
+ *   nothing about it), and shown as the first member's.  The library's
+ *   frames at the top are folded into one line naming the outermost of
+ *   them, the call the service made ("(in ...)" for the running green
+ *   thread), and the stack ends at the green thread's function; --all
+ *   shows every frame down to the library's trampoline, which called it.
+ *   A group whose stack was not unwound has one line instead of (or
+ *   before) its frames:
  *         (not started)
  *         (running: this green thread serves the console)
  *         (frame-pointer walk: unwinding failed, may be incomplete)
@@ -112,12 +115,15 @@
  *   {"count":53,"groups":[
  *    {"count":50,"how":"unwound","ids":[3,4,...],"names":["sleeper",...],
  *     "frames":[{"pc":"0x55d0c0a0b15c","func":"diesel__task_park",
- *                "offset":332,"module":"/path/app","module_offset":"0x515c"},
+ *                "offset":332,"module":"/path/app","module_offset":"0x515c",
+ *                "file":"lib/task.c","line":310,"library":true},
  *               ...]},
  *    ...]}
  *   how: "unwound", "frame pointers", "running", "not started",
  *   "unsupported", "damaged".  func and offset are null when unknown,
- *   module and module_offset when outside any module.
+ *   module and module_offset when outside any module, file and line
+ *   without a line table.  The JSON has every frame down to the
+ *   trampoline, with or without --all.
  *
  * stats
  *     uptime            12.345s
@@ -215,7 +221,7 @@
  *   not a positive decimal number, and for the green thread serving this
  *   console session (use quit).
  *
- * Errors are one line, e.g. "usage: stacks [--json] [ID]".  When the
+ * Errors are one line, e.g. "usage: stacks [--all] [--json] [ID]".  When the
  * reply does not fit the console's output limit, the command stops and
  * fails with "reply too long (over the console's output limit)".
  */
@@ -236,6 +242,7 @@
 #include <unistd.h>
 
 #include "backtrace.h"
+#include "frame.h"
 #include "console_builtins.h"
 #include "internal.h"
 
@@ -534,21 +541,12 @@ events_name(int ev)
     return "none";
 }
 
-/* Function+offset (module) for a code address, into buf. */
+/* A return address as a frame reads (frame.c), into buf. */
 static void
 fmt_frame(struct diesel__symtab *tab, const void *pc, char *buf,
     size_t size)
 {
-    struct diesel__sym s;
-
-    if (diesel__sym_lookup(tab, pc, &s) != 0)
-        snprintf(buf, size, "0x%llx", (unsigned long long)(uintptr_t)pc);
-    else if (s.func != NULL)
-        snprintf(buf, size, "%s+0x%llx (%s)", s.func,
-            (unsigned long long)s.func_off, s.module_base);
-    else
-        snprintf(buf, size, "??+0x%llx (%s)",
-            (unsigned long long)s.module_off, s.module_base);
+    diesel__frame_fmt(tab, pc, 0, buf, size);
 }
 
 /* ---- Walking the green threads ------------------------------------------ */
@@ -1370,9 +1368,10 @@ put_ids(struct w *w, const struct group *g)
 
 static void
 put_group_text(struct w *w, struct diesel__symtab *tab,
-    const struct group *g)
+    const struct group *g, int all)
 {
     const char *note = how_note(g->how);
+    int first = 0, in = -1, n = diesel__frames_cut(tab, g->pc, g->n);
 
     put(w, "[%zu] === ", g->count);
     for (size_t i = 0; i < g->count && i < NAMES_SHOWN; i++)
@@ -1381,9 +1380,21 @@ put_group_text(struct w *w, struct diesel__symtab *tab,
     put_ids(w, g);
     if (note != NULL)
         put(w, "    %s\n", note);
-    for (int f = 0; f < g->n && !w->full; f++) {
+    /* The library's frames at the top, folded into the call they are
+     * (the service's first), unless --all. */
+    if (!all && (first = diesel__frames_lib(tab, g->pc, n, &in)) > 0) {
+        struct diesel__sym s;
+
+        if (in >= 0 && diesel__sym_lookup(tab, g->pc[in], &s) == 0)
+            put(w, "    (%s %s: %d library frame%s)\n",
+                g->how == DIESEL__BT_RUNNING ? "in" : "parked in", s.func,
+                first, first > 1 ? "s" : "");
+    }
+    for (int f = first; f < n && !w->full; f++) {
         char frame[512];
 
+        if (!all && f == n - 1 && diesel__frame_entry(tab, g->pc[f]))
+            break;
         fmt_frame(tab, g->pc[f], frame, sizeof(frame));
         put(w, "    %s\n", frame);
     }
@@ -1394,6 +1405,8 @@ static int
 put_group_json(struct w *w, struct diesel__symtab *tab,
     const struct group *g, struct pace *p)
 {
+    int n;
+
     put(w, "{\"count\":%zu,\"how\":\"%s\",\"ids\":[", g->count,
         how_name(g->how));
     for (size_t i = 0; i < g->count && !w->full; i++) {
@@ -1410,7 +1423,9 @@ put_group_json(struct w *w, struct diesel__symtab *tab,
             return -1;
     }
     put(w, "],\"frames\":[");
-    for (int f = 0; f < g->n && !w->full; f++) {
+    /* Down to the green thread's entry: what is under it is noise. */
+    n = diesel__frames_cut(tab, g->pc, g->n);
+    for (int f = 0; f < n && !w->full; f++) {
         struct diesel__sym s;
         int in = diesel__sym_lookup(tab, g->pc[f], &s) == 0;
 
@@ -1424,10 +1439,17 @@ put_group_json(struct w *w, struct diesel__symtab *tab,
         put(w, ",\"module\":");
         jstr(w, in ? s.module : NULL);
         if (in)
-            put(w, ",\"module_offset\":\"0x%llx\"}",
+            put(w, ",\"module_offset\":\"0x%llx\"",
                 (unsigned long long)s.module_off);
         else
-            put(w, ",\"module_offset\":null}");
+            put(w, ",\"module_offset\":null");
+        put(w, ",\"file\":");
+        jstr(w, in ? s.file : NULL);
+        if (in && s.file != NULL)
+            put(w, ",\"line\":%u", s.line);
+        else
+            put(w, ",\"line\":null");
+        put(w, ",\"library\":%s}", in && s.lib ? "true" : "false");
     }
     put(w, "]}");
     return 0;
@@ -1437,7 +1459,7 @@ int
 diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "stacks [--json] [ID]";
+    static const char usage[] = "stacks [--all] [--json] [ID]";
     struct diesel_loop *l;
     struct idlist il = { NULL, 0 };
     struct groups gs = { NULL, 0, 0, NULL, 0 };
@@ -1447,9 +1469,17 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
     size_t nd = 0;
     char *pos[1];
     struct w w;
-    int npos, rc = -1;
+    int npos, rc = -1, all = 0, k = 0;
 
     (void)arg;
+    /* --all: the library's frames too; the other options are args'. */
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--all") == 0)
+            all = 1;
+        else
+            argv[k++] = argv[i];
+    }
+    argc = k;
     if ((npos = args(out, &w, argc, argv, pos, 1, usage)) < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
@@ -1471,6 +1501,9 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
         return fail(out, "%s", strerror(ENOMEM));
     }
     diesel__bt_init();
+    /* The signal handlers' table, brought up to date if modules were
+     * loaded since (the reports then name their frames too). */
+    diesel__sym_prepare();
     bt = malloc(sizeof(*bt));
     tab = diesel__sym_open();
     if (bt == NULL || tab == NULL) {
@@ -1508,7 +1541,7 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
             }
             put(&w, i + 1 < gs.n ? ",\n" : "\n");
         } else {
-            put_group_text(&w, tab, &gs.g[i]);
+            put_group_text(&w, tab, &gs.g[i], all);
         }
         if (pace(&p) != 0) {
             interrupted(out);
@@ -2157,8 +2190,9 @@ static const struct {
       "waits on and for how long, switches, stack now and high-water mark, "
       "where spawned",
       diesel__cmd_tasks },
-    { "stacks", "stacks [--json] [ID]: backtraces of the green threads, identical "
-      "ones grouped", diesel__cmd_stacks },
+    { "stacks", "stacks [--all] [--json] [ID]: backtraces of the green "
+      "threads, identical ones grouped; --all: the library's frames too",
+      diesel__cmd_stacks },
     { "stats", "stats [--json]: loop figures: uptime, iterations, switches, "
       "polls, fds, timers, green threads, console, hog warnings and the "
       "longest runs", diesel__cmd_stats },

@@ -14,8 +14,8 @@
  *   | the loop has not turned for 3.201 s
  *   | green thread 'spinner' (id 3) holds it, spawned at service.c:88
  *   | its backtrace at the signal:
- *   | ./service(spin+0x2c)[0x55e0c3a1b2c3]
- *   | ...
+ *   | spin (service.c:120)
+ *   | worker (service.c:88)
  *   | green threads (3):
  *   |   1 main waiting on join 3
  *   |   3 spinner running (holds the loop)
@@ -29,6 +29,8 @@
  * pipe, read, close, clock_gettime, pthread_kill.  backtrace() and
  * backtrace_symbols_fd() are not on POSIX's list: see diesel_console(3)
  * for why they are acceptable here (crash.c uses them the same way).
+ * Frames are named from the tables built before (frame.c), and with
+ * backtrace_symbols_fd() only where those have no module for them.
  */
 #include <errno.h>
 #include <execinfo.h>
@@ -43,6 +45,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "internal.h"
 
 #define BACKTRACE_MAX 64
@@ -199,6 +202,21 @@ put_symbol(struct diesel__sline *l, const int pfd[2], void *addr)
         diesel__sline_put(l, buf);
 }
 
+/* A frame as the console's stacks shows it, from the table built before
+ * (frame.c); else as backtrace_symbols_fd() does.  *entry: pc is in the
+ * green thread's entry (entry may be NULL). */
+static void
+put_frame(struct diesel__sline *l, const int pfd[2], void *addr, int exact,
+    int *entry)
+{
+    int e = 0;
+
+    if (diesel__frame_sline(addr, exact, l, &e) != 0)
+        put_symbol(l, pfd, addr);
+    if (entry != NULL)
+        *entry = e;
+}
+
 /* Milliseconds as "N.NNN". */
 static void
 put_seconds(struct diesel__sline *l, int64_t ms)
@@ -306,7 +324,7 @@ report(int32_t pid, int32_t nonce, int64_t ns, void *uctx)
         if (t->where != NULL)
             diesel__sline_put(&line, t->where);
         else if (t->spawn_caller != NULL)
-            put_symbol(&line, pfd, t->spawn_caller);
+            put_frame(&line, pfd, t->spawn_caller, 0, NULL);
         else
             diesel__sline_put(&line, "?");
     } else {
@@ -326,8 +344,14 @@ report(int32_t pid, int32_t nonce, int64_t ns, void *uctx)
         }
     }
     for (int i = first; i < n; i++) {
+        int entry = 0;
+
         diesel__sline_put(&line, "| ");
-        put_symbol(&line, pfd, frames[i]);
+        put_frame(&line, pfd, frames[i], frames[i] == pc, &entry);
+        if (entry) {
+            line.n = 0;      /* the green thread's entry: the end */
+            break;
+        }
         emit(fd, &line);
     }
     if (l != NULL)

@@ -4,8 +4,8 @@
  *   [2026/11/25 16:30:01] {diesel} CRITICAL:fatal signal SIGSEGV (fault at
  *       0x40) in green thread 'worker' (id 7)
  *   [...] {diesel} CRITICAL:backtrace of green thread 'worker' (id 7):
- *   ./service(crash_here+0x12)[0x55d0c3a1b2c3]
- *   ...
+ *   crash_here (service.c:57)
+ *   worker (service.c:80)
  *   [...] {diesel} CRITICAL:green threads (3):
  *   [...] {diesel} CRITICAL:  1 main waiting fd 5 read
  *   ...
@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "internal.h"
 
 /*
@@ -200,7 +201,7 @@ enum { NO_OVERFLOW, FAULT_OVERFLOW, FRAME_OVERFLOW };
 
 static void
 crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow,
-    uintptr_t sp)
+    uintptr_t sp, uintptr_t pc)
 {
     struct diesel__sline l = { "", 0 };
     void *frames[BACKTRACE_MAX];
@@ -239,7 +240,7 @@ crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow,
     say(&l);
     fd = diesel__log_fd();
     n = backtrace(frames, BACKTRACE_MAX);
-    backtrace_symbols_fd(frames, n, fd);
+    diesel__frames_write(fd, frames, n, pc);
     if (t->loop != NULL)
         diesel__crash_table(t->loop, -1, "", "running (crashed)");
 }
@@ -301,7 +302,8 @@ fatal_handler(int sig, siginfo_t *si, void *uctx)
     if (!chained && t != NULL) {
         over = overflow(sig, si, t, sp);
         if (!__atomic_exchange_n(&reported, 1, __ATOMIC_ACQ_REL))
-            crash_report(sig, si, t, over, sp);
+            crash_report(sig, si, t, over, sp,
+                diesel__platform_uc_pc(uctx));
     }
     if (over != NO_OVERFLOW) {
         signal(SIGABRT, SIG_DFL);
@@ -402,8 +404,11 @@ diesel__crash_init(void)
         struct sigaction sa;
         void *warm[2];
 
-        /* Load what backtrace() loads the first time, now. */
+        /* Load what backtrace() loads the first time, now, and read
+         * the symbols and line tables that the reports will name frames
+         * with: in the handler, nothing can be read. */
         backtrace(warm, 2);
+        diesel__sym_prepare();
         memset(&sa, 0, sizeof(sa));
         sa.sa_sigaction = fatal_handler;
         sa.sa_flags = SA_SIGINFO | SA_ONSTACK;

@@ -5,7 +5,7 @@
  *       for 205 ms without yielding
  *   [...] {diesel} WARNING:backtrace of green thread 'spin' (id 2), still
  *       running:
- *   ./app(spin+0x2a)[0x55d0c3a1b2c3]
+ *   spin (app.c:31)
  *   ...
  *
  * Reading the clock at every switch would cost more than the switch, so
@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "internal.h"
 
 #ifdef SIGRTMIN
@@ -138,7 +139,6 @@ hog_handler(int sig, siginfo_t *si, void *uctx)
     unsigned k;
 
     (void)sig;
-    (void)uctx;
     if (lp == NULL || (h = lp->hog) == NULL || si->si_code != SI_TKILL ||
         si->si_pid != getpid())
         goto out;
@@ -170,7 +170,8 @@ hog_handler(int sig, siginfo_t *si, void *uctx)
     n = backtrace(frames, BACKTRACE_MAX);
     /* Frame 0 is this handler. */
     if (n > 1)
-        backtrace_symbols_fd(frames + 1, n - 1, diesel__log_fd());
+        diesel__frames_write(diesel__log_fd(), frames + 1, n - 1,
+            diesel__platform_uc_pc(uctx));
 out:
     errno = saved;
 }

@@ -558,5 +558,8 @@ int diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r);
 /* The stack pointer of the context a signal interrupted (a signal
  * handler's third argument), or 0 where unknown.  Signal-safe. */
 uintptr_t diesel__platform_uc_sp(const void *uctx);
+/* Its pc: the exact instruction interrupted, not a return address; 0
+ * where unknown.  Signal-safe. */
+uintptr_t diesel__platform_uc_pc(const void *uctx);
 
 #endif /* DIESEL_INTERNAL_H */

@@ -251,6 +251,22 @@ diesel__platform_uc_sp(const void *uctx)
 #endif
 }
 
+uintptr_t
+diesel__platform_uc_pc(const void *uctx)
+{
+    const ucontext_t *uc = uctx;
+
+    if (uc == NULL)
+        return 0;
+#if defined(__FreeBSD__) && defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.mc_rip;
+#elif defined(__FreeBSD__) && defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.mc_gpregs.gp_elr;
+#else
+    return 0;
+#endif
+}
+
 int
 diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r)
 {

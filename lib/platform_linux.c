@@ -290,6 +290,22 @@ diesel__platform_uc_sp(const void *uctx)
 #endif
 }
 
+uintptr_t
+diesel__platform_uc_pc(const void *uctx)
+{
+    const ucontext_t *uc = uctx;
+
+    if (uc == NULL)
+        return 0;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.pc;
+#else
+    return 0;
+#endif
+}
+
 int
 diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r)
 {

@@ -32,16 +32,29 @@ crash(const char *how)
     return crash2(how, NULL);
 }
 
-/* The report's common part: the backtrace names the crashing function,
- * and the table lists every green thread. */
+/* The report's common part: the backtrace names the crashing function
+ * (frame: the start of its line) at the line of marker at, then its
+ * caller at its line, and ends there; the table lists every green
+ * thread. */
 static void
-assert_report(const char *frame)
+assert_report(const char *frame, const char *at)
 {
+    static const char file[] = "test/overflow_child.c";
+    char want[256];
+    const char *p;
+
     ck_assert_msg(strstr(out, "{diesel} CRITICAL:backtrace of green thread "
         "'recurser' (id 3):\n") != NULL, "stderr: %s", out);
-    if (frame != NULL)
-        ck_assert_msg(strstr(out, frame) != NULL, "no frame %s in: %s",
-            frame, out);
+    if (frame != NULL) {
+        p = strstr(out, frame);
+        ck_assert_msg(p != NULL, "no frame %s in: %s", frame, out);
+        /* crash_here, or its cold part: crash_here.cold */
+        snprintf(want, sizeof(want), " (%s:%d)\ncrasher (%s:%d)\n[", file,
+            t_source_line(file, at), file, t_source_line(file, "crash_here"));
+        p = strchr(p + 1, '(');
+        ck_assert_msg(p != NULL && strncmp(p - 1, want, strlen(want)) == 0,
+            "want %s in: %s", want, out);
+    }
     ck_assert_msg(strstr(out, "{diesel} CRITICAL:green threads (3):\n") !=
         NULL, "stderr: %s", out);
     ck_assert_msg(strstr(out, "CRITICAL:  2 bystander sleeping\n") != NULL,
@@ -62,7 +75,7 @@ START_TEST(stack_overflow_names_the_green_thread_and_aborts)
     ck_assert_msg(strstr(out, "{diesel} CRITICAL:stack overflow in green "
         "thread 'recurser' (id 3)") != NULL, "stderr: %s", out);
     /* The first 64 frames are all the (static) recursing function. */
-    assert_report(NULL);
+    assert_report(NULL, NULL);
     /* Reported once, not again for the abort that follows. */
     ck_assert_ptr_null(strstr(out, "fatal signal SIGABRT"));
 }
@@ -87,7 +100,7 @@ START_TEST(other_segfaults_keep_their_signal)
     ck_assert_msg(strstr(out, "{diesel} CRITICAL:fatal signal SIGSEGV (fault "
         "at 0x40) in green thread 'recurser' (id 3)\n") != NULL, "stderr: %s",
         out);
-    assert_report("(crash_here+0x");
+    assert_report("\ncrash_here (test/overflow_child.c:", "store");
 #ifdef DIESEL__ASAN
     /* The fault is handed on to ASan's handler, which reports and exits. */
     ck_assert_msg(strstr(out, "AddressSanitizer: SEGV") != NULL,
@@ -107,7 +120,9 @@ START_TEST(abort_in_a_green_thread_is_reported_and_still_aborts)
     ck_assert_int_eq(WTERMSIG(st), SIGABRT);
     ck_assert_msg(strstr(out, "{diesel} CRITICAL:fatal signal SIGABRT in "
         "green thread 'recurser' (id 3)\n") != NULL, "stderr: %s", out);
-    assert_report("(abort+0x");
+    /* The C library has no line table: its frames read func+offset. */
+    ck_assert_msg(strstr(out, "\nabort+0x") != NULL, "stderr: %s", out);
+    assert_report("\ncrash_here", "abort");
 }
 END_TEST
 

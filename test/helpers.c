@@ -124,3 +124,26 @@ t_log_capture_end(void)
     cap_pipe[0] = cap_pipe[1] = -1;
     return cap_buf;
 }
+
+int
+t_source_line(const char *file, const char *name)
+{
+    const char *base = strrchr(file, '/');
+    char path[512], marker[128], buf[4096];
+    int line = 0, found = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", t_dir(), base ? base + 1 : file);
+    snprintf(marker, sizeof(marker), "/* line: %s */", name);
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    for (int n = 1; fgets(buf, sizeof(buf), f) != NULL; n++) {
+        if (strstr(buf, marker) != NULL) {
+            line = n;
+            found++;
+        }
+    }
+    fclose(f);
+    ck_assert_msg(found == 1, "%s: %d lines carry %s", path, found, marker);
+    return line;
+}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backtrace.h"
 #include "tests.h"
 
 #define SUITE(name) Suite *diesel_##name##_suite(void);
@@ -47,6 +48,12 @@ main(int argc, char **argv)
         if (null >= 0)
             diesel_log_fd_set(null);
     }
+    /* Read the symbol and line tables that every loop reads when it
+     * starts (for the signal handlers' reports) once, here: each test's
+     * process inherits them instead of reading them again, which under
+     * valgrind took half a second a test. */
+    diesel__bt_init();      /* loads libgcc_s: a module the tables include */
+    diesel__sym_prepare();
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -49,22 +49,25 @@ int crash_here(const char *how);
 __attribute__((noinline, visibility("default"))) int
 crash_here(const char *how)
 {
+    volatile int *bad;
+
     if (strcmp(how, "recurse") == 0)
         return recurse(0);
     if (strcmp(how, "bigframe") == 0)
         return bigframe();
     if (strcmp(how, "abort") == 0)
-        abort();
+        abort();                /* line: abort */
     /* An unmapped address that is not NULL, so that UBSan lets the
      * store through to the MMU. */
-    *(volatile int *)(sink ? (uintptr_t)&sink : (uintptr_t)64) = 1;
+    bad = (volatile int *)(sink ? (uintptr_t)&sink : (uintptr_t)64);
+    *bad = 1;                   /* line: store */
     return 0;
 }
 
 static int
 crasher(void *arg)
 {
-    return crash_here(arg) + sink;
+    return crash_here(arg) + sink;  /* line: crash_here */
 }
 
 static int

@@ -104,7 +104,7 @@ stuck_spin(int64_t ms, int unblock_when_handed)
 VISIBLE ssize_t
 stuck_read(int fd, char *buf, size_t n)
 {
-    ssize_t r = read(fd, buf, n);
+    ssize_t r = read(fd, buf, n);   /* line: read */
 
     sink++;     /* not a tail call: this frame stays in the backtrace */
     return r;
@@ -115,7 +115,7 @@ spinner(void *arg)
 {
     (void)arg;
     say("holding");
-    stuck_spin(hold_ms, strcmp(mode, "thread") == 0);
+    stuck_spin(hold_ms, strcmp(mode, "thread") == 0); /* line: spin */
     /* Let the loop turn before saying so: a request that follows
      * "released" must find a fresh turn. */
     diesel_sleep(1);
@@ -131,7 +131,7 @@ reader(void *arg)
 
     (void)arg;
     say("holding");
-    r = stuck_read(pipefd[0], &c, 1);
+    r = stuck_read(pipefd[0], &c, 1);  /* line: stuck_read */
     diesel_sleep(1);    /* as in spinner */
     say(r == 1 ? "released" : "read failed");
     return 0;

@@ -40,4 +40,12 @@ void t_log_capture_start(void);
 /* What was logged since start (static buffer, NUL-terminated). */
 const char *t_log_capture_end(void);
 
+/*
+ * The line of source file file (as the compiler was given it, e.g.
+ * "test/stuck_child.c": read from t_dir()) that carries the marker
+ * comment "/" "* line: NAME *" "/"; fails the test if there is not exactly
+ * one.  Tests compare it with the file:line that backtraces print.
+ */
+int t_source_line(const char *file, const char *name);
+
 #endif
