@@ -447,6 +447,11 @@ struct diesel_conn {
     char *wbuf;                  /* diesel_conn_write's output, or NULL */
     size_t wcap;                 /* its size */
     size_t wlen;                 /* bytes waiting to be sent */
+    size_t wroom;                /* the lesser of wcap and whigh, at least
+                                    wlen: a write of up to wroom - wlen
+                                    bytes is a copy and nothing more */
+    size_t whigh;                /* high-water mark of wbuf */
+    int64_t wtimeout;            /* how long a write past it may wait, ms */
     struct diesel_server *server; /* the server that accepted it, or NULL */
     char *peer;                  /* printable peer, cached, or NULL */
 };
