@@ -243,32 +243,40 @@ answer(int port, const char *request, char *out, size_t size)
 }
 
 /*
- * A client that sends req over and over (total bytes at most) and never
- * reads what comes back: the server's RSS stays within limit_kb of where
- * it began, while other(port) is served again and again.  Sending stops
- * when the server has taken nothing for a second (it has stopped reading:
- * its handler waits for this client to read); then other() runs for a
- * second more, and five times at least, to give a server that buffers
+ * A client that pipelines count copies of req and never reads what comes
+ * back: the server's RSS stays within limit_kb of where it began, while
+ * other(port) is served again and again.  The requests go in writes of up
+ * to 64 KiB, as a pipelining client sends them (one request a write lets
+ * the server flush its output each time it waits for the next); sending
+ * stops when the server has taken nothing for a second (it has stopped
+ * reading: its handler waits for this client to read).  Then other() runs
+ * for a second more, five times at least, to give a server that buffers
  * without bound the time to show it.
  */
 static void
-never_reads(struct service *s, const char *req, size_t reqlen, size_t total,
-    long limit_kb, void (*other)(int port))
+never_reads(struct service *s, const char *req, size_t count, long limit_kb,
+    void (*other)(int port))
 {
+    size_t reqlen = strlen(req), per = 65536 / reqlen, total = count * reqlen;
+    char *block = malloc(per * reqlen);
     long rss0 = rss_kb(s->pid), max = rss0;
     int fd = dial(s->port), served = 0;
     size_t sent = 0;
     int64_t idle_since = t_now_ms(), end;
 
+    ck_assert_ptr_nonnull(block);
     ck_assert_int_gt(rss0, 0);
+    for (size_t i = 0; i < per; i++)
+        memcpy(block + i * reqlen, req, reqlen);
     fcntl(fd, F_SETFL, O_NONBLOCK);
     while (sent < total && t_now_ms() - idle_since < 1000) {
         struct pollfd p = { fd, POLLOUT, 0 };
-        size_t off = sent % reqlen;
+        size_t off = sent % (per * reqlen), len = per * reqlen - off;
         ssize_t n;
 
-        if (poll(&p, 1, 100) == 1 &&
-            (n = write(fd, req + off, reqlen - off)) > 0) {
+        if (len > total - sent)
+            len = total - sent;
+        if (poll(&p, 1, 100) == 1 && (n = write(fd, block + off, len)) > 0) {
             sent += (size_t)n;
             idle_since = t_now_ms();
         }
@@ -285,6 +293,7 @@ never_reads(struct service *s, const char *req, size_t reqlen, size_t total,
     ck_assert_msg(max - rss0 <= limit_kb, "RSS grew from %ld to %ld kB "
         "(%zu bytes sent)", rss0, max, sent);
     close(fd);
+    free(block);
 }
 
 /* ---- echo --------------------------------------------------------------- */
@@ -342,16 +351,15 @@ echo_other(int port)
     close(fd);
 }
 
-/* 64 KiB writes echoed to a client that never reads them: echo stops
- * reading once its send waits, so the kernel's buffers hold the rest. */
+/* 256 MiB to echo from a client that never reads: echo stops reading
+ * once its send waits, so the kernel's buffers hold the rest. */
 START_TEST(echo_stays_bounded_under_a_client_that_never_reads)
 {
-    static char req[65536];
     struct service s;
 
-    memset(req, 'x', sizeof(req));
     start(&s, "echo", "127.0.0.1:0");
-    never_reads(&s, req, sizeof(req), (size_t)256 << 20, 16384, echo_other);
+    never_reads(&s, "0123456789abcdef", (size_t)16 << 20, 16384,
+        echo_other);
     stop(&s, SIGTERM);
 }
 END_TEST
@@ -536,8 +544,7 @@ START_TEST(httphello_stays_bounded_under_a_client_that_never_reads)
     struct service s;
 
     start(&s, "httphello", "127.0.0.1:0");
-    never_reads(&s, req, sizeof(req) - 1, (size_t)64 << 20, 16384,
-        http_other);
+    never_reads(&s, req, 1000000, 16384, http_other);
     stop(&s, SIGTERM);
 }
 END_TEST
@@ -713,8 +720,7 @@ START_TEST(redisping_stays_bounded_under_a_client_that_never_reads)
     expect(fd, "+OK\r\n");
     close(fd);
     free(set);
-    never_reads(&s, req, sizeof(req) - 1, 1500 * (sizeof(req) - 1), 32768,
-        redis_other);
+    never_reads(&s, req, 1500, 32768, redis_other);
     stop(&s, SIGTERM);
 }
 END_TEST
