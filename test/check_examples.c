@@ -879,6 +879,40 @@ START_TEST(chat_who_flood_leaks_nothing)
 }
 END_TEST
 
+/*
+ * A member that never reads: once its socket is full, the line being sent
+ * to it waits 10 s and the member is disconnected; the others see it
+ * leave.
+ */
+START_TEST(chat_disconnects_a_member_that_never_reads)
+{
+    struct service s;
+    int a, slow, small = 4096;
+    char line[1000];
+    int64_t t0;
+
+    memset(line, 'x', sizeof(line));
+    line[sizeof(line) - 1] = '\n';
+    start(&s, "chat", "127.0.0.1:0");
+    a = dial(s.port);
+    expect(a, "welcome");
+    slow = dial(s.port);
+    setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    expect(a, "* guest2 joined");
+    /* 8 MB for it, in lines under chat's 1 KiB limit: more than the
+     * kernel's buffers on both sides hold. */
+    t0 = t_now_ms();
+    for (int i = 0; i < 8000; i++)
+        ck_assert_int_eq(write(a, line, sizeof(line)), (ssize_t)sizeof(line));
+    expect_within(a, "* guest2 left", t_slow(30000));
+    /* Not before the 10 s that a line has to go. */
+    ck_assert_int_ge(t_now_ms() - t0, 9900);
+    close(slow);
+    close(a);
+    stop(&s, SIGTERM);
+}
+END_TEST
+
 Suite *
 diesel_examples_suite(void)
 {
@@ -905,6 +939,7 @@ diesel_examples_suite(void)
     tcase_add_test(tc, redisping_stays_bounded_under_a_client_that_never_reads);
     tcase_add_test(tc, redisping_protocol_errors_are_answered_and_close);
     tcase_add_test(tc, chat_who_flood_leaks_nothing);
+    tcase_add_test(tc, chat_disconnects_a_member_that_never_reads);
     suite_add_tcase(s, tc);
     return s;
 }
