@@ -12,10 +12,10 @@
  *     closed; bodies (Content-Length) are read and ignored.  A
  *     Content-Length that is not a decimal number of bytes gets "400".
  *     Each request, head and body, must arrive within one deadline, 30 s
- *     after the server starts waiting for it (-t MS sets it): a client
- *     that sends a byte now and then gets "408" when it passes, and the
- *     connection is closed.  The live console is installed; SIGINT and
- *     SIGTERM stop it cleanly.
+ *     after the server starts waiting for it (-t MS sets it, up to a
+ *     day): a client that sends a byte now and then gets "408" when it
+ *     passes, and the connection is closed.  The live console is
+ *     installed; SIGINT and SIGTERM stop it cleanly.
  *
  * EXAMPLE
  *     $ examples/httphello &
@@ -187,8 +187,8 @@ main(int argc, char **argv)
 
     if (argc > 2 && strcmp(argv[1], "-t") == 0) {
         deadline_ms = strtoll(argv[2], &end, 10);
-        if (*end != '\0' || end == argv[2] || deadline_ms <= 0)
-            deadline_ms = -1;
+        if (*end != '\0' || end == argv[2] || deadline_ms > 86400000)
+            deadline_ms = -1;       /* a day at most: no overflow */
         argc -= 2;
         argv += 2;
     }

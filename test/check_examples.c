@@ -633,6 +633,10 @@ START_TEST(httphello_request_deadline_ends_a_slow_body_with_408)
     ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -t 0 "
         "2>&1", t_dir()), 2);
     ck_assert_ptr_nonnull(strstr(out, "usage: httphello [-t MS]"));
+    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -t "
+        "86400001 2>&1", t_dir()), 2);
+    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -t 5x "
+        "2>&1", t_dir()), 2);
     stop(&s, SIGTERM);
 }
 END_TEST
