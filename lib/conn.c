@@ -177,19 +177,6 @@ diesel_conn_peer(const struct diesel_conn *c, char *buf, size_t len)
 
 /* ---- Entering and leaving a call ----------------------------------------- */
 
-/* The deadline of a timeout (-1 or more), as the calls below pass it on. */
-static int64_t
-deadline_of(int64_t timeout_ms)
-{
-    /* Past a century, a timeout is as good as none (and its deadline in
-     * ns would overflow). */
-    if (timeout_ms < 0 || timeout_ms > (int64_t)100 * 365 * 86400 * 1000)
-        return -1;
-    if (timeout_ms == 0)
-        return NOBLOCK;
-    return diesel__now_ns() + timeout_ms * 1000000;
-}
-
 /* Check what every blocking call checks; the deadline to pass on. */
 static int
 enter(struct diesel_conn *c, const char *func, int64_t timeout_ms,
@@ -203,7 +190,7 @@ enter(struct diesel_conn *c, const char *func, int64_t timeout_ms,
         errno = EINVAL;
         return -1;
     }
-    *deadline = deadline_of(timeout_ms);
+    *deadline = diesel__conn_deadline(timeout_ms);
     return 0;
 }
 
@@ -629,7 +616,7 @@ diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
 static int
 write_past(struct diesel_conn *c, const void *buf, size_t len)
 {
-    int64_t deadline = deadline_of(c->wtimeout);
+    int64_t deadline = diesel__conn_deadline(c->wtimeout);
     size_t cap;
     char *w;
 

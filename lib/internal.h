@@ -472,6 +472,11 @@ struct diesel_conn *diesel__conn_wrap(int fd, const char *peer);
 int diesel__addr_format(const void *sa, unsigned salen, int fd, char *buf,
     size_t len);
 
+/* The deadline of a timeout in ms (-1 or more), as the connection calls
+ * pass it on: -1 none, 0 never block (diesel__deadline has no such case),
+ * else monotonic ns. */
+int64_t diesel__conn_deadline(int64_t timeout_ms);
+
 /* ------------------------------------------------------------------------
  * poll_*.c: the backend contract (one file is linked in). */
 
