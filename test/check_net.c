@@ -2135,14 +2135,12 @@ hw_writer(void *arg)
 
     memset(chunk, 'w', sizeof(chunk));
     for (size_t total = 0; total < (size_t)64 << 20; total += sizeof(chunk)) {
-        int r = diesel_conn_write(h->c, chunk, sizeof(chunk));
-
-        if (h->c->wlen > h->max_wlen)
-            h->max_wlen = h->c->wlen;
-        if (r != 0) {
-            h->err = errno;
+        if (diesel_conn_write(h->c, chunk, sizeof(chunk)) != 0) {
+            h->err = errno;     /* (after EBADF, h->c is gone) */
             break;
         }
+        if (h->c->wlen > h->max_wlen)
+            h->max_wlen = h->c->wlen;
     }
     h->done = 1;
     return 0;
@@ -2191,7 +2189,9 @@ static int
 hw_timeout_main(void *arg)
 {
     struct hw *h = arg;
+    char chunk[1000] = { 0 };
     int64_t w, e, p, t0;
+    size_t wlen;
 
     EXPECT(diesel_conn_set_output(h->c, MARK, t_slow(1000)) == 0);
     t0 = t_now_ms();
@@ -2205,7 +2205,28 @@ hw_timeout_main(void *arg)
     EXPECT(h->err == ETIMEDOUT);
     EXPECT(t_now_ms() - t0 >= t_slow(1000) - 5);
     EXPECT(diesel_task_join(e, NULL, 5000) == 0);
+    /* What was not sent stays; a write that fails takes none of its
+     * bytes; with a timeout of 0 it fails at once. */
+    wlen = h->c->wlen;
+    EXPECT(wlen > 0 && wlen <= MARK);
+    EXPECT(diesel_conn_set_output(h->c, MARK, 0) == 0);
+    t0 = t_now_ms();
+    EXPECT(diesel_conn_write(h->c, chunk, sizeof(chunk)) == -1);
+    EXPECT(errno == ETIMEDOUT);
+    EXPECT(h->c->wlen == wlen);
+    EXPECT(t_now_ms() - t0 < t_slow(500));
+    /* A writer parked past the mark wakes with EBADF when another green
+     * thread closes the connection (and frees it on its way out). */
+    EXPECT(diesel_conn_set_output(h->c, MARK, -1) == 0);
+    h->done = 0;
+    w = diesel_task_spawn("writer", hw_writer, h, 0);
+    EXPECT(w > 0);
+    while (!h->c->writing && !h->done)
+        diesel_sleep(1);
+    EXPECT(!h->done);
     EXPECT(diesel_conn_close(h->c) == 0);
+    EXPECT(diesel_task_join(w, NULL, 5000) == 0);
+    EXPECT(h->err == EBADF);
     return 0;
 }
 
