@@ -10,10 +10,12 @@
  *     "/who" lists who is here, "/quit" leaves.  Each client has two green
  *     threads: one reads its lines and hands them to every other member's
  *     outbox (a bounded diesel_queue), one writes its own outbox to the
- *     socket.  A member that does not read fills its outbox; then its
- *     messages are dropped (and counted), so a slow reader never slows the
- *     room.  The live console is installed, with a `who` command and the
- *     `dropped` counter.  SIGINT and SIGTERM stop it cleanly.
+ *     socket.  A member that does not read fills its socket, then its
+ *     outbox of 256 lines; from then on the lines for it are dropped (and
+ *     counted), so a slow reader never slows the room nor grows the
+ *     server.  A member whose socket has taken nothing for 10 s is
+ *     disconnected.  The live console is installed, with a `who` command
+ *     and the `dropped` counter.  SIGINT and SIGTERM stop it cleanly.
  *
  * EXAMPLE
  *     $ examples/chat &
@@ -42,6 +44,19 @@ struct member {
 static struct member *members;
 static int64_t nguests, dropped;
 
+/* Queue a copy of text for m, or drop it (and count it) if m's outbox
+ * is full: never wait for a slow reader. */
+static void
+give(struct member *m, const char *text)
+{
+    char *copy = strdup(text);
+
+    if (copy == NULL || diesel_queue_put(m->outbox, copy, 0) != 0) {
+        free(copy);
+        dropped++;
+    }
+}
+
 /* Give a copy of text to every member but from (NULL: to all). */
 static void
 broadcast(struct member *from, const char *fmt, ...)
@@ -57,15 +72,8 @@ broadcast(struct member *from, const char *fmt, ...)
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     for (struct member *m = members; m != NULL; m = m->next) {
-        char *copy;
-
-        if (m == from || (copy = strdup(line)) == NULL)
-            continue;
-        /* 0: never wait for a slow reader; drop instead. */
-        if (diesel_queue_put(m->outbox, copy, 0) != 0) {
-            free(copy);
-            dropped++;
-        }
+        if (m != from)
+            give(m, line);
     }
 }
 
@@ -106,8 +114,7 @@ client(struct diesel_conn *c, void *arg)
     me.next = members;
     members = &me;
     broadcast(&me, "* %s joined\n", me.name);
-    diesel_queue_put(me.outbox, strdup("* welcome; /nick NAME, /who, "
-        "/quit\n"), 0);
+    give(&me, "* welcome; /nick NAME, /who, /quit\n");
     while ((n = diesel_conn_readline(c, line, sizeof(line), -1)) > 0) {
         line[strcspn(line, "\r\n")] = '\0';
         if (strncmp(line, "/nick ", 6) == 0 && line[6] != '\0') {
@@ -117,7 +124,7 @@ client(struct diesel_conn *c, void *arg)
             for (struct member *m = members; m != NULL; m = m->next) {
                 char who[64];
                 snprintf(who, sizeof(who), "* %s\n", m->name);
-                diesel_queue_put(me.outbox, strdup(who), 0);
+                give(&me, who);
             }
         } else if (strcmp(line, "/quit") == 0) {
             break;

@@ -12,8 +12,19 @@
  *     and RESP arrays ("*1\r\n$4\r\nPING\r\n") are understood.  Pipelined
  *     commands are answered in one write: replies are buffered with
  *     diesel_conn_write and go out when the connection would wait for
- *     more input.  The live console is installed, with a `keys` command
- *     and a `commands` counter.  SIGINT and SIGTERM stop it cleanly.
+ *     more input, or when 64 KiB are waiting (the buffer's high-water
+ *     mark): then the connection waits for the client to read, up to
+ *     10 s, so a client that sends requests and never reads the replies
+ *     costs at most that much memory, and is dropped.
+ *
+ *     Protocol errors get "-ERR Protocol error: ..." and the connection
+ *     is closed, as redis-server does: a bulk string not followed by CRLF,
+ *     a bad length, more than 64 arguments.  An unknown command is
+ *     answered with an error that names it, its bytes other than
+ *     printable ASCII escaped ("\r", "\x01"), so that one request always
+ *     gets exactly one reply line.  The live console is installed, with a
+ *     `keys` command and a `commands` counter.  SIGINT and SIGTERM stop it
+ *     cleanly.
  *
  * EXAMPLE
  *     $ examples/redisping &
@@ -142,6 +153,9 @@ reply_bulk(struct diesel_conn *c, const char *s, size_t n)
     return reply(c, "\r\n");
 }
 
+static const char too_many[] =
+    "-ERR Protocol error: too many arguments (at most 64)\r\n";
+
 /* Read one request: 1 ok, 0 end of stream, -1 error (a reply was sent
  * for protocol errors, which end the connection as redis does). */
 static int
@@ -164,16 +178,24 @@ read_req(struct diesel_conn *c, struct req *r, char *line)
         line[n - 1] = '\0';
     if (line[0] != '*') {
         /* Inline: words separated by spaces. */
-        for (char *p = strtok(line, " \t"); p != NULL && r->argc < ARGS_MAX;
+        for (char *p = strtok(line, " \t"); p != NULL;
             p = strtok(NULL, " \t")) {
+            if (r->argc == ARGS_MAX) {
+                reply(c, too_many);
+                return -1;
+            }
             r->argv[r->argc] = p;
             r->len[r->argc++] = strlen(p);
         }
         return 1;
     }
     count = strtol(line + 1, &end, 10);
-    if (*end != '\0' || count < 0 || count > ARGS_MAX) {
+    if (*end != '\0' || end == line + 1 || count < 0) {
         reply(c, "-ERR Protocol error: invalid multibulk length\r\n");
+        return -1;
+    }
+    if (count > ARGS_MAX) {
+        reply(c, too_many);
         return -1;
     }
     for (long i = 0; i < count; i++) {
@@ -183,7 +205,8 @@ read_req(struct diesel_conn *c, struct req *r, char *line)
         if (n <= 0 || line[0] != '$')
             goto bad;
         len = strtol(line + 1, &end, 10);
-        if ((*end != '\r' && *end != '\n') || len < 0 || len > BULK_MAX)
+        if ((*end != '\r' && *end != '\n') || end == line + 1 || len < 0 ||
+            len > BULK_MAX)
             goto bad;
         r->argv[i] = malloc((size_t)len + 2);
         if (r->argv[i] == NULL)
@@ -191,6 +214,10 @@ read_req(struct diesel_conn *c, struct req *r, char *line)
         r->argc = (int)i + 1;
         if (diesel_conn_recv_exactly(c, r->argv[i], (size_t)len + 2, -1) <= 0)
             goto bad;
+        if (r->argv[i][len] != '\r' || r->argv[i][len + 1] != '\n') {
+            reply(c, "-ERR Protocol error: no CRLF after a bulk string\r\n");
+            goto out;
+        }
         r->argv[i][len] = '\0';
         r->len[i] = (size_t)len;
     }
@@ -198,6 +225,7 @@ read_req(struct diesel_conn *c, struct req *r, char *line)
     return 1;
 bad:
     reply(c, "-ERR Protocol error: bad bulk string\r\n");
+out:
     for (int i = 0; i < r->argc; i++)
         free(r->argv[i]);
     r->argc = 0;
@@ -211,6 +239,32 @@ req_free(struct req *r)
         for (int i = 0; i < r->argc; i++)
             free(r->argv[i]);
     }
+}
+
+/*
+ * The first 40 bytes of s (n long) for an error line, in out (4 * 40 + 4
+ * bytes): bytes other than printable ASCII are escaped, so that a client
+ * cannot end the line early and split one reply into two.
+ */
+static const char *
+escape(char *out, const char *s, size_t n)
+{
+    char *o = out;
+
+    for (size_t i = 0; i < n && i < 40; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        if (ch == '\\' || ch == '\'')
+            o += sprintf(o, "\\%c", ch);
+        else if (ch == '\r' || ch == '\n')
+            o += sprintf(o, "\\%c", ch == '\r' ? 'r' : 'n');
+        else if (ch < 0x20 || ch > 0x7e)
+            o += sprintf(o, "\\x%02x", ch);
+        else
+            *o++ = (char)ch;
+    }
+    strcpy(o, n > 40 ? "..." : "");
+    return out;
 }
 
 /* Run one command; -1 ends the connection. */
@@ -267,9 +321,9 @@ run(struct diesel_conn *c, struct req *r)
         return -1;
     }
     {
-        char err[128];
+        char err[256], name[4 * 40 + 4];
         snprintf(err, sizeof(err), "-ERR unknown command or wrong number "
-            "of arguments for '%.40s'\r\n", cmd);
+            "of arguments for '%s'\r\n", escape(name, cmd, r->len[0]));
         return reply(c, err);
     }
 }
@@ -284,6 +338,8 @@ client(struct diesel_conn *c, void *arg)
     (void)arg;
     if (line == NULL)
         return 1;
+    /* The default mark, and 10 s for a client to take the replies. */
+    diesel_conn_set_output(c, 64 * 1024, 10000);
     while ((rc = read_req(c, &r, line)) > 0) {
         int stop = r.argc > 0 && run(c, &r) != 0;
         req_free(&r);

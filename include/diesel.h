@@ -257,13 +257,22 @@ DIESEL_API ssize_t diesel_conn_readline(struct diesel_conn *, char *buf,
 DIESEL_API int diesel_conn_send(struct diesel_conn *, const void *buf,
     size_t len, int64_t timeout_ms);
 /*
- * Buffer len bytes to send later, never waiting.  They go out with
- * diesel_conn_flush, before the next diesel_conn_send, and by themselves
- * when a receive on the connection would wait: so a server that answers
- * pipelined requests with diesel_conn_write sends one packet per batch.
+ * Buffer len bytes to send later.  They go out with diesel_conn_flush,
+ * before the next diesel_conn_send, and by themselves when a receive on
+ * the connection would wait: so a server that answers pipelined requests
+ * with diesel_conn_write sends one packet per batch.  A write that would
+ * take the buffer past its high-water mark sends it first, parking while
+ * the peer does not read (see diesel_conn_set_output).
  */
 DIESEL_API int diesel_conn_write(struct diesel_conn *, const void *buf,
     size_t len);
+/*
+ * The output buffer's high-water mark in bytes (64 KiB by default) and
+ * how long a diesel_conn_write that would pass it may wait for the peer
+ * (-1 by default: as long as it takes), after which it fails ETIMEDOUT.
+ */
+DIESEL_API int diesel_conn_set_output(struct diesel_conn *,
+    size_t high_water, int64_t timeout_ms);
 /* Send what diesel_conn_write buffered; on failure the rest stays. */
 DIESEL_API int diesel_conn_flush(struct diesel_conn *, int64_t timeout_ms);
 /* how: SHUT_RD, SHUT_WR or SHUT_RDWR. */

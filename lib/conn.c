@@ -28,6 +28,7 @@
 
 #define CONN_BUF_INIT ((size_t)4096)        /* first allocation */
 #define CONN_BUF_KEEP ((size_t)64 * 1024)   /* freed when empty above this */
+#define CONN_HIGH_WATER ((size_t)64 * 1024) /* default output mark */
 #define NOBLOCK 0                           /* deadline of a 0 timeout */
 
 #ifdef MSG_NOSIGNAL
@@ -58,6 +59,8 @@ diesel__conn_wrap(int fd, const char *peer)
     if (c == NULL)
         return NULL;
     c->fd = fd;
+    c->whigh = CONN_HIGH_WATER;
+    c->wtimeout = -1;
     if (peer != NULL && (c->peer = strdup(peer)) == NULL) {
         free(c);
         return NULL;
@@ -187,14 +190,7 @@ enter(struct diesel_conn *c, const char *func, int64_t timeout_ms,
         errno = EINVAL;
         return -1;
     }
-    /* Past a century, a timeout is as good as none (and its deadline in
-     * ns would overflow). */
-    if (timeout_ms < 0 || timeout_ms > (int64_t)100 * 365 * 86400 * 1000)
-        *deadline = -1;
-    else if (timeout_ms == 0)
-        *deadline = NOBLOCK;
-    else
-        *deadline = diesel__now_ns() + timeout_ms * 1000000;
+    *deadline = diesel__conn_deadline(timeout_ms);
     return 0;
 }
 
@@ -610,6 +606,46 @@ diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
     return leave_write(c, r);
 }
 
+/*
+ * The part of diesel_conn_write that may wait: the bytes do not fit below
+ * both the buffer's size and the high-water mark.  Past the mark, what is
+ * buffered goes out first, parking until the peer has taken all of it;
+ * then bytes that would pass the mark on their own are sent at once, the
+ * rest buffered.  So the buffer never holds more than the mark.
+ */
+static int
+write_past(struct diesel_conn *c, const void *buf, size_t len)
+{
+    int64_t deadline = diesel__conn_deadline(c->wtimeout);
+    size_t cap;
+    char *w;
+
+    if (c->wlen > c->whigh || len > c->whigh - c->wlen) {
+        if (c->wlen > 0 && flush_out(c, deadline) != 0)
+            return leave_write(c, -1);
+        if (len > c->whigh) {
+            c->writing = 1;
+            return leave_write(c, send_all(c, buf, len, deadline));
+        }
+    }
+    if (c->wlen + len > c->wcap) {
+        /* Doubling, but never past the mark: it bounds the memory. */
+        cap = c->wcap ? c->wcap : CONN_BUF_INIT;
+        while (cap < c->wlen + len)
+            cap = cap > c->whigh / 2 ? c->whigh : cap * 2;
+        if ((w = realloc(c->wbuf, cap)) == NULL) {
+            errno = ENOMEM;
+            return leave_write(c, -1);
+        }
+        c->wbuf = w;
+        c->wcap = cap;
+    }
+    memcpy(c->wbuf + c->wlen, buf, len);
+    c->wlen += len;
+    c->wroom = c->wcap < c->whigh ? c->wcap : c->whigh;
+    return leave_write(c, 0);
+}
+
 int
 diesel_conn_write(struct diesel_conn *c, const void *buf, size_t len)
 {
@@ -619,21 +655,28 @@ diesel_conn_write(struct diesel_conn *c, const void *buf, size_t len)
         return -1;
     if (len == 0)
         return 0;
-    if (c->wlen + len > c->wcap) {
-        size_t cap = c->wcap ? c->wcap : 4096;
-        char *w;
-
-        while (cap < c->wlen + len)
-            cap *= 2;
-        if ((w = realloc(c->wbuf, cap)) == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-        c->wbuf = w;
-        c->wcap = cap;
-    }
+    /* The only test on the common path: wroom is the smaller of the
+     * buffer's size and the mark, and never below wlen. */
+    if (len > c->wroom - c->wlen)
+        return write_past(c, buf, len);
     memcpy(c->wbuf + c->wlen, buf, len);
     c->wlen += len;
+    return 0;
+}
+
+int
+diesel_conn_set_output(struct diesel_conn *c, size_t high_water,
+    int64_t timeout_ms)
+{
+    if (c == NULL || timeout_ms < -1) {
+        errno = EINVAL;
+        return -1;
+    }
+    c->whigh = high_water;
+    c->wtimeout = timeout_ms;
+    c->wroom = c->wcap < high_water ? c->wcap : high_water;
+    if (c->wroom < c->wlen)
+        c->wroom = c->wlen;     /* the next write flushes */
     return 0;
 }
 
@@ -652,6 +695,7 @@ diesel_conn_flush(struct diesel_conn *c, int64_t timeout_ms)
         free(c->wbuf);
         c->wbuf = NULL;
         c->wcap = 0;
+        c->wroom = 0;
     }
     return leave_write(c, r);
 }

@@ -447,6 +447,11 @@ struct diesel_conn {
     char *wbuf;                  /* diesel_conn_write's output, or NULL */
     size_t wcap;                 /* its size */
     size_t wlen;                 /* bytes waiting to be sent */
+    size_t wroom;                /* the lesser of wcap and whigh, at least
+                                    wlen: a write of up to wroom - wlen
+                                    bytes is a copy and nothing more */
+    size_t whigh;                /* high-water mark of wbuf */
+    int64_t wtimeout;            /* how long a write past it may wait, ms */
     struct diesel_server *server; /* the server that accepted it, or NULL */
     char *peer;                  /* printable peer, cached, or NULL */
 };
@@ -466,6 +471,11 @@ struct diesel_conn *diesel__conn_wrap(int fd, const char *peer);
  * fd's own address stands in for an unnamed UNIX peer.  0, or -1 ENOSPC. */
 int diesel__addr_format(const void *sa, unsigned salen, int fd, char *buf,
     size_t len);
+
+/* The deadline of a timeout in ms (-1 or more), as the connection calls
+ * pass it on: -1 none, 0 never block (diesel__deadline has no such case),
+ * else monotonic ns. */
+int64_t diesel__conn_deadline(int64_t timeout_ms);
 
 /* ------------------------------------------------------------------------
  * poll_*.c: the backend contract (one file is linked in). */

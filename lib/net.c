@@ -152,9 +152,8 @@ close_keep_errno(int fd)
     errno = err;
 }
 
-/* The deadline of a timeout: -1 none, NOBLOCK, else monotonic ns. */
-static int64_t
-deadline_of(int64_t timeout_ms)
+int64_t
+diesel__conn_deadline(int64_t timeout_ms)
 {
     /* Past a century, a timeout is as good as none (and its deadline in
      * ns would overflow). */
@@ -718,7 +717,7 @@ diesel_conn_connect(const char *addr, int64_t timeout_ms)
         errno = ECANCELED;
         return NULL;
     }
-    deadline = deadline_of(timeout_ms);
+    deadline = diesel__conn_deadline(timeout_ms);
     if (parse(addr, &p) != 0)
         return NULL;
     if (!p.unix_path && p.port == 0) {

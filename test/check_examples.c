@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "tests.h"
+#include "proc.h"
+#include "sanitize.h"
 
 struct service {
     pid_t pid;
@@ -50,9 +52,11 @@ drain(struct service *s, int timeout_ms)
     }
 }
 
-/* Start examples/NAME on addr and wait for its "listening on" line. */
+/* Start examples/NAME [OPT VAL] on addr and wait for its "listening on"
+ * line. */
 static void
-start(struct service *s, const char *name, const char *addr)
+start_opt(struct service *s, const char *name, const char *opt,
+    const char *val, const char *addr)
 {
     char path[256];
     int p[2];
@@ -65,10 +69,24 @@ start(struct service *s, const char *name, const char *addr)
     s->pid = fork();
     ck_assert_int_ge(s->pid, 0);
     if (s->pid == 0) {
+#ifdef DIESEL__ASAN
+        /* The examples are built as this is.  ASan holds freed memory in
+         * quarantine, 256 MiB of it, which the RSS checks would take for
+         * growth. */
+        const char *o = getenv("ASAN_OPTIONS");
+        char opts[1024];
+
+        snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=0",
+            o != NULL ? o : "", o != NULL && *o != '\0' ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+#endif
         dup2(p[1], 2);
         close(p[0]);
         close(p[1]);
-        execl(path, name, addr, (char *)NULL);
+        if (opt != NULL)
+            execl(path, name, opt, val, addr, (char *)NULL);
+        else
+            execl(path, name, addr, (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -80,6 +98,12 @@ start(struct service *s, const char *name, const char *addr)
     ck_assert_msg(at != NULL, "%s did not start: %s", name, s->log);
     at = strchr(at, '\n') ? strrchr(at, ':') : NULL;
     s->port = at ? atoi(at + 1) : 0;
+}
+
+static void
+start(struct service *s, const char *name, const char *addr)
+{
+    start_opt(s, name, NULL, NULL, addr);
 }
 
 /* Stop it with sig; it must exit 0 within 5 s.  Returns its log. */
@@ -145,6 +169,145 @@ rss_kb(pid_t pid)
     return kb;
 }
 
+static int
+dial(int port)
+{
+    struct sockaddr_in sin;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    return fd;
+}
+
+/* Read until text has arrived (ms at most); the bytes read. */
+static char *
+expect_within(int fd, const char *text, int64_t ms)
+{
+    static char buf[65536];
+    size_t n = 0;
+    int64_t end = t_now_ms() + ms;
+
+    buf[0] = '\0';
+    while (strstr(buf, text) == NULL && t_now_ms() < end) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        ssize_t r;
+        if (poll(&p, 1, 100) != 1)
+            continue;
+        r = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = '\0';
+    }
+    ck_assert_msg(strstr(buf, text) != NULL, "wanted '%s', got '%s'", text,
+        buf);
+    return buf;
+}
+
+static char *
+expect(int fd, const char *text)
+{
+    return expect_within(fd, text, 5000);
+}
+
+static void
+say(int fd, const char *text)
+{
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+}
+
+/* Read into out (NUL-terminated) until the end of the stream, or until
+ * ms have passed. */
+static void
+read_all(int fd, char *out, size_t size, int64_t ms)
+{
+    size_t n = 0;
+    int64_t end = t_now_ms() + ms;
+
+    while (n < size - 1 && t_now_ms() < end) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        ssize_t r;
+
+        if (poll(&p, 1, 100) != 1)
+            continue;
+        if ((r = read(fd, out + n, size - 1 - n)) <= 0)
+            break;
+        n += (size_t)r;
+    }
+    out[n] = '\0';
+}
+
+/* What the server answers to request (sent whole, then the write side
+ * shut): the exact bytes, up to the end of the stream. */
+static void
+answer(int port, const char *request, char *out, size_t size)
+{
+    int fd = dial(port);
+
+    say(fd, request);
+    shutdown(fd, SHUT_WR);
+    read_all(fd, out, size, t_slow(5000));
+    close(fd);
+}
+
+/*
+ * A client that pipelines count copies of req and never reads what comes
+ * back: the server's RSS stays within limit_kb of where it began, while
+ * other(port) is served again and again.  The requests go in writes of up
+ * to 64 KiB, as a pipelining client sends them (one request a write lets
+ * the server flush its output each time it waits for the next); sending
+ * stops when the server has taken nothing for a second (it has stopped
+ * reading: its handler waits for this client to read).  Then other() runs
+ * for a second more, five times at least, to give a server that buffers
+ * without bound the time to show it.
+ */
+static void
+never_reads(struct service *s, const char *req, size_t count, long limit_kb,
+    void (*other)(int port))
+{
+    size_t reqlen = strlen(req), per = 65536 / reqlen, total = count * reqlen;
+    char *block = malloc(per * reqlen);
+    long rss0 = rss_kb(s->pid), max = rss0;
+    int fd = dial(s->port), served = 0;
+    size_t sent = 0;
+    int64_t idle_since = t_now_ms(), end;
+
+    ck_assert_ptr_nonnull(block);
+    ck_assert_int_gt(rss0, 0);
+    for (size_t i = 0; i < per; i++)
+        memcpy(block + i * reqlen, req, reqlen);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    while (sent < total && t_now_ms() - idle_since < 1000) {
+        struct pollfd p = { fd, POLLOUT, 0 };
+        size_t off = sent % (per * reqlen), len = per * reqlen - off;
+        ssize_t n;
+
+        if (len > total - sent)
+            len = total - sent;
+        if (poll(&p, 1, 100) == 1 && (n = write(fd, block + off, len)) > 0) {
+            sent += (size_t)n;
+            idle_since = t_now_ms();
+        }
+        if (rss_kb(s->pid) > max)
+            max = rss_kb(s->pid);
+    }
+    end = t_now_ms() + 1000;
+    while (served < 5 || t_now_ms() < end) {
+        other(s->port);
+        served++;
+        if (rss_kb(s->pid) > max)
+            max = rss_kb(s->pid);
+    }
+    ck_assert_msg(max - rss0 <= limit_kb, "RSS grew from %ld to %ld kB "
+        "(%zu bytes sent)", rss0, max, sent);
+    close(fd);
+    free(block);
+}
+
 /* ---- echo --------------------------------------------------------------- */
 
 START_TEST(echo_answers_nc_over_tcp4_tcp6_and_unix)
@@ -187,6 +350,29 @@ START_TEST(echo_usage_and_listen_errors_are_clear)
         "999.1.1.1:80 2>&1", t_dir()), 1);
     ck_assert_ptr_nonnull(strstr(out, "{echo} ERROR:cannot listen on "
         "999.1.1.1:80"));
+}
+END_TEST
+
+static void
+echo_other(int port)
+{
+    int fd = dial(port);
+
+    say(fd, "still here\n");
+    expect(fd, "still here\n");
+    close(fd);
+}
+
+/* 256 MiB to echo from a client that never reads: echo stops reading
+ * once its send waits, so the kernel's buffers hold the rest. */
+START_TEST(echo_stays_bounded_under_a_client_that_never_reads)
+{
+    struct service s;
+
+    start(&s, "echo", "127.0.0.1:0");
+    never_reads(&s, "0123456789abcdef", (size_t)16 << 20, 16384,
+        echo_other);
+    stop(&s, SIGTERM);
 }
 END_TEST
 
@@ -354,6 +540,107 @@ START_TEST(httphello_answers_curl_and_wrk)
 }
 END_TEST
 
+static void
+http_other(int port)
+{
+    int fd = dial(port);
+
+    say(fd, "GET / HTTP/1.0\r\n\r\n");
+    expect(fd, "Hello, World!\n");
+    close(fd);
+}
+
+START_TEST(httphello_stays_bounded_under_a_client_that_never_reads)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct service s;
+
+    start(&s, "httphello", "127.0.0.1:0");
+    never_reads(&s, req, 1000000, 16384, http_other);
+    stop(&s, SIGTERM);
+}
+END_TEST
+
+START_TEST(httphello_answers_a_bad_content_length_with_400)
+{
+    static const char *const lengths[] = {
+        "-5", "abc", "", "12abc", "0x10", "99999999999999999999999", "+3",
+    };
+    struct service s;
+    char req[256], out[1024];
+
+    start(&s, "httphello", "127.0.0.1:0");
+    for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nHost: x\r\n"
+            "Content-Length: %s\r\n\r\nabc", lengths[i]);
+        answer(s.port, req, out, sizeof(out));
+        ck_assert_msg(strncmp(out, "HTTP/1.1 400 Bad Request\r\n", 26) == 0,
+            "Content-Length '%s': %s", lengths[i], out);
+    }
+    /* A good one, with spaces after it, is still read and ignored. */
+    answer(s.port, "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        "Content-Length: 3 \r\n\r\nabc", out, sizeof(out));
+    ck_assert_msg(strstr(out, "200 OK") != NULL &&
+        strstr(out, "Hello, World!\n") != NULL, "%s", out);
+    stop(&s, SIGTERM);
+}
+END_TEST
+
+/*
+ * A body that comes one byte every 100 ms would never trip a timeout per
+ * receive; the request's deadline (-t, 1 s here) ends it with 408.  So
+ * does a head that stops half way.
+ */
+START_TEST(httphello_request_deadline_ends_a_slow_body_with_408)
+{
+    struct service s;
+    char out[1024];
+    int fd;
+    size_t n = 0;
+    int64_t t0, end;
+
+    start_opt(&s, "httphello", "-t", "1000", "127.0.0.1:0");
+    fd = dial(s.port);
+    t0 = t_now_ms();
+    say(fd, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+    end = t0 + t_slow(10000);
+    out[0] = '\0';
+    while (t_now_ms() < end) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        ssize_t r;
+
+        if (poll(&p, 1, 100) == 1) {
+            if ((r = read(fd, out + n, sizeof(out) - 1 - n)) <= 0)
+                break;
+            n += (size_t)r;
+            out[n] = '\0';
+        } else if (write(fd, "b", 1) != 1) {
+            break;
+        }
+    }
+    close(fd);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 408 Request Timeout\r\n", 30) == 0,
+        "got '%s'", out);
+    /* Not before the deadline: the bytes kept coming. */
+    ck_assert_int_ge(t_now_ms() - t0, 990);
+    /* A head cut short gets the same. */
+    fd = dial(s.port);
+    say(fd, "GET / HT");
+    read_all(fd, out, sizeof(out), t_slow(10000));
+    close(fd);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 408 ", 13) == 0, "got '%s'", out);
+    /* And the option is checked. */
+    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -t 0 "
+        "2>&1", t_dir()), 2);
+    ck_assert_ptr_nonnull(strstr(out, "usage: httphello [-t MS]"));
+    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -t "
+        "86400001 2>&1", t_dir()), 2);
+    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -t 5x "
+        "2>&1", t_dir()), 2);
+    stop(&s, SIGTERM);
+}
+END_TEST
+
 /* ---- redisping -------------------------------------------------------- */
 
 START_TEST(redisping_answers_redis_cli)
@@ -414,52 +701,100 @@ START_TEST(redisping_survives_redis_benchmark_pipelined)
 }
 END_TEST
 
-/* ---- chat ------------------------------------------------------------- */
-
-static int
-dial(int port)
-{
-    struct sockaddr_in sin;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    return fd;
-}
-
-/* Read until text has arrived (5 s at most); the bytes read. */
-static char *
-expect(int fd, const char *text)
-{
-    static char buf[65536];
-    size_t n = 0;
-    int64_t end = t_now_ms() + 5000;
-
-    buf[0] = '\0';
-    while (strstr(buf, text) == NULL && t_now_ms() < end) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        ssize_t r;
-        if (poll(&p, 1, 100) != 1)
-            continue;
-        r = read(fd, buf + n, sizeof(buf) - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        buf[n] = '\0';
-    }
-    ck_assert_msg(strstr(buf, text) != NULL, "wanted '%s', got '%s'", text,
-        buf);
-    return buf;
-}
-
 static void
-say(int fd, const char *text)
+redis_other(int port)
 {
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    int fd = dial(port);
+
+    say(fd, "PING\r\n");
+    expect(fd, "+PONG\r\n");
+    close(fd);
 }
+
+/* The issue's case: a 1 MiB value, then 1,500 GETs of it (10.5 KB of
+ * requests) from a client that never reads; it took the server from 495
+ * MiB to 1.5 GiB in 4 s. */
+START_TEST(redisping_stays_bounded_under_a_client_that_never_reads)
+{
+    static const char req[] = "GET k\r\n";
+    enum { MIB = 1 << 20 };
+    struct service s;
+    char *set = malloc(MIB + 64);
+    int fd, n;
+
+    ck_assert_ptr_nonnull(set);
+    start(&s, "redisping", "127.0.0.1:0");
+    n = snprintf(set, 64, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n", MIB);
+    memset(set + n, 'v', MIB);
+    memcpy(set + n + MIB, "\r\n", 2);
+    fd = dial(s.port);
+    for (size_t off = 0; off < (size_t)n + MIB + 2; ) {
+        ssize_t w = write(fd, set + off, (size_t)n + MIB + 2 - off);
+        ck_assert_int_gt(w, 0);
+        off += (size_t)w;
+    }
+    expect(fd, "+OK\r\n");
+    close(fd);
+    free(set);
+    never_reads(&s, req, 1500, 32768, redis_other);
+    stop(&s, SIGTERM);
+}
+END_TEST
+
+START_TEST(redisping_protocol_errors_are_answered_and_close)
+{
+    struct service s;
+    char out[4096], req[1024];
+    int n;
+
+    start(&s, "redisping", "127.0.0.1:0");
+    /* A bulk string not followed by CRLF: the error, then the end (the
+     * PING after it is not run). */
+    answer(s.port, "*1\r\n$3\r\nabcXYPING\r\n", out, sizeof(out));
+    ck_assert_str_eq(out, "-ERR Protocol error: no CRLF after a bulk "
+        "string\r\n");
+    answer(s.port, "*1\r\n$\r\nPING\r\n", out, sizeof(out));
+    ck_assert_str_eq(out, "-ERR Protocol error: bad bulk string\r\n");
+    answer(s.port, "*\r\nPING\r\n", out, sizeof(out));
+    ck_assert_str_eq(out, "-ERR Protocol error: invalid multibulk "
+        "length\r\n");
+    /* 64 arguments are served; 65 are refused, never cut. */
+    n = snprintf(req, sizeof(req), "SET k1 v\r\nDEL");
+    for (int i = 1; i <= 63; i++)
+        n += snprintf(req + n, sizeof(req) - (size_t)n, " k%d", i);
+    snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
+    answer(s.port, req, out, sizeof(out));
+    ck_assert_str_eq(out, "+OK\r\n:1\r\n");
+    snprintf(req + n, sizeof(req) - (size_t)n, " k64\r\nPING\r\n");
+    answer(s.port, req, out, sizeof(out));
+    ck_assert_str_eq(out, "+OK\r\n-ERR Protocol error: too many arguments "
+        "(at most 64)\r\n");
+    n = snprintf(req, sizeof(req), "*65\r\n");
+    for (int i = 0; i < 65; i++)
+        n += snprintf(req + n, sizeof(req) - (size_t)n, "$3\r\nDEL\r\n");
+    snprintf(req + n, sizeof(req) - (size_t)n, "PING\r\n");
+    answer(s.port, req, out, sizeof(out));
+    ck_assert_str_eq(out, "-ERR Protocol error: too many arguments "
+        "(at most 64)\r\n");
+    /* A command name with CR, LF and a control byte: one error line,
+     * escaped, and the next request is answered in frame. */
+    answer(s.port, "*1\r\n$11\r\nfoo\r\nbar\x01'\\\r\nPING\r\n", out,
+        sizeof(out));
+    ck_assert_str_eq(out, "-ERR unknown command or wrong number of "
+        "arguments for 'foo\\r\\nbar\\x01\\'\\\\'\r\n+PONG\r\n");
+    /* A long one is cut, and says so. */
+    answer(s.port, "aaaaaaaaaabbbbbbbbbbccccccccccddddddddddeeeee\r\n"
+        "PING\r\n", out, sizeof(out));
+    ck_assert_str_eq(out, "-ERR unknown command or wrong number of "
+        "arguments for 'aaaaaaaaaabbbbbbbbbbccccccccccdddddddddd...'\r\n"
+        "+PONG\r\n");
+    /* The server goes on. */
+    redis_other(s.port);
+    stop(&s, SIGTERM);
+}
+END_TEST
+
+/* ---- chat ------------------------------------------------------------- */
 
 START_TEST(chat_relays_lines_and_survives_a_reader_that_stops)
 {
@@ -498,6 +833,90 @@ START_TEST(chat_relays_lines_and_survives_a_reader_that_stops)
 }
 END_TEST
 
+/*
+ * The issue's case: 1 MB of "/who" from one client that never reads, with
+ * 20 members that do not read either.  Its outbox fills at once, and each
+ * line that does not fit used to leak (RSS from 2 to 71 MiB, kept after
+ * all had left); now it is dropped and counted.
+ */
+START_TEST(chat_who_flood_leaks_nothing)
+{
+    enum { IDLE = 20, FLOOD = 5 * 200000 };
+    struct service s;
+    int watcher, idle[IDLE], flooder;
+    char *who = malloc(FLOOD), name[64];
+    long rss0, rss1;
+    size_t sent = 0;
+
+    ck_assert_ptr_nonnull(who);
+    for (size_t i = 0; i < FLOOD; i += 5)
+        memcpy(who + i, "/who\n", 5);
+    start(&s, "chat", "127.0.0.1:0");
+    watcher = dial(s.port);
+    expect(watcher, "welcome");
+    for (int i = 0; i < IDLE; i++) {
+        idle[i] = dial(s.port);
+        snprintf(name, sizeof(name), "* guest%d joined", i + 2);
+        expect(watcher, name);
+    }
+    flooder = dial(s.port);
+    expect(watcher, "joined");
+    rss0 = rss_kb(s.pid);
+    while (sent < FLOOD) {
+        ssize_t w = write(flooder, who + sent, FLOOD - sent);
+        ck_assert_int_gt(w, 0);
+        sent += (size_t)w;
+    }
+    /* Lines are handled in order: once this one is out, the flood is
+     * done. */
+    say(flooder, "/nick flooder\n");
+    expect_within(watcher, "is now flooder", t_slow(20000));
+    rss1 = rss_kb(s.pid);
+    ck_assert_msg(rss1 - rss0 < 8192, "RSS grew from %ld to %ld kB", rss0,
+        rss1);
+    close(flooder);
+    for (int i = 0; i < IDLE; i++)
+        close(idle[i]);
+    close(watcher);
+    free(who);
+    stop(&s, SIGTERM);
+}
+END_TEST
+
+/*
+ * A member that never reads: once its socket is full, the line being sent
+ * to it waits 10 s and the member is disconnected; the others see it
+ * leave.
+ */
+START_TEST(chat_disconnects_a_member_that_never_reads)
+{
+    struct service s;
+    int a, slow, small = 4096;
+    char line[1000];
+    int64_t t0;
+
+    memset(line, 'x', sizeof(line));
+    line[sizeof(line) - 1] = '\n';
+    start(&s, "chat", "127.0.0.1:0");
+    a = dial(s.port);
+    expect(a, "welcome");
+    slow = dial(s.port);
+    setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    expect(a, "* guest2 joined");
+    /* 8 MB for it, in lines under chat's 1 KiB limit: more than the
+     * kernel's buffers on both sides hold. */
+    t0 = t_now_ms();
+    for (int i = 0; i < 8000; i++)
+        ck_assert_int_eq(write(a, line, sizeof(line)), (ssize_t)sizeof(line));
+    expect_within(a, "* guest2 left", t_slow(30000));
+    /* Not before the 10 s that a line has to go. */
+    ck_assert_int_ge(t_now_ms() - t0, 9900);
+    close(slow);
+    close(a);
+    stop(&s, SIGTERM);
+}
+END_TEST
+
 Suite *
 diesel_examples_suite(void)
 {
@@ -512,6 +931,19 @@ diesel_examples_suite(void)
     tcase_add_test(tc, redisping_answers_redis_cli);
     tcase_add_test(tc, redisping_survives_redis_benchmark_pipelined);
     tcase_add_test(tc, chat_relays_lines_and_survives_a_reader_that_stops);
+    suite_add_tcase(s, tc);
+
+    /* Clients that misbehave (issue 9, items 8 and 9). */
+    tc = tcase_create("hostile");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, echo_stays_bounded_under_a_client_that_never_reads);
+    tcase_add_test(tc, httphello_stays_bounded_under_a_client_that_never_reads);
+    tcase_add_test(tc, httphello_answers_a_bad_content_length_with_400);
+    tcase_add_test(tc, httphello_request_deadline_ends_a_slow_body_with_408);
+    tcase_add_test(tc, redisping_stays_bounded_under_a_client_that_never_reads);
+    tcase_add_test(tc, redisping_protocol_errors_are_answered_and_close);
+    tcase_add_test(tc, chat_who_flood_leaks_nothing);
+    tcase_add_test(tc, chat_disconnects_a_member_that_never_reads);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 
 #include "tests.h"
+#include "proc.h"
 #include "internal.h"
 
 #if defined(__has_include)
@@ -2097,6 +2098,285 @@ START_TEST(net_pipelined_replies_go_out_in_batches)
 }
 END_TEST
 
+/* ---- The output high-water mark --------------------------------------- */
+
+#define MARK 16384
+
+struct hw {
+    struct diesel_conn *c;      /* the writer's connection */
+    int peer;                   /* its plain peer */
+    int echo[2];                /* another connection on the same loop */
+    int rounds;                 /* round trips made while the writer was
+                                   parked */
+    size_t max_wlen;            /* the most the writer's buffer held */
+    size_t got;                 /* bytes the reading peer received */
+    int err;                    /* the writer's errno at the end */
+    int done;                   /* the writer has returned */
+};
+
+/* Shrink the kernel's buffers so that a peer that never reads fills them
+ * with a few kilobytes, not megabytes. */
+static void
+small_buffers(int sv[2])
+{
+    int small = 4096;
+
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+}
+
+/* Write chunks until a write fails (or 64 MiB went in: the mark failed),
+ * noting the most that was ever buffered. */
+static int
+hw_writer(void *arg)
+{
+    struct hw *h = arg;
+    char chunk[1000];
+
+    memset(chunk, 'w', sizeof(chunk));
+    for (size_t total = 0; total < (size_t)64 << 20; total += sizeof(chunk)) {
+        if (diesel_conn_write(h->c, chunk, sizeof(chunk)) != 0) {
+            h->err = errno;     /* (after EBADF, h->c is gone) */
+            break;
+        }
+        if (h->c->wlen > h->max_wlen)
+            h->max_wlen = h->c->wlen;
+    }
+    h->done = 1;
+    return 0;
+}
+
+/* Echo one connection on the same loop, until its peer closes. */
+static int
+hw_echo(void *arg)
+{
+    struct diesel_conn *c = diesel_conn_create(*(int *)arg);
+    char buf[64];
+    ssize_t n;
+
+    EXPECT(c != NULL);
+    while ((n = diesel_conn_recv(c, buf, sizeof(buf), -1)) > 0)
+        EXPECT(diesel_conn_send(c, buf, (size_t)n, -1) == 0);
+    diesel_conn_close(c);
+    return 0;
+}
+
+/* Once the writer is parked (sending), make round trips on the other
+ * connection, each checked to finish while it still is. */
+static int
+hw_pinger(void *arg)
+{
+    struct hw *h = arg;
+    struct diesel_conn *c = diesel_conn_create(h->echo[1]);
+    char buf[8];
+
+    EXPECT(c != NULL);
+    while (!h->c->writing && !h->done)
+        diesel_sleep(1);
+    EXPECT(!h->done);
+    for (int i = 0; i < 10; i++) {
+        EXPECT(diesel_conn_send(c, "ping", 4, 5000) == 0);
+        EXPECT(diesel_conn_recv_exactly(c, buf, 4, 5000) == 4);
+        EXPECT(memcmp(buf, "ping", 4) == 0);
+        if (h->c->writing)
+            h->rounds++;
+    }
+    diesel_conn_close(c);
+    return 0;
+}
+
+static int
+hw_timeout_main(void *arg)
+{
+    struct hw *h = arg;
+    char chunk[1000] = { 0 };
+    int64_t w, e, p, t0;
+    size_t wlen;
+
+    EXPECT(diesel_conn_set_output(h->c, MARK, t_slow(1000)) == 0);
+    t0 = t_now_ms();
+    w = diesel_task_spawn("writer", hw_writer, h, 0);
+    e = diesel_task_spawn("echo", hw_echo, &h->echo[0], 0);
+    p = diesel_task_spawn("pinger", hw_pinger, h, 0);
+    EXPECT(w > 0 && e > 0 && p > 0);
+    EXPECT(diesel_task_join(w, NULL, t_slow(10000)) == 0);
+    EXPECT(diesel_task_join(p, NULL, t_slow(10000)) == 0);
+    /* The writer parked for its whole timeout, then gave up. */
+    EXPECT(h->err == ETIMEDOUT);
+    EXPECT(t_now_ms() - t0 >= t_slow(1000) - 5);
+    EXPECT(diesel_task_join(e, NULL, 5000) == 0);
+    /* What was not sent stays; a write that fails takes none of its
+     * bytes; with a timeout of 0 it fails at once. */
+    wlen = h->c->wlen;
+    EXPECT(wlen > 0 && wlen <= MARK);
+    EXPECT(diesel_conn_set_output(h->c, MARK, 0) == 0);
+    t0 = t_now_ms();
+    EXPECT(diesel_conn_write(h->c, chunk, sizeof(chunk)) == -1);
+    EXPECT(errno == ETIMEDOUT);
+    EXPECT(h->c->wlen == wlen);
+    EXPECT(t_now_ms() - t0 < t_slow(500));
+    /* A writer parked past the mark wakes with EBADF when another green
+     * thread closes the connection (and frees it on its way out). */
+    EXPECT(diesel_conn_set_output(h->c, MARK, -1) == 0);
+    h->done = 0;
+    w = diesel_task_spawn("writer", hw_writer, h, 0);
+    EXPECT(w > 0);
+    while (!h->c->writing && !h->done)
+        diesel_sleep(1);
+    EXPECT(!h->done);
+    EXPECT(diesel_conn_close(h->c) == 0);
+    EXPECT(diesel_task_join(w, NULL, 5000) == 0);
+    EXPECT(h->err == EBADF);
+    return 0;
+}
+
+START_TEST(net_write_past_the_mark_parks_then_times_out)
+{
+    struct hw h;
+    int sv[2];
+
+    memset(&h, 0, sizeof(h));
+    tcp_pair(sv);
+    small_buffers(sv);
+    tcp_pair(h.echo);
+    h.peer = sv[1];
+    h.c = diesel_conn_create(sv[0]);
+    ck_assert_ptr_nonnull(h.c);
+    CHECK_RUN(hw_timeout_main, &h);
+    close(h.peer);
+    /* Memory stayed bounded: never more than the mark was buffered. */
+    ck_assert_uint_gt(h.max_wlen, MARK / 2);
+    ck_assert_uint_le(h.max_wlen, MARK);
+    /* The other connection was served while the writer waited. */
+    ck_assert_int_eq(h.rounds, 10);
+}
+END_TEST
+
+/* The peer starts reading only once the writer is parked. */
+static int
+hw_reader(void *arg)
+{
+    struct hw *h = arg;
+    char buf[65536];
+    ssize_t n;
+
+    while (!h->c->writing && !h->done)
+        diesel_sleep(1);
+    EXPECT(!h->done);
+    for (;;) {
+        EXPECT(diesel_fd_wait(h->peer, DIESEL_READ, 10000) > 0);
+        if ((n = read(h->peer, buf, sizeof(buf))) <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            EXPECT(buf[i] == (char)('a' + (h->got + (size_t)i) % 26));
+        h->got += (size_t)n;
+    }
+    EXPECT(n == 0);
+    return 0;
+}
+
+static int
+hw_resume_main(void *arg)
+{
+    struct hw *h = arg;
+    enum { TOTAL = 4 << 20 };
+    char *data = malloc(TOTAL);
+    size_t off = 0, step = 0;
+    int64_t r;
+
+    EXPECT(data != NULL);
+    for (size_t i = 0; i < TOTAL; i++)
+        data[i] = (char)('a' + i % 26);
+    /* Forever: the writer resumes when the peer reads. */
+    EXPECT(diesel_conn_set_output(h->c, MARK, -1) == 0);
+    fcntl(h->peer, F_SETFL, O_NONBLOCK);
+    r = diesel_task_spawn("reader", hw_reader, h, 0);
+    EXPECT(r > 0);
+    /* Small writes, and now and then one larger than the mark. */
+    while (off < TOTAL) {
+        size_t n = ++step % 50 == 0 ? 3 * MARK : 1 + step % 2000;
+
+        if (n > TOTAL - off)
+            n = TOTAL - off;
+        if (diesel_conn_write(h->c, data + off, n) != 0 ||
+            h->c->wlen > MARK)
+            h->done = 1;
+        EXPECT(!h->done);
+        off += n;
+    }
+    EXPECT(diesel_conn_flush(h->c, 10000) == 0);
+    EXPECT(diesel_conn_shutdown(h->c, SHUT_WR) == 0);
+    EXPECT(diesel_task_join(r, NULL, 10000) == 0);
+    EXPECT(h->got == TOTAL);
+    EXPECT(diesel_conn_close(h->c) == 0);
+    free(data);
+    return 0;
+}
+
+START_TEST(net_write_past_the_mark_resumes_when_the_peer_reads)
+{
+    struct hw h;
+    int sv[2];
+
+    memset(&h, 0, sizeof(h));
+    /* A UNIX pair: TCP over buffers this small crawls (its window
+     * updates wait for delayed acknowledgements). */
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    small_buffers(sv);
+    h.peer = sv[1];
+    h.c = diesel_conn_create(sv[0]);
+    ck_assert_ptr_nonnull(h.c);
+    CHECK_RUN(hw_resume_main, &h);
+    close(h.peer);
+}
+END_TEST
+
+static int
+hw_settings_main(void *arg)
+{
+    struct diesel_conn *c = arg;
+    char buf[16];
+
+    /* The default mark is 64 KiB, and a write never waits below it. */
+    EXPECT(c->whigh == 65536 && c->wtimeout == -1);
+    EXPECT(diesel_conn_set_output(NULL, 10, 10) == -1 && errno == EINVAL);
+    EXPECT(diesel_conn_set_output(c, 10, -2) == -1 && errno == EINVAL);
+    EXPECT(diesel_conn_write(c, "held", 4) == 0);
+    EXPECT(peer_read(buf, sizeof(buf), 50) == 0);
+    /* Lowering the mark below what is buffered: the next write sends
+     * that, and buffers its own bytes if they fit below the mark. */
+    EXPECT(diesel_conn_set_output(c, 2, 1000) == 0);
+    EXPECT(diesel_conn_write(c, "!", 1) == 0);
+    EXPECT(peer_read(buf, sizeof(buf), 1000) == 4);
+    EXPECT(memcmp(buf, "held", 4) == 0);
+    EXPECT(c->wlen == 1);
+    EXPECT(diesel_conn_write(c, "?!", 2) == 0);
+    EXPECT(peer_read(buf, sizeof(buf), 1000) == 1);
+    EXPECT(c->wlen == 2);
+    EXPECT(diesel_conn_flush(c, 1000) == 0);
+    EXPECT(peer_read(buf, sizeof(buf), 1000) == 2);
+    /* A mark of 0 buffers nothing: every write goes out at once. */
+    EXPECT(diesel_conn_set_output(c, 0, 1000) == 0);
+    EXPECT(diesel_conn_write(c, "now", 3) == 0);
+    EXPECT(c->wlen == 0);
+    EXPECT(peer_read(buf, sizeof(buf), 1000) == 3);
+    EXPECT(memcmp(buf, "now", 3) == 0);
+    EXPECT(diesel_conn_close(c) == 0);
+    return 0;
+}
+
+START_TEST(net_output_mark_defaults_and_settings)
+{
+    struct diesel_conn *c;
+
+    tcp_pair(wsv);
+    c = diesel_conn_create(wsv[0]);
+    ck_assert_ptr_nonnull(c);
+    CHECK_RUN(hw_settings_main, c);
+    close(wsv[1]);
+}
+END_TEST
+
 Suite *
 diesel_net_suite(void)
 {
@@ -2162,6 +2442,14 @@ diesel_net_suite(void)
     tcase_add_test(tc, net_2000_concurrent_echo_connections);
     tcase_add_test(tc, net_write_buffers_until_flush_send_or_a_waiting_receive);
     tcase_add_test(tc, net_pipelined_replies_go_out_in_batches);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("output");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, net_write_past_the_mark_parks_then_times_out);
+    tcase_add_test(tc, net_write_past_the_mark_resumes_when_the_peer_reads);
+    tcase_add_test(tc, net_output_mark_defaults_and_settings);
     suite_add_tcase(s, tc);
     return s;
 }
