@@ -1947,6 +1947,32 @@ START_TEST(session_dummy_stops_cleanly_on_sigint_and_sigterm)
 }
 END_TEST
 
+/*
+ * Issue 9, item 7: `cancel` of the green thread that waits for SIGINT and
+ * SIGTERM gives them their default action back (diesel_signal(3)): the
+ * dummy still stops on Ctrl-C and kill, where it used to go deaf.
+ */
+START_TEST(session_dummy_stops_on_signals_after_its_stopper_is_cancelled)
+{
+    static const int sigs[] = { SIGINT, SIGTERM };
+    struct t_proc *p = malloc(sizeof(*p));
+
+    for (size_t i = 0; i < 2; i++) {
+        pid_t pid = dummy_start(0);
+        int status;
+
+        ck_assert_int_eq(oneshot(p, pid, "cancel", "2", NULL), 0);
+        ck_assert_msg(strstr(p->obuf, "cancelled green thread 2 (stopper)") !=
+            NULL, "%s", p->obuf);
+        kill(pid, sigs[i]);
+        status = proc_wait(&dummy, 5000);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i],
+            "signal %d: status %#x, %s", sigs[i], status, dummy.ebuf);
+    }
+    free(p);
+}
+END_TEST
+
 START_TEST(session_list_shows_the_dummy)
 {
     struct t_proc *p = malloc(sizeof(*p));
@@ -2113,6 +2139,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_killed_tool_leaves_the_app_serving);
     tcase_add_test(ts, session_four_at_once_then_busy);
     tcase_add_test(ts, session_dummy_stops_cleanly_on_sigint_and_sigterm);
+    tcase_add_test(ts, session_dummy_stops_on_signals_after_its_stopper_is_cancelled);
     tcase_add_test(ts, session_list_shows_the_dummy);
     tcase_add_test(ts, session_unsafe_dir_means_no_signal_and_no_connection);
     tcase_add_test(ts, session_old_tcp_port_gets_nothing);
