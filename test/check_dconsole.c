@@ -2139,7 +2139,8 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_killed_tool_leaves_the_app_serving);
     tcase_add_test(ts, session_four_at_once_then_busy);
     tcase_add_test(ts, session_dummy_stops_cleanly_on_sigint_and_sigterm);
-    tcase_add_test(ts, session_dummy_stops_on_signals_after_its_stopper_is_cancelled);
+    tcase_add_test(ts,
+        session_dummy_stops_on_signals_after_its_stopper_is_cancelled);
     tcase_add_test(ts, session_list_shows_the_dummy);
     tcase_add_test(ts, session_unsafe_dir_means_no_signal_and_no_connection);
     tcase_add_test(ts, session_old_tcp_port_gets_nothing);

@@ -3,8 +3,9 @@
  * check_stack.c.  argv[1]: "recurse" (unbounded recursion), "bigframe" (one
  * frame far larger than the guard page), "null" (a store to an unmapped
  * page, not an overflow), "abort"; argv[2] "quiet" turns the crash report
- * off, "hostile" names both green threads with test/hostile.h's name.  The functions are not static, and the Makefile links the children
- * with -rdynamic, so that backtraces name them.
+ * off, "hostile" names both green threads with test/hostile.h's name.
+ * The functions are not static, and the Makefile links the children with
+ * -rdynamic, so that backtraces name them.
  */
 #include <stdint.h>
 #include <stdio.h>
