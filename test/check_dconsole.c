@@ -683,18 +683,22 @@ START_TEST(dconsole_escapes_a_hostile_process_name_in_its_refusal)
         execl(link, "sleep", "100", (char *)NULL);
         _exit(127);
     }
-    /* Until it runs under its new name. */
+    /* Until it runs under its new name (where /proc tells; else as
+     * dconsole_refuses_a_target_without_handler_and_leaves_it_alive). */
     while (strncmp(comm, "\x1b]0;x", 5) != 0 && t_now_ms() < end) {
         char path[64];
         FILE *f;
 
         usleep(5000);
         snprintf(path, sizeof(path), "/proc/%ld/comm", (long)sl);
-        if ((f = fopen(path, "r")) != NULL) {
-            if (fgets(comm, sizeof(comm), f) == NULL)
-                comm[0] = '\0';
-            fclose(f);
+        if ((f = fopen(path, "r")) == NULL) {
+            usleep((useconds_t)t_slow(100) * 1000);
+            snprintf(comm, sizeof(comm), "%s", T_HOSTILE_COMM);
+            break;
         }
+        if (fgets(comm, sizeof(comm), f) == NULL)
+            comm[0] = '\0';
+        fclose(f);
         if (wrapped(sl))
             break;
     }
