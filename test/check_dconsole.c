@@ -1479,6 +1479,42 @@ term_type(struct t_proc *p, const char *keys, const char *expect)
     }
 }
 
+/*
+ * Tab puts a command name from the service on the terminal, past the
+ * escaping: one that holds an escape sequence (test/sigtrap_child serve)
+ * is not offered; a plain one is.
+ */
+START_TEST(dconsole_does_not_complete_a_hostile_command_name)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], tsec[32], path[1024];
+    char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, NULL };
+    char *targv[] = { "sigtrap_child", "serve", dir, NULL };
+
+    snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(5));
+    make_base();
+    setenv("HOME", base, 1);
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(path, sizeof(path), "%s/sigtrap_child", t_dir());
+    proc_start(&trap, path, targv, 0, -1, NULL);
+    ck_assert_msg(t_proc_expect(&trap, 0, "ready\n", 5000),
+        "sigtrap_child did not start: %s", trap.ebuf);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap.pid);
+    term_start(p, argv);
+    ck_assert_msg(t_proc_expect(p, 0, ">>> ", 5000), "%s %s", p->obuf,
+        p->ebuf);
+    /* With the hostile name dropped, zap is the only word: it completes
+     * at once (else a second Tab would list both). */
+    term_type(p, "\t\t\r", "zap");
+    ck_assert_msg(strstr(p->obuf, "[2Jevil") == NULL &&
+        strstr(p->obuf, "owned") == NULL, "%s", p->obuf);
+    term_type(p, "quit\r", NULL);
+    ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
 /* One-shot: dconsole PID words...; its exit code, p has the output. */
 static int
 oneshot(struct t_proc *p, pid_t pid, const char *w1, const char *w2,
@@ -2108,6 +2144,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(tc, dconsole_closes_intruders_without_a_byte_and_keeps_waiting);
     tcase_add_test(tc, dconsole_escapes_a_hostile_process_name_in_its_refusal);
     tcase_add_test(tc, dconsole_escapes_a_hostile_greeting_and_protocol_line);
+    tcase_add_test(tc, dconsole_does_not_complete_a_hostile_command_name);
     tcase_add_test(tc, dconsole_root_hands_the_dir_and_socket_to_the_targets_user);
     tcase_add_test(tc, dconsole_gives_up_on_a_stopped_target);
     tcase_add_test(tc, dconsole_notices_a_target_that_exits_while_it_waits);

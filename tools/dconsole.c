@@ -482,6 +482,12 @@ add_word(struct session *s, const char *text, size_t n)
         w++;
     if (w == 0)
         return;
+    /* Tab puts the word on the terminal, past put_safe: only a word that
+     * put_safe would leave as it is (printable ASCII) is offered. */
+    for (size_t i = 0; i < w; i++) {
+        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] >= 0x7f)
+            return;
+    }
     if (s->nwords == s->cap_words) {
         size_t cap = s->cap_words ? s->cap_words * 2 : 32;
         v = realloc(s->words, cap * sizeof(*v));
