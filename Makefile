@@ -186,14 +186,15 @@ $(shell printf 'SUITE(%s)\n' $(SUITES) > test/suites.h.tmp; \
 
 test/main.o: test/suites.h
 
-test/%.o: test/%.c test/tests.h test/console_client.h test/proc.h $(LIB_HDR) $(FLAGS) | deps
+test/%.o: test/%.c test/tests.h test/console_client.h test/proc.h \
+    test/hostile.h $(LIB_HDR) $(FLAGS) | deps
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(CHECK_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 .SECONDEXPANSION:
 test/check_diesel_%: $(TEST_OBJ) $(CORE_OBJ) $$(call backend_obj,$$*)
 	$(CC) -o $@ $^ $(CHECK_LIBS) $(ALL_LDFLAGS)
 
-test/%_child: test/%_child.c test/deep_stack.h $(LIB) $(FLAGS)
+test/%_child: test/%_child.c test/deep_stack.h test/hostile.h $(LIB) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -rdynamic -o $@ $< $(LIB) \
 	    $(ALL_LDFLAGS)
 

@@ -12,8 +12,9 @@
  * splits each line into words, runs the command, and frames its reply:
  *
  *   | output line        each line of the command's text, "| " first;
- *   | \x1b[2J            control bytes escaped, so output cannot end a
- *   OK                   reply or move the terminal; then OK or ERR.
+ *   | \x1b[2J            control bytes escaped (escape.c), so output
+ *   OK                   cannot end a reply or move the terminal; then
+ *                        OK or ERR.
  *
  * Replies are written in the order the lines came (one command at a
  * time), through a small buffer that is flushed whenever the session is
@@ -382,7 +383,7 @@ print_value(struct diesel_console_out *out, const struct var *v, int json)
         if (json)
             diesel__console_out_json_string(out, tmp);
         else
-            diesel__console_out_write(out, tmp, n);
+            diesel__console_out_text(out, tmp, n);
         free(tmp);
         break;
     }
@@ -651,25 +652,17 @@ diesel__console_split(char *line, size_t len, char **argv, int max,
     return argc;
 }
 
-/* name, made safe for a one-line message: at most 40 bytes, the rest
- * escaped. */
+/* name, made safe for a one-line message: at most 40 bytes of it,
+ * escaped (escape.c) with its quotes, so that it cannot close the quotes
+ * the message puts around it. */
 static void
 safe_name(char *dst, size_t size, const char *name)
 {
-    size_t n = 0;
+    size_t n = strlen(name), at = 0;
 
-    for (; *name != '\0' && n + 5 < size && n < 40; name++) {
-        unsigned char c = (unsigned char)*name;
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            n += (size_t)snprintf(dst + n, size - n, "\\x%02x", c);
-        else
-            dst[n++] = (char)c;
-    }
-    if (*name != '\0' && n + 4 < size) {
-        memcpy(dst + n, "...", 3);
-        n += 3;
-    }
-    dst[n] = '\0';
+    if (diesel__escape(dst, size - 3, &at, name, n < 40 ? n : 40,
+        DIESEL__ESC_QUOTED) < n)
+        memcpy(dst + at, "...", 4);
 }
 
 int
@@ -769,28 +762,25 @@ fr_put(struct framer *f, const char *s, size_t n)
     }
 }
 
-/* Bytes that could end a reply or move the terminal, as \xHH. */
+/* Text as a reply carries it: escaped (escape.c), so that nothing a
+ * command prints can end a reply or move the terminal. */
 static void
 fr_text(struct framer *f, const char *s, size_t n, int stop_at_nl)
 {
-    static const char hex[] = "0123456789abcdef";
+    const char *nl = stop_at_nl ? memchr(s, '\n', n) : NULL;
 
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    if (nl != NULL)
+        n = (size_t)(nl - s);
+    while (n > 0) {
+        size_t used;
 
-        if (c == '\n' && stop_at_nl)
-            return;
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            char e[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
-            if (sizeof(f->buf) - f->n < sizeof(e))
-                fr_flush(f);
-            memcpy(f->buf + f->n, e, sizeof(e));
-            f->n += sizeof(e);
-        } else {
-            if (f->n == sizeof(f->buf))
-                fr_flush(f);
-            f->buf[f->n++] = (char)c;
-        }
+        /* Room for the longest escape and the NUL it leaves. */
+        if (sizeof(f->buf) - f->n < 16)
+            fr_flush(f);
+        used = diesel__escape(f->buf, sizeof(f->buf), &f->n, s, n,
+            DIESEL__ESC_TEXT);
+        s += used;
+        n -= used;
     }
 }
 

@@ -149,5 +149,9 @@ int diesel__console_out_write(struct diesel_console_out *, const char *buf,
 /* Append s as a JSON string, quotes included. */
 int diesel__console_out_json_string(struct diesel_console_out *,
     const char *s);
+/* Append s[0..n) escaped as text (escape.c): a value from the program
+ * that must stay on its line. */
+int diesel__console_out_text(struct diesel_console_out *, const char *s,
+    size_t n);
 
 #endif /* DIESEL_CONSOLE_H */

@@ -289,17 +289,16 @@ diesel__console_greeting(char *buf, size_t size, int32_t nonce)
 {
     struct diesel__sline l = { "", 0 };
     const char *p = diesel__platform_progname();
-    size_t n = 0;
 
     diesel__sline_put(&l, "DIESEL-CONSOLE 1 pid=");
     diesel__sline_u64(&l, (uint64_t)getpid());
     diesel__sline_put(&l, " program=");
-    /* The name is one word of printable ASCII in the greeting. */
-    for (; p != NULL && *p != '\0' && n < 64; p++, n++)
-        l.b[l.n++] = (*p > ' ' && *p < 0x7f) ? *p : '?';
-    if (n == 0)
-        l.b[l.n++] = '?';
-    l.b[l.n] = '\0';
+    /* The name is one word in the greeting, escaped (escape.c): at most
+     * 64 bytes of it. */
+    if (p == NULL || *p == '\0')
+        p = "?";
+    (void)diesel__escape(l.b, l.n + 4 * 64 + 1, &l.n, p,
+        strnlen(p, 64), DIESEL__ESC_TEXT | DIESEL__ESC_WORD);
     diesel__sline_put(&l, " nonce=");
     if (nonce < 0) {
         diesel__sline_put(&l, "-");

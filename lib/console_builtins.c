@@ -22,7 +22,9 @@
  * console's own --json flag, diesel_console_json()): its reply is then
  * one JSON document (RFC 8259), possibly over several lines; strings are
  * escaped so that the reply is printable ASCII plus valid UTF-8 (control
- * bytes as \uXXXX; a byte that is not valid UTF-8 as \u00XX).  Durations
+ * bytes and C1 controls as \uXXXX; a byte that is not valid UTF-8 as
+ * \u00XX: escape.c).  In the text form, every string from the program
+ * or its clients goes through the same escaping (tx()).  Durations
  * are seconds ("_s", a number with 3 decimals), sizes are bytes; null
  * means unknown.  Unknown options are an ERR.
  *
@@ -285,71 +287,40 @@ put(struct w *w, const char *fmt, ...)
     free(big);
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0. */
-static size_t
-utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-
-    if (c >= 0xc2 && c <= 0xdf)
-        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 &&
-            (s[3] & 0xc0) == 0x80 ? 4 : 0;
-    }
-    return 0;
-}
-
 /* A JSON string, quoted; null for NULL. */
 static void
 jstr(struct w *w, const char *s)
 {
     char buf[256 + 16];
-    size_t n = 0;
-    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s != NULL ? s : "");
 
     if (s == NULL) {
         put(w, "null");
         return;
     }
-    buf[n++] = '"';
-    while (*p != '\0') {
-        size_t k;
+    put(w, "\"");
+    while (n > 0) {
+        size_t at = 0, used = diesel__escape(buf, sizeof(buf), &at, s, n,
+            DIESEL__ESC_JSON);
 
-        if (n > 256) {
-            put(w, "%.*s", (int)n, buf);
-            n = 0;
-        }
-        if (*p == '"' || *p == '\\') {
-            buf[n++] = '\\';
-            buf[n++] = (char)*p++;
-        } else if (*p == '\n') {
-            buf[n++] = '\\';
-            buf[n++] = 'n';
-            p++;
-        } else if (*p == '\t') {
-            buf[n++] = '\\';
-            buf[n++] = 't';
-            p++;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            n += (size_t)snprintf(buf + n, 8, "\\u%04x", *p++);
-        } else if (*p < 0x80) {
-            buf[n++] = (char)*p++;
-        } else if ((k = utf8_len(p)) != 0) {
-            memcpy(buf + n, p, k);
-            n += k;
-            p += k;
-        } else {
-            n += (size_t)snprintf(buf + n, 8, "\\u%04x", *p++);
-        }
+        put(w, "%s", buf);
+        s += used;
+        n -= used;
     }
-    buf[n++] = '"';
-    put(w, "%.*s", (int)n, buf);
+    put(w, "\"");
+}
+
+/* A string from the application or a client, as a text reply shows it:
+ * escaped as everywhere (escape.c), so that a newline in a green thread's
+ * name cannot start a forged row.  Returns buf. */
+#define TX_NAME (DIESEL__NAME_MAX * 4)
+static const char *
+tx(char *buf, size_t size, const char *s)
+{
+    size_t at = 0;
+
+    (void)diesel__escape(buf, size, &at, s, strlen(s), DIESEL__ESC_TEXT);
+    return buf;
 }
 
 /* Finish a command: 0, or -1 with the error for a reply over the limit. */
@@ -497,16 +468,11 @@ fmt_sockaddr(char *buf, size_t size, const struct sockaddr_storage *ss,
             snprintf(buf, size, "unix:");
         } else if (un->sun_path[0] == '\0') {
             /* Abstract (Linux): the name is bytes, not a string. */
-            size_t k = 0;
-            k += (size_t)snprintf(buf, size, "unix:@");
-            for (size_t i = 1; i < n && k + 5 < size; i++) {
-                unsigned char c = (unsigned char)un->sun_path[i];
-                if (c >= 0x20 && c < 0x7f)
-                    buf[k++] = (char)c;
-                else
-                    k += (size_t)snprintf(buf + k, size - k, "\\x%02x", c);
-            }
-            buf[k < size ? k : size - 1] = '\0';
+            size_t k = (size_t)snprintf(buf, size, "unix:@");
+
+            if (k < size)
+                (void)diesel__escape(buf, size, &k, un->sun_path + 1, n - 1,
+                    DIESEL__ESC_TEXT);
         } else {
             snprintf(buf, size, "unix:%.*s", (int)strnlen(un->sun_path, n),
                 un->sun_path);
@@ -726,7 +692,7 @@ diesel__cmd_pid(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
     struct w w;
-    char user[256], euser[256], exe[4096];
+    char user[256], euser[256], exe[4096], ebuf[4 * 4096];
     uid_t uid = getuid(), euid = geteuid();
     double age = diesel__platform_process_age();
     int64_t up = diesel__loop ? diesel__now_ns() - diesel__loop->started :
@@ -763,10 +729,13 @@ diesel__cmd_pid(struct diesel_console_out *out, int argc, char **argv,
     }
     put(&w, "pid         %ld\n", (long)getpid());
     put(&w, "ppid        %ld\n", (long)getppid());
-    put(&w, "user        %s (uid %lu)", user, (unsigned long)uid);
+    put(&w, "user        %s (uid %lu)", tx(ebuf, sizeof(ebuf), user),
+        (unsigned long)uid);
     if (euid != uid)
-        put(&w, ", effective %s (uid %lu)", euser, (unsigned long)euid);
-    put(&w, "\nexecutable  %s\n", have_exe ? exe : "unknown");
+        put(&w, ", effective %s (uid %lu)", tx(ebuf, sizeof(ebuf), euser),
+            (unsigned long)euid);
+    put(&w, "\nexecutable  %s\n", have_exe ? tx(ebuf, sizeof(ebuf), exe) :
+        "unknown");
     put(&w, "uptime      loop ");
     if (up >= 0)
         put(&w, "%.3fs", secs(up));
@@ -918,9 +887,11 @@ put_deep_lines(struct w *w, const struct deeplist *dl)
 {
     for (size_t i = 0; i < dl->n; i++) {
         const struct deep *d = &dl->d[i];
+        char name[TX_NAME];
 
         put(w, "WARNING: green thread '%s' (id %lld) has used %.1fK of "
-            "%.0fK (%lld%%): over %d%% of its stack%s\n", d->name,
+            "%.0fK (%lld%%): over %d%% of its stack%s\n",
+            tx(name, sizeof(name), d->name),
             (long long)d->id, (double)d->hw / 1024, (double)d->size / 1024,
             (long long)(d->hw * 100 / (int64_t)d->size), DEEP_PCT,
             d->dirty ? INHERITED : "");
@@ -1063,6 +1034,8 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     for (size_t i = 0; i < il.n && !w.full; i++) {
         struct diesel__task *t = diesel__task_find(l, il.id[i]);
         char waits[512], spawned[512], forbuf[32], stack[32], high[32];
+        char ename[TX_NAME], ewaits[4 * sizeof(waits)];
+        char espawned[4 * sizeof(spawned)];
         int deep;
         int64_t hw, now;
 
@@ -1098,10 +1071,12 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
                 else
                     snprintf(high, sizeof(high), "-");
                 put(&w, "%-7lld %-16s %-8s %-9s %-9llu %-11s %-7s %-28s "
-                    "%s\n", (long long)t->id, t->name,
+                    "%s\n", (long long)t->id,
+                    tx(ename, sizeof(ename), t->name),
                     diesel__task_state_name(t->state), forbuf,
-                    (unsigned long long)t->switches, stack, high, waits,
-                    spawned);
+                    (unsigned long long)t->switches, stack, high,
+                    tx(ewaits, sizeof(ewaits), waits),
+                    tx(espawned, sizeof(espawned), spawned));
             }
             listed++;
         }
@@ -1374,8 +1349,11 @@ put_group_text(struct w *w, struct diesel__symtab *tab,
     int first = 0, in = -1, n = diesel__frames_cut(tab, g->pc, g->n);
 
     put(w, "[%zu] === ", g->count);
-    for (size_t i = 0; i < g->count && i < NAMES_SHOWN; i++)
-        put(w, "%s%s", i ? ", " : "", g->m[i].name);
+    for (size_t i = 0; i < g->count && i < NAMES_SHOWN; i++) {
+        char name[TX_NAME];
+
+        put(w, "%s%s", i ? ", " : "", tx(name, sizeof(name), g->m[i].name));
+    }
     put(w, "%s ===\n", g->count > NAMES_SHOWN ? ", ..." : "");
     put_ids(w, g);
     if (note != NULL)
@@ -1384,19 +1362,20 @@ put_group_text(struct w *w, struct diesel__symtab *tab,
      * (the service's first), unless --all. */
     if (!all && (first = diesel__frames_lib(tab, g->pc, n, &in)) > 0) {
         struct diesel__sym s;
+        char func[1024];
 
         if (in >= 0 && diesel__sym_lookup(tab, g->pc[in], &s) == 0)
             put(w, "    (%s %s: %d library frame%s)\n",
-                g->how == DIESEL__BT_RUNNING ? "in" : "parked in", s.func,
-                first, first > 1 ? "s" : "");
+                g->how == DIESEL__BT_RUNNING ? "in" : "parked in",
+                tx(func, sizeof(func), s.func), first, first > 1 ? "s" : "");
     }
     for (int f = first; f < n && !w->full; f++) {
-        char frame[512];
+        char frame[512], eframe[4 * sizeof(frame)];
 
         if (!all && f == n - 1 && diesel__frame_entry(tab, g->pc[f]))
             break;
         fmt_frame(tab, g->pc[f], frame, sizeof(frame));
-        put(w, "    %s\n", frame);
+        put(w, "    %s\n", tx(eframe, sizeof(eframe), frame));
     }
 }
 
@@ -1627,10 +1606,14 @@ diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
         put(&w, "hog warnings      off\n");
     if (l->runs[0].len == 0)
         put(&w, "longest runs      none seen\n");
-    for (size_t i = 0; i < DIESEL__RUNS_TOP && l->runs[i].len > 0; i++)
+    for (size_t i = 0; i < DIESEL__RUNS_TOP && l->runs[i].len > 0; i++) {
+        char name[TX_NAME];
+
         put(&w, "%-17s %lld ms  %s (id %lld)\n", i == 0 ? "longest runs" :
-            "", (long long)(l->runs[i].len / 1000000), l->runs[i].name,
+            "", (long long)(l->runs[i].len / 1000000),
+            tx(name, sizeof(name), l->runs[i].name),
             (long long)l->runs[i].id);
+    }
     return done(&w);
 }
 
@@ -1823,6 +1806,8 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
     if (hi.known == 0) {
         put(&w, "stack high water  unknown\n");
     } else {
+        char ename[TX_NAME];
+
         fmt_bytes(a, sizeof(a), hi.total);
         fmt_bytes(b, sizeof(b), hi.total / (int64_t)hi.known);
         fmt_bytes(c, sizeof(c), hi.max);
@@ -1830,7 +1815,8 @@ diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
         put(&w, "stack high water  %s in %llu green threads, %s each on "
             "average; deepest %s of %s (%lld%%) in '%s' (id %lld)\n", a,
             (unsigned long long)hi.known, b, c, e,
-            (long long)(hi.max * 100 / hi.max_size), hi.max_name,
+            (long long)(hi.max * 100 / hi.max_size),
+            tx(ename, sizeof(ename), hi.max_name),
             (long long)hi.max_id);
     }
     if (maps >= 0 && limit > 0)
@@ -1981,7 +1967,8 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         int fd = fds[i];
         struct diesel__task *rd = NULL, *wr = NULL;
         struct fdinfo fi;
-        char what[512], waiter[160];
+        char what[512], waiter[160 + 2 * TX_NAME], ename[TX_NAME];
+        char ewhat[4 * sizeof(what)];
         size_t k = 0;
 
         if (i > 0 && pace(&p) != 0) {
@@ -2027,14 +2014,16 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         waiter[0] = '\0';
         if (rd != NULL)
             k += (size_t)snprintf(waiter, sizeof(waiter), "read: %lld (%s)",
-                (long long)rd->id, rd->name);
+                (long long)rd->id, tx(ename, sizeof(ename), rd->name));
         if (wr != NULL && k < sizeof(waiter))
             snprintf(waiter + k, sizeof(waiter) - k, "%swrite: %lld (%s)",
-                k ? ", " : "", (long long)wr->id, wr->name);
+                k ? ", " : "", (long long)wr->id,
+                tx(ename, sizeof(ename), wr->name));
+        tx(ewhat, sizeof(ewhat), what);
         if (waiter[0] != '\0')
-            put(&w, "%-6d %-8s %-44s %s\n", fd, fi.type, what, waiter);
+            put(&w, "%-6d %-8s %-44s %s\n", fd, fi.type, ewhat, waiter);
         else
-            put(&w, "%-6d %-8s %s\n", fd, fi.type, what);
+            put(&w, "%-6d %-8s %s\n", fd, fi.type, ewhat);
     }
     if (w.json) {
         put(&w, "%s]}\n", listed ? "\n" : "");
@@ -2053,10 +2042,13 @@ log_line(const char *name, int level, void *arg)
 {
     struct w *w = arg;
 
+    char ename[4 * 64];
+
     if (name == NULL)
         put(w, "%-10s %-9s (the default)\n", "*", diesel_log_level_name(level));
     else
-        put(w, "%-10s %s\n", name, diesel_log_level_name(level));
+        put(w, "%-10s %s\n", tx(ename, sizeof(ename), name),
+            diesel_log_level_name(level));
 }
 
 struct log_json {
@@ -2140,7 +2132,7 @@ diesel__cmd_cancel(struct diesel_console_out *out, int argc, char **argv,
     static const char usage[] = "cancel [--json] ID";
     struct diesel_loop *l;
     struct diesel__task *t;
-    char *pos[1], name[DIESEL__NAME_MAX];
+    char *pos[1], name[DIESEL__NAME_MAX], ename[TX_NAME];
     struct w w;
     int64_t id;
     int npos;
@@ -2160,7 +2152,8 @@ diesel__cmd_cancel(struct diesel_console_out *out, int argc, char **argv,
         return fail(out, "no green thread %lld", (long long)id);
     if (t == diesel__current)
         return fail(out, "green thread %lld (%s) serves this console "
-            "session: use quit", (long long)id, t->name);
+            "session: use quit", (long long)id, tx(ename, sizeof(ename),
+            t->name));
     memcpy(name, t->name, sizeof(name));
     if (diesel_task_cancel(id) != 0)
         return fail(out, errno == ESRCH ? "no green thread %lld" :
@@ -2172,7 +2165,10 @@ diesel__cmd_cancel(struct diesel_console_out *out, int argc, char **argv,
         jstr(&w, name);
         put(&w, "}\n");
     } else {
-        put(&w, "cancelled green thread %lld (%s)\n", (long long)id, name);
+        char ename[TX_NAME];
+
+        put(&w, "cancelled green thread %lld (%s)\n", (long long)id,
+            tx(ename, sizeof(ename), name));
     }
     return done(&w);
 }

@@ -211,30 +211,42 @@ int
 diesel__console_out_json_string(struct diesel_console_out *o, const char *s)
 {
     char buf[256];
-    size_t n = 0;
+    size_t n = strlen(s);
+    int total = 2;
+
+    if (diesel__console_out_write(o, "\"", 1) < 0)
+        return -1;
+    while (n > 0) {
+        size_t at = 0, used = diesel__escape(buf, sizeof(buf), &at, s, n,
+            DIESEL__ESC_JSON);
+
+        if (diesel__console_out_write(o, buf, at) < 0)
+            return -1;
+        total += (int)at;
+        s += used;
+        n -= used;
+    }
+    if (diesel__console_out_write(o, "\"", 1) < 0)
+        return -1;
+    return total;
+}
+
+int
+diesel__console_out_text(struct diesel_console_out *o, const char *s,
+    size_t n)
+{
+    char buf[256];
     int total = 0;
 
-    buf[n++] = '"';
-    for (;; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (n > 0) {
+        size_t at = 0, used = diesel__escape(buf, sizeof(buf), &at, s, n,
+            DIESEL__ESC_TEXT);
 
-        if (n + 8 > sizeof(buf) || c == '\0') {
-            if (c == '\0')
-                buf[n++] = '"';
-            if (diesel__console_out_write(o, buf, n) < 0)
-                return -1;
-            total += (int)n;
-            n = 0;
-            if (c == '\0')
-                return total;
-        }
-        if (c == '"' || c == '\\') {
-            buf[n++] = '\\';
-            buf[n++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            n += (size_t)snprintf(buf + n, 7, "\\u%04x", c);
-        } else {
-            buf[n++] = (char)c;
-        }
+        if (diesel__console_out_write(o, buf, at) < 0)
+            return -1;
+        total += (int)at;
+        s += used;
+        n -= used;
     }
+    return total;
 }

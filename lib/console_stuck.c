@@ -199,7 +199,7 @@ put_symbol(struct diesel__sline *l, const int pfd[2], void *addr)
     if (len == 0)
         diesel__sline_hex(l, (uint64_t)(uintptr_t)addr);
     else
-        diesel__sline_put(l, buf);
+        diesel__sline_esc(l, buf);
 }
 
 /* A frame as the console's stacks shows it, from the table built before
@@ -317,12 +317,14 @@ report(int32_t pid, int32_t nonce, int64_t ns, void *uctx)
     diesel__sline_put(&line, "| ");
     if (t != NULL) {
         diesel__sline_put(&line, "green thread '");
-        diesel__sline_put(&line, t->name);
+        /* Escaped: a newline would end the report's framing, and
+         * dconsole would drop the report it is most needed for. */
+        diesel__sline_esc(&line, t->name);
         diesel__sline_put(&line, "' (id ");
         diesel__sline_u64(&line, (uint64_t)t->id);
         diesel__sline_put(&line, ") holds it, spawned at ");
         if (t->where != NULL)
-            diesel__sline_put(&line, t->where);
+            diesel__sline_esc(&line, t->where);
         else if (t->spawn_caller != NULL)
             put_frame(&line, pfd, t->spawn_caller, 0, NULL);
         else

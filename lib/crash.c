@@ -118,7 +118,7 @@ static void
 put_task(struct diesel__sline *l, const struct diesel__task *t)
 {
     put(l, "green thread '");
-    put(l, t->name);
+    diesel__sline_esc(l, t->name);
     put(l, "' (id ");
     put_u64(l, (uint64_t)t->id);
     put(l, ")");
@@ -168,7 +168,9 @@ diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
         put(&l, "  ");
         put_u64(&l, (uint64_t)t->id);
         put(&l, " ");
-        put(&l, t->name);
+        /* Escaped: a newline in a name would forge a row, and end the
+         * stuck report that carries this table. */
+        diesel__sline_esc(&l, t->name);
         put(&l, " ");
         put(&l, t == diesel__current ? running_label :
             diesel__task_state_name(t->state));
@@ -186,7 +188,7 @@ diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
                 break;
             case DIESEL__WAIT_OTHER:
                 put(&l, " on ");
-                put(&l, t->wait.what ? t->wait.what : "?");
+                diesel__sline_esc(&l, t->wait.what ? t->wait.what : "?");
                 break;
             default:
                 break;

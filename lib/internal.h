@@ -228,6 +228,24 @@ void diesel__sline_u64(struct diesel__sline *l, uint64_t v);
 void diesel__sline_hex(struct diesel__sline *l, uint64_t v);
 
 /* ------------------------------------------------------------------------
+ * escape.c: the one escaping of text from elsewhere (signal-safe). */
+
+#define DIESEL__ESC_TEXT   0    /* \xHH; for a console line or a log line */
+#define DIESEL__ESC_JSON   1    /* inside a JSON string: \uXXXX, \" \\ \n \t */
+#define DIESEL__ESC_QUOTED 2    /* text between quotes: " and \ as \xHH too */
+#define DIESEL__ESC_WORD   4    /* one word: space and tab as \xHH too */
+/* Append src[0..n), escaped, to dst at *at (dst has size bytes, and is
+ * left NUL-terminated; *at moves on).  Stops before an escape that does
+ * not fit whole; returns the number of input bytes consumed, so that a
+ * caller can flush and go on. */
+size_t diesel__escape(char *dst, size_t size, size_t *at, const char *src,
+    size_t n, int mode);
+/* s, escaped as text, appended to l (cut when l is full). */
+void diesel__sline_esc(struct diesel__sline *l, const char *s);
+/* The length of the valid UTF-8 sequence at s, or 0. */
+size_t diesel__utf8_len(const unsigned char *s, size_t n);
+
+/* ------------------------------------------------------------------------
  * loop.c */
 
 /* Called from the loop's own context (no green thread runs) when an fd

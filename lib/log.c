@@ -196,7 +196,7 @@ write_all(int fd, const char *p, size_t n)
 void
 diesel_vlog(const char *logger, int level, const char *fmt, va_list ap)
 {
-    char line[LINE_MAX_BYTES];
+    char line[LINE_MAX_BYTES], msg[LINE_MAX_BYTES];
     struct timespec ts;
     struct tm tm;
     size_t n;
@@ -213,16 +213,21 @@ diesel_vlog(const char *logger, int level, const char *fmt, va_list ap)
     localtime_r(&ts.tv_sec, &tm);
     __atomic_store_n(&utc_offset, (long)tm.tm_gmtoff, __ATOMIC_RELAXED);
     n = strftime(line, sizeof(line), "[%Y/%m/%d %H:%M:%S] ", &tm);
-    m = snprintf(line + n, sizeof(line) - n, "{%s} %s:", logger,
+    /* The logger's name and the message are escaped (escape.c): one
+     * record is one line whatever names and text it quotes. */
+    line[n++] = '{';
+    (void)diesel__escape(line, n + 4 * LOGGER_NAME_MAX, &n, logger,
+        strlen(logger), DIESEL__ESC_TEXT);
+    m = snprintf(line + n, sizeof(line) - n, "} %s:",
         diesel_log_level_name(level));
     if (m > 0)
-        n += (size_t)m < sizeof(line) - n ? (size_t)m : sizeof(line) - n - 1;
-    m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+        n += (size_t)m;
+    m = vsnprintf(msg, sizeof(msg), fmt, ap);
     if (m > 0)
-        n += (size_t)m < sizeof(line) - n ? (size_t)m : sizeof(line) - n - 1;
+        (void)diesel__escape(line, sizeof(line) - 1, &n, msg,
+            (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1,
+            DIESEL__ESC_TEXT);
     /* A line that did not fit is cut and still ends with a newline. */
-    if (n >= sizeof(line) - 1)
-        n = sizeof(line) - 2;
     line[n++] = '\n';
     write_all(__atomic_load_n(&log_fd, __ATOMIC_RELAXED), line, n);
 out:
@@ -335,19 +340,17 @@ diesel__log_signal_safe(const char *logger, int level, const char *msg)
     line[n++] = ']';
     line[n++] = ' ';
     line[n++] = '{';
-    for (; *logger != '\0' && n < 100; logger++)
-        line[n++] = *logger;
+    len = strlen(logger);
+    (void)diesel__escape(line, 100, &n, logger, len, DIESEL__ESC_TEXT);
     line[n++] = '}';
     line[n++] = ' ';
     len = strlen(lv);
     memcpy(line + n, lv, len);
     n += len;
     line[n++] = ':';
-    len = strlen(msg);
-    if (len > sizeof(line) - n - 1)
-        len = sizeof(line) - n - 1;
-    memcpy(line + n, msg, len);
-    n += len;
+    /* Escaped: the message quotes green threads' names. */
+    (void)diesel__escape(line, sizeof(line) - 1, &n, msg, strlen(msg),
+        DIESEL__ESC_TEXT);
     line[n++] = '\n';
     write_all(__atomic_load_n(&log_fd, __ATOMIC_RELAXED), line, n);
 }

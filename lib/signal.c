@@ -13,6 +13,14 @@
  * gives one to every thread that runs a loop (diesel_loop_run fails
  * without it).  Another thread that takes the signal and has none runs
  * the handler on its own stack, which is not a green thread's.
+ *
+ * The handler stays while waits come and go, so that a signal between
+ * two waits is kept for the next.  But once the green thread that waits
+ * is cancelled, nothing may ever read it (a console `cancel` of the
+ * thread that waits for SIGTERM would leave the service deaf to Ctrl-C
+ * and kill): a wait that ends without a signal, other than by its
+ * timeout, gives its signals back the dispositions they had before, and
+ * raises again one that came meanwhile and was not taken.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +35,7 @@
 static int pipefd[2] = { -1, -1 };
 static volatile sig_atomic_t pending[NSIG_MAX];
 static unsigned char installed[NSIG_MAX];
+static struct sigaction before[NSIG_MAX]; /* what installing replaced */
 static int waiting;
 
 static void
@@ -63,7 +72,7 @@ setup(const int *signals, int n)
         sa.sa_handler = on_signal;
         sa.sa_flags = SA_RESTART | SA_ONSTACK;
         sigemptyset(&sa.sa_mask);
-        if (sigaction(sig, &sa, NULL) != 0)
+        if (sigaction(sig, &sa, &before[sig]) != 0)
             return -1;
         installed[sig] = 1;
     }
@@ -80,6 +89,28 @@ take(const int *signals, int n)
         }
     }
     return 0;
+}
+
+/* No one will take these signals: the dispositions from before the first
+ * wait come back, and a signal that came unclaimed meets its own. */
+static void
+give_back(const int *signals, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int sig = signals[i];
+
+        if (!installed[sig])
+            continue;
+        /* First the old disposition, then the check: a signal that
+         * lands in between is either pending here or goes to it. */
+        if (sigaction(sig, &before[sig], NULL) != 0)
+            continue;
+        installed[sig] = 0;
+        if (pending[sig]) {
+            pending[sig] = 0;
+            raise(sig);
+        }
+    }
 }
 
 int
@@ -120,7 +151,12 @@ diesel_signal_wait(const int *signals, int n, int64_t timeout_ms)
                 left = 0;
         }
         if (diesel_fd_wait(pipefd[0], DIESEL_READ, left) < 0) {
+            int err = errno;
+
             waiting = 0;
+            if (err != ETIMEDOUT)
+                give_back(signals, n);
+            errno = err;
             return -1;
         }
         while (read(pipefd[0], buf, sizeof(buf)) > 0)

@@ -33,6 +33,7 @@
 #include "dwarf.h"
 #include "console_builtins.h"
 #include "sanitize.h"
+#include "hostile.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>) && !defined(DIESEL_NO_VALGRIND)
@@ -1648,6 +1649,78 @@ START_TEST(json_is_escaped_and_replies_respect_the_limit)
 }
 END_TEST
 
+/* Lines of s that contain needle. */
+static int
+lines_with(const char *s, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = strstr(s, needle); p != NULL;
+        p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* No line of a text reply is a forged "| " row, and nothing in it could
+ * drive a terminal. */
+static void
+assert_clean_rows(const char *what, const char *out)
+{
+    long bad = t_forbidden_at(out, strlen(out));
+
+    ck_assert_msg(strncmp(out, "| ", 2) != 0 && strstr(out, "\n| ") == NULL,
+        "%s: a forged row in:\n%s", what, out);
+    ck_assert_msg(bad < 0, "%s: raw byte %#x at %ld of:\n%s", what,
+        bad < 0 ? 0 : (unsigned char)out[bad], bad, out);
+}
+
+/*
+ * Issue 9, item 3: services name green threads from client data.  A name
+ * with a newline, escapes and C1 controls (test/hostile.h) stays on its
+ * row in the text of tasks, stacks, fds and cancel, escaped the one way
+ * diesel-console(7) documents; --json escapes it too.
+ */
+static int
+hostile_main(void *arg)
+{
+    int64_t ids[3];
+    struct res r;
+    char line[64];
+
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        ids[i] = diesel_task_spawn(T_HOSTILE_NAME, sleeper_b, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(5), 0);
+    r = cmd_ok("tasks");
+    assert_clean_rows("tasks", r.out);
+    ck_assert_int_eq(lines_with(r.out, " " T_HOSTILE_ESCAPED " "), 3);
+    free(r.out);
+    r = cmd_ok("stacks");
+    assert_clean_rows("stacks", r.out);
+    ck_assert_msg(strstr(r.out, T_HOSTILE_ESCAPED ", " T_HOSTILE_ESCAPED
+        ", " T_HOSTILE_ESCAPED) != NULL, "%s", r.out);
+    free(r.out);
+    r = cmd_ok("tasks --json");
+    ck_assert_json(r.out);
+    ck_assert_msg(strstr(r.out, "\"name\":\"h\\u001b[31m\\u0007\\u000d\\n| "
+        "x\\u007f\\u009b\\u009b\"") != NULL, "%s", r.out);
+    assert_clean_rows("tasks --json", r.out);
+    free(r.out);
+    snprintf(line, sizeof(line), "cancel %lld", (long long)ids[0]);
+    r = cmd_ok(line);
+    assert_clean_rows("cancel", r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "(" T_HOSTILE_ESCAPED ")\n"));
+    free(r.out);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(hostile_green_thread_names_stay_on_their_rows)
+{
+    ck_assert_int_eq(t_run(hostile_main, NULL), 0);
+}
+END_TEST
+
 START_TEST(commands_need_a_loop)
 {
     struct res r = cmd("tasks");
@@ -2331,6 +2404,7 @@ diesel_builtins_suite(void)
     tcase_add_test(tc, log_shows_and_sets_levels);
     tcase_add_test(tc, cancel_makes_the_blocking_call_fail);
     tcase_add_test(tc, json_is_escaped_and_replies_respect_the_limit);
+    tcase_add_test(tc, hostile_green_thread_names_stay_on_their_rows);
     tcase_add_test(tc, commands_need_a_loop);
     suite_add_tcase(s, tc);
     tcase_set_timeout(many, 120);

@@ -36,6 +36,7 @@
 
 #include "tests.h"
 #include "proc.h"
+#include "hostile.h"
 #include "../tools/dconsole_edit.h"
 
 /* ---- Running programs ----------------------------------------------------- */
@@ -687,6 +688,131 @@ START_TEST(dconsole_closes_intruders_without_a_byte_and_keeps_waiting)
     ck_assert_int_eq(exit_code(proc_wait(p, 10000)), 6);
     ck_assert_int_eq(count_entries(dir), 0);
     trap_stop();
+    free(p);
+}
+END_TEST
+
+/* Nothing dconsole wrote could drive the operator's terminal. */
+static void
+assert_no_raw_bytes(const struct t_proc *p)
+{
+    long bo = t_forbidden_at(p->obuf, p->on), be = t_forbidden_at(p->ebuf,
+        p->en);
+
+    ck_assert_msg(bo < 0, "raw byte %#x at %ld of standard output: %s",
+        bo < 0 ? 0 : (unsigned char)p->obuf[bo], bo, p->obuf);
+    ck_assert_msg(be < 0, "raw byte %#x at %ld of standard error: %s",
+        be < 0 ? 0 : (unsigned char)p->ebuf[be], be, p->ebuf);
+}
+
+/*
+ * Issue 9, item 2: a process name anyone can set (here by the name of
+ * the file it runs: /bin/sleep through a link named test/hostile.h's
+ * T_HOSTILE_COMM) is quoted in the refusal, escaped.
+ */
+START_TEST(dconsole_escapes_a_hostile_process_name_in_its_refusal)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], link[400], comm[64] = "";
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+    int64_t end = t_now_ms() + t_slow(5000);
+    pid_t sl;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(link, sizeof(link), "%s/" T_HOSTILE_COMM, base);
+    ck_assert_int_eq(symlink("/bin/sleep", link), 0);
+    sl = fork();
+    ck_assert_int_ge(sl, 0);
+    if (sl == 0) {
+        execl(link, "sleep", "100", (char *)NULL);
+        _exit(127);
+    }
+    /* Until it runs under its new name (where /proc tells; else as
+     * dconsole_refuses_a_target_without_handler_and_leaves_it_alive). */
+    while (strncmp(comm, "\x1b]0;x", 5) != 0 && t_now_ms() < end) {
+        char path[64];
+        FILE *f;
+
+        usleep(5000);
+        snprintf(path, sizeof(path), "/proc/%ld/comm", (long)sl);
+        if ((f = fopen(path, "r")) == NULL) {
+            usleep((useconds_t)t_slow(100) * 1000);
+            snprintf(comm, sizeof(comm), "%s", T_HOSTILE_COMM);
+            break;
+        }
+        if (fgets(comm, sizeof(comm), f) == NULL)
+            comm[0] = '\0';
+        fclose(f);
+        if (wrapped(sl))
+            break;
+    }
+    snprintf(pid, sizeof(pid), "%ld", (long)sl);
+    if (wrapped(sl)) {
+        /* valgrind runs it, under its own name. */
+        kill(sl, SIGKILL);
+        waitpid(sl, NULL, 0);
+        free(p);
+        return;
+    }
+    ck_assert_msg(strncmp(comm, "\x1b]0;x", 5) == 0, "comm %s", comm);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 5);
+    kill(sl, SIGKILL);
+    waitpid(sl, NULL, 0);
+    ck_assert_msg(strstr(p->ebuf, "does not catch SIGTRAP") != NULL, "%s",
+        p->ebuf);
+    /* The name is there, escaped: the bytes the kernel leaves raw. */
+    ck_assert_msg(strstr(p->ebuf, "\\x7f\\x9b\\xc2\\x9b) does not catch") !=
+        NULL, "%s", p->ebuf);
+    assert_no_raw_bytes(p);
+    free(p);
+}
+END_TEST
+
+/*
+ * Issue 9, item 2: the target itself (test/sigtrap_child) connects back
+ * with a greeting holding escapes: one that does not answer the request
+ * (refused; dconsole waits on, then times out), then, in a second run, a
+ * right one followed by a line that breaks the protocol, escapes again.
+ * dconsole quotes them, escaped.
+ */
+static int
+hostile_target_run(struct t_proc *p, const char *how)
+{
+    char pid[32], dir[300], tsec[32], path[1024];
+    char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, "pid", NULL };
+    char *targv[] = { "sigtrap_child", (char *)how, dir, NULL };
+    int r;
+
+    snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(2));
+    if (base[0] == '\0')
+        make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(path, sizeof(path), "%s/sigtrap_child", t_dir());
+    proc_start(&trap, path, targv, 0, -1, NULL);
+    ck_assert_msg(t_proc_expect(&trap, 0, "ready\n", 5000),
+        "sigtrap_child did not start: %s", trap.ebuf);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap.pid);
+    r = dconsole_run(p, argv, 0, 30000);
+    trap_stop();
+    assert_no_raw_bytes(p);
+    return r;
+}
+
+START_TEST(dconsole_escapes_a_hostile_greeting_and_protocol_line)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    int r = hostile_target_run(p, "badgreet");
+
+    ck_assert_msg(r == 6, "exit %d: %s", r, p->ebuf);
+    ck_assert_msg(strstr(p->ebuf, "its greeting does not answer this "
+        "request: \"DIESEL-CONSOLE 1 pid=") != NULL, "%s", p->ebuf);
+    ck_assert_msg(strstr(p->ebuf, "program=\\x1b]0;owned\\x07\\x1b[2J"
+        "\\x0d\\x7f\\x9b\\xc2\\x9b nonce=") != NULL, "%s", p->ebuf);
+    r = hostile_target_run(p, "greet");
+    ck_assert_msg(r == 7, "exit %d: %s", r, p->ebuf);
+    ck_assert_msg(strstr(p->ebuf, "broke the console protocol (not a reply "
+        "line: \"\\x1b]0;owned\\x07") != NULL, "%s", p->ebuf);
     free(p);
 }
 END_TEST
@@ -1513,6 +1639,42 @@ term_type(struct t_proc *p, const char *keys, const char *expect)
     }
 }
 
+/*
+ * Tab puts a command name from the service on the terminal, past the
+ * escaping: one that holds an escape sequence (test/sigtrap_child serve)
+ * is not offered; a plain one is.
+ */
+START_TEST(dconsole_does_not_complete_a_hostile_command_name)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], tsec[32], path[1024];
+    char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, NULL };
+    char *targv[] = { "sigtrap_child", "serve", dir, NULL };
+
+    snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(5));
+    make_base();
+    setenv("HOME", base, 1);
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(path, sizeof(path), "%s/sigtrap_child", t_dir());
+    proc_start(&trap, path, targv, 0, -1, NULL);
+    ck_assert_msg(t_proc_expect(&trap, 0, "ready\n", 5000),
+        "sigtrap_child did not start: %s", trap.ebuf);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap.pid);
+    term_start(p, argv);
+    ck_assert_msg(t_proc_expect(p, 0, ">>> ", 5000), "%s %s", p->obuf,
+        p->ebuf);
+    /* With the hostile name dropped, zap is the only word: it completes
+     * at once (else a second Tab would list both). */
+    term_type(p, "\t\t\r", "zap");
+    ck_assert_msg(strstr(p->obuf, "[2Jevil") == NULL &&
+        strstr(p->obuf, "owned") == NULL, "%s", p->obuf);
+    term_type(p, "quit\r", NULL);
+    ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
 /* One-shot: dconsole PID words...; its exit code, p has the output. */
 static int
 oneshot(struct t_proc *p, pid_t pid, const char *w1, const char *w2,
@@ -1988,6 +2150,32 @@ START_TEST(session_dummy_stops_cleanly_on_sigint_and_sigterm)
 }
 END_TEST
 
+/*
+ * Issue 9, item 7: `cancel` of the green thread that waits for SIGINT and
+ * SIGTERM gives them their default action back (diesel_signal(3)): the
+ * dummy still stops on Ctrl-C and kill, where it used to go deaf.
+ */
+START_TEST(session_dummy_stops_on_signals_after_its_stopper_is_cancelled)
+{
+    static const int sigs[] = { SIGINT, SIGTERM };
+    struct t_proc *p = malloc(sizeof(*p));
+
+    for (size_t i = 0; i < 2; i++) {
+        pid_t pid = dummy_start(0);
+        int status;
+
+        ck_assert_int_eq(oneshot(p, pid, "cancel", "2", NULL), 0);
+        ck_assert_msg(strstr(p->obuf, "cancelled green thread 2 (stopper)") !=
+            NULL, "%s", p->obuf);
+        kill(pid, sigs[i]);
+        status = proc_wait(&dummy, 5000);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i],
+            "signal %d: status %#x, %s", sigs[i], status, dummy.ebuf);
+    }
+    free(p);
+}
+END_TEST
+
 START_TEST(session_list_shows_the_dummy)
 {
     struct t_proc *p = malloc(sizeof(*p));
@@ -2118,6 +2306,9 @@ diesel_dconsole_suite(void)
     tcase_add_test(tc, dconsole_default_dir_is_per_user_under_tmpdir_or_the_env);
     tcase_add_test(tc, dconsole_signals_while_waiting_remove_the_socket);
     tcase_add_test(tc, dconsole_closes_intruders_without_a_byte_and_keeps_waiting);
+    tcase_add_test(tc, dconsole_escapes_a_hostile_process_name_in_its_refusal);
+    tcase_add_test(tc, dconsole_escapes_a_hostile_greeting_and_protocol_line);
+    tcase_add_test(tc, dconsole_does_not_complete_a_hostile_command_name);
     tcase_add_test(tc, dconsole_root_hands_the_dir_and_socket_to_the_targets_user);
     tcase_add_test(tc, dconsole_gives_up_on_a_stopped_target);
     tcase_add_test(tc, dconsole_notices_a_target_that_exits_while_it_waits);
@@ -2156,6 +2347,8 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_killed_tool_leaves_the_app_serving);
     tcase_add_test(ts, session_four_at_once_then_busy);
     tcase_add_test(ts, session_dummy_stops_cleanly_on_sigint_and_sigterm);
+    tcase_add_test(ts,
+        session_dummy_stops_on_signals_after_its_stopper_is_cancelled);
     tcase_add_test(ts, session_list_shows_the_dummy);
     tcase_add_test(ts, session_unsafe_dir_means_no_signal_and_no_connection);
     tcase_add_test(ts, session_old_tcp_port_gets_nothing);

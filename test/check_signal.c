@@ -76,6 +76,15 @@ cancelled(void *arg)
 }
 
 static int
+raise_usr1(void *arg)
+{
+    (void)arg;
+    diesel_sleep(20);
+    kill(getpid(), SIGUSR1);
+    return 0;
+}
+
+static int
 busy_main(void *arg)
 {
     int64_t w;
@@ -90,15 +99,109 @@ busy_main(void *arg)
     diesel_sleep(5);
     diesel_task_cancel(w);
     ck_assert_int_eq(diesel_task_join(w, NULL, 1000), 0);
-    /* The waiter left cleanly: another can wait now. */
-    kill(getpid(), SIGUSR1);
-    ck_assert_int_eq(diesel_signal_wait(sigs, 1, 1000), SIGUSR1);
+    /* The waiter left cleanly: another can wait now (SIGUSR1 has its
+     * default action again until then: it is sent once we wait). */
+    diesel_task_spawn("raiser1", raise_usr1, NULL, 0);
+    ck_assert_int_eq(diesel_signal_wait(sigs, 1, 5000), SIGUSR1);
     return 0;
 }
 
 START_TEST(one_waiter_at_a_time_and_cancel_frees_the_place)
 {
     ck_assert_int_eq(t_run(busy_main, NULL), 0);
+}
+END_TEST
+
+/*
+ * A cancelled wait for SIGTERM must not leave the process deaf to it (a
+ * console `cancel` of a service's stopper did).  In a child: a green
+ * thread waits for SIGTERM and is cancelled.  With pending, SIGTERM is
+ * sent to the child by itself just before the cancel, so that it is
+ * caught and never taken; else the child says "c" on a pipe once the
+ * waiter is gone, and the test sends SIGTERM.  Either way the child must
+ * die of it; a child that lives on exits 0 after 30 s, or is killed.
+ */
+static int notify_fd = -1;
+
+static int
+term_waiter(void *arg)
+{
+    int sigs[] = { SIGTERM };
+
+    (void)arg;
+    return diesel_signal_wait(sigs, 1, -1) < 0 && errno == ECANCELED ? 0 : 1;
+}
+
+static int
+cancel_main(void *arg)
+{
+    int pending = *(int *)arg;
+    int64_t w = diesel_task_spawn("term", term_waiter, NULL, 0);
+
+    diesel_sleep(5);    /* it waits now */
+    if (pending)
+        kill(getpid(), SIGTERM);
+    diesel_task_cancel(w);
+    if (diesel_task_join(w, NULL, 5000) != 0)
+        return 2;
+    (void)!write(notify_fd, "c", 1);
+    diesel_sleep(t_slow(30000));
+    return 0;
+}
+
+static int
+cancelled_waiter_child(int pending)
+{
+    int p[2], st = -1;
+    int64_t end;
+    pid_t pid;
+    char c;
+
+    ck_assert_int_eq(pipe(p), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        notify_fd = p[1];
+        /* Check's own handler (it kills the test's process group) is not
+         * the disposition to come back: the default is. */
+        signal(SIGTERM, SIG_DFL);
+        _exit(t_run(cancel_main, &pending) == 0 ? 0 : 3);
+    }
+    close(p[1]);
+    end = t_now_ms() + t_slow(10000);
+    if (!pending) {
+        ck_assert_msg(read(p[0], &c, 1) == 1, "the child never cancelled");
+        kill(pid, SIGTERM);
+    }
+    while (waitpid(pid, &st, WNOHANG) == 0) {
+        if (t_now_ms() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            break;
+        }
+        usleep(10000);
+    }
+    close(p[0]);
+    return st;
+}
+
+START_TEST(cancelled_signal_wait_gives_the_signal_its_default_back)
+{
+    int st = cancelled_waiter_child(0);
+
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM,
+        "child status %#x: SIGTERM did not stop it", st);
+}
+END_TEST
+
+START_TEST(cancelled_signal_wait_raises_a_signal_it_left_untaken)
+{
+    int st = cancelled_waiter_child(1);
+
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM,
+        "child status %#x: the SIGTERM caught before the cancel was lost",
+        st);
 }
 END_TEST
 
@@ -218,6 +321,8 @@ diesel_signal_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, signal_wait_returns_the_signal_that_came);
     tcase_add_test(tc, one_waiter_at_a_time_and_cancel_frees_the_place);
+    tcase_add_test(tc, cancelled_signal_wait_gives_the_signal_its_default_back);
+    tcase_add_test(tc, cancelled_signal_wait_raises_a_signal_it_left_untaken);
     tcase_add_test(tc, signal_wait_outside_a_green_thread_is_eperm);
     tcase_add_test(tc,
         signal_sent_from_deep_in_a_green_thread_is_handled_and_it_returns);

@@ -11,6 +11,7 @@
 
 #include "tests.h"
 #include "sanitize.h"
+#include "hostile.h"
 
 #ifndef RUNNING_ON_VALGRIND
 #define RUNNING_ON_VALGRIND 0
@@ -144,6 +145,37 @@ START_TEST(crash_report_can_be_turned_off)
 END_TEST
 
 /*
+ * Green threads named from client data (test/hostile.h): the crash
+ * report names them escaped, its table has one row per green thread, and
+ * nothing in it could drive the terminal that shows the log.
+ */
+START_TEST(crash_report_escapes_hostile_names)
+{
+    const char *table;
+    long bad;
+    int rows = 0;
+
+    (void)crash2("null", "hostile");
+    ck_assert_msg(strstr(out, "{diesel} CRITICAL:fatal signal SIGSEGV (fault "
+        "at 0x40) in green thread '" T_HOSTILE_ESCAPED "' (id 3)\n") != NULL,
+        "stderr: %s", out);
+    table = strstr(out, "{diesel} CRITICAL:green threads (3):\n");
+    ck_assert_msg(table != NULL, "stderr: %s", out);
+    for (const char *p = table; (p = strstr(p, "CRITICAL:  ")) != NULL; p++)
+        rows++;
+    ck_assert_msg(rows == 3, "%d rows in: %s", rows, table);
+    ck_assert_msg(strstr(out, "\n| ") == NULL, "a forged row in: %s", out);
+    ck_assert_msg(strstr(table, "CRITICAL:  2 " T_HOSTILE_ESCAPED
+        " sleeping\n") != NULL, "stderr: %s", out);
+    ck_assert_msg(strstr(table, "CRITICAL:  3 " T_HOSTILE_ESCAPED
+        " running (crashed)\n") != NULL, "stderr: %s", out);
+    bad = t_forbidden_at(out, strlen(out));
+    ck_assert_msg(bad < 0, "raw byte %#x at %ld of: %s",
+        bad < 0 ? 0 : (unsigned char)out[bad], bad, out);
+}
+END_TEST
+
+/*
  * The program's own handler, without SA_ONSTACK, for a signal that comes
  * a few hundred bytes from the end of a green thread's stack: the kernel
  * cannot push the frame and sends SIGSEGV instead (no address, and it
@@ -200,6 +232,7 @@ diesel_stack_suite(void)
     tcase_add_test(tc, other_segfaults_keep_their_signal);
     tcase_add_test(tc, abort_in_a_green_thread_is_reported_and_still_aborts);
     tcase_add_test(tc, crash_report_can_be_turned_off);
+    tcase_add_test(tc, crash_report_escapes_hostile_names);
     tcase_add_test(tc, signal_frame_that_does_not_fit_is_a_stack_overflow);
     tcase_add_test(tc, spawn_past_the_mapping_limit_fails_cleanly);
     suite_add_tcase(s, tc);

@@ -20,6 +20,7 @@
 
 #include "tests.h"
 #include "proc.h"
+#include "hostile.h"
 
 static char dir[64];
 
@@ -305,6 +306,48 @@ START_TEST(stuck_report_off_waits_for_the_loop)
 }
 END_TEST
 
+/*
+ * Green threads named from client data (test/hostile.h): the handler
+ * escapes their names, so the report keeps its framing (dconsole prints
+ * it and exits 8, not 7), its table has one row per green thread, and
+ * nothing that could drive a terminal reaches dconsole's output.
+ */
+START_TEST(stuck_report_escapes_hostile_names)
+{
+    static struct t_proc d;
+    const char *table;
+    long bad;
+    int st, rows = 0;
+
+    start_child("hostile", t_slow(4000), NULL);
+    ck_assert(t_proc_expect(&child, 0, "holding", 10000));
+    st = dconsole(&d, NULL);
+    ck_assert_msg(st == 8, "dconsole exited %d: out %s err %s; child %s",
+        st, d.obuf, d.ebuf, child.ebuf);
+    ck_assert_msg(strstr(d.obuf, "green thread '" T_HOSTILE_ESCAPED
+        "' (id 3) holds it") != NULL, "%s", d.obuf);
+    table = strstr(d.obuf, "green threads (3):\n");
+    ck_assert_msg(table != NULL, "%s", d.obuf);
+    for (const char *p = strchr(table, '\n') + 1; *p != '\0'; p++)
+        rows += *p == '\n';
+    ck_assert_msg(rows == 3, "%d rows: %s", rows, table);
+    ck_assert_msg(strstr(table, "  2 " T_HOSTILE_ESCAPED " sleeping\n") !=
+        NULL, "%s", table);
+    ck_assert_msg(strstr(table, "  3 " T_HOSTILE_ESCAPED
+        " running (holds the loop)\n") != NULL, "%s", table);
+    bad = t_forbidden_at(d.obuf, d.on);
+    ck_assert_msg(bad < 0, "raw byte %#x at %ld of: %s",
+        bad < 0 ? 0 : (unsigned char)d.obuf[bad], bad, d.obuf);
+    bad = t_forbidden_at(d.ebuf, d.en);
+    ck_assert_msg(bad < 0, "raw byte at %ld of: %s", bad, d.ebuf);
+    ck_assert_int_eq(write(child.in, "go\n", 3), 3);
+    ck_assert(t_proc_expect(&child, 0, "released", 20000));
+    close(child.in);
+    child.in = -1;
+    ck_assert_int_eq(finish(&child, 10000), 0);
+}
+END_TEST
+
 START_TEST(stuck_after_rejects_negative)
 {
     errno = 0;
@@ -329,6 +372,7 @@ diesel_stuck_suite(void)
     tcase_add_test(tc, stuck_idle_service_gets_a_normal_session);
     tcase_add_test(tc, stuck_queued_and_forwarded_requests_attach_once);
     tcase_add_test(tc, stuck_report_off_waits_for_the_loop);
+    tcase_add_test(tc, stuck_report_escapes_hostile_names);
     tcase_add_test(tc, stuck_after_rejects_negative);
     suite_add_tcase(s, tc);
     return s;

@@ -3,8 +3,9 @@
  * check_stack.c.  argv[1]: "recurse" (unbounded recursion), "bigframe" (one
  * frame far larger than the guard page), "null" (a store to an unmapped
  * page, not an overflow), "abort"; argv[2] "quiet" turns the crash report
- * off.  The functions are not static, and the Makefile links the children
- * with -rdynamic, so that backtraces name them.
+ * off, "hostile" names both green threads with test/hostile.h's name.
+ * The functions are not static, and the Makefile links the children with
+ * -rdynamic, so that backtraces name them.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "diesel.h"
+#include "hostile.h"
 
 static volatile int sink;
 /* Never set: the compilers cannot know, so the recursion has no end but
@@ -77,11 +79,15 @@ idle(void *arg)
     return diesel_sleep(1000);
 }
 
+static int hostile;
+
 static int
 main_task(void *arg)
 {
-    diesel_task_spawn("bystander", idle, NULL, 0);
-    diesel_task_spawn("recurser", crasher, arg, 0);
+    diesel_task_spawn(hostile ? T_HOSTILE_NAME : "bystander", idle, NULL,
+        0);
+    diesel_task_spawn(hostile ? T_HOSTILE_NAME : "recurser", crasher, arg,
+        0);
     return diesel_sleep(1000);
 }
 
@@ -92,5 +98,6 @@ main(int argc, char **argv)
         return 2;
     if (argc > 2 && strcmp(argv[2], "quiet") == 0)
         diesel_crash_report(0);
+    hostile = argc > 2 && strcmp(argv[2], "hostile") == 0;
     return diesel_loop_run(main_task, argv[1]);
 }

@@ -7,12 +7,26 @@
  *   TRAP pid=<sender> uid=<sender uid> code=<si_code> value=<sival_int>
  *
  * Stops at SIGTERM or after 60 s.  It does not use libdiesel.
+ *
+ * `sigtrap_child greet DIR` plays a hostile app (test/hostile.h): on each
+ * signal it connects back to DIR/console-<sender>.sock as the library
+ * would, and sends a right greeting whose program name holds escapes,
+ * followed by a line that is no reply, with escapes too.  With
+ * `badgreet DIR`, the greeting does not answer the request (its nonce is
+ * off by one).  With `serve DIR`, the greeting is followed by a session:
+ * `help` lists a command named with an escape sequence and one named
+ * zap, `quit` ends the session, anything else gets OK.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "hostile.h"
 
 static volatile sig_atomic_t got, code, value, from, from_uid, term;
 
@@ -35,9 +49,65 @@ on_term(int sig)
     term = 1;
 }
 
-int
-main(void)
+/* Connect back to dconsole pid from in dir and send text. */
+static int
+greet(const char *dir, long from, const char *text)
 {
+    struct sockaddr_un sa;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/console-%ld.sock", dir,
+        from);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        (void)!write(fd, text, strlen(text));
+    /* Held open: dconsole is the one to close. */
+    return fd;
+}
+
+/* serve: answer commands on fd until quit or the end. */
+static void
+serve(int fd)
+{
+    char line[4096];
+    size_t n = 0;
+
+    while (!term) {
+        ssize_t r = read(fd, line + n, sizeof(line) - 1 - n);
+        char *nl;
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        line[n] = '\0';
+        while ((nl = strchr(line, '\n')) != NULL) {
+            const char *reply = "OK\n";
+
+            *nl = '\0';
+            if (strcmp(line, "help") == 0)
+                reply = "| " T_HOSTILE_TEXT "evil  a hostile name\n"
+                    "| zap  a plain one\nOK\n";
+            (void)!write(fd, reply, strlen(reply));
+            if (strcmp(line, "quit") == 0) {
+                close(fd);
+                return;
+            }
+            n -= (size_t)(nl + 1 - line);
+            memmove(line, nl + 1, n + 1);
+        }
+    }
+    close(fd);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *dir = argc > 2 ? argv[2] : NULL;
+    int bad = argc > 2 && strcmp(argv[1], "badgreet") == 0;
+    int session = argc > 2 && strcmp(argv[1], "serve") == 0;
     struct sigaction sa;
     int seen = 0;
     time_t end = time(NULL) + 60;
@@ -59,6 +129,18 @@ main(void)
             printf("TRAP pid=%ld uid=%ld code=%ld value=%ld\n", (long)from,
                 (long)from_uid, (long)code, (long)value);
             fflush(stdout);
+            if (dir != NULL) {
+                char text[512];
+                int fd;
+
+                snprintf(text, sizeof(text), "DIESEL-CONSOLE 1 pid=%ld "
+                    "program=" T_HOSTILE_TEXT " nonce=%ld\n%s",
+                    (long)getpid(), (long)value + bad,
+                    bad || session ? "" : T_HOSTILE_TEXT "\n");
+                fd = greet(dir, (long)from, text);
+                if (session && fd >= 0)
+                    serve(fd);
+            }
         }
     }
     return 0;

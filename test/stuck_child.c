@@ -11,6 +11,8 @@
  *              and a second OS thread does not, so that the kernel
  *              delivers the request there; the spinner lets the signal in
  *              once the library has handed it over (pthread_kill)
+ *     hostile  as spin, but the spinner and a sleeping green thread
+ *              have the name of test/hostile.h
  *     idle     nothing holds the loop
  *   STUCK_AFTER_MS: diesel_console_stuck_after() (default: not called)
  *
@@ -33,6 +35,7 @@
 #include <unistd.h>
 
 #include "diesel.h"
+#include "hostile.h"
 
 #define VISIBLE __attribute__((visibility("default"), noinline))
 
@@ -111,6 +114,13 @@ stuck_read(int fd, char *buf, size_t n)
 }
 
 static int
+sleeper(void *arg)
+{
+    (void)arg;
+    return diesel_sleep(3600 * 1000);
+}
+
+static int
 spinner(void *arg)
 {
     (void)arg;
@@ -169,6 +179,11 @@ app_main(void *arg)
     fflush(stdout);
     if (strcmp(mode, "spin") == 0 || strcmp(mode, "thread") == 0) {
         diesel_task_spawn("spinner", spinner, NULL, 0);
+    } else if (strcmp(mode, "hostile") == 0) {
+        /* Names a service may take from its clients: the report and its
+         * table must keep their framing. */
+        diesel_task_spawn(T_HOSTILE_NAME, sleeper, NULL, 0);
+        diesel_task_spawn(T_HOSTILE_NAME, spinner, NULL, 0);
     } else if (strcmp(mode, "read") == 0) {
         pthread_t t;
 

@@ -217,17 +217,43 @@ fail(struct session *s, int code, const char *fmt, ...)
 static void
 warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+static void put_safe(FILE *f, const char *text, size_t n);
+
+/* A message on standard error.  Its arguments quote what other processes
+ * control (process names, greetings, the app's errors, s->msg that holds
+ * them): the whole text goes through put_safe, like every byte from
+ * another process. */
 static void
 warn(const char *fmt, ...)
 {
+    char small[1024], *text = small;
     va_list ap;
+    int n;
 
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof(small)) {
+        char *big = malloc((size_t)n + 1);
+
+        if (big != NULL) {
+            va_start(ap, fmt);
+            vsnprintf(big, (size_t)n + 1, fmt, ap);
+            va_end(ap);
+            text = big;
+        } else {
+            n = (int)sizeof(small) - 1;
+        }
+    }
     fflush(stdout);
     fputs("dconsole: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
+    put_safe(stderr, text, (size_t)n);
     fputc('\n', stderr);
+    fflush(stderr);
+    if (text != small)
+        free(text);
 }
 
 /* A valid UTF-8 sequence at s (not a C1 control): its length, else 0. */
@@ -271,29 +297,46 @@ utf8_len(const unsigned char *s, size_t n)
  * app escapes control bytes already (diesel-console(7)), but root may be
  * attached to a user's process, and that user should not get to send
  * escape sequences to root's terminal.  Tabs and valid UTF-8 pass; any
- * other byte below 0x20, 0x7f, C1 controls and invalid UTF-8 become \xHH.
+ * other byte below 0x20, 0x7f, C1 controls and invalid UTF-8 become \xHH
+ * (the rule of lib/escape.c).  Every byte from another process that
+ * dconsole prints goes through here: replies, the stuck report, the
+ * app's errors (print_error), messages that quote a process name, a
+ * greeting or a bad line (warn), and -l rows.
  */
 static void
 put_safe(FILE *f, const char *text, size_t n)
 {
+    static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
+    char out[512];
+    size_t i = 0, o = 0;
 
+    /* Through a buffer: standard error is unbuffered, and a byte per
+     * write would be a system call per byte. */
     while (i < n) {
         unsigned char c = s[i];
         size_t len;
 
+        if (o + 8 > sizeof(out)) {
+            fwrite(out, 1, o, f);
+            o = 0;
+        }
         if (c == '\t' || (c >= 0x20 && c < 0x7f)) {
-            putc(c, f);
+            out[o++] = (char)c;
             i++;
         } else if (c >= 0x80 && (len = utf8_len(s + i, n - i)) > 0) {
-            fwrite(s + i, 1, len, f);
+            memcpy(out + o, s + i, len);
+            o += len;
             i += len;
         } else {
-            fprintf(f, "\\x%02x", c);
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
             i++;
         }
     }
+    fwrite(out, 1, o, f);
 }
 
 static void
@@ -439,6 +482,12 @@ add_word(struct session *s, const char *text, size_t n)
         w++;
     if (w == 0)
         return;
+    /* Tab puts the word on the terminal, past put_safe: only a word that
+     * put_safe would leave as it is (printable ASCII) is offered. */
+    for (size_t i = 0; i < w; i++) {
+        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] >= 0x7f)
+            return;
+    }
     if (s->nwords == s->cap_words) {
         size_t cap = s->cap_words ? s->cap_words * 2 : 32;
         v = realloc(s->words, cap * sizeof(*v));

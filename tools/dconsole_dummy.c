@@ -15,9 +15,10 @@
  * The functions that hold the loop are exported (and dconsole is linked
  * with -rdynamic) so that the report's backtrace names them.
  *
- * SIGINT and SIGTERM stop it cleanly: the handler writes the signal
- * number to a self-pipe, and a green thread that waits on the pipe stops
- * the loop.
+ * SIGINT and SIGTERM stop it cleanly: a green thread, stopper, waits for
+ * them (diesel_signal_wait) and stops the loop.  Cancelled from the
+ * console, it gives them back their default action, so that Ctrl-C and
+ * kill still stop the dummy, if less cleanly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,36 +33,26 @@
 #include "diesel.h"
 #include "dconsole.h"
 
-static int stop_pipe[2] = { -1, -1 };
 static int64_t interval = 5;        /* seconds between "sleeping" lines */
-
-static void
-on_signal(int sig)
-{
-    int saved = errno;
-    unsigned char c = (unsigned char)sig;
-
-    if (write(stop_pipe[1], &c, 1) < 0) {
-        /* Full: a stop is already on its way. */
-    }
-    errno = saved;
-}
 
 /* Waits for SIGINT or SIGTERM, then stops the loop. */
 static int
 stopper(void *arg)
 {
-    unsigned char c;
+    int stop[] = { SIGINT, SIGTERM }, sig;
 
     (void)arg;
-    for (;;) {
-        if (diesel_fd_wait(stop_pipe[0], DIESEL_READ, -1) < 0)
-            return 0;   /* cancelled: the loop stops anyway */
-        if (read(stop_pipe[0], &c, 1) == 1)
-            break;
-    }
+    /* The handlers are in before the PID is out: whoever signals the
+     * PID finds them.  A first wait that never blocks installs them. */
+    sig = diesel_signal_wait(stop, 2, 0);
+    printf("PID %ld\n", (long)getpid());
+    fflush(stdout);
+    if (sig < 0)
+        sig = diesel_signal_wait(stop, 2, -1);
+    if (sig < 0)
+        return 0;   /* cancelled: the signals have their defaults again */
     diesel_log("dummy", DIESEL_LOG_INFO, "%s: stopping",
-        c == SIGINT ? "SIGINT" : "SIGTERM");
+        sig == SIGINT ? "SIGINT" : "SIGTERM");
     diesel_loop_stop(0);
     return 0;
 }
@@ -287,28 +278,7 @@ dummy_main(void *arg)
 int
 dc_dummy_main(int signo)
 {
-    struct sigaction sa;
-    int st;
-
-    if (pipe(stop_pipe) != 0) {
-        perror("dconsole: pipe");
-        return 1;
-    }
-    for (int i = 0; i < 2; i++) {
-        fcntl(stop_pipe[i], F_SETFD, FD_CLOEXEC);
-        fcntl(stop_pipe[i], F_SETFL, fcntl(stop_pipe[i], F_GETFL) | O_NONBLOCK);
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    printf("PID %ld\n", (long)getpid());
-    fflush(stdout);
-    st = diesel_loop_run(dummy_main, &signo);
+    int st = diesel_loop_run(dummy_main, &signo);
     diesel_console_uninstall();
-    close(stop_pipe[0]);
-    close(stop_pipe[1]);
     return st < 0 ? 1 : st;
 }
