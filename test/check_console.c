@@ -32,6 +32,7 @@
 
 #include "tests.h"
 #include "console_client.h"
+#include "proc.h"
 #include "console.h"
 #include "internal.h"
 #include "sanitize.h"
@@ -1004,30 +1005,6 @@ START_TEST(foreign_tgkill_and_kill_are_refused_and_the_service_lives)
 }
 END_TEST
 
-/* Field 22 of /proc/PID/stat: the start time, in clock ticks. */
-static unsigned long long
-proc_start_ticks(pid_t pid)
-{
-    char path[64], buf[1024], *p;
-    unsigned long long v = 0;
-    FILE *f;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    f = fopen(path, "re");
-    ck_assert_ptr_nonnull(f);
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    p = strrchr(buf, ')');
-    ck_assert_ptr_nonnull(p);
-    for (int field = 2; field < 22 && p != NULL; field++)
-        p = strchr(p + 1, ' ');
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(sscanf(p, " %llu", &v), 1);
-    return v;
-}
-
 /* What dconsole checks before it signals: service-PID in the directory,
  * naming the start time and the signal; gone at uninstall and at exit. */
 START_TEST(advertisement_is_written_at_install_and_removed_after)
@@ -1051,7 +1028,7 @@ START_TEST(advertisement_is_written_at_install_and_removed_after)
     fclose(f);
     text[n] = '\0';
     snprintf(want, sizeof(want), "DIESEL-CONSOLE-SERVICE 1 pid=%ld start=%llu "
-        "signal=%d\n", (long)app.pid, proc_start_ticks(app.pid), SIGTRAP);
+        "signal=%d\n", (long)app.pid, t_proc_start_ticks(app.pid), SIGTRAP);
     ck_assert_str_eq(text, want);
     /* Uninstalled: gone. */
     attach(&c);

@@ -190,3 +190,27 @@ t_proc_wait(struct t_proc *p, int64_t ms)
     p->out = p->err = p->in = -1;
     return killed ? -1 : p->status;
 }
+
+unsigned long long
+t_proc_start_ticks(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long v = 0;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces: count from its last ')'. */
+    p = strrchr(buf, ')');
+    for (int field = 2; field < 22 && p != NULL; field++)
+        p = strchr(p + 1, ' ');
+    if (p == NULL || sscanf(p, " %llu", &v) != 1)
+        return 0;
+    return v;
+}

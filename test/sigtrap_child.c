@@ -1,18 +1,24 @@
 /*
  * sigtrap_child.c: a process that catches SIGTRAP and never answers, for
  * check_dconsole.c: dconsole must see a handler, signal it, and give up
- * after its timeout.  Prints "ready" once the handler is in place, then a
- * line for each signal:
+ * after its timeout.  With a directory as its argument it advertises
+ * itself there as a service does (diesel__console_advertise: a fake
+ * service, which dconsole then signals); without, it is a mere process
+ * that catches SIGTRAP, which dconsole must never signal.  Prints "ready"
+ * once the handler (and advertisement) is in place, then a line for each
+ * signal:
  *
  *   TRAP pid=<sender> uid=<sender uid> code=<si_code> value=<sival_int>
  *
- * Stops at SIGTERM or after 60 s.  It does not use libdiesel.
+ * Stops at SIGTERM or after 60 s.  It runs no loop and no console.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "internal.h"
 
 static volatile sig_atomic_t got, code, value, from, from_uid, term;
 
@@ -36,7 +42,7 @@ on_term(int sig)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     struct sigaction sa;
     int seen = 0;
@@ -50,6 +56,15 @@ main(void)
     sa.sa_handler = on_term;
     sa.sa_flags = 0;
     sigaction(SIGTERM, &sa, NULL);
+    if (argc > 1) {
+        char why[512];
+
+        if (diesel__console_advertise(argv[1], SIGTRAP, why,
+            sizeof(why)) != 0) {
+            fprintf(stderr, "sigtrap_child: %s\n", why);
+            return 1;
+        }
+    }
     printf("ready\n");
     fflush(stdout);
     while (!term && time(NULL) < end) {
@@ -60,6 +75,13 @@ main(void)
                 (long)from_uid, (long)code, (long)value);
             fflush(stdout);
         }
+    }
+    if (argc > 1) {
+        char path[1024];
+
+        snprintf(path, sizeof(path), "%s/service-%ld", argv[1],
+            (long)getpid());
+        unlink(path);
     }
     return 0;
 }
