@@ -1005,6 +1005,48 @@ START_TEST(foreign_tgkill_and_kill_are_refused_and_the_service_lives)
 }
 END_TEST
 
+/* TESTPLAN 9d, the service's side: between the app's directory check and
+ * its connect, the directory is swapped for a symlink to another where a
+ * decoy listens at the same name; the app still reaches the socket in
+ * the directory it checked, and the decoy gets nothing. */
+START_TEST(connect_goes_to_the_directory_checked_despite_a_swap)
+{
+    struct sockaddr_un sa;
+    struct pollfd pf;
+    char other[160], moved[160];
+    struct dcc c;
+    int decoy;
+
+    rdv_setup();
+    snprintf(other, sizeof(other), "%s/elsewhere", top);
+    snprintf(moved, sizeof(moved), "%s.moved", rdv);
+    ck_assert_int_eq(mkdir(other, 0700), 0);
+    t_swap_set(rdv, other);
+    app_start(&app, -1, NULL);
+    t_swap_clear();
+    /* The decoy: our pid's socket name, in the other directory. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%.80s/console-%ld.sock",
+        other, (long)getpid());
+    decoy = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ck_assert_int_eq(bind(decoy, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(decoy, 4), 0);
+    ck_assert_int_eq(dcc_attach(&c, app.pid, geteuid(), 0, T(5000)), 0);
+    expect(&c, "echo checked", 0, "| checked\nOK\n");
+    /* The swap did happen, and nothing reached the decoy. */
+    ck_assert_int_eq(access(moved, F_OK), 0);
+    pf.fd = decoy;
+    pf.events = POLLIN;
+    ck_assert_int_eq(poll(&pf, 1, 0), 0);
+    dcc_close(&c);
+    close(decoy);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rm_rf(moved);
+    rdv_teardown();
+}
+END_TEST
+
 /* What dconsole checks before it signals: service-PID in the directory,
  * naming the start time and the signal; gone at uninstall and at exit. */
 START_TEST(advertisement_is_written_at_install_and_removed_after)
@@ -2207,6 +2249,7 @@ diesel_console_suite(void)
         foreign_tgkill_and_kill_are_refused_and_the_service_lives);
     tcase_add_test(sec, advertisement_is_written_at_install_and_removed_after);
     tcase_add_test(sec, unsafe_directory_means_no_advertisement);
+    tcase_add_test(sec, connect_goes_to_the_directory_checked_despite_a_swap);
     suite_add_tcase(s, sec);
 
     tcase_set_timeout(res, 120);

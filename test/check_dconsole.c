@@ -948,6 +948,41 @@ START_TEST(dconsole_sweeps_what_killed_processes_left)
 }
 END_TEST
 
+/* TESTPLAN 9d, dconsole's side: the directory is swapped for a symlink
+ * to another between its check and the bind; the socket still lands in
+ * the directory checked (now renamed), never in the other, and is
+ * removed from there. */
+START_TEST(dconsole_binds_in_the_directory_it_checked_despite_a_swap)
+{
+    struct t_proc *k = malloc(sizeof(*k));
+    char pid[32], dir[300], moved[320], other[300], sock[400];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "30", pid, NULL };
+    struct stat st;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(moved, sizeof(moved), "%s.moved", dir);
+    snprintf(other, sizeof(other), "%s/elsewhere", base);
+    ck_assert_int_eq(mkdir(other, 0700), 0);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
+    t_swap_set(dir, other);
+    proc_start(k, t_tool_path("dconsole"), argv, 0, -1, NULL);
+    t_swap_clear();
+    sock_path_of(sock, sizeof(sock), moved, k->pid);
+    ck_assert_msg(wait_for_path(sock, 5000), "no socket %s; dconsole: %s",
+        sock, k->ebuf);
+    ck_assert_int_eq(lstat(dir, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));     /* the swap did happen */
+    ck_assert_int_eq(count_entries(other), 0);
+    kill(k->pid, SIGTERM);
+    proc_wait(k, 5000);
+    ck_assert_int_eq(count_sockets(moved), 0);
+    ck_assert_int_eq(count_entries(other), 0);
+    trap_stop();
+    free(k);
+}
+END_TEST
+
 /* Item 6: the service at its descriptor limit cannot connect back; its
  * log says why, and now dconsole's timeout says it too. */
 START_TEST(dconsole_names_a_service_at_its_fd_limit)
@@ -2187,6 +2222,8 @@ diesel_dconsole_suite(void)
     tcase_add_test(tc, dconsole_never_signals_a_shell_that_traps_sigtrap);
     tcase_add_test(tc, dconsole_sweeps_what_killed_processes_left);
     tcase_add_test(tc, dconsole_names_a_service_at_its_fd_limit);
+    tcase_add_test(tc,
+        dconsole_binds_in_the_directory_it_checked_despite_a_swap);
     suite_add_tcase(s, tc);
 
     tcase_set_timeout(te, 20);
