@@ -948,6 +948,33 @@ START_TEST(dconsole_sweeps_what_killed_processes_left)
 }
 END_TEST
 
+/* Item 6: a target that blocks the console signal in every thread never
+ * runs its handler; the timeout says so. */
+START_TEST(dconsole_names_a_signal_blocked_everywhere)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char path[1024], pid[32], dir[300];
+    char *targv[] = { "sigtrap_child", dir, "block", NULL };
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(path, sizeof(path), "%s/sigtrap_child", t_dir());
+    proc_start(&trap, path, targv, 0, -1, NULL);
+    ck_assert_msg(t_proc_expect(&trap, 0, "ready\n", 5000), "%s", trap.ebuf);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap.pid);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
+    /* (valgrind keeps signal masks of its own) */
+    if (!wrapped(trap.pid))
+        ck_assert_msg(strstr(p->ebuf, "did not answer within 1 s: every "
+            "thread of it blocks the console signal, so its handler cannot "
+            "run") != NULL, "%s", p->ebuf);
+    ck_assert_int_eq(trap_signals(), 0);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
 /* TESTPLAN 9d, dconsole's side: the directory is swapped for a symlink
  * to another between its check and the bind; the socket still lands in
  * the directory checked (now renamed), never in the other, and is
@@ -1979,6 +2006,31 @@ START_TEST(session_blocked_loop_times_out_with_a_hint)
 }
 END_TEST
 
+/* Item 6: a loop held by a green thread that spins, with the stuck
+ * report off: the timeout says the target was on a CPU all along. */
+START_TEST(dconsole_names_a_loop_held_on_the_cpu)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char ps[32], hog[32];
+    char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
+    pid_t pid;
+
+    setenv("DIESEL_CONSOLE_STUCK_MS", "0", 1);
+    pid = dummy_start(0);
+    unsetenv("DIESEL_CONSOLE_STUCK_MS");
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    snprintf(hog, sizeof(hog), "%ld", (long)t_slow(4));
+    ck_assert_int_eq(oneshot(p, pid, "hog", hog, NULL), 0);
+    ck_assert(t_proc_expect(&dummy, 1, "hogging the loop", 3000));
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
+    ck_assert_msg(strstr(p->ebuf, "did not answer within 1 s: it was running "
+        "on a CPU for ") != NULL && strstr(p->ebuf, "its loop is blocked by "
+        "a green thread that never yields") != NULL, "%s", p->ebuf);
+    ck_assert(t_proc_expect(&dummy, 1, "done hogging the loop", 10000));
+    free(p);
+}
+END_TEST
+
 /* Item 16: the app dies mid-session. */
 START_TEST(session_app_dying_ends_the_session)
 {
@@ -2222,6 +2274,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(tc, dconsole_never_signals_a_shell_that_traps_sigtrap);
     tcase_add_test(tc, dconsole_sweeps_what_killed_processes_left);
     tcase_add_test(tc, dconsole_names_a_service_at_its_fd_limit);
+    tcase_add_test(tc, dconsole_names_a_signal_blocked_everywhere);
     tcase_add_test(tc,
         dconsole_binds_in_the_directory_it_checked_despite_a_swap);
     suite_add_tcase(s, tc);
@@ -2251,6 +2304,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_nobody_cannot_attach_to_roots_app);
     tcase_add_test(ts, session_stopped_app_times_out_then_recovers);
     tcase_add_test(ts, session_blocked_loop_times_out_with_a_hint);
+    tcase_add_test(ts, dconsole_names_a_loop_held_on_the_cpu);
     tcase_add_test(ts, session_app_dying_ends_the_session);
     tcase_add_test(ts, session_killed_tool_leaves_the_app_serving);
     tcase_add_test(ts, session_four_at_once_then_busy);

@@ -10,7 +10,10 @@
  *
  *   TRAP pid=<sender> uid=<sender uid> code=<si_code> value=<sival_int>
  *
- * Stops at SIGTERM or after 60 s.  It runs no loop and no console.
+ * With "block" after the directory, it blocks SIGTRAP: signals stay
+ * pending and it never answers, as a service whose every thread blocks
+ * the console signal.  Stops at SIGTERM or after 60 s.  It runs no loop
+ * and no console.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -56,6 +59,14 @@ main(int argc, char **argv)
     sa.sa_handler = on_term;
     sa.sa_flags = 0;
     sigaction(SIGTERM, &sa, NULL);
+    if (argc > 2 && strcmp(argv[2], "block") == 0) {
+        sigset_t trap;
+
+        /* Blocked: a handler that can never run. */
+        sigemptyset(&trap);
+        sigaddset(&trap, SIGTRAP);
+        sigprocmask(SIG_BLOCK, &trap, NULL);
+    }
     if (argc > 1) {
         char why[512];
 
