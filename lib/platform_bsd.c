@@ -19,7 +19,7 @@
 #include <sys/ucred.h>
 #endif
 #include <sys/sysctl.h>
-#if defined(__FreeBSD__) || defined(__DragonFly__)
+#if defined(__FreeBSD__)
 #include <sys/user.h>
 #endif
 #if defined(__APPLE__)
@@ -132,7 +132,7 @@ diesel__platform_progname(void)
 int
 diesel__platform_start_time(uint64_t *t)
 {
-#if defined(__FreeBSD__) || defined(__DragonFly__)
+#if defined(__FreeBSD__)
     struct kinfo_proc kp;
     size_t len = sizeof(kp);
     int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)getpid() };
@@ -169,6 +169,9 @@ diesel__platform_start_time(uint64_t *t)
     *t = (uint64_t)kp.p_ustart_sec * 1000000 + (uint64_t)kp.p_ustart_usec;
     return 0;
 #else
+    /* DragonFly and the rest: unknown, so no advertisement is written,
+     * the log says so, and dconsole (whose dconsole_bsd.c knows no
+     * process there either) refuses to attach. */
     (void)t;
     errno = ENOSYS;
     return -1;

@@ -852,9 +852,13 @@ sweep(int dfd, int signo)
             errno == ESRCH;
         if (!gone && sp != 0) {
             /* Its pid lives: stale only if that process was born after
-             * the socket was made (a second of slack for the clocks). */
+             * the socket was made.  Both times are rounded to the second
+             * (the boot time, the mtime), and the start in ticks: three
+             * seconds of slack, so that a live dconsole's socket is never
+             * taken for stale (one left a moment before its pid was
+             * reused stays, harmlessly, until a later sweep). */
             gone = fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                p.born > 0 && p.born > (double)st.st_mtime + 1.0;
+                p.born > 0 && p.born > (double)st.st_mtime + 3.0;
         } else if (!gone) {
             uint64_t start;
             int sig;
