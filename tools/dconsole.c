@@ -140,6 +140,8 @@ struct session {
     struct dc_edit *ed;     /* the line editor (interactive only) */
     int stuck;              /* the app sent its stuck report (exit 8) */
     int pidfd;              /* a handle on the target, or -1 */
+    int looks;              /* the target's state read while waiting */
+    int running;            /* of those, 'R': running or runnable */
     char msg[1024];         /* the message to print on the way out */
 };
 
@@ -1000,6 +1002,8 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
                         "answered", (long)s->pid);
                 continue;
             }
+            s->looks++;
+            s->running += p.state == 'R';
             /* Again, with the same nonce, once a second: a loop that was
              * merely busy may be stuck for long enough now, and then its
              * handler answers (the app attaches once per nonce).  Never
@@ -1140,8 +1144,7 @@ attach(struct session *s)
     char dir[PATH_MAX], why[512];
     uid_t me = geteuid();
     int32_t nonce;
-    int64_t deadline, sent;
-    long cpu_before;
+    int64_t deadline;
     int lfd = -1, dfd = -1, st;
 
     /* The handle first: whatever is checked below is checked of the
@@ -1198,8 +1201,6 @@ attach(struct session *s)
         return st;
     }
     nonce = dc_random31();
-    cpu_before = p.cpu_ms;
-    sent = diesel_now();
     if (dc_signal_send(s->pid, s->pidfd, s->signo, &nonce) != 0) {
         int err = errno;
         diesel_fd_close(lfd);
@@ -1221,8 +1222,6 @@ attach(struct session *s)
     if (st == 0)
         st = stuck_report(s);
     if (st == ST_TIMEOUT) {
-        int64_t waited = diesel_now() - sent;
-
         if (dc_proc_get(s->pid, s->signo, &p) == 0 && p.state == 'T')
             return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
                 "it is stopped (kill -CONT %ld resumes it)", (long)s->pid,
@@ -1230,16 +1229,15 @@ attach(struct session *s)
         if (dc_diagnose(s->pid, s->signo, why, sizeof(why)) > 0)
             return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
                 "%s", (long)s->pid, o->timeout, why);
-        /* On a CPU for most of the wait: an idle loop uses next to none,
-         * and a busy one serves the request between two turns. */
-        if (cpu_before >= 0 && p.cpu_ms >= 0 && waited > 0 &&
-            (p.cpu_ms - cpu_before) * 2 >= waited)
+        /* Running (or runnable) at every look: an idle loop sleeps in
+         * poll, and a busy one serves the request between two turns. */
+        if (s->looks >= 2 && s->running == s->looks)
             return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
-                "it was running on a CPU for %ld ms of the %ld ms waited: its "
+                "it was running at each of the %d looks taken meanwhile: its "
                 "loop is blocked by a green thread that never yields (past "
                 "its stuck threshold, 1 s unless DIESEL_CONSOLE_STUCK_MS says "
                 "otherwise, an attach gets the stuck report)", (long)s->pid,
-                o->timeout, p.cpu_ms - cpu_before, (long)waited);
+                o->timeout, s->looks);
         return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: is "
             "its loop blocked by a green thread that never yields? is the "
             "console installed (diesel_console_install)? does it use the "

@@ -18,7 +18,8 @@
 struct dc_proc {
     pid_t pid;
     uid_t uid;          /* effective uid: what its connect(2) carries */
-    char state;         /* 'Z' zombie, 'T' stopped, 'R', 'S'... '?' */
+    char state;         /* 'Z' zombie, 'T' stopped, 'R' running or
+                           runnable, 'S'... '?' */
     int catches;        /* it has a handler for the signal asked about */
     int ignores;        /* it ignores that signal */
     char comm[64];      /* command name, as the system keeps it */
@@ -28,7 +29,6 @@ struct dc_proc {
                            clock ticks since boot; the BSDs: microseconds
                            since the epoch); 0 if unknown */
     double born;        /* when it started, seconds since the epoch; -1 */
-    long cpu_ms;        /* CPU time it has used, ms; -1 if unknown */
 };
 
 /*

@@ -46,7 +46,8 @@ fill(const struct kinfo_proc *kp, int signo, struct dc_proc *p)
 {
     p->pid = kp->ki_pid;
     p->uid = kp->ki_uid;
-    p->state = kp->ki_stat == SZOMB ? 'Z' : kp->ki_stat == SSTOP ? 'T' : 'S';
+    p->state = kp->ki_stat == SZOMB ? 'Z' : kp->ki_stat == SSTOP ? 'T' :
+        kp->ki_stat == SRUN ? 'R' : 'S';
     p->catches = sigismember(&kp->ki_sigcatch, signo) == 1;
     p->ignores = sigismember(&kp->ki_sigignore, signo) == 1;
     snprintf(p->comm, sizeof(p->comm), "%s", kp->ki_comm);
@@ -54,7 +55,6 @@ fill(const struct kinfo_proc *kp, int signo, struct dc_proc *p)
     p->start = (uint64_t)kp->ki_start.tv_sec * 1000000 +
         (uint64_t)kp->ki_start.tv_usec;
     p->born = (double)kp->ki_start.tv_sec;
-    p->cpu_ms = (long)(kp->ki_runtime / 1000);
     return 0;
 }
 
@@ -78,7 +78,6 @@ fill(const struct kinfo_proc *kp, int signo, struct dc_proc *p)
     p->start = (uint64_t)kp->kp_proc.p_starttime.tv_sec * 1000000 +
         (uint64_t)kp->kp_proc.p_starttime.tv_usec;
     p->born = (double)kp->kp_proc.p_starttime.tv_sec;
-    p->cpu_ms = -1;
     return 0;
 }
 
@@ -114,7 +113,6 @@ fill(const KP *kp, int signo, struct dc_proc *p)
     p->start = (uint64_t)kp->p_ustart_sec * 1000000 +
         (uint64_t)kp->p_ustart_usec;
     p->born = (double)kp->p_ustart_sec;
-    p->cpu_ms = (long)(kp->p_rtime_sec * 1000 + kp->p_rtime_usec / 1000);
     return 0;
 }
 
@@ -138,7 +136,6 @@ dc_proc_get(pid_t pid, int signo, struct dc_proc *p)
     memset(p, 0, sizeof(*p));
     p->uptime = -1;
     p->born = -1;
-    p->cpu_ms = -1;
     if (sysctl(mib, sizeof(mib) / sizeof(mib[0]), &kp, &len, NULL, 0) != 0)
         return -1;
     if (len == 0) {

@@ -37,10 +37,9 @@ mask_has(const char *hex, int signo)
     return (v >> ((signo - 1) % 4)) & 1;
 }
 
-/* From /proc/PID/stat: the start time (field 22) and the CPU time used
- * (fields 14 and 15), in clock ticks. */
+/* From /proc/PID/stat: the start time (field 22), in clock ticks. */
 static int
-stat_of(pid_t pid, unsigned long long *start, unsigned long long *cpu)
+stat_of(pid_t pid, unsigned long long *start)
 {
     char path[64], buf[1024], *p;
     unsigned long long f[23];
@@ -71,7 +70,6 @@ stat_of(pid_t pid, unsigned long long *start, unsigned long long *cpu)
             f[i] = 0;   /* a negative field (priority): not one we use */
     }
     *start = f[22];
-    *cpu = f[14] + f[15];
     return 0;
 }
 
@@ -93,20 +91,19 @@ boot_time(void)
     return bt;
 }
 
-/* start, cpu, uptime and born for p. */
+/* start, uptime and born for p. */
 static void
 times_of(struct dc_proc *p)
 {
-    unsigned long long start, cpu;
+    unsigned long long start;
     long hz = sysconf(_SC_CLK_TCK);
     long long bt;
     double up;
     FILE *f;
 
-    if (hz <= 0 || stat_of(p->pid, &start, &cpu) != 0)
+    if (hz <= 0 || stat_of(p->pid, &start) != 0)
         return;
     p->start = start;
-    p->cpu_ms = (long)(cpu * 1000 / (unsigned long long)hz);
     bt = boot_time();
     if (bt >= 0)
         p->born = (double)bt + (double)start / (double)hz;
@@ -132,7 +129,6 @@ dc_proc_get(pid_t pid, int signo, struct dc_proc *p)
     p->state = '?';
     p->uptime = -1;
     p->born = -1;
-    p->cpu_ms = -1;
     snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
     f = fopen(path, "re");
     if (f == NULL) {
