@@ -912,16 +912,20 @@ END_TEST
  * service is gone, and leaves everything else alone. */
 START_TEST(dconsole_sweeps_what_killed_processes_left)
 {
-    struct t_proc *p = malloc(sizeof(*p)), *k = malloc(sizeof(*k));
+    struct t_proc *p, *k;
     char pid[32], dir[300], sock[400], adv[400], live[400];
     char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
     char *wait30[] = { "dconsole", "-d", dir, "-t", "30", pid, NULL };
     struct stat st;
     pid_t gone = fork();
 
+    /* (Forked before anything is allocated: valgrind would count what
+     * the child leaves behind at _exit as lost.) */
     if (gone == 0)
         _exit(0);
     waitpid(gone, NULL, 0);
+    p = malloc(sizeof(*p));
+    k = malloc(sizeof(*k));
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
     snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
@@ -964,12 +968,14 @@ START_TEST(dconsole_names_a_signal_blocked_everywhere)
     ck_assert_msg(t_proc_expect(&trap, 0, "ready\n", 5000), "%s", trap.ebuf);
     snprintf(pid, sizeof(pid), "%ld", (long)trap.pid);
     ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
-    /* (valgrind keeps signal masks of its own) */
-    if (!wrapped(trap.pid))
+    /* (valgrind keeps signal masks of its own, and delivers as it sees
+     * fit) */
+    if (!wrapped(trap.pid)) {
         ck_assert_msg(strstr(p->ebuf, "did not answer within 1 s: every "
             "thread of it blocks the console signal, so its handler cannot "
             "run") != NULL, "%s", p->ebuf);
-    ck_assert_int_eq(trap_signals(), 0);
+        ck_assert_int_eq(trap_signals(), 0);
+    }
     trap_stop();
     free(p);
 }
