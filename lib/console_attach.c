@@ -1,13 +1,17 @@
 /*
  * console_attach.c: how an operator gets in (DESIGN.md, "The console").
  *
- * Nothing listens in the program.  dconsole binds a UNIX socket in a
- * private rendezvous directory and sends the console signal with a nonce;
- * the signal handler only writes a record to a self-pipe; the loop reads
- * it, checks the directory, connects, and requires the kernel's word
- * (SO_PEERCRED or its kin) that the peer is the process that sent the
- * signal, running as our user or root.  Then a session green thread
- * greets the peer with the nonce and serves commands.
+ * Nothing listens in the program.  At install it advertises itself in its
+ * private rendezvous directory (service-<pid>, with its start time: what
+ * dconsole must find before it signals anything).  dconsole binds a UNIX
+ * socket there and sends the console signal with a nonce; the signal
+ * handler only writes a record to a self-pipe; the loop reads it, checks
+ * the directory through a descriptor, connects through that descriptor,
+ * and requires the kernel's word (SO_PEERCRED or its kin) that the peer
+ * is the process that sent the signal, running as our user or root.  Then
+ * a session green thread greets the peer with the nonce and serves
+ * commands.  A SIGTRAP that is neither a request, nor the kernel's, nor
+ * our own (tgkill from another process) is refused and logged.
  *
  *   any thread                 the loop's thread
  *   ----------                 -----------------
@@ -327,7 +331,7 @@ open_dir(const char *dir, char *why, size_t size)
     return fd;
 }
 
-/* ---- The advertisement ---------------------------------------------------- */
+/* ---- The advertisement --------------------------------------------------- */
 
 /*
  * dconsole signals nothing it has not proven, from outside, to be a

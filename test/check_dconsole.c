@@ -206,15 +206,16 @@ remove_tree(const char *path)
         fprintf(stderr, "could not remove %s\n", path);
 }
 
-/* Sockets (console-*) in a directory. */
+/* Entries in a directory whose names start with prefix ("": all but .
+ * and ..). */
 static int
-count_sockets(const char *dir)
+count_named(const char *dir, const char *prefix)
 {
     char cmd[600];
     FILE *f;
     int n = -1;
 
-    snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '^console-'", dir);
+    snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '^%s'", dir, prefix);
     f = popen(cmd, "r");
     if (f != NULL) {
         if (fscanf(f, "%d", &n) != 1)
@@ -224,22 +225,17 @@ count_sockets(const char *dir)
     return n;
 }
 
-/* Entries in a directory, but . and .. */
+/* Sockets (console-*) in a directory. */
+static int
+count_sockets(const char *dir)
+{
+    return count_named(dir, "console-");
+}
+
 static int
 count_entries(const char *dir)
 {
-    char cmd[600];
-    FILE *f;
-    int n = -1;
-
-    snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", dir);
-    f = popen(cmd, "r");
-    if (f != NULL) {
-        if (fscanf(f, "%d", &n) != 1)
-            n = -1;
-        pclose(f);
-    }
-    return n;
+    return count_named(dir, "");
 }
 
 static int
@@ -610,12 +606,20 @@ intrude(const char *path, int as_nobody, pid_t *who)
 
         if (as_nobody)
             become_nobody();
-        fd = socket(AF_UNIX, SOCK_STREAM, 0);
         memset(&sa, 0, sizeof(sa));
         sa.sun_family = AF_UNIX;
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-            _exit(errno == EACCES ? 10 : 20 + (errno & 0x7f));
+        /* The socket's file appears at bind(2), a moment before dconsole
+         * listens: refused until then. */
+        for (int64_t end = t_now_ms() + t_slow(2000);;) {
+            fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                break;
+            if (errno != ECONNREFUSED || t_now_ms() >= end)
+                _exit(errno == EACCES ? 10 : 20 + (errno & 0x7f));
+            close(fd);
+            usleep(2000);
+        }
         pf.fd = fd;
         pf.events = POLLIN;
         if (poll(&pf, 1, (int)t_slow(3000)) != 1)
