@@ -198,9 +198,16 @@ test/%_child: test/%_child.c test/deep_stack.h test/hostile.h $(LIB) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -rdynamic -o $@ $< $(LIB) \
 	    $(ALL_LDFLAGS)
 
+# An LD_PRELOAD shim for the symlink-swap tests (TESTPLAN 9d): no
+# sanitizer in it, since it loads before the sanitizer's runtime.
+TEST_SHIMS := test/swap_shim.so
+test/swap_shim.so: test/swap_shim.c $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) -std=c11 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) \
+	    -O2 -fPIC -shared -o $@ $< -ldl
+
 # Every suite on the default backend; the loop-facing suites on the others.
 LOOP_SUITES := $(filter task timer fd sync net signal console stuck,$(patsubst test/check_%.c,%,$(TEST_SRC)))
-check-build: all $(TEST_BIN) $(TEST_HELPERS)
+check-build: all $(TEST_BIN) $(TEST_HELPERS) $(TEST_SHIMS)
 
 # What the tests need (Check, the real clients, man), installed when we
 # may, else named with the command that installs it: before anything is
@@ -285,7 +292,7 @@ uninstall:
 clean:
 	rm -f lib/*.o lib/*.a lib/libdiesel.pc lib/.flags test/*.o test/suites.h \
 	    tools/*.o \
-	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TOOLS) $(EXAMPLES) \
+	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TEST_SHIMS) $(TOOLS) $(EXAMPLES) \
 	    $(BENCH_BIN)
 
 .PHONY: all tools examples deps check check-run check-build check-docs bench \

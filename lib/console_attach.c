@@ -1,13 +1,17 @@
 /*
  * console_attach.c: how an operator gets in (DESIGN.md, "The console").
  *
- * Nothing listens in the program.  dconsole binds a UNIX socket in a
- * private rendezvous directory and sends the console signal with a nonce;
- * the signal handler only writes a record to a self-pipe; the loop reads
- * it, checks the directory, connects, and requires the kernel's word
- * (SO_PEERCRED or its kin) that the peer is the process that sent the
- * signal, running as our user or root.  Then a session green thread
- * greets the peer with the nonce and serves commands.
+ * Nothing listens in the program.  At install it advertises itself in its
+ * private rendezvous directory (service-<pid>, with its start time: what
+ * dconsole must find before it signals anything).  dconsole binds a UNIX
+ * socket there and sends the console signal with a nonce; the signal
+ * handler only writes a record to a self-pipe; the loop reads it, checks
+ * the directory through a descriptor, connects through that descriptor,
+ * and requires the kernel's word (SO_PEERCRED or its kin) that the peer
+ * is the process that sent the signal, running as our user or root.  Then
+ * a session green thread greets the peer with the nonce and serves
+ * commands.  A SIGTRAP that is neither a request, nor the kernel's, nor
+ * our own (tgkill from another process) is refused and logged.
  *
  *   any thread                 the loop's thread
  *   ----------                 -----------------
@@ -84,18 +88,6 @@ diesel__console_dropped(void)
 
 /* ---- The signal handler --------------------------------------------------- */
 
-/* Raised by the kernel for a fault or a breakpoint, or by the program
- * itself (raise, pthread_kill), rather than sent by another process. */
-static int
-not_a_request(int code)
-{
-#ifdef SI_TKILL
-    if (code == SI_TKILL)
-        return 1;
-#endif
-    return code > 0;
-}
-
 /* The record to the self-pipe: the loop serves it. */
 static void
 queue(const struct record *r)
@@ -108,51 +100,11 @@ queue(const struct record *r)
         __atomic_add_fetch(&dropped, 1, __ATOMIC_RELAXED);
 }
 
+/* What would have happened without us: a handler of the program's runs;
+ * else the default action, which for SIGTRAP kills and dumps core. */
 static void
-on_signal(int sig, siginfo_t *si, void *uctx)
+pass_on(int sig, siginfo_t *si, void *uctx)
 {
-    int saved = errno;
-    struct record r;
-
-    __atomic_add_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
-    if (si->si_code == SI_QUEUE || si->si_code == SI_USER) {
-        r.pid = (int32_t)si->si_pid;
-        r.uid = (int32_t)si->si_uid;
-        r.code = (int32_t)si->si_code;
-        r.nonce = si->si_code == SI_QUEUE ? si->si_value.sival_int : 0;
-        /* A stuck loop cannot serve it: answered here (console_stuck.c). */
-        if (__atomic_load_n(&handler_wfd, __ATOMIC_ACQUIRE) < 0 ||
-            !diesel__stuck_handle(sig, r.pid, r.uid, r.nonce, uctx))
-            queue(&r);
-        __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
-        errno = saved;
-        return;
-    }
-#ifdef SI_TKILL
-    /* A request another OS thread handed to the loop's thread: it takes
-     * precedence over "the program's own raise". */
-    if (si->si_code == SI_TKILL) {
-        int f = diesel__stuck_forwarded(sig, &r.pid, &r.uid, &r.nonce, uctx);
-
-        if (f != 0) {
-            if (f == 2) {
-                r.code = SI_QUEUE;
-                queue(&r);
-            }
-            __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
-            errno = saved;
-            return;
-        }
-    }
-#endif
-    __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
-    if (!not_a_request(si->si_code)) {
-        errno = saved;
-        return;     /* a timer or the like: not ours to act on */
-    }
-    /* A breakpoint (int3) or the program's own raise(): do what would
-     * have happened without us.  A handler of the program's runs; else
-     * the default action, which for SIGTRAP kills and dumps core. */
     if ((handler_old.sa_flags & SA_SIGINFO) &&
         handler_old.sa_sigaction != NULL) {
         handler_old.sa_sigaction(sig, si, uctx);
@@ -170,6 +122,64 @@ on_signal(int sig, siginfo_t *si, void *uctx)
         /* Pending until this handler returns and unblocks it. */
         raise(sig);
     }
+}
+
+/*
+ * Who sent it decides (diesel-console(7), "The signal"):
+ *
+ *   si_code > 0 (the kernel: a breakpoint, a single step)  passed on
+ *   sent by this process (raise, kill, sigqueue of its own)  passed on
+ *   SI_QUEUE or SI_USER from another process                 a request
+ *   anything else (tgkill from another process, a timer...)  refused
+ *
+ * Only si_code says whether si_pid means anything: for a timer or an
+ * asynchronous I/O completion the same bytes hold something else.
+ */
+static void
+on_signal(int sig, siginfo_t *si, void *uctx)
+{
+    int saved = errno, code = si->si_code, sender = 0;
+    struct record r;
+
+    __atomic_add_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
+#ifdef SI_TKILL
+    /* A request another OS thread handed to the loop's thread (tgkill
+     * from this process): it takes precedence over "the program's own
+     * raise". */
+    if (code == SI_TKILL && si->si_pid == getpid()) {
+        int f = diesel__stuck_forwarded(sig, &r.pid, &r.uid, &r.nonce, uctx);
+
+        if (f != 0) {
+            if (f == 2) {
+                r.code = SI_QUEUE;
+                queue(&r);
+            }
+            __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
+            errno = saved;
+            return;
+        }
+    }
+    sender = code == SI_TKILL;
+#endif
+    sender = sender || code == SI_QUEUE || code == SI_USER;
+    if (code > 0 || (sender && si->si_pid == getpid())) {
+        __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
+        pass_on(sig, si, uctx);
+        errno = saved;
+        return;
+    }
+    r.pid = sender ? (int32_t)si->si_pid : 0;
+    r.uid = sender ? (int32_t)si->si_uid : -1;
+    r.code = (int32_t)code;
+    r.nonce = code == SI_QUEUE ? si->si_value.sival_int : 0;
+    /* A stuck loop cannot serve a request: answered here
+     * (console_stuck.c).  Anything else is the loop's to refuse and log. */
+    if (code != SI_QUEUE && code != SI_USER)
+        queue(&r);
+    else if (__atomic_load_n(&handler_wfd, __ATOMIC_ACQUIRE) < 0 ||
+        !diesel__stuck_handle(sig, r.pid, r.uid, r.nonce, uctx))
+        queue(&r);
+    __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
     errno = saved;
 }
 
@@ -246,40 +256,205 @@ rendezvous_dir(char *buf, size_t size)
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* The checks dconsole made, made again: a real directory of ours that no
- * one else can enter.  NULL if it passes, else why not. */
-static const char *
-check_dir(const char *dir, char *why, size_t size)
+int
+diesel__console_dir_open(const char *dir, int *why, struct stat *st)
+{
+    int fd, err;
+
+    /* O_NOFOLLOW: a symlink in the last component fails (ELOOP), and from
+     * here on the descriptor is the directory, whatever the path names. */
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        err = errno;
+        *why = DIESEL__DIR_OPEN;
+        if (lstat(dir, st) == 0) {
+            if (S_ISLNK(st->st_mode))
+                *why = DIESEL__DIR_SYMLINK;
+            else if (!S_ISDIR(st->st_mode))
+                *why = DIESEL__DIR_NOTDIR;
+        }
+        errno = err;
+        return -1;
+    }
+    *why = DIESEL__DIR_OK;
+    if (fstat(fd, st) != 0)
+        *why = DIESEL__DIR_OPEN;
+    else if (!S_ISDIR(st->st_mode))
+        *why = DIESEL__DIR_NOTDIR;
+    else if (st->st_uid != geteuid())
+        *why = DIESEL__DIR_OWNER;
+    else if (st->st_mode & 077)
+        *why = DIESEL__DIR_MODE;
+    if (*why != DIESEL__DIR_OK) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+/* The checks dconsole made, made again, on a descriptor: a real directory
+ * of ours that no one else can enter.  The descriptor, or -1 with why. */
+static int
+open_dir(const char *dir, char *why, size_t size)
 {
     struct stat st;
+    int fd, bad;
 
-    if (lstat(dir, &st) != 0) {
-        snprintf(why, size, "rendezvous directory %s: %s", dir,
-            strerror(errno));
-        return why;
-    }
-    if (S_ISLNK(st.st_mode)) {
+    fd = diesel__console_dir_open(dir, &bad, &st);
+    switch (bad) {
+    case DIESEL__DIR_OK:
+        break;
+    case DIESEL__DIR_SYMLINK:
         snprintf(why, size, "rendezvous directory %s is a symbolic link",
             dir);
-        return why;
-    }
-    if (!S_ISDIR(st.st_mode)) {
+        break;
+    case DIESEL__DIR_NOTDIR:
         snprintf(why, size, "rendezvous directory %s is not a directory",
             dir);
-        return why;
-    }
-    if (st.st_uid != geteuid()) {
+        break;
+    case DIESEL__DIR_OWNER:
         snprintf(why, size, "rendezvous directory %s belongs to uid %u, "
             "not to us (uid %u)", dir, (unsigned)st.st_uid,
             (unsigned)geteuid());
-        return why;
-    }
-    if (st.st_mode & 077) {
+        break;
+    case DIESEL__DIR_MODE:
         snprintf(why, size, "rendezvous directory %s has mode %04o: others "
             "can enter it (0700 wanted)", dir, (unsigned)(st.st_mode & 07777));
-        return why;
+        break;
+    default:
+        snprintf(why, size, "rendezvous directory %s: %s", dir,
+            strerror(errno));
+        break;
     }
-    return NULL;
+    return fd;
+}
+
+/* ---- The advertisement --------------------------------------------------- */
+
+/*
+ * dconsole signals nothing it has not proven, from outside, to be a
+ * libdiesel process with the console installed (DESIGN.md, "Attach"): the
+ * proof is service-<pid> in the rendezvous directory, which only our user
+ * (and root) can write, holding our start time, so that a pid reused by
+ * another process does not match.  Written when the console is installed,
+ * removed when it is uninstalled and at exit; one left by a process
+ * killed outright is stale (its pid gone, or another start time), and
+ * dconsole ignores it and sweeps it.  diesel-console(7) has the format.
+ */
+static struct {
+    int on;                  /* our advertisement is in dir */
+    pid_t pid;               /* the pid it names (a forked child's exit
+                                must not remove its parent's) */
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} advert;
+
+static pthread_once_t advert_once = PTHREAD_ONCE_INIT;
+
+int
+diesel__console_advertise(const char *dir, int signo, char *why,
+    size_t size)
+{
+    char name[64], tmp[64], text[128];
+    uint64_t start;
+    mode_t old;
+    int dfd, fd, n, r, err;
+
+    if (diesel__platform_start_time(&start) != 0) {
+        snprintf(why, size, "its start time is unknown (%s)",
+            strerror(errno));
+        return -1;
+    }
+    /* Ours to create: the first of our services (or dconsole) to need it
+     * makes it, private from the start. */
+    old = umask(077);
+    r = mkdir(dir, 0700);
+    err = errno;
+    umask(old);
+    if (r != 0 && err != EEXIST) {
+        snprintf(why, size, "cannot create the rendezvous directory %s: %s",
+            dir, strerror(err));
+        return -1;
+    }
+    dfd = open_dir(dir, why, size);
+    if (dfd < 0)
+        return -1;
+    snprintf(name, sizeof(name), "service-%ld", (long)getpid());
+    snprintf(tmp, sizeof(tmp), ".service-%ld.tmp", (long)getpid());
+    n = snprintf(text, sizeof(text), "DIESEL-CONSOLE-SERVICE 1 pid=%ld "
+        "start=%llu signal=%d\n", (long)getpid(), (unsigned long long)start,
+        signo);
+    /* Whole or not at all: written aside, then renamed over the name. */
+    (void)unlinkat(dfd, tmp, 0);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+        O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) != 0 ||
+        renameat(dfd, tmp, dfd, name) != 0) {
+        err = errno;
+        snprintf(why, size, "cannot write %s/%s: %s", dir, name,
+            strerror(err));
+        if (fd >= 0)
+            (void)unlinkat(dfd, tmp, 0);
+        close(dfd);
+        return -1;
+    }
+    close(dfd);
+    return 0;
+}
+
+/* Remove our advertisement (console.lock held, or at exit). */
+static void
+unadvertise(void)
+{
+    char name[64];
+    int bad, dfd;
+    struct stat st;
+
+    if (!advert.on || advert.pid != getpid())
+        return;
+    advert.on = 0;
+    dfd = diesel__console_dir_open(advert.dir, &bad, &st);
+    if (dfd < 0)
+        return;
+    snprintf(name, sizeof(name), "service-%ld", (long)advert.pid);
+    (void)unlinkat(dfd, name, 0);
+    close(dfd);
+}
+
+static void
+unadvertise_at_exit(void)
+{
+    unadvertise();
+}
+
+static void
+register_exit(void)
+{
+    atexit(unadvertise_at_exit);
+}
+
+/* At install (console.lock held): a console that is not advertised still
+ * serves, but dconsole will refuse to signal us, so say so loudly. */
+static void
+advertise(int signo)
+{
+    char why[512];
+
+    pthread_once(&advert_once, register_exit);
+    if (rendezvous_dir(advert.dir, sizeof(advert.dir)) != 0) {
+        diesel_log("diesel", DIESEL_LOG_ERROR, "the console is installed "
+            "but not advertised (the rendezvous directory's name is too "
+            "long): dconsole will refuse to attach");
+        return;
+    }
+    if (diesel__console_advertise(advert.dir, signo, why, sizeof(why)) != 0) {
+        diesel_log("diesel", DIESEL_LOG_ERROR, "the console is installed "
+            "but not advertised (%s): dconsole will refuse to attach", why);
+        return;
+    }
+    advert.pid = getpid();
+    advert.on = 1;
 }
 
 /* The greeting line (with its newline) for a peer; signal-safe, since
@@ -388,19 +563,27 @@ set_flags(int fd)
 static void
 attach(struct diesel_loop *l, const struct record *r)
 {
-    struct sockaddr_un sa;
     struct stat st;
-    char dir[sizeof(sa.sun_path)], why[512], hello[160], name[32];
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], why[512];
+    char hello[160], name[32], sock[32];
     struct attach *a;
     pid_t peer_pid;
     uid_t peer_uid;
-    int fd, n, busy;
+    int fd, dfd, n, busy;
     int64_t id;
 
     refusals_flush(0);
     if (r->pid <= 0) {
         refuse("console request refused: no sender pid (si_code %d)",
             (int)r->code);
+        return;
+    }
+    if (r->code != SI_QUEUE && r->code != SI_USER) {
+        /* tgkill(2) to one of our threads, from outside: not how a
+         * request comes, and not the program's own raise() either. */
+        refuse("console request from pid %d refused: the signal was sent "
+            "to one thread (si_code %d), not queued to the process as "
+            "dconsole does", (int)r->pid, (int)r->code);
         return;
     }
     if (diesel__console_seen(r->pid, r->nonce))
@@ -411,42 +594,46 @@ attach(struct diesel_loop *l, const struct record *r)
             "directory's name is too long", (int)r->pid);
         return;
     }
-    if (check_dir(dir, why, sizeof(why)) != NULL) {
-        refuse("console request from pid %d refused: %s", (int)r->pid, why);
-        return;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/console-%d.sock",
-        dir, (int)r->pid);
-    if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
-        refuse("console request from pid %d refused: socket path too long",
-            (int)r->pid);
-        return;
-    }
-    if (lstat(sa.sun_path, &st) != 0) {
-        refuse("console request from pid %d refused: %s: %s", (int)r->pid,
-            sa.sun_path, strerror(errno));
-        return;
-    }
-    if (!S_ISSOCK(st.st_mode)) {
-        refuse("console request from pid %d refused: %s is not a socket",
-            (int)r->pid, sa.sun_path);
-        return;
-    }
+    /* The socket first: with the descriptor table full, the log says so
+     * in the plainest words. */
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0) {
         refuse("console attach from pid %d failed: socket: %s",
             (int)r->pid, strerror(errno));
         return;
     }
-    if (set_flags(fd) != 0 ||
-        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        refuse("console attach from pid %d failed: connect %s: %s",
-            (int)r->pid, sa.sun_path, strerror(errno));
+    dfd = open_dir(dir, why, sizeof(why));
+    if (dfd < 0) {
+        refuse("console request from pid %d refused: %s", (int)r->pid, why);
         close(fd);
         return;
     }
+    snprintf(sock, sizeof(sock), "console-%d.sock", (int)r->pid);
+    /* Every step from here is relative to the directory checked: a path
+     * swapped for a symlink meanwhile leads nowhere. */
+    if (fstatat(dfd, sock, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        refuse("console request from pid %d refused: %s/%s: %s", (int)r->pid,
+            dir, sock, strerror(errno));
+        close(fd);
+        close(dfd);
+        return;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        refuse("console request from pid %d refused: %s/%s is not a socket",
+            (int)r->pid, dir, sock);
+        close(fd);
+        close(dfd);
+        return;
+    }
+    if (set_flags(fd) != 0 ||
+        diesel__platform_connect_at(fd, dfd, dir, sock) != 0) {
+        refuse("console attach from pid %d failed: connect %s/%s: %s",
+            (int)r->pid, dir, sock, strerror(errno));
+        close(fd);
+        close(dfd);
+        return;
+    }
+    close(dfd);
     /* The kernel's word on who listens there, taken when it listened. */
     if (diesel__platform_peer_cred(fd, &peer_pid, &peer_uid) != 0) {
         refuse("console attach from pid %d failed: peer credentials: %s",
@@ -455,8 +642,8 @@ attach(struct diesel_loop *l, const struct record *r)
         return;
     }
     if (peer_pid != (pid_t)r->pid) {
-        refuse("console request from pid %d refused: the socket %s is "
-            "held by pid %ld, not by the sender", (int)r->pid, sa.sun_path,
+        refuse("console request from pid %d refused: the socket %s/%s is "
+            "held by pid %ld, not by the sender", (int)r->pid, dir, sock,
             (long)peer_pid);
         close(fd);
         return;
@@ -672,6 +859,7 @@ diesel_console_install(int signo)
         goto fail;
     }
     console.installed = 1;
+    advertise(signo);
     {
         char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
@@ -717,6 +905,7 @@ diesel_console_uninstall(void)
     close(console.wfd);
     console.rfd = console.wfd = -1;
     console.installed = 0;
+    unadvertise();
     pthread_mutex_unlock(&console.lock);
     return 0;
 }

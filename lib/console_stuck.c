@@ -25,12 +25,13 @@
  * loop's thread with pthread_kill (a one-request slot), since only there
  * can the backtrace of the holder be taken.
  *
- * Async-signal-safe calls only: lstat, socket, connect, getsockopt, send,
- * pipe, read, close, clock_gettime, pthread_kill.  backtrace() and
- * backtrace_symbols_fd() are not on POSIX's list: see diesel_console(3)
- * for why they are acceptable here (crash.c uses them the same way).
- * Frames are named from the tables built before (frame.c), and with
- * backtrace_symbols_fd() only where those have no module for them.
+ * Async-signal-safe calls only: open, fstat, fstatat, socket, connect,
+ * getsockopt, send, pipe, read, close, clock_gettime, pthread_kill.
+ * backtrace() and backtrace_symbols_fd() are not on POSIX's list: see
+ * diesel_console(3) for why they are acceptable here (crash.c uses them
+ * the same way).  Frames are named from the tables built before
+ * (frame.c), and with backtrace_symbols_fd() only where those have no
+ * module for them.
  */
 #include <errno.h>
 #include <execinfo.h>
@@ -233,50 +234,49 @@ put_seconds(struct diesel__sline *l, int64_t ms)
 }
 
 /* Connect to the requester as attach() in console_attach.c does, with
- * the same checks; the socket, or -1. */
+ * the same checks, relative to the directory checked; the socket, or -1. */
 static int
 connect_peer(int32_t pid)
 {
-    struct sockaddr_un sa;
-    struct diesel__sline path = { "", 0 };
+    struct diesel__sline name = { "", 0 };
     struct stat st;
     size_t n = __atomic_load_n(&dir_len, __ATOMIC_ACQUIRE);
     pid_t peer_pid;
     uid_t peer_uid;
-    int fd, fl;
+    int fd, dfd, fl, bad;
 
     if (n == 0)
         return -1;
-    diesel__sline_put(&path, dir);
-    if (lstat(path.b, &st) != 0 || S_ISLNK(st.st_mode) ||
-        !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-        (st.st_mode & 077) != 0)
+    dfd = diesel__console_dir_open(dir, &bad, &st);
+    if (dfd < 0)
         return -1;
-    diesel__sline_put(&path, "/console-");
-    diesel__sline_u64(&path, (uint64_t)pid);
-    diesel__sline_put(&path, ".sock");
-    if (path.n >= sizeof(sa.sun_path) || path.n >= sizeof(path.b) - 2)
+    diesel__sline_put(&name, "console-");
+    diesel__sline_u64(&name, (uint64_t)pid);
+    diesel__sline_put(&name, ".sock");
+    if (fstatat(dfd, name.b, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISSOCK(st.st_mode)) {
+        close(dfd);
         return -1;
-    if (lstat(path.b, &st) != 0 || !S_ISSOCK(st.st_mode))
-        return -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path.b, path.n + 1);
+    }
 #ifdef SOCK_CLOEXEC
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 #else
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
 #endif
-    if (fd < 0)
+    if (fd < 0) {
+        close(dfd);
         return -1;
+    }
     /* A UNIX socket connects at once or fails: blocking is fine here. */
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+    if (diesel__platform_connect_at(fd, dfd, dir, name.b) != 0 ||
         diesel__platform_peer_cred(fd, &peer_pid, &peer_uid) != 0 ||
         peer_pid != (pid_t)pid ||
         (peer_uid != 0 && peer_uid != geteuid())) {
         close(fd);
+        close(dfd);
         return -1;
     }
+    close(dfd);
     /* Never block in the handler: a peer that does not read loses the
      * rest of the report. */
     fl = fcntl(fd, F_GETFL);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <ucontext.h>
 
@@ -433,6 +434,24 @@ int diesel__console_seen(int32_t pid, int32_t nonce);
 void diesel__console_mark_seen(int32_t pid, int32_t nonce);
 /* The greeting line with its newline, signal-safe; its length. */
 size_t diesel__console_greeting(char *buf, size_t size, int32_t nonce);
+/* Open the rendezvous directory dir (O_DIRECTORY | O_NOFOLLOW) and check
+ * it through the descriptor: ours (the effective uid), no group or other
+ * bits.  The descriptor, or -1 with *why one of DIESEL__DIR_* (errno set
+ * for DIESEL__DIR_OPEN).  Async-signal-safe. */
+enum {
+    DIESEL__DIR_OK,
+    DIESEL__DIR_OPEN,       /* open(2) failed: errno says why */
+    DIESEL__DIR_SYMLINK,    /* a symbolic link */
+    DIESEL__DIR_NOTDIR,     /* not a directory */
+    DIESEL__DIR_OWNER,      /* someone else's */
+    DIESEL__DIR_MODE,       /* others may enter it */
+};
+int diesel__console_dir_open(const char *dir, int *why, struct stat *st);
+/* Write this process's advertisement, service-<pid> in dir (created 0700
+ * if missing), atomically: what dconsole checks before it signals.  0, or
+ * -1 with why (size bytes) saying what went wrong. */
+int diesel__console_advertise(const char *dir, int signo, char *why,
+    size_t size);
 
 /* ------------------------------------------------------------------------
  * conn.c
@@ -540,6 +559,17 @@ int diesel__platform_peer_cred(int fd, pid_t *pid, uid_t *uid);
 ssize_t diesel__platform_send(int fd, const void *buf, size_t len);
 /* The program's short name (for the console greeting). */
 const char *diesel__platform_progname(void);
+/* This process's start time as the system keeps it (Linux: clock ticks
+ * since boot, field 22 of /proc/PID/stat; the BSDs: microseconds since
+ * the epoch), the same figure dconsole reads from outside: the console's
+ * advertisement carries it, so that a reused pid does not match. */
+int diesel__platform_start_time(uint64_t *t);
+/* Connect the UNIX socket fd to name inside the directory open as dirfd
+ * (dir is its path, for systems that can only connect by path): the
+ * directory checked is the one connected in, whatever its path names
+ * now.  Async-signal-safe.  0, or -1 with errno. */
+int diesel__platform_connect_at(int fd, int dirfd, const char *dir,
+    const char *name);
 
 /* For the console's built-in commands (console_builtins.c, backtrace.c).
  * Each returns -1 and sets errno (ENOSYS where the system cannot tell). */

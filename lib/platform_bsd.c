@@ -3,6 +3,7 @@
  * our heads, and built on Linux only as far as the calls are POSIX.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +11,18 @@
 #include <sys/param.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
 #if defined(__FreeBSD__) || defined(__DragonFly__) || defined(__APPLE__)
 #include <sys/ucred.h>
 #endif
-#if defined(__FreeBSD__) || defined(__DragonFly__)
 #include <sys/sysctl.h>
+#if defined(__FreeBSD__)
+#include <sys/user.h>
 #endif
 #if defined(__APPLE__)
-#include <fcntl.h>
 #include <mach-o/dyld.h>
 #endif
 
@@ -123,6 +125,99 @@ const char *
 diesel__platform_progname(void)
 {
     return getprogname();
+}
+
+/* The start time from sysctl KERN_PROC, as dconsole_bsd.c reads it from
+ * outside: microseconds since the epoch. */
+int
+diesel__platform_start_time(uint64_t *t)
+{
+#if defined(__FreeBSD__)
+    struct kinfo_proc kp;
+    size_t len = sizeof(kp);
+    int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)getpid() };
+
+    if (sysctl(mib, 4, &kp, &len, NULL, 0) != 0)
+        return -1;
+    *t = (uint64_t)kp.ki_start.tv_sec * 1000000 +
+        (uint64_t)kp.ki_start.tv_usec;
+    return 0;
+#elif defined(__APPLE__)
+    struct kinfo_proc kp;
+    size_t len = sizeof(kp);
+    int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)getpid() };
+
+    if (sysctl(mib, 4, &kp, &len, NULL, 0) != 0)
+        return -1;
+    *t = (uint64_t)kp.kp_proc.p_starttime.tv_sec * 1000000 +
+        (uint64_t)kp.kp_proc.p_starttime.tv_usec;
+    return 0;
+#elif defined(__OpenBSD__) || defined(__NetBSD__)
+#if defined(__NetBSD__)
+    struct kinfo_proc2 kp;
+    int mib[6] = { CTL_KERN, KERN_PROC2, KERN_PROC_PID, (int)getpid(),
+        sizeof(kp), 1 };
+#else
+    struct kinfo_proc kp;
+    int mib[6] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)getpid(),
+        sizeof(kp), 1 };
+#endif
+    size_t len = sizeof(kp);
+
+    if (sysctl(mib, 6, &kp, &len, NULL, 0) != 0)
+        return -1;
+    *t = (uint64_t)kp.p_ustart_sec * 1000000 + (uint64_t)kp.p_ustart_usec;
+    return 0;
+#else
+    /* DragonFly and the rest: unknown, so no advertisement is written,
+     * the log says so, and dconsole (whose dconsole_bsd.c knows no
+     * process there either) refuses to attach. */
+    (void)t;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int
+diesel__platform_connect_at(int fd, int dirfd, const char *dir,
+    const char *name)
+{
+    struct sockaddr_un sa;
+    size_t d = strlen(dir), n = strlen(name);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+#if defined(__FreeBSD__) && defined(AT_FDCWD)
+    /* connectat(2) (FreeBSD 10): relative to the directory checked. */
+    (void)d;
+    if (n >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sa.sun_path, name, n + 1);
+    return connectat(dirfd, fd, (struct sockaddr *)&sa, sizeof(sa));
+#else
+    /* No connectat, and fchdir(2) would move every thread of the program:
+     * the path, after checking that it still names the directory that was
+     * checked.  A swap between this check and connect(2) is not excluded
+     * here (diesel-console(7) says so); the peer's credentials are still
+     * checked after it. */
+    struct stat a, b;
+
+    if (d + 1 + n >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (fstat(dirfd, &a) != 0 || lstat(dir, &b) != 0 ||
+        a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        errno = ELOOP;
+        return -1;
+    }
+    memcpy(sa.sun_path, dir, d);
+    sa.sun_path[d] = '/';
+    memcpy(sa.sun_path + d + 1, name, n + 1);
+    return connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+#endif
 }
 
 /* ---- For the console's built-in commands ------------------------------ */

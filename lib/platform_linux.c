@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -82,6 +83,74 @@ const char *
 diesel__platform_progname(void)
 {
     return program_invocation_short_name;
+}
+
+/* Field 22 of /proc/self/stat: the start time in clock ticks since boot.
+ * The command name (field 2) may hold spaces and parentheses: count from
+ * its last ')'.  dconsole reads the same field of /proc/PID/stat. */
+static int
+stat_start(unsigned long long *start)
+{
+    char buf[1024], *p;
+    size_t n;
+    FILE *f;
+    int field;
+
+    f = fopen("/proc/self/stat", "re");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    if (p == NULL)
+        goto bad;
+    for (field = 2; field < 22 && *p != '\0'; p++) {
+        if (*p == ' ')
+            field++;
+    }
+    if (field != 22 || sscanf(p, "%llu", start) != 1)
+        goto bad;
+    return 0;
+bad:
+    errno = EIO;
+    return -1;
+}
+
+int
+diesel__platform_start_time(uint64_t *t)
+{
+    unsigned long long start;
+
+    if (stat_start(&start) != 0)
+        return -1;
+    *t = (uint64_t)start;
+    return 0;
+}
+
+int
+diesel__platform_connect_at(int fd, int dirfd, const char *dir,
+    const char *name)
+{
+    struct sockaddr_un sa;
+    struct diesel__sline path = { "", 0 };
+
+    /* /proc/self/fd/N is the directory that was opened, whatever its
+     * path names now: no symlink swapped in there is followed, and the
+     * socket path stays short however deep the directory is. */
+    (void)dir;
+    diesel__sline_put(&path, "/proc/self/fd/");
+    diesel__sline_u64(&path, (uint64_t)dirfd);
+    diesel__sline_put(&path, "/");
+    diesel__sline_put(&path, name);
+    if (path.n >= sizeof(sa.sun_path) || path.n >= sizeof(path.b) - 2) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path.b, path.n + 1);
+    return connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 }
 
 /* ---- For the console's built-in commands ------------------------------ */
@@ -170,31 +239,16 @@ diesel__platform_fd_list(int **fds, size_t *n)
 double
 diesel__platform_process_age(void)
 {
-    char buf[1024], *p;
     unsigned long long start = 0;
     double up = -1;
     long tick = sysconf(_SC_CLK_TCK);
-    size_t n;
     FILE *f;
-    int field;
 
-    /* Field 22 of /proc/self/stat is the start time in clock ticks since
-     * boot; /proc/uptime is the time since boot.  The command name
-     * (field 2) may hold spaces and parentheses: count from its last ')'. */
-    f = fopen("/proc/self/stat", "re");
-    if (f == NULL)
+    /* The start time in clock ticks since boot, against /proc/uptime, the
+     * time since boot. */
+    if (stat_start(&start) != 0)
         return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    p = strrchr(buf, ')');
-    if (p == NULL || tick <= 0)
-        goto bad;
-    for (field = 2; field < 22 && *p != '\0'; p++) {
-        if (*p == ' ')
-            field++;
-    }
-    if (field != 22 || sscanf(p, "%llu", &start) != 1)
+    if (tick <= 0)
         goto bad;
     f = fopen("/proc/uptime", "re");
     if (f == NULL)

@@ -133,11 +133,13 @@ dconsole_run(struct t_proc *p, char *const argv[], int as_nobody, int ms)
 
 static struct t_proc trap;
 
+/* dir: where it advertises itself as a service (a fake one, which
+ * dconsole may signal), or NULL: a mere process that catches SIGTRAP. */
 static pid_t
-trap_start(int as_nobody)
+trap_start(int as_nobody, const char *dir)
 {
     char path[1024];
-    char *argv[] = { "sigtrap_child", NULL };
+    char *argv[] = { "sigtrap_child", (char *)dir, NULL };
 
     snprintf(path, sizeof(path), "%s/sigtrap_child", t_dir());
     proc_start(&trap, path, argv, as_nobody, -1, NULL);
@@ -205,15 +207,16 @@ remove_tree(const char *path)
         fprintf(stderr, "could not remove %s\n", path);
 }
 
-/* Entries in a directory, but . and .. */
+/* Entries in a directory whose names start with prefix ("": all but .
+ * and ..). */
 static int
-count_entries(const char *dir)
+count_named(const char *dir, const char *prefix)
 {
     char cmd[600];
     FILE *f;
     int n = -1;
 
-    snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", dir);
+    snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '^%s'", dir, prefix);
     f = popen(cmd, "r");
     if (f != NULL) {
         if (fscanf(f, "%d", &n) != 1)
@@ -221,6 +224,19 @@ count_entries(const char *dir)
         pclose(f);
     }
     return n;
+}
+
+/* Sockets (console-*) in a directory. */
+static int
+count_sockets(const char *dir)
+{
+    return count_named(dir, "console-");
+}
+
+static int
+count_entries(const char *dir)
+{
+    return count_named(dir, "");
 }
 
 static int
@@ -405,7 +421,7 @@ START_TEST(dconsole_refuses_a_target_without_handler_and_leaves_it_alive)
     waitpid(sl, NULL, 0);
 
     /* A process with a SIGTRAP handler, asked about another signal. */
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, NULL));
     if (wrapped(trap.pid)) {
         trap_stop();
         free(p);
@@ -432,7 +448,7 @@ START_TEST(dconsole_nobody_against_a_root_process_is_not_permitted)
     }
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, NULL));
     ck_assert_int_eq(dconsole_run(p, argv, 1, 5000), 4);
     ck_assert_msg(strstr(p->ebuf, "not permitted") != NULL, "%s", p->ebuf);
     ck_assert_int_eq(trap_signals(), 0);
@@ -459,7 +475,7 @@ START_TEST(dconsole_refuses_an_unsafe_rendezvous_dir)
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
     snprintf(other, sizeof(other), "%s/elsewhere", base);
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, NULL));
 
     /* Another user's, mode 0777. */
     ck_assert_int_eq(mkdir(dir, 0700), 0);
@@ -523,7 +539,7 @@ START_TEST(dconsole_times_out_on_a_silent_target_and_removes_its_socket)
 
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
     t0 = t_now_ms();
     ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
     ck_assert_int_ge(t_now_ms() - t0, 900);
@@ -532,12 +548,12 @@ START_TEST(dconsole_times_out_on_a_silent_target_and_removes_its_socket)
         strstr(p->ebuf, "diesel_console_install") != NULL &&
         strstr(p->ebuf, "blocked") != NULL, "%s", p->ebuf);
     ck_assert_str_eq(p->obuf, "");
-    /* The directory it made: private; the socket: gone. */
+    /* The directory: still private; the socket: gone. */
     ck_assert_int_eq(lstat(dir, &st), 0);
     ck_assert(S_ISDIR(st.st_mode));
     ck_assert_int_eq(st.st_mode & 07777, 0700);
     ck_assert_int_eq(st.st_uid, geteuid());
-    ck_assert_int_eq(count_entries(dir), 0);
+    ck_assert_int_eq(count_sockets(dir), 0);
     /* One signal, queued by dconsole, with a positive nonce (it signals
      * again once a second, but not in the last 250 ms of its wait). */
     ck_assert_int_eq(trap_signals(), 1);
@@ -560,24 +576,27 @@ START_TEST(dconsole_default_dir_is_per_user_under_tmpdir_or_the_env)
     char *argv[] = { "dconsole", "-t", "0.3", pid, NULL };
     struct stat st;
 
+    /* The target advertises itself where a service would: dconsole finds
+     * it there only if it looks in the same place. */
     make_base();
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
     snprintf(run, sizeof(run), "/run/user/%lu", (unsigned long)geteuid());
     if (stat(run, &st) != 0) {
         setenv("TMPDIR", base, 1);
         unsetenv("DIESEL_CONSOLE_DIR");
-        ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
         snprintf(dir, sizeof(dir), "%s/diesel-%lu", base,
             (unsigned long)geteuid());
-        ck_assert_int_eq(lstat(dir, &st), 0);
-        ck_assert_int_eq(st.st_mode & 07777, 0700);
+        snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
+        ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
         ck_assert_msg(strstr(p->ebuf, dir) != NULL, "%s", p->ebuf);
+        ck_assert_int_eq(trap_signals(), 1);
+        trap_stop();
     }
     snprintf(envdir, sizeof(envdir), "%s/from-env", base);
     setenv("DIESEL_CONSOLE_DIR", envdir, 1);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, envdir));
     ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
-    ck_assert_int_eq(lstat(envdir, &st), 0);
-    ck_assert_int_eq(st.st_mode & 07777, 0700);
+    ck_assert_msg(strstr(p->ebuf, envdir) != NULL, "%s", p->ebuf);
+    ck_assert_int_eq(trap_signals(), 1);
     unsetenv("DIESEL_CONSOLE_DIR");
     unsetenv("TMPDIR");
     trap_stop();
@@ -594,7 +613,7 @@ START_TEST(dconsole_signals_while_waiting_remove_the_socket)
 
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
         int status;
         int64_t t0;
@@ -608,7 +627,7 @@ START_TEST(dconsole_signals_while_waiting_remove_the_socket)
         ck_assert_int_lt(t_now_ms() - t0, t_slow(2000));
         ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i],
             "signal %d: status %#x, %s", sigs[i], status, p->ebuf);
-        ck_assert_int_eq(count_entries(dir), 0);
+        ck_assert_int_eq(count_sockets(dir), 0);
     }
     trap_stop();
     free(p);
@@ -633,12 +652,20 @@ intrude(const char *path, int as_nobody, pid_t *who)
 
         if (as_nobody)
             become_nobody();
-        fd = socket(AF_UNIX, SOCK_STREAM, 0);
         memset(&sa, 0, sizeof(sa));
         sa.sun_family = AF_UNIX;
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-            _exit(errno == EACCES ? 10 : 20 + (errno & 0x7f));
+        /* The socket's file appears at bind(2), a moment before dconsole
+         * listens: refused until then. */
+        for (int64_t end = t_now_ms() + t_slow(2000);;) {
+            fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                break;
+            if (errno != ECONNREFUSED || t_now_ms() >= end)
+                _exit(errno == EACCES ? 10 : 20 + (errno & 0x7f));
+            close(fd);
+            usleep(2000);
+        }
         pf.fd = fd;
         pf.events = POLLIN;
         if (poll(&pf, 1, (int)t_slow(3000)) != 1)
@@ -665,7 +692,7 @@ START_TEST(dconsole_closes_intruders_without_a_byte_and_keeps_waiting)
     snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(2));
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
     proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
     sock_path_of(sock, sizeof(sock), dir, p->pid);
     ck_assert(wait_for_path(sock, 5000));
@@ -686,7 +713,7 @@ START_TEST(dconsole_closes_intruders_without_a_byte_and_keeps_waiting)
     /* Still waiting for the real one, until its timeout. */
     ck_assert_int_eq(waitpid(p->pid, NULL, WNOHANG), 0);
     ck_assert_int_eq(exit_code(proc_wait(p, 10000)), 6);
-    ck_assert_int_eq(count_entries(dir), 0);
+    ck_assert_int_eq(count_sockets(dir), 0);
     trap_stop();
     free(p);
 }
@@ -781,7 +808,7 @@ hostile_target_run(struct t_proc *p, const char *how)
 {
     char pid[32], dir[300], tsec[32], path[1024];
     char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, "pid", NULL };
-    char *targv[] = { "sigtrap_child", (char *)how, dir, NULL };
+    char *targv[] = { "sigtrap_child", dir, (char *)how, NULL };
     int r;
 
     snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(2));
@@ -834,7 +861,10 @@ START_TEST(dconsole_root_hands_the_dir_and_socket_to_the_targets_user)
     snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(2));
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(1));
+    /* Its directory (base is root's: nobody cannot make it there). */
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_int_eq(chown(dir, nobody_uid, nobody_gid), 0);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(1, dir));
     proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
     sock_path_of(sock, sizeof(sock), dir, p->pid);
     ck_assert(wait_for_path(sock, 5000));
@@ -853,7 +883,7 @@ START_TEST(dconsole_root_hands_the_dir_and_socket_to_the_targets_user)
         "%lu): expected PID %s", (long)who, (unsigned long)nobody_uid, pid);
     ck_assert(t_proc_expect(p, 1, want, 2000));
     ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 6);
-    ck_assert_int_eq(count_entries(dir), 0);
+    ck_assert_int_eq(count_sockets(dir), 0);
     /* The signal came from root: once a second while it waited, with
      * the same nonce each time. */
     ck_assert_int_ge(trap_signals(), 1);
@@ -876,14 +906,14 @@ START_TEST(dconsole_gives_up_on_a_stopped_target)
 
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
     kill(trap.pid, SIGSTOP);
     usleep(50000);
     t0 = t_now_ms();
     ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
     ck_assert_int_lt(t_now_ms() - t0, t_slow(2500));
     ck_assert_msg(strstr(p->ebuf, "it is stopped") != NULL, "%s", p->ebuf);
-    ck_assert_int_eq(count_entries(dir), 0);
+    ck_assert_int_eq(count_sockets(dir), 0);
     trap_stop();
     free(p);
 }
@@ -898,7 +928,7 @@ START_TEST(dconsole_notices_a_target_that_exits_while_it_waits)
 
     make_base();
     snprintf(dir, sizeof(dir), "%s/r", base);
-    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0));
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
     proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
     sock_path_of(sock, sizeof(sock), dir, p->pid);
     ck_assert(wait_for_path(sock, 5000));
@@ -908,42 +938,303 @@ START_TEST(dconsole_notices_a_target_that_exits_while_it_waits)
     ck_assert_int_lt(t_now_ms() - t0, t_slow(2000));
     ck_assert_msg(strstr(p->ebuf, "exited before it answered") != NULL,
         "%s", p->ebuf);
-    ck_assert_int_eq(count_entries(dir), 0);
+    ck_assert_int_eq(count_sockets(dir), 0);
     free(p);
 }
 END_TEST
 
-START_TEST(dconsole_lists_the_processes_that_catch_the_signal)
+/* A shell that traps SIGTRAP (TESTPLAN 9a): it says "ready", and
+ * "trapped" (then exits 9) if ever signalled. */
+static void
+shell_start(struct t_proc *sh)
 {
-    struct t_proc *p = malloc(sizeof(*p));
-    char *argv[] = { "dconsole", "-l", NULL };
-    char want[64];
-    pid_t sl = fork();
+    char *argv[] = { "bash", "-c", "trap 'echo trapped; exit 9' TRAP; "
+        "echo ready; while :; do sleep .2; done", NULL };
 
-    if (sl == 0) {
-        execl("/bin/sleep", "sleep", "100", (char *)NULL);
-        _exit(127);
-    }
-    trap_start(0);
+    proc_start(sh, "/bin/bash", argv, 0, -1, NULL);
+    ck_assert_msg(t_proc_expect(sh, 0, "ready\n", 5000), "%s", sh->ebuf);
+}
+
+/* Never signalled: alive, and it never said "trapped". */
+static void
+shell_untouched(struct t_proc *sh)
+{
+    usleep((useconds_t)t_slow(300) * 1000);
+    t_proc_pump(sh, 10);
+    ck_assert_int_eq(waitpid(sh->pid, NULL, WNOHANG), 0);
+    ck_assert_msg(strstr(sh->obuf, "trapped") == NULL, "%s", sh->obuf);
+}
+
+/* An advertisement for pid, as a service writes it, in dir. */
+static void
+advertise(const char *dir, pid_t pid, unsigned long long start, int signo)
+{
+    char path[400];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/service-%ld", dir, (long)pid);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "DIESEL-CONSOLE-SERVICE 1 pid=%ld start=%llu signal=%d\n",
+        (long)pid, start, signo);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+}
+
+START_TEST(dconsole_never_signals_a_shell_that_traps_sigtrap)
+{
+    struct t_proc *p = malloc(sizeof(*p)), *sh = malloc(sizeof(*sh));
+    char pid[32], dir[300], adv[400], want[1024];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+    struct stat st;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    shell_start(sh);
+    snprintf(pid, sizeof(pid), "%ld", (long)sh->pid);
+    snprintf(adv, sizeof(adv), "%s/service-%ld", dir, (long)sh->pid);
+
+    /* No rendezvous directory: nothing advertised there. */
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 5);
+    snprintf(want, sizeof(want), "dconsole: PID %ld (bash) is not proven to "
+        "be a libdiesel service with its console installed (no rendezvous "
+        "directory %s: it has advertised no console); not signalled.  Check "
+        "with `dconsole -l`, which lists the services that can be attached "
+        "to\n", (long)sh->pid, dir);
+    ck_assert_str_eq(p->ebuf, want);
+    ck_assert_int_ne(lstat(dir, &st), 0);
+
+    /* A directory, and no advertisement in it. */
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 5);
+    snprintf(want, sizeof(want), "(%s: no such file: it has advertised no "
+        "console); not signalled", adv);
+    ck_assert_msg(strstr(p->ebuf, want) != NULL, "%s", p->ebuf);
+
+    /* One left by an earlier process of that pid: stale, and swept. */
+    advertise(dir, sh->pid, t_proc_start_ticks(sh->pid) + 1, SIGTRAP);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 5);
+    ck_assert_msg(strstr(p->ebuf, ": stale: left by an earlier process") !=
+        NULL, "%s", p->ebuf);
+    ck_assert_int_ne(lstat(adv, &st), 0);
+
+    /* Its own, but for another signal. */
+    advertise(dir, sh->pid, t_proc_start_ticks(sh->pid), SIGUSR1);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 5);
+    snprintf(want, sizeof(want), "its console listens for SIGUSR1, not "
+        "SIGTRAP: use -s %d", SIGUSR1);
+    ck_assert_msg(strstr(p->ebuf, want) != NULL, "%s", p->ebuf);
+
+    /* Nothing was bound for it, and it was never signalled. */
+    ck_assert_int_eq(count_sockets(dir), 0);
+    shell_untouched(sh);
+    kill(sh->pid, SIGKILL);
+    proc_wait(sh, 5000);
+    free(sh);
+    free(p);
+}
+END_TEST
+
+START_TEST(dconsole_lists_only_proven_services)
+{
+    struct t_proc *p = malloc(sizeof(*p)), *sh = malloc(sizeof(*sh));
+    char *argv[] = { "dconsole", "-l", NULL };
+    char want[64], dir[300], adv[400];
+    struct stat st;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    trap_start(0, dir);
+    /* Catches SIGTRAP, with a stale advertisement of its pid. */
+    shell_start(sh);
+    advertise(dir, sh->pid, t_proc_start_ticks(sh->pid) + 1, SIGTRAP);
+    snprintf(adv, sizeof(adv), "%s/service-%ld", dir, (long)sh->pid);
     ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 0);
     snprintf(want, sizeof(want), "\n%7ld ", (long)trap.pid);
     ck_assert_msg(strstr(p->obuf, want) != NULL, "%s", p->obuf);
     ck_assert_ptr_nonnull(strstr(p->obuf, "PID"));
-    if (!wrapped(trap.pid)) {
+    if (!wrapped(trap.pid))
         ck_assert_ptr_nonnull(strstr(p->obuf, "sigtrap_child\n"));
-        snprintf(want, sizeof(want), "\n%7ld ", (long)sl);
-        ck_assert_ptr_null(strstr(p->obuf, want));
-    }
+    snprintf(want, sizeof(want), "%7ld ", (long)sh->pid);
+    ck_assert_msg(strstr(p->obuf, want) == NULL, "%s", p->obuf);
+    ck_assert_int_ne(lstat(adv, &st), 0);       /* swept */
+    ck_assert_int_eq(trap_signals(), 0);
+    shell_untouched(sh);
     /* nobody sees only its own. */
     if (have_nobody()) {
         dconsole_run(p, argv, 1, 5000);
         snprintf(want, sizeof(want), "%7ld ", (long)trap.pid);
         ck_assert_ptr_null(strstr(p->obuf, want));
     }
-    kill(sl, SIGKILL);
-    waitpid(sl, NULL, 0);
+    /* Not advertised any more (its advertisement removed): not listed. */
+    snprintf(adv, sizeof(adv), "%s/service-%ld", dir, (long)trap.pid);
+    ck_assert_int_eq(unlink(adv), 0);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 0);
+    ck_assert_ptr_nonnull(strstr(p->ebuf, "no libdiesel service has its "
+        "console on SIGTRAP"));
+    unsetenv("DIESEL_CONSOLE_DIR");
+    kill(sh->pid, SIGKILL);
+    proc_wait(sh, 5000);
+    trap_stop();
+    free(sh);
+    free(p);
+}
+END_TEST
+
+/* TESTPLAN 7 (first half): a dconsole killed with SIGKILL cannot remove
+ * its socket; the next one removes it, and any advertisement whose
+ * service is gone, and leaves everything else alone. */
+START_TEST(dconsole_sweeps_what_killed_processes_left)
+{
+    struct t_proc *p, *k;
+    char pid[32], dir[300], sock[400], adv[400], live[400];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+    char *wait30[] = { "dconsole", "-d", dir, "-t", "30", pid, NULL };
+    struct stat st;
+    pid_t gone = fork();
+
+    /* (Forked before anything is allocated: valgrind would count what
+     * the child leaves behind at _exit as lost.) */
+    if (gone == 0)
+        _exit(0);
+    waitpid(gone, NULL, 0);
+    p = malloc(sizeof(*p));
+    k = malloc(sizeof(*k));
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
+    snprintf(live, sizeof(live), "%s/service-%ld", dir, (long)trap.pid);
+    /* A dconsole waiting for the (silent) target, killed outright. */
+    proc_start(k, t_tool_path("dconsole"), wait30, 0, -1, NULL);
+    sock_path_of(sock, sizeof(sock), dir, k->pid);
+    ck_assert_msg(wait_for_path(sock, 5000), "no socket %s", sock);
+    kill(k->pid, SIGKILL);
+    proc_wait(k, 5000);
+    ck_assert_int_eq(lstat(sock, &st), 0);
+    /* A service killed outright left its advertisement. */
+    advertise(dir, gone, 1, SIGTRAP);
+    snprintf(adv, sizeof(adv), "%s/service-%ld", dir, (long)gone);
+
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
+    ck_assert_int_ne(lstat(sock, &st), 0);
+    ck_assert_int_ne(lstat(adv, &st), 0);
+    ck_assert_int_eq(lstat(live, &st), 0);
+    ck_assert_int_eq(count_sockets(dir), 0);
+    trap_stop();
+    free(k);
+    free(p);
+}
+END_TEST
+
+/* Item 6: a target that blocks the console signal in every thread never
+ * runs its handler; the timeout says so. */
+START_TEST(dconsole_names_a_signal_blocked_everywhere)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char path[1024], pid[32], dir[300];
+    char *targv[] = { "sigtrap_child", dir, "block", NULL };
+    char *argv[] = { "dconsole", "-d", dir, "-t", "1", pid, NULL };
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(path, sizeof(path), "%s/sigtrap_child", t_dir());
+    proc_start(&trap, path, targv, 0, -1, NULL);
+    ck_assert_msg(t_proc_expect(&trap, 0, "ready\n", 5000), "%s", trap.ebuf);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap.pid);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
+    /* (valgrind keeps signal masks of its own, and delivers as it sees
+     * fit) */
+    if (!wrapped(trap.pid)) {
+        ck_assert_msg(strstr(p->ebuf, "did not answer within 1 s: every "
+            "thread of it blocks the console signal, so its handler cannot "
+            "run") != NULL, "%s", p->ebuf);
+        ck_assert_int_eq(trap_signals(), 0);
+    }
     trap_stop();
     free(p);
+}
+END_TEST
+
+/* TESTPLAN 9d, dconsole's side: the directory is swapped for a symlink
+ * to another between its check and the bind; the socket still lands in
+ * the directory checked (now renamed), never in the other, and is
+ * removed from there. */
+START_TEST(dconsole_binds_in_the_directory_it_checked_despite_a_swap)
+{
+    struct t_proc *k = malloc(sizeof(*k));
+    char pid[32], dir[300], moved[320], other[300], sock[400];
+    char *argv[] = { "dconsole", "-d", dir, "-t", "30", pid, NULL };
+    struct stat st;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(moved, sizeof(moved), "%s.moved", dir);
+    snprintf(other, sizeof(other), "%s/elsewhere", base);
+    ck_assert_int_eq(mkdir(other, 0700), 0);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap_start(0, dir));
+    t_swap_set(dir, other);
+    proc_start(k, t_tool_path("dconsole"), argv, 0, -1, NULL);
+    t_swap_clear();
+    sock_path_of(sock, sizeof(sock), moved, k->pid);
+    ck_assert_msg(wait_for_path(sock, 5000), "no socket %s; dconsole: %s",
+        sock, k->ebuf);
+    ck_assert_int_eq(lstat(dir, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));     /* the swap did happen */
+    ck_assert_int_eq(count_entries(other), 0);
+    kill(k->pid, SIGTERM);
+    proc_wait(k, 5000);
+    ck_assert_int_eq(count_sockets(moved), 0);
+    ck_assert_int_eq(count_entries(other), 0);
+    trap_stop();
+    free(k);
+}
+END_TEST
+
+/* Item 6: the service at its descriptor limit cannot connect back; its
+ * log says why, and now dconsole's timeout says it too. */
+START_TEST(dconsole_names_a_service_at_its_fd_limit)
+{
+    struct t_proc *app = malloc(sizeof(*app)), *s1 = malloc(sizeof(*s1));
+    struct t_proc *p = malloc(sizeof(*p));
+    struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
+    char path[1024], ps[32], ts[32], dir[300];
+    char *app_argv[] = { "console_app_child", NULL };
+    char *sess[] = { "dconsole", "-t", ts, ps, NULL };
+    char *argv[] = { "dconsole", "-t", "1", ps, "echo", "hi", NULL };
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    snprintf(path, sizeof(path), "%s/console_app_child", t_dir());
+    t_proc_start(app, path, app_argv, &how);
+    ck_assert_msg(t_proc_expect(app, 0, "ready ", 5000), "%s", app->ebuf);
+    snprintf(ps, sizeof(ps), "%ld", (long)app->pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(5));
+    /* A session that fills the table, and stays. */
+    t_proc_start(s1, t_tool_path("dconsole"), sess, &how);
+    ck_assert_int_eq(write(s1->in, "fdfill\n", 7), 7);
+    ck_assert_msg(t_proc_expect(s1, 0, "filled ", 5000), "%s%s", s1->obuf,
+        s1->ebuf);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
+    if (!wrapped(app->pid)) {
+        /* (valgrind keeps the limit it is given for itself) */
+        ck_assert_msg(strstr(p->ebuf, "file descriptors open, its limit "
+            "(ulimit -n 64): it cannot open the connection back") != NULL,
+            "%s", p->ebuf);
+    }
+    ck_assert_msg(t_proc_expect(app, 1, "Too many open files", 2000), "%s",
+        app->ebuf);
+    close(s1->in);
+    s1->in = -1;
+    proc_wait(s1, 10000);
+    close(app->in);
+    app->in = -1;
+    proc_wait(app, 10000);
+    unsetenv("DIESEL_CONSOLE_DIR");
+    free(p);
+    free(s1);
+    free(app);
 }
 END_TEST
 
@@ -1571,6 +1862,12 @@ dummy_start(int as_nobody)
     if (base[0] == '\0')
         make_base();
     snprintf(rdv, sizeof(rdv), "%s/r", base);
+    if (as_nobody) {
+        /* Its own directory, where it advertises its console (base is
+         * root's: nobody could not make it there, as it could in /tmp). */
+        ck_assert_int_eq(mkdir(rdv, 0700), 0);
+        ck_assert_int_eq(chown(rdv, nobody_uid, nobody_gid), 0);
+    }
     setenv("DIESEL_CONSOLE_DIR", rdv, 1);
     setenv("HOME", base, 1);
     proc_start(&dummy, t_tool_path("dconsole"), argv, as_nobody, -1, NULL);
@@ -1649,7 +1946,7 @@ START_TEST(dconsole_does_not_complete_a_hostile_command_name)
     struct t_proc *p = malloc(sizeof(*p));
     char pid[32], dir[300], tsec[32], path[1024];
     char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, NULL };
-    char *targv[] = { "sigtrap_child", "serve", dir, NULL };
+    char *targv[] = { "sigtrap_child", dir, "serve", NULL };
 
     snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(5));
     make_base();
@@ -1944,7 +2241,7 @@ intruders_then_session(int nobody_app)
     snprintf(want, sizeof(want), "Connected to local console (pid %ld, uid "
         "0)", (long)p->pid);
     ck_assert_msg(t_proc_expect(&dummy, 1, want, 3000), "%s", dummy.ebuf);
-    ck_assert_int_eq(count_entries(rdv), 0);
+    ck_assert_int_eq(count_sockets(rdv), 0);
     free(p);
 }
 
@@ -2003,7 +2300,7 @@ START_TEST(session_stopped_app_times_out_then_recovers)
     ck_assert_int_eq(dconsole_run(p, argv, 0, 5000), 6);
     ck_assert_int_lt(t_now_ms() - t0, t_slow(2500));
     ck_assert_ptr_nonnull(strstr(p->ebuf, "it is stopped"));
-    ck_assert_int_eq(count_entries(rdv), 0);
+    ck_assert_int_eq(count_sockets(rdv), 0);
     kill(pid, SIGCONT);
     /* The late request finds no socket; the app goes on. */
     usleep(200000);
@@ -2040,6 +2337,32 @@ START_TEST(session_blocked_loop_times_out_with_a_hint)
     }
     ck_assert(t_proc_expect(&dummy, 1, "done hogging the loop", 5000));
     ck_assert_int_eq(greet_once_it_turns(p, pid), 0);
+    free(p);
+}
+END_TEST
+
+/* Item 6: a loop held by a green thread that spins, with the stuck
+ * report off: the timeout says the target was running at every look (its
+ * state R, running or runnable, however loaded the machine). */
+START_TEST(dconsole_names_a_loop_held_on_the_cpu)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char ps[32], hog[32];
+    char *argv[] = { "dconsole", "-t", "1", ps, "greet", NULL };
+    pid_t pid;
+
+    setenv("DIESEL_CONSOLE_STUCK_MS", "0", 1);
+    pid = dummy_start(0);
+    unsetenv("DIESEL_CONSOLE_STUCK_MS");
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    snprintf(hog, sizeof(hog), "%ld", (long)t_slow(4));
+    ck_assert_int_eq(oneshot(p, pid, "hog", hog, NULL), 0);
+    ck_assert(t_proc_expect(&dummy, 1, "hogging the loop", 3000));
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 10000), 6);
+    ck_assert_msg(strstr(p->ebuf, "did not answer within 1 s: it was running "
+        "at each of the ") != NULL && strstr(p->ebuf, "its loop is blocked "
+        "by a green thread that never yields") != NULL, "%s", p->ebuf);
+    ck_assert(t_proc_expect(&dummy, 1, "done hogging the loop", 10000));
     free(p);
 }
 END_TEST
@@ -2205,6 +2528,7 @@ START_TEST(session_unsafe_dir_means_no_signal_and_no_connection)
     }
     pid = dummy_start(0);
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    remove_tree(rdv);   /* the dummy's, with its advertisement */
     ck_assert_int_eq(mkdir(rdv, 0700), 0);
     ck_assert_int_eq(chown(rdv, nobody_uid, nobody_gid), 0);
     ck_assert_int_eq(chmod(rdv, 0777), 0);
@@ -2312,7 +2636,13 @@ diesel_dconsole_suite(void)
     tcase_add_test(tc, dconsole_root_hands_the_dir_and_socket_to_the_targets_user);
     tcase_add_test(tc, dconsole_gives_up_on_a_stopped_target);
     tcase_add_test(tc, dconsole_notices_a_target_that_exits_while_it_waits);
-    tcase_add_test(tc, dconsole_lists_the_processes_that_catch_the_signal);
+    tcase_add_test(tc, dconsole_lists_only_proven_services);
+    tcase_add_test(tc, dconsole_never_signals_a_shell_that_traps_sigtrap);
+    tcase_add_test(tc, dconsole_sweeps_what_killed_processes_left);
+    tcase_add_test(tc, dconsole_names_a_service_at_its_fd_limit);
+    tcase_add_test(tc, dconsole_names_a_signal_blocked_everywhere);
+    tcase_add_test(tc,
+        dconsole_binds_in_the_directory_it_checked_despite_a_swap);
     suite_add_tcase(s, tc);
 
     tcase_set_timeout(te, 20);
@@ -2343,6 +2673,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_nobody_cannot_attach_to_roots_app);
     tcase_add_test(ts, session_stopped_app_times_out_then_recovers);
     tcase_add_test(ts, session_blocked_loop_times_out_with_a_hint);
+    tcase_add_test(ts, dconsole_names_a_loop_held_on_the_cpu);
     tcase_add_test(ts, session_app_dying_ends_the_session);
     tcase_add_test(ts, session_killed_tool_leaves_the_app_serving);
     tcase_add_test(ts, session_four_at_once_then_busy);

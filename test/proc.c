@@ -190,3 +190,62 @@ t_proc_wait(struct t_proc *p, int64_t ms)
     p->out = p->err = p->in = -1;
     return killed ? -1 : p->status;
 }
+
+unsigned long long
+t_proc_start_ticks(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long v = 0;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces: count from its last ')'. */
+    p = strrchr(buf, ')');
+    for (int field = 2; field < 22 && p != NULL; field++)
+        p = strchr(p + 1, ' ');
+    if (p == NULL || sscanf(p, " %llu", &v) != 1)
+        return 0;
+    return v;
+}
+
+static char *swap_asan_old;
+
+void
+t_swap_set(const char *dir, const char *to)
+{
+    char shim[1024], asan[1024];
+    const char *old = getenv("ASAN_OPTIONS");
+
+    snprintf(shim, sizeof(shim), "%s/swap_shim.so", t_dir());
+    setenv("LD_PRELOAD", shim, 1);
+    setenv("DIESEL_TEST_SWAP_DIR", dir, 1);
+    setenv("DIESEL_TEST_SWAP_TO", to, 1);
+    /* A gcc ASan build links its runtime dynamically, and it wants to be
+     * first: the shim comes before it. */
+    free(swap_asan_old);
+    swap_asan_old = old != NULL ? strdup(old) : NULL;
+    snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0",
+        old != NULL ? old : "", old != NULL && old[0] != '\0' ? ":" : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+}
+
+void
+t_swap_clear(void)
+{
+    unsetenv("LD_PRELOAD");
+    unsetenv("DIESEL_TEST_SWAP_DIR");
+    unsetenv("DIESEL_TEST_SWAP_TO");
+    if (swap_asan_old != NULL)
+        setenv("ASAN_OPTIONS", swap_asan_old, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(swap_asan_old);
+    swap_asan_old = NULL;
+}

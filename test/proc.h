@@ -56,6 +56,16 @@ void t_proc_pump(struct t_proc *p, int ms);
 int t_proc_expect(struct t_proc *p, int err, const char *needle,
     int64_t ms);
 
+/* The next programs started swap dir for a symlink to to at their first
+ * console bind(2) or connect(2) (test/swap_shim.so, preloaded: TESTPLAN
+ * 9d); t_swap_clear() ends that. */
+void t_swap_set(const char *dir, const char *to);
+void t_swap_clear(void);
+
+/* Field 22 of /proc/PID/stat, its start time in clock ticks since boot
+ * (what a console advertisement names); 0 if it cannot be read. */
+unsigned long long t_proc_start_ticks(pid_t pid);
+
 /* Reap it within t_slow(ms), else kill it (-1); read all it wrote and
  * close our ends.  Its wait status. */
 int t_proc_wait(struct t_proc *p, int64_t ms);

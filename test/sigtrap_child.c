@@ -1,21 +1,31 @@
 /*
  * sigtrap_child.c: a process that catches SIGTRAP and never answers, for
  * check_dconsole.c: dconsole must see a handler, signal it, and give up
- * after its timeout.  Prints "ready" once the handler is in place, then a
- * line for each signal:
+ * after its timeout.  With a directory as its first argument it
+ * advertises itself there as a service does (diesel__console_advertise:
+ * a fake service, which dconsole then signals); without, it is a mere
+ * process that catches SIGTRAP, which dconsole must never signal.  Prints
+ * "ready" once the handler (and advertisement) is in place, then a line
+ * for each signal:
  *
  *   TRAP pid=<sender> uid=<sender uid> code=<si_code> value=<sival_int>
  *
- * Stops at SIGTERM or after 60 s.  It does not use libdiesel.
+ * A mode may follow the directory:
  *
- * `sigtrap_child greet DIR` plays a hostile app (test/hostile.h): on each
- * signal it connects back to DIR/console-<sender>.sock as the library
- * would, and sends a right greeting whose program name holds escapes,
- * followed by a line that is no reply, with escapes too.  With
- * `badgreet DIR`, the greeting does not answer the request (its nonce is
- * off by one).  With `serve DIR`, the greeting is followed by a session:
- * `help` lists a command named with an escape sequence and one named
- * zap, `quit` ends the session, anything else gets OK.
+ *   block     SIGTRAP is blocked: signals stay pending and it never
+ *             answers, as a service whose every thread blocks the
+ *             console signal
+ *   greet     a hostile app (test/hostile.h): on each signal it connects
+ *             back to DIR/console-<sender>.sock as the library would, and
+ *             sends a right greeting whose program name holds escapes,
+ *             followed by a line that is no reply, with escapes too
+ *   badgreet  the same, but the greeting does not answer the request
+ *             (its nonce is off by one)
+ *   serve     the greeting is followed by a session: `help` lists a
+ *             command named with an escape sequence and one named zap,
+ *             `quit` ends the session, anything else gets OK
+ *
+ * Stops at SIGTERM or after 60 s.  It runs no loop and no console.
  */
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +37,7 @@
 #include <unistd.h>
 
 #include "hostile.h"
+#include "internal.h"
 
 static volatile sig_atomic_t got, code, value, from, from_uid, term;
 
@@ -105,9 +116,12 @@ serve(int fd)
 int
 main(int argc, char **argv)
 {
-    const char *dir = argc > 2 ? argv[2] : NULL;
-    int bad = argc > 2 && strcmp(argv[1], "badgreet") == 0;
-    int session = argc > 2 && strcmp(argv[1], "serve") == 0;
+    const char *mode = argc > 2 ? argv[2] : "";
+    int greets = strcmp(mode, "greet") == 0 ||
+        strcmp(mode, "badgreet") == 0 || strcmp(mode, "serve") == 0;
+    const char *dir = argc > 1 && greets ? argv[1] : NULL;
+    int bad = strcmp(mode, "badgreet") == 0;
+    int session = strcmp(mode, "serve") == 0;
     struct sigaction sa;
     int seen = 0;
     time_t end = time(NULL) + 60;
@@ -120,6 +134,23 @@ main(int argc, char **argv)
     sa.sa_handler = on_term;
     sa.sa_flags = 0;
     sigaction(SIGTERM, &sa, NULL);
+    if (strcmp(mode, "block") == 0) {
+        sigset_t trap;
+
+        /* Blocked: a handler that can never run. */
+        sigemptyset(&trap);
+        sigaddset(&trap, SIGTRAP);
+        sigprocmask(SIG_BLOCK, &trap, NULL);
+    }
+    if (argc > 1) {
+        char why[512];
+
+        if (diesel__console_advertise(argv[1], SIGTRAP, why,
+            sizeof(why)) != 0) {
+            fprintf(stderr, "sigtrap_child: %s\n", why);
+            return 1;
+        }
+    }
     printf("ready\n");
     fflush(stdout);
     while (!term && time(NULL) < end) {
@@ -142,6 +173,13 @@ main(int argc, char **argv)
                     serve(fd);
             }
         }
+    }
+    if (argc > 1) {
+        char path[1024];
+
+        snprintf(path, sizeof(path), "%s/service-%ld", argv[1],
+            (long)getpid());
+        unlink(path);
     }
     return 0;
 }

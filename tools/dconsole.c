@@ -4,16 +4,19 @@
  *   dconsole PID               attach; a >>> prompt with line editing
  *   dconsole PID COMMAND ...   run one command, exit 0 on OK, 1 on ERR
  *   ... | dconsole PID         one command per input line, no prompts
- *   dconsole -l                processes that catch the console signal
+ *   dconsole -l                the services that can be attached to
  *   dconsole dummy             the demo service (dconsole_dummy.c)
  *
  * The attach keeps diesel's topology, nothing listens in the app, and
  * closes its hole with the kernel's credentials (DESIGN.md, "Attach"):
- * check that the target catches the signal (else signalling it would
- * kill it), bind a UNIX socket in a private directory of the target's
- * user, sigqueue the signal with a random nonce, and take only the
- * connection whose peer is the target's pid and uid and whose greeting
- * echoes the nonce.  Anyone else is closed without a byte written.
+ * take a handle on the target (a pidfd), prove from outside that it is a
+ * libdiesel service with the console installed (its advertisement in the
+ * private directory of its user names its start time; catching the
+ * signal proves nothing), bind a UNIX socket in that directory, through
+ * a descriptor of it, send the signal with a random nonce through the
+ * handle, and take only the connection whose peer is the target's pid and
+ * uid and whose greeting echoes the nonce.  Anyone else is closed without
+ * a byte written.  A process not proven is never signalled.
  *
  * dconsole runs on libdiesel's own loop.  Its green threads:
  *
@@ -31,6 +34,7 @@
  * message printed, and a fatal signal raised again with its default
  * action, so the shell sees how dconsole ended.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -135,11 +139,15 @@ struct session {
     int collect;            /* reply output goes to words, not stdout */
     struct dc_edit *ed;     /* the line editor (interactive only) */
     int stuck;              /* the app sent its stuck report (exit 8) */
+    int pidfd;              /* a handle on the target, or -1 */
+    int looks;              /* the target's state read while waiting */
+    int running;            /* of those, 'R': running or runnable */
     char msg[1024];         /* the message to print on the way out */
 };
 
 /* Process-wide state that signal handlers and the exit path share. */
-static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static int sock_dirfd = -1;   /* the rendezvous directory holding it */
+static char sock_name[64];    /* our socket's name in it */
 static int have_sock;
 static int sig_pipe[2] = { -1, -1 };
 static int stop_signal;
@@ -715,115 +723,254 @@ rendezvous_dir(struct session *s, char *dir, size_t size)
 }
 
 /*
- * Make sure dir is the target user's private directory: create it if it
- * is missing (as root for another user: created, then handed over), and
- * refuse, never repair, one that exists and is anything else.
+ * Open dir, the target user's private directory, and check it through the
+ * descriptor: every later step (the advertisement, the sweep, the bind,
+ * the chown, the unlink) is relative to it, so that the path swapped for
+ * a symlink after the check leads nowhere.  Refuse, never repair, one
+ * that is anything else.  0 and *dfd, or an exit status.
  */
 static int
-check_dir(struct session *s, const char *dir)
+check_dir(struct session *s, const char *dir, int *dfd)
 {
     struct stat st;
     unsigned long uid = (unsigned long)s->uid;
+    int fd;
 
-    if (lstat(dir, &st) != 0) {
-        mode_t old;
-        int r, fd, err;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
 
-        if (errno != ENOENT)
-            return fail(s, ST_FAILED, "rendezvous directory %s: %s", dir,
-                strerror(errno));
-        old = umask(077);
-        r = mkdir(dir, 0700);
-        err = errno;
-        umask(old);
-        if (r != 0 && err != EEXIST)
-            return fail(s, ST_FAILED, "cannot create the rendezvous "
-                "directory %s: %s", dir, strerror(err));
-        if (r == 0) {
-            /* Ours: set it up through a descriptor, so that nothing
-             * swapped in at that path is changed instead. */
-            fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0 ||
-                (geteuid() != s->uid && fchown(fd, s->uid, (gid_t)-1) != 0) ||
-                fchmod(fd, 0700) != 0) {
-                err = errno;
-                if (fd >= 0)
-                    close(fd);
-                return fail(s, ST_FAILED, "cannot set up the rendezvous "
-                    "directory %s: %s", dir, strerror(err));
-            }
-            close(fd);
-        }
-        if (lstat(dir, &st) != 0)
-            return fail(s, ST_FAILED, "rendezvous directory %s: %s", dir,
-                strerror(errno));
+        if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
+            return fail(s, ST_PERM, "rendezvous directory %s is a symbolic "
+                "link: refusing to use it (someone may be trying to "
+                "intercept the console; remove it)", dir);
+        if (lstat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+            return fail(s, ST_PERM, "rendezvous directory %s is not a "
+                "directory: refusing to use it (remove it)", dir);
+        if (err == ENOENT)
+            return fail(s, ST_NOHANDLER, "PID %ld (%s) is not proven to be "
+                "a libdiesel service with its console installed (no "
+                "rendezvous directory %s: it has advertised no console); "
+                "not signalled.  Check with `dconsole -l`, which lists the "
+                "services that can be attached to", (long)s->pid, s->comm,
+                dir);
+        return fail(s, ST_FAILED, "rendezvous directory %s: %s", dir,
+            strerror(err));
     }
-    if (S_ISLNK(st.st_mode))
-        return fail(s, ST_PERM, "rendezvous directory %s is a symbolic link: "
-            "refusing to use it (someone may be trying to intercept the "
-            "console; remove it)", dir);
-    if (!S_ISDIR(st.st_mode))
-        return fail(s, ST_PERM, "rendezvous directory %s is not a directory: "
-            "refusing to use it (remove it)", dir);
-    if (st.st_uid != s->uid)
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+
+        close(fd);
+        return fail(s, ST_FAILED, "rendezvous directory %s: %s", dir,
+            strerror(err));
+    }
+    if (st.st_uid != s->uid) {
+        close(fd);
         return fail(s, ST_PERM, "rendezvous directory %s belongs to uid %lu, "
             "not to uid %lu who runs PID %ld: refusing to use it (remove it)",
             dir, (unsigned long)st.st_uid, uid, (long)s->pid);
-    if (st.st_mode & 077)
+    }
+    if (st.st_mode & 077) {
+        close(fd);
         return fail(s, ST_PERM, "rendezvous directory %s has mode %04o, not "
             "0700: refusing to use it (others could reach the console; "
             "chmod 700 it or remove it)", dir, (unsigned)(st.st_mode & 07777));
+    }
+    *dfd = fd;
     return 0;
 }
 
-/* Bind and listen on <dir>/console-<our pid>.sock. */
+/*
+ * The advertisement <dfd>/service-<pid> (diesel-console(7)): a regular
+ * file of uid, "DIESEL-CONSOLE-SERVICE 1 pid=<pid> start=<start>
+ * signal=<signo>".  0 with *start and *signo, or -1 with why.
+ */
 static int
-listen_at(struct session *s, const char *dir, int *lfd)
+read_advert(int dfd, pid_t pid, uid_t uid, uint64_t *start, int *signo,
+    char *why, size_t size)
 {
-    struct sockaddr_un sa;
+    char name[64], text[160];
+    unsigned long long st_;
+    long apid;
+    struct stat st;
+    ssize_t n;
+    int fd, sig, end = 0;
+
+    snprintf(name, sizeof(name), "service-%ld", (long)pid);
+    /* O_NONBLOCK: a FIFO in its place must not hang us. */
+    fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            snprintf(why, size, "no such file: it has advertised no "
+                "console");
+        else
+            snprintf(why, size, "cannot be read: %s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid) {
+        close(fd);
+        snprintf(why, size, "not a regular file of uid %lu",
+            (unsigned long)uid);
+        return -1;
+    }
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n < 0)
+        n = 0;
+    text[n] = '\0';
+    if (sscanf(text, "DIESEL-CONSOLE-SERVICE 1 pid=%ld start=%llu "
+        "signal=%d\n%n", &apid, &st_, &sig, &end) != 3 || end != n ||
+        apid != (long)pid) {
+        snprintf(why, size, "malformed");
+        return -1;
+    }
+    *start = (uint64_t)st_;
+    *signo = sig;
+    return 0;
+}
+
+/* p is proven a libdiesel service with the console on signo: its
+ * advertisement is in dfd and names its start time.  0, or -1 with why. */
+static int
+proven(int dfd, const struct dc_proc *p, int signo, char *why, size_t size)
+{
+    uint64_t start;
+    int sig;
+
+    if (read_advert(dfd, p->pid, p->uid, &start, &sig, why, size) != 0)
+        return -1;
+    if (p->start == 0 || start != p->start) {
+        snprintf(why, size, "stale: left by an earlier process %ld, which "
+            "started at %llu, not at %llu", (long)p->pid,
+            (unsigned long long)start, (unsigned long long)p->start);
+        return -1;
+    }
+    if (sig != signo) {
+        char want[32];
+
+        /* sig_name's buffer is one: a copy for the second name. */
+        snprintf(want, sizeof(want), "%s", sig_name(signo));
+        snprintf(why, size, "its console listens for %s, not %s: use -s %d",
+            sig_name(sig), want, sig);
+        return -1;
+    }
+    return 0;
+}
+
+/* The pid in name if it is prefix<pid>suffix; else 0. */
+static long
+named_pid(const char *name, const char *prefix, const char *suffix)
+{
+    size_t lp = strlen(prefix);
+    char *end;
+    long pid;
+
+    if (strncmp(name, prefix, lp) != 0 || name[lp] < '1' || name[lp] > '9')
+        return 0;
+    pid = strtol(name + lp, &end, 10);
+    return strcmp(end, suffix) == 0 && pid > 0 ? pid : 0;
+}
+
+/*
+ * Remove what dead processes left in dfd: a console-<pid>.sock whose
+ * dconsole is gone (killed with SIGKILL, it could not remove it), or whose
+ * pid is now another process's (one started after the socket was made);
+ * a service-<pid> whose service is gone or whose pid was reused.  Only
+ * those names are touched.
+ */
+static void
+sweep(int dfd, int signo)
+{
+    int fd = dup(dfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        long sp = named_pid(e->d_name, "console-", ".sock");
+        long ap = named_pid(e->d_name, "service-", "");
+        struct dc_proc p;
+        struct stat st;
+        int gone;
+
+        if ((sp == 0 && ap == 0) || sp == (long)getpid())
+            continue;
+        gone = dc_proc_get((pid_t)(sp != 0 ? sp : ap), signo, &p) != 0 &&
+            errno == ESRCH;
+        if (!gone && sp != 0) {
+            /* Its pid lives: stale only if that process was born after
+             * the socket was made.  Both times are rounded to the second
+             * (the boot time, the mtime), and the start in ticks: three
+             * seconds of slack, so that a live dconsole's socket is never
+             * taken for stale (one left a moment before its pid was
+             * reused stays, harmlessly, until a later sweep). */
+            gone = fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                p.born > 0 && p.born > (double)st.st_mtime + 3.0;
+        } else if (!gone) {
+            uint64_t start;
+            int sig;
+            char why[160];
+
+            gone = p.start != 0 && read_advert(dfd, p.pid, p.uid, &start,
+                &sig, why, sizeof(why)) == 0 && start != p.start;
+        }
+        if (gone)
+            (void)unlinkat(dfd, e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Bind and listen on <dir>/console-<our pid>.sock, through dfd. */
+static int
+listen_at(struct session *s, const char *dir, int dfd, int *lfd)
+{
     mode_t old;
     int fd, r, err;
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    r = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/console-%ld.sock", dir,
+    snprintf(sock_name, sizeof(sock_name), "console-%ld.sock",
         (long)getpid());
-    if (r < 0 || (size_t)r >= sizeof(sa.sun_path))
-        return fail(s, ST_FAILED, "socket path %s/console-%ld.sock is longer "
-            "than %zu bytes: use a shorter directory (-d or "
-            "DIESEL_CONSOLE_DIR)", dir, (long)getpid(),
-            sizeof(sa.sun_path) - 1);
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0)
         return fail(s, ST_FAILED, "socket: %s", strerror(errno));
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     /* A dconsole that died with our pid may have left its socket. */
-    unlink(sa.sun_path);
+    (void)unlinkat(dfd, sock_name, 0);
     old = umask(077);
-    r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    r = dc_bind_at(fd, dfd, dir, sock_name);
     err = errno;
     umask(old);
     if (r != 0) {
         close(fd);
-        return fail(s, ST_FAILED, "bind %s: %s", sa.sun_path, strerror(err));
+        if (err == ENAMETOOLONG)
+            return fail(s, ST_FAILED, "socket path %s/%s is too long: use a "
+                "shorter directory (-d or DIESEL_CONSOLE_DIR)", dir,
+                sock_name);
+        return fail(s, ST_FAILED, "bind %s/%s: %s", dir, sock_name,
+            strerror(err));
     }
-    memcpy(sock_path, sa.sun_path, sizeof(sock_path));
+    sock_dirfd = dfd;
     have_sock = 1;
     /* root attaching to another user: the socket is root's, mode 0700, and
      * the app must be able to connect.  Not following a symlink: the
      * directory is that user's, who could have swapped the socket. */
     if (geteuid() != s->uid &&
-        fchownat(AT_FDCWD, sa.sun_path, s->uid, (gid_t)-1,
+        fchownat(dfd, sock_name, s->uid, (gid_t)-1,
         AT_SYMLINK_NOFOLLOW) != 0) {
         err = errno;
         close(fd);
-        return fail(s, ST_FAILED, "chown %s: %s", sa.sun_path, strerror(err));
+        return fail(s, ST_FAILED, "chown %s/%s: %s", dir, sock_name,
+            strerror(err));
     }
     if (listen(fd, 16) != 0) {
         err = errno;
         close(fd);
-        return fail(s, ST_FAILED, "listen %s: %s", sa.sun_path, strerror(err));
+        return fail(s, ST_FAILED, "listen %s/%s: %s", dir, sock_name,
+            strerror(err));
     }
     *lfd = fd;
     return 0;
@@ -833,7 +980,7 @@ static void
 remove_socket(void)
 {
     if (have_sock) {
-        unlink(sock_path);
+        (void)unlinkat(sock_dirfd, sock_name, 0);
         have_sock = 0;
     }
 }
@@ -904,6 +1051,8 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
                         "answered", (long)s->pid);
                 continue;
             }
+            s->looks++;
+            s->running += p.state == 'R';
             /* Again, with the same nonce, once a second: a loop that was
              * merely busy may be stuck for long enough now, and then its
              * handler answers (the app attaches once per nonce).  Never
@@ -912,7 +1061,7 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
             if (diesel_now() >= resignal && p.catches &&
                 deadline - diesel_now() >= LIVENESS_MS) {
                 resignal = diesel_now() + RESIGNAL_MS;
-                (void)dc_signal_send(s->pid, s->signo, &again);
+                (void)dc_signal_send(s->pid, s->pidfd, s->signo, &again);
             }
             continue;
         }
@@ -1041,12 +1190,17 @@ attach(struct session *s)
 {
     const struct opts *o = s->o;
     struct dc_proc p;
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], why[512];
     uid_t me = geteuid();
     int32_t nonce;
     int64_t deadline;
-    int lfd = -1, st;
+    int lfd = -1, dfd = -1, st;
 
+    /* The handle first: whatever is checked below is checked of the
+     * process it holds, and the signal goes to that process or nowhere. */
+    s->pidfd = dc_pid_open(o->pid);
+    if (s->pidfd < 0 && errno == ESRCH)
+        return fail(s, ST_NOPROC, "no such process: %ld", (long)o->pid);
     if (dc_proc_get(o->pid, s->signo, &p) != 0) {
         if (errno == ESRCH)
             return fail(s, ST_NOPROC, "no such process: %ld", (long)o->pid);
@@ -1076,16 +1230,33 @@ attach(struct session *s)
             "would kill it", (long)s->pid, s->comm, sig_name(s->signo));
     }
     if ((st = rendezvous_dir(s, dir, sizeof(dir))) != 0 ||
-        (st = check_dir(s, dir)) != 0 ||
-        (st = listen_at(s, dir, &lfd)) != 0)
+        (st = check_dir(s, dir, &dfd)) != 0)
         return st;
+    /* Catching the signal proves nothing (shells and debuggers do): only
+     * the advertisement, tied to this process's start time, does. */
+    if (proven(dfd, &p, s->signo, why, sizeof(why)) != 0) {
+        sweep(dfd, s->signo);   /* a stale one of its pid too */
+        close(dfd);
+        return fail(s, ST_NOHANDLER, "PID %ld (%s) is not proven to be a "
+            "libdiesel service with its console installed (%s/service-%ld: "
+            "%s); not signalled.  Check with `dconsole -l`, which lists the "
+            "services that can be attached to", (long)s->pid, s->comm, dir,
+            (long)s->pid, why);
+    }
+    sweep(dfd, s->signo);
+    if ((st = listen_at(s, dir, dfd, &lfd)) != 0) {
+        if (!have_sock)
+            close(dfd);
+        return st;
+    }
     nonce = dc_random31();
-    if (dc_signal_send(s->pid, s->signo, &nonce) != 0) {
+    if (dc_signal_send(s->pid, s->pidfd, s->signo, &nonce) != 0) {
         int err = errno;
         diesel_fd_close(lfd);
         remove_socket();
         if (err == ESRCH)
-            return fail(s, ST_NOPROC, "no such process: %ld", (long)s->pid);
+            return fail(s, ST_NOPROC, "no such process: %ld (it exited "
+                "after it was checked)", (long)s->pid);
         if (err == EPERM)
             return fail(s, ST_PERM, "PID %ld: not permitted to signal it",
                 (long)s->pid);
@@ -1104,6 +1275,18 @@ attach(struct session *s)
             return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
                 "it is stopped (kill -CONT %ld resumes it)", (long)s->pid,
                 o->timeout, (long)s->pid);
+        if (dc_diagnose(s->pid, s->signo, why, sizeof(why)) > 0)
+            return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
+                "%s", (long)s->pid, o->timeout, why);
+        /* Running (or runnable) at every look: an idle loop sleeps in
+         * poll, and a busy one serves the request between two turns. */
+        if (s->looks >= 2 && s->running == s->looks)
+            return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
+                "it was running at each of the %d looks taken meanwhile: its "
+                "loop is blocked by a green thread that never yields (past "
+                "its stuck threshold, 1 s unless DIESEL_CONSOLE_STUCK_MS says "
+                "otherwise, an attach gets the stuck report)", (long)s->pid,
+                o->timeout, s->looks);
         return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: is "
             "its loop blocked by a green thread that never yields? is the "
             "console installed (diesel_console_install)? does it use the "
@@ -1458,6 +1641,7 @@ client(const struct opts *o)
     memset(&s, 0, sizeof(s));
     s.o = o;
     s.fd = -1;
+    s.pidfd = -1;
     s.signo = o->signo != 0 ? o->signo : SIGTRAP;
     s.pid = o->pid;
     s.interactive = o->ncmd == 0 && isatty(0) && isatty(1);
@@ -1485,6 +1669,10 @@ client(const struct opts *o)
     if (st < 0)
         st = ST_FAILED;
     remove_socket();
+    if (sock_dirfd >= 0)
+        close(sock_dirfd);
+    if (s.pidfd >= 0)
+        close(s.pidfd);
     if (s.ed != NULL) {
         const char *hist = history_path();
 
@@ -1510,19 +1698,39 @@ client(const struct opts *o)
 /* ---- dconsole -l ------------------------------------------------------------------------ */
 
 struct listing {
+    const struct opts *o;
+    int signo;
     struct dc_proc *v;
     size_t n, cap;
 };
 
+/* p is listed only if it is proven a service, as an attach would prove
+ * it: the same directory checks and advertisement.  Refusals stay quiet
+ * here (a scratch session keeps their messages). */
 static int
 list_add(const struct dc_proc *p, void *arg)
 {
     struct listing *l = arg;
+    struct session s;
+    char dir[PATH_MAX], why[512];
     uid_t me = geteuid();
+    int dfd, ok;
 
     if (me != 0 && p->uid != me)
         return 0;
     if (p->pid == getpid())
+        return 0;
+    memset(&s, 0, sizeof(s));
+    s.o = l->o;
+    s.pid = p->pid;
+    s.uid = p->uid;
+    if (rendezvous_dir(&s, dir, sizeof(dir)) != 0 ||
+        check_dir(&s, dir, &dfd) != 0)
+        return 0;
+    ok = proven(dfd, p, l->signo, why, sizeof(why)) == 0;
+    sweep(dfd, l->signo);
+    close(dfd);
+    if (!ok)
         return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -1562,8 +1770,8 @@ format_uptime(long t, char *buf, size_t size)
 static int
 list_procs(const struct opts *o)
 {
-    struct listing l = { 0 };
     int signo = o->signo != 0 ? o->signo : SIGTRAP;
+    struct listing l = { o, signo, NULL, 0, 0 };
     int root = geteuid() == 0;
 
     if (dc_proc_each(signo, list_add, &l) != 0) {
@@ -1572,8 +1780,8 @@ list_procs(const struct opts *o)
         return ST_FAILED;
     }
     if (l.n == 0) {
-        warn("no process%s catches %s", root ? "" : " of yours",
-            sig_name(signo));
+        warn("no libdiesel service%s has its console on %s",
+            root ? "" : " of yours", sig_name(signo));
         return ST_OK;
     }
     qsort(l.v, l.n, sizeof(*l.v), by_pid);

@@ -7,6 +7,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/sysctl.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -19,6 +20,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +46,15 @@ fill(const struct kinfo_proc *kp, int signo, struct dc_proc *p)
 {
     p->pid = kp->ki_pid;
     p->uid = kp->ki_uid;
-    p->state = kp->ki_stat == SZOMB ? 'Z' : kp->ki_stat == SSTOP ? 'T' : 'S';
+    p->state = kp->ki_stat == SZOMB ? 'Z' : kp->ki_stat == SSTOP ? 'T' :
+        kp->ki_stat == SRUN ? 'R' : 'S';
     p->catches = sigismember(&kp->ki_sigcatch, signo) == 1;
     p->ignores = sigismember(&kp->ki_sigignore, signo) == 1;
     snprintf(p->comm, sizeof(p->comm), "%s", kp->ki_comm);
     p->uptime = since(kp->ki_start.tv_sec);
+    p->start = (uint64_t)kp->ki_start.tv_sec * 1000000 +
+        (uint64_t)kp->ki_start.tv_usec;
+    p->born = (double)kp->ki_start.tv_sec;
     return 0;
 }
 
@@ -69,6 +75,9 @@ fill(const struct kinfo_proc *kp, int signo, struct dc_proc *p)
     p->ignores = (kp->kp_proc.p_sigignore & sigmask(signo)) != 0;
     snprintf(p->comm, sizeof(p->comm), "%s", kp->kp_proc.p_comm);
     p->uptime = since(kp->kp_proc.p_starttime.tv_sec);
+    p->start = (uint64_t)kp->kp_proc.p_starttime.tv_sec * 1000000 +
+        (uint64_t)kp->kp_proc.p_starttime.tv_usec;
+    p->born = (double)kp->kp_proc.p_starttime.tv_sec;
     return 0;
 }
 
@@ -101,6 +110,9 @@ fill(const KP *kp, int signo, struct dc_proc *p)
     p->ignores = IGNORED(kp, signo) != 0;
     snprintf(p->comm, sizeof(p->comm), "%s", kp->p_comm);
     p->uptime = since((time_t)kp->p_ustart_sec);
+    p->start = (uint64_t)kp->p_ustart_sec * 1000000 +
+        (uint64_t)kp->p_ustart_usec;
+    p->born = (double)kp->p_ustart_sec;
     return 0;
 }
 
@@ -123,6 +135,7 @@ dc_proc_get(pid_t pid, int signo, struct dc_proc *p)
 
     memset(p, 0, sizeof(*p));
     p->uptime = -1;
+    p->born = -1;
     if (sysctl(mib, sizeof(mib) / sizeof(mib[0]), &kp, &len, NULL, 0) != 0)
         return -1;
     if (len == 0) {
@@ -252,8 +265,19 @@ dc_peer_cred(int fd, pid_t *pid, uid_t *uid)
 }
 
 int
-dc_signal_send(pid_t pid, int signo, int32_t *value)
+dc_pid_open(pid_t pid)
 {
+    /* No process handle here (FreeBSD's pdfork makes one only for a
+     * child): the signal goes by pid, right after the checks. */
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+}
+
+int
+dc_signal_send(pid_t pid, int pidfd, int signo, int32_t *value)
+{
+    (void)pidfd;
 #if defined(__APPLE__) || defined(__OpenBSD__)
     /* No sigqueue: the app sees SI_USER and a nonce of 0. */
     *value = 0;
@@ -264,6 +288,56 @@ dc_signal_send(pid_t pid, int signo, int32_t *value)
     v.sival_int = *value;
     return sigqueue(pid, signo, v);
 #endif
+}
+
+int
+dc_bind_at(int fd, int dirfd, const char *dir, const char *name)
+{
+    struct sockaddr_un sa;
+    size_t d = strlen(dir), n = strlen(name);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+#if defined(__FreeBSD__) && defined(AT_FDCWD)
+    /* bindat(2) (FreeBSD 10): relative to the directory checked. */
+    (void)d;
+    if (n >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sa.sun_path, name, n + 1);
+    return bindat(dirfd, fd, (struct sockaddr *)&sa, sizeof(sa));
+#else
+    /* No bindat, and fchdir(2) would move every thread: the path, after
+     * checking that it still names the directory checked.  A swap between
+     * this check and bind(2) is not excluded (dconsole(1) says so). */
+    struct stat a, b;
+
+    if (d + 1 + n >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (fstat(dirfd, &a) != 0 || lstat(dir, &b) != 0 ||
+        a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        errno = ELOOP;
+        return -1;
+    }
+    memcpy(sa.sun_path, dir, d);
+    sa.sun_path[d] = '/';
+    memcpy(sa.sun_path + d + 1, name, n + 1);
+    return bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+#endif
+}
+
+int
+dc_diagnose(pid_t pid, int signo, char *buf, size_t size)
+{
+    /* The descriptor count and signal masks of another process are not
+     * told here: the cause is unknown from outside. */
+    (void)pid;
+    (void)signo;
+    snprintf(buf, size, "unknown");
+    return 0;
 }
 
 int32_t
