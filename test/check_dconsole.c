@@ -1972,6 +1972,36 @@ START_TEST(dconsole_does_not_complete_a_hostile_command_name)
 }
 END_TEST
 
+/*
+ * A connection refused after it was read from (its greeting did not
+ * answer the request) leaves the loop's poll set with it: the right
+ * connection that comes next, on the same descriptor number, is seen.
+ * (dconsole closed it behind the loop's back, and then waited for the
+ * next one until its timeout.)
+ */
+START_TEST(dconsole_takes_the_right_connection_after_a_refused_greeting)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char pid[32], dir[300], tsec[32], path[1024];
+    char *argv[] = { "dconsole", "-d", dir, "-t", tsec, pid, "zap", NULL };
+    char *targv[] = { "sigtrap_child", dir, "retry", NULL };
+
+    snprintf(tsec, sizeof(tsec), "%ld", (long)t_slow(5));
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    snprintf(path, sizeof(path), "%s/sigtrap_child", t_dir());
+    proc_start(&trap, path, targv, 0, -1, NULL);
+    ck_assert_msg(t_proc_expect(&trap, 0, "ready\n", 5000),
+        "sigtrap_child did not start: %s", trap.ebuf);
+    snprintf(pid, sizeof(pid), "%ld", (long)trap.pid);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 30000), 0);
+    ck_assert_msg(strstr(p->ebuf, "its greeting does not answer") != NULL,
+        "%s", p->ebuf);
+    trap_stop();
+    free(p);
+}
+END_TEST
+
 /* One-shot: dconsole PID words...; its exit code, p has the output. */
 static int
 oneshot(struct t_proc *p, pid_t pid, const char *w1, const char *w2,
@@ -2633,6 +2663,8 @@ diesel_dconsole_suite(void)
     tcase_add_test(tc, dconsole_escapes_a_hostile_process_name_in_its_refusal);
     tcase_add_test(tc, dconsole_escapes_a_hostile_greeting_and_protocol_line);
     tcase_add_test(tc, dconsole_does_not_complete_a_hostile_command_name);
+    tcase_add_test(tc,
+        dconsole_takes_the_right_connection_after_a_refused_greeting);
     tcase_add_test(tc, dconsole_root_hands_the_dir_and_socket_to_the_targets_user);
     tcase_add_test(tc, dconsole_gives_up_on_a_stopped_target);
     tcase_add_test(tc, dconsole_notices_a_target_that_exits_while_it_waits);

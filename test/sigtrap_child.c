@@ -24,6 +24,10 @@
  *   serve     the greeting is followed by a session: `help` lists a
  *             command named with an escape sequence and one named zap,
  *             `quit` ends the session, anything else gets OK
+ *   retry     first a greeting that does not answer the request; once
+ *             dconsole has closed that connection, a right one and a
+ *             session as with serve (dconsole's next accept then reuses
+ *             the descriptor number it closed)
  *
  * Stops at SIGTERM or after 60 s.  It runs no loop and no console.
  */
@@ -118,10 +122,12 @@ main(int argc, char **argv)
 {
     const char *mode = argc > 2 ? argv[2] : "";
     int greets = strcmp(mode, "greet") == 0 ||
-        strcmp(mode, "badgreet") == 0 || strcmp(mode, "serve") == 0;
+        strcmp(mode, "badgreet") == 0 || strcmp(mode, "serve") == 0 ||
+        strcmp(mode, "retry") == 0;
     const char *dir = argc > 1 && greets ? argv[1] : NULL;
     int bad = strcmp(mode, "badgreet") == 0;
-    int session = strcmp(mode, "serve") == 0;
+    int retry = strcmp(mode, "retry") == 0;
+    int session = strcmp(mode, "serve") == 0 || retry;
     struct sigaction sa;
     int seen = 0;
     time_t end = time(NULL) + 60;
@@ -168,6 +174,19 @@ main(int argc, char **argv)
                     "program=" T_HOSTILE_TEXT " nonce=%ld\n%s",
                     (long)getpid(), (long)value + bad,
                     bad || session ? "" : T_HOSTILE_TEXT "\n");
+                if (retry) {
+                    char wrong[512], c;
+
+                    snprintf(wrong, sizeof(wrong), "DIESEL-CONSOLE 1 pid=%ld "
+                        "program=retry nonce=%ld\n", (long)getpid(),
+                        (long)value + 1);
+                    fd = greet(dir, (long)from, wrong);
+                    /* Until dconsole has refused it and closed. */
+                    while (fd >= 0 && read(fd, &c, 1) > 0)
+                        ;
+                    if (fd >= 0)
+                        close(fd);
+                }
                 fd = greet(dir, (long)from, text);
                 if (session && fd >= 0)
                     serve(fd);

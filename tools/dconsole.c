@@ -1101,7 +1101,7 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
         s->fd = fd;
         r = conn_getline(s, deadline, &line, &n);
         if (r <= 0) {
-            close(fd);
+            diesel_fd_close(fd);
             s->fd = -1;
             s->off = s->len = 0;
             if (r < 0 && errno == ETIMEDOUT)
@@ -1114,13 +1114,13 @@ accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
             (version == 1 && (gpid != (long)s->pid || gnonce != nonce))) {
             warn("refused a connection from PID %ld: its greeting does not "
                 "answer this request: \"%.80s\"", (long)s->pid, line);
-            close(fd);
+            diesel_fd_close(fd);
             s->fd = -1;
             s->off = s->len = 0;
             continue;
         }
         if (version != 1) {
-            close(fd);
+            diesel_fd_close(fd);
             s->fd = -1;
             return fail(s, ST_CLOSED, "PID %ld speaks console protocol "
                 "version %ld; this dconsole speaks version 1",
