@@ -71,12 +71,15 @@ struct prof {
     struct diesel_loop *loop;
     struct sample *s;
     size_t cap;
-    size_t taken;                /* samples written (handler only) */
-    size_t dropped;              /* samples the full ring lost */
+    size_t taken;                /* samples written (by the handler, with
+                                    relaxed atomics: it interrupts the
+                                    thread that reads them after) */
+    size_t dropped;              /* samples the full ring lost (same) */
 };
 
 static struct prof *active;
-static int busy;                 /* a profile runs in this process */
+static int busy;                 /* a profile runs in this process: one
+                                    SIGPROF, one timer (atomic) */
 
 static void
 handler(int sig, siginfo_t *si, void *uctx)
@@ -85,6 +88,7 @@ handler(int sig, siginfo_t *si, void *uctx)
     struct diesel_loop *lp = diesel__loop;
     struct diesel__task *t;
     struct sample *s;
+    size_t k;
     int saved = errno;
 
     (void)sig;
@@ -92,11 +96,12 @@ handler(int sig, siginfo_t *si, void *uctx)
     /* Another thread (ITIMER_PROF picks any), or a stray signal. */
     if (p == NULL || lp == NULL || lp != p->loop)
         goto out;
-    if (p->taken == p->cap) {
-        p->dropped++;
+    k = __atomic_load_n(&p->taken, __ATOMIC_RELAXED);
+    if (k == p->cap) {
+        __atomic_add_fetch(&p->dropped, 1, __ATOMIC_RELAXED);
         goto out;
     }
-    s = &p->s[p->taken];
+    s = &p->s[k];
     s->n = 0;
     s->exact = 0;
     if (__atomic_load_n(&lp->in_poll, __ATOMIC_RELAXED)) {
@@ -109,7 +114,7 @@ handler(int sig, siginfo_t *si, void *uctx)
         s->exact = diesel__platform_uc_pc(uctx);
         s->n = backtrace(s->pc, FRAMES);
     }
-    p->taken++;
+    __atomic_store_n(&p->taken, k + 1, __ATOMIC_RELAXED);
 out:
     errno = saved;
 }
@@ -437,7 +442,6 @@ static int
 sample(struct diesel_console_out *out, struct prof *p, int hz, int64_t ms)
 {
     struct sigaction sa, old;
-    sigset_t set;
     int err = 0;
 
     memset(&sa, 0, sizeof(sa));
@@ -470,22 +474,19 @@ sample(struct diesel_console_out *out, struct prof *p, int hz, int64_t ms)
         diesel__platform_prof_stop();
     }
     /* A signal the timer sent is delivered by now, unless the thread
-     * blocks it: then it is pending, and would meet the old disposition
-     * (SIGPROF's default ends the process).  Take it out first. */
-    if (sigpending(&set) == 0 && sigismember(&set, PROF_SIG)) {
-        struct timespec zero = { 0, 0 };
-        sigset_t only;
-
-        sigemptyset(&only);
-        sigaddset(&only, PROF_SIG);
-        while (sigtimedwait(&only, NULL, &zero) == PROF_SIG)
-            ;
-    }
+     * blocks it (or, with ITIMER_PROF, every thread does): then it is
+     * pending, and would meet the old disposition (SIGPROF's default ends
+     * the process).  Ignoring a signal discards it when pending (POSIX
+     * sigaction), so ignore it before putting the old one back. */
+    sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
+    sigaction(PROF_SIG, &sa, NULL);
     sigaction(PROF_SIG, &old, NULL);
     __atomic_store_n(&active, NULL, __ATOMIC_RELEASE);
     if (err == ECANCELED)
         return diesel_console_error(out, "interrupted: the green thread "
             "running the command was cancelled");
+    errno = err;
     return err != 0 ? -1 : 0;
 }
 
@@ -534,7 +535,7 @@ diesel__cmd_profile(struct diesel_console_out *out, int argc, char **argv,
     if (want > SAMPLES_MAX)
         return diesel_console_error(out, "profile: %g s at %d Hz is over "
             "%d samples: lower SECONDS or --hz", seconds, hz, SAMPLES_MAX);
-    if (busy)
+    if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQ_REL))
         return diesel_console_error(out, "profile: another profile is "
             "running in this process");
     memset(&p, 0, sizeof(p));
@@ -545,19 +546,20 @@ diesel__cmd_profile(struct diesel_console_out *out, int argc, char **argv,
     p.s = malloc(want * sizeof(*p.s));
     if (p.s != NULL)
         memset(p.s, 0, want * sizeof(*p.s));
-    if (p.s == NULL)
+    if (p.s == NULL) {
+        __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
         return diesel_console_error(out, "profile: no memory for %zu "
             "samples", want);
+    }
     /* Symbols of modules loaded since the console started, before the
      * window: reading them afterwards would not be in it. */
     diesel__sym_prepare();
-    busy = 1;
     if (sample(out, &p, hz, (int64_t)(seconds * 1000 + 0.5)) != 0) {
-        busy = 0;
+        __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
         free(p.s);
         return -1;
     }
-    busy = 0;
+    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
     a.ntab = 1021;
     a.tab = calloc(a.ntab, sizeof(*a.tab));
     a.folded = calloc(p.taken + 1, sizeof(*a.folded));
@@ -586,6 +588,9 @@ diesel__cmd_profile(struct diesel_console_out *out, int argc, char **argv,
     } else {
         diesel_console_printf(out, "profile: %.2f s at %d Hz, %zu samples "
             "(%zu dropped)\n", seconds, hz, p.taken, p.dropped);
+        if (p.taken == 0)
+            diesel_console_printf(out, "no samples: does the loop's thread "
+                "block SIGPROF?\n");
         rc = print_table(out, &a, p.taken);
     }
     if (rc != 0)

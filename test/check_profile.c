@@ -405,6 +405,24 @@ START_TEST(profile_puts_back_an_ignored_sigprof)
 }
 END_TEST
 
+/* Ticks the loop's thread blocks stay pending: they are discarded, not
+ * left to SIGPROF's default (which would end the service). */
+START_TEST(profile_of_a_thread_that_blocks_sigprof)
+{
+    struct t_proc d;
+    int st;
+
+    start_child("block");
+    st = dconsole(&d, NULL, "profile", "0.3", NULL, NULL);
+    ck_assert_msg(st == 0, "dconsole exited %d: %s %s", st, d.obuf, d.ebuf);
+    ck_assert_msg(strstr(d.obuf, "profile: 0.30 s at 99 Hz, 0 samples (0 "
+        "dropped)\nno samples: does the loop's thread block SIGPROF?\n") !=
+        NULL, "%s", d.obuf);
+    expect_sigprof("default\n");
+    finish_child();
+}
+END_TEST
+
 START_TEST(dconsole_o_cannot_open_the_file)
 {
     struct t_proc d;
@@ -435,6 +453,7 @@ diesel_profile_suite(void)
     tcase_add_test(tc, profile_idle_loop_is_in_poll);
     tcase_add_test(tc, profile_refused_when_the_program_handles_sigprof);
     tcase_add_test(tc, profile_puts_back_an_ignored_sigprof);
+    tcase_add_test(tc, profile_of_a_thread_that_blocks_sigprof);
     tcase_add_test(tc, dconsole_o_cannot_open_the_file);
     suite_add_tcase(s, tc);
     return s;

@@ -7,6 +7,7 @@
  *     idle      nothing runs: the loop waits in poll
  *     handler   as spin, and the program handles SIGPROF itself
  *     ignore    as spin, and the program ignores SIGPROF
+ *     block     as spin, and the loop's thread blocks SIGPROF
  *
  * It prints "ready PID" once the loop runs and serves the console until
  * its standard input reaches EOF.  Its console has `sigprof`, which says
@@ -67,11 +68,14 @@ cmd_sigprof(struct diesel_console_out *out, int argc, char **argv,
     (void)argc;
     (void)argv;
     (void)arg;
-    if (sigaction(SIGPROF, NULL, &sa) != 0)
+    sigset_t set;
+
+    if (sigaction(SIGPROF, NULL, &sa) != 0 || sigpending(&set) != 0)
         return -1;
-    return diesel_console_printf(out, "%s\n",
+    return diesel_console_printf(out, "%s%s\n",
         sa.sa_handler == SIG_DFL ? "default" :
-        sa.sa_handler == SIG_IGN ? "ignored" : "handled") < 0 ? -1 : 0;
+        sa.sa_handler == SIG_IGN ? "ignored" : "handled",
+        sigismember(&set, SIGPROF) ? ", pending" : "") < 0 ? -1 : 0;
 }
 
 static int
@@ -106,6 +110,13 @@ main(int argc, char **argv)
         signal(SIGPROF, on_prof);
     else if (strcmp(mode, "ignore") == 0)
         signal(SIGPROF, SIG_IGN);
+    else if (strcmp(mode, "block") == 0) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGPROF);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+    }
     if (diesel_console_install(0) != 0 ||
         diesel_console_command("sigprof", "sigprof: SIGPROF's disposition",
         cmd_sigprof, NULL) != 0) {
