@@ -387,7 +387,8 @@ print_table(struct diesel_console_out *out, struct agg *a, size_t all)
             fs[k++] = f;
     }
     qsort(fs, nf, sizeof(*fs), cmp_fn);
-    memcpy(sorted, a->g, a->ng * sizeof(*sorted));
+    if (a->ng > 0)                /* a->g is NULL without samples */
+        memcpy(sorted, a->g, a->ng * sizeof(*sorted));
     qsort(sorted, a->ng, sizeof(*sorted), cmp_group);
     for (size_t g = 0; g < a->ng; g++) {
         const char *name = sorted[g].name;
