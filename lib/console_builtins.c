@@ -2201,6 +2201,9 @@ static const struct {
       "(* is the default)", diesel__cmd_log },
     { "cancel", "cancel [--json] ID: make green thread ID's blocking calls "
       "fail with ECANCELED", diesel__cmd_cancel },
+    { "profile", "profile SECONDS [--hz N] [--folded]: sample the loop's "
+      "thread (99 Hz): the hottest functions per green thread, or folded "
+      "stacks for a flame graph", diesel__cmd_profile },
 };
 
 void

@@ -598,6 +598,18 @@ struct diesel__malloc_info {
 int diesel__platform_malloc_info(struct diesel__malloc_info *);
 
 /*
+ * The profiler's clock (console_profile.c): signal signo, hz times a
+ * second, to the calling thread; 0, or -1 with errno.  Linux: a
+ * CLOCK_MONOTONIC timer aimed at this thread (SIGEV_THREAD_ID), so that
+ * time the loop waits in poll is sampled too.  Elsewhere:
+ * setitimer(ITIMER_PROF), SIGPROF only (else ENOTSUP), which counts the
+ * process's CPU time and goes to whichever thread the kernel picks.  One
+ * at a time; stop ends it (a no-op when none runs).
+ */
+int diesel__platform_prof_start(int signo, int hz);
+void diesel__platform_prof_stop(void);
+
+/*
  * The registers a suspended context resumes with, as an unwinder needs
  * them (see backtrace.c): its stack pointer once the switching call has
  * returned, its resume pc (a return address), and the callee-saved

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -394,4 +396,45 @@ diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r)
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+/* No timer aimed at one thread here: ITIMER_PROF, whose SIGPROF counts the
+ * process's CPU time (a loop asleep in poll is not sampled) and goes to a
+ * thread of the kernel's choosing (the handler ignores the others). */
+static int prof_armed;
+
+int
+diesel__platform_prof_start(int signo, int hz)
+{
+    struct itimerval it;
+    long us;
+
+    if (signo != SIGPROF) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    if (hz <= 0 || prof_armed) {
+        errno = hz <= 0 ? EINVAL : EBUSY;
+        return -1;
+    }
+    us = 1000000L / hz;
+    it.it_interval.tv_sec = us / 1000000L;
+    it.it_interval.tv_usec = us % 1000000L;
+    it.it_value = it.it_interval;
+    if (setitimer(ITIMER_PROF, &it, NULL) != 0)
+        return -1;
+    prof_armed = 1;
+    return 0;
+}
+
+void
+diesel__platform_prof_stop(void)
+{
+    struct itimerval it;
+
+    if (!prof_armed)
+        return;
+    memset(&it, 0, sizeof(it));
+    setitimer(ITIMER_PROF, &it, NULL);
+    prof_armed = 0;
 }

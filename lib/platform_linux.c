@@ -5,12 +5,15 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -400,4 +403,54 @@ diesel__platform_uc_regs(const ucontext_t *uc, struct diesel__regs *r)
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+static timer_t prof_timer;
+static int prof_armed;
+
+int
+diesel__platform_prof_start(int signo, int hz)
+{
+    struct sigevent sev;
+    struct itimerspec its;
+    long ns;
+    int err;
+
+    if (hz <= 0 || prof_armed) {
+        errno = hz <= 0 ? EINVAL : EBUSY;
+        return -1;
+    }
+    ns = 1000000000L / hz;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = signo;
+#ifdef sigev_notify_thread_id
+    sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+#else
+    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+#endif
+    /* The monotonic clock, not the thread's CPU clock: a loop waiting in
+     * poll uses no CPU, and the operator wants to see that time too. */
+    if (timer_create(CLOCK_MONOTONIC, &sev, &prof_timer) != 0)
+        return -1;
+    its.it_interval.tv_sec = ns / 1000000000L;
+    its.it_interval.tv_nsec = ns % 1000000000L;
+    its.it_value = its.it_interval;
+    if (timer_settime(prof_timer, 0, &its, NULL) != 0) {
+        err = errno;
+        timer_delete(prof_timer);
+        errno = err;
+        return -1;
+    }
+    prof_armed = 1;
+    return 0;
+}
+
+void
+diesel__platform_prof_stop(void)
+{
+    if (!prof_armed)
+        return;
+    timer_delete(prof_timer);
+    prof_armed = 0;
 }

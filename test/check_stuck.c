@@ -95,26 +95,13 @@ start_child(const char *mode, int64_t ms, const char *after)
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/diesel-stuck-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(chmod(dir, 0700), 0);
-    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    t_console_dir_make(dir, "stuck");
 }
 
 static void
 teardown(void)
 {
-    char cmd[128];
-
-    if (child.pid > 0 && !child.reaped) {
-        kill(child.pid, SIGKILL);
-        waitpid(child.pid, NULL, 0);
-        child.reaped = 1;
-    }
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    unsetenv("DIESEL_CONSOLE_DIR");
+    t_console_dir_remove(dir, &child);
 }
 
 static int

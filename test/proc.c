@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -248,4 +249,29 @@ t_swap_clear(void)
         unsetenv("ASAN_OPTIONS");
     free(swap_asan_old);
     swap_asan_old = NULL;
+}
+
+void
+t_console_dir_make(char *dir, const char *tag)
+{
+    snprintf(dir, 64, "/tmp/diesel-%s-XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chmod(dir, 0700), 0);
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+}
+
+void
+t_console_dir_remove(const char *dir, struct t_proc *p)
+{
+    char cmd[128];
+
+    if (p->pid > 0 && !p->reaped) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+        p->reaped = 1;
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    unsetenv("DIESEL_CONSOLE_DIR");
 }

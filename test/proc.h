@@ -70,4 +70,11 @@ unsigned long long t_proc_start_ticks(pid_t pid);
  * close our ends.  Its wait status. */
 int t_proc_wait(struct t_proc *p, int64_t ms);
 
+/* A fresh private (0700) console rendezvous directory, /tmp/diesel-TAG-...,
+ * into dir (64 bytes), set as DIESEL_CONSOLE_DIR: a test's fixture. */
+void t_console_dir_make(char *dir, const char *tag);
+/* The fixture's end: kill p (if started and not reaped), remove dir,
+ * unset DIESEL_CONSOLE_DIR. */
+void t_console_dir_remove(const char *dir, struct t_proc *p);
+
 #endif

@@ -103,6 +103,7 @@ struct opts {
     double timeout;         /* -t, seconds */
     int signo;              /* -s, 0 if not given */
     const char *dir;        /* -d, or NULL */
+    const char *out;        /* -o, or NULL: standard output */
     int quiet;              /* -q */
     int stop_on_error;      /* -e */
     int list;               /* -l */
@@ -1814,7 +1815,7 @@ list_procs(const struct opts *o)
 /* ---- Options ---------------------------------------------------------------------------- */
 
 static const char usage_text[] =
-    "usage: dconsole [-eq] [-d DIR] [-s SIGNAL] [-t SECONDS] PID [COMMAND [ARG ...]]\n"
+    "usage: dconsole [-eq] [-d DIR] [-o FILE] [-s SIGNAL] [-t SECONDS] PID [COMMAND [ARG ...]]\n"
     "       dconsole -l [-s SIGNAL]\n"
     "       dconsole [-s SIGNAL] dummy\n"
     "       dconsole -h | --version\n";
@@ -1828,6 +1829,7 @@ static const char help_text[] =
     "  -d DIR      rendezvous directory (as DIESEL_CONSOLE_DIR)\n"
     "  -e          with commands on standard input: stop at the first failure\n"
     "  -l          list the processes that catch the console signal\n"
+    "  -o FILE     write the replies to FILE instead of standard output\n"
     "  -q          quiet: no banner\n"
     "  -s SIGNAL   the console signal, a name or a number (default TRAP)\n"
     "  -t SECONDS  how long to wait for the service to answer (default 5)\n"
@@ -1893,7 +1895,7 @@ parse_args(int argc, char **argv, struct opts *o)
             case 'h': o->help = 1; continue;
             case 'l': o->list = 1; continue;
             case 'q': o->quiet = 1; continue;
-            case 'd': case 's': case 't':
+            case 'd': case 'o': case 's': case 't':
                 break;
             default:
                 return usage("unknown option -%c", *p);
@@ -1908,6 +1910,8 @@ parse_args(int argc, char **argv, struct opts *o)
                 if (val[0] == '\0')
                     return usage("-d: an empty directory name");
                 o->dir = val;
+            } else if (*p == 'o') {
+                o->out = val;
             } else if (*p == 's') {
                 o->signo = sig_parse(val);
                 if (o->signo < 0)
@@ -1977,6 +1981,18 @@ main(int argc, char **argv)
     if (o.version) {
         printf("dconsole (libdiesel) %s\n", DIESEL_VERSION_STRING);
         return ST_OK;
+    }
+    /* The replies to a file (`profile --folded` for a flame graph): the
+     * whole of standard output, before anything is written to it. */
+    if (o.out != NULL) {
+        int fd = open(o.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+
+        if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0) {
+            fprintf(stderr, "dconsole: -o %s: %s\n", o.out, strerror(errno));
+            return ST_FAILED;
+        }
+        if (fd != STDOUT_FILENO)
+            close(fd);
     }
     if (o.list)
         return list_procs(&o);

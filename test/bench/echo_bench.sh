@@ -9,6 +9,13 @@
 # attached to the warm server for the 2 s that the load counts) its
 # system calls per round trip.
 #
+# Then the profiler's overhead: the diesel server with `profile` off and
+# on at 99 Hz (started through its console with tools/dconsole, covering
+# the warm-up and the measurement), PROF_CONNS connections (default 100),
+# taking turns, best of ECHO_REPS each, and the ratio on/off; and the
+# server's CPU time per round trip (the lowest of each), which a busy
+# machine disturbs less than the throughput.
+#
 #   test/bench/echo_bench.sh [SECONDS]      (default 3 s per measurement)
 set -u
 cd "$(dirname "$0")/../.."
@@ -112,3 +119,52 @@ for n in ${ECHO_CONNS:-1 100 1000 10000}; do
             "$([ "${errs:-0}" != 0 ] && echo "  ERRORS=$errs")"
     done
 done
+
+# ---- The profiler's overhead ---------------------------------------------
+if [ -x examples/echo ] && [ -x tools/dconsole ]; then
+    echo
+    pn=${PROF_CONNS:-100}
+    printf 'echo with the profiler, %s connections, %s s, best of %s taking turns\n' "$pn" "$secs" "$reps"
+    printf '%-12s %12s %9s %12s %9s %8s\n' profile rtt/s vs_off cpu_us/rtt vs_off samples
+    declare -A pbest pcpu
+    psamples=-
+    for _ in $(seq "$reps"); do
+        for mode in off on; do
+            port=$((port + 1))
+            start_server diesel examples/echo "$port" || continue
+            t0=$(cpu_ticks "$spid")
+            pf=$(mktemp)
+            if [ "$mode" = on ]; then
+                # The whole run, warm-up included; dconsole attaches in
+                # a few ms.
+                tools/dconsole -q -o "$pf" "$spid" profile $((secs + 1)) \
+                    --hz 99 2>/dev/null &
+                dpid=$!
+            fi
+            out=$("${pin_cli[@]}" $B/echo_load -c "$pn" -d "$secs" -w 1 "127.0.0.1:$port")
+            if [ "$mode" = on ]; then
+                wait "$dpid" 2>/dev/null
+                s2=$(sed -n 's/^profile: .* Hz, \([0-9]*\) samples.*/\1/p' "$pf")
+                [ -n "$s2" ] && psamples=$s2
+            fi
+            rm -f "$pf"
+            t1=$(cpu_ticks "$spid")
+            kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+            rate=$(sed -n 's/.*rtt_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
+            [ -z "$rate" ] && rate=0
+            [ "$rate" -gt "${pbest[$mode]:-0}" ] && pbest[$mode]=$rate
+            cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$rate" -v s="$secs" \
+                'BEGIN { if (n > 0) printf "%.3f", t / hz * 1e6 / (n * (s + 1)); else print "-" }')
+            pcpu[$mode]=$(awk -v a="$cpu" -v b="${pcpu[$mode]:-$cpu}" \
+                'BEGIN { if (a == "-") print b; else if (b == "-" || a < b) print a; else print b }')
+        done
+    done
+    off=${pbest[off]:-0}; on=${pbest[on]:-0}
+    coff=${pcpu[off]:--}; con=${pcpu[on]:--}
+    printf '%-12s %12d %9s %12s %9s %8s\n' off "$off" 1.00x "$coff" 1.00x -
+    printf '%-12s %12d %9s %12s %9s %8s\n' "on, 99 Hz" "$on" \
+        "$(awk -v a="$on" -v b="$off" 'BEGIN { if (b > 0) printf "%.3fx", a / b; else print "-" }')" \
+        "$con" \
+        "$(awk -v a="$con" -v b="$coff" 'BEGIN { if (a != "-" && b != "-" && b > 0) printf "%.3fx", a / b; else print "-" }')" \
+        "$psamples"
+fi
