@@ -230,6 +230,29 @@ void diesel__sline_hex(struct diesel__sline *l, uint64_t v);
 /* ------------------------------------------------------------------------
  * loop.c */
 
+/*
+ * An observer of the loop (the crash report, the console, the hog
+ * detector, the time accounting): libuv's prepare and check handles are
+ * the model.  Any hook may be NULL.
+ */
+struct diesel__loop_hooks {
+    const char *name;                /* for the reader: "console" */
+    /* At the loop's start, in table order, before its first green thread
+     * and after "Starting diesel" is logged.  -1 (errno set) ends the run
+     * before it begins: the hooks started before it are ended. */
+    int (*start)(struct diesel_loop *);
+    /* At the loop's end, in reverse order, once no green thread is left. */
+    void (*end)(struct diesel_loop *);
+    /* Each turn, once the ready green threads have run: right before the
+     * loop waits in poll (or would, when nothing is watched and some green
+     * thread is ready again), and right after, with l->now updated and
+     * before the timers and descriptors that came due are dispatched. */
+    void (*before_poll)(struct diesel_loop *);
+    void (*after_poll)(struct diesel_loop *);
+};
+/* observers.c: every observer, in start order; a NULL name ends it. */
+extern const struct diesel__loop_hooks diesel__loop_observers[];
+
 /* Called from the loop's own context (no green thread runs) when an fd
  * watched with diesel__loop_handler_add is ready.  It must not block. */
 typedef void (*diesel__fd_handler)(struct diesel_loop *, int fd, int events);
