@@ -42,5 +42,7 @@ const struct diesel__loop_hooks diesel__loop_observers[] = {
     { "crash", crash_start, crash_end, NULL, NULL },
     { "console", console_start, diesel__console_loop_end, NULL, NULL },
     { "hog", hog_start, diesel__hog_loop_end, NULL, diesel__hog_turn },
+    { "acct", diesel__acct_loop_start, diesel__acct_loop_end,
+      diesel__acct_before_poll, diesel__acct_after_poll },
     { NULL, NULL, NULL, NULL, NULL }
 };
