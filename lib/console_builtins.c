@@ -2223,14 +2223,6 @@ diesel__console_builtins_register(void)
 
 /* ---- For the command families in files of their own ---------------------- */
 
-void
-diesel__console_jstr(struct diesel_console_out *out, const char *s)
-{
-    struct w w = { out, 1, 0 };
-
-    jstr(&w, s);
-}
-
 int
 diesel__console_pace(unsigned *n)
 {

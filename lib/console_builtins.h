@@ -25,11 +25,9 @@ int diesel__cmd_log(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_cancel(struct diesel_console_out *, int, char **, void *);
 
 /* What the command families in files of their own (console_top.c) share
- * with these: a JSON string (escaped as every built-in does); the walks'
- * pacing (n counts the items done in the slice: past a slice, the loop
- * turns; -1 once the session's green thread was cancelled); a green
- * thread id (0 if s is none). */
-void diesel__console_jstr(struct diesel_console_out *, const char *s);
+ * with these: the walks' pacing (n counts the items done in the slice:
+ * past a slice, the loop turns; -1 once the session's green thread was
+ * cancelled); a green thread id (0 if s is none). */
 int diesel__console_pace(unsigned *n);
 int64_t diesel__console_parse_id(const char *s);
 

@@ -380,7 +380,7 @@ diesel__cmd_top(struct diesel_console_out *out, int argc, char **argv,
             say(&o, "%s\n{\"id\":%lld,\"name\":", first ? "" : ",",
                 (long long)r[i].id);
             first = 0;
-            diesel__console_jstr(out, r[i].name);
+            diesel__console_out_json_string(out, r[i].name);
             say(&o, ",\"state\":\"%s\",\"busy_pct\":%.1f,\"busy_ns\":%llu,"
                 "\"sched_ns\":%llu,\"sched_max_ns\":%llu,\"runs\":%llu,"
                 "\"wakes\":%llu}", r[i].state,
@@ -528,7 +528,7 @@ diesel__cmd_hist(struct diesel_console_out *out, int argc, char **argv,
             say(&o, "{\"id\":null,\"name\":null");
         } else {
             say(&o, "{\"id\":%lld,\"name\":", (long long)t->id);
-            diesel__console_jstr(out, t->name);
+            diesel__console_out_json_string(out, t->name);
         }
         say(&o, ",\"since_s\":%.3f,\"clock\":\"%s\",\n", since,
             diesel__acct_clock_name());

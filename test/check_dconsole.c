@@ -1988,6 +1988,38 @@ START_TEST(session_dummy_stops_cleanly_on_sigint_and_sigterm)
 }
 END_TEST
 
+/* The dummy's busy worker leads top (one-shot: one window, then exit 0),
+ * and the window switched accounting on for itself only. */
+START_TEST(session_busy_worker_leads_top)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+    char *first;
+
+    ck_assert_int_eq(oneshot(p, pid, "busy", "60", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "a green thread named worker computes")
+        != NULL, "%s", p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "top", NULL, NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "top: ") == p->obuf, "%s", p->obuf);
+    ck_assert_msg(strstr(p->obuf, "\nID      NAME             BUSY%   BUSY"
+        "      SCHED            RUNS     WAKES    STATE\n") != NULL, "%s",
+        p->obuf);
+    /* The first row, under the header, is the worker's. */
+    first = strstr(p->obuf, "STATE\n");
+    ck_assert_ptr_nonnull(first);
+    first = strchr(first, '\n') + 1;
+    ck_assert_msg(strstr(first, " worker ") != NULL &&
+        strstr(first, " worker ") < strchr(first, '\n'), "%s", p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "top", "--json", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "\"tasks\":[\n{\"id\":") != NULL &&
+        strstr(strstr(p->obuf, "\"tasks\":["), "\"name\":\"worker\"") ==
+        strstr(p->obuf, "\"name\":"), "%s", p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "account", NULL, NULL), 0);
+    ck_assert_str_eq(p->obuf, "time accounting is off\n");
+    free(p);
+}
+END_TEST
+
 START_TEST(session_list_shows_the_dummy)
 {
     struct t_proc *p = malloc(sizeof(*p));
@@ -2157,6 +2189,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_four_at_once_then_busy);
     tcase_add_test(ts, session_dummy_stops_cleanly_on_sigint_and_sigterm);
     tcase_add_test(ts, session_list_shows_the_dummy);
+    tcase_add_test(ts, session_busy_worker_leads_top);
     tcase_add_test(ts, session_unsafe_dir_means_no_signal_and_no_connection);
     tcase_add_test(ts, session_old_tcp_port_gets_nothing);
     tcase_add_test(ts, session_stuck_loop_is_reported_with_exit_8);
