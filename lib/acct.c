@@ -31,7 +31,7 @@
 #include <cpuid.h>
 #endif
 
-/* ---- The clock ------------------------------------------------------------- */
+/* ---- The clock ----------------------------------------------------------- */
 
 enum clock_kind { CLOCK_UNSET, CLOCK_COUNTER, CLOCK_MONO };
 
@@ -151,7 +151,7 @@ diesel__acct_clock_name(void)
     return clock_kind == CLOCK_COUNTER ? COUNTER_NAME : "clock_gettime";
 }
 
-/* ---- Histograms ------------------------------------------------------------ */
+/* ---- Histograms ---------------------------------------------------------- */
 
 /* In ticks: the conversion to ns waits for a reader. */
 static inline void
@@ -204,7 +204,7 @@ diesel__hist_count(const struct diesel__hist *h)
     return n;
 }
 
-/* ---- Switches and wakes ---------------------------------------------------- */
+/* ---- Switches and wakes -------------------------------------------------- */
 
 /* Zero t's figures for the current epoch. */
 static void
@@ -273,7 +273,7 @@ diesel__acct_wake(struct diesel_loop *l, struct diesel__task *t, int woken)
         t->acct.wakes++;
 }
 
-/* ---- On and off ------------------------------------------------------------ */
+/* ---- On and off ---------------------------------------------------------- */
 
 static int
 turn_on(struct diesel_loop *l)

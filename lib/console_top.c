@@ -1,6 +1,7 @@
 /*
  * console_top.c: where the time goes (acct.c's figures): top, hist and
- * account.  Durations are printed as 12ns, 3.4us, 5.6ms or 1.23s.
+ * account.  Durations are printed as 12ns, 3.4us, 5.6ms or 1.23s.  The
+ * samples are output as it is, so some lines are wider than 80 columns.
  *
  * top [SECONDS] [--json]
  *   The green threads ranked by busy time over a window (default 1 s,
