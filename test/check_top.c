@@ -273,6 +273,37 @@ START_TEST(top_hist_and_account_refuse_bad_arguments)
 }
 END_TEST
 
+/* A session that ends during the window (its green thread cancelled):
+ * top says so and lets go of the accounting it switched on. */
+static int
+top_runner(void *arg)
+{
+    (void)arg;
+    cmd_err("top 60", "interrupted: the green thread running the command "
+        "was cancelled");
+    return 0;
+}
+
+static int
+cancel_main(void *arg)
+{
+    int64_t r = diesel_task_spawn("session", top_runner, NULL, 0);
+
+    (void)arg;
+    diesel_sleep(50);
+    ck_assert_ptr_nonnull(diesel__loop->acct);
+    ck_assert_int_eq(diesel_task_cancel(r), 0);
+    ck_assert_int_eq(diesel_task_join(r, NULL, -1), 0);
+    ck_assert_ptr_null(diesel__loop->acct);
+    return 0;
+}
+
+START_TEST(top_cancelled_says_so_and_switches_accounting_off)
+{
+    ck_assert_int_eq(t_run(cancel_main, NULL), 0);
+}
+END_TEST
+
 /* ---- hist ---------------------------------------------------------------- */
 
 static int
@@ -456,6 +487,7 @@ diesel_top_suite(void)
     tcase_add_test(tc, top_ranks_the_busy_green_thread_first);
     tcase_add_test(tc, top_leaves_accounting_on_when_it_was);
     tcase_add_test(tc, top_hist_and_account_refuse_bad_arguments);
+    tcase_add_test(tc, top_cancelled_says_so_and_switches_accounting_off);
     tcase_add_test(tc, hist_counts_runs_and_delays_since_switched_on);
     tcase_add_test(tc, hist_forgets_what_came_before_switching_on_again);
     tcase_add_test(tc, account_api_before_the_loop_switches_it_on_at_start);
