@@ -216,6 +216,21 @@ fresh(struct diesel_loop *l, struct diesel__task *t)
     t->acct_ready = 0;
 }
 
+/* The first touch of t in a new `top` window: what it had counted until
+ * then is the window's base. */
+static inline void
+roll(const struct diesel__acct_loop *a, struct diesel__task *t)
+{
+    if (__builtin_expect(t->acct_window != a->window, 0)) {
+        t->acct_window = a->window;
+        t->acct.win_max = 0;
+        t->acct.base_busy = t->acct.busy;
+        t->acct.base_sched = t->acct.sched;
+        t->acct.base_runs = t->acct.runs;
+        t->acct.base_wakes = t->acct.wakes;
+    }
+}
+
 void
 diesel__acct_switch(struct diesel_loop *l, struct diesel__task *from,
     struct diesel__task *to)
@@ -225,6 +240,7 @@ diesel__acct_switch(struct diesel_loop *l, struct diesel__task *from,
 
     if (from != NULL) {
         if (from->acct_epoch == l->acct_epoch) {
+            roll(a, from);
             d = now - from->acct_in;
             from->acct.busy += d;
             hist_add(&from->acct.run, d);
@@ -243,6 +259,7 @@ diesel__acct_switch(struct diesel_loop *l, struct diesel__task *from,
     if (to != NULL) {
         if (to->acct_epoch != l->acct_epoch)
             fresh(l, to);
+        roll(a, to);
         to->acct_in = now;
         to->acct.runs++;
         if (to->acct_ready != 0) {
@@ -251,10 +268,6 @@ diesel__acct_switch(struct diesel_loop *l, struct diesel__task *from,
             to->acct.sched += d;
             if (d > to->acct.sched_max)
                 to->acct.sched_max = d;
-            if (to->acct_window != a->window) {
-                to->acct_window = a->window;
-                to->acct.win_max = 0;
-            }
             if (d > to->acct.win_max)
                 to->acct.win_max = d;
             hist_add(&to->acct.wait, d);
@@ -268,6 +281,7 @@ diesel__acct_wake(struct diesel_loop *l, struct diesel__task *t, int woken)
 {
     if (t->acct_epoch != l->acct_epoch)
         fresh(l, t);
+    roll(l->acct, t);
     t->acct_ready = ticks();
     if (woken)
         t->acct.wakes++;

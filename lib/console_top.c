@@ -12,7 +12,9 @@
  *     3       worker           91.2%   912.0ms   2.1ms/80.0us     1000     0        ready
  *     ...
  *     (4 more green threads, less busy)
- *   The 20 busiest are listed.  BUSY is the time it ran in the window,
+ *     (99990 green threads neither ran nor were woken)
+ *   The 20 busiest of those that ran or were woken in the window are
+ *   listed.  BUSY is the time it ran in the window,
  *   BUSY% that over the window; SCHED is the time it waited to run once
  *   ready (woken, spawned or yielded), in all and the longest once;
  *   RUNS the times it was switched in, WAKES the times a wake made it
@@ -23,7 +25,9 @@
  *    {"id":3,"name":"worker","state":"ready","busy_pct":91.2,
  *     "busy_ns":912000000,"sched_ns":2100000,"sched_max_ns":80000,
  *     "runs":1000,"wakes":0},...]}
- *   tasks has every green thread that ran in the window, busiest first.
+ *   tasks has every green thread that ran or was woken in the window,
+ *   busiest first; count is every green thread.  The window ends when the
+ *   walk over the green threads that follows the wait is over.
  *
  * hist [ID] [--json]
  *   Log-scale histograms of run lengths (switched in to switched out)
@@ -143,27 +147,13 @@ interrupted(struct diesel_console_out *out)
 
 /* ---- top ----------------------------------------------------------------- */
 
-/* A green thread's figures at the window's start. */
-struct snap {
-    int64_t id;
-    uint64_t busy, sched, runs, wakes;
-};
-
-/* ... and over the window. */
+/* A green thread's figures over the window. */
 struct row {
     int64_t id;
     uint64_t busy, sched, smax, runs, wakes;   /* ns, ns, ns, counts */
     const char *state;
     char name[DIESEL__NAME_MAX];
 };
-
-static int
-cmp_snap(const void *a, const void *b)
-{
-    int64_t x = ((const struct snap *)a)->id, y = ((const struct snap *)b)->id;
-
-    return (x > y) - (x < y);
-}
 
 static int
 cmp_row(const void *a, const void *b)
@@ -175,103 +165,58 @@ cmp_row(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* The live green threads' ids (malloc'd), their count in *n. */
-static int64_t *
-live_ids(struct diesel_loop *l, size_t *n)
+/*
+ * The window's figures of the green threads that ran or were woken in it
+ * (acct.c keeps each one's figures at its first touch in the window, so
+ * no walk is needed at the start), busiest first; *walked counts every
+ * live green thread.  Only those rows are sorted: with 100,000 idle green
+ * threads, the sort is of a handful.
+ */
+static int
+take_rows(struct diesel_loop *l, struct row **out, size_t *count,
+    size_t *walked)
 {
+    size_t n, k = 0, cap = 64;
+    unsigned paced = 0;
     int64_t *ids = malloc((l->ntasks ? (size_t)l->ntasks : 1) *
         sizeof(*ids));
+    struct row *r = malloc(cap * sizeof(*r));
 
-    if (ids != NULL)
-        *n = diesel__task_ids(l, ids);
-    return ids;
-}
-
-/* The figures of every live green thread now, sorted by id. */
-static int
-take_snap(struct diesel_loop *l, struct snap **out, size_t *count)
-{
-    size_t n, k = 0;
-    unsigned paced = 0;
-    int64_t *ids = live_ids(l, &n);
-    struct snap *s;
-
-    if (ids == NULL)
-        return -1;
-    s = malloc((n ? n : 1) * sizeof(*s));
-    if (s == NULL) {
+    if (ids == NULL || r == NULL) {
         free(ids);
+        free(r);
         return -1;
     }
+    n = diesel__task_ids(l, ids);
+    *walked = 0;
     for (size_t i = 0; i < n; i++) {
         struct diesel__task *t = diesel__task_find(l, ids[i]);
 
-        if (t != NULL) {
-            s[k].id = t->id;
-            if (diesel__acct_fresh(l, t)) {
-                s[k].busy = t->acct.busy;
-                s[k].sched = t->acct.sched;
-                s[k].runs = t->acct.runs;
-                s[k].wakes = t->acct.wakes;
-            } else {
-                s[k].busy = s[k].sched = s[k].runs = s[k].wakes = 0;
+        if (t != NULL)
+            ++*walked;
+        if (t != NULL && diesel__acct_fresh(l, t) &&
+            t->acct_window == l->acct->window) {
+            const struct diesel__acct *a = &t->acct;
+
+            if (k == cap) {
+                struct row *bigger = realloc(r, 2 * cap * sizeof(*r));
+
+                if (bigger == NULL) {
+                    free(ids);
+                    free(r);
+                    return -1;
+                }
+                r = bigger;
+                cap *= 2;
             }
-            k++;
-        }
-        if (diesel__console_pace(&paced) != 0) {
-            free(ids);
-            free(s);
-            errno = ECANCELED;
-            return -1;
-        }
-    }
-    free(ids);
-    qsort(s, k, sizeof(*s), cmp_snap);
-    *out = s;
-    *count = k;
-    return 0;
-}
-
-/* The window's figures of every live green thread, busiest first. */
-static int
-take_rows(struct diesel_loop *l, const struct snap *s, size_t ns,
-    struct row **out, size_t *count)
-{
-    size_t n, k = 0;
-    unsigned paced = 0;
-    int64_t *ids = live_ids(l, &n);
-    struct row *r;
-
-    if (ids == NULL)
-        return -1;
-    r = malloc((n ? n : 1) * sizeof(*r));
-    if (r == NULL) {
-        free(ids);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct diesel__task *t = diesel__task_find(l, ids[i]);
-
-        if (t != NULL) {
-            struct snap key, *was;
-
-            memset(&r[k], 0, sizeof(r[k]));
             r[k].id = t->id;
             r[k].state = diesel__task_state_name(t->state);
             memcpy(r[k].name, t->name, sizeof(r[k].name));
-            if (diesel__acct_fresh(l, t)) {
-                key.id = t->id;
-                was = bsearch(&key, s, ns, sizeof(*s), cmp_snap);
-                r[k].busy = t->acct.busy - (was ? was->busy : 0);
-                r[k].sched = t->acct.sched - (was ? was->sched : 0);
-                r[k].runs = t->acct.runs - (was ? was->runs : 0);
-                r[k].wakes = t->acct.wakes - (was ? was->wakes : 0);
-                r[k].smax = t->acct_window == l->acct->window ?
-                    t->acct.win_max : 0;
-                r[k].busy = diesel__acct_ns(r[k].busy);
-                r[k].sched = diesel__acct_ns(r[k].sched);
-                r[k].smax = diesel__acct_ns(r[k].smax);
-            }
+            r[k].busy = diesel__acct_ns(a->busy - a->base_busy);
+            r[k].sched = diesel__acct_ns(a->sched - a->base_sched);
+            r[k].smax = diesel__acct_ns(a->win_max);
+            r[k].runs = a->runs - a->base_runs;
+            r[k].wakes = a->wakes - a->base_wakes;
             k++;
         }
         if (diesel__console_pace(&paced) != 0) {
@@ -289,7 +234,8 @@ take_rows(struct diesel_loop *l, const struct snap *s, size_t ns,
 }
 
 static void
-top_text(struct out *o, const struct row *r, size_t n, int64_t wall)
+top_text(struct out *o, const struct row *r, size_t n, size_t walked,
+    int64_t wall)
 {
     size_t shown = n < TOP_ROWS ? n : TOP_ROWS;
 
@@ -311,6 +257,9 @@ top_text(struct out *o, const struct row *r, size_t n, int64_t wall)
     }
     if (n > shown)
         say(o, "(%zu more green threads, less busy)\n", n - shown);
+    if (walked > n)
+        say(o, "(%zu green threads neither ran nor were woken)\n",
+            walked - n);
 }
 
 int
@@ -322,9 +271,8 @@ diesel__cmd_top(struct diesel_console_out *out, int argc, char **argv,
     struct out o;
     char *pos[1], *end;
     double secs = 1.0;
-    struct snap *s = NULL;
     struct row *r = NULL;
-    size_t ns = 0, nr = 0;
+    size_t nr = 0, walked = 0;
     int64_t t0, wall;
     uint64_t poll0, turns0, sw0, poll, turns, sw;
     double util;
@@ -347,23 +295,23 @@ diesel__cmd_top(struct diesel_console_out *out, int argc, char **argv,
     if (diesel__acct_hold(l) != 0)
         return diesel_console_error(out, "cannot switch time accounting on: "
             "%s", strerror(errno));
+    /* The window begins: each green thread's figures are kept as it is
+     * first touched in it (acct.c). */
     l->acct->window++;
-    if (take_snap(l, &s, &ns) != 0)
-        goto fail;
     t0 = diesel__now_ns();
     poll0 = l->acct->poll;
     turns0 = l->acct->turns;
     sw0 = l->switches;
-    if (diesel_sleep((int64_t)(secs * 1000)) != 0)
+    if (diesel_sleep((int64_t)(secs * 1000)) != 0 ||
+        take_rows(l, &r, &nr, &walked) != 0)
         goto fail;
+    /* It ends once the walk is over: what the green threads did while it
+     * went on is in their figures. */
     wall = diesel__now_ns() - t0;
     poll = diesel__acct_ns(l->acct->poll - poll0);
     turns = l->acct->turns - turns0;
     sw = l->switches - sw0;
-    if (take_rows(l, s, ns, &r, &nr) != 0)
-        goto fail;
     diesel__acct_release(l);
-    free(s);
     util = wall > 0 ? 1.0 - (double)poll / (double)wall : 0;
     if (util < 0)
         util = 0;
@@ -374,10 +322,8 @@ diesel__cmd_top(struct diesel_console_out *out, int argc, char **argv,
             "\"turns_per_s\":%.0f,\"switches_per_s\":%.0f,\"count\":%zu,"
             "\"tasks\":[", (double)wall / 1e9, diesel__acct_clock_name(),
             util, (double)turns * 1e9 / (double)wall,
-            (double)sw * 1e9 / (double)wall, nr);
+            (double)sw * 1e9 / (double)wall, walked);
         for (size_t i = 0; i < nr; i++) {
-            if (r[i].runs == 0 && r[i].busy == 0)
-                continue;
             say(&o, "%s\n{\"id\":%lld,\"name\":", first ? "" : ",",
                 (long long)r[i].id);
             first = 0;
@@ -398,15 +344,14 @@ diesel__cmd_top(struct diesel_console_out *out, int argc, char **argv,
             "turns/s, %.0f switches/s, %zu green threads\n",
             (double)wall / 1e9, diesel__acct_clock_name(), 100 * util,
             (double)turns * 1e9 / (double)wall,
-            (double)sw * 1e9 / (double)wall, nr);
-        top_text(&o, r, nr, wall);
+            (double)sw * 1e9 / (double)wall, walked);
+        top_text(&o, r, nr, walked, wall);
     }
     free(r);
     return finish(&o);
 fail:
     err = errno;
     diesel__acct_release(l);
-    free(s);
     if (err == ECANCELED)
         return interrupted(out);
     return diesel_console_error(out, "top: %s", strerror(err));

@@ -78,6 +78,9 @@ struct diesel__acct {
     uint64_t sched;      /* ready but not running (wake to run) */
     uint64_t sched_max;  /* the longest such delay */
     uint64_t win_max;    /* ... in the console's current `top` window */
+    /* The figures above when the green thread was first touched (run,
+     * woken) in that window: top's deltas need no walk at its start. */
+    uint64_t base_busy, base_sched, base_runs, base_wakes;
     uint64_t runs;       /* times switched in */
     uint64_t wakes;      /* times made ready by a wake */
     struct diesel__hist run;   /* run lengths */
@@ -129,7 +132,8 @@ struct diesel__task {
     uint32_t acct_epoch;          /* acct.c: acct below counts since the
                                      loop's acct_epoch; stale (zero) if
                                      it differs */
-    uint32_t acct_window;         /* acct.win_max is of this window */
+    uint32_t acct_window;         /* acct.win_max and acct.base_* are of
+                                     this window */
     uint64_t acct_in;             /* clock ticks when switched in */
     uint64_t acct_ready;          /* ... when made ready, or 0 */
     struct diesel__acct acct;
@@ -455,7 +459,8 @@ struct diesel__acct_loop {
     uint64_t poll;                   /* ticks waited in poll since */
     uint64_t busy;                   /* ticks run by green threads since */
     uint64_t turns;                  /* turns of the loop since */
-    uint32_t window;                 /* current `top` window, for win_max */
+    uint32_t window;                 /* current `top` window: see
+                                        struct diesel__acct's base_* */
     struct diesel__hist run;         /* every green thread's run lengths */
     struct diesel__hist wait;        /* ... and wake-to-run delays */
 };
