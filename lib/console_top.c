@@ -256,10 +256,12 @@ top_text(struct out *o, const struct row *r, size_t n, size_t walked,
             r[i].state);
     }
     if (n > shown)
-        say(o, "(%zu more green threads, less busy)\n", n - shown);
+        say(o, "(%zu more green thread%s, less busy)\n", n - shown,
+            n - shown == 1 ? "" : "s");
     if (walked > n)
-        say(o, "(%zu green threads neither ran nor were woken)\n",
-            walked - n);
+        say(o, "(%zu green thread%s neither ran nor %s woken)\n",
+            walked - n, walked - n == 1 ? "" : "s",
+            walked - n == 1 ? "was" : "were");
 }
 
 int

@@ -152,6 +152,14 @@ idler(void *arg)
 }
 
 static int
+napper(void *arg)
+{
+    (void)arg;
+    diesel_sleep(-1);
+    return 0;
+}
+
+static int
 yielder(void *arg)
 {
     for (long i = 0; i < (long)(intptr_t)arg; i++)
@@ -177,10 +185,12 @@ top_main(void *arg)
 {
     int64_t w = diesel_task_spawn("worker", worker, NULL, 0);
     int64_t i = diesel_task_spawn("idler", idler, NULL, 0);
+    int64_t n = diesel_task_spawn("napper", napper, NULL, 0);
     char *out, *text;
     const char *tasks, *row;
 
     (void)arg;
+    diesel_task_yield();     /* the napper parks for good */
     ck_assert_ptr_null(diesel__loop->acct);
     out = cmd_ok("top 0.3 --json");
     /* The worker leads; the idler ran, woken by its timer each time
@@ -195,6 +205,9 @@ top_main(void *arg)
         num_after(row, "busy_ns"));
     ck_assert_uint_ge(num_after(row_of(tasks, "worker"), "runs"), 1);
     ck_assert_ptr_nonnull(strstr(out, "\"utilization\":"));
+    /* The napper neither ran nor was woken: not a row, but counted. */
+    ck_assert_ptr_null(strstr(out, "\"name\":\"napper\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"count\":4,"));
     free(out);
     /* It was off, and is off again: the window held it on. */
     ck_assert_ptr_null(diesel__loop->acct);
@@ -204,9 +217,13 @@ top_main(void *arg)
         "BUSY      SCHED            RUNS     WAKES    STATE\n"));
     row = strstr(text, "STATE\n") + 6;
     ck_assert_msg(strncmp(row + 8, "worker ", 7) == 0, "%s", text);
-    ck_assert_ptr_nonnull(strstr(text, " green threads\n"));
+    ck_assert_ptr_nonnull(strstr(text, ", 4 green threads\n"));
+    ck_assert_msg(strstr(text, "\n(1 green thread neither ran nor was "
+        "woken)\n") != NULL, "%s", text);
     free(text);
     ck_assert_ptr_null(diesel__loop->acct);
+    ck_assert_int_eq(diesel_task_cancel(n), 0);
+    ck_assert_int_eq(diesel_task_join(n, NULL, -1), 0);
     return stop_and_join(w, i);
 }
 
@@ -224,7 +241,13 @@ top_on_main(void *arg)
 
     (void)arg;
     ck_assert_int_eq(diesel_loop_account(1), 0);
-    out = cmd_ok("top 0.1");
+    diesel_sleep(200);       /* the worker runs, before any window */
+    out = cmd_ok("top 0.1 --json");
+    /* Only what it ran in the window counts, not since switched on: one
+     * CPU cannot run more than the window's length. */
+    ck_assert_uint_le(num_after(row_of(out, "worker"), "busy_ns"),
+        (unsigned long long)(strtod(strstr(out, "\"window_s\":") + 11,
+        NULL) * 1e9) + 1000000);
     free(out);
     /* On before the window: still on after it. */
     ck_assert_ptr_nonnull(diesel__loop->acct);
