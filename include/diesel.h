@@ -70,6 +70,18 @@ DIESEL_API const char *diesel_loop_backend(void);
  */
 DIESEL_API int diesel_loop_hog_warn(int64_t threshold_ms);
 
+/*
+ * Time accounting: per green thread the time it ran, the time it waited
+ * for its turn once ready, its runs and wakes; per loop the time waited
+ * in poll.  The console's top and hist show them.  enable 1 switches it
+ * on in the current loop, if called in one, and in the loops started
+ * afterwards; 0 switches it off (the console's top still switches it on
+ * for its window).  Until it is called, DIESEL_ACCOUNT=1 switches it on
+ * at each loop start.  Off, it costs nothing measurable.  0, or -1 with
+ * errno ENOMEM.
+ */
+DIESEL_API int diesel_loop_account(int enable);
+
 /* ---- Green threads: diesel_task(3) ------------------------------------- */
 
 /* 0 as a stack size means this default (128 KiB, plus a guard page). */

@@ -2217,4 +2217,26 @@ diesel__console_builtins_register(void)
                 "register the built-in command '%s': %s", builtins[i].name,
                 strerror(errno));
     }
+    diesel__console_top_register();
+}
+
+/* ---- For the command families in files of their own ---------------------- */
+
+int
+diesel__console_pace(unsigned *n)
+{
+    struct pace p;
+
+    pace_init(&p, diesel__loop);
+    p.n = *n;
+    if (pace(&p) != 0)
+        return -1;
+    *n = p.n;
+    return 0;
+}
+
+int64_t
+diesel__console_parse_id(const char *s)
+{
+    return parse_id(s);
 }

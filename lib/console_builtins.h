@@ -26,4 +26,17 @@ int diesel__cmd_cancel(struct diesel_console_out *, int, char **, void *);
 /* console_profile.c */
 int diesel__cmd_profile(struct diesel_console_out *, int, char **, void *);
 
+/* What the command families in files of their own (console_top.c) share
+ * with these: the walks' pacing (n counts the items done in the slice:
+ * past a slice, the loop turns; -1 once the session's green thread was
+ * cancelled); a green thread id (0 if s is none). */
+int diesel__console_pace(unsigned *n);
+int64_t diesel__console_parse_id(const char *s);
+
+/* console_top.c: top, hist and account. */
+void diesel__console_top_register(void);
+int diesel__cmd_top(struct diesel_console_out *, int, char **, void *);
+int diesel__cmd_hist(struct diesel_console_out *, int, char **, void *);
+int diesel__cmd_account(struct diesel_console_out *, int, char **, void *);
+
 #endif /* DIESEL_CONSOLE_BUILTINS_H */

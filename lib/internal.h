@@ -63,6 +63,31 @@ struct diesel__wait {
     int64_t deadline;    /* monotonic ns of its timeout, or -1 */
 };
 
+/* acct.c: a log-scale histogram of durations in clock ticks (see
+ * diesel__acct_ns): b[k] counts those of [2^k, 2^(k+1)) ticks (0 in b[0],
+ * the longest in the last). */
+#define DIESEL__HIST_N 48
+struct diesel__hist {
+    uint64_t min, max;   /* ticks; 0 while empty (min is at least 1) */
+    uint32_t b[DIESEL__HIST_N];
+};
+
+/* acct.c: a green thread's time, since accounting was switched on, in
+ * clock ticks (diesel__acct_ns converts). */
+struct diesel__acct {
+    uint64_t busy;       /* running */
+    uint64_t sched;      /* ready but not running (wake to run) */
+    uint64_t sched_max;  /* the longest such delay */
+    uint64_t win_max;    /* ... in the console's current `top` window */
+    /* The figures above when the green thread was first touched (run,
+     * woken) in that window: top's deltas need no walk at its start. */
+    uint64_t base_busy, base_sched, base_runs, base_wakes;
+    uint64_t runs;       /* times switched in */
+    uint64_t wakes;      /* times made ready by a wake */
+    struct diesel__hist run;   /* run lengths */
+    struct diesel__hist wait;  /* wake-to-run delays */
+};
+
 struct diesel__task {
     struct diesel__ctx ctx;       /* saved registers while not running */
     /* What a switch reads and writes comes first, in the cache line
@@ -105,6 +130,14 @@ struct diesel__task {
                                      may still be resident from an earlier
                                      green thread on this (pooled) stack */
     char *pool_sp;                /* finish()'s frame, when pooled */
+    uint32_t acct_epoch;          /* acct.c: acct below counts since the
+                                     loop's acct_epoch; stale (zero) if
+                                     it differs */
+    uint32_t acct_window;         /* acct.win_max and acct.base_* are of
+                                     this window */
+    uint64_t acct_in;             /* clock ticks when switched in */
+    uint64_t acct_ready;          /* ... when made ready, or 0 */
+    struct diesel__acct acct;
     int64_t spawned_at;           /* monotonic ns of the spawn */
     const char *where;            /* "file.c:42" of the spawn, or NULL */
     void *spawn_caller;           /* return address of the spawn call */
@@ -249,6 +282,29 @@ size_t diesel__utf8_len(const unsigned char *s, size_t n);
 /* ------------------------------------------------------------------------
  * loop.c */
 
+/*
+ * An observer of the loop (the crash report, the console, the hog
+ * detector, the time accounting): libuv's prepare and check handles are
+ * the model.  Any hook may be NULL.
+ */
+struct diesel__loop_hooks {
+    const char *name;                /* for the reader: "console" */
+    /* At the loop's start, in table order, before its first green thread
+     * and after "Starting diesel" is logged.  -1 (errno set) ends the run
+     * before it begins: the hooks started before it are ended. */
+    int (*start)(struct diesel_loop *);
+    /* At the loop's end, in reverse order, once no green thread is left. */
+    void (*end)(struct diesel_loop *);
+    /* Each turn, once the ready green threads have run: right before the
+     * loop waits in poll (or would, when nothing is watched and some green
+     * thread is ready again), and right after, with l->now updated and
+     * before the timers and descriptors that came due are dispatched. */
+    void (*before_poll)(struct diesel_loop *);
+    void (*after_poll)(struct diesel_loop *);
+};
+/* observers.c: every observer, in start order; a NULL name ends it. */
+extern const struct diesel__loop_hooks diesel__loop_observers[];
+
 /* Called from the loop's own context (no green thread runs) when an fd
  * watched with diesel__loop_handler_add is ready.  It must not block. */
 typedef void (*diesel__fd_handler)(struct diesel_loop *, int fd, int events);
@@ -299,6 +355,11 @@ struct diesel_loop {
                                         by the loop's thread, with relaxed
                                         atomic stores so that the watchdog
                                         may read it (hog.c) */
+    struct diesel__acct_loop *acct;  /* acct.c: time accounting, or NULL
+                                        while it is off (every switch
+                                        tests it: keep it in this line) */
+    uint32_t acct_epoch;             /* acct.c: bumped each time it is
+                                        switched on (0: never) */
     struct diesel__heap timers;      /* parked green threads by deadline */
     int64_t now;                     /* monotonic ns, cached per turn:
                                         also when the current turn began
@@ -399,6 +460,60 @@ diesel__hog_turn(struct diesel_loop *l)
 }
 /* The threshold in ms, 0 when off. */
 int64_t diesel__hog_threshold(struct diesel_loop *);
+
+/* ------------------------------------------------------------------------
+ * acct.c: time accounting (diesel_loop_account(3)).  Off, it costs one
+ * test of l->acct per switch and per wake; on, one read of a cheap clock
+ * per switch and per wake. */
+
+/* The loop-wide figures, while accounting is on. */
+struct diesel__acct_loop {
+    int sticky;                      /* on by the API, the environment or
+                                        the console's `account on` */
+    unsigned holds;                  /* console windows (top) holding it
+                                        on; off when 0 and not sticky */
+    int64_t since;                   /* monotonic ns when switched on */
+    uint64_t since_tick;             /* ... in clock ticks */
+    uint64_t poll_tick;              /* ticks when the loop began to poll */
+    uint64_t poll;                   /* ticks waited in poll since */
+    uint64_t busy;                   /* ticks run by green threads since */
+    uint64_t turns;                  /* turns of the loop since */
+    uint32_t window;                 /* current `top` window: see
+                                        struct diesel__acct's base_* */
+    struct diesel__hist run;         /* every green thread's run lengths */
+    struct diesel__hist wait;        /* ... and wake-to-run delays */
+};
+
+void diesel__acct_switch(struct diesel_loop *, struct diesel__task *from,
+    struct diesel__task *to);
+void diesel__acct_wake(struct diesel_loop *, struct diesel__task *t,
+    int woken);
+/* Hold accounting on (for a console window), and let go: 0, or -1 with
+ * errno ENOMEM. */
+int diesel__acct_hold(struct diesel_loop *);
+void diesel__acct_release(struct diesel_loop *);
+/* Switch it on or off for good (the API, the console's `account`). */
+int diesel__acct_set(struct diesel_loop *, int on);
+/* t's figures, zero if counted before accounting was last switched on. */
+static inline int
+diesel__acct_fresh(const struct diesel_loop *l, const struct diesel__task *t)
+{
+    return l->acct != NULL && t->acct_epoch == l->acct_epoch;
+}
+/* The clock's name ("rdtsc", "cntvct", "clock_gettime"). */
+const char *diesel__acct_clock_name(void);
+/* Clock ticks to ns. */
+uint64_t diesel__acct_ns(uint64_t ticks);
+/* The duration (ticks) that a histogram's q quantile (0..1) falls in: the
+ * upper bound of its bucket, within [min, max]. */
+uint64_t diesel__hist_quantile(const struct diesel__hist *, double q);
+uint64_t diesel__hist_count(const struct diesel__hist *);
+
+/* Observer hooks (observers.c). */
+int diesel__acct_loop_start(struct diesel_loop *);
+void diesel__acct_loop_end(struct diesel_loop *);
+void diesel__acct_before_poll(struct diesel_loop *);
+void diesel__acct_after_poll(struct diesel_loop *);
 
 /* ------------------------------------------------------------------------
  * console_attach.c: a loop picks up the console's self-pipe when it starts

@@ -202,6 +202,63 @@ dispatch(struct diesel_loop *l, int n)
 
 /* ---- The loop --------------------------------------------------------- */
 
+/* The observers' hooks of a turn, around the poll (observers.c). */
+static void
+before_poll(struct diesel_loop *l)
+{
+    for (const struct diesel__loop_hooks *h = diesel__loop_observers;
+        h->name != NULL; h++)
+        if (h->before_poll != NULL)
+            h->before_poll(l);
+}
+
+static void
+after_poll(struct diesel_loop *l)
+{
+    for (const struct diesel__loop_hooks *h = diesel__loop_observers;
+        h->name != NULL; h++)
+        if (h->after_poll != NULL)
+            h->after_poll(l);
+}
+
+/* End the observers started before `upto` (all: the NULL-named end of
+ * the table), in reverse order. */
+static void
+observers_end(struct diesel_loop *l, const struct diesel__loop_hooks *upto)
+{
+    while (upto-- != diesel__loop_observers)
+        if (upto->end != NULL)
+            upto->end(l);
+}
+
+/* Start every observer in order; on a failure, end those started. */
+static int
+observers_start(struct diesel_loop *l)
+{
+    const struct diesel__loop_hooks *h;
+
+    for (h = diesel__loop_observers; h->name != NULL; h++) {
+        if (h->start != NULL && h->start(l) != 0) {
+            int err = errno;
+
+            observers_end(l, h);
+            errno = err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const struct diesel__loop_hooks *
+observers_last(void)
+{
+    const struct diesel__loop_hooks *h = diesel__loop_observers;
+
+    while (h->name != NULL)
+        h++;
+    return h;
+}
+
 static void
 fire_timers(struct diesel_loop *l)
 {
@@ -274,6 +331,7 @@ run(struct diesel_loop *l)
             if (timeout > 0)
                 timeout = poll_timeout(l);
         }
+        before_poll(l);
         if (l->watched > 0 || timeout != 0) {
             /* A loop waiting in poll is idle: neither hogged (hog.c)
              * nor stuck (console_stuck.c). */
@@ -292,7 +350,7 @@ run(struct diesel_loop *l)
         } else {
             __atomic_store_n(&l->now, diesel__now_ns(), __ATOMIC_RELAXED);
         }
-        diesel__hog_turn(l);
+        after_poll(l);
         /* Deadlines that passed came before what the poll has just
          * reported: their green threads run first. */
         fire_timers(l);
@@ -339,23 +397,18 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
         errno = err;
         return -1;
     }
-    /* The alternate signal stack that every handler of the library's
-     * runs on (crash.c): no loop runs on a thread without one. */
-    if (diesel__crash_init() != 0) {
+    diesel__loop = l;
+    diesel_log("diesel", DIESEL_LOG_WARNING, "Starting diesel <hand-rolled %s>",
+        diesel__poll_name);
+    if (observers_start(l) != 0) {
         err = errno;
+        diesel__loop = NULL;
         diesel__poll_fini(l);
         free(l->exited);
         free(l);
         errno = err;
         return -1;
     }
-    diesel__loop = l;
-    /* Watch the console's self-pipe if it was installed on this thread. */
-    diesel__console_loop_start(l);
-    diesel_log("diesel", DIESEL_LOG_WARNING, "Starting diesel <hand-rolled %s>",
-        diesel__poll_name);
-    /* After crash_init: the hog handler runs on its alternate stack. */
-    diesel__hog_loop_start(l);
     l->main_id = diesel__task_spawn(NULL, NULL, "main", fn, arg, 0);
     if (l->main_id < 0) {
         err = errno;
@@ -369,14 +422,12 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
             status = -1;
         }
     }
-    diesel__hog_loop_end(l);
-    diesel__console_loop_end(l);
+    observers_end(l, observers_last());
     diesel__task_free_all(l);
     diesel__heap_fini(&l->timers);
     diesel__poll_fini(l);
     free(l->fds);
     free(l->fired);
-    diesel__crash_fini();
     diesel__loop = NULL;
     free(l);
     if (err != 0)

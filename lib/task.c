@@ -197,6 +197,9 @@ switch_begin(struct diesel_loop *l, struct diesel__task *from,
     int *errp = l->errno_ptr;
     int value = 0;
 
+    if (__builtin_expect(l->acct != NULL, 0))
+        diesel__acct_switch(l, from, to);
+
     if (from != NULL)
         from->saved_errno = *errp;
     else
@@ -335,6 +338,8 @@ diesel__task_wake(struct diesel__task *t, int err)
         diesel__heap_remove(&l->timers, &t->timer);
     t->state = DIESEL__READY;
     ready_push(l, t);
+    if (__builtin_expect(l->acct != NULL, 0))
+        diesel__acct_wake(l, t, 1);
 }
 
 int
@@ -502,6 +507,10 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     l->spawned++;
     t->state = DIESEL__READY;
     ready_push(l, t);
+    /* A pooled record keeps the figures of its last green thread. */
+    t->acct_epoch = 0;
+    if (__builtin_expect(l->acct != NULL, 0))
+        diesel__acct_wake(l, t, 0);
     return t->id;
 }
 

@@ -2535,6 +2535,89 @@ START_TEST(session_dummy_stops_on_signals_after_its_stopper_is_cancelled)
 }
 END_TEST
 
+/* The dummy's busy worker leads top (one-shot: one window, then exit 0),
+ * and the window switched accounting on for itself only. */
+START_TEST(session_busy_worker_leads_top)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+    char *first;
+
+    ck_assert_int_eq(oneshot(p, pid, "busy", "60", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "a green thread named worker computes")
+        != NULL, "%s", p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "top", NULL, NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "top: ") == p->obuf, "%s", p->obuf);
+    ck_assert_msg(strstr(p->obuf, "\nID      NAME             BUSY%   BUSY"
+        "      SCHED            RUNS     WAKES    STATE\n") != NULL, "%s",
+        p->obuf);
+    /* The first row, under the header, is the worker's. */
+    first = strstr(p->obuf, "STATE\n");
+    ck_assert_ptr_nonnull(first);
+    first = strchr(first, '\n') + 1;
+    ck_assert_msg(strstr(first, " worker ") != NULL &&
+        strstr(first, " worker ") < strchr(first, '\n'), "%s", p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "top", "--json", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "\"tasks\":[\n{\"id\":") != NULL &&
+        strstr(strstr(p->obuf, "\"tasks\":["), "\"name\":\"worker\"") ==
+        strstr(p->obuf, "\"name\":"), "%s", p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "account", NULL, NULL), 0);
+    ck_assert_str_eq(p->obuf, "time accounting is off\n");
+    free(p);
+}
+END_TEST
+
+/* At the prompt, top redraws in place, window after window, until a key
+ * is pressed; then the prompt is back. */
+START_TEST(session_top_redraws_until_a_key)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char ps[32];
+    char *argv[] = { "dconsole", ps, NULL };
+    pid_t pid = dummy_start(0);
+    int64_t end;
+    size_t mark;
+    const char *q;
+    int draws = 0;
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    term_start(p, argv);
+    ck_assert(t_proc_expect(p, 0, ">>> ", 5000));
+    term_type(p, "busy 60\r", "worker computes");
+    mark = p->on;
+    ck_assert_int_eq(write(p->out, "top 0.2\r", 9), 9);
+    /* Three windows, each on a cleared screen, worker in each. */
+    end = t_now_ms() + t_slow(20000);
+    while (draws < 3) {
+        ck_assert_msg(t_now_ms() < end, "%d draws: %s", draws,
+            p->obuf + mark);
+        t_proc_pump(p, 20);
+        draws = 0;
+        for (q = p->obuf + mark; (q = strstr(q, "\033[H\033[2Jtop: "))
+            != NULL; q++)
+            draws++;
+    }
+    /* No prompt since the first draw (the line typed was echoed with
+     * one before it). */
+    q = strstr(p->obuf + mark, "\033[H\033[2Jtop: ");
+    ck_assert_ptr_nonnull(strstr(q, " worker "));
+    ck_assert_ptr_nonnull(strstr(q, "(a key stops)"));
+    ck_assert_ptr_null(strstr(q, ">>> "));
+    mark = p->on;
+    ck_assert_int_eq(write(p->out, "x", 1), 1);
+    end = t_now_ms() + t_slow(10000);
+    while (strstr(p->obuf + mark, ">>> ") == NULL) {
+        ck_assert_msg(t_now_ms() < end, "no prompt: %s", p->obuf + mark);
+        t_proc_pump(p, 20);
+    }
+    /* The key was taken, not typed at the prompt. */
+    term_type(p, "pid\r", "\r\npid ");
+    term_type(p, "quit\r", NULL);
+    ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 0);
+    free(p);
+}
+END_TEST
+
 START_TEST(session_list_shows_the_dummy)
 {
     struct t_proc *p = malloc(sizeof(*p));
@@ -2719,6 +2802,8 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts,
         session_dummy_stops_on_signals_after_its_stopper_is_cancelled);
     tcase_add_test(ts, session_list_shows_the_dummy);
+    tcase_add_test(ts, session_busy_worker_leads_top);
+    tcase_add_test(ts, session_top_redraws_until_a_key);
     tcase_add_test(ts, session_unsafe_dir_means_no_signal_and_no_connection);
     tcase_add_test(ts, session_old_tcp_port_gets_nothing);
     tcase_add_test(ts, session_stuck_loop_is_reported_with_exit_8);

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -48,6 +49,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "diesel.h"
@@ -1363,6 +1365,54 @@ is_quit(const char *line)
         (line[4] == '\0' || line[4] == ' ' || line[4] == '\t');
 }
 
+/* `top` at the prompt, without --json: one window is not what an
+ * operator watching wants. */
+static int
+is_top(const char *line)
+{
+    while (*line == ' ' || *line == '\t')
+        line++;
+    return strncmp(line, "top", 3) == 0 && (line[3] == '\0' ||
+        line[3] == ' ' || line[3] == '\t') && strstr(line, "--json") == NULL;
+}
+
+/* Like top(1): the screen cleared and top's window drawn again, window
+ * after window (the window is the pause), until a key is pressed; keys
+ * are read without echo or Enter meanwhile. */
+static int
+top_redraw(struct session *s, const char *line)
+{
+    struct termios cooked, keys;
+    int term = tcgetattr(0, &cooked) == 0, r;
+
+    if (term) {
+        keys = cooked;
+        keys.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        keys.c_cc[VMIN] = 0;
+        keys.c_cc[VTIME] = 0;
+        tcsetattr(0, TCSANOW, &keys);
+    }
+    for (;;) {
+        struct pollfd pfd = { 0, POLLIN, 0 };
+        char junk[64];
+
+        fputs("\033[H\033[2J", stdout);
+        r = run_command(s, line, strlen(line));
+        if (r != RP_OK)
+            break;
+        fputs("(a key stops)\n", stdout);
+        fflush(stdout);
+        if (poll(&pfd, 1, 0) > 0) {
+            while (read(0, junk, sizeof(junk)) > 0)
+                ;
+            break;
+        }
+    }
+    if (term)
+        tcsetattr(0, TCSANOW, &cooked);
+    return r;
+}
+
 static int
 interactive(struct session *s)
 {
@@ -1407,7 +1457,8 @@ interactive(struct session *s)
         if (is_blank(line))
             continue;
         dc_edit_history_add(s->ed, line);
-        r = run_command(s, line, strlen(line));
+        r = is_top(line) ? top_redraw(s, line) :
+            run_command(s, line, strlen(line));
         if (r == RP_CLOSED)
             return s->stuck ? ST_STUCK :
                 s->closed && is_quit(line) ? ST_OK : ST_CLOSED;

@@ -9,7 +9,9 @@
  *
  * It installs the console, logs "sleeping" every `interval` seconds, and
  * gives the operator something to look at: commands of its own (greet,
- * nap, count, hog, spin) and a variable (interval).  `spin 10` starts a
+ * nap, count, hog, spin, busy) and a variable (interval).  `busy 30`
+ * starts a green thread named worker that computes in slices of about 0.1
+ * ms and yields between them: it leads `top` and `profile`.  `spin 10` starts a
  * green thread named spinner that computes for 10 s without yielding:
  * meanwhile `dconsole PID` prints the loop's STUCK report and exits 8.
  * The functions that hold the loop are exported (and dconsole is linked
@@ -160,6 +162,7 @@ cmd_count(struct diesel_console_out *out, int argc, char **argv, void *arg)
 
 int dc_dummy_hog(void *arg) VISIBLE;
 int dc_dummy_spin(void *arg) VISIBLE;
+int dc_dummy_busy(void *arg) VISIBLE;
 
 /* A green thread that holds the loop without yielding. */
 int
@@ -241,6 +244,51 @@ cmd_spin(struct diesel_console_out *out, int argc, char **argv, void *arg)
     return 0;
 }
 
+/* The busy demo: computes in slices (thirty thousand rounds, about 0.1
+ * ms), yielding between them, until the time is up.  A lone ready green
+ * thread reaches the loop every 128 yields (diesel_task_yield(3)): short
+ * slices keep the console quick meanwhile. */
+int
+dc_dummy_busy(void *arg)
+{
+    int64_t until = diesel_now() + (int64_t)(intptr_t)arg;
+    uint64_t x = 88172645463325252ull;
+
+    do {
+        for (int i = 0; i < 30000; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        spin_sink = x;
+        if (diesel_task_yield() != 0)
+            break;               /* cancelled */
+    } while (diesel_now() < until);
+    return 0;
+}
+
+static int
+cmd_busy(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    long secs;
+
+    (void)arg;
+    if (argc != 2) {
+        diesel_console_error(out, "usage: busy SECONDS");
+        return -1;
+    }
+    if (parse_count(out, argv[1], 3600, &secs) != 0)
+        return -1;
+    if (diesel_task_spawn("worker", dc_dummy_busy,
+        (void *)(intptr_t)(secs * 1000), 0) < 0) {
+        diesel_console_error(out, "%s", strerror(errno));
+        return -1;
+    }
+    diesel_console_printf(out, "a green thread named worker computes for "
+        "%ld s in slices, yielding between them: `top` shows it", secs);
+    return 0;
+}
+
 static int
 dummy_main(void *arg)
 {
@@ -264,6 +312,9 @@ dummy_main(void *arg)
     diesel_console_command("spin", "spin SECONDS: a green thread named "
         "spinner computes without yielding (the stuck loop's demo)",
         cmd_spin, NULL);
+    diesel_console_command("busy", "busy SECONDS: a green thread named "
+        "worker computes in slices and yields between them (leads top)",
+        cmd_busy, NULL);
     diesel_console_var_int("interval", &interval, 1);
     if (diesel_task_spawn("stopper", stopper, NULL, 0) < 0 ||
         diesel_task_spawn("sleeper", sleeper, NULL, 0) < 0) {

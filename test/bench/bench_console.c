@@ -13,7 +13,7 @@
  *   - attach latency: from the signal to the greeting, median and 90th
  *     percentile over 100 attaches;
  *   - the walks over every green thread (stacks, tasks, their --json
- *     forms, mem) with 10,000 and N_BIG sleeping green threads: each
+ *     forms, mem, top over half a second: its two walks) with 10,000 and N_BIG sleeping green threads: each
  *     reply's time, the loop's longest stall meanwhile (the ticker's
  *     longest gap) and how many times the ticker ran, against the peer
  *     of the same ticker's longest gap while the service is idle;
@@ -162,7 +162,7 @@ static void
 walks_over(long total)
 {
     static const char *cmds[] = { "stacks", "stacks --json", "tasks",
-        "tasks --json", "mem" };
+        "tasks --json", "mem", "top 0.5", "top 0.5 --json" };
     static char reply[64 << 20];
     pid_t pid = service(1, total);
     struct dcc c;

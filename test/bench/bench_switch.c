@@ -13,6 +13,9 @@
  *     threshold HOG_MS: a watchdog thread wakes every HOG_MS/2), its
  *     repetitions alternating with the plain ones (which goes first
  *     alternates too), so that the two rows differ only by the watchdog;
+ *   - the same with time accounting on (diesel_loop_account(3)), which
+ *     reads a clock at every switch: the CPU's counter, or clock_gettime
+ *     with DIESEL_ACCOUNT_CLOCK=clock_gettime;
  *   - raw swapcontext(3) between two ucontexts (glibc's makes a
  *     sigprocmask system call on every switch);
  *   - the library's register switch, diesel__ctx_swap_asm, called
@@ -53,6 +56,7 @@
 
 /* The library's, hidden in the archive: see the comment at the top. */
 const char *diesel__switch_name(void);
+const char *diesel__acct_clock_name(void);
 #if !defined(DIESEL_SWITCH_UCONTEXT) && \
     (defined(__x86_64__) || defined(__aarch64__))
 #define HAVE_ASM_SWITCH 1
@@ -104,6 +108,20 @@ hog_rep(long switches)
     yield_rep(switches / 8);   /* settle after the thread's start */
     ns = yield_rep(switches);
     diesel_loop_hog_warn(0);
+    return ns;
+}
+
+/* The same with time accounting on: a clock read at every switch. */
+static double
+acct_rep(long switches)
+{
+    double ns;
+
+    if (diesel_loop_account(1) != 0)
+        return -1;
+    yield_rep(switches / 8);
+    ns = yield_rep(switches);
+    diesel_loop_account(0);
     return ns;
 }
 
@@ -288,7 +306,7 @@ struct run {
     long switches;              /* SERVE, COUNT: per repetition */
     const char *argv0;          /* TABLE: to start the peer */
     const char *way;            /* the switch the library chose */
-    struct bench_reps yield, hog, peer, uc, rawasm, rawcall;
+    struct bench_reps yield, hog, acct, peer, uc, rawasm, rawcall;
     char peer_way[32];
     int peer_ok, raw_ok;
 };
@@ -308,7 +326,7 @@ table(struct run *r)
     if (!r->raw_ok)
         return -1;
     for (int i = -1; i < REPS; i++) {
-        double y, h;
+        double y, h, t;
 
         if (i & 1) {
             y = yield_rep(FAST_SWITCHES);
@@ -318,6 +336,8 @@ table(struct run *r)
             y = yield_rep(FAST_SWITCHES);
         }
         if (h < 0)
+            return -1;
+        if ((t = acct_rep(FAST_SWITCHES)) < 0)
             return -1;
         double f = r->peer_ok ? peer_rep(&p) : -1;
         double u = raw_uc_rep(SLOW_SWITCHES);
@@ -332,6 +352,7 @@ table(struct run *r)
             continue;
         bench_reps_add(&r->yield, y);
         bench_reps_add(&r->hog, h);
+        bench_reps_add(&r->acct, t);
         bench_reps_add(&r->peer, f);
         bench_reps_add(&r->uc, u);
 #ifdef HAVE_ASM_SWITCH
@@ -431,6 +452,9 @@ main(int argc, char **argv)
     row(label, FAST_SWITCHES, &r.yield, y);
     snprintf(label, sizeof(label), "same, hog warnings on (%d ms)", HOG_MS);
     row(label, FAST_SWITCHES, &r.hog, y);
+    snprintf(label, sizeof(label), "same, time accounting on (%s)",
+        diesel__acct_clock_name());
+    row(label, FAST_SWITCHES, &r.acct, y);
     if (r.peer_ok) {
         snprintf(label, sizeof(label), "same, DIESEL_SWITCH=ucontext (%s)",
             r.peer_way);
