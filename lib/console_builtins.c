@@ -2205,6 +2205,9 @@ static const struct {
       "(* is the default)", diesel__cmd_log },
     { "cancel", "cancel [--json] ID: make green thread ID's blocking calls "
       "fail with ECANCELED", diesel__cmd_cancel },
+    { "sync", "sync [--json]: events, queues and locks: holders, waiters "
+      "and for how long, queue lengths, cycles of green threads waiting for "
+      "each other", diesel__cmd_sync },
 };
 
 void
