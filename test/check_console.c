@@ -1702,6 +1702,55 @@ START_TEST(fifth_session_is_told_busy)
 }
 END_TEST
 
+/* Issue 11, item 7: the console's self-pipe is watched, yet the loop
+ * sees that no green thread of the program can be woken. */
+START_TEST(deadlock_with_the_console_installed_is_logged_once_and_sync_shows_it)
+{
+    struct dcc c;
+
+    rdv_setup();
+    app_start(&app, -1, "-d");
+    ck_assert_msg(app_wait_log(&app, "deadlock: every green thread is "
+        "parked with nothing that could wake any of them (3 green threads, "
+        "3 on events, queues, locks or joins", T(5000)), "%s", app.log);
+    ck_assert_msg(app_wait_log(&app, " main: join 2 left, for ", T(2000)),
+        "%s", app.log);
+    ck_assert_msg(strstr(app.log, " left: lock b, held by 3 right, for ")
+        != NULL, "%s", app.log);
+    ck_assert_msg(strstr(app.log, "WARNING:deadlock: cycle: 3 right -> "
+        "lock a -> 2 left -> lock b -> 3 right\n") != NULL, "%s", app.log);
+    attach(&c);
+    expect(&c, "sync", 0, NULL);
+    ck_assert_msg(strstr(reply, "| lock b: held by 3 (right) for ") != NULL &&
+        strstr(reply, "| lock a: held by 2 (left) for ") != NULL &&
+        strstr(reply, "|   waiting: 2 (left) ") != NULL &&
+        strstr(reply, "| cycle: 2 left -> lock b -> 3 right -> lock a -> "
+        "2 left\n") != NULL &&
+        strstr(reply, "| 2 objects, 1 cycle\n") != NULL, "%s", reply);
+    expect(&c, "sync --json", 0, NULL);
+    ck_assert_msg(strstr(reply, "\"cycles\":[[{\"id\":2,\"name\":\"left\","
+        "\"waits_on\":\"lock\",\"object\":\"b\"},{\"id\":3,") != NULL,
+        "%s", reply);
+    /* The session's commands turned the loop: still one report. */
+    app_drain(&app);
+    ck_assert_int_eq(count_in(app.log, "every green thread is parked"), 1);
+    /* The cycle, logged when it closed and again in the report. */
+    ck_assert_int_eq(count_in(app.log, "deadlock: cycle:"), 2);
+    ck_assert_ptr_null(strstr(app.log, "cancelling them all"));
+    /* Break it: left fails, lets go of a, and right gets through. */
+    expect(&c, "cancel 2", 0, NULL);
+    ck_assert_msg(app_wait_log(&app, "{app} INFO:left returned 2", T(5000)),
+        "%s", app.log);
+    expect(&c, "sync", 0, NULL);
+    ck_assert_msg(strstr(reply, "| lock a: free\n") != NULL &&
+        strstr(reply, "| 2 objects, 0 cycles\n") != NULL, "%s", reply);
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    ck_assert_int_eq(count_in(app.log, "every green thread is parked"), 1);
+    rdv_teardown();
+}
+END_TEST
+
 /* ---- In process: the pieces ------------------------------------------------ */
 
 START_TEST(words_split_on_blanks_and_group_in_quotes)
@@ -2212,6 +2261,8 @@ diesel_console_suite(void)
         signal_storm_of_queued_signals_drops_and_counts_the_excess);
     tcase_add_test(faults, two_sessions_are_served_independently);
     tcase_add_test(faults, fifth_session_is_told_busy);
+    tcase_add_test(faults,
+        deadlock_with_the_console_installed_is_logged_once_and_sync_shows_it);
     tcase_add_test(faults,
         attach_signal_deep_in_a_green_thread_is_queued_then_served);
     tcase_add_test(faults,

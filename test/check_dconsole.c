@@ -1882,6 +1882,55 @@ START_TEST(session_blocked_loop_times_out_with_a_hint)
 }
 END_TEST
 
+/* Issue 11, items 7 and 8: the dummy's deadlock, in the log and in sync;
+ * its sleeper and its stopper can still be woken, so the loop itself is
+ * not reported stuck. */
+START_TEST(session_dummy_deadlock_shows_in_sync_and_the_log)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+    const char *c;
+    long long left = 0;
+    char id[32];
+    int i;
+
+    ck_assert_int_eq(oneshot(p, pid, "deadlock", NULL, NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "left takes alpha then beta") != NULL,
+        "%s", p->obuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, "{diesel} WARNING:deadlock: "
+        "cycle: ", 5000), "%s", dummy.ebuf);
+    ck_assert_int_eq(oneshot(p, pid, "sync", NULL, NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "lock alpha: held by ") != NULL &&
+        strstr(p->obuf, "lock beta: held by ") != NULL &&
+        strstr(p->obuf, " left -> lock beta -> ") != NULL &&
+        strstr(p->obuf, " right -> lock alpha -> ") != NULL &&
+        strstr(p->obuf, "2 objects, 1 cycle\n") != NULL, "%s", p->obuf);
+    c = strstr(p->obuf, "cycle: ");
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(sscanf(c, "cycle: %lld left", &left), 1);
+    ck_assert_int_eq(oneshot(p, pid, "sync", "--json", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "\"cycles\":[[{\"id\":") != NULL, "%s",
+        p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "deadlock", NULL, NULL), 1);
+    ck_assert_msg(strstr(p->ebuf, "left and right are still running") !=
+        NULL, "%s", p->ebuf);
+    /* Cancelled, left lets go of alpha and right gets through. */
+    snprintf(id, sizeof(id), "%lld", left);
+    ck_assert_int_eq(oneshot(p, pid, "cancel", id, NULL), 0);
+    for (i = 0; i < 50; i++) {
+        ck_assert_int_eq(oneshot(p, pid, "sync", NULL, NULL), 0);
+        if (strstr(p->obuf, "lock alpha: free\n") != NULL &&
+            strstr(p->obuf, "lock beta: free\n") != NULL)
+            break;
+    }
+    ck_assert_msg(i < 50 && strstr(p->obuf, "0 cycles\n") != NULL, "%s",
+        p->obuf);
+    ck_assert_msg(strstr(dummy_log(), "every green thread") == NULL, "%s",
+        dummy.ebuf);
+    free(p);
+}
+END_TEST
+
 /* Item 16: the app dies mid-session. */
 START_TEST(session_app_dying_ends_the_session)
 {
@@ -2160,6 +2209,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_unsafe_dir_means_no_signal_and_no_connection);
     tcase_add_test(ts, session_old_tcp_port_gets_nothing);
     tcase_add_test(ts, session_stuck_loop_is_reported_with_exit_8);
+    tcase_add_test(ts, session_dummy_deadlock_shows_in_sync_and_the_log);
     suite_add_tcase(s, ts);
     return s;
 }

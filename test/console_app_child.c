@@ -5,10 +5,14 @@
  * prints "ready PID" on standard output once the console is installed and
  * the loop runs.
  *
- *   console_app_child [-s SIGNO] [-n] [-t]
+ *   console_app_child [-s SIGNO] [-n] [-t] [-d]
  *     -s SIGNO   the console signal (default: 0, SIGTRAP)
  *     -n         do not install the console
  *     -t         once ready, hit a breakpoint (int3, brk) after 200 ms
+ *     -d         deadlock: green threads left and right take locks a and
+ *                b in opposite order, and main joins left, without the
+ *                ticker; once left returns (cancelled from the console),
+ *                "left returned N" is logged and main goes on as usual
  *
  * Commands: echo, spew N, fail [MSG], fail-errno, ctrl, hog MS, sleep MS,
  * fdfill, fdfree, cstats, uninstall, deep.  Variables: answer (int), fixed
@@ -40,7 +44,8 @@
 static int64_t answer = 42, fixed = 7, ticks;
 static double ratio = 0.5;
 static char name[16] = "diesel";
-static int trap;
+static int trap, deadlock;
+static struct diesel_lock *locks[2];
 static int *filled;
 static int nfilled;
 
@@ -257,15 +262,44 @@ breakpoint(void)
 #endif
 }
 
+/* Takes locks[i] then locks[1 - i]; releases what it took. */
+static int
+locker(void *arg)
+{
+    int i = arg != NULL;
+
+    if (diesel_lock_acquire(locks[i], -1) != 0)
+        return 1;
+    diesel_task_yield();
+    if (diesel_lock_acquire(locks[1 - i], -1) == 0)
+        diesel_lock_release(locks[1 - i]);
+    diesel_lock_release(locks[i]);
+    return 2;
+}
+
 static int
 app_main(void *arg)
 {
     char buf[256];
 
     (void)arg;
-    diesel_task_spawn("ticker", ticker, NULL, 0);
-    printf("ready %ld\n", (long)getpid());
-    fflush(stdout);
+    if (deadlock) {
+        int64_t left;
+        int st = -1;
+
+        locks[0] = diesel_lock_create("a");
+        locks[1] = diesel_lock_create("b");
+        left = diesel_task_spawn("left", locker, NULL, 0);
+        diesel_task_spawn("right", locker, &locks[1], 0);
+        printf("ready %ld\n", (long)getpid());
+        fflush(stdout);
+        diesel_task_join(left, &st, -1);
+        diesel_log("app", DIESEL_LOG_INFO, "left returned %d", st);
+    } else {
+        diesel_task_spawn("ticker", ticker, NULL, 0);
+        printf("ready %ld\n", (long)getpid());
+        fflush(stdout);
+    }
     if (trap) {
         diesel_sleep(200);
         breakpoint();
@@ -289,7 +323,7 @@ main(int argc, char **argv)
 {
     int opt, signo = 0, install = 1;
 
-    while ((opt = getopt(argc, argv, "s:nt")) != -1) {
+    while ((opt = getopt(argc, argv, "s:ntd")) != -1) {
         switch (opt) {
         case 's':
             signo = atoi(optarg);
@@ -299,6 +333,9 @@ main(int argc, char **argv)
             break;
         case 't':
             trap = 1;
+            break;
+        case 'd':
+            deadlock = 1;
             break;
         default:
             return 2;
