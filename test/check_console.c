@@ -1886,6 +1886,7 @@ json_forms_agree(void *arg)
         { "fds", "fds --json" }, { "log", "log --json" },
         { "cancel", NULL }, { "get", "get --json" },
         { "set", "set jsonvar 7 --json" }, { "quit", "quit --json" },
+        { "sync", "sync --json" },
     };
     unsigned *page = arg, says = 0, gives = 0;
     static int64_t v;
@@ -1934,7 +1935,8 @@ json_forms_agree(void *arg)
 START_TEST(builtins_take_json_as_help_and_the_page_say)
 {
     static const char *const names[] = { "help", "pid", "tasks", "stacks",
-        "stats", "mem", "fds", "log", "cancel", "get", "set", "quit" };
+        "stats", "mem", "fds", "log", "cancel", "get", "set", "quit",
+        "sync" };
     char path[4096], buf[512];
     unsigned page = 0;
     int in_list = 0;
