@@ -581,6 +581,19 @@ void diesel__log_signal_safe(const char *logger, int level, const char *msg);
 /* Signal-safe formatting helpers, for crash messages. */
 size_t diesel__fmt_u64(char *buf, uint64_t v);
 size_t diesel__fmt_hex(char *buf, uint64_t v);
+/* Lines kept for `log tail` by default, and at most. */
+#define DIESEL__LOG_KEEP_DEFAULT 1000
+#define DIESEL__LOG_KEEP_MAX 1000000
+struct diesel__log_kept {
+    size_t capacity;     /* lines the ring holds (diesel_log_keep) */
+    size_t kept;         /* lines in it now */
+    uint64_t total;      /* lines kept since the start (or the last
+                            diesel_log_keep that changed the size) */
+};
+/* Call fn for each of the last n lines kept, oldest first (each without
+ * its newline), under the log's lock: fn must not log.  How many. */
+size_t diesel__log_tail(size_t n, void (*fn)(const char *line, void *),
+    void *arg, struct diesel__log_kept *info);
 /* Call fn for the default level (name NULL) and then for each named
  * logger, on a copy taken under the lock (fn may log). */
 void diesel__log_foreach(void (*fn)(const char *name, int level, void *),

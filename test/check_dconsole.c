@@ -1931,6 +1931,34 @@ START_TEST(session_dummy_deadlock_shows_in_sync_and_the_log)
 }
 END_TEST
 
+/* Issue 11, item 6: the dummy's own log, from inside. */
+START_TEST(session_log_tail_shows_the_dummys_sleeping_lines)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+    const char *nl;
+
+    ck_assert_int_eq(oneshot(p, pid, "log", "tail", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "] {diesel} WARNING:Starting diesel <") !=
+        NULL && strstr(p->obuf, "] {dummy} INFO:sleeping\n") != NULL, "%s",
+        p->obuf);
+    /* The last line kept is this session's own "Connected". */
+    ck_assert_int_eq(oneshot(p, pid, "log", "tail", "1"), 0);
+    nl = strchr(p->obuf, '\n');
+    ck_assert_msg(nl != NULL && nl[1] == '\0' && strstr(p->obuf,
+        "{diesel} WARNING:Connected to local console (pid ") != NULL, "%s",
+        p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "log", "tail", "--json"), 0);
+    ck_assert_msg(strncmp(p->obuf, "{\"lines\":[\"[", 12) == 0 &&
+        strstr(p->obuf, "{dummy} INFO:sleeping\",") != NULL &&
+        strstr(p->obuf, "\"capacity\":1000,") != NULL, "%s", p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "log", "tail", "x"), 1);
+    ck_assert_msg(strstr(p->ebuf, "bad line count 'x'") != NULL, "%s",
+        p->ebuf);
+    free(p);
+}
+END_TEST
+
 /* Item 16: the app dies mid-session. */
 START_TEST(session_app_dying_ends_the_session)
 {
@@ -2210,6 +2238,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_old_tcp_port_gets_nothing);
     tcase_add_test(ts, session_stuck_loop_is_reported_with_exit_8);
     tcase_add_test(ts, session_dummy_deadlock_shows_in_sync_and_the_log);
+    tcase_add_test(ts, session_log_tail_shows_the_dummys_sleeping_lines);
     suite_add_tcase(s, ts);
     return s;
 }
