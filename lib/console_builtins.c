@@ -2096,6 +2096,9 @@ diesel__cmd_log(struct diesel_console_out *out, int argc, char **argv,
     if (argc >= 2 && strcmp(argv[1], "tail") == 0 &&
         (argc == 2 || diesel_log_level_parse(argv[2]) < 0))
         return diesel__cmd_log_tail(out, argc - 1, argv + 1, arg);
+    if (argc >= 2 && strcmp(argv[1], "follow") == 0 &&
+        (argc == 2 || diesel_log_level_parse(argv[2]) < 0))
+        return diesel__cmd_log_follow(out, argc - 1, argv + 1, arg);
     (void)arg;
     if ((npos = args(out, &w, argc, argv, pos, 2, usage)) < 0)
         return -1;
@@ -2206,9 +2209,10 @@ static const struct {
       diesel__cmd_mem },
     { "fds", "fds [--json]: open descriptors: type, address or path, green "
       "thread waiting on it", diesel__cmd_fds },
-    { "log", "log [--json] [LOGGER LEVEL | tail [N]]: show the log levels, "
-      "or set one (* is the default); tail: the last N lines logged (all "
-      "those kept)", diesel__cmd_log },
+    { "log", "log [--json] [LOGGER LEVEL | tail [N] | follow]: show the log "
+      "levels, or set one (* is the default); tail: the last N lines logged "
+      "(all those kept); follow: stream new lines until a line is sent",
+      diesel__cmd_log },
     { "cancel", "cancel [--json] ID: make green thread ID's blocking calls "
       "fail with ECANCELED", diesel__cmd_cancel },
     { "sync", "sync [--json]: events, queues and locks: holders, waiters "

@@ -25,6 +25,8 @@ int diesel__cmd_log(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_cancel(struct diesel_console_out *, int, char **, void *);
 /* console_log.c: `log tail`, reached through `log` */
 int diesel__cmd_log_tail(struct diesel_console_out *, int, char **, void *);
+int diesel__cmd_log_follow(struct diesel_console_out *, int, char **,
+    void *);
 /* console_sync.c */
 int diesel__cmd_sync(struct diesel_console_out *, int, char **, void *);
 

@@ -594,6 +594,11 @@ struct diesel__log_kept {
  * its newline), under the log's lock: fn must not log.  How many. */
 size_t diesel__log_tail(size_t n, void (*fn)(const char *line, void *),
     void *arg, struct diesel__log_kept *info);
+/* Call fn, as above, for each line kept from number seq on (lines are
+ * numbered from 0 as they are kept; total is the next number); *lost
+ * says how many of those were pushed out already.  The next seq. */
+uint64_t diesel__log_since(uint64_t seq, void (*fn)(const char *line,
+    void *), void *arg, uint64_t *lost);
 /* Call fn for the default level (name NULL) and then for each named
  * logger, on a copy taken under the lock (fn may log). */
 void diesel__log_foreach(void (*fn)(const char *name, int level, void *),

@@ -284,6 +284,22 @@ diesel__log_tail(size_t n, void (*fn)(const char *line, void *), void *arg,
     return n;
 }
 
+uint64_t
+diesel__log_since(uint64_t seq, void (*fn)(const char *line, void *),
+    void *arg, uint64_t *lost)
+{
+    uint64_t first, total;
+
+    pthread_mutex_lock(&lock);
+    total = kept_total;
+    first = total > keep_max ? total - keep_max : 0;
+    *lost = seq < first ? first - seq : 0;
+    for (uint64_t i = seq > first ? seq : first; i < total; i++)
+        fn(kept[i % keep_max].text, arg);
+    pthread_mutex_unlock(&lock);
+    return total;
+}
+
 void
 diesel_vlog(const char *logger, int level, const char *fmt, va_list ap)
 {

@@ -1751,6 +1751,53 @@ START_TEST(deadlock_with_the_console_installed_is_logged_once_and_sync_shows_it)
 }
 END_TEST
 
+/* Issue 11, item 6: a follower that does not read never holds the loop;
+ * what it missed is counted and said. */
+START_TEST(log_follow_drops_and_counts_what_a_slow_client_does_not_take)
+{
+    struct dcc c, d;
+    char line[512];
+    unsigned long long dropped = 0;
+    int i;
+
+    app_setup();
+    attach(&c);
+    ck_assert_int_eq(dcc_send(&c, "log follow\n", 11), 0);
+    ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+    ck_assert_str_eq(line, "| following the log: send a line (Ctrl-C, then "
+        "Enter) to stop");
+    /* c reads nothing while 20,000 lines are logged over a second or
+     * more: the other session is served all the while. */
+    attach(&d);
+    ck_assert_int_eq(dcc_command(&d, "logs 20000", reply, sizeof(reply),
+        T(60000)), 0);
+    ck_assert_str_eq(reply, "| 20000 lines logged\nOK\n");
+    expect(&d, "echo still here", 0, "| still here\nOK\n");
+    dcc_close(&d);
+    /* Read again: the lines that fitted, then the count of the others. */
+    for (i = 0; i < 200000 && dropped == 0; i++) {
+        ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+        if (sscanf(line, "| (%llu lines dropped: the console did not take "
+            "them in time)", &dropped) != 1)
+            ck_assert_msg(strncmp(line, "| [", 3) == 0, "%s", line);
+    }
+    ck_assert_uint_gt(dropped, 0);
+    ck_assert_uint_lt(dropped, 20000);
+    /* A line ends it; the line is then run as usual. */
+    ck_assert_int_eq(dcc_send(&c, "echo over\n", 10), 0);
+    do {
+        ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+    } while (strcmp(line, "| stopped following the log") != 0);
+    ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+    ck_assert_str_eq(line, "OK");
+    ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+    ck_assert_str_eq(line, "| over");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
 /* ---- In process: the pieces ------------------------------------------------ */
 
 START_TEST(words_split_on_blanks_and_group_in_quotes)
@@ -2265,6 +2312,8 @@ diesel_console_suite(void)
     tcase_add_test(faults, fifth_session_is_told_busy);
     tcase_add_test(faults,
         deadlock_with_the_console_installed_is_logged_once_and_sync_shows_it);
+    tcase_add_test(faults,
+        log_follow_drops_and_counts_what_a_slow_client_does_not_take);
     tcase_add_test(faults,
         attach_signal_deep_in_a_green_thread_is_queued_then_served);
     tcase_add_test(faults,

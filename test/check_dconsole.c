@@ -1959,6 +1959,39 @@ START_TEST(session_log_tail_shows_the_dummys_sleeping_lines)
 }
 END_TEST
 
+/* Issue 11, item 6: log follow streams until the session ends. */
+START_TEST(session_log_follow_streams_new_lines_until_the_session_ends)
+{
+    struct t_proc *p = malloc(sizeof(*p)), *f = malloc(sizeof(*f));
+    char ps[32], ts[32], want[96];
+    char *argv[] = { "dconsole", "-t", ts, ps, "log", "follow", NULL };
+    pid_t pid = dummy_start(0);
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(5));
+    proc_start(f, t_tool_path("dconsole"), argv, 0, -1, NULL);
+    ck_assert_msg(t_proc_expect(f, 0, "following the log: send a line",
+        t_slow(5000)), "%s%s", f->obuf, f->ebuf);
+    ck_assert_int_eq(oneshot(p, pid, "greet", "follower", NULL), 0);
+    ck_assert_msg(t_proc_expect(f, 0, "{dummy} INFO:greeted follower\n",
+        t_slow(5000)), "%s", f->obuf);
+    /* Lines from before it began are not streamed. */
+    ck_assert_ptr_null(strstr(f->obuf, "INFO:sleeping"));
+    /* Its end ends the session, and the service stops following. */
+    kill(f->pid, SIGINT);
+    proc_wait(f, 5000);
+    snprintf(want, sizeof(want), "Disconnected from local console (pid %ld,",
+        (long)f->pid);
+    ck_assert_msg(t_proc_expect(&dummy, 1, want, t_slow(5000)), "%s",
+        dummy.ebuf);
+    ck_assert_int_eq(oneshot(p, pid, "log", "follow", "--json"), 1);
+    ck_assert_msg(strstr(p->ebuf, "log follow has no JSON form") != NULL,
+        "%s", p->ebuf);
+    free(p);
+    free(f);
+}
+END_TEST
+
 /* Item 16: the app dies mid-session. */
 START_TEST(session_app_dying_ends_the_session)
 {
@@ -2239,6 +2272,8 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_stuck_loop_is_reported_with_exit_8);
     tcase_add_test(ts, session_dummy_deadlock_shows_in_sync_and_the_log);
     tcase_add_test(ts, session_log_tail_shows_the_dummys_sleeping_lines);
+    tcase_add_test(ts,
+        session_log_follow_streams_new_lines_until_the_session_ends);
     suite_add_tcase(s, ts);
     return s;
 }

@@ -15,7 +15,7 @@
  *                "left returned N" is logged and main goes on as usual
  *
  * Commands: echo, spew N, fail [MSG], fail-errno, ctrl, hog MS, sleep MS,
- * fdfill, fdfree, cstats, uninstall, deep.  Variables: answer (int), fixed
+ * fdfill, fdfree, cstats, uninstall, deep, logs N.  Variables: answer (int), fixed
  * (int, read-only), ratio (double), name (string[16]), ticks (int,
  * read-only: a green thread counts every 10 ms).
  *
@@ -242,6 +242,30 @@ cmd_deep(struct diesel_console_out *out, int argc, char **argv, void *arg)
 }
 
 static int
+cmd_logs(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    long long n = argc == 2 ? atoll(argv[1]) : 0;
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+    (void)arg;
+    /* Kept in the ring, written to /dev/null: the test reads our
+     * standard error only now and then, and a full pipe would block. */
+    if (null < 0)
+        return diesel_console_error(out, "/dev/null: %s", strerror(errno));
+    diesel_log_fd_set(null);
+    /* 200 lines every 20 ms: a follower gets them over many turns. */
+    for (long long i = 1; i <= n; i++) {
+        diesel_log("app", DIESEL_LOG_INFO, "log line %lld of %lld", i, n);
+        if (i % 200 == 0 && diesel_sleep(20) != 0)
+            break;
+    }
+    diesel_log_fd_set(2);
+    close(null);
+    diesel_console_printf(out, "%lld lines logged\n", n);
+    return 0;
+}
+
+static int
 ticker(void *arg)
 {
     (void)arg;
@@ -363,6 +387,8 @@ main(int argc, char **argv)
         cmd_uninstall, NULL);
     diesel_console_command("deep", "deep: hold the loop deep in a stack",
         cmd_deep, NULL);
+    diesel_console_command("logs", "logs N: log N lines (to /dev/null, and "
+        "the ring), 200 every 20 ms", cmd_logs, NULL);
     diesel_console_var_int("answer", &answer, 1);
     diesel_console_var_int("fixed", &fixed, 0);
     diesel_console_var_double("ratio", &ratio, 1);
