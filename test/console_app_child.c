@@ -15,9 +15,9 @@
  *                "left returned N" is logged and main goes on as usual
  *
  * Commands: echo, spew N, fail [MSG], fail-errno, ctrl, hog MS, sleep MS,
- * fdfill, fdfree, cstats, uninstall, deep, logs N.  Variables: answer (int), fixed
- * (int, read-only), ratio (double), name (string[16]), ticks (int,
- * read-only: a green thread counts every 10 ms).
+ * fdfill, fdfree, cstats, uninstall, deep, logs N.  Variables: answer
+ * (int), fixed (int, read-only), ratio (double), name (string[16]), ticks
+ * (int, read-only: a green thread counts every 10 ms).
  *
  * deep (TESTPLAN 20): a green thread 'deep' goes down to a few hundred
  * bytes from the end of its stack and spins there, holding the loop (see

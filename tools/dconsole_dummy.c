@@ -11,7 +11,9 @@
  * gives the operator something to look at: commands of its own (greet,
  * nap, count, hog, spin, deadlock) and a variable (interval).  `spin 10`
  * starts a green thread named spinner that computes for 10 s without
- * yielding: meanwhile `dconsole PID` prints the loop's STUCK report and exits 8.
+ * yielding: meanwhile `dconsole PID` prints the loop's STUCK report and
+ * exits 8.  `deadlock` has two green threads take two locks in opposite
+ * order, for `sync` to show.
  * The functions that hold the loop are exported (and dconsole is linked
  * with -rdynamic) so that the report's backtrace names them.
  *
