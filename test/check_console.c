@@ -1979,6 +1979,44 @@ json_forms_agree(void *arg)
     return 0;
 }
 
+/* The errors an operator can reach in sync and log follow. */
+static void
+refused(const char *cmd, const char *want)
+{
+    struct diesel_console_out o;
+    char line[128];
+    int quit;
+
+    snprintf(line, sizeof(line), "%s", cmd);
+    diesel__console_out_init(&o);
+    ck_assert_int_eq(diesel__console_execute(&o, line, strlen(line), &quit),
+        -1);
+    ck_assert_str_eq(o.err, want);
+    diesel__console_out_fini(&o);
+}
+
+static int
+refusals_in_a_loop(void *arg)
+{
+    (void)arg;
+    refused("sync now", "usage: sync [--json]");
+    /* Run from a command but not in a session: nowhere to stream. */
+    refused("log follow", "log follow streams into a console session: run "
+        "it from dconsole");
+    refused("log follow --json", "log follow has no JSON form: use log tail "
+        "--json");
+    refused("log follow now", "usage: log follow");
+    return 0;
+}
+
+START_TEST(sync_and_log_follow_say_what_they_cannot_do)
+{
+    diesel__console_init();
+    refused("sync", "no loop runs on this thread");
+    ck_assert_int_eq(t_run(refusals_in_a_loop, NULL), 0);
+}
+END_TEST
+
 START_TEST(builtins_take_json_as_help_and_the_page_say)
 {
     static const char *const names[] = { "help", "pid", "tasks", "stacks",
@@ -2329,6 +2367,7 @@ diesel_console_suite(void)
     tcase_add_test(unit, program_with_the_console_installed_still_ends);
     tcase_add_test(unit, registration_checks_names_and_duplicates);
     tcase_add_test(unit, builtins_take_json_as_help_and_the_page_say);
+    tcase_add_test(unit, sync_and_log_follow_say_what_they_cannot_do);
     tcase_add_test(unit, local_console_serves_the_protocol_on_descriptors);
     tcase_add_test(unit,
         local_console_on_a_terminal_prompts_and_answers_plainly);
