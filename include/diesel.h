@@ -339,6 +339,9 @@ DIESEL_API int diesel_log_level_set(const char *logger, int level);
 
 /* Send log lines to fd (2, standard error, by default). */
 DIESEL_API int diesel_log_fd_set(int fd);
+/* Keep the last lines logged for the console's `log tail` (default 1000;
+ * 0 keeps none; changing it forgets those kept).  EINVAL past 1000000. */
+DIESEL_API int diesel_log_keep(size_t lines);
 
 /* "DEBUG" ... "CRITICAL" for a level, and back (-1 and EINVAL if none). */
 DIESEL_API const char *diesel_log_level_name(int level);

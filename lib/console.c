@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -799,28 +800,37 @@ frame_status(struct framer *f, int status, const char *err)
     return f->failed ? -1 : 0;
 }
 
+/* out's text as reply lines ("| " and the text, escaped), no status. */
+static void
+frame_text(struct framer *f, const struct diesel_console_out *out)
+{
+    const char *p = out->buf, *end = out->len ? out->buf + out->len : p;
+
+    while (p < end && !f->failed) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl != NULL ? nl : end;
+
+        if (!f->sink->human)
+            fr_put(f, "| ", 2);
+        fr_text(f, p, (size_t)(stop - p), 0);
+        fr_put(f, "\n", 1);
+        p = nl != NULL ? nl + 1 : end;
+    }
+}
+
 int
 diesel__console_frame(struct diesel__console_sink *sink,
     const struct diesel_console_out *out, int status)
 {
     struct framer f;
-    const char *p = out->buf, *end = out->len ? out->buf + out->len : p;
 
     f.sink = sink;
     f.n = 0;
     f.failed = 0;
-    while (p < end && !f.failed) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *stop = nl != NULL ? nl : end;
-
-        if (!sink->human)
-            fr_put(&f, "| ", 2);
-        fr_text(&f, p, (size_t)(stop - p), 0);
-        fr_put(&f, "\n", 1);
-        p = nl != NULL ? nl + 1 : end;
-    }
+    frame_text(&f, out);
     return frame_status(&f, status, out->has_err ? out->err : "failed");
 }
+
 
 int
 diesel__console_frame_error(struct diesel__console_sink *sink,
@@ -847,6 +857,7 @@ struct session {
     int werr;                   /* why writing failed, once it did */
     struct diesel__console_lines lines;
     struct diesel_console_out reply;
+    struct diesel__console_stream stream; /* reply.stream: log follow */
     size_t wlen;
     char wbuf[16384];
     char rbuf[4096];
@@ -955,6 +966,104 @@ s_put(void *ctx, const char *buf, size_t n)
     return s->werr != 0 ? -1 : 0;
 }
 
+/*
+ * Streaming, for a command that sends its reply as it goes (log follow):
+ * the lines so far go out now, framed as reply lines, and never make the
+ * loop or the command wait for the peer.  Bytes left over from a send
+ * the peer did not take go first next time; while some are left, or when
+ * the new lines would not fit in the buffer, the new lines are not sent
+ * (0) and the command counts them as dropped.
+ */
+static int
+s_send_nowait(struct session *s)
+{
+    size_t off = 0;
+
+    while (off < s->wlen) {
+        struct pollfd pf = { s->out, POLLOUT, 0 };
+        size_t n = s->wlen - off;
+        ssize_t w;
+
+        /* A descriptor left blocking takes PIPE_BUF bytes without
+         * blocking once it polls writable; a non-blocking one, all it
+         * can. */
+        if (s->out_block) {
+            if (poll(&pf, 1, 0) != 1)
+                break;
+            if (n > PIPE_BUF)
+                n = PIPE_BUF;
+        }
+        if (s->out_sock)
+            w = diesel__platform_send(s->out, s->wbuf + off, n);
+        else
+            w = write_nosigpipe(s->out, s->wbuf + off, n);
+        if (w > 0) {
+            off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        s->werr = w == 0 || errno == 0 ? EPIPE : errno;
+        s->wlen = 0;
+        return -1;
+    }
+    memmove(s->wbuf, s->wbuf + off, s->wlen - off);
+    s->wlen -= off;
+    return 0;
+}
+
+/* Append to wbuf, never flushing: -1 if it does not fit. */
+static int
+s_put_nowait(void *ctx, const char *buf, size_t n)
+{
+    struct session *s = ctx;
+
+    if (n > sizeof(s->wbuf) - s->wlen)
+        return -1;
+    memcpy(s->wbuf + s->wlen, buf, n);
+    s->wlen += n;
+    return 0;
+}
+
+static int
+s_stream_send(struct diesel__console_stream *st,
+    struct diesel_console_out *out)
+{
+    struct session *s = st->ctx;
+    struct diesel__console_sink sink = { s_put_nowait, s, s->human };
+    struct framer f;
+    size_t mark;
+
+    if (s->werr != 0 || s_send_nowait(s) != 0)
+        return -1;
+    /* Escaped, a byte takes 4 at most, and each line 3 more. */
+    if (s->wlen > 0 || out->len * 4 + 3 * (out->len + 1) >
+        sizeof(s->wbuf) - sizeof(f.buf))
+        return 0;
+    mark = s->wlen;
+    f.sink = &sink;
+    f.n = 0;
+    f.failed = 0;
+    frame_text(&f, out);
+    fr_flush(&f);
+    if (f.failed) {
+        s->wlen = mark;
+        return 0;
+    }
+    return s_send_nowait(s) != 0 ? -1 : 1;
+}
+
+static int
+s_stream_input(struct diesel__console_stream *st)
+{
+    struct session *s = st->ctx;
+    struct pollfd pf = { s->in, POLLIN, 0 };
+
+    return s->werr != 0 || (poll(&pf, 1, 0) == 1 && pf.revents != 0);
+}
+
 /* Some bytes of input: > 0, 0 at EOF, -1 with errno. */
 static ssize_t
 s_read(struct session *s)
@@ -1016,6 +1125,10 @@ diesel__console_serve(int in, int out, const char *greeting, int human,
     s->wlen = 0;
     diesel__console_lines_init(&s->lines);
     diesel__console_out_init(&s->reply);
+    s->stream.send = s_stream_send;
+    s->stream.input = s_stream_input;
+    s->stream.ctx = s;
+    s->reply.stream = &s->stream;
     sink.write = s_put;
     sink.ctx = s;
     sink.human = human;

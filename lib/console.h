@@ -38,12 +38,29 @@
  * limit bytes; past that it is cut and a note says so.  The session frames
  * it once the command has returned.
  */
+struct diesel__console_stream;
 struct diesel_console_out {
     char *buf;           /* the text, not NUL-terminated; malloc'd */
     size_t len, cap, limit;
     int json;            /* the client asked for --json */
     char err[256];       /* the ERR message, NUL-terminated */
     int has_err;         /* err was set by diesel_console_error() */
+    struct diesel__console_stream *stream; /* a session's, or NULL */
+};
+
+/*
+ * A session lets a command send its reply as it goes (log follow), never
+ * waiting for the peer.  send frames out's text as reply lines and sends
+ * what it can now: 1 sent or queued whole, 0 not sent at all (the peer
+ * is behind: the caller drops and counts the lines), -1 the session is
+ * over; the caller resets out after.  input is 1 when the client sent
+ * something (a line, or hung up): a streaming command ends then, and the
+ * session reads it as usual.
+ */
+struct diesel__console_stream {
+    int (*send)(struct diesel__console_stream *, struct diesel_console_out *);
+    int (*input)(struct diesel__console_stream *);
+    void *ctx;
 };
 
 /* ------------------------------------------------------------------------

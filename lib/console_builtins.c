@@ -2083,6 +2083,14 @@ diesel__cmd_log(struct diesel_console_out *out, int argc, char **argv,
     int npos, level, was;
     const char *logger;
 
+    /* `log tail N` (console_log.c); `log tail LEVEL` still sets the
+     * level of a logger named tail. */
+    if (argc >= 2 && strcmp(argv[1], "tail") == 0 &&
+        (argc == 2 || diesel_log_level_parse(argv[2]) < 0))
+        return diesel__cmd_log_tail(out, argc - 1, argv + 1, arg);
+    if (argc >= 2 && strcmp(argv[1], "follow") == 0 &&
+        (argc == 2 || diesel_log_level_parse(argv[2]) < 0))
+        return diesel__cmd_log_follow(out, argc - 1, argv + 1, arg);
     (void)arg;
     if ((npos = args(out, &w, argc, argv, pos, 2, usage)) < 0)
         return -1;
@@ -2197,13 +2205,18 @@ static const struct {
       diesel__cmd_mem },
     { "fds", "fds [--json]: open descriptors: type, address or path, green "
       "thread waiting on it", diesel__cmd_fds },
-    { "log", "log [--json] [LOGGER LEVEL]: show the log levels, or set one "
-      "(* is the default)", diesel__cmd_log },
+    { "log", "log [--json] [LOGGER LEVEL | tail [N] | follow]: show the log "
+      "levels, or set one (* is the default); tail: the last N lines logged "
+      "(all those kept); follow: stream new lines until a line is sent",
+      diesel__cmd_log },
     { "cancel", "cancel [--json] ID: make green thread ID's blocking calls "
       "fail with ECANCELED", diesel__cmd_cancel },
     { "profile", "profile SECONDS [--hz N] [--folded]: sample the loop's "
       "thread (99 Hz): the hottest functions per green thread, or folded "
       "stacks for a flame graph", diesel__cmd_profile },
+    { "sync", "sync [--json]: events, queues and locks: holders, waiters "
+      "and for how long, queue lengths, cycles of green threads waiting for "
+      "each other", diesel__cmd_sync },
 };
 
 void

@@ -39,4 +39,11 @@ int diesel__cmd_top(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_hist(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_account(struct diesel_console_out *, int, char **, void *);
 
+/* console_log.c: `log tail`, reached through `log` */
+int diesel__cmd_log_tail(struct diesel_console_out *, int, char **, void *);
+int diesel__cmd_log_follow(struct diesel_console_out *, int, char **,
+    void *);
+/* console_sync.c */
+int diesel__cmd_sync(struct diesel_console_out *, int, char **, void *);
+
 #endif /* DIESEL_CONSOLE_BUILTINS_H */

@@ -18,6 +18,8 @@
 
 #define DIESEL__NAME_MAX 32
 
+struct diesel__sync;
+
 /* ------------------------------------------------------------------------
  * task.c
  *
@@ -59,6 +61,8 @@ struct diesel__wait {
     const char *what;    /* WAIT_OTHER: static description */
     const char *object;  /* WAIT_OTHER: the name of the object waited on
                             (an event, queue or lock), or NULL */
+    const struct diesel__sync *sync; /* WAIT_OTHER: that object, or NULL
+                            (sync.c: for `sync` and the deadlock report) */
     int64_t since;       /* monotonic ns when it parked */
     int64_t deadline;    /* monotonic ns of its timeout, or -1 */
 };
@@ -126,6 +130,7 @@ struct diesel__task {
                                      yielding that the watchdog saw (only
                                      runs past the threshold), or 0 */
     unsigned deep_warned : 1;     /* stack over 75%: logged once */
+    unsigned sync_parked : 1;     /* counted in loop->sync_parked */
     unsigned dirty : 1;           /* stack.c: pages below the live frames
                                      may still be resident from an earlier
                                      green thread on this (pooled) stack */
@@ -209,6 +214,58 @@ struct diesel__waitlist {
     struct diesel__task *head;   /* first to be served */
     struct diesel__task *tail;   /* last to arrive */
 };
+
+/*
+ * What every event, queue and lock starts with: its kind, its name, and
+ * its place in the list of the objects created on its OS thread (newest
+ * first), which `sync` walks.  An object is used by the green threads of
+ * one loop, so it belongs to the thread that runs that loop; it is
+ * created there (before the loop runs or inside it) and destroyed there.
+ */
+enum diesel__sync_kind {
+    DIESEL__SYNC_EVENT,
+    DIESEL__SYNC_QUEUE,
+    DIESEL__SYNC_LOCK
+};
+struct diesel__sync {
+    enum diesel__sync_kind kind;
+    struct diesel__sync *next;   /* older object of the same thread */
+    struct diesel__sync **prevp; /* the pointer that points at this one */
+    char name[DIESEL__NAME_MAX]; /* cut at 31 bytes */
+};
+/* The newest object created on this OS thread, or NULL. */
+extern __thread struct diesel__sync *diesel__syncs;
+
+/* An object's state, for the console. */
+struct diesel__sync_info {
+    const char *kind;            /* "event", "queue", "lock" */
+    const struct diesel__waitlist *waiters; /* lock, event: its waiters;
+                                    queue: its getters */
+    const struct diesel__waitlist *putters; /* queue: parked putters */
+    int64_t holder;              /* lock: the holder's id, or 0 */
+    int64_t held_since;          /* lock: monotonic ns it was taken */
+    size_t length, capacity;     /* queue */
+    int closed;                  /* queue: closed */
+};
+void diesel__sync_info(const struct diesel__sync *,
+    struct diesel__sync_info *);
+/* The green thread t waits for, by id (a lock's holder, a join's target),
+ * or 0 if it waits for no one in particular (an event, a queue, or it is
+ * not parked).  *what and *object, when not NULL, say how ("lock" and its
+ * name, "join" and NULL). */
+int64_t diesel__sync_waits_for(const struct diesel__task *t,
+    const char **what, const char **object);
+/* Call fn for each cycle of green threads waiting for each other (locks,
+ * joins): ts[0] waits for ts[1] ... and ts[n-1] for ts[0].  Each cycle
+ * once.  The count, or -1 (ENOMEM). */
+int diesel__sync_cycles(struct diesel_loop *,
+    void (*fn)(struct diesel__task *const *ts, size_t n, void *), void *arg);
+/* Before t parks on a lock or a join (its wait filled in): if that
+ * closes a cycle of green threads waiting for each other, log it
+ * (WARNING, "deadlock: cycle: ..."). */
+void diesel__sync_cycle_check(struct diesel__task *t);
+/* Log the deadlock report (WARNING): who waits on what, and the cycles. */
+void diesel__sync_deadlock_report(struct diesel_loop *);
 
 /* ------------------------------------------------------------------------
  * stack.c */
@@ -400,6 +457,11 @@ struct diesel_loop {
     int stop_status;
     unsigned stopping : 1;
     unsigned deadlocked : 1;
+    unsigned deadlock_reported : 1;  /* the current episode was logged */
+    uint64_t sync_parked;            /* green threads, daemons aside,
+                                        parked on an event, queue, lock or
+                                        join without a deadline (sync.c,
+                                        task.c) */
     unsigned daemons_cancelled : 1;  /* only daemons were left: cancelled */
     struct diesel__hog *hog;         /* hog.c: the watchdog, or NULL */
     struct diesel__run runs[DIESEL__RUNS_TOP]; /* longest runs, longest
@@ -417,6 +479,34 @@ struct diesel_loop {
 
 extern __thread struct diesel_loop *diesel__loop;
 extern __thread struct diesel__task *diesel__current;
+
+/* Every green thread but the daemons is parked on an event, a queue, a
+ * lock or a join with no deadline: none of them can be woken by a timer,
+ * a descriptor or a signal, only by another of them (loop.c). */
+static inline int
+diesel__sync_all_parked(const struct diesel_loop *l)
+{
+    return l->ntasks > l->ndaemons &&
+        l->sync_parked == l->ntasks - l->ndaemons;
+}
+/* Count t in loop->sync_parked while it parks with no deadline on an
+ * object or a join (daemons aside); _unpark undoes it. */
+static inline void
+diesel__sync_park(struct diesel__task *t, int64_t deadline)
+{
+    if (deadline < 0 && !t->daemon) {
+        t->sync_parked = 1;
+        t->loop->sync_parked++;
+    }
+}
+static inline void
+diesel__sync_unpark(struct diesel__task *t)
+{
+    if (t->sync_parked) {
+        t->sync_parked = 0;
+        t->loop->sync_parked--;
+    }
+}
 
 int64_t diesel__now_ns(void);
 /* The monotonic ns deadline of a timeout in ms: -1 for -1 (forever) and
@@ -653,6 +743,24 @@ void diesel__log_signal_safe(const char *logger, int level, const char *msg);
 /* Signal-safe formatting helpers, for crash messages. */
 size_t diesel__fmt_u64(char *buf, uint64_t v);
 size_t diesel__fmt_hex(char *buf, uint64_t v);
+/* Lines kept for `log tail` by default, and at most. */
+#define DIESEL__LOG_KEEP_DEFAULT 1000
+#define DIESEL__LOG_KEEP_MAX 1000000
+struct diesel__log_kept {
+    size_t capacity;     /* lines the ring holds (diesel_log_keep) */
+    size_t kept;         /* lines in it now */
+    uint64_t total;      /* lines kept since the start (or the last
+                            diesel_log_keep that changed the size) */
+};
+/* Call fn for each of the last n lines kept, oldest first (each without
+ * its newline), under the log's lock: fn must not log.  How many. */
+size_t diesel__log_tail(size_t n, void (*fn)(const char *line, void *),
+    void *arg, struct diesel__log_kept *info);
+/* Call fn, as above, for each line kept from number seq on (lines are
+ * numbered from 0 as they are kept; total is the next number); *lost
+ * says how many of those were pushed out already.  The next seq. */
+uint64_t diesel__log_since(uint64_t seq, void (*fn)(const char *line,
+    void *), void *arg, uint64_t *lost);
 /* Call fn for the default level (name NULL) and then for each named
  * logger, on a copy taken under the lock (fn may log). */
 void diesel__log_foreach(void (*fn)(const char *name, int level, void *),

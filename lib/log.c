@@ -34,6 +34,23 @@ static int log_fd = 2;
 static long utc_offset;          /* seconds east of UTC, for signal-safe
                                     timestamps; set at each normal log */
 
+/*
+ * The last lines written, for the console's `log tail`: a ring of
+ * keep_max slots, each a malloc'd copy of a line (without its newline),
+ * reused in turn.  Slots are allocated as lines come, so a quiet program
+ * pays for the lines it wrote only.  Under the lock, like the levels.
+ * Lines logged from a signal handler are not kept (no locks, no malloc
+ * there).
+ */
+struct kept {
+    char *text;                  /* malloc'd, NUL-terminated, or NULL */
+    size_t cap;                  /* its allocation */
+};
+static struct kept *kept;        /* keep_max slots, or NULL */
+static size_t keep_max = DIESEL__LOG_KEEP_DEFAULT;
+static uint64_t kept_total;      /* lines ever kept; the next goes to
+                                    kept[kept_total % keep_max] */
+
 static const struct {
     int level;
     const char *name;
@@ -193,6 +210,96 @@ write_all(int fd, const char *p, size_t n)
     }
 }
 
+/* Copy a line into the ring; a line that finds no memory is not kept. */
+static void
+keep(const char *line, size_t len)
+{
+    struct kept *k;
+
+    pthread_mutex_lock(&lock);
+    if (keep_max == 0)
+        goto out;
+    if (kept == NULL && (kept = calloc(keep_max, sizeof(*kept))) == NULL)
+        goto out;
+    k = &kept[kept_total % keep_max];
+    if (k->cap < len + 1) {
+        char *t = realloc(k->text, len + 1);
+
+        if (t == NULL)
+            goto out;
+        k->text = t;
+        k->cap = len + 1;
+    }
+    memcpy(k->text, line, len);
+    k->text[len] = '\0';
+    kept_total++;
+out:
+    pthread_mutex_unlock(&lock);
+}
+
+static void
+kept_free(void)
+{
+    for (size_t i = 0; kept != NULL && i < keep_max; i++)
+        free(kept[i].text);
+    free(kept);
+    kept = NULL;
+    kept_total = 0;
+}
+
+int
+diesel_log_keep(size_t lines)
+{
+    if (lines > DIESEL__LOG_KEEP_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* Changing the size forgets the lines kept: simpler than moving
+     * them, and the size is set once, at start, in practice. */
+    pthread_mutex_lock(&lock);
+    if (lines != keep_max) {
+        kept_free();
+        keep_max = lines;
+    }
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+size_t
+diesel__log_tail(size_t n, void (*fn)(const char *line, void *), void *arg,
+    struct diesel__log_kept *info)
+{
+    size_t have, i;
+
+    pthread_mutex_lock(&lock);
+    have = kept_total < keep_max ? (size_t)kept_total : keep_max;
+    if (n > have)
+        n = have;
+    info->capacity = keep_max;
+    info->kept = have;
+    info->total = kept_total;
+    for (i = 0; i < n; i++)
+        fn(kept[(kept_total - n + i) % keep_max].text, arg);
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+uint64_t
+diesel__log_since(uint64_t seq, void (*fn)(const char *line, void *),
+    void *arg, uint64_t *lost)
+{
+    uint64_t first, total;
+
+    pthread_mutex_lock(&lock);
+    total = kept_total;
+    first = total > keep_max ? total - keep_max : 0;
+    *lost = seq < first ? first - seq : 0;
+    for (uint64_t i = seq > first ? seq : first; i < total; i++)
+        fn(kept[i % keep_max].text, arg);
+    pthread_mutex_unlock(&lock);
+    return total;
+}
+
 void
 diesel_vlog(const char *logger, int level, const char *fmt, va_list ap)
 {
@@ -230,6 +337,7 @@ diesel_vlog(const char *logger, int level, const char *fmt, va_list ap)
     /* A line that did not fit is cut and still ends with a newline. */
     line[n++] = '\n';
     write_all(__atomic_load_n(&log_fd, __ATOMIC_RELAXED), line, n);
+    keep(line, n - 1);
 out:
     errno = saved;
 }

@@ -294,7 +294,7 @@ static void
 run(struct diesel_loop *l)
 {
     while (l->ntasks > 0) {
-        int timeout, n = 0;
+        int timeout, idle, n = 0;
 
         l->iterations++;
         diesel__task_run_ready(l);
@@ -314,9 +314,27 @@ run(struct diesel_loop *l)
             l->daemons_cancelled = 0;
         }
         timeout = poll_timeout(l);
-        if (timeout < 0 && l->fd_waiters == 0 && l->wakers == 0) {
-            /* Every green thread waits on something that nothing left
-             * can bring: no timer is set, none waits on a descriptor. */
+        /*
+         * A deadlock: nothing could wake any green thread of the program.
+         * Either every one of them (daemons aside) is parked on an event,
+         * a queue, a lock or a join with no deadline, so that only they
+         * could wake each other, whatever the library itself watches (the
+         * console's self-pipe, its sessions); or nothing at all is left to
+         * wait for, whatever they wait on: no timer, no descriptor.  The
+         * report is logged once per episode, which ends when one of them
+         * is woken (cancelled from the console, say).
+         */
+        idle = timeout < 0 && l->fd_waiters == 0 && l->wakers == 0;
+        if (!diesel__sync_all_parked(l) && !idle) {
+            l->deadlock_reported = 0;
+        } else if (!l->deadlock_reported) {
+            l->deadlock_reported = 1;
+            diesel__sync_deadlock_report(l);
+        }
+        if (idle) {
+            /* Nothing outside the green threads can end it either: fail
+             * the loop rather than wait for ever. */
+            l->deadlock_reported = 0;
             diesel_log("diesel", DIESEL_LOG_ERROR,
                 "all %llu green threads are blocked and nothing can wake "
                 "them (no timers, no descriptors waited on): cancelling "

@@ -39,14 +39,15 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 struct diesel_event {
+    struct diesel__sync s;           /* kind, name, the thread's list */
     struct diesel__waitlist waiters; /* green threads in diesel_event_wait */
-    char name[DIESEL__NAME_MAX];     /* for the console, cut at 31 bytes */
 };
 
 /*
@@ -59,6 +60,7 @@ struct diesel_event {
  * waits, and the ring order is the order of the puts.
  */
 struct diesel_queue {
+    struct diesel__sync s;           /* kind, name, the thread's list */
     void **items;                    /* the ring */
     size_t capacity;                 /* slots, >= 1 */
     size_t first;                    /* index of the oldest item */
@@ -67,7 +69,6 @@ struct diesel_queue {
     struct diesel__waitlist putters; /* parked in diesel_queue_put; each
                                         one's item is in its wait_item */
     unsigned closed : 1;             /* diesel_queue_close was called */
-    char name[DIESEL__NAME_MAX];
 };
 
 /*
@@ -76,10 +77,13 @@ struct diesel_queue {
  * only while the lock is held.
  */
 struct diesel_lock {
+    struct diesel__sync s;           /* kind, name, the thread's list */
     struct diesel__waitlist waiters; /* parked in diesel_lock_acquire */
     int64_t holder;                  /* id of the holder, or 0 */
-    char name[DIESEL__NAME_MAX];
+    int64_t held_since;              /* monotonic ns it was taken */
 };
+
+__thread struct diesel__sync *diesel__syncs;
 
 /* ---- Wait lists ---------------------------------------------------------- */
 
@@ -161,11 +165,30 @@ hand_over(struct diesel__task *t)
 
 /* ---- Common parts of the calls ------------------------------------------- */
 
+/* Name s and put it at the head of this thread's list of objects. */
 static void
-name_copy(char *dst, const char *name, const char *fallback)
+sync_add(struct diesel__sync *s, enum diesel__sync_kind kind,
+    const char *name, const char *fallback)
 {
-    strncpy(dst, name != NULL ? name : fallback, DIESEL__NAME_MAX - 1);
-    dst[DIESEL__NAME_MAX - 1] = '\0';
+    s->kind = kind;
+    strncpy(s->name, name != NULL ? name : fallback, DIESEL__NAME_MAX - 1);
+    s->name[DIESEL__NAME_MAX - 1] = '\0';
+    s->next = diesel__syncs;
+    if (s->next != NULL)
+        s->next->prevp = &s->next;
+    s->prevp = &diesel__syncs;
+    diesel__syncs = s;
+}
+
+static void
+sync_del(struct diesel__sync *s)
+{
+    /* Destroyed on another thread than its creator's, it would unlink
+     * itself from that thread's list while the list may be walked. */
+    assert(*s->prevp == s);
+    *s->prevp = s->next;
+    if (s->next != NULL)
+        s->next->prevp = s->prevp;
 }
 
 /*
@@ -195,15 +218,21 @@ enter(const char *func, int ok, int64_t timeout_ms)
  */
 static int
 wait_in(struct diesel__task *t, struct diesel__waitlist *w, const char *what,
-    const char *object, int64_t timeout_ms)
+    const struct diesel__sync *object, int64_t timeout_ms)
 {
+    int64_t deadline = diesel__deadline(timeout_ms);
     int err;
 
     t->wait.kind = DIESEL__WAIT_OTHER;
     t->wait.what = what;
-    t->wait.object = object;
+    t->wait.object = object->name;
+    t->wait.sync = object;
     list_push(w, t);
-    err = diesel__task_park(t, diesel__deadline(timeout_ms));
+    if (object->kind == DIESEL__SYNC_LOCK)
+        diesel__sync_cycle_check(t);
+    diesel__sync_park(t, deadline);
+    err = diesel__task_park(t, deadline);
+    diesel__sync_unpark(t);
     /* Handed over means unlinked and woken with 0; anything else (also
      * ENOMEM for the timer, before parking) found it still linked, or
      * unlinked it without handing anything. */
@@ -211,6 +240,7 @@ wait_in(struct diesel__task *t, struct diesel__waitlist *w, const char *what,
     if (t->wait_list != NULL)
         list_remove(t);
     t->wait.object = NULL;
+    t->wait.sync = NULL;
     return err;
 }
 
@@ -232,7 +262,7 @@ diesel_event_create(const char *name)
         errno = ENOMEM;
         return NULL;
     }
-    name_copy(ev->name, name, "event");
+    sync_add(&ev->s, DIESEL__SYNC_EVENT, name, "event");
     return ev;
 }
 
@@ -242,6 +272,7 @@ diesel_event_destroy(struct diesel_event *ev)
     if (ev == NULL)
         return;
     assert(ev->waiters.head == NULL);
+    sync_del(&ev->s);
     free(ev);
 }
 
@@ -257,7 +288,7 @@ diesel_event_wait(struct diesel_event *ev, int64_t timeout_ms)
     /* Only a later fire counts, so waiting always parks. */
     if (timeout_ms == 0)
         return fail(ETIMEDOUT);
-    err = wait_in(t, &ev->waiters, "event", ev->name, timeout_ms);
+    err = wait_in(t, &ev->waiters, "event", &ev->s, timeout_ms);
     return err != 0 ? fail(err) : 0;
 }
 
@@ -324,7 +355,7 @@ diesel_queue_create(const char *name, size_t capacity)
         return NULL;
     }
     q->capacity = capacity;
-    name_copy(q->name, name, "queue");
+    sync_add(&q->s, DIESEL__SYNC_QUEUE, name, "queue");
     return q;
 }
 
@@ -334,6 +365,7 @@ diesel_queue_destroy(struct diesel_queue *q)
     if (q == NULL)
         return;
     assert(q->getters.head == NULL && q->putters.head == NULL);
+    sync_del(&q->s);
     free(q->items);
     free(q);
 }
@@ -362,7 +394,7 @@ diesel_queue_put(struct diesel_queue *q, void *item, int64_t timeout_ms)
     if (timeout_ms == 0)
         return fail(ETIMEDOUT);
     t->wait_item = item;
-    err = wait_in(t, &q->putters, "queue put", q->name, timeout_ms);
+    err = wait_in(t, &q->putters, "queue put", &q->s, timeout_ms);
     t->wait_item = NULL;
     return err != 0 ? fail(err) : 0;
 }
@@ -391,7 +423,7 @@ diesel_queue_get(struct diesel_queue *q, void **item, int64_t timeout_ms)
     if (timeout_ms == 0)
         return fail(ETIMEDOUT);
     t->wait_item = NULL;
-    err = wait_in(t, &q->getters, "queue get", q->name, timeout_ms);
+    err = wait_in(t, &q->getters, "queue get", &q->s, timeout_ms);
     if (err != 0)
         return fail(err);
     *item = t->wait_item;
@@ -431,7 +463,7 @@ diesel_lock_create(const char *name)
         errno = ENOMEM;
         return NULL;
     }
-    name_copy(lk->name, name, "lock");
+    sync_add(&lk->s, DIESEL__SYNC_LOCK, name, "lock");
     return lk;
 }
 
@@ -441,6 +473,7 @@ diesel_lock_destroy(struct diesel_lock *lk)
     if (lk == NULL)
         return;
     assert(lk->waiters.head == NULL);
+    sync_del(&lk->s);
     free(lk);
 }
 
@@ -457,11 +490,12 @@ diesel_lock_acquire(struct diesel_lock *lk, int64_t timeout_ms)
         return fail(EDEADLK);
     if (lk->holder == 0) {
         lk->holder = t->id;
+        lk->held_since = t->loop->now;
         return 0;
     }
     if (timeout_ms == 0)
         return fail(ETIMEDOUT);
-    err = wait_in(t, &lk->waiters, "lock", lk->name, timeout_ms);
+    err = wait_in(t, &lk->waiters, "lock", &lk->s, timeout_ms);
     if (err != 0)
         return fail(err);
     assert(lk->holder == t->id);
@@ -483,9 +517,286 @@ diesel_lock_release(struct diesel_lock *lk)
     /* Straight to the first waiter, so that no one barges in between. */
     if ((next = list_first_waiting(&lk->waiters)) != NULL) {
         lk->holder = next->id;
+        lk->held_since = t->loop->now;
         hand_over(next);
     } else {
         lk->holder = 0;
     }
     return 0;
+}
+
+/* ---- For the console and the deadlock report ----------------------------- */
+
+void
+diesel__sync_info(const struct diesel__sync *s, struct diesel__sync_info *i)
+{
+    memset(i, 0, sizeof(*i));
+    switch (s->kind) {
+    case DIESEL__SYNC_EVENT: {
+        const struct diesel_event *ev = (const struct diesel_event *)s;
+
+        i->kind = "event";
+        i->waiters = &ev->waiters;
+        break;
+    }
+    case DIESEL__SYNC_QUEUE: {
+        const struct diesel_queue *q = (const struct diesel_queue *)s;
+
+        i->kind = "queue";
+        i->waiters = &q->getters;
+        i->putters = &q->putters;
+        i->length = q->length;
+        i->capacity = q->capacity;
+        i->closed = q->closed;
+        break;
+    }
+    case DIESEL__SYNC_LOCK: {
+        const struct diesel_lock *lk = (const struct diesel_lock *)s;
+
+        i->kind = "lock";
+        i->waiters = &lk->waiters;
+        i->holder = lk->holder;
+        i->held_since = lk->held_since;
+        break;
+    }
+    }
+}
+
+int64_t
+diesel__sync_waits_for(const struct diesel__task *t, const char **what,
+    const char **object)
+{
+    const struct diesel__sync *s = t->wait.sync;
+    int64_t id = 0;
+    const char *w = "-", *o = NULL;
+
+    /* RUNNING: about to park (diesel__sync_cycle_check).  READY: woken,
+     * it waits for no one any more. */
+    if (t->state != DIESEL__WAITING && t->state != DIESEL__RUNNING) {
+        /* nothing */
+    } else if (t->wait.kind == DIESEL__WAIT_JOIN) {
+        w = "join";
+        id = t->wait.target;
+    } else if (t->wait.kind == DIESEL__WAIT_OTHER && s != NULL) {
+        w = t->wait.what;
+        o = s->name;
+        if (s->kind == DIESEL__SYNC_LOCK)
+            id = ((const struct diesel_lock *)s)->holder;
+    }
+    if (what != NULL)
+        *what = w;
+    if (object != NULL)
+        *object = o;
+    return id;
+}
+
+/* Collect the live green threads into an array (by id) for the cycle
+ * search: each has one edge at most, to whom it waits for. */
+struct node {
+    int64_t id;
+    struct diesel__task *t;
+    size_t walk;         /* the walk that reached it first, or 0 */
+};
+
+struct nodes {
+    struct node *a;
+    size_t n, cap;
+};
+
+static void
+node_add(struct diesel__task *t, void *arg)
+{
+    struct nodes *ns = arg;
+
+    if (ns->n < ns->cap) {
+        ns->a[ns->n].id = t->id;
+        ns->a[ns->n].t = t;
+        ns->a[ns->n].walk = 0;
+        ns->n++;
+    }
+}
+
+static int
+node_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const struct node *)a)->id, y = ((const struct node *)b)->id;
+
+    return x < y ? -1 : x > y;
+}
+
+static struct node *
+node_find(struct nodes *ns, int64_t id)
+{
+    struct node key = { id, NULL, 0 };
+
+    return bsearch(&key, ns->a, ns->n, sizeof(key), node_cmp);
+}
+
+/*
+ * Every green thread waits for one other at most (a lock has one holder,
+ * a join one target), so the wait-for graph is a set of chains that may
+ * each end in one cycle.  Walk each chain from every green thread not yet
+ * reached, marking what the walk reaches with its number: meeting a mark
+ * of this walk closes a cycle; meeting an older one joins a chain already
+ * walked.  O(n log n) for n green threads.
+ */
+int
+diesel__sync_cycles(struct diesel_loop *l,
+    void (*fn)(struct diesel__task *const *ts, size_t n, void *), void *arg)
+{
+    struct nodes ns = { NULL, 0, (size_t)l->ntasks };
+    struct diesel__task **cycle = NULL;
+    int found = 0;
+
+    if (ns.cap == 0)
+        return 0;
+    ns.a = malloc(ns.cap * sizeof(*ns.a));
+    cycle = malloc(ns.cap * sizeof(*cycle));
+    if (ns.a == NULL || cycle == NULL) {
+        free(ns.a);
+        free(cycle);
+        errno = ENOMEM;
+        return -1;
+    }
+    diesel__task_foreach(l, node_add, &ns);
+    qsort(ns.a, ns.n, sizeof(*ns.a), node_cmp);
+    for (size_t i = 0; i < ns.n; i++) {
+        struct node *v = &ns.a[i];
+        size_t walk = i + 1, len = 0;
+
+        while (v != NULL && v->walk == 0) {
+            int64_t next = diesel__sync_waits_for(v->t, NULL, NULL);
+
+            v->walk = walk;
+            v = next != 0 ? node_find(&ns, next) : NULL;
+        }
+        if (v == NULL || v->walk != walk)
+            continue;
+        /* v is on the cycle: go round it once. */
+        for (struct node *u = v; len == 0 || u != v;
+            u = node_find(&ns, diesel__sync_waits_for(u->t, NULL, NULL)))
+            cycle[len++] = u->t;
+        fn(cycle, len, arg);
+        found++;
+    }
+    free(ns.a);
+    free(cycle);
+    return found;
+}
+
+/* ---- The deadlock report ------------------------------------------------- */
+
+/* Green threads listed one by one in the report, at most. */
+#define REPORT_TASKS 32
+
+struct report {
+    struct diesel_loop *l;
+    size_t listed, skipped;
+};
+
+/* "lock b, held by 4 right", "join 3 left", "queue get jobs". */
+static void
+describe(struct diesel_loop *l, const struct diesel__task *t, char *buf,
+    size_t size)
+{
+    const char *what, *object;
+    int64_t id = diesel__sync_waits_for(t, &what, &object);
+    struct diesel__task *u = id != 0 ? diesel__task_find(l, id) : NULL;
+    int n;
+
+    n = snprintf(buf, size, "%s%s%s", what, object != NULL ? " " : "",
+        object != NULL ? object : "");
+    if (id != 0 && n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "%s%lld %s",
+            t->wait.kind == DIESEL__WAIT_JOIN ? " " : ", held by ",
+            (long long)id, u != NULL ? u->name : "(gone)");
+}
+
+static void
+report_task(struct diesel__task *t, void *arg)
+{
+    struct report *r = arg;
+    char desc[160];
+
+    if (t->daemon)
+        return;
+    if (r->listed == REPORT_TASKS) {
+        r->skipped++;
+        return;
+    }
+    r->listed++;
+    describe(r->l, t, desc, sizeof(desc));
+    diesel_log("diesel", DIESEL_LOG_WARNING, "deadlock:   %lld %s: %s, for "
+        "%.3fs", (long long)t->id, t->name, desc,
+        (double)(r->l->now - t->wait.since) / 1e9);
+}
+
+static void
+report_cycle(struct diesel__task *const *ts, size_t n, void *arg)
+{
+    char line[1024];
+    size_t k = 0;
+
+    (void)arg;
+    for (size_t i = 0; i <= n && k < sizeof(line); i++) {
+        struct diesel__task *t = ts[i % n];
+        const char *what, *object;
+
+        diesel__sync_waits_for(t, &what, &object);
+        k += (size_t)snprintf(line + k, sizeof(line) - k, i < n ?
+            "%lld %s -> %s%s%s -> " : "%lld %s", (long long)t->id, t->name,
+            what, object != NULL ? " " : "", object != NULL ? object : "");
+    }
+    diesel_log("diesel", DIESEL_LOG_WARNING, "deadlock: cycle: %s", line);
+}
+
+void
+diesel__sync_cycle_check(struct diesel__task *t)
+{
+    struct diesel_loop *l = t->loop;
+    struct diesel__task **cycle;
+    struct diesel__task *u = t;
+    size_t n = 0;
+
+    /* Follow whom each waits for from t: back at t is a cycle that t
+     * closes now (any other was logged when it closed).  A chain of
+     * green threads that wait for each other is short in practice;
+     * ntasks bounds it, and a chain that runs into an older cycle. */
+    for (uint64_t i = 0; i <= l->ntasks; i++) {
+        int64_t id = diesel__sync_waits_for(u, NULL, NULL);
+
+        if (id == 0 || (u = diesel__task_find(l, id)) == NULL)
+            return;
+        if (u == t)
+            break;
+    }
+    if (u != t)
+        return;
+    cycle = malloc((size_t)l->ntasks * sizeof(*cycle));
+    if (cycle == NULL)
+        return;
+    do {
+        cycle[n++] = u;
+        u = diesel__task_find(l, diesel__sync_waits_for(u, NULL, NULL));
+    } while (u != t && n < l->ntasks);
+    report_cycle(cycle, n, NULL);
+    free(cycle);
+}
+
+void
+diesel__sync_deadlock_report(struct diesel_loop *l)
+{
+    struct report r = { l, 0, 0 };
+
+    diesel_log("diesel", DIESEL_LOG_WARNING, "deadlock: every green thread "
+        "is parked with nothing that could wake any of them (%llu green "
+        "threads, %llu on events, queues, locks or joins without a timeout; "
+        "no timer, descriptor or signal of theirs left): the console's "
+        "sync shows the objects", (unsigned long long)(l->ntasks -
+        l->ndaemons), (unsigned long long)l->sync_parked);
+    diesel__task_foreach(l, report_task, &r);
+    if (r.skipped > 0)
+        diesel_log("diesel", DIESEL_LOG_WARNING, "deadlock:   and %zu more",
+            r.skipped);
+    diesel__sync_cycles(l, report_cycle, NULL);
 }

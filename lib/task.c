@@ -487,6 +487,7 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     t->switches = 0;
     t->longest_run = 0;
     t->deep_warned = 0;
+    t->sync_parked = 0;
     t->spawned_at = l->now;
     t->where = where;
     t->spawn_caller = caller;
@@ -837,6 +838,7 @@ diesel_task_join(int64_t id, int *status, int64_t timeout_ms)
 {
     struct diesel__task *t = diesel__running("diesel_task_join");
     struct diesel__task *target;
+    int64_t deadline;
     int err;
 
     if (t == NULL)
@@ -870,7 +872,11 @@ diesel_task_join(int64_t id, int *status, int64_t timeout_ms)
     target->joiners = t;
     t->wait.kind = DIESEL__WAIT_JOIN;
     t->wait.target = id;
-    err = diesel__task_park(t, diesel__deadline(timeout_ms));
+    deadline = diesel__deadline(timeout_ms);
+    diesel__sync_cycle_check(t);
+    diesel__sync_park(t, deadline);
+    err = diesel__task_park(t, deadline);
+    diesel__sync_unpark(t);
     if (t->join_done) {
         if (status != NULL)
             *status = t->join_status;

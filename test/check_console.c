@@ -1869,6 +1869,102 @@ START_TEST(fifth_session_is_told_busy)
 }
 END_TEST
 
+/* Issue 11, item 7: the console's self-pipe is watched, yet the loop
+ * sees that no green thread of the program can be woken. */
+START_TEST(deadlock_with_the_console_installed_is_logged_once_and_sync_shows_it)
+{
+    struct dcc c;
+
+    rdv_setup();
+    app_start(&app, -1, "-d");
+    ck_assert_msg(app_wait_log(&app, "deadlock: every green thread is "
+        "parked with nothing that could wake any of them (3 green threads, "
+        "3 on events, queues, locks or joins", T(5000)), "%s", app.log);
+    ck_assert_msg(app_wait_log(&app, " main: join 2 left, for ", T(2000)),
+        "%s", app.log);
+    ck_assert_msg(strstr(app.log, " left: lock b, held by 3 right, for ")
+        != NULL, "%s", app.log);
+    ck_assert_msg(strstr(app.log, "WARNING:deadlock: cycle: 3 right -> "
+        "lock a -> 2 left -> lock b -> 3 right\n") != NULL, "%s", app.log);
+    attach(&c);
+    expect(&c, "sync", 0, NULL);
+    ck_assert_msg(strstr(reply, "| lock b: held by 3 (right) for ") != NULL &&
+        strstr(reply, "| lock a: held by 2 (left) for ") != NULL &&
+        strstr(reply, "|   waiting: 2 (left) ") != NULL &&
+        strstr(reply, "| cycle: 2 left -> lock b -> 3 right -> lock a -> "
+        "2 left\n") != NULL &&
+        strstr(reply, "| 2 objects, 1 cycle\n") != NULL, "%s", reply);
+    expect(&c, "sync --json", 0, NULL);
+    ck_assert_msg(strstr(reply, "\"cycles\":[[{\"id\":2,\"name\":\"left\","
+        "\"waits_on\":\"lock\",\"object\":\"b\"},{\"id\":3,") != NULL,
+        "%s", reply);
+    /* The session's commands turned the loop: still one report. */
+    app_drain(&app);
+    ck_assert_int_eq(count_in(app.log, "every green thread is parked"), 1);
+    /* The cycle, logged when it closed and again in the report. */
+    ck_assert_int_eq(count_in(app.log, "deadlock: cycle:"), 2);
+    ck_assert_ptr_null(strstr(app.log, "cancelling them all"));
+    /* Break it: left fails, lets go of a, and right gets through. */
+    expect(&c, "cancel 2", 0, NULL);
+    ck_assert_msg(app_wait_log(&app, "{app} INFO:left returned 2", T(5000)),
+        "%s", app.log);
+    expect(&c, "sync", 0, NULL);
+    ck_assert_msg(strstr(reply, "| lock a: free\n") != NULL &&
+        strstr(reply, "| 2 objects, 0 cycles\n") != NULL, "%s", reply);
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    ck_assert_int_eq(count_in(app.log, "every green thread is parked"), 1);
+    rdv_teardown();
+}
+END_TEST
+
+/* Issue 11, item 6: a follower that does not read never holds the loop;
+ * what it missed is counted and said. */
+START_TEST(log_follow_drops_and_counts_what_a_slow_client_does_not_take)
+{
+    struct dcc c, d;
+    char line[512];
+    unsigned long long dropped = 0;
+    int i;
+
+    app_setup();
+    attach(&c);
+    ck_assert_int_eq(dcc_send(&c, "log follow\n", 11), 0);
+    ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+    ck_assert_str_eq(line, "| following the log: send a line (Ctrl-C, then "
+        "Enter) to stop");
+    /* c reads nothing while 20,000 lines are logged over a second or
+     * more: the other session is served all the while. */
+    attach(&d);
+    ck_assert_int_eq(dcc_command(&d, "logs 20000", reply, sizeof(reply),
+        T(60000)), 0);
+    ck_assert_str_eq(reply, "| 20000 lines logged\nOK\n");
+    expect(&d, "echo still here", 0, "| still here\nOK\n");
+    dcc_close(&d);
+    /* Read again: the lines that fitted, then the count of the others. */
+    for (i = 0; i < 200000 && dropped == 0; i++) {
+        ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+        if (sscanf(line, "| (%llu lines dropped: the console did not take "
+            "them in time)", &dropped) != 1)
+            ck_assert_msg(strncmp(line, "| [", 3) == 0, "%s", line);
+    }
+    ck_assert_uint_gt(dropped, 0);
+    ck_assert_uint_lt(dropped, 20000);
+    /* A line ends it; the line is then run as usual. */
+    ck_assert_int_eq(dcc_send(&c, "echo over\n", 10), 0);
+    do {
+        ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+    } while (strcmp(line, "| stopped following the log") != 0);
+    ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+    ck_assert_str_eq(line, "OK");
+    ck_assert_int_eq(dcc_read_line(&c, line, sizeof(line), T(5000)), 0);
+    ck_assert_str_eq(line, "| over");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
 /* ---- In process: the pieces ------------------------------------------------ */
 
 START_TEST(words_split_on_blanks_and_group_in_quotes)
@@ -2006,6 +2102,7 @@ json_forms_agree(void *arg)
         { "set", "set jsonvar 7 --json" }, { "quit", "quit --json" },
         { "account", "account on --json" }, { "hist", "hist --json" },
         { "top", "top 0.01 --json" },
+        { "sync", "sync --json" },
     };
     unsigned *page = arg, says = 0, gives = 0;
     static int64_t v;
@@ -2051,11 +2148,49 @@ json_forms_agree(void *arg)
     return 0;
 }
 
+/* The errors an operator can reach in sync and log follow. */
+static void
+refused(const char *cmd, const char *want)
+{
+    struct diesel_console_out o;
+    char line[128];
+    int quit;
+
+    snprintf(line, sizeof(line), "%s", cmd);
+    diesel__console_out_init(&o);
+    ck_assert_int_eq(diesel__console_execute(&o, line, strlen(line), &quit),
+        -1);
+    ck_assert_str_eq(o.err, want);
+    diesel__console_out_fini(&o);
+}
+
+static int
+refusals_in_a_loop(void *arg)
+{
+    (void)arg;
+    refused("sync now", "usage: sync [--json]");
+    /* Run from a command but not in a session: nowhere to stream. */
+    refused("log follow", "log follow streams into a console session: run "
+        "it from dconsole");
+    refused("log follow --json", "log follow has no JSON form: use log tail "
+        "--json");
+    refused("log follow now", "usage: log follow");
+    return 0;
+}
+
+START_TEST(sync_and_log_follow_say_what_they_cannot_do)
+{
+    diesel__console_init();
+    refused("sync", "no loop runs on this thread");
+    ck_assert_int_eq(t_run(refusals_in_a_loop, NULL), 0);
+}
+END_TEST
+
 START_TEST(builtins_take_json_as_help_and_the_page_say)
 {
     static const char *const names[] = { "help", "pid", "tasks", "stacks",
         "stats", "mem", "fds", "log", "cancel", "get", "set", "quit",
-        "account", "hist", "top" };
+        "account", "hist", "top", "sync" };
     char path[4096], buf[512];
     unsigned page = 0;
     int in_list = 0;
@@ -2388,6 +2523,10 @@ diesel_console_suite(void)
     tcase_add_test(faults, two_sessions_are_served_independently);
     tcase_add_test(faults, fifth_session_is_told_busy);
     tcase_add_test(faults,
+        deadlock_with_the_console_installed_is_logged_once_and_sync_shows_it);
+    tcase_add_test(faults,
+        log_follow_drops_and_counts_what_a_slow_client_does_not_take);
+    tcase_add_test(faults,
         attach_signal_deep_in_a_green_thread_is_queued_then_served);
     tcase_add_test(faults,
         attach_signal_deep_in_a_green_thread_is_answered_by_the_handler);
@@ -2402,6 +2541,7 @@ diesel_console_suite(void)
     tcase_add_test(unit, program_with_the_console_installed_still_ends);
     tcase_add_test(unit, registration_checks_names_and_duplicates);
     tcase_add_test(unit, builtins_take_json_as_help_and_the_page_say);
+    tcase_add_test(unit, sync_and_log_follow_say_what_they_cannot_do);
     tcase_add_test(unit, local_console_serves_the_protocol_on_descriptors);
     tcase_add_test(unit,
         local_console_on_a_terminal_prompts_and_answers_plainly);

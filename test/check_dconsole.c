@@ -2403,6 +2403,116 @@ START_TEST(dconsole_names_a_loop_held_on_the_cpu)
 }
 END_TEST
 
+/* Issue 11, items 7 and 8: the dummy's deadlock, in the log and in sync;
+ * its sleeper and its stopper can still be woken, so the loop itself is
+ * not reported stuck. */
+START_TEST(session_dummy_deadlock_shows_in_sync_and_the_log)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+    const char *c;
+    long long left = 0;
+    char id[32];
+    int i;
+
+    ck_assert_int_eq(oneshot(p, pid, "deadlock", NULL, NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "left takes alpha then beta") != NULL,
+        "%s", p->obuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, "{diesel} WARNING:deadlock: "
+        "cycle: ", 5000), "%s", dummy.ebuf);
+    ck_assert_int_eq(oneshot(p, pid, "sync", NULL, NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "lock alpha: held by ") != NULL &&
+        strstr(p->obuf, "lock beta: held by ") != NULL &&
+        strstr(p->obuf, " left -> lock beta -> ") != NULL &&
+        strstr(p->obuf, " right -> lock alpha -> ") != NULL &&
+        strstr(p->obuf, "2 objects, 1 cycle\n") != NULL, "%s", p->obuf);
+    c = strstr(p->obuf, "cycle: ");
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(sscanf(c, "cycle: %lld left", &left), 1);
+    ck_assert_int_eq(oneshot(p, pid, "sync", "--json", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "\"cycles\":[[{\"id\":") != NULL, "%s",
+        p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "deadlock", NULL, NULL), 1);
+    ck_assert_msg(strstr(p->ebuf, "left and right are still running") !=
+        NULL, "%s", p->ebuf);
+    /* Cancelled, left lets go of alpha and right gets through. */
+    snprintf(id, sizeof(id), "%lld", left);
+    ck_assert_int_eq(oneshot(p, pid, "cancel", id, NULL), 0);
+    for (i = 0; i < 50; i++) {
+        ck_assert_int_eq(oneshot(p, pid, "sync", NULL, NULL), 0);
+        if (strstr(p->obuf, "lock alpha: free\n") != NULL &&
+            strstr(p->obuf, "lock beta: free\n") != NULL)
+            break;
+    }
+    ck_assert_msg(i < 50 && strstr(p->obuf, "0 cycles\n") != NULL, "%s",
+        p->obuf);
+    ck_assert_msg(strstr(dummy_log(), "every green thread") == NULL, "%s",
+        dummy.ebuf);
+    free(p);
+}
+END_TEST
+
+/* Issue 11, item 6: the dummy's own log, from inside. */
+START_TEST(session_log_tail_shows_the_dummys_sleeping_lines)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+    const char *nl;
+
+    ck_assert_int_eq(oneshot(p, pid, "log", "tail", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "] {diesel} WARNING:Starting diesel <") !=
+        NULL && strstr(p->obuf, "] {dummy} INFO:sleeping\n") != NULL, "%s",
+        p->obuf);
+    /* The last line kept is this session's own "Connected". */
+    ck_assert_int_eq(oneshot(p, pid, "log", "tail", "1"), 0);
+    nl = strchr(p->obuf, '\n');
+    ck_assert_msg(nl != NULL && nl[1] == '\0' && strstr(p->obuf,
+        "{diesel} WARNING:Connected to local console (pid ") != NULL, "%s",
+        p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "log", "tail", "--json"), 0);
+    ck_assert_msg(strncmp(p->obuf, "{\"lines\":[\"[", 12) == 0 &&
+        strstr(p->obuf, "{dummy} INFO:sleeping\",") != NULL &&
+        strstr(p->obuf, "\"capacity\":1000,") != NULL, "%s", p->obuf);
+    ck_assert_int_eq(oneshot(p, pid, "log", "tail", "x"), 1);
+    ck_assert_msg(strstr(p->ebuf, "bad line count 'x'") != NULL, "%s",
+        p->ebuf);
+    free(p);
+}
+END_TEST
+
+/* Issue 11, item 6: log follow streams until the session ends. */
+START_TEST(session_log_follow_streams_new_lines_until_the_session_ends)
+{
+    struct t_proc *p = malloc(sizeof(*p)), *f = malloc(sizeof(*f));
+    char ps[32], ts[32], want[96];
+    char *argv[] = { "dconsole", "-t", ts, ps, "log", "follow", NULL };
+    pid_t pid = dummy_start(0);
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(5));
+    proc_start(f, t_tool_path("dconsole"), argv, 0, -1, NULL);
+    ck_assert_msg(t_proc_expect(f, 0, "following the log: send a line",
+        t_slow(5000)), "%s%s", f->obuf, f->ebuf);
+    ck_assert_int_eq(oneshot(p, pid, "greet", "follower", NULL), 0);
+    ck_assert_msg(t_proc_expect(f, 0, "{dummy} INFO:greeted follower\n",
+        t_slow(5000)), "%s", f->obuf);
+    /* Lines from before it began are not streamed. */
+    ck_assert_ptr_null(strstr(f->obuf, "INFO:sleeping"));
+    /* Its end ends the session, and the service stops following. */
+    kill(f->pid, SIGINT);
+    proc_wait(f, 5000);
+    snprintf(want, sizeof(want), "Disconnected from local console (pid %ld,",
+        (long)f->pid);
+    ck_assert_msg(t_proc_expect(&dummy, 1, want, t_slow(5000)), "%s",
+        dummy.ebuf);
+    ck_assert_int_eq(oneshot(p, pid, "log", "follow", "--json"), 1);
+    ck_assert_msg(strstr(p->ebuf, "log follow has no JSON form") != NULL,
+        "%s", p->ebuf);
+    free(p);
+    free(f);
+}
+END_TEST
+
 /* Item 16: the app dies mid-session. */
 START_TEST(session_app_dying_ends_the_session)
 {
@@ -2807,6 +2917,10 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_unsafe_dir_means_no_signal_and_no_connection);
     tcase_add_test(ts, session_old_tcp_port_gets_nothing);
     tcase_add_test(ts, session_stuck_loop_is_reported_with_exit_8);
+    tcase_add_test(ts, session_dummy_deadlock_shows_in_sync_and_the_log);
+    tcase_add_test(ts, session_log_tail_shows_the_dummys_sleeping_lines);
+    tcase_add_test(ts,
+        session_log_follow_streams_new_lines_until_the_session_ends);
     suite_add_tcase(s, ts);
     return s;
 }

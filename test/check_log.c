@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "tests.h"
+#include "console.h"
+#include "internal.h"
 
 static void
 assert_matches(const char *text, const char *pattern)
@@ -135,6 +137,76 @@ START_TEST(logging_keeps_errno)
 }
 END_TEST
 
+/* ---- log tail (issue 11, item 6) ---------------------------------------- */
+
+/* Run a console command line; its reply, NUL-terminated (static). */
+static const char *
+run_line(const char *cmd, int want_rc)
+{
+    static char reply[1 << 16];
+    struct diesel_console_out o;
+    char line[256];
+    int quit, rc;
+
+    snprintf(line, sizeof(line), "%s", cmd);
+    diesel__console_out_init(&o);
+    rc = diesel__console_execute(&o, line, strlen(line), &quit);
+    snprintf(reply, sizeof(reply), "%.*s%s", (int)o.len,
+        o.buf != NULL ? o.buf : "", rc != 0 ? o.err : "");
+    ck_assert_msg(rc == want_rc, "%s: rc %d: %s", cmd, rc, reply);
+    diesel__console_out_fini(&o);
+    return reply;
+}
+
+START_TEST(log_tail_prints_the_last_lines_kept)
+{
+    const char *r;
+
+    diesel__console_init();
+    t_log_capture_start();
+    ck_assert_int_eq(diesel_log_keep(3), 0);
+    diesel_log_level_set("tailtest", DIESEL_LOG_INFO);
+    for (int i = 1; i <= 5; i++)
+        diesel_log("tailtest", DIESEL_LOG_INFO, "line %d", i);
+    /* Not written, so not kept either. */
+    diesel_log("tailtest", DIESEL_LOG_DEBUG, "hidden");
+    r = run_line("log tail", 0);
+    assert_matches(r, "^\\[[0-9/: ]+\\] \\{tailtest\\} INFO:line 3\n"
+        "\\[[0-9/: ]+\\] \\{tailtest\\} INFO:line 4\n"
+        "\\[[0-9/: ]+\\] \\{tailtest\\} INFO:line 5\n$");
+    r = run_line("log tail 1", 0);
+    assert_matches(r, "^\\[[0-9/: ]+\\] \\{tailtest\\} INFO:line 5\n$");
+    /* More than kept: what there is. */
+    r = run_line("log tail 1000000000000", 0);
+    ck_assert_ptr_nonnull(strstr(r, "INFO:line 3\n"));
+    r = run_line("log tail 2 --json", 0);
+    assert_matches(r, "^\\{\"lines\":\\[\"\\[[0-9/: ]+\\] \\{tailtest\\} "
+        "INFO:line 4\",\"\\[[0-9/: ]+\\] \\{tailtest\\} INFO:line 5\"\\],"
+        "\"capacity\":3,\"kept\":3,\"total\":5\\}\n$");
+    /* A level after tail is still a logger named tail. */
+    run_line("log tail DEBUG", 0);
+    ck_assert_int_eq(diesel_log_level("tail"), DIESEL_LOG_DEBUG);
+    ck_assert_str_eq(run_line("log tail 0", -1), "bad line count '0': want "
+        "a number of lines, 1 or more; usage: log tail [--json] [N]");
+    ck_assert_str_eq(run_line("log tail -2", -1), "bad line count '-2': "
+        "want a number of lines, 1 or more; usage: log tail [--json] [N]");
+    ck_assert_str_eq(run_line("log tail 1 2", -1),
+        "usage: log tail [--json] [N]");
+    /* A new size forgets; 0 keeps nothing. */
+    ck_assert_int_eq(diesel_log_keep(0), 0);
+    diesel_log("tailtest", DIESEL_LOG_INFO, "line 6");
+    ck_assert_str_eq(run_line("log tail", 0),
+        "no lines are kept (diesel_log_keep(0))\n");
+    ck_assert_int_eq(diesel_log_keep(1000001), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_log_keep(1000), 0);
+    diesel_log("tailtest", DIESEL_LOG_INFO, "line 7");
+    r = run_line("log tail", 0);
+    assert_matches(r, "^\\[[0-9/: ]+\\] \\{tailtest\\} INFO:line 7\n$");
+    t_log_capture_end();
+}
+END_TEST
+
 Suite *
 diesel_log_suite(void)
 {
@@ -147,6 +219,7 @@ diesel_log_suite(void)
     tcase_add_test(tc, bad_levels_and_names_are_einval);
     tcase_add_test(tc, long_lines_are_cut_and_still_end_with_newline);
     tcase_add_test(tc, logging_keeps_errno);
+    tcase_add_test(tc, log_tail_prints_the_last_lines_kept);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,11 +5,14 @@
  * stress.  Every test runs real green threads through diesel_loop_run.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests.h"
 #include "internal.h"
@@ -1495,6 +1498,210 @@ START_TEST(green_threads_parked_only_on_sync_objects_are_a_reported_deadlock)
 }
 END_TEST
 
+/* ---- Who waits on whom (issue 11, item 7) ---------------------------- */
+
+static struct diesel_lock *locks[2];
+
+/* Takes locks[i] then locks[1 - i] (i from arg); lets go of what it took. */
+static int
+cross_locker(void *arg)
+{
+    int i = arg != NULL;
+
+    if (diesel_lock_acquire(locks[i], -1) != 0)
+        return 1;
+    diesel_task_yield();
+    if (diesel_lock_acquire(locks[1 - i], -1) == 0)
+        diesel_lock_release(locks[1 - i]);
+    diesel_lock_release(locks[i]);
+    return 0;
+}
+
+static int64_t left_id, right_id;
+
+static void
+locks_start(void)
+{
+    locks[0] = diesel_lock_create("a");
+    locks[1] = diesel_lock_create("b");
+    left_id = go("left", cross_locker, NULL);
+    right_id = go("right", cross_locker, &locks[1]);
+}
+
+static void
+locks_end(void)
+{
+    diesel_lock_destroy(locks[0]);
+    diesel_lock_destroy(locks[1]);
+}
+
+static int
+lock_cycle_main(void *arg)
+{
+    (void)arg;
+    locks_start();
+    /* Parked on a join: part of the deadlock, not a way out of it.  The
+     * loop cancels them all (left may return before this join sees the
+     * cancel); left and right may still be linked in the locks, which
+     * are left to the process's end. */
+    (void)diesel_task_join(left_id, NULL, -1);
+    return 0;
+}
+
+START_TEST(lock_cycle_is_logged_when_it_closes_and_reported_as_a_deadlock)
+{
+    const char *log;
+
+    t_log_capture_start();
+    ck_assert_int_eq(t_run(lock_cycle_main, NULL), -1);
+    ck_assert_int_eq(errno, EDEADLK);
+    log = t_log_capture_end();
+    /* right closes the cycle: it is logged then, and again in the
+     * report, which lists every green thread and how long it waited. */
+    ck_assert_msg(strstr(log, "{diesel} WARNING:deadlock: cycle: 3 right -> "
+        "lock a -> 2 left -> lock b -> 3 right\n") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "{diesel} WARNING:deadlock: every green thread "
+        "is parked with nothing that could wake any of them (3 green "
+        "threads, 3 on events, queues, locks or joins without a timeout; no "
+        "timer, descriptor or signal of theirs left): the console's sync "
+        "shows the objects\n") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "WARNING:deadlock:   1 main: join 2 left, for "
+        "0.") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "WARNING:deadlock:   2 left: lock b, held by 3 "
+        "right, for 0.") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "WARNING:deadlock:   3 right: lock a, held by "
+        "2 left, for 0.") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "WARNING:deadlock: cycle: 2 left -> lock b -> "
+        "3 right -> lock a -> 2 left\n") != NULL, "%s", log);
+    /* Nothing else is watched: then, as before, they are cancelled. */
+    ck_assert_msg(strstr(log, "{diesel} ERROR:all 3 green threads are "
+        "blocked") != NULL, "%s", log);
+}
+END_TEST
+
+static int64_t joiner_ids[2];
+
+static int
+joiner(void *arg)
+{
+    int i = arg != NULL;
+
+    diesel_task_yield();
+    return diesel_task_join(joiner_ids[1 - i], NULL, -1) == 0 ? 0 : 1;
+}
+
+static int
+join_cycle_main(void *arg)
+{
+    (void)arg;
+    joiner_ids[0] = go("x", joiner, NULL);
+    joiner_ids[1] = go("y", joiner, &joiner_ids[1]);
+    /* Cancelled with them by the loop. */
+    (void)diesel_task_join(joiner_ids[0], NULL, -1);
+    return 0;
+}
+
+START_TEST(join_cycle_is_logged_when_it_closes)
+{
+    const char *log;
+
+    t_log_capture_start();
+    ck_assert_int_eq(t_run(join_cycle_main, NULL), -1);
+    log = t_log_capture_end();
+    ck_assert_msg(strstr(log, "WARNING:deadlock: cycle: 3 y -> join -> 2 x "
+        "-> join -> 3 y\n") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "WARNING:deadlock:   2 x: join 3 y, for ")
+        != NULL, "%s", log);
+}
+END_TEST
+
+static int
+canceller(void *arg)
+{
+    (void)arg;
+    diesel_task_cancel(left_id);
+    diesel_task_cancel(right_id);
+    return 0;
+}
+
+/* A near miss: a green thread sleeps, and then breaks the cycle. */
+static int
+sleeper_breaks_it(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(diesel_sleep(50), 0);
+    return canceller(NULL);
+}
+
+/* The other: it waits on a pipe that a thread writes to once the loop
+ * polls with left and right parked (so the check before that poll ran). */
+static int wake_pipe[2];
+
+static void *
+write_once_parked(void *arg)
+{
+    struct diesel_loop *l = arg;
+
+    while (!(__atomic_load_n(&l->in_poll, __ATOMIC_ACQUIRE) &&
+        __atomic_load_n(&l->sync_parked, __ATOMIC_RELAXED) == 2))
+        sched_yield();
+    ck_assert_int_eq(write(wake_pipe[1], "x", 1), 1);
+    return NULL;
+}
+
+static int
+reader_breaks_it(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(diesel_fd_wait(wake_pipe[0], DIESEL_READ, -1),
+        DIESEL_READ);
+    return canceller(NULL);
+}
+
+static int
+near_miss_main(void *arg)
+{
+    pthread_t th;
+    int64_t id;
+
+    locks_start();
+    if (arg != NULL) {
+        ck_assert_int_eq(pipe(wake_pipe), 0);
+        ck_assert_int_eq(pthread_create(&th, NULL, write_once_parked,
+            diesel__loop), 0);
+        id = go("reader", reader_breaks_it, NULL);
+    } else {
+        id = go("sleeper", sleeper_breaks_it, NULL);
+    }
+    join(left_id);
+    join(right_id);
+    join(id);
+    if (arg != NULL) {
+        pthread_join(th, NULL);
+        close(wake_pipe[0]);
+        close(wake_pipe[1]);
+    }
+    locks_end();
+    return 0;
+}
+
+START_TEST(a_sleeper_or_a_descriptor_waiter_is_no_deadlock)
+{
+    const char *log;
+
+    for (int fd = 0; fd < 2; fd++) {
+        t_log_capture_start();
+        ck_assert_int_eq(t_run(near_miss_main, fd ? "fd" : NULL), 0);
+        log = t_log_capture_end();
+        /* The cycle is there, and said; the loop is not stuck. */
+        ck_assert_msg(strstr(log, "deadlock: cycle: 3 right -> lock a -> "
+            "2 left -> lock b -> 3 right\n") != NULL, "%s", log);
+        ck_assert_msg(strstr(log, "every green thread") == NULL, "%s", log);
+        ck_assert_msg(strstr(log, "ERROR") == NULL, "%s", log);
+    }
+}
+END_TEST
+
 #ifndef NDEBUG
 static int
 destroy_parked_main(void *arg)
@@ -1676,6 +1883,10 @@ diesel_sync_suite(void)
         sync_calls_outside_a_green_thread_fail_with_eperm_and_log_a_line);
     tcase_add_test(tc,
         green_threads_parked_only_on_sync_objects_are_a_reported_deadlock);
+    tcase_add_test(tc,
+        lock_cycle_is_logged_when_it_closes_and_reported_as_a_deadlock);
+    tcase_add_test(tc, join_cycle_is_logged_when_it_closes);
+    tcase_add_test(tc, a_sleeper_or_a_descriptor_waiter_is_no_deadlock);
 #ifndef NDEBUG
     /* An abort would end the whole run without fork mode. */
     if (fork_mode == NULL || strcmp(fork_mode, "no") != 0)

@@ -5,15 +5,19 @@
  * prints "ready PID" on standard output once the console is installed and
  * the loop runs.
  *
- *   console_app_child [-s SIGNO] [-n] [-t]
+ *   console_app_child [-s SIGNO] [-n] [-t] [-d]
  *     -s SIGNO   the console signal (default: 0, SIGTRAP)
  *     -n         do not install the console
  *     -t         once ready, hit a breakpoint (int3, brk) after 200 ms
+ *     -d         deadlock: green threads left and right take locks a and
+ *                b in opposite order, and main joins left, without the
+ *                ticker; once left returns (cancelled from the console),
+ *                "left returned N" is logged and main goes on as usual
  *
  * Commands: echo, spew N, fail [MSG], fail-errno, ctrl, hog MS, sleep MS,
- * fdfill, fdfree, cstats, uninstall, deep.  Variables: answer (int), fixed
- * (int, read-only), ratio (double), name (string[16]), ticks (int,
- * read-only: a green thread counts every 10 ms).
+ * fdfill, fdfree, cstats, uninstall, deep, logs N.  Variables: answer
+ * (int), fixed (int, read-only), ratio (double), name (string[16]), ticks
+ * (int, read-only: a green thread counts every 10 ms).
  *
  * deep (TESTPLAN 20): a green thread 'deep' goes down to a few hundred
  * bytes from the end of its stack and spins there, holding the loop (see
@@ -40,7 +44,8 @@
 static int64_t answer = 42, fixed = 7, ticks;
 static double ratio = 0.5;
 static char name[16] = "diesel";
-static int trap;
+static int trap, deadlock;
+static struct diesel_lock *locks[2];
 static int *filled;
 static int nfilled;
 
@@ -237,6 +242,30 @@ cmd_deep(struct diesel_console_out *out, int argc, char **argv, void *arg)
 }
 
 static int
+cmd_logs(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    long long n = argc == 2 ? atoll(argv[1]) : 0;
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+    (void)arg;
+    /* Kept in the ring, written to /dev/null: the test reads our
+     * standard error only now and then, and a full pipe would block. */
+    if (null < 0)
+        return diesel_console_error(out, "/dev/null: %s", strerror(errno));
+    diesel_log_fd_set(null);
+    /* 200 lines every 20 ms: a follower gets them over many turns. */
+    for (long long i = 1; i <= n; i++) {
+        diesel_log("app", DIESEL_LOG_INFO, "log line %lld of %lld", i, n);
+        if (i % 200 == 0 && diesel_sleep(20) != 0)
+            break;
+    }
+    diesel_log_fd_set(2);
+    close(null);
+    diesel_console_printf(out, "%lld lines logged\n", n);
+    return 0;
+}
+
+static int
 ticker(void *arg)
 {
     (void)arg;
@@ -257,15 +286,44 @@ breakpoint(void)
 #endif
 }
 
+/* Takes locks[i] then locks[1 - i]; releases what it took. */
+static int
+locker(void *arg)
+{
+    int i = arg != NULL;
+
+    if (diesel_lock_acquire(locks[i], -1) != 0)
+        return 1;
+    diesel_task_yield();
+    if (diesel_lock_acquire(locks[1 - i], -1) == 0)
+        diesel_lock_release(locks[1 - i]);
+    diesel_lock_release(locks[i]);
+    return 2;
+}
+
 static int
 app_main(void *arg)
 {
     char buf[256];
 
     (void)arg;
-    diesel_task_spawn("ticker", ticker, NULL, 0);
-    printf("ready %ld\n", (long)getpid());
-    fflush(stdout);
+    if (deadlock) {
+        int64_t left;
+        int st = -1;
+
+        locks[0] = diesel_lock_create("a");
+        locks[1] = diesel_lock_create("b");
+        left = diesel_task_spawn("left", locker, NULL, 0);
+        diesel_task_spawn("right", locker, &locks[1], 0);
+        printf("ready %ld\n", (long)getpid());
+        fflush(stdout);
+        diesel_task_join(left, &st, -1);
+        diesel_log("app", DIESEL_LOG_INFO, "left returned %d", st);
+    } else {
+        diesel_task_spawn("ticker", ticker, NULL, 0);
+        printf("ready %ld\n", (long)getpid());
+        fflush(stdout);
+    }
     if (trap) {
         diesel_sleep(200);
         breakpoint();
@@ -289,7 +347,7 @@ main(int argc, char **argv)
 {
     int opt, signo = 0, install = 1;
 
-    while ((opt = getopt(argc, argv, "s:nt")) != -1) {
+    while ((opt = getopt(argc, argv, "s:ntd")) != -1) {
         switch (opt) {
         case 's':
             signo = atoi(optarg);
@@ -299,6 +357,9 @@ main(int argc, char **argv)
             break;
         case 't':
             trap = 1;
+            break;
+        case 'd':
+            deadlock = 1;
             break;
         default:
             return 2;
@@ -326,6 +387,8 @@ main(int argc, char **argv)
         cmd_uninstall, NULL);
     diesel_console_command("deep", "deep: hold the loop deep in a stack",
         cmd_deep, NULL);
+    diesel_console_command("logs", "logs N: log N lines (to /dev/null, and "
+        "the ring), 200 every 20 ms", cmd_logs, NULL);
     diesel_console_var_int("answer", &answer, 1);
     diesel_console_var_int("fixed", &fixed, 0);
     diesel_console_var_double("ratio", &ratio, 1);

@@ -436,6 +436,10 @@ conn_getline(struct session *s, int64_t deadline, char **line, size_t *n)
                 return -1;
             }
         }
+        /* What was printed goes out before waiting for more: a reply
+         * that streams (log follow) reaches a pipe or a file as it
+         * comes, not at its end. */
+        fflush(stdout);
         r = conn_fill(s, left);
         if (r <= 0)
             return r;

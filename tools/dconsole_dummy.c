@@ -9,11 +9,13 @@
  *
  * It installs the console, logs "sleeping" every `interval` seconds, and
  * gives the operator something to look at: commands of its own (greet,
- * nap, count, hog, spin, busy) and a variable (interval).  `busy 30`
- * starts a green thread named worker that computes in slices of about 0.1
- * ms and yields between them: it leads `top` and `profile`.  `spin 10` starts a
- * green thread named spinner that computes for 10 s without yielding:
- * meanwhile `dconsole PID` prints the loop's STUCK report and exits 8.
+ * nap, count, hog, spin, busy, deadlock) and a variable (interval).
+ * `busy 30` starts a green thread named worker that computes in slices of
+ * about 0.1 ms and yields between them: it leads `top` and `profile`.
+ * `spin 10` starts a green thread named spinner that computes for 10 s
+ * without yielding: meanwhile `dconsole PID` prints the loop's STUCK
+ * report and exits 8.  `deadlock` has two green threads take two locks in
+ * opposite order, for `sync` to show.
  * The functions that hold the loop are exported (and dconsole is linked
  * with -rdynamic) so that the report's backtrace names them.
  *
@@ -267,6 +269,28 @@ dc_dummy_busy(void *arg)
     return 0;
 }
 
+/* `deadlock`: left takes alpha then beta, right beta then alpha. */
+static struct diesel_lock *alpha, *beta;
+static int deadlockers;             /* left and right still running */
+
+static int
+deadlocker(void *arg)
+{
+    struct diesel_lock *first = arg == NULL ? alpha : beta;
+    struct diesel_lock *second = arg == NULL ? beta : alpha;
+
+    if (diesel_lock_acquire(first, -1) == 0) {
+        /* Let the other take its first lock: now each waits for the
+         * other's, for ever (or until cancelled from the console). */
+        diesel_task_yield();
+        if (diesel_lock_acquire(second, -1) == 0)
+            diesel_lock_release(second);
+        diesel_lock_release(first);
+    }
+    deadlockers--;
+    return 0;
+}
+
 static int
 cmd_busy(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
@@ -286,6 +310,34 @@ cmd_busy(struct diesel_console_out *out, int argc, char **argv, void *arg)
     }
     diesel_console_printf(out, "a green thread named worker computes for "
         "%ld s in slices, yielding between them: `top` shows it", secs);
+    return 0;
+}
+
+static int
+cmd_deadlock(struct diesel_console_out *out, int argc, char **argv,
+    void *arg)
+{
+    (void)arg;
+    (void)argv;
+    if (argc > 1)
+        return diesel_console_error(out, "usage: deadlock");
+    if (deadlockers > 0)
+        return diesel_console_error(out, "left and right are still "
+            "running: cancel them first");
+    if ((alpha == NULL && (alpha = diesel_lock_create("alpha")) == NULL) ||
+        (beta == NULL && (beta = diesel_lock_create("beta")) == NULL))
+        return diesel_console_error(out, "cannot create the locks: %s",
+            strerror(errno));
+    if (diesel_task_spawn("left", deadlocker, NULL, 0) < 0)
+        return diesel_console_error(out, "cannot spawn: %s",
+            strerror(errno));
+    deadlockers++;
+    if (diesel_task_spawn("right", deadlocker, &beta, 0) < 0)
+        return diesel_console_error(out, "cannot spawn: %s",
+            strerror(errno));
+    deadlockers++;
+    diesel_console_printf(out, "left takes alpha then beta, right beta "
+        "then alpha: see sync");
     return 0;
 }
 
@@ -315,6 +367,9 @@ dummy_main(void *arg)
     diesel_console_command("busy", "busy SECONDS: a green thread named "
         "worker computes in slices and yields between them (leads top)",
         cmd_busy, NULL);
+    diesel_console_command("deadlock", "deadlock: green threads left and "
+        "right take locks alpha and beta in opposite order and wait for "
+        "each other (sync shows the cycle)", cmd_deadlock, NULL);
     diesel_console_var_int("interval", &interval, 1);
     if (diesel_task_spawn("stopper", stopper, NULL, 0) < 0 ||
         diesel_task_spawn("sleeper", sleeper, NULL, 0) < 0) {
