@@ -106,12 +106,14 @@ start(struct service *s, const char *name, const char *addr)
     start_opt(s, name, NULL, NULL, addr);
 }
 
-/* Stop it with sig; it must exit 0 within 5 s.  Returns its log. */
+/* Stop it with sig; it must exit 0, within 30 s (a server ending 10,000
+ * connections took over 5 s on a machine busy with other builds).
+ * Returns its log. */
 static const char *
 stop(struct service *s, int sig)
 {
     int st = 0;
-    int64_t end = t_now_ms() + 5000;
+    int64_t end = t_now_ms() + 30000;
 
     kill(s->pid, sig);
     while (waitpid(s->pid, &st, WNOHANG) == 0) {
@@ -923,7 +925,7 @@ diesel_examples_suite(void)
     Suite *s = suite_create("examples");
     TCase *tc = tcase_create("examples");
 
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 180);
     tcase_add_test(tc, echo_answers_nc_over_tcp4_tcp6_and_unix);
     tcase_add_test(tc, echo_usage_and_listen_errors_are_clear);
     tcase_add_test(tc, echo_serves_ten_thousand_connections_with_flat_memory);
