@@ -577,6 +577,27 @@ pace(struct pace *p)
     return p->can ? diesel__task_yield_loop() : 0;
 }
 
+/* pace() as the table's printing calls it (console_table.c). */
+static int
+pace_cb(void *p)
+{
+    return pace(p);
+}
+
+/* A row of n cells (strings, escaped by the table); -1 out of memory. */
+static int
+table_cells(struct diesel_console_table *t, int n, ...)
+{
+    va_list ap;
+    int rc = 0;
+
+    va_start(ap, n);
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = diesel_console_table_cell(t, "%s", va_arg(ap, const char *));
+    va_end(ap);
+    return rc == 0 ? diesel_console_table_row(t) : -1;
+}
+
 static int
 interrupted(struct diesel_console_out *out)
 {
@@ -1009,6 +1030,7 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     int64_t start;
     size_t count[DIESEL__DONE + 1] = { 0 }, listed = 0, ninherited = 0;
     size_t head = 0;
+    struct diesel_console_table *tb = NULL;
     int rc = -1;
 
     (void)arg;
@@ -1026,16 +1048,16 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
         /* The header, with the count, goes in front once it is known. */
         head = out->len;
         put(&w, "\n");
-    } else {
-        put(&w, "%-7s %-16s %-8s %-9s %-9s %-11s %-7s %-28s %s\n", "ID",
-            "NAME", "STATE", "FOR", "SWITCHES", "STACK", "HIGH", "WAITS ON",
-            "SPAWNED AT");
+    } else if ((tb = diesel_console_table_create(9)) == NULL ||
+        table_cells(tb, 9, "ID", "NAME", "STATE", "FOR", "SWITCHES",
+        "STACK", "HIGH", "WAITS ON", "SPAWNED AT") != 0) {
+        fail(out, "%s", strerror(ENOMEM));
+        goto out;
     }
     for (size_t i = 0; i < il.n && !w.full; i++) {
         struct diesel__task *t = diesel__task_find(l, il.id[i]);
         char waits[512], spawned[512], forbuf[32], stack[32], high[32];
-        char ename[TX_NAME], ewaits[4 * sizeof(waits)];
-        char espawned[4 * sizeof(spawned)];
+        char id[24], sw[24];
         int deep;
         int64_t hw, now;
 
@@ -1070,13 +1092,17 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
                         (double)hw / 1024, t->dirty ? "*" : "");
                 else
                     snprintf(high, sizeof(high), "-");
-                put(&w, "%-7lld %-16s %-8s %-9s %-9llu %-11s %-7s %-28s "
-                    "%s\n", (long long)t->id,
-                    tx(ename, sizeof(ename), t->name),
-                    diesel__task_state_name(t->state), forbuf,
-                    (unsigned long long)t->switches, stack, high,
-                    tx(ewaits, sizeof(ewaits), waits),
-                    tx(espawned, sizeof(espawned), spawned));
+                snprintf(id, sizeof(id), "%lld", (long long)t->id);
+                snprintf(sw, sizeof(sw), "%llu",
+                    (unsigned long long)t->switches);
+                if (table_cells(tb, 9, id, t->name,
+                    diesel__task_state_name(t->state), forbuf, sw, stack,
+                    high, waits, spawned) != 0) {
+                    fail(out, "%s", strerror(ENOMEM));
+                    goto out;
+                }
+                if (diesel__console_table_bytes(tb) > out->limit)
+                    w.full = 1;
             }
             listed++;
         }
@@ -1094,6 +1120,17 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
         put_before(&w, head, "{\"now_s\":%.3f,\"count\":%zu,\"tasks\":[",
             secs(start - l->started), listed);
     } else {
+        /* The rows, now that the widths are known, in slices too. */
+        if (!w.full) {
+            int r = diesel__console_table_print_paced(tb, out, pace_cb, &p);
+
+            if (r > 0) {
+                interrupted(out);
+                goto out;
+            }
+            if (r < 0)
+                w.full = 1;
+        }
         put(&w, "%zu green threads: %zu running, %zu ready, %zu waiting, "
             "%zu sleeping\n", listed, count[DIESEL__RUNNING],
             count[DIESEL__READY], count[DIESEL__WAITING],
@@ -1105,6 +1142,7 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     }
     rc = done(&w);
 out:
+    diesel_console_table_destroy(tb);
     diesel__sym_close(tab);
     free(il.id);
     free(dl.d);
@@ -1542,12 +1580,27 @@ out:
 
 /* ---- stats --------------------------------------------------------------- */
 
+/* A row of a two-column table: a key and its value (out of memory makes
+ * the table fail when printed: console_table.c). */
+static void DIESEL_PRINTF(3, 4)
+kv(struct diesel_console_table *t, const char *key, const char *fmt, ...)
+{
+    char val[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(val, sizeof(val), fmt, ap);
+    va_end(ap);
+    (void)(table_cells(t, 2, key, val) != 0);
+}
+
 int
 diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
     struct diesel_loop *l;
     struct w w;
+    struct diesel_console_table *tb;
     uint64_t ready = 0;
     int64_t up;
 
@@ -1584,36 +1637,44 @@ diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
         put(&w, "]}\n");
         return done(&w);
     }
-    put(&w, "uptime            %.3fs\n", secs(up));
-    put(&w, "iterations        %llu\n", (unsigned long long)l->iterations);
-    put(&w, "switches          %llu\n", (unsigned long long)l->switches);
-    put(&w, "polls             %llu\n", (unsigned long long)l->polls);
-    put(&w, "events            %llu\n", (unsigned long long)l->events);
-    put(&w, "fds watched       %d\n", l->watched);
-    put(&w, "fd waiters        %d\n", l->fd_waiters);
-    put(&w, "timers pending    %zu\n", l->timers.n);
-    put(&w, "green threads     %llu (%llu spawned, %llu ready, %u pooled "
-        "stacks)\n", (unsigned long long)l->ntasks,
+    if ((tb = diesel_console_table_create(2)) == NULL)
+        return fail(out, "%s", strerror(ENOMEM));
+    kv(tb, "uptime", "%.3fs", secs(up));
+    kv(tb, "iterations", "%llu", (unsigned long long)l->iterations);
+    kv(tb, "switches", "%llu", (unsigned long long)l->switches);
+    kv(tb, "polls", "%llu", (unsigned long long)l->polls);
+    kv(tb, "events", "%llu", (unsigned long long)l->events);
+    kv(tb, "fds watched", "%d", l->watched);
+    kv(tb, "fd waiters", "%d", l->fd_waiters);
+    kv(tb, "timers pending", "%zu", l->timers.n);
+    kv(tb, "green threads", "%llu (%llu spawned, %llu ready, %u pooled "
+        "stacks)", (unsigned long long)l->ntasks,
         (unsigned long long)l->spawned, (unsigned long long)ready, l->npool);
-    put(&w, "console sessions  %d\n", diesel__console_sessions());
-    put(&w, "dropped signals   %lu\n", diesel__console_dropped());
-    put(&w, "backend           %s\n", diesel_loop_backend());
-    put(&w, "switch            %s\n", diesel__switch_name());
+    kv(tb, "console sessions", "%d", diesel__console_sessions());
+    kv(tb, "dropped signals", "%lu", diesel__console_dropped());
+    kv(tb, "backend", "%s", diesel_loop_backend());
+    kv(tb, "switch", "%s", diesel__switch_name());
     if (diesel__hog_threshold(l) > 0)
-        put(&w, "hog warnings      over %lld ms\n",
+        kv(tb, "hog warnings", "over %lld ms",
             (long long)diesel__hog_threshold(l));
     else
-        put(&w, "hog warnings      off\n");
-    if (l->runs[0].len == 0)
-        put(&w, "longest runs      none seen\n");
-    for (size_t i = 0; i < DIESEL__RUNS_TOP && l->runs[i].len > 0; i++) {
-        char name[TX_NAME];
-
-        put(&w, "%-17s %lld ms  %s (id %lld)\n", i == 0 ? "longest runs" :
-            "", (long long)(l->runs[i].len / 1000000),
-            tx(name, sizeof(name), l->runs[i].name),
+        kv(tb, "hog warnings", "off");
+    /* Runs are measured where the hog watchdog looks, so as to cost the
+     * switch nothing (hog.c): with the watchdog off there are none, and
+     * the reply says why rather than "none seen". */
+    if (l->runs[0].len == 0 && diesel__hog_threshold(l) > 0)
+        kv(tb, "longest runs", "none over %lld ms",
+            (long long)diesel__hog_threshold(l));
+    else if (l->runs[0].len == 0)
+        kv(tb, "longest runs", "not recorded: hog warnings are off (turn "
+            "them on with diesel_loop_hog_warn)");
+    for (size_t i = 0; i < DIESEL__RUNS_TOP && l->runs[i].len > 0; i++)
+        kv(tb, i == 0 ? "longest runs" : "", "%lld ms  %s (id %lld)",
+            (long long)(l->runs[i].len / 1000000), l->runs[i].name,
             (long long)l->runs[i].id);
-    }
+    if (diesel_console_table_print(tb, out) != 0)
+        w.full = 1;
+    diesel_console_table_destroy(tb);
     return done(&w);
 }
 
@@ -1904,6 +1965,20 @@ fd_describe(int fd, struct fdinfo *fi)
     }
 }
 
+/*
+ * A unix socket's address in the text form of fds: its PROTO already
+ * says unix, so the "unix:" prefix of the JSON's addresses is left out
+ * ("unix unix:/run/app.sock" said the word twice), and an unnamed end
+ * reads "(unnamed)".
+ */
+static const char *
+unix_addr(const char *a)
+{
+    if (strncmp(a, "unix:", 5) != 0)
+        return a;
+    return a[5] != '\0' ? a + 5 : "(unnamed)";
+}
+
 static void
 put_waiter_json(struct w *w, const struct diesel__task *t)
 {
@@ -1923,6 +1998,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     struct diesel_loop *l;
     struct w w;
     struct pace p;
+    struct diesel_console_table *tb = NULL;
     int *fds = NULL;
     size_t n = 0, listed = 0, head = 0;
 
@@ -1960,18 +2036,21 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     if (w.json) {
         head = out->len;
         put(&w, "\n");
-    } else {
-        put(&w, "%-6s %-8s %-44s %s\n", "FD", "TYPE", "WHAT", "WAITER");
+    } else if ((tb = diesel_console_table_create(4)) == NULL ||
+        table_cells(tb, 4, "FD", "TYPE", "WHAT", "WAITER") != 0) {
+        diesel_console_table_destroy(tb);
+        free(fds);
+        return fail(out, "%s", strerror(ENOMEM));
     }
     for (size_t i = 0; i < n && !w.full; i++) {
         int fd = fds[i];
         struct diesel__task *rd = NULL, *wr = NULL;
         struct fdinfo fi;
-        char what[512], waiter[160 + 2 * TX_NAME], ename[TX_NAME];
-        char ewhat[4 * sizeof(what)];
+        char what[2048], waiter[160 + 2 * DIESEL__NAME_MAX], num[16];
         size_t k = 0;
 
         if (i > 0 && pace(&p) != 0) {
+            diesel_console_table_destroy(tb);
             free(fds);
             return interrupted(out);
         }
@@ -2007,28 +2086,37 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         listed++;
         if (fi.is_socket)
             snprintf(what, sizeof(what), "%s%s %s%s%s", fi.proto,
-                fi.listening ? " listening" : "", fi.local,
-                fi.peer[0] ? " -> " : "", fi.peer);
+                fi.listening ? " listening" : "", unix_addr(fi.local),
+                fi.peer[0] ? " -> " : "", unix_addr(fi.peer));
         else
             snprintf(what, sizeof(what), "%s", fi.path[0] ? fi.path : "-");
         waiter[0] = '\0';
         if (rd != NULL)
             k += (size_t)snprintf(waiter, sizeof(waiter), "read: %lld (%s)",
-                (long long)rd->id, tx(ename, sizeof(ename), rd->name));
+                (long long)rd->id, rd->name);
         if (wr != NULL && k < sizeof(waiter))
             snprintf(waiter + k, sizeof(waiter) - k, "%swrite: %lld (%s)",
-                k ? ", " : "", (long long)wr->id,
-                tx(ename, sizeof(ename), wr->name));
-        tx(ewhat, sizeof(ewhat), what);
-        if (waiter[0] != '\0')
-            put(&w, "%-6d %-8s %-44s %s\n", fd, fi.type, ewhat, waiter);
-        else
-            put(&w, "%-6d %-8s %s\n", fd, fi.type, ewhat);
+                k ? ", " : "", (long long)wr->id, wr->name);
+        snprintf(num, sizeof(num), "%d", fd);
+        if (table_cells(tb, 4, num, fi.type, what, waiter) != 0) {
+            diesel_console_table_destroy(tb);
+            free(fds);
+            return fail(out, "%s", strerror(ENOMEM));
+        }
     }
     if (w.json) {
         put(&w, "%s]}\n", listed ? "\n" : "");
         put_before(&w, head, "{\"count\":%zu,\"fds\":[", listed);
     } else {
+        int r = diesel__console_table_print_paced(tb, out, pace_cb, &p);
+
+        diesel_console_table_destroy(tb);
+        if (r > 0) {
+            free(fds);
+            return interrupted(out);
+        }
+        if (r < 0)
+            w.full = 1;
         put(&w, "%zu descriptors open\n", listed);
     }
     free(fds);
@@ -2037,18 +2125,15 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
 
 /* ---- log ----------------------------------------------------------------- */
 
+/* A row of log's table: LOGGER  LEVEL  WHENCE. */
 static void
-log_line(const char *name, int level, void *arg)
+log_line(const char *name, int level, int own, void *arg)
 {
-    struct w *w = arg;
+    struct diesel_console_table *t = arg;
 
-    char ename[4 * 64];
-
-    if (name == NULL)
-        put(w, "%-10s %-9s (the default)\n", "*", diesel_log_level_name(level));
-    else
-        put(w, "%-10s %s\n", tx(ename, sizeof(ename), name),
-            diesel_log_level_name(level));
+    (void)(table_cells(t, 3, name != NULL ? name : "*",
+        diesel_log_level_name(level), name == NULL ? "the default" :
+        own ? "set" : "the default's") != 0);
 }
 
 struct log_json {
@@ -2057,10 +2142,11 @@ struct log_json {
 };
 
 static void
-log_json_entry(const char *name, int level, void *arg)
+log_json_entry(const char *name, int level, int own, void *arg)
 {
     struct log_json *lj = arg;
 
+    (void)own;
     if (name == NULL) {
         put(lj->w, "{\"default\":\"%s\",\"loggers\":{",
             diesel_log_level_name(level));
@@ -2071,6 +2157,21 @@ log_json_entry(const char *name, int level, void *arg)
     lj->first = 0;
     jstr(lj->w, name);
     put(lj->w, ":\"%s\"", diesel_log_level_name(level));
+}
+
+/* The loggers that take the default's level, for the JSON's list. */
+static void
+log_json_inherited(const char *name, int level, int own, void *arg)
+{
+    struct log_json *lj = arg;
+
+    (void)level;
+    if (name == NULL || own)
+        return;
+    if (!lj->first)
+        put(lj->w, ",");
+    lj->first = 0;
+    jstr(lj->w, name);
 }
 
 int
@@ -2091,9 +2192,22 @@ diesel__cmd_log(struct diesel_console_out *out, int argc, char **argv,
             struct log_json lj = { &w, 1 };
 
             diesel__log_foreach(log_json_entry, &lj);
-            put(&w, "}}\n");
+            put(&w, "},\"inherited\":[");
+            lj.first = 1;
+            diesel__log_foreach(log_json_inherited, &lj);
+            put(&w, "]}\n");
         } else {
-            diesel__log_foreach(log_line, &w);
+            struct diesel_console_table *t = diesel_console_table_create(3);
+
+            if (t == NULL || table_cells(t, 3, "LOGGER", "LEVEL", "WHENCE")
+                != 0) {
+                diesel_console_table_destroy(t);
+                return fail(out, "%s", strerror(ENOMEM));
+            }
+            diesel__log_foreach(log_line, t);
+            if (diesel_console_table_print(t, out) != 0)
+                w.full = 1;
+            diesel_console_table_destroy(t);
         }
         return done(&w);
     }

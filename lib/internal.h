@@ -519,10 +519,11 @@ void diesel__log_signal_safe(const char *logger, int level, const char *msg);
 /* Signal-safe formatting helpers, for crash messages. */
 size_t diesel__fmt_u64(char *buf, uint64_t v);
 size_t diesel__fmt_hex(char *buf, uint64_t v);
-/* Call fn for the default level (name NULL) and then for each named
- * logger, on a copy taken under the lock (fn may log). */
-void diesel__log_foreach(void (*fn)(const char *name, int level, void *),
-    void *arg);
+/* Call fn for the default level (name NULL) and then for each logger in
+ * use (given a level, or logged to), with its effective level and whether
+ * that level is its own, on a copy taken under the lock (fn may log). */
+void diesel__log_foreach(void (*fn)(const char *name, int level, int own,
+    void *), void *arg);
 
 /* ------------------------------------------------------------------------
  * platform_*.c */

@@ -1843,6 +1843,12 @@ START_TEST(session_one_shot_and_piped_exit_codes)
     ck_assert_str_eq(p->ebuf, "error: usage: greet [NAME]\n");
     ck_assert_int_eq(oneshot(p, pid, "nosuchcommand", NULL, NULL), 1);
     ck_assert_int_eq(strncmp(p->ebuf, "error: ", 7), 0);
+    /* A command that does not speak JSON, asked for JSON: no text and
+     * success for a script, but exit 1 and why. */
+    ck_assert_int_eq(oneshot(p, pid, "greet", "--json", NULL), 1);
+    ck_assert_str_eq(p->obuf, "");
+    ck_assert_str_eq(p->ebuf, "error: greet does not speak JSON: run it "
+        "without --json (help marks the commands that take it)\n");
     /* Variables. */
     ck_assert_int_eq(oneshot(p, pid, "set", "interval", "7"), 0);
     ck_assert_int_eq(oneshot(p, pid, "get", "interval", NULL), 0);
