@@ -40,10 +40,10 @@
  *
  * tasks
  *   One header line, one line per green thread by id, one summary line:
- *     ID      NAME             STATE    FOR       SWITCHES  STACK       HIGH    WAITS ON                     SPAWNED AT
- *     1       main             waiting  2.001s    3         1.2K/131K   4.6K    join 4 (worker)              -
- *     2       sleeper          sleeping 2.000s    1         0.1K/131K   4.6K*   sleep, timer 8.000s          test/check_builtins.c:88
- *     3       reader           waiting  1.999s    1         0.2K/131K   100.6K  fd 7 read, peer 127.0.0.1:5000, timer 1.500s   handler+0x1f (app)
+ *     ID  NAME     STATE     FOR     SWITCHES  STACK      HIGH    WAITS ON                                   SPAWNED AT
+ *     1   main     waiting   2.001s  3         1.2K/131K  4.6K    join 4 (worker)                            -
+ *     2   sleeper  sleeping  2.000s  1         0.1K/131K  4.6K*   sleep, timer 8.000s                        test/check_builtins.c:88
+ *     3   reader   waiting   1.999s  1         0.2K/131K  100.6K  fd 7 read, peer 127.0.0.1:5000, timer 1.500s  handler+0x1f (app)
  *     3 green threads: 0 running, 0 ready, 2 waiting, 1 sleeping
  *     * a stack from the pool, used before: the mark may be an earlier green thread's
  *     WARNING: green thread 'reader' (id 3) has used 100.6K of 131K (76%): over 75% of its stack
@@ -65,8 +65,12 @@
  *   the waiter's own description (struct diesel__wait.what); then
  *   ", timer S" when the wait has a timeout, S being the time left.
  *   SPAWNED AT is the file:line of the diesel_task_spawn() call, else the
- *   symbolized caller of diesel_task_spawn, else -.  Columns are padded,
- *   never cut: split on two or more spaces.
+ *   symbolized caller of diesel_task_spawn, else - (so for the library's
+ *   own: main, a server's green threads, console sessions).  Columns are
+ *   as wide as their widest cell, two spaces apart (console_table.c; a
+ *   cell over 60 columns is cut with "...", but the last): split on two
+ *   or more spaces.  The rows go into the table as the walk goes, and are
+ *   printed in slices too.
  *   {"now_s":12.3,"count":3,"tasks":[
  *    {"id":2,"name":"sleeper","state":"sleeping",
  *     "waits_on":"sleep, timer 8.000s",
@@ -142,7 +146,8 @@
  *     backend           epoll
  *     switch            x86_64
  *     hog warnings      over 100 ms        (or: off)
- *     longest runs      412 ms  spinner (id 7)      (or: none seen)
+ *     longest runs      412 ms  spinner (id 7)
+ *       (or: none over 100 ms; or, hog warnings off: not recorded: ...)
  *                       260 ms  parser (id 12)
  *   {"uptime_s":12.345,"iterations":1234,"switches":5678,"polls":910,
  *    "events":2048,
@@ -185,20 +190,20 @@
  *    "mappings":10050,"max_map_count":65530,"guard":"madvise"}
  *
  * fds
- *     FD     TYPE     WHAT                                   WAITER
- *     0      tty      /dev/pts/0
- *     3      socket   tcp 127.0.0.1:5000 -> 127.0.0.1:43222  read: 12 (conn)
- *     4      socket   tcp listening 0.0.0.0:8080             read: 2 (acceptor)
- *     5      socket   unix unix:/run/app.sock -> unix:
- *     6      pipe     pipe:[123456]
- *     7      file     /var/log/app.log
- *     8      other    anon_inode:[eventpoll]
+ *     FD  TYPE    WHAT                                  WAITER
+ *     0   tty     /dev/pts/0
+ *     3   socket  tcp 127.0.0.1:5000 -> 127.0.0.1:43222  read: 12 (conn)
+ *     4   socket  tcp listening 0.0.0.0:8080             read: 2 (acceptor)
+ *     5   socket  unix /run/app.sock -> (unnamed)
+ *     6   pipe    pipe:[123456]
+ *     7   file    /var/log/app.log
+ *     8   other   anon_inode:[eventpoll]
  *     9 descriptors open
  *   TYPE: socket, pipe, file, dir, tty, char, block, other.  For a
  *   socket WHAT is PROTO [listening] LOCAL [-> PEER]: PROTO tcp, udp,
  *   raw, unix, unix-dgram, unix-seqpacket (or "family N"); addresses
- *   127.0.0.1:5000, [::1]:5000, unix:/path, unix:@abstract, unix: when
- *   unnamed.  Otherwise WHAT is what the descriptor refers to, where the
+ *   127.0.0.1:5000, [::1]:5000, /path, @abstract, (unnamed) (the JSON
+ *   keeps unix: in front: unix:/path, unix:@abstract, unix:).  Otherwise WHAT is what the descriptor refers to, where the
  *   system tells (/proc/self/fd), else -.  WAITER: the green threads
  *   parked on it in the loop, "read: ID (NAME)" and/or "write: ...".
  *   {"count":9,"fds":[{"fd":3,"type":"socket","proto":"tcp",
@@ -207,13 +212,16 @@
  *
  * log [LOGGER LEVEL]
  *   Without arguments, the levels: the default first, as "*", then each
- *   logger that has a level of its own:
- *     *          INFO      (the default)
- *     diesel     WARNING
+ *   logger in use (given a level, or logged to), with its effective level:
+ *     LOGGER  LEVEL    WHENCE
+ *     *       INFO     the default
+ *     diesel  WARNING  set
+ *     dummy   INFO     the default's
  *   With LOGGER LEVEL, set it (LOGGER "*" sets the default; LEVEL is
  *   DEBUG, INFO, WARNING, ERROR or CRITICAL, any case), and reply
  *     dummy DEBUG (was INFO)
- *   {"default":"INFO","loggers":{"diesel":"WARNING"}}
+ *   {"default":"INFO","loggers":{"diesel":"WARNING","dummy":"INFO"},
+ *    "inherited":["dummy"]}
  *   {"logger":"dummy","level":"DEBUG","was":"INFO"}
  *
  * cancel ID
