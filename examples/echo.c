@@ -9,7 +9,8 @@
  *     or on a UNIX socket (an argument with a '/').  The handler is plain
  *     sequential code: receive, send, repeat; diesel parks the green thread
  *     while the socket has nothing to say.  The live console is installed:
- *     `dconsole <pid>` shows a green thread per connection.  SIGINT and
+ *     `dconsole <pid>` shows a green thread per connection.  It prints
+ *     "PID <pid>, serving <address>" once it listens.  SIGINT and
  *     SIGTERM stop it cleanly.
  *
  * EXAMPLE
