@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include <diesel.h>
@@ -166,7 +167,7 @@ static int
 serve(void *arg)
 {
     const char *addr = arg;
-    int stop[] = { SIGINT, SIGTERM };
+    int stop[] = { SIGINT, SIGTERM }, sig;
     struct diesel_server *s = diesel_server_listen(addr, client, NULL, 0);
 
     if (s == NULL) {
@@ -176,7 +177,15 @@ serve(void *arg)
     }
     diesel_log("chat", DIESEL_LOG_INFO, "listening on %s",
         diesel_server_address(s));
-    diesel_signal_wait(stop, 2, -1);
+    /* The PID, so that `dconsole PID` needs no pgrep; the handlers are in
+     * before it is out (a wait that never blocks installs them), so that
+     * whoever signals the PID finds them. */
+    sig = diesel_signal_wait(stop, 2, 0);
+    printf("PID %ld, serving %s\n", (long)getpid(),
+        diesel_server_address(s));
+    fflush(stdout);
+    if (sig < 0)
+        diesel_signal_wait(stop, 2, -1);
     diesel_log("chat", DIESEL_LOG_INFO, "stopping");
     diesel_server_close(s);
     return diesel_loop_stop(0);

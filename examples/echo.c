@@ -9,7 +9,8 @@
  *     or on a UNIX socket (an argument with a '/').  The handler is plain
  *     sequential code: receive, send, repeat; diesel parks the green thread
  *     while the socket has nothing to say.  The live console is installed:
- *     `dconsole <pid>` shows a green thread per connection.  SIGINT and
+ *     `dconsole <pid>` shows a green thread per connection.  It prints
+ *     "PID <pid>, serving <address>" once it listens.  SIGINT and
  *     SIGTERM stop it cleanly.
  *
  * EXAMPLE
@@ -21,6 +22,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <diesel.h>
 
@@ -42,7 +44,7 @@ static int
 serve(void *arg)
 {
     const char *addr = arg;
-    int stop[] = { SIGINT, SIGTERM };
+    int stop[] = { SIGINT, SIGTERM }, sig;
     struct diesel_server *s = diesel_server_listen(addr, echo, NULL, 0);
 
     if (s == NULL) {
@@ -52,7 +54,15 @@ serve(void *arg)
     }
     diesel_log("echo", DIESEL_LOG_INFO, "listening on %s",
         diesel_server_address(s));
-    diesel_signal_wait(stop, 2, -1);
+    /* The PID, so that `dconsole PID` needs no pgrep; the handlers are in
+     * before it is out (a wait that never blocks installs them), so that
+     * whoever signals the PID finds them. */
+    sig = diesel_signal_wait(stop, 2, 0);
+    printf("PID %ld, serving %s\n", (long)getpid(),
+        diesel_server_address(s));
+    fflush(stdout);
+    if (sig < 0)
+        diesel_signal_wait(stop, 2, -1);
     diesel_log("echo", DIESEL_LOG_INFO, "stopping");
     diesel_server_close(s);
     return diesel_loop_stop(0);

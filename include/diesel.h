@@ -391,6 +391,15 @@ DIESEL_API int diesel_console_stuck_after(int64_t ms);
 DIESEL_API int diesel_console_command(const char *name, const char *help,
     diesel_console_fn fn, void *arg);
 
+/*
+ * Like diesel_console_command, for a command that speaks JSON: given
+ * --json (diesel_console_json() is then 1) it replies with one JSON
+ * document.  A command added with diesel_console_command is never run
+ * with --json: the console refuses the line with an ERR instead.
+ */
+DIESEL_API int diesel_console_command_json(const char *name,
+    const char *help, diesel_console_fn fn, void *arg);
+
 /* Append to the reply; it may contain newlines.  Returns bytes added. */
 DIESEL_API int diesel_console_printf(struct diesel_console_out *out,
     const char *fmt, ...) DIESEL_PRINTF(2, 3);
@@ -402,6 +411,23 @@ DIESEL_API int diesel_console_error(struct diesel_console_out *out,
 
 /* 1 if the client asked for machine-readable output (--json), else 0. */
 DIESEL_API int diesel_console_json(const struct diesel_console_out *out);
+
+/*
+ * A table whose columns are as wide as their widest cell (capped, the cut
+ * cell ending in "..."), two spaces apart: add cells left to right (each
+ * one escaped as the console escapes all text), end each row, print it
+ * into a reply once every row is in.  The first row is usually the
+ * header.  create: NULL and errno (EINVAL: ncols not 1 to 64; ENOMEM).
+ */
+struct diesel_console_table;
+DIESEL_API struct diesel_console_table *diesel_console_table_create(
+    int ncols);
+DIESEL_API int diesel_console_table_cell(struct diesel_console_table *t,
+    const char *fmt, ...) DIESEL_PRINTF(2, 3);
+DIESEL_API int diesel_console_table_row(struct diesel_console_table *t);
+DIESEL_API int diesel_console_table_print(struct diesel_console_table *t,
+    struct diesel_console_out *out);
+DIESEL_API void diesel_console_table_destroy(struct diesel_console_table *t);
 
 /* Expose a variable to `get NAME` and (if writable) `set NAME VALUE`
  * (EEXIST if a command or a variable has the name). */

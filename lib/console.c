@@ -46,6 +46,7 @@ struct command {
     diesel_console_fn fn;
     void *arg;
     int builtin;
+    int json;                   /* speaks JSON (see console.h) */
 };
 
 enum var_type { VAR_INT, VAR_DOUBLE, VAR_STRING };
@@ -79,9 +80,9 @@ init(void)
     diesel__console_register("get", "get [--json] [NAME]: show a variable, "
         "or all of them", cmd_get, NULL, 1);
     diesel__console_register("set", "set NAME VALUE: change a writable "
-        "variable", cmd_set, NULL, 1);
+        "variable", cmd_set, NULL, DIESEL__CMD_BUILTIN | DIESEL__CMD_NO_JSON);
     diesel__console_register("quit", "quit: end this console session",
-        cmd_quit, NULL, 1);
+        cmd_quit, NULL, DIESEL__CMD_BUILTIN | DIESEL__CMD_NO_JSON);
     diesel__console_builtins_register();
 }
 
@@ -177,8 +178,12 @@ one_line(const char *help)
 
 int
 diesel__console_register(const char *name, const char *help,
-    diesel_console_fn fn, void *arg, int builtin)
+    diesel_console_fn fn, void *arg, int flags)
 {
+    int builtin = flags & DIESEL__CMD_BUILTIN;
+    int json = (flags & DIESEL__CMD_JSON) ||
+        (builtin && !(flags & DIESEL__CMD_NO_JSON));
+
     struct command *c;
     size_t at;
     int found, rc = -1;
@@ -199,6 +204,7 @@ diesel__console_register(const char *name, const char *help,
             c->help = h;
             c->fn = fn;
             c->arg = arg;
+            c->json = json;
             h = NULL;
             rc = 0;
         } else {
@@ -223,6 +229,7 @@ diesel__console_register(const char *name, const char *help,
     c->fn = fn;
     c->arg = arg;
     c->builtin = builtin != 0;
+    c->json = json;
     if (insert_at((void ***)&commands, &ncommands, &cap_commands, at,
         c) != 0) {
         free(c);
@@ -242,6 +249,14 @@ diesel_console_command(const char *name, const char *help,
 {
     diesel__console_init();
     return diesel__console_register(name, help, fn, arg, 0);
+}
+
+int
+diesel_console_command_json(const char *name, const char *help,
+    diesel_console_fn fn, void *arg)
+{
+    diesel__console_init();
+    return diesel__console_register(name, help, fn, arg, DIESEL__CMD_JSON);
 }
 
 static int
@@ -304,6 +319,99 @@ diesel_console_var_string(const char *name, char *buf, size_t size,
 
 /* ---- help, get, set, quit ------------------------------------------------- */
 
+/*
+ * A command's help line, "USAGE: what it does" by convention, split for
+ * help's two columns: usage (the name when the line does not start with
+ * it) and what it does.  The usage says "[--json]" exactly when the
+ * command speaks JSON: put in after the name when the line forgot it,
+ * taken out when the console would refuse it.
+ */
+static void
+help_split(const struct command *c, char *usage, size_t size,
+    const char **desc)
+{
+    size_t n = strlen(c->name), u = 0;
+    const char *h = c->help, *colon = NULL;
+
+    *desc = h;
+    if (strncmp(h, c->name, n) == 0 && (h[n] == ' ' || h[n] == ':' ||
+        h[n] == '\0')) {
+        colon = strstr(h, ": ");
+        if (colon == NULL && h[strlen(h) - 1] == ':')
+            colon = h + strlen(h) - 1;
+    }
+    if (colon != NULL) {
+        u = (size_t)(colon - h);
+        *desc = colon[1] != '\0' ? colon + 2 : colon + 1;
+    } else {
+        u = n;
+        h = c->name;
+    }
+    if (u >= size)
+        u = size - 1;
+    memcpy(usage, h, u);
+    usage[u] = '\0';
+    {
+        char *j = strstr(usage, " [--json]");
+
+        if (j != NULL && !c->json)
+            memmove(j, j + 9, strlen(j + 9) + 1);
+        else if (j == NULL && c->json && strlen(usage) + 10 < size) {
+            memmove(usage + n + 9, usage + n, strlen(usage + n) + 1);
+            memcpy(usage + n, " [--json]", 9);
+        }
+    }
+}
+
+static void
+help_json(struct diesel_console_out *out, const struct command *c)
+{
+    char usage[256];
+    const char *desc;
+
+    help_split(c, usage, sizeof(usage), &desc);
+    diesel_console_printf(out, "{\"name\":");
+    diesel__console_out_json_string(out, c->name);
+    diesel_console_printf(out, ",\"help\":");
+    diesel__console_out_json_string(out, c->help);
+    diesel_console_printf(out, ",\"usage\":");
+    diesel__console_out_json_string(out, usage);
+    diesel_console_printf(out, ",\"description\":");
+    diesel__console_out_json_string(out, desc);
+    diesel_console_printf(out, ",\"builtin\":%s,\"json\":%s}",
+        c->builtin ? "true" : "false", c->json ? "true" : "false");
+}
+
+/* The commands with builtin == b, as a table; -1 when out of memory. */
+static int
+help_table(struct diesel_console_out *out, int b, const char *title)
+{
+    struct diesel_console_table *t = diesel_console_table_create(2);
+    int rc = 0, any = 0;
+
+    if (t == NULL)
+        return -1;
+    for (size_t i = 0; i < ncommands && rc == 0; i++) {
+        char usage[256];
+        const char *desc;
+
+        if (commands[i]->builtin != b)
+            continue;
+        help_split(commands[i], usage, sizeof(usage), &desc);
+        if (diesel_console_table_cell(t, "  %s", usage) < 0 ||
+            diesel_console_table_cell(t, "%s", desc) < 0 ||
+            diesel_console_table_row(t) < 0)
+            rc = -1;
+        any = 1;
+    }
+    if (rc == 0 && any) {
+        diesel_console_printf(out, "%s\n", title);
+        rc = diesel_console_table_print(t, out);
+    }
+    diesel_console_table_destroy(t);
+    return rc;
+}
+
 static int
 cmd_help(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
@@ -320,29 +428,31 @@ cmd_help(struct diesel_console_out *out, int argc, char **argv, void *arg)
             rc = diesel_console_error(out, "no such command: %.64s",
                 argv[1]);
         } else if (diesel_console_json(out)) {
-            diesel_console_printf(out, "{\"name\":");
-            diesel__console_out_json_string(out, commands[at]->name);
-            diesel_console_printf(out, ",\"help\":");
-            diesel__console_out_json_string(out, commands[at]->help);
-            diesel_console_printf(out, "}\n");
+            help_json(out, commands[at]);
+            diesel_console_printf(out, "\n");
         } else {
-            diesel_console_printf(out, "%s  %s\n", commands[at]->name,
-                commands[at]->help);
+            char usage[256];
+            const char *desc;
+
+            help_split(commands[at], usage, sizeof(usage), &desc);
+            diesel__console_out_text(out, usage, strlen(usage));
+            diesel_console_printf(out, "  ");
+            diesel__console_out_text(out, desc, strlen(desc));
+            diesel_console_printf(out, "\n");
         }
     } else if (diesel_console_json(out)) {
         diesel_console_printf(out, "[");
         for (size_t i = 0; i < ncommands; i++) {
-            diesel_console_printf(out, "%s{\"name\":", i ? "," : "");
-            diesel__console_out_json_string(out, commands[i]->name);
-            diesel_console_printf(out, ",\"help\":");
-            diesel__console_out_json_string(out, commands[i]->help);
-            diesel_console_printf(out, "}");
+            diesel_console_printf(out, "%s", i ? "," : "");
+            help_json(out, commands[i]);
         }
         diesel_console_printf(out, "]\n");
+    } else if (help_table(out, 1, "Built-in commands:") != 0 ||
+        help_table(out, 0, "This service's commands:") != 0) {
+        rc = diesel_console_error(out, "%s", strerror(errno));
     } else {
-        for (size_t i = 0; i < ncommands; i++)
-            diesel_console_printf(out, "%s  %s\n", commands[i]->name,
-                commands[i]->help);
+        diesel_console_printf(out, "[--json]: the reply is one JSON "
+            "document; the others refuse --json.\n");
     }
     pthread_mutex_unlock(&table_lock);
     return rc;
@@ -402,6 +512,33 @@ print_var_json(struct diesel_console_out *out, const struct var *v)
     diesel_console_printf(out, "}");
 }
 
+/* A row of get's table: the value as print_value writes it. */
+static int
+var_cells(struct diesel_console_table *t, const struct var *v)
+{
+    int rc = diesel_console_table_cell(t, "%s", v->name) |
+        diesel_console_table_cell(t, "%s", type_name(v->type)) |
+        diesel_console_table_cell(t, "%s", v->writable ? "rw" : "ro");
+
+    switch (v->type) {
+    case VAR_INT:
+        rc |= diesel_console_table_cell(t, "%lld",
+            (long long)*(const int64_t *)v->p);
+        break;
+    case VAR_DOUBLE:
+        rc |= diesel_console_table_cell(t, "%.17g", *(const double *)v->p);
+        break;
+    case VAR_STRING: {
+        const char *s = v->p;
+
+        rc |= diesel_console_table_cell(t, "%.*s", (int)strnlen(s, v->size),
+            s);
+        break;
+    }
+    }
+    return rc | diesel_console_table_row(t);
+}
+
 static int
 cmd_get(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
@@ -425,22 +562,27 @@ cmd_get(struct diesel_console_out *out, int argc, char **argv, void *arg)
             diesel_console_printf(out, "\n");
         }
     } else {
-        /* Every variable: NAME  TYPE  rw|ro  VALUE */
+        /* Every variable: NAME  TYPE  rw|ro  VALUE, aligned. */
+        struct diesel_console_table *t = NULL;
+
         if (json)
             diesel_console_printf(out, "[");
-        for (size_t i = 0; i < nvars; i++) {
+        else if ((t = diesel_console_table_create(4)) == NULL)
+            rc = diesel_console_error(out, "%s", strerror(errno));
+        for (size_t i = 0; i < nvars && rc == 0; i++) {
             if (json) {
                 diesel_console_printf(out, "%s", i ? "," : "");
                 print_var_json(out, vars[i]);
                 continue;
             }
-            diesel_console_printf(out, "%s  %s  %s  ", vars[i]->name,
-                type_name(vars[i]->type), vars[i]->writable ? "rw" : "ro");
-            print_value(out, vars[i], 0);
-            diesel_console_printf(out, "\n");
+            if (var_cells(t, vars[i]) != 0)
+                rc = diesel_console_error(out, "%s", strerror(ENOMEM));
         }
         if (json)
             diesel_console_printf(out, "]\n");
+        else if (rc == 0)
+            diesel_console_table_print(t, out);
+        diesel_console_table_destroy(t);
     }
     pthread_mutex_unlock(&table_lock);
     return rc;
@@ -675,6 +817,7 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
     struct command *c = NULL;
     diesel_console_fn fn = NULL;
     void *arg = NULL;
+    int json = 0;
     size_t at;
     int argc, found, rc, j;
 
@@ -707,6 +850,7 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
         c = commands[at];
         fn = c->fn;
         arg = c->arg;
+        json = c->json;
     }
     pthread_mutex_unlock(&table_lock);
     if (fn == NULL) {
@@ -716,6 +860,11 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
         return diesel_console_error(out, "unknown command \"%s\" (try help)",
             name);
     }
+    /* A script that asks for JSON must not get text and success. */
+    if (out->json && !json)
+        return diesel_console_error(out, "%s does not speak JSON: run it "
+            "without --json (help marks the commands that take it)",
+            argv[0]);
     errno = 0;
     rc = fn(out, argc, argv, arg);
     if (rc != 0) {

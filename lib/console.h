@@ -67,12 +67,19 @@ struct diesel__console_stream {
  * console.c: the command table, the session. */
 
 /*
- * Add a command.  builtin marks the library's own: a built-in may replace
- * another built-in of the same name (the last one wins); a program's
- * command never replaces anything (EEXIST).
+ * Add a command.  flags: DIESEL__CMD_BUILTIN marks the library's own: a
+ * built-in may replace another built-in of the same name (the last one
+ * wins); a program's command never replaces anything (EEXIST).  A
+ * command given --json is run only if it speaks JSON: a built-in does
+ * unless DIESEL__CMD_NO_JSON, a program's command if DIESEL__CMD_JSON
+ * (diesel_console_command_json).  (1 stays "built-in, speaks JSON", as
+ * it was when the argument was a boolean.)
  */
+#define DIESEL__CMD_BUILTIN 1
+#define DIESEL__CMD_JSON    2
+#define DIESEL__CMD_NO_JSON 4
 int diesel__console_register(const char *name, const char *help,
-    diesel_console_fn fn, void *arg, int builtin);
+    diesel_console_fn fn, void *arg, int flags);
 
 /*
  * Register the built-in commands of console_builtins.c (pid, tasks,
@@ -166,6 +173,17 @@ int diesel__console_out_write(struct diesel_console_out *, const char *buf,
 /* Append s as a JSON string, quotes included. */
 int diesel__console_out_json_string(struct diesel_console_out *,
     const char *s);
+/* console_table.c: diesel_console_table(3), and for the built-ins: */
+/* Columns s takes on a terminal (valid UTF-8; see console_table.c). */
+size_t diesel__console_text_width(const char *s);
+size_t diesel__console_table_rows(const struct diesel_console_table *);
+/* Bytes of text the table holds (to stop at the reply's limit). */
+size_t diesel__console_table_bytes(const struct diesel_console_table *);
+/* Print with pace(arg) after each row: 0, -1 (reply over the limit, or
+ * no memory), or 1 when pace returned non-zero (printing stopped). */
+int diesel__console_table_print_paced(struct diesel_console_table *,
+    struct diesel_console_out *, int (*pace)(void *), void *arg);
+
 /* Append s[0..n) escaped as text (escape.c): a value from the program
  * that must stay on its line. */
 int diesel__console_out_text(struct diesel_console_out *, const char *s,

@@ -685,7 +685,10 @@ attach(struct diesel_loop *l, const struct record *r)
     a->uid = (unsigned)peer_uid;
     memcpy(a->greeting, hello, sizeof(hello));
     snprintf(name, sizeof(name), "console %ld", (long)peer_pid);
-    id = diesel__task_spawn(__FILE__, NULL, name, session_main, a, 0);
+    /* No spawn site, as for main and a server's green threads: SPAWNED
+     * AT names where the program spawned a green thread, "-" for the
+     * library's own (it said lib/console_attach.c, without a line). */
+    id = diesel__task_spawn(NULL, NULL, name, session_main, a, 0);
     if (id < 0) {
         refuse("console attach from pid %d failed: cannot spawn its green "
             "thread: %s", (int)r->pid, strerror(errno));

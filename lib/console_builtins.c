@@ -40,10 +40,10 @@
  *
  * tasks
  *   One header line, one line per green thread by id, one summary line:
- *     ID      NAME             STATE    FOR       SWITCHES  STACK       HIGH    WAITS ON                     SPAWNED AT
- *     1       main             waiting  2.001s    3         1.2K/131K   4.6K    join 4 (worker)              -
- *     2       sleeper          sleeping 2.000s    1         0.1K/131K   4.6K*   sleep, timer 8.000s          test/check_builtins.c:88
- *     3       reader           waiting  1.999s    1         0.2K/131K   100.6K  fd 7 read, peer 127.0.0.1:5000, timer 1.500s   handler+0x1f (app)
+ *     ID  NAME     STATE     FOR     SWITCHES  STACK      HIGH    WAITS ON                                   SPAWNED AT
+ *     1   main     waiting   2.001s  3         1.2K/131K  4.6K    join 4 (worker)                            -
+ *     2   sleeper  sleeping  2.000s  1         0.1K/131K  4.6K*   sleep, timer 8.000s                        test/check_builtins.c:88
+ *     3   reader   waiting   1.999s  1         0.2K/131K  100.6K  fd 7 read, peer 127.0.0.1:5000, timer 1.500s  handler+0x1f (app)
  *     3 green threads: 0 running, 0 ready, 2 waiting, 1 sleeping
  *     * a stack from the pool, used before: the mark may be an earlier green thread's
  *     WARNING: green thread 'reader' (id 3) has used 100.6K of 131K (76%): over 75% of its stack
@@ -65,8 +65,12 @@
  *   the waiter's own description (struct diesel__wait.what); then
  *   ", timer S" when the wait has a timeout, S being the time left.
  *   SPAWNED AT is the file:line of the diesel_task_spawn() call, else the
- *   symbolized caller of diesel_task_spawn, else -.  Columns are padded,
- *   never cut: split on two or more spaces.
+ *   symbolized caller of diesel_task_spawn, else - (so for the library's
+ *   own: main, a server's green threads, console sessions).  Columns are
+ *   as wide as their widest cell, two spaces apart (console_table.c; a
+ *   cell over 60 columns is cut with "...", but the last): split on two
+ *   or more spaces.  The rows go into the table as the walk goes, and are
+ *   printed in slices too.
  *   {"now_s":12.3,"count":3,"tasks":[
  *    {"id":2,"name":"sleeper","state":"sleeping",
  *     "waits_on":"sleep, timer 8.000s",
@@ -142,7 +146,8 @@
  *     backend           epoll
  *     switch            x86_64
  *     hog warnings      over 100 ms        (or: off)
- *     longest runs      412 ms  spinner (id 7)      (or: none seen)
+ *     longest runs      412 ms  spinner (id 7)
+ *       (or: none over 100 ms; or, hog warnings off: not recorded: ...)
  *                       260 ms  parser (id 12)
  *   {"uptime_s":12.345,"iterations":1234,"switches":5678,"polls":910,
  *    "events":2048,
@@ -185,20 +190,20 @@
  *    "mappings":10050,"max_map_count":65530,"guard":"madvise"}
  *
  * fds
- *     FD     TYPE     WHAT                                   WAITER
- *     0      tty      /dev/pts/0
- *     3      socket   tcp 127.0.0.1:5000 -> 127.0.0.1:43222  read: 12 (conn)
- *     4      socket   tcp listening 0.0.0.0:8080             read: 2 (acceptor)
- *     5      socket   unix unix:/run/app.sock -> unix:
- *     6      pipe     pipe:[123456]
- *     7      file     /var/log/app.log
- *     8      other    anon_inode:[eventpoll]
+ *     FD  TYPE    WHAT                                  WAITER
+ *     0   tty     /dev/pts/0
+ *     3   socket  tcp 127.0.0.1:5000 -> 127.0.0.1:43222  read: 12 (conn)
+ *     4   socket  tcp listening 0.0.0.0:8080             read: 2 (acceptor)
+ *     5   socket  unix /run/app.sock -> (unnamed)
+ *     6   pipe    pipe:[123456]
+ *     7   file    /var/log/app.log
+ *     8   other   anon_inode:[eventpoll]
  *     9 descriptors open
  *   TYPE: socket, pipe, file, dir, tty, char, block, other.  For a
  *   socket WHAT is PROTO [listening] LOCAL [-> PEER]: PROTO tcp, udp,
  *   raw, unix, unix-dgram, unix-seqpacket (or "family N"); addresses
- *   127.0.0.1:5000, [::1]:5000, unix:/path, unix:@abstract, unix: when
- *   unnamed.  Otherwise WHAT is what the descriptor refers to, where the
+ *   127.0.0.1:5000, [::1]:5000, /path, @abstract, (unnamed) (the JSON
+ *   keeps unix: in front: unix:/path, unix:@abstract, unix:).  Otherwise WHAT is what the descriptor refers to, where the
  *   system tells (/proc/self/fd), else -.  WAITER: the green threads
  *   parked on it in the loop, "read: ID (NAME)" and/or "write: ...".
  *   {"count":9,"fds":[{"fd":3,"type":"socket","proto":"tcp",
@@ -207,13 +212,16 @@
  *
  * log [LOGGER LEVEL]
  *   Without arguments, the levels: the default first, as "*", then each
- *   logger that has a level of its own:
- *     *          INFO      (the default)
- *     diesel     WARNING
+ *   logger in use (given a level, or logged to), with its effective level:
+ *     LOGGER  LEVEL    WHENCE
+ *     *       INFO     the default
+ *     diesel  WARNING  set
+ *     dummy   INFO     the default's
  *   With LOGGER LEVEL, set it (LOGGER "*" sets the default; LEVEL is
  *   DEBUG, INFO, WARNING, ERROR or CRITICAL, any case), and reply
  *     dummy DEBUG (was INFO)
- *   {"default":"INFO","loggers":{"diesel":"WARNING"}}
+ *   {"default":"INFO","loggers":{"diesel":"WARNING","dummy":"INFO"},
+ *    "inherited":["dummy"]}
  *   {"logger":"dummy","level":"DEBUG","was":"INFO"}
  *
  * cancel ID
@@ -575,6 +583,27 @@ pace(struct pace *p)
         return 0;
     p->n = 0;
     return p->can ? diesel__task_yield_loop() : 0;
+}
+
+/* pace() as the table's printing calls it (console_table.c). */
+static int
+pace_cb(void *p)
+{
+    return pace(p);
+}
+
+/* A row of n cells (strings, escaped by the table); -1 out of memory. */
+static int
+table_cells(struct diesel_console_table *t, int n, ...)
+{
+    va_list ap;
+    int rc = 0;
+
+    va_start(ap, n);
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = diesel_console_table_cell(t, "%s", va_arg(ap, const char *));
+    va_end(ap);
+    return rc == 0 ? diesel_console_table_row(t) : -1;
 }
 
 static int
@@ -1009,6 +1038,7 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     int64_t start;
     size_t count[DIESEL__DONE + 1] = { 0 }, listed = 0, ninherited = 0;
     size_t head = 0;
+    struct diesel_console_table *tb = NULL;
     int rc = -1;
 
     (void)arg;
@@ -1026,16 +1056,16 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
         /* The header, with the count, goes in front once it is known. */
         head = out->len;
         put(&w, "\n");
-    } else {
-        put(&w, "%-7s %-16s %-8s %-9s %-9s %-11s %-7s %-28s %s\n", "ID",
-            "NAME", "STATE", "FOR", "SWITCHES", "STACK", "HIGH", "WAITS ON",
-            "SPAWNED AT");
+    } else if ((tb = diesel_console_table_create(9)) == NULL ||
+        table_cells(tb, 9, "ID", "NAME", "STATE", "FOR", "SWITCHES",
+        "STACK", "HIGH", "WAITS ON", "SPAWNED AT") != 0) {
+        fail(out, "%s", strerror(ENOMEM));
+        goto out;
     }
     for (size_t i = 0; i < il.n && !w.full; i++) {
         struct diesel__task *t = diesel__task_find(l, il.id[i]);
         char waits[512], spawned[512], forbuf[32], stack[32], high[32];
-        char ename[TX_NAME], ewaits[4 * sizeof(waits)];
-        char espawned[4 * sizeof(spawned)];
+        char id[24], sw[24];
         int deep;
         int64_t hw, now;
 
@@ -1070,13 +1100,17 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
                         (double)hw / 1024, t->dirty ? "*" : "");
                 else
                     snprintf(high, sizeof(high), "-");
-                put(&w, "%-7lld %-16s %-8s %-9s %-9llu %-11s %-7s %-28s "
-                    "%s\n", (long long)t->id,
-                    tx(ename, sizeof(ename), t->name),
-                    diesel__task_state_name(t->state), forbuf,
-                    (unsigned long long)t->switches, stack, high,
-                    tx(ewaits, sizeof(ewaits), waits),
-                    tx(espawned, sizeof(espawned), spawned));
+                snprintf(id, sizeof(id), "%lld", (long long)t->id);
+                snprintf(sw, sizeof(sw), "%llu",
+                    (unsigned long long)t->switches);
+                if (table_cells(tb, 9, id, t->name,
+                    diesel__task_state_name(t->state), forbuf, sw, stack,
+                    high, waits, spawned) != 0) {
+                    fail(out, "%s", strerror(ENOMEM));
+                    goto out;
+                }
+                if (diesel__console_table_bytes(tb) > out->limit)
+                    w.full = 1;
             }
             listed++;
         }
@@ -1094,6 +1128,17 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
         put_before(&w, head, "{\"now_s\":%.3f,\"count\":%zu,\"tasks\":[",
             secs(start - l->started), listed);
     } else {
+        /* The rows, now that the widths are known, in slices too. */
+        if (!w.full) {
+            int r = diesel__console_table_print_paced(tb, out, pace_cb, &p);
+
+            if (r > 0) {
+                interrupted(out);
+                goto out;
+            }
+            if (r < 0)
+                w.full = 1;
+        }
         put(&w, "%zu green threads: %zu running, %zu ready, %zu waiting, "
             "%zu sleeping\n", listed, count[DIESEL__RUNNING],
             count[DIESEL__READY], count[DIESEL__WAITING],
@@ -1105,6 +1150,7 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     }
     rc = done(&w);
 out:
+    diesel_console_table_destroy(tb);
     diesel__sym_close(tab);
     free(il.id);
     free(dl.d);
@@ -1542,12 +1588,27 @@ out:
 
 /* ---- stats --------------------------------------------------------------- */
 
+/* A row of a two-column table: a key and its value (out of memory makes
+ * the table fail when printed: console_table.c). */
+static void DIESEL_PRINTF(3, 4)
+kv(struct diesel_console_table *t, const char *key, const char *fmt, ...)
+{
+    char val[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(val, sizeof(val), fmt, ap);
+    va_end(ap);
+    (void)(table_cells(t, 2, key, val) != 0);
+}
+
 int
 diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
     struct diesel_loop *l;
     struct w w;
+    struct diesel_console_table *tb;
     uint64_t ready = 0;
     int64_t up;
 
@@ -1584,36 +1645,44 @@ diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
         put(&w, "]}\n");
         return done(&w);
     }
-    put(&w, "uptime            %.3fs\n", secs(up));
-    put(&w, "iterations        %llu\n", (unsigned long long)l->iterations);
-    put(&w, "switches          %llu\n", (unsigned long long)l->switches);
-    put(&w, "polls             %llu\n", (unsigned long long)l->polls);
-    put(&w, "events            %llu\n", (unsigned long long)l->events);
-    put(&w, "fds watched       %d\n", l->watched);
-    put(&w, "fd waiters        %d\n", l->fd_waiters);
-    put(&w, "timers pending    %zu\n", l->timers.n);
-    put(&w, "green threads     %llu (%llu spawned, %llu ready, %u pooled "
-        "stacks)\n", (unsigned long long)l->ntasks,
+    if ((tb = diesel_console_table_create(2)) == NULL)
+        return fail(out, "%s", strerror(ENOMEM));
+    kv(tb, "uptime", "%.3fs", secs(up));
+    kv(tb, "iterations", "%llu", (unsigned long long)l->iterations);
+    kv(tb, "switches", "%llu", (unsigned long long)l->switches);
+    kv(tb, "polls", "%llu", (unsigned long long)l->polls);
+    kv(tb, "events", "%llu", (unsigned long long)l->events);
+    kv(tb, "fds watched", "%d", l->watched);
+    kv(tb, "fd waiters", "%d", l->fd_waiters);
+    kv(tb, "timers pending", "%zu", l->timers.n);
+    kv(tb, "green threads", "%llu (%llu spawned, %llu ready, %u pooled "
+        "stacks)", (unsigned long long)l->ntasks,
         (unsigned long long)l->spawned, (unsigned long long)ready, l->npool);
-    put(&w, "console sessions  %d\n", diesel__console_sessions());
-    put(&w, "dropped signals   %lu\n", diesel__console_dropped());
-    put(&w, "backend           %s\n", diesel_loop_backend());
-    put(&w, "switch            %s\n", diesel__switch_name());
+    kv(tb, "console sessions", "%d", diesel__console_sessions());
+    kv(tb, "dropped signals", "%lu", diesel__console_dropped());
+    kv(tb, "backend", "%s", diesel_loop_backend());
+    kv(tb, "switch", "%s", diesel__switch_name());
     if (diesel__hog_threshold(l) > 0)
-        put(&w, "hog warnings      over %lld ms\n",
+        kv(tb, "hog warnings", "over %lld ms",
             (long long)diesel__hog_threshold(l));
     else
-        put(&w, "hog warnings      off\n");
-    if (l->runs[0].len == 0)
-        put(&w, "longest runs      none seen\n");
-    for (size_t i = 0; i < DIESEL__RUNS_TOP && l->runs[i].len > 0; i++) {
-        char name[TX_NAME];
-
-        put(&w, "%-17s %lld ms  %s (id %lld)\n", i == 0 ? "longest runs" :
-            "", (long long)(l->runs[i].len / 1000000),
-            tx(name, sizeof(name), l->runs[i].name),
+        kv(tb, "hog warnings", "off");
+    /* Runs are measured where the hog watchdog looks, so as to cost the
+     * switch nothing (hog.c): with the watchdog off there are none, and
+     * the reply says why rather than "none seen". */
+    if (l->runs[0].len == 0 && diesel__hog_threshold(l) > 0)
+        kv(tb, "longest runs", "none over %lld ms",
+            (long long)diesel__hog_threshold(l));
+    else if (l->runs[0].len == 0)
+        kv(tb, "longest runs", "not recorded: hog warnings are off (turn "
+            "them on with diesel_loop_hog_warn)");
+    for (size_t i = 0; i < DIESEL__RUNS_TOP && l->runs[i].len > 0; i++)
+        kv(tb, i == 0 ? "longest runs" : "", "%lld ms  %s (id %lld)",
+            (long long)(l->runs[i].len / 1000000), l->runs[i].name,
             (long long)l->runs[i].id);
-    }
+    if (diesel_console_table_print(tb, out) != 0)
+        w.full = 1;
+    diesel_console_table_destroy(tb);
     return done(&w);
 }
 
@@ -1904,6 +1973,20 @@ fd_describe(int fd, struct fdinfo *fi)
     }
 }
 
+/*
+ * A unix socket's address in the text form of fds: its PROTO already
+ * says unix, so the "unix:" prefix of the JSON's addresses is left out
+ * ("unix unix:/run/app.sock" said the word twice), and an unnamed end
+ * reads "(unnamed)".
+ */
+static const char *
+unix_addr(const char *a)
+{
+    if (strncmp(a, "unix:", 5) != 0)
+        return a;
+    return a[5] != '\0' ? a + 5 : "(unnamed)";
+}
+
 static void
 put_waiter_json(struct w *w, const struct diesel__task *t)
 {
@@ -1923,6 +2006,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     struct diesel_loop *l;
     struct w w;
     struct pace p;
+    struct diesel_console_table *tb = NULL;
     int *fds = NULL;
     size_t n = 0, listed = 0, head = 0;
 
@@ -1960,18 +2044,21 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     if (w.json) {
         head = out->len;
         put(&w, "\n");
-    } else {
-        put(&w, "%-6s %-8s %-44s %s\n", "FD", "TYPE", "WHAT", "WAITER");
+    } else if ((tb = diesel_console_table_create(4)) == NULL ||
+        table_cells(tb, 4, "FD", "TYPE", "WHAT", "WAITER") != 0) {
+        diesel_console_table_destroy(tb);
+        free(fds);
+        return fail(out, "%s", strerror(ENOMEM));
     }
     for (size_t i = 0; i < n && !w.full; i++) {
         int fd = fds[i];
         struct diesel__task *rd = NULL, *wr = NULL;
         struct fdinfo fi;
-        char what[512], waiter[160 + 2 * TX_NAME], ename[TX_NAME];
-        char ewhat[4 * sizeof(what)];
+        char what[2048], waiter[160 + 2 * DIESEL__NAME_MAX], num[16];
         size_t k = 0;
 
         if (i > 0 && pace(&p) != 0) {
+            diesel_console_table_destroy(tb);
             free(fds);
             return interrupted(out);
         }
@@ -2007,28 +2094,37 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         listed++;
         if (fi.is_socket)
             snprintf(what, sizeof(what), "%s%s %s%s%s", fi.proto,
-                fi.listening ? " listening" : "", fi.local,
-                fi.peer[0] ? " -> " : "", fi.peer);
+                fi.listening ? " listening" : "", unix_addr(fi.local),
+                fi.peer[0] ? " -> " : "", unix_addr(fi.peer));
         else
             snprintf(what, sizeof(what), "%s", fi.path[0] ? fi.path : "-");
         waiter[0] = '\0';
         if (rd != NULL)
             k += (size_t)snprintf(waiter, sizeof(waiter), "read: %lld (%s)",
-                (long long)rd->id, tx(ename, sizeof(ename), rd->name));
+                (long long)rd->id, rd->name);
         if (wr != NULL && k < sizeof(waiter))
             snprintf(waiter + k, sizeof(waiter) - k, "%swrite: %lld (%s)",
-                k ? ", " : "", (long long)wr->id,
-                tx(ename, sizeof(ename), wr->name));
-        tx(ewhat, sizeof(ewhat), what);
-        if (waiter[0] != '\0')
-            put(&w, "%-6d %-8s %-44s %s\n", fd, fi.type, ewhat, waiter);
-        else
-            put(&w, "%-6d %-8s %s\n", fd, fi.type, ewhat);
+                k ? ", " : "", (long long)wr->id, wr->name);
+        snprintf(num, sizeof(num), "%d", fd);
+        if (table_cells(tb, 4, num, fi.type, what, waiter) != 0) {
+            diesel_console_table_destroy(tb);
+            free(fds);
+            return fail(out, "%s", strerror(ENOMEM));
+        }
     }
     if (w.json) {
         put(&w, "%s]}\n", listed ? "\n" : "");
         put_before(&w, head, "{\"count\":%zu,\"fds\":[", listed);
     } else {
+        int r = diesel__console_table_print_paced(tb, out, pace_cb, &p);
+
+        diesel_console_table_destroy(tb);
+        if (r > 0) {
+            free(fds);
+            return interrupted(out);
+        }
+        if (r < 0)
+            w.full = 1;
         put(&w, "%zu descriptors open\n", listed);
     }
     free(fds);
@@ -2037,18 +2133,15 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
 
 /* ---- log ----------------------------------------------------------------- */
 
+/* A row of log's table: LOGGER  LEVEL  WHENCE. */
 static void
-log_line(const char *name, int level, void *arg)
+log_line(const char *name, int level, int own, void *arg)
 {
-    struct w *w = arg;
+    struct diesel_console_table *t = arg;
 
-    char ename[4 * 64];
-
-    if (name == NULL)
-        put(w, "%-10s %-9s (the default)\n", "*", diesel_log_level_name(level));
-    else
-        put(w, "%-10s %s\n", tx(ename, sizeof(ename), name),
-            diesel_log_level_name(level));
+    (void)(table_cells(t, 3, name != NULL ? name : "*",
+        diesel_log_level_name(level), name == NULL ? "the default" :
+        own ? "set" : "the default's") != 0);
 }
 
 struct log_json {
@@ -2057,10 +2150,11 @@ struct log_json {
 };
 
 static void
-log_json_entry(const char *name, int level, void *arg)
+log_json_entry(const char *name, int level, int own, void *arg)
 {
     struct log_json *lj = arg;
 
+    (void)own;
     if (name == NULL) {
         put(lj->w, "{\"default\":\"%s\",\"loggers\":{",
             diesel_log_level_name(level));
@@ -2071,6 +2165,21 @@ log_json_entry(const char *name, int level, void *arg)
     lj->first = 0;
     jstr(lj->w, name);
     put(lj->w, ":\"%s\"", diesel_log_level_name(level));
+}
+
+/* The loggers that take the default's level, for the JSON's list. */
+static void
+log_json_inherited(const char *name, int level, int own, void *arg)
+{
+    struct log_json *lj = arg;
+
+    (void)level;
+    if (name == NULL || own)
+        return;
+    if (!lj->first)
+        put(lj->w, ",");
+    lj->first = 0;
+    jstr(lj->w, name);
 }
 
 int
@@ -2099,9 +2208,22 @@ diesel__cmd_log(struct diesel_console_out *out, int argc, char **argv,
             struct log_json lj = { &w, 1 };
 
             diesel__log_foreach(log_json_entry, &lj);
-            put(&w, "}}\n");
+            put(&w, "},\"inherited\":[");
+            lj.first = 1;
+            diesel__log_foreach(log_json_inherited, &lj);
+            put(&w, "]}\n");
         } else {
-            diesel__log_foreach(log_line, &w);
+            struct diesel_console_table *t = diesel_console_table_create(3);
+
+            if (t == NULL || table_cells(t, 3, "LOGGER", "LEVEL", "WHENCE")
+                != 0) {
+                diesel_console_table_destroy(t);
+                return fail(out, "%s", strerror(ENOMEM));
+            }
+            diesel__log_foreach(log_line, t);
+            if (diesel_console_table_print(t, out) != 0)
+                w.full = 1;
+            diesel_console_table_destroy(t);
         }
         return done(&w);
     }
@@ -2187,36 +2309,37 @@ static const struct {
     const char *name;
     const char *help;
     diesel_console_fn fn;
+    int no_json;        /* it has no JSON form: --json is refused */
 } builtins[] = {
     { "pid", "pid [--json]: process id, parent, user, executable, uptime",
-      diesel__cmd_pid },
+      diesel__cmd_pid, 0 },
     { "tasks", "tasks [--json]: every green thread: id, name, state, what it "
       "waits on and for how long, switches, stack now and high-water mark, "
       "where spawned",
-      diesel__cmd_tasks },
+      diesel__cmd_tasks, 0 },
     { "stacks", "stacks [--all] [--json] [ID]: backtraces of the green "
       "threads, identical ones grouped; --all: the library's frames too",
-      diesel__cmd_stacks },
+      diesel__cmd_stacks, 0 },
     { "stats", "stats [--json]: loop figures: uptime, iterations, switches, "
       "polls, fds, timers, green threads, console, hog warnings and the "
-      "longest runs", diesel__cmd_stats },
+      "longest runs", diesel__cmd_stats, 0 },
     { "mem", "mem [--json]: RSS, malloc, stack memory reserved and committed, "
       "stack high-water marks, mappings against vm.max_map_count",
-      diesel__cmd_mem },
+      diesel__cmd_mem, 0 },
     { "fds", "fds [--json]: open descriptors: type, address or path, green "
-      "thread waiting on it", diesel__cmd_fds },
+      "thread waiting on it", diesel__cmd_fds, 0 },
     { "log", "log [--json] [LOGGER LEVEL | tail [N] | follow]: show the log "
       "levels, or set one (* is the default); tail: the last N lines logged "
       "(all those kept); follow: stream new lines until a line is sent",
-      diesel__cmd_log },
+      diesel__cmd_log, 0 },
     { "cancel", "cancel [--json] ID: make green thread ID's blocking calls "
-      "fail with ECANCELED", diesel__cmd_cancel },
+      "fail with ECANCELED", diesel__cmd_cancel, 0 },
     { "profile", "profile SECONDS [--hz N] [--folded]: sample the loop's "
       "thread (99 Hz): the hottest functions per green thread, or folded "
-      "stacks for a flame graph", diesel__cmd_profile },
+      "stacks for a flame graph", diesel__cmd_profile, 1 },
     { "sync", "sync [--json]: events, queues and locks: holders, waiters "
       "and for how long, queue lengths, cycles of green threads waiting for "
-      "each other", diesel__cmd_sync },
+      "each other", diesel__cmd_sync, 0 },
 };
 
 void
@@ -2225,7 +2348,8 @@ diesel__console_builtins_register(void)
     diesel__bt_init();
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
         if (diesel__console_register(builtins[i].name, builtins[i].help,
-            builtins[i].fn, NULL, 1) != 0)
+            builtins[i].fn, NULL, DIESEL__CMD_BUILTIN |
+            (builtins[i].no_json ? DIESEL__CMD_NO_JSON : 0)) != 0)
             diesel_log("diesel", DIESEL_LOG_ERROR, "console: cannot "
                 "register the built-in command '%s': %s", builtins[i].name,
                 strerror(errno));

@@ -552,7 +552,7 @@ diesel__console_top_register(void)
 
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         if (diesel__console_register(cmds[i].name, cmds[i].help,
-            cmds[i].fn, NULL, 1) != 0)
+            cmds[i].fn, NULL, DIESEL__CMD_BUILTIN) != 0)
             diesel_log("diesel", DIESEL_LOG_ERROR, "console: cannot "
                 "register the built-in command '%s': %s", cmds[i].name,
                 strerror(errno));

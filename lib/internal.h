@@ -761,10 +761,11 @@ size_t diesel__log_tail(size_t n, void (*fn)(const char *line, void *),
  * says how many of those were pushed out already.  The next seq. */
 uint64_t diesel__log_since(uint64_t seq, void (*fn)(const char *line,
     void *), void *arg, uint64_t *lost);
-/* Call fn for the default level (name NULL) and then for each named
- * logger, on a copy taken under the lock (fn may log). */
-void diesel__log_foreach(void (*fn)(const char *name, int level, void *),
-    void *arg);
+/* Call fn for the default level (name NULL) and then for each logger in
+ * use (given a level, or logged to), with its effective level and whether
+ * that level is its own, on a copy taken under the lock (fn may log). */
+void diesel__log_foreach(void (*fn)(const char *name, int level, int own,
+    void *), void *arg);
 
 /* ------------------------------------------------------------------------
  * platform_*.c */

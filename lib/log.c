@@ -21,14 +21,23 @@
 #define LOGGER_NAME_MAX 64
 #define LINE_MAX_BYTES 4096
 
+/*
+ * A logger that was given a level, or that logged: the console's log
+ * lists every logger in use, with its effective level.  One that only
+ * logged takes the default (own 0).  At most USED_MAX of those are kept,
+ * so that a program making up logger names cannot grow the array
+ * without end.
+ */
+#define USED_MAX 256
 struct logger {
     char name[LOGGER_NAME_MAX];
     int level;
+    int own;             /* the level is its own, not the default */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct logger *loggers;
-static size_t nloggers, cap_loggers;
+static size_t nloggers, cap_loggers, nused;
 static int default_level = DIESEL_LOG_INFO;
 static int log_fd = 2;
 static long utc_offset;          /* seconds east of UTC, for signal-safe
@@ -102,7 +111,31 @@ level_of(const char *logger)
 {
     struct logger *lg = logger ? find(logger) : NULL;
 
-    return lg ? lg->level : default_level;
+    return lg && lg->own ? lg->level : default_level;
+}
+
+/* A new entry at the end of the array (under lock), NULL and ENOMEM. */
+static struct logger *
+add(const char *logger)
+{
+    struct logger *lg;
+
+    if (nloggers == cap_loggers) {
+        size_t cap = cap_loggers ? cap_loggers * 2 : 8;
+        struct logger *a = realloc(loggers, cap * sizeof(*a));
+
+        if (a == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        loggers = a;
+        cap_loggers = cap;
+    }
+    lg = &loggers[nloggers++];
+    strcpy(lg->name, logger);
+    lg->level = default_level;
+    lg->own = 0;
+    return lg;
 }
 
 int
@@ -137,32 +170,20 @@ diesel_log_level_set(const char *logger, int level)
     pthread_mutex_lock(&lock);
     if (logger == NULL) {
         default_level = level;
-    } else if ((lg = find(logger)) != NULL) {
+    } else if ((lg = find(logger)) != NULL ||
+        (lg = add(logger)) != NULL) {
         lg->level = level;
+        lg->own = 1;
     } else {
-        if (nloggers == cap_loggers) {
-            size_t cap = cap_loggers ? cap_loggers * 2 : 8;
-            struct logger *a = realloc(loggers, cap * sizeof(*a));
-            if (a == NULL) {
-                rc = -1;
-                errno = ENOMEM;
-                goto out;
-            }
-            loggers = a;
-            cap_loggers = cap;
-        }
-        lg = &loggers[nloggers++];
-        strcpy(lg->name, logger);
-        lg->level = level;
+        rc = -1;
     }
-out:
     pthread_mutex_unlock(&lock);
     return rc;
 }
 
 void
-diesel__log_foreach(void (*fn)(const char *name, int level, void *),
-    void *arg)
+diesel__log_foreach(void (*fn)(const char *name, int level, int own,
+    void *), void *arg)
 {
     struct logger *copy;
     size_t n;
@@ -178,9 +199,10 @@ diesel__log_foreach(void (*fn)(const char *name, int level, void *),
     else
         n = 0;
     pthread_mutex_unlock(&lock);
-    fn(NULL, def, arg);
+    fn(NULL, def, 1, arg);
     for (size_t i = 0; i < n; i++)
-        fn(copy[i].name, copy[i].level, arg);
+        fn(copy[i].name, copy[i].own ? copy[i].level : def, copy[i].own,
+            arg);
     free(copy);
 }
 
@@ -304,6 +326,7 @@ void
 diesel_vlog(const char *logger, int level, const char *fmt, va_list ap)
 {
     char line[LINE_MAX_BYTES], msg[LINE_MAX_BYTES];
+    struct logger *lg;
     struct timespec ts;
     struct tm tm;
     size_t n;
@@ -312,7 +335,12 @@ diesel_vlog(const char *logger, int level, const char *fmt, va_list ap)
     if (logger == NULL)
         logger = "diesel";
     pthread_mutex_lock(&lock);
-    m = level < level_of(logger);
+    lg = find(logger);
+    m = level < (lg != NULL && lg->own ? lg->level : default_level);
+    /* Remember it for the console's log (a failure only leaves it out). */
+    if (lg == NULL && nused < USED_MAX && logger[0] != '\0' &&
+        strlen(logger) < LOGGER_NAME_MAX && add(logger) != NULL)
+        nused++;
     pthread_mutex_unlock(&lock);
     if (m)
         goto out;

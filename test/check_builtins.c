@@ -167,6 +167,85 @@ line_starting(const char *text, const char *prefix, char *buf, size_t size)
     return NULL;
 }
 
+/* line (up to its newline) with each run of two or more spaces, which
+ * is what separates a table's columns, as " | ". */
+static char *
+cells(const char *line, char *buf, size_t size)
+{
+    size_t n = 0;
+
+    for (const char *p = line; *p != '\0' && *p != '\n' && n + 4 < size;
+        p++) {
+        if (p[0] == ' ' && p[1] == ' ') {
+            while (p[1] == ' ')
+                p++;
+            memcpy(buf + n, " | ", 3);
+            n += 3;
+        } else {
+            buf[n++] = *p;
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The first row of text whose cells, as cells() writes them, begin with
+ * want; its cells in buf. */
+static char *
+row_starting(const char *text, const char *want, char *buf, size_t size)
+{
+    for (const char *p = text; p != NULL && *p != '\0'; ) {
+        if (strncmp(cells(p, buf, size), want, strlen(want)) == 0)
+            return buf;
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* The terminal column (UTF-8 characters, East Asian wide ones two, as
+ * console_table.c counts) where each cell of line starts; their count. */
+static int
+cell_columns(const char *line, int *col, int max)
+{
+    int n = 0, c = 0;
+    const unsigned char *p = (const unsigned char *)line;
+
+    while (*p != '\0' && *p != '\n' && n < max) {
+        if (p == (const unsigned char *)line || (p[-1] == ' ' &&
+            p[-2] == ' ' && *p != ' '))
+            col[n++] = c;
+        if ((*p & 0xc0) != 0x80)
+            c += *p >= 0xe3 && *p <= 0xe9 ? 2 : 1;
+        p++;
+    }
+    return n;
+}
+
+/* Every row from the header (the line starting with header) to the line
+ * that holds end (or the end of text) has its cells where the header has its columns. */
+static void
+ck_table_aligned(const char *text, const char *header, const char *end)
+{
+    int hcol[16], col[16], nh, n, rows = 0;
+    const char *p = strstr(text, header);
+
+    ck_assert_msg(p != NULL, "no header '%s' in:\n%s", header, text);
+    nh = cell_columns(p, hcol, 16);
+    for (p = strchr(p, '\n') + 1; *p != '\0' && (end == NULL ||
+        strstr(p, end) == NULL || strstr(p, end) > strchr(p, '\n'));
+        p = strchr(p, '\n') + 1) {
+        n = cell_columns(p, col, 16);
+        ck_assert_msg(n <= nh, "more cells than columns: %.*s",
+            (int)strcspn(p, "\n"), p);
+        for (int i = 0; i < n; i++)
+            ck_assert_msg(col[i] == hcol[i], "cell %d at column %d, its "
+                "header at %d:\n%s", i, col[i], hcol[i], text);
+        rows++;
+    }
+    ck_assert_int_gt(rows, 0);
+}
+
 /*
  * p points at a group's "\n    ids: ..." line; if the next line is the
  * fold of the library's frames, "    (WHAT: N library frame[s])", the
@@ -199,7 +278,7 @@ task_line(const char *text, int64_t id, char *buf, size_t size)
 {
     char prefix[32];
 
-    snprintf(prefix, sizeof(prefix), "%-7lld ", (long long)id);
+    snprintf(prefix, sizeof(prefix), "%lld  ", (long long)id);
     return line_starting(text, prefix, buf, size);
 }
 
@@ -470,7 +549,7 @@ tasks_main(void *arg)
     fresh = diesel_task_spawn("fresh", nothing, NULL, 0);
 
     r = cmd_ok("tasks");
-    ck_assert_ptr_nonnull(line_starting(r.out, "ID      NAME", line,
+    ck_assert_ptr_nonnull(line_starting(r.out, "ID  NAME", line,
         sizeof(line)));
     ck_assert_ptr_nonnull(strstr(line, "WAITS ON"));
     ck_assert_ptr_nonnull(strstr(line, "SPAWNED AT"));
@@ -586,6 +665,99 @@ spawned_by_call_main(void *arg)
 START_TEST(tasks_names_the_spawning_call_without_the_macro)
 {
     ck_assert_int_eq(t_run(spawned_by_call_main, NULL), 0);
+}
+END_TEST
+
+/*
+ * Columns are sized from the rows: a name, a wait and a spawn site longer
+ * than any fixed field (a peer address, a UTF-8 name with wide
+ * characters, a name of the longest kind) leave every later column where
+ * the header has it.
+ */
+static int
+aligned_main(void *arg)
+{
+    struct res r;
+    char line[1024];
+    int64_t a, b;
+
+    (void)arg;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    read_fd = sv[0];
+    a = diesel_task_spawn("a-name-of-thirty-one-bytes-long", fd_reader,
+        &read_fd, 0);
+    b = diesel_task_spawn("\xe5\x90\x8d\xe5\x89\x8d-na\xc3\xafve", sleeper_a,
+        NULL, 0);
+    diesel_task_spawn("x", sleeper_b, NULL, 0);
+    ck_assert_int_eq(diesel_sleep(20), 0);
+    r = cmd_ok("tasks");
+    ck_table_aligned(r.out, "ID  ", "green threads:");
+    ck_assert_ptr_nonnull(task_line(r.out, a, line, sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, "a-name-of-thirty-one-bytes-long  "));
+    ck_assert_ptr_nonnull(task_line(r.out, b, line, sizeof(line)));
+    ck_assert_ptr_nonnull(strstr(line, "\xe5\x90\x8d\xe5\x89\x8d-na\xc3\xafve  "));
+    free(r.out);
+    close(sv[0]);
+    close(sv[1]);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+START_TEST(tasks_long_cells_keep_later_columns_aligned)
+{
+    ck_assert_int_eq(t_run(aligned_main, NULL), 0);
+}
+END_TEST
+
+/* The table helper itself: widths on the escaped text (a control byte
+ * takes four columns as \xHH), wide characters two columns, a cell over
+ * the cap cut with "...", the last column never cut nor padded. */
+START_TEST(table_sizes_columns_from_escaped_cells_and_caps_them)
+{
+    struct diesel_console_out o;
+    struct diesel_console_table *t = diesel_console_table_create(3);
+    char big[200];
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_ptr_nonnull(t);
+    diesel__console_out_init(&o);
+    ck_assert_int_eq(diesel_console_table_cell(t, "A"), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "B"), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "C"), 0);
+    ck_assert_int_eq(diesel_console_table_row(t), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "a\033b"), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "\xe5\x90\x8d"), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "%s", big), 0);
+    ck_assert_int_eq(diesel_console_table_row(t), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "%s", big), 0);
+    ck_assert_int_eq(diesel_console_table_row(t), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "1"), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "2"), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "3"), 0);
+    ck_assert_int_eq(diesel_console_table_cell(t, "4"), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_console_table_row(t), 0);
+    ck_assert_int_eq(diesel_console_table_print(t, &o), 0);
+    ck_assert_ptr_nonnull(o.buf);
+    o.buf[o.len] = '\0';
+    {
+        char want[1024], cut[64];
+
+        memset(cut, 'x', 57);
+        strcpy(cut + 57, "...");
+        snprintf(want, sizeof(want),
+            "A%*s  B   C\n"
+            "a\\x1bb%*s  \xe5\x90\x8d  %s\n"
+            "%s\n"
+            "1%*s  2   3\n", 59, "", 54, "", big, cut, 59, "");
+        ck_assert_str_eq(o.buf, want);
+    }
+    diesel__console_out_fini(&o);
+    diesel_console_table_destroy(t);
+    errno = 0;
+    ck_assert_ptr_null(diesel_console_table_create(0));
+    ck_assert_int_eq(errno, EINVAL);
 }
 END_TEST
 
@@ -1128,6 +1300,19 @@ stats_main(void *arg)
         (double)diesel__loop->events);
     ck_assert_double_ge(json_num(r.out, "uptime_s"), 0.019);
     free(r.out);
+    /* No runs: the reply says why. */
+    diesel_loop_hog_warn(0);
+    r = cmd_ok("stats");
+    ck_assert_msg(strstr(r.out, "longest runs      not recorded: hog "
+        "warnings are off (turn them on with diesel_loop_hog_warn)\n") !=
+        NULL, "%s", r.out);
+    free(r.out);
+    diesel_loop_hog_warn(60000);
+    r = cmd_ok("stats");
+    ck_assert_msg(strstr(r.out, "longest runs      none over 60000 ms\n")
+        != NULL, "%s", r.out);
+    free(r.out);
+    diesel_loop_hog_warn(0);
     cmd_err("stats now", "usage: stats [--json]");
     diesel_loop_stop(0);
     return 0;
@@ -1437,34 +1622,45 @@ fds_main(void *arg)
     ck_assert_int_eq(diesel_sleep(20), 0);
 
     r = cmd_ok("fds");
-    ck_assert_ptr_nonnull(line_starting(r.out, "FD     TYPE     WHAT", line,
-        sizeof(line)));
-    snprintf(want, sizeof(want), "%-6d socket   unix unix: -> unix:", sv[0]);
-    ck_assert_ptr_nonnull(line_starting(r.out, want, line, sizeof(line)));
+    ck_assert_ptr_nonnull(row_starting(r.out, "FD | TYPE | WHAT | WAITER",
+        line, sizeof(line)));
+    ck_table_aligned(r.out, "FD ", "descriptors open");
+    /* A unix socket says unix once: no "unix:" after the protocol. */
+    ck_assert_msg(strstr(r.out, "unix unix:") == NULL, "%s", r.out);
+    snprintf(want, sizeof(want), "%d | socket | unix (unnamed) -> "
+        "(unnamed) | ", sv[0]);
+    ck_assert_msg(row_starting(r.out, want, line, sizeof(line)) != NULL,
+        "%s", r.out);
     snprintf(want, sizeof(want), "read: %lld (reader)", (long long)rd);
     ck_assert_msg(strstr(line, want) != NULL, "%s", line);
-    snprintf(want, sizeof(want), "%-6d pipe     pipe:[", pfd[0]);
-    ck_assert_msg(line_starting(r.out, want, line, sizeof(line)) != NULL,
+    snprintf(want, sizeof(want), "%d | pipe | pipe:[", pfd[0]);
+    ck_assert_msg(row_starting(r.out, want, line, sizeof(line)) != NULL,
         "%s", r.out);
-    snprintf(want, sizeof(want), "%-6d socket   tcp listening 127.0.0.1:%u\n",
+    snprintf(want, sizeof(want), "%d | socket | tcp listening 127.0.0.1:%u",
         lfd, port);
-    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
-    snprintf(want, sizeof(want), "%-6d socket   tcp 127.0.0.1:%u -> "
-        "127.0.0.1:%u\n", cfd, cport, port);
-    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
-    snprintf(want, sizeof(want), "%-6d socket   tcp 127.0.0.1:%u -> "
-        "127.0.0.1:%u\n", afd, port, cport);
-    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    ck_assert_msg(row_starting(r.out, want, line, sizeof(line)) != NULL &&
+        strcmp(line, want) == 0, "%s", r.out);
+    snprintf(want, sizeof(want), "%d | socket | tcp 127.0.0.1:%u -> "
+        "127.0.0.1:%u", cfd, cport, port);
+    ck_assert_msg(row_starting(r.out, want, line, sizeof(line)) != NULL &&
+        strcmp(line, want) == 0, "%s", r.out);
+    snprintf(want, sizeof(want), "%d | socket | tcp 127.0.0.1:%u -> "
+        "127.0.0.1:%u", afd, port, cport);
+    ck_assert_msg(row_starting(r.out, want, line, sizeof(line)) != NULL &&
+        strcmp(line, want) == 0, "%s", r.out);
     if (v6 >= 0) {
-        snprintf(want, sizeof(want), "%-6d socket   tcp listening [::1]:",
+        snprintf(want, sizeof(want), "%d | socket | tcp listening [::1]:",
             v6);
-        ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+        ck_assert_msg(row_starting(r.out, want, line, sizeof(line)) != NULL,
+            "%s", r.out);
     }
-    snprintf(want, sizeof(want), "%-6d socket   unix listening unix:%s\n",
-        ufd, path);
-    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
-    snprintf(want, sizeof(want), "%-6d file     /proc/", file);
-    ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
+    snprintf(want, sizeof(want), "%d | socket | unix listening %s", ufd,
+        path);
+    ck_assert_msg(row_starting(r.out, want, line, sizeof(line)) != NULL &&
+        strcmp(line, want) == 0, "%s", r.out);
+    snprintf(want, sizeof(want), "%d | file | /proc/", file);
+    ck_assert_msg(row_starting(r.out, want, line, sizeof(line)) != NULL,
+        "%s", r.out);
     /* Every open descriptor, once (t_count_fds looks below 4096; valgrind
      * keeps its own further up, and they are listed too). */
     ck_assert_int_eq(fds_listed_below(r.out, 4096), t_count_fds());
@@ -1525,12 +1721,29 @@ log_main(void *arg)
     r = cmd_ok("log beta WARN");
     free(r.out);
     r = cmd_ok("log");
-    ck_assert_ptr_nonnull(line_starting(r.out, "*          INFO      (the "
-        "default)", line, sizeof(line)));
-    ck_assert_ptr_nonnull(line_starting(r.out, "alpha      DEBUG", line,
+    ck_assert_ptr_nonnull(row_starting(r.out, "LOGGER | LEVEL | WHENCE",
+        line, sizeof(line)));
+    ck_assert_ptr_nonnull(row_starting(r.out, "* | INFO | the default",
+        line, sizeof(line)));
+    ck_assert_ptr_nonnull(row_starting(r.out, "alpha | DEBUG | set", line,
         sizeof(line)));
-    ck_assert_ptr_nonnull(line_starting(r.out, "beta       WARNING", line,
+    ck_assert_ptr_nonnull(row_starting(r.out, "beta | WARNING | set", line,
         sizeof(line)));
+    ck_table_aligned(r.out, "LOGGER", NULL);
+    free(r.out);
+    /* A logger that only logged is listed, with the default's level. */
+    diesel_log("onlylogged", DIESEL_LOG_DEBUG, "below the level");
+    r = cmd_ok("log");
+    ck_assert_msg(row_starting(r.out, "onlylogged | INFO | the default's",
+        line, sizeof(line)) != NULL, "%s", r.out);
+    ck_table_aligned(r.out, "LOGGER", NULL);
+    free(r.out);
+    r = cmd_ok("log --json");
+    ck_assert_json(r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"onlylogged\":\"INFO\""));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"inherited\":["));
+    ck_assert_ptr_nonnull(strstr(strstr(r.out, "\"inherited\":["),
+        "\"onlylogged\""));
     free(r.out);
     r = cmd_ok("log * ERROR");
     ck_assert_str_eq(r.out, "* ERROR (was INFO)\n");
@@ -2385,6 +2598,8 @@ diesel_builtins_suite(void)
     tcase_add_test(tc, tasks_lists_ids_names_states_waits_and_durations);
     tcase_add_test(tc,
         tasks_names_the_spawning_call_without_the_macro);
+    tcase_add_test(tc, tasks_long_cells_keep_later_columns_aligned);
+    tcase_add_test(tc, table_sizes_columns_from_escaped_cells_and_caps_them);
     tcase_add_test(tc, stacks_groups_identical_stacks_and_names_functions);
     tcase_add_test(tc,
         stacks_say_func_offset_where_a_module_has_no_line_table);

@@ -413,31 +413,66 @@ START_TEST(help_lists_every_command_sorted_or_one)
 {
     struct dcc c;
     char prev[64] = "";
-    int n = 0;
+    int n = 0, section = 0, col = -1, builtins = 0, own = 0;
 
     app_setup();
     attach(&c);
     expect(&c, "help", 0, NULL);
+    /* Two aligned lists, "  USAGE  what it does": the built-ins, then
+     * the service's own; each sorted; [--json] marks those that take it.
+     * Descriptions start in one column within a list. */
     for (char *line = strtok(reply, "\n"); line != NULL;
         line = strtok(NULL, "\n")) {
-        char name[64];
+        char name[64], twice[140];
+        const char *gap;
+
         if (strcmp(line, "OK") == 0)
             break;
         ck_assert_msg(strncmp(line, "| ", 2) == 0, "line: %s", line);
-        ck_assert_int_eq(sscanf(line + 2, "%63s", name), 1);
-        ck_assert_msg(strstr(line + 2, "  ") == line + 2 + strlen(name),
-            "NAME, two spaces, help: %s", line);
+        if (strcmp(line, "| Built-in commands:") == 0 ||
+            strcmp(line, "| This service's commands:") == 0) {
+            ck_assert_int_eq(section, line[2] == 'B' ? 0 : 1);
+            section = line[2] == 'B' ? 1 : 2;
+            prev[0] = '\0';
+            col = -1;
+            continue;
+        }
+        if (strncmp(line, "| [--json]:", 11) == 0)
+            continue;
+        ck_assert_msg(section > 0 && strncmp(line, "|   ", 4) == 0 &&
+            line[4] != ' ', "line: %s", line);
+        ck_assert_int_eq(sscanf(line + 4, "%63s", name), 1);
+        /* The name once: the usage starts with it, the rest does not
+         * repeat it. */
+        gap = strstr(line + 4, "  ");
+        ck_assert_msg(gap != NULL, "USAGE, two spaces, help: %s", line);
+        gap += strspn(gap, " ");
+        snprintf(twice, sizeof(twice), "%s  %s", name, name);
+        ck_assert_msg(strstr(line, twice) == NULL, "name twice: %s", line);
+        if (col < 0)
+            col = (int)(gap - line);
+        ck_assert_msg((int)(gap - line) == col, "not aligned: %s", line);
         ck_assert_msg(strcmp(prev, name) < 0, "%s after %s", name, prev);
         strcpy(prev, name);
+        if (strcmp(name, "tasks") == 0 || strcmp(name, "jecho") == 0)
+            ck_assert_msg(strstr(line, "[--json]") != NULL, "%s", line);
+        if (strcmp(name, "set") == 0 || strcmp(name, "echo") == 0)
+            ck_assert_msg(strstr(line, "[--json]") == NULL, "%s", line);
+        builtins += section == 1;
+        own += section == 2;
         n++;
     }
-    ck_assert_int_ge(n, 15);   /* help get set quit + the app's 11 */
-    expect(&c, "help echo", 0, "| echo  echo WORDS: print them back\nOK\n");
-    expect(&c, "help quit", 0, NULL);
+    ck_assert_int_eq(section, 2);
+    ck_assert_int_ge(builtins, 12);
+    ck_assert_int_ge(own, 11);
+    ck_assert_int_ge(n, 23);
+    expect(&c, "help echo", 0, "| echo WORDS  print them back\nOK\n");
+    expect(&c, "help quit", 0, "| quit  end this console session\nOK\n");
     expect(&c, "help nosuch", 1, "ERR no such command: nosuch\n");
     expect(&c, "help a b", 1, "ERR usage: help [--json] [COMMAND]\n");
     expect(&c, "help --json echo", 0, "| {\"name\":\"echo\",\"help\":\"echo "
-        "WORDS: print them back\"}\nOK\n");
+        "WORDS: print them back\",\"usage\":\"echo WORDS\",\"description\":"
+        "\"print them back\",\"builtin\":false,\"json\":false}\nOK\n");
     dcc_close(&c);
     ck_assert_int_eq(app_stop(&app), 0);
     rdv_teardown();
@@ -473,9 +508,11 @@ START_TEST(get_and_set_variables_of_every_type)
     expect(&c, "get fixed", 0, "| 7\nOK\n");
     /* All of them. */
     expect(&c, "get", 0, NULL);
-    ck_assert_msg(strstr(reply, "| fixed  int  ro  7\n") != NULL &&
-        strstr(reply, "| answer  int  rw  9223372036854775807\n") != NULL,
-        "%s", reply);
+    /* Aligned: columns as wide as their widest cell. */
+    ck_assert_msg(strstr(reply, "| fixed   int     ro  7\n") != NULL &&
+        strstr(reply, "| answer  int     rw  9223372036854775807\n") !=
+        NULL && strstr(reply, "| name    string  rw  ") != NULL, "%s",
+        reply);
     /* Wrong argument counts, unknown names. */
     expect(&c, "get a b", 1, "ERR usage: get [--json] [NAME]\n");
     expect(&c, "set answer", 1, "ERR usage: set NAME VALUE\n");
@@ -518,7 +555,14 @@ START_TEST(registered_commands_print_fail_and_are_escaped)
     /* Nothing a command prints can end a reply or move the terminal. */
     expect(&c, "ctrl", 0, "| a\\x01b\\x1b[2Jc\\x7fd\te\\x0df\n| OK\n"
         "| ERR fake\n| | fake\nOK\n");
-    expect(&c, "echo --json x", 0, "| x\nOK\n");
+    /* Only a command registered as speaking JSON runs with --json. */
+    expect(&c, "echo --json x", 1, "ERR echo does not speak JSON: run it "
+        "without --json (help marks the commands that take it)\n");
+    expect(&c, "jecho --json x", 0, "| [\"x\"]\nOK\n");
+    expect(&c, "jecho x", 0, "| x\nOK\n");
+    expect(&c, "help echo", 0, "| echo WORDS  print them back\nOK\n");
+    expect(&c, "help jecho", 0, "| jecho [--json] WORDS  print them back, "
+        "or a JSON list of them\nOK\n");
     expect(&c, "echo \"\"", 0, "| \nOK\n");
     expect(&c, "echo \"unterminated", 1, "ERR unterminated quote\n");
     dcc_close(&c);
@@ -2102,7 +2146,7 @@ json_forms_agree(void *arg)
         { "set", "set jsonvar 7 --json" }, { "quit", "quit --json" },
         { "account", "account on --json" }, { "hist", "hist --json" },
         { "top", "top 0.01 --json" },
-        { "sync", "sync --json" },
+        { "sync", "sync --json" }, { "profile", "profile 0.01 --json" },
     };
     unsigned *page = arg, says = 0, gives = 0;
     static int64_t v;
@@ -2126,7 +2170,7 @@ json_forms_agree(void *arg)
             &quit), 0);
         ck_assert_ptr_nonnull(o.buf);
         o.buf[o.len] = '\0';
-        colon = strchr(o.buf, ':');
+        colon = strstr(o.buf, "  ");   /* USAGE  what it does */
         if (strstr(o.buf, "[--json]") != NULL && colon != NULL &&
             strstr(o.buf, "[--json]") < colon)
             says |= 1u << i;
@@ -2136,8 +2180,11 @@ json_forms_agree(void *arg)
         snprintf(line, sizeof(line), "%s",
             lines[i][1] != NULL ? lines[i][1] : victim);
         rc = diesel__console_execute(&o, line, strlen(line), &quit);
-        ck_assert_msg(rc == 0, "%s: ERR %s", line, o.has_err ? o.err : "");
-        if (o.len > 0 && (o.buf[0] == '{' || o.buf[0] == '['))
+        /* Those that do not speak JSON refuse --json (set, quit). */
+        if (rc != 0)
+            ck_assert_msg(o.has_err && strstr(o.err, "does not speak JSON")
+                != NULL, "%s: ERR %s", line, o.has_err ? o.err : "");
+        if (rc == 0 && o.len > 0 && (o.buf[0] == '{' || o.buf[0] == '['))
             gives |= 1u << i;
         diesel__console_out_fini(&o);
     }
@@ -2190,7 +2237,7 @@ START_TEST(builtins_take_json_as_help_and_the_page_say)
 {
     static const char *const names[] = { "help", "pid", "tasks", "stacks",
         "stats", "mem", "fds", "log", "cancel", "get", "set", "quit",
-        "account", "hist", "top", "sync" };
+        "account", "hist", "top", "sync", "profile" };
     char path[4096], buf[512];
     unsigned page = 0;
     int in_list = 0;

@@ -2176,6 +2176,12 @@ START_TEST(session_one_shot_and_piped_exit_codes)
     ck_assert_str_eq(p->ebuf, "error: usage: greet [NAME]\n");
     ck_assert_int_eq(oneshot(p, pid, "nosuchcommand", NULL, NULL), 1);
     ck_assert_int_eq(strncmp(p->ebuf, "error: ", 7), 0);
+    /* A command that does not speak JSON, asked for JSON: no text and
+     * success for a script, but exit 1 and why. */
+    ck_assert_int_eq(oneshot(p, pid, "greet", "--json", NULL), 1);
+    ck_assert_str_eq(p->obuf, "");
+    ck_assert_str_eq(p->ebuf, "error: greet does not speak JSON: run it "
+        "without --json (help marks the commands that take it)\n");
     /* Variables. */
     ck_assert_int_eq(oneshot(p, pid, "set", "interval", "7"), 0);
     ck_assert_int_eq(oneshot(p, pid, "get", "interval", NULL), 0);
@@ -2199,6 +2205,238 @@ START_TEST(session_one_shot_and_piped_exit_codes)
     /* quit ends the session; what follows is not sent. */
     ck_assert_int_eq(piped_run(p, NULL, pid, "greet\nquit\nnosuch\n"), 0);
     free(p);
+}
+END_TEST
+
+/*
+ * The sample sessions of README.md and dconsole(1) are checked against the
+ * dummy, so that they cannot drift (README's tasks had lost a column and
+ * cited lines the dummy no longer has).  A sample is the lines after
+ * ">>> COMMAND" up to the next prompt or the end of its block; "..."
+ * stands for any lines.  A sample line matches an output line when both
+ * are the same once normalized: runs of two or more spaces (columns,
+ * whose widths come from the rows) as one " | ", every number as "#",
+ * but a line number after a program file ("dconsole_dummy.c:51": only
+ * files under lib/ may move), a path as its last component, and "alice",
+ * the sample's user, as whoever runs the test.  So header lines are
+ * compared word for word, and rows by their pattern.
+ */
+struct sample {
+    char cmd[128];
+    char *want[64];
+    int n;
+};
+
+static void
+sample_norm(const char *in, char *out, size_t size)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    const char *me = pw != NULL ? pw->pw_name : "root";
+    size_t n = 0;
+
+    for (const char *p = in; *p != '\0' && n + 8 < size; ) {
+        if (p[0] == ' ' && p[1] == ' ') {
+            p += strspn(p, " ");
+            if (*p != '\0') {
+                memcpy(out + n, " | ", 3);
+                n += 3;
+            }
+        } else if (*p >= '0' && *p <= '9') {
+            /* A line number of a program's file stays. */
+            int keep = n >= 3 && out[n - 1] == ':' && out[n - 3] == '.' &&
+                (out[n - 2] == 'c' || out[n - 2] == 'h');
+            const char *start = out + n;
+
+            while (start > out && start[-1] != ' ' && start[-1] != '(')
+                start--;
+            if (keep && strncmp(start, "lib/", 4) != 0) {
+                while (*p >= '0' && *p <= '9')
+                    out[n++] = *p++;
+            } else {
+                p += strspn(p, "0123456789");
+                if (*p == '.' && p[1] >= '0' && p[1] <= '9')
+                    p += 1 + strspn(p + 1, "0123456789");
+                out[n++] = '#';
+            }
+        } else if (*p == '/' && (n == 0 || out[n - 1] == ' ' ||
+            out[n - 1] == '(')) {
+            /* An absolute path: its last component. */
+            const char *end = p + strcspn(p, " )"), *last = p;
+
+            for (const char *q = p; q < end; q++)
+                if (*q == '/')
+                    last = q + 1;
+            p = last;
+        } else if (strncmp(p, "alice", 5) == 0) {
+            n += (size_t)snprintf(out + n, size - n, "%s", me);
+            p += 5;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
+}
+
+/* The samples in path: in README.md the indented block after "$
+ * tools/dconsole <pid>", in a page the .Bd -literal after "$ dconsole".
+ * Returns the count. */
+static int
+samples_read(const char *path, int mdoc, struct sample *sm, int max)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int in = 0, k = -1, open = 0;
+
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *l = line, clean[1024];
+        size_t j = 0;
+
+        line[strcspn(line, "\n")] = '\0';
+        if (!mdoc) {
+            if (strncmp(line, "    $ tools/dconsole <pid>", 26) == 0) {
+                in = 1;
+                open = 0;
+                continue;
+            }
+            if (in && strncmp(line, "    ", 4) != 0) {
+                in = open = 0;
+                continue;
+            }
+            l = line + 4;
+        } else {
+            if (strncmp(line, "$ ", 2) == 0) {
+                /* Only an attached session's lines are samples. */
+                in = strncmp(line, "$ dconsole ", 11) == 0 &&
+                    strchr(line + 11, ' ') == NULL;
+                open = 0;
+                continue;
+            }
+            if (strcmp(line, ".Ed") == 0) {
+                in = open = 0;
+                continue;
+            }
+            /* mdoc's escapes: \- \& \e. */
+            for (char *q = line; *q != '\0' && j + 1 < sizeof(clean); q++) {
+                if (q[0] == '\\' && q[1] == '-') {
+                    clean[j++] = '-';
+                    q++;
+                } else if (q[0] == '\\' && q[1] == '&') {
+                    q++;
+                } else if (q[0] == '\\' && q[1] == 'e') {
+                    clean[j++] = '\\';
+                    q++;
+                } else {
+                    clean[j++] = *q;
+                }
+            }
+            clean[j] = '\0';
+            l = clean;
+        }
+        if (!in)
+            continue;
+        if (strncmp(l, ">>> ", 4) == 0) {
+            ck_assert_int_lt(k + 1, max);
+            k++;
+            snprintf(sm[k].cmd, sizeof(sm[k].cmd), "%.120s", l + 4);
+            sm[k].n = 0;
+            open = 1;
+        } else if (open && sm[k].n < 64) {
+            sm[k].want[sm[k].n++] = strdup(l);
+        }
+    }
+    fclose(f);
+    return k + 1;
+}
+
+/* The output got matches the sample's lines (see above); 0, or the
+ * sample line that has no match. */
+static const char *
+sample_match(const struct sample *sm, const char *got)
+{
+    char a[1024], b[1024], *copy = strdup(got), *save = NULL;
+    char *lines[512];
+    int nl = 0, at = 0, skip = 0;
+
+    /* With --all, the library's own frames depend on the build (the
+     * switch, inlining): they are left out on both sides. */
+    int all = strstr(sm->cmd, "--all") != NULL;
+
+    for (char *l = strtok_r(copy, "\n", &save); l != NULL && nl < 512;
+        l = strtok_r(NULL, "\n", &save))
+        if (!all || strstr(l, "(lib/") == NULL)
+            lines[nl++] = l;
+    for (int i = 0; i < sm->n; i++) {
+        if (all && strstr(sm->want[i], "(lib/") != NULL)
+            continue;
+        if (strcmp(sm->want[i], "...") == 0) {
+            skip = 1;
+            continue;
+        }
+        sample_norm(sm->want[i], a, sizeof(a));
+        for (;;) {
+            if (at == nl) {
+                free(copy);
+                return sm->want[i];
+            }
+            sample_norm(lines[at++], b, sizeof(b));
+            if (strcmp(a, b) == 0)
+                break;
+            if (!skip) {
+                free(copy);
+                return sm->want[i];
+            }
+        }
+        skip = 0;
+    }
+    free(copy);
+    return !skip && at != nl ? "(the output goes on)" : NULL;
+}
+
+static void
+samples_check(const char *file, int mdoc)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    static struct sample sm[16];
+    char path[4096];
+    int n;
+    pid_t pid;
+
+    snprintf(path, sizeof(path), "%s/../%s", t_dir(), file);
+    n = samples_read(path, mdoc, sm, 16);
+    ck_assert_msg(n >= 3, "%s: %d samples", file, n);
+    pid = dummy_start(0);
+    for (int i = 0; i < n; i++) {
+        char words[128], *w[3] = { NULL, NULL, NULL }, *save = NULL;
+        const char *bad;
+        int k = 0;
+
+        snprintf(words, sizeof(words), "%.120s", sm[i].cmd);
+        for (char *t = strtok_r(words, " ", &save); t != NULL && k < 3;
+            t = strtok_r(NULL, " ", &save))
+            w[k++] = t;
+        ck_assert_msg(oneshot(p, pid, w[0], w[1], w[2]) == 0, "%s: %s: %s",
+            file, sm[i].cmd, p->ebuf);
+        bad = sample_match(&sm[i], p->obuf);
+        ck_assert_msg(bad == NULL, "%s: the sample of '%s' has [%s], which "
+            "the dummy does not print:\n%s", file, sm[i].cmd, bad, p->obuf);
+        for (int j = 0; j < sm[i].n; j++)
+            free(sm[i].want[j]);
+    }
+    free(p);
+}
+
+START_TEST(readme_samples_are_what_the_dummy_prints)
+{
+    samples_check("README.md", 0);
+}
+END_TEST
+
+START_TEST(dconsole_page_samples_are_what_the_dummy_prints)
+{
+    samples_check("man/dconsole.1", 1);
 }
 END_TEST
 
@@ -2898,6 +3136,8 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_seed_walkthrough);
     tcase_add_test(ts, session_edits_recalls_and_completes);
     tcase_add_test(ts, session_one_shot_and_piped_exit_codes);
+    tcase_add_test(ts, readme_samples_are_what_the_dummy_prints);
+    tcase_add_test(ts, dconsole_page_samples_are_what_the_dummy_prints);
     tcase_add_test(ts, session_ctrl_c_drops_a_long_reply_and_goes_on);
     tcase_add_test(ts, session_comes_up_past_intruders);
     tcase_add_test(ts, session_root_attaches_to_nobodys_app_past_intruders);

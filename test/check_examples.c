@@ -80,6 +80,10 @@ start_opt(struct service *s, const char *name, const char *opt,
             o != NULL ? o : "", o != NULL && *o != '\0' ? ":" : "");
         setenv("ASAN_OPTIONS", opts, 1);
 #endif
+        /* Its "PID n" line is for an operator, not the test's output. */
+        int null = open("/dev/null", O_WRONLY);
+
+        dup2(null, 1);
         dup2(p[1], 2);
         close(p[0]);
         close(p[1]);
@@ -919,6 +923,64 @@ START_TEST(chat_disconnects_a_member_that_never_reads)
 }
 END_TEST
 
+/*
+ * Each example prints "PID n, serving ADDR" on its standard output once
+ * it listens (and can be signalled), so that `dconsole n` needs no pgrep.
+ */
+START_TEST(examples_print_their_pid_and_address)
+{
+    static const char *const names[] = { "echo", "httphello", "redisping",
+        "chat" };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[256], buf[512], want[128];
+        size_t len = 0;
+        int p[2], st = 0;
+        int64_t end = t_now_ms() + t_slow(10000);
+        pid_t pid;
+
+        snprintf(path, sizeof(path), "%s/../examples/%s", t_dir(),
+            names[i]);
+        ck_assert_int_eq(pipe(p), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY);
+
+            dup2(p[1], 1);
+            dup2(null, 2);
+            close(p[0]);
+            close(p[1]);
+            execl(path, names[i], "127.0.0.1:0", (char *)NULL);
+            _exit(127);
+        }
+        close(p[1]);
+        while (memchr(buf, '\n', len) == NULL && t_now_ms() < end &&
+            len < sizeof(buf) - 1) {
+            struct pollfd pf = { p[0], POLLIN, 0 };
+            ssize_t n;
+
+            if (poll(&pf, 1, 100) != 1)
+                continue;
+            if ((n = read(p[0], buf + len, sizeof(buf) - 1 - len)) <= 0)
+                break;
+            len += (size_t)n;
+        }
+        buf[len] = '\0';
+        snprintf(want, sizeof(want), "PID %ld, serving 127.0.0.1:",
+            (long)pid);
+        ck_assert_msg(strncmp(buf, want, strlen(want)) == 0 &&
+            atoi(buf + strlen(want)) > 0, "%s printed [%s], wanted "
+            "[%sPORT]", names[i], buf, want);
+        kill(pid, SIGTERM);
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: %#x",
+            names[i], st);
+        close(p[0]);
+    }
+}
+END_TEST
+
 Suite *
 diesel_examples_suite(void)
 {
@@ -927,6 +989,7 @@ diesel_examples_suite(void)
 
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, echo_answers_nc_over_tcp4_tcp6_and_unix);
+    tcase_add_test(tc, examples_print_their_pid_and_address);
     tcase_add_test(tc, echo_usage_and_listen_errors_are_clear);
     tcase_add_test(tc, echo_serves_ten_thousand_connections_with_flat_memory);
     tcase_add_test(tc, httphello_answers_curl_and_wrk);

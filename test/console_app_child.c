@@ -59,6 +59,20 @@ cmd_echo(struct diesel_console_out *out, int argc, char **argv, void *arg)
     return 0;
 }
 
+/* echo that speaks JSON (diesel_console_command_json). */
+static int
+cmd_jecho(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)arg;
+    if (!diesel_console_json(out))
+        return cmd_echo(out, argc, argv, arg);
+    diesel_console_printf(out, "[");
+    for (int i = 1; i < argc; i++)
+        diesel_console_printf(out, "%s\"%s\"", i > 1 ? "," : "", argv[i]);
+    diesel_console_printf(out, "]\n");
+    return 0;
+}
+
 static int
 cmd_spew(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
@@ -368,6 +382,8 @@ main(int argc, char **argv)
     diesel_console_command("echo", "echo WORDS: print them back", cmd_echo,
         NULL);
     diesel_console_command("spew", "spew N: print N bytes", cmd_spew, NULL);
+    diesel_console_command_json("jecho", "jecho WORDS: print them back, "
+        "or a JSON list of them", cmd_jecho, NULL);
     diesel_console_command("fail", "fail [MSG]: fail with MSG", cmd_fail,
         NULL);
     diesel_console_command("fail-errno", "fail-errno: fail with ENOENT",

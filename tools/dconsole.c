@@ -493,6 +493,18 @@ add_word(struct session *s, const char *text, size_t n)
     size_t w = 0;
     char **v;
 
+    /* help lists each command on an indented row, under a title; an
+     * older service, as "NAME  help" rows without a title. */
+    if (n >= 3 && text[0] == ' ' && text[1] == ' ' && text[2] != ' ') {
+        text += 2;
+        n -= 2;
+    } else {
+        while (w < n && text[w] != ' ' && text[w] != '\t')
+            w++;
+        if (w + 2 > n || text[w + 1] != ' ')
+            return;
+        w = 0;
+    }
     while (w < n && text[w] != ' ' && text[w] != '\t')
         w++;
     if (w == 0)
