@@ -208,6 +208,19 @@ enter_read(struct diesel_conn *c, const char *func, int64_t timeout_ms,
     return 0;
 }
 
+/* The receive buffer is empty: the next read starts at its front, and a
+ * big one is given back. */
+static void
+emptied(struct diesel_conn *c)
+{
+    c->off = 0;
+    if (c->cap > CONN_BUF_KEEP) {
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
+}
+
 /* End a receive call with result r (errno kept). */
 static ssize_t
 leave_read(struct diesel_conn *c, ssize_t r)
@@ -221,12 +234,7 @@ leave_read(struct diesel_conn *c, ssize_t r)
         err = EBADF;
         r = -1;
     } else if (c->len == 0) {
-        c->off = 0;
-        if (c->cap > CONN_BUF_KEEP) {
-            free(c->buf);
-            c->buf = NULL;
-            c->cap = 0;
-        }
+        emptied(c);
     }
     errno = err;
     return r;
@@ -410,6 +418,48 @@ diesel_conn_recv(struct diesel_conn *c, void *buf, size_t len,
     n = (ssize_t)(len < c->len ? len : c->len);
     take(c, buf, (size_t)n);
     return leave_read(c, n);
+}
+
+/*
+ * The buffered bytes themselves, read into the buffer first if it is
+ * empty: a relay or an echo sends them straight from there and consumes
+ * what went out, with no copy in between.
+ */
+ssize_t
+diesel_conn_peek(struct diesel_conn *c, const void **data,
+    int64_t timeout_ms)
+{
+    int64_t deadline;
+    ssize_t n;
+
+    if (enter_read(c, "diesel_conn_peek", timeout_ms, &deadline) != 0)
+        return -1;
+    if (data == NULL) {
+        errno = EINVAL;
+        return leave_read(c, -1);
+    }
+    if (c->len == 0 && (n = fill_buffer(c, CONN_BUF_INIT, deadline)) <= 0)
+        return leave_read(c, n);
+    *data = c->buf + c->off;
+    return leave_read(c, (ssize_t)c->len);
+}
+
+int
+diesel_conn_consume(struct diesel_conn *c, size_t n)
+{
+    if (c == NULL || n > c->len) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (c->reading) {
+        errno = EBUSY;      /* a receive call is using the buffer */
+        return -1;
+    }
+    c->off += n;
+    c->len -= n;
+    if (c->len == 0)
+        emptied(c);
+    return 0;
 }
 
 ssize_t
