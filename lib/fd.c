@@ -65,6 +65,10 @@ diesel_fd_wait(int fd, int events, int64_t timeout_ms)
             errno = EBUSY;
             return -1;
         }
+        /* Watched already (the loop disarms lazily): the common case of
+         * a green thread waiting again on its socket makes no call. */
+        if ((f->registered & events) == events)
+            goto watched;
     }
     if (diesel__loop_watch(l, fd, events) != 0) {
         /* epoll refuses regular files and the like, which poll(2) calls
@@ -74,6 +78,7 @@ diesel_fd_wait(int fd, int events, int64_t timeout_ms)
         return -1;
     }
     f = &l->fds[fd];
+watched:
     if (events & DIESEL_READ)
         f->reader = t;
     if (events & DIESEL_WRITE)

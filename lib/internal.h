@@ -49,24 +49,28 @@ enum diesel__wait_kind {
     DIESEL__WAIT_OTHER   /* what: a string set by the waiter */
 };
 
-/* What a parked green thread waits on, for the console. */
+/* What a parked green thread waits on, for the console.  What every park
+ * and wake touches comes first (see struct diesel__task). */
 struct diesel__wait {
     enum diesel__wait_kind kind;
     int fd;              /* WAIT_FD */
     int events;          /* WAIT_FD: DIESEL_READ/DIESEL_WRITE asked */
     int revents;         /* WAIT_FD: what was ready when woken */
+    int64_t since;       /* monotonic ns when it parked */
+    int64_t deadline;    /* monotonic ns of its timeout, or -1 */
     int64_t target;      /* WAIT_JOIN: id of the green thread */
     const char *what;    /* WAIT_OTHER: static description */
     const char *object;  /* WAIT_OTHER: the name of the object waited on
                             (an event, queue or lock), or NULL */
-    int64_t since;       /* monotonic ns when it parked */
-    int64_t deadline;    /* monotonic ns of its timeout, or -1 */
 };
 
 struct diesel__task {
     struct diesel__ctx ctx;       /* saved registers while not running */
     /* What a switch reads and writes comes first, in the cache line
-     * after the register save area (the record is 64-byte aligned). */
+     * after the register save area (the record is 64-byte aligned), then
+     * what a park and its wake touch: a wake-run-park cycle of a green
+     * thread parked on a descriptor reads and writes these three lines of
+     * its record and no other (the field after wait starts the fourth). */
     struct diesel__task *next;    /* run queue, stack pool, dead list */
     struct diesel_loop *loop;     /* the loop it belongs to */
     uint64_t switches;            /* times it was switched in */
@@ -81,6 +85,9 @@ struct diesel__task {
     unsigned pooled : 1;          /* stack has the default size */
     unsigned daemon : 1;          /* does not keep the loop alive (a
                                      console session): see loop.c run() */
+    int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
+    struct diesel__heap_node timer; /* deadline of the current park */
+    struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
     struct diesel__task *join_next; /* in the target's joiners list */
     struct diesel__task *joiners; /* green threads joined on this one */
     int64_t id;                   /* public id, > 0, never reused */
@@ -90,13 +97,10 @@ struct diesel__task {
     struct diesel__task *join_target; /* while linked in its joiners */
     int join_status;              /* the target's status, once done */
     unsigned join_done : 1;       /* the target returned */
-    struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
     struct diesel__task *wait_next; /* sync.c: in an object's FIFO wait */
     struct diesel__task *wait_prev; /* list (not next: the run queue's) */
     struct diesel__waitlist *wait_list; /* the list it is in, or NULL */
     void *wait_item;              /* sync.c: item to put, or handed over */
-    int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
-    struct diesel__heap_node timer; /* deadline of the current park */
     int64_t longest_run;          /* hog.c: ns, its longest run without
                                      yielding that the watchdog saw (only
                                      runs past the threshold), or 0 */
@@ -118,6 +122,10 @@ struct diesel__task {
     void *tsan_fiber;             /* TSan's fiber handle */
     ucontext_t uc;                /* makecontext'd entry; ucontext switch */
 };
+
+_Static_assert(offsetof(struct diesel__task, wait) +
+    offsetof(struct diesel__wait, target) <= 3 * 64,
+    "a park and its wake touch three lines of the record");
 
 /* A slot of the loop's table of live green threads.  The id is kept
  * beside the pointer so that a probe, or a walk over the ids, touches no

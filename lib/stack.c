@@ -15,6 +15,19 @@
 #define PURGE_KEEP ((uintptr_t)16 * 1024)  /* kept below a pooled stack's
                                               frames (see stack_purge) */
 
+/*
+ * Cache colours.  Every record sits at the same offset in its page, and
+ * with it the top of every stack: the lines one wake-run-park touches in
+ * a thousand green threads would then fall into the same few cache sets
+ * (the same D1 set; at a 128 KiB stack, 8 of an 1 MiB LL's page colours)
+ * and evict one another, however much cache is free.  So each new stack
+ * puts its record a further line below the top, cycling over
+ * STACK_COLOURS lines: the bytes above it (at most 960) are never used,
+ * but they are in the page that the record needs anyway.
+ */
+#define STACK_COLOURS 16
+static unsigned stack_colour;    /* the next stack's (atomically) */
+
 static size_t page_size;
 static int guard_madvise = -1;   /* -1 unknown, 1 works, 0 use mprotect */
 static uint64_t mapped_stacks;   /* figures for the console (atomically) */
@@ -52,7 +65,10 @@ diesel__stack_create(size_t stack_size)
 {
     size_t page = diesel__stack_page();
     size_t rec = round_up(sizeof(struct diesel__task), 64);
-    size_t size = round_up(stack_size + rec, page) + page;
+    size_t size = round_up(stack_size + rec + (STACK_COLOURS - 1) * 64,
+        page) + page;
+    size_t colour = (__atomic_fetch_add(&stack_colour, 1, __ATOMIC_RELAXED) %
+        STACK_COLOURS) * 64;
     struct diesel__task *t;
     char *base;
     int err;
@@ -67,7 +83,7 @@ diesel__stack_create(size_t stack_size)
         errno = err;
         return NULL;
     }
-    t = (struct diesel__task *)(base + size - rec);
+    t = (struct diesel__task *)(base + size - rec - colour);
     memset(t, 0, sizeof(*t));
     t->map_base = base;
     t->map_size = size;

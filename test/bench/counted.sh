@@ -18,7 +18,8 @@
 # natively: the counts do not care.
 #
 #   test/bench/counted.sh          (COUNT_CONNS, COUNT_SHORT, COUNT_LONG,
-#                                   COUNT_REQS to change the defaults)
+#                                   COUNT_REQS to change the defaults;
+#                                   COUNT_SERVERS="diesel libuv" for some)
 set -u
 cd "$(dirname "$0")/../.."
 B=test/bench
@@ -96,6 +97,10 @@ run_one() {   # port load-kind load-arg cmd...
 measure() {
     local name=$1 kind=$2 a1=$3 a2=$4 p1 p2 c1 c2
     shift 4
+    case " ${COUNT_SERVERS:-$name} " in
+    *" $name "*) ;;
+    *) return ;;
+    esac
     port=$((port + 1)); p1=$port
     c1=$(run_one "$p1" "$kind" "$a1" "${@//PORT/$p1}")
     port=$((port + 1)); p2=$port
