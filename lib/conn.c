@@ -244,25 +244,19 @@ leave_read(struct diesel_conn *c, ssize_t r)
     return r;
 }
 
-/* Park until fd is ready for events or the deadline passes. */
+/* Park until fd is ready for events or the deadline passes.  Straight to
+ * the park: enter() has checked the green thread, and the deadline is
+ * the loop's kind already. */
 HOT int
 wait_fd(struct diesel_conn *c, int events, int64_t deadline)
 {
-    int64_t ms = -1;
-
-    if (deadline == NOBLOCK) {
+    if (deadline == NOBLOCK ||
+        (deadline > 0 && deadline <= diesel__now_ns())) {
         errno = ETIMEDOUT;
         return -1;
     }
-    if (deadline > 0) {
-        int64_t left = deadline - diesel__now_ns();
-        if (left <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        ms = (left + 999999) / 1000000;
-    }
-    return diesel_fd_wait(c->fd, events, ms) < 0 ? -1 : 0;
+    return diesel__fd_park(diesel__current, c->fd, events, deadline) < 0 ?
+        -1 : 0;
 }
 
 static int flush_out(struct diesel_conn *c, int64_t deadline);

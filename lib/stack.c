@@ -16,16 +16,20 @@
                                               frames (see stack_purge) */
 
 /*
- * Cache colours.  Every record sits at the same offset in its page, and
- * with it the top of every stack: the lines one wake-run-park touches in
- * a thousand green threads would then fall into the same few cache sets
- * (the same D1 set; at a 128 KiB stack, 8 of an 1 MiB LL's page colours)
- * and evict one another, however much cache is free.  So each new stack
- * puts its record a further line below the top, cycling over
- * STACK_COLOURS lines: the bytes above it (at most 960) are never used,
- * but they are in the page that the record needs anyway.
+ * Cache colours.  Every record would sit at the same offset in its page,
+ * and with it the top of every stack: the lines that one wake-run-park
+ * touches in a thousand green threads would fall into the same few cache
+ * sets (the same D1 set; at a 128 KiB stack, 8 of a 1 MiB LL's 16 page
+ * colours) and evict one another, however much cache is free.  So each
+ * new stack puts its record a further line below the top, cycling over
+ * STACK_LINES lines, and every STACK_LINES stacks a further page lower,
+ * cycling over STACK_PAGES pages.  The bytes above the record in its own
+ * page (at most 960) are never used but are in the page that the record
+ * needs anyway; the pages above it are never touched, so they cost
+ * address space and no memory.
  */
-#define STACK_COLOURS 16
+#define STACK_LINES 16
+#define STACK_PAGES 16
 static unsigned stack_colour;    /* the next stack's (atomically) */
 
 static size_t page_size;
@@ -65,10 +69,11 @@ diesel__stack_create(size_t stack_size)
 {
     size_t page = diesel__stack_page();
     size_t rec = round_up(sizeof(struct diesel__task), 64);
-    size_t size = round_up(stack_size + rec + (STACK_COLOURS - 1) * 64,
-        page) + page;
-    size_t colour = (__atomic_fetch_add(&stack_colour, 1, __ATOMIC_RELAXED) %
-        STACK_COLOURS) * 64;
+    size_t size = round_up(stack_size + rec + (STACK_LINES - 1) * 64,
+        page) + STACK_PAGES * page;
+    unsigned n = __atomic_fetch_add(&stack_colour, 1, __ATOMIC_RELAXED);
+    size_t colour = n % STACK_LINES * 64 +
+        n / STACK_LINES % STACK_PAGES * page;
     struct diesel__task *t;
     char *base;
     int err;
