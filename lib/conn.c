@@ -58,10 +58,12 @@ no_sigpipe(int fd)
 struct diesel_conn *
 diesel__conn_wrap(int fd, const char *peer)
 {
-    struct diesel_conn *c = calloc(1, sizeof(*c));
+    size_t size = (sizeof(struct diesel_conn) + 63) / 64 * 64;
+    struct diesel_conn *c = aligned_alloc(64, size);
 
     if (c == NULL)
         return NULL;
+    memset(c, 0, sizeof(*c));
     c->fd = fd;
     c->whigh = CONN_HIGH_WATER;
     c->wtimeout = -1;
@@ -182,7 +184,7 @@ diesel_conn_peer(const struct diesel_conn *c, char *buf, size_t len)
 /* ---- Entering and leaving a call ----------------------------------------- */
 
 /* Check what every blocking call checks; the deadline to pass on. */
-static int
+HOT int
 enter(struct diesel_conn *c, const char *func, int64_t timeout_ms,
     int64_t *deadline)
 {
@@ -194,11 +196,12 @@ enter(struct diesel_conn *c, const char *func, int64_t timeout_ms,
         errno = EINVAL;
         return -1;
     }
-    *deadline = diesel__conn_deadline(timeout_ms);
+    /* No timeout, the usual case, needs no call. */
+    *deadline = timeout_ms < 0 ? -1 : diesel__conn_deadline(timeout_ms);
     return 0;
 }
 
-static int
+HOT int
 enter_read(struct diesel_conn *c, const char *func, int64_t timeout_ms,
     int64_t *deadline)
 {
@@ -226,7 +229,7 @@ emptied(struct diesel_conn *c)
 }
 
 /* End a receive call with result r (errno kept). */
-static ssize_t
+HOT ssize_t
 leave_read(struct diesel_conn *c, ssize_t r)
 {
     int err = errno;
@@ -373,7 +376,8 @@ fill_buffer(struct diesel_conn *c, size_t want, int64_t deadline)
 {
     ssize_t n;
 
-    if (reserve(c, want) != 0)
+    if (c->off + (want > c->len ? want : c->len + 1) > c->cap &&
+        reserve(c, want) != 0)
         return -1;
     n = fill(c, c->buf + c->off + c->len, c->cap - c->off - c->len,
         deadline);
@@ -547,7 +551,7 @@ diesel_conn_readline(struct diesel_conn *c, char *buf, size_t max,
 
 /* All of len bytes from p, parking as needed; 0 or -1.  The caller holds
  * c->writing. */
-static int
+HOT int
 send_all(struct diesel_conn *c, const char *p, size_t len, int64_t deadline)
 {
     while (len > 0) {
@@ -603,7 +607,7 @@ flush_out(struct diesel_conn *c, int64_t deadline)
 }
 
 /* End a send call with result r (errno kept). */
-static int
+HOT int
 leave_write(struct diesel_conn *c, int r)
 {
     int err = errno;
@@ -619,7 +623,7 @@ leave_write(struct diesel_conn *c, int r)
     return r;
 }
 
-static int
+HOT int
 enter_write(struct diesel_conn *c, const char *func, const void *buf,
     size_t len, int64_t timeout_ms, int64_t *deadline)
 {

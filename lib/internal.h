@@ -552,9 +552,11 @@ struct diesel_conn {
     size_t cap;                  /* its size */
     size_t off;                  /* first unread byte */
     size_t len;                  /* unread bytes */
+    size_t wlen;                 /* bytes waiting to be sent */
+    /* A receive and a send touch the fields up to here (56 bytes, one
+     * cache line: conn.c allocates it line-aligned) and no further. */
     char *wbuf;                  /* diesel_conn_write's output, or NULL */
     size_t wcap;                 /* its size */
-    size_t wlen;                 /* bytes waiting to be sent */
     size_t wroom;                /* the lesser of wcap and whigh, at least
                                     wlen: a write of up to wroom - wlen
                                     bytes is a copy and nothing more */
