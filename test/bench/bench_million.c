@@ -134,10 +134,7 @@ static void
 check_guards(void)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    /* The record, and the stack top under it, sit up to 15 pages and a
-     * page's worth of lines lower than the mapping's top (stack.c's
-     * cache colours): the stack below is that much longer. */
-    size_t span = (DIESEL_STACK_DEFAULT + 64 * 1024) / page + 16;
+    size_t span = (DIESEL_STACK_DEFAULT + 64 * 1024) / page;
     uint64_t *e = malloc(span * sizeof(*e));
     int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     long nnone;
