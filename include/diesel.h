@@ -265,6 +265,13 @@ DIESEL_API ssize_t diesel_conn_recv_until(struct diesel_conn *,
 /* diesel_conn_recv_until(c, "\n", buf, max - 1, ...), NUL-terminated. */
 DIESEL_API ssize_t diesel_conn_readline(struct diesel_conn *, char *buf,
     size_t max, int64_t timeout_ms);
+/* The bytes buffered for receiving (read first if there are none), in
+ * place: *data until the next receive, consume or close.  >0, 0 at end
+ * of stream, -1. */
+DIESEL_API ssize_t diesel_conn_peek(struct diesel_conn *, const void **data,
+    int64_t timeout_ms);
+/* Take n of the bytes diesel_conn_peek showed off the stream. */
+DIESEL_API int diesel_conn_consume(struct diesel_conn *, size_t n);
 /* All len bytes, or -1 (and then some of them may have been sent). */
 DIESEL_API int diesel_conn_send(struct diesel_conn *, const void *buf,
     size_t len, int64_t timeout_ms);

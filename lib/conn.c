@@ -30,6 +30,10 @@
 #define CONN_BUF_KEEP ((size_t)64 * 1024)   /* freed when empty above this */
 #define CONN_HIGH_WATER ((size_t)64 * 1024) /* default output mark */
 #define NOBLOCK 0                           /* deadline of a 0 timeout */
+/* The helpers between a receive and its park are folded into the call:
+ * each frame of its own would be one more cache line of the green
+ * thread's stack written and read back on every round trip. */
+#define HOT static inline __attribute__((always_inline))
 
 #ifdef MSG_NOSIGNAL
 #define SEND_FLAGS MSG_NOSIGNAL
@@ -54,10 +58,12 @@ no_sigpipe(int fd)
 struct diesel_conn *
 diesel__conn_wrap(int fd, const char *peer)
 {
-    struct diesel_conn *c = calloc(1, sizeof(*c));
+    size_t size = (sizeof(struct diesel_conn) + 63) / 64 * 64;
+    struct diesel_conn *c = aligned_alloc(64, size);
 
     if (c == NULL)
         return NULL;
+    memset(c, 0, sizeof(*c));
     c->fd = fd;
     c->whigh = CONN_HIGH_WATER;
     c->wtimeout = -1;
@@ -178,7 +184,7 @@ diesel_conn_peer(const struct diesel_conn *c, char *buf, size_t len)
 /* ---- Entering and leaving a call ----------------------------------------- */
 
 /* Check what every blocking call checks; the deadline to pass on. */
-static int
+HOT int
 enter(struct diesel_conn *c, const char *func, int64_t timeout_ms,
     int64_t *deadline)
 {
@@ -190,11 +196,12 @@ enter(struct diesel_conn *c, const char *func, int64_t timeout_ms,
         errno = EINVAL;
         return -1;
     }
-    *deadline = diesel__conn_deadline(timeout_ms);
+    /* No timeout, the usual case, needs no call. */
+    *deadline = timeout_ms < 0 ? -1 : diesel__conn_deadline(timeout_ms);
     return 0;
 }
 
-static int
+HOT int
 enter_read(struct diesel_conn *c, const char *func, int64_t timeout_ms,
     int64_t *deadline)
 {
@@ -208,8 +215,21 @@ enter_read(struct diesel_conn *c, const char *func, int64_t timeout_ms,
     return 0;
 }
 
+/* The receive buffer is empty: the next read starts at its front, and a
+ * big one is given back. */
+static void
+emptied(struct diesel_conn *c)
+{
+    c->off = 0;
+    if (c->cap > CONN_BUF_KEEP) {
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
+}
+
 /* End a receive call with result r (errno kept). */
-static ssize_t
+HOT ssize_t
 leave_read(struct diesel_conn *c, ssize_t r)
 {
     int err = errno;
@@ -221,36 +241,25 @@ leave_read(struct diesel_conn *c, ssize_t r)
         err = EBADF;
         r = -1;
     } else if (c->len == 0) {
-        c->off = 0;
-        if (c->cap > CONN_BUF_KEEP) {
-            free(c->buf);
-            c->buf = NULL;
-            c->cap = 0;
-        }
+        emptied(c);
     }
     errno = err;
     return r;
 }
 
-/* Park until fd is ready for events or the deadline passes. */
-static int
+/* Park until fd is ready for events or the deadline passes.  Straight to
+ * the park: enter() has checked the green thread, and the deadline is
+ * the loop's kind already. */
+HOT int
 wait_fd(struct diesel_conn *c, int events, int64_t deadline)
 {
-    int64_t ms = -1;
-
-    if (deadline == NOBLOCK) {
+    if (deadline == NOBLOCK ||
+        (deadline > 0 && deadline <= diesel__now_ns())) {
         errno = ETIMEDOUT;
         return -1;
     }
-    if (deadline > 0) {
-        int64_t left = deadline - diesel__now_ns();
-        if (left <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        ms = (left + 999999) / 1000000;
-    }
-    return diesel_fd_wait(c->fd, events, ms) < 0 ? -1 : 0;
+    return diesel__fd_park(diesel__current, c->fd, events, deadline) < 0 ?
+        -1 : 0;
 }
 
 static int flush_out(struct diesel_conn *c, int64_t deadline);
@@ -261,7 +270,7 @@ static int flush_out(struct diesel_conn *c, int64_t deadline);
  * anything (a pipelined request's replies, say), and this is the moment
  * when the green thread has nothing better to do.
  */
-static int
+HOT int
 wait_readable(struct diesel_conn *c, int64_t deadline)
 {
     if (deadline != NOBLOCK && c->wlen > 0 && !c->writing &&
@@ -278,7 +287,7 @@ wait_readable(struct diesel_conn *c, int64_t deadline)
  * that later calls report it too, rather than the end of stream that the
  * kernel reports after a reset).
  */
-static ssize_t
+HOT ssize_t
 fill(struct diesel_conn *c, char *dst, size_t room, int64_t deadline)
 {
     assert(room > 0);
@@ -362,12 +371,13 @@ reserve(struct diesel_conn *c, size_t want)
 }
 
 /* Read more into the buffer: >0, 0 at end of stream, -1. */
-static ssize_t
+HOT ssize_t
 fill_buffer(struct diesel_conn *c, size_t want, int64_t deadline)
 {
     ssize_t n;
 
-    if (reserve(c, want) != 0)
+    if (c->off + (want > c->len ? want : c->len + 1) > c->cap &&
+        reserve(c, want) != 0)
         return -1;
     n = fill(c, c->buf + c->off + c->len, c->cap - c->off - c->len,
         deadline);
@@ -410,6 +420,48 @@ diesel_conn_recv(struct diesel_conn *c, void *buf, size_t len,
     n = (ssize_t)(len < c->len ? len : c->len);
     take(c, buf, (size_t)n);
     return leave_read(c, n);
+}
+
+/*
+ * The buffered bytes themselves, read into the buffer first if it is
+ * empty: a relay or an echo sends them straight from there and consumes
+ * what went out, with no copy in between.
+ */
+ssize_t
+diesel_conn_peek(struct diesel_conn *c, const void **data,
+    int64_t timeout_ms)
+{
+    int64_t deadline;
+    ssize_t n;
+
+    if (enter_read(c, "diesel_conn_peek", timeout_ms, &deadline) != 0)
+        return -1;
+    if (data == NULL) {
+        errno = EINVAL;
+        return leave_read(c, -1);
+    }
+    if (c->len == 0 && (n = fill_buffer(c, CONN_BUF_INIT, deadline)) <= 0)
+        return leave_read(c, n);
+    *data = c->buf + c->off;
+    return leave_read(c, (ssize_t)c->len);
+}
+
+int
+diesel_conn_consume(struct diesel_conn *c, size_t n)
+{
+    if (c == NULL || n > c->len) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (c->reading) {
+        errno = EBUSY;      /* a receive call is using the buffer */
+        return -1;
+    }
+    c->off += n;
+    c->len -= n;
+    if (c->len == 0)
+        emptied(c);
+    return 0;
 }
 
 ssize_t
@@ -499,7 +551,7 @@ diesel_conn_readline(struct diesel_conn *c, char *buf, size_t max,
 
 /* All of len bytes from p, parking as needed; 0 or -1.  The caller holds
  * c->writing. */
-static int
+HOT int
 send_all(struct diesel_conn *c, const char *p, size_t len, int64_t deadline)
 {
     while (len > 0) {
@@ -555,7 +607,7 @@ flush_out(struct diesel_conn *c, int64_t deadline)
 }
 
 /* End a send call with result r (errno kept). */
-static int
+HOT int
 leave_write(struct diesel_conn *c, int r)
 {
     int err = errno;
@@ -571,7 +623,7 @@ leave_write(struct diesel_conn *c, int r)
     return r;
 }
 
-static int
+HOT int
 enter_write(struct diesel_conn *c, const char *func, const void *buf,
     size_t len, int64_t timeout_ms, int64_t *deadline)
 {

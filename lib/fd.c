@@ -38,9 +38,7 @@ int
 diesel_fd_wait(int fd, int events, int64_t timeout_ms)
 {
     struct diesel__task *t = diesel__running("diesel_fd_wait");
-    struct diesel_loop *l;
-    struct diesel__fd *f;
-    int err, ready;
+    int ready;
 
     if (t == NULL)
         return -1;
@@ -49,7 +47,6 @@ diesel_fd_wait(int fd, int events, int64_t timeout_ms)
         errno = EINVAL;
         return -1;
     }
-    l = t->loop;
     if (timeout_ms == 0) {
         ready = ready_now(fd, events);
         if (ready == 0) {
@@ -58,43 +55,7 @@ diesel_fd_wait(int fd, int events, int64_t timeout_ms)
         }
         return ready;
     }
-    if (fd < l->nfds) {
-        f = &l->fds[fd];
-        if (((events & DIESEL_READ) && f->reader != NULL) ||
-            ((events & DIESEL_WRITE) && f->writer != NULL)) {
-            errno = EBUSY;
-            return -1;
-        }
-    }
-    if (diesel__loop_watch(l, fd, events) != 0) {
-        /* epoll refuses regular files and the like, which poll(2) calls
-         * always ready: so are they here. */
-        if (errno == EPERM)
-            return events;
-        return -1;
-    }
-    f = &l->fds[fd];
-    if (events & DIESEL_READ)
-        f->reader = t;
-    if (events & DIESEL_WRITE)
-        f->writer = t;
-    t->wait.kind = DIESEL__WAIT_FD;
-    t->wait.fd = fd;
-    t->wait.events = events;
-    t->wait.revents = 0;
-    l->fd_waiters++;
-    err = diesel__task_park(t, diesel__deadline(timeout_ms));
-    l->fd_waiters--;
-    f = &l->fds[fd];   /* the table may have grown meanwhile */
-    if (f->reader == t)
-        f->reader = NULL;
-    if (f->writer == t)
-        f->writer = NULL;
-    if (err != 0) {
-        errno = err;
-        return -1;
-    }
-    return t->wait.revents;
+    return diesel__fd_park(t, fd, events, diesel__deadline(timeout_ms));
 }
 
 int

@@ -5,6 +5,7 @@
 #ifndef DIESEL_INTERNAL_H
 #define DIESEL_INTERNAL_H
 
+#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,20 +52,21 @@ enum diesel__wait_kind {
     DIESEL__WAIT_OTHER   /* what: a string set by the waiter */
 };
 
-/* What a parked green thread waits on, for the console. */
+/* What a parked green thread waits on, for the console.  What every park
+ * and wake touches comes first (see struct diesel__task). */
 struct diesel__wait {
     enum diesel__wait_kind kind;
     int fd;              /* WAIT_FD */
     int events;          /* WAIT_FD: DIESEL_READ/DIESEL_WRITE asked */
     int revents;         /* WAIT_FD: what was ready when woken */
+    int64_t since;       /* monotonic ns when it parked */
+    int64_t deadline;    /* monotonic ns of its timeout, or -1 */
     int64_t target;      /* WAIT_JOIN: id of the green thread */
     const char *what;    /* WAIT_OTHER: static description */
     const char *object;  /* WAIT_OTHER: the name of the object waited on
                             (an event, queue or lock), or NULL */
     const struct diesel__sync *sync; /* WAIT_OTHER: that object, or NULL
                             (sync.c: for `sync` and the deadlock report) */
-    int64_t since;       /* monotonic ns when it parked */
-    int64_t deadline;    /* monotonic ns of its timeout, or -1 */
 };
 
 /* acct.c: a log-scale histogram of durations in clock ticks (see
@@ -95,7 +97,10 @@ struct diesel__acct {
 struct diesel__task {
     struct diesel__ctx ctx;       /* saved registers while not running */
     /* What a switch reads and writes comes first, in the cache line
-     * after the register save area (the record is 64-byte aligned). */
+     * after the register save area (the record is 64-byte aligned), then
+     * what a park and its wake touch: a wake-run-park cycle of a green
+     * thread parked on a descriptor reads and writes these three lines of
+     * its record and no other (the field after wait starts the fourth). */
     struct diesel__task *next;    /* run queue, stack pool, dead list */
     struct diesel_loop *loop;     /* the loop it belongs to */
     uint64_t switches;            /* times it was switched in */
@@ -110,6 +115,9 @@ struct diesel__task {
     unsigned pooled : 1;          /* stack has the default size */
     unsigned daemon : 1;          /* does not keep the loop alive (a
                                      console session): see loop.c run() */
+    int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
+    struct diesel__heap_node timer; /* deadline of the current park */
+    struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
     struct diesel__task *join_next; /* in the target's joiners list */
     struct diesel__task *joiners; /* green threads joined on this one */
     int64_t id;                   /* public id, > 0, never reused */
@@ -119,13 +127,10 @@ struct diesel__task {
     struct diesel__task *join_target; /* while linked in its joiners */
     int join_status;              /* the target's status, once done */
     unsigned join_done : 1;       /* the target returned */
-    struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
     struct diesel__task *wait_next; /* sync.c: in an object's FIFO wait */
     struct diesel__task *wait_prev; /* list (not next: the run queue's) */
     struct diesel__waitlist *wait_list; /* the list it is in, or NULL */
     void *wait_item;              /* sync.c: item to put, or handed over */
-    int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
-    struct diesel__heap_node timer; /* deadline of the current park */
     int64_t longest_run;          /* hog.c: ns, its longest run without
                                      yielding that the watchdog saw (only
                                      runs past the threshold), or 0 */
@@ -156,6 +161,10 @@ struct diesel__task {
     void *tsan_fiber;             /* TSan's fiber handle */
     ucontext_t uc;                /* makecontext'd entry; ucontext switch */
 };
+
+_Static_assert(offsetof(struct diesel__task, wait) +
+    offsetof(struct diesel__wait, target) <= 3 * 64,
+    "a park and its wake touch three lines of the record");
 
 /* A slot of the loop's table of live green threads.  The id is kept
  * beside the pointer so that a probe, or a walk over the ids, touches no
@@ -532,6 +541,68 @@ int diesel__loop_handler_add(struct diesel_loop *, int fd,
     diesel__fd_handler handler);
 void diesel__loop_handler_del(struct diesel_loop *, int fd);
 
+/*
+ * diesel_fd_wait's parking half, for a caller that is known to run in
+ * green thread t and has its deadline (monotonic ns, -1 none) already:
+ * conn.c.  Inline, because a frame of its own would be one more line of
+ * the green thread's stack on every round trip.  The events ready, or -1
+ * with errno.
+ */
+static inline __attribute__((always_inline)) int
+diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
+{
+    struct diesel_loop *l = t->loop;
+    struct diesel__fd *f;
+    int err;
+
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    if (fd < l->nfds) {
+        f = &l->fds[fd];
+        if (((events & DIESEL_READ) && f->reader != NULL) ||
+            ((events & DIESEL_WRITE) && f->writer != NULL)) {
+            errno = EBUSY;
+            return -1;
+        }
+        /* Watched already (the loop disarms lazily): the common case of
+         * a green thread waiting again on its socket makes no call. */
+        if ((f->registered & events) == events)
+            goto watched;
+    }
+    if (diesel__loop_watch(l, fd, events) != 0) {
+        /* epoll refuses regular files and the like, which poll(2) calls
+         * always ready: so are they here. */
+        if (errno == EPERM)
+            return events;
+        return -1;
+    }
+    f = &l->fds[fd];
+watched:
+    if (events & DIESEL_READ)
+        f->reader = t;
+    if (events & DIESEL_WRITE)
+        f->writer = t;
+    t->wait.kind = DIESEL__WAIT_FD;
+    t->wait.fd = fd;
+    t->wait.events = events;
+    t->wait.revents = 0;
+    l->fd_waiters++;
+    err = diesel__task_park(t, deadline);
+    l->fd_waiters--;
+    f = &l->fds[fd];   /* the table may have grown meanwhile */
+    if (f->reader == t)
+        f->reader = NULL;
+    if (f->writer == t)
+        f->writer = NULL;
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return t->wait.revents;
+}
+
 /* ------------------------------------------------------------------------
  * hog.c: hog warnings.  A watchdog thread, only while they are on. */
 
@@ -686,9 +757,11 @@ struct diesel_conn {
     size_t cap;                  /* its size */
     size_t off;                  /* first unread byte */
     size_t len;                  /* unread bytes */
+    size_t wlen;                 /* bytes waiting to be sent */
+    /* A receive and a send touch the fields up to here (56 bytes, one
+     * cache line: conn.c allocates it line-aligned) and no further. */
     char *wbuf;                  /* diesel_conn_write's output, or NULL */
     size_t wcap;                 /* its size */
-    size_t wlen;                 /* bytes waiting to be sent */
     size_t wroom;                /* the lesser of wcap and whigh, at least
                                     wlen: a write of up to wroom - wlen
                                     bytes is a copy and nothing more */

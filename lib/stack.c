@@ -15,6 +15,27 @@
 #define PURGE_KEEP ((uintptr_t)16 * 1024)  /* kept below a pooled stack's
                                               frames (see stack_purge) */
 
+/*
+ * Cache colours.  Every record would sit at the same offset in its page,
+ * and with it the top of every stack: the lines that one wake-run-park
+ * touches in a thousand green threads would fall into the same few cache
+ * sets (the same D1 set; at a 128 KiB stack, 8 of a 1 MiB LL's 16 page
+ * colours) and evict one another, however much cache is free.  So each
+ * new stack puts its record a further line below the top of its page,
+ * cycling over STACK_LINES lines, and every STACK_LINES stacks a further
+ * page up its mapping, cycling over STACK_PAGES pages:
+ *
+ *   | guard, 1 + k pages | stack | record | 15 - k pages, never touched |
+ *
+ * The stack keeps its size; the guard grows under it (one mapping still,
+ * and an overflow faults all the same), and the pages above the record
+ * cost address space and no memory.  The bytes above the record in its
+ * own page (at most 960) are never used, but that page is needed anyway.
+ */
+#define STACK_LINES 16
+#define STACK_PAGES 16
+static unsigned stack_colour;    /* the next stack's (atomically) */
+
 static size_t page_size;
 static int guard_madvise = -1;   /* -1 unknown, 1 works, 0 use mprotect */
 static uint64_t mapped_stacks;   /* figures for the console (atomically) */
@@ -52,7 +73,10 @@ diesel__stack_create(size_t stack_size)
 {
     size_t page = diesel__stack_page();
     size_t rec = round_up(sizeof(struct diesel__task), 64);
-    size_t size = round_up(stack_size + rec, page) + page;
+    size_t used = round_up(stack_size + rec + (STACK_LINES - 1) * 64, page);
+    size_t size = used + STACK_PAGES * page;
+    unsigned n = __atomic_fetch_add(&stack_colour, 1, __ATOMIC_RELAXED);
+    size_t low = (n / STACK_LINES % STACK_PAGES + 1) * page;
     struct diesel__task *t;
     char *base;
     int err;
@@ -61,17 +85,18 @@ diesel__stack_create(size_t stack_size)
         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)
         return NULL;
-    if (install_guard(base, page) != 0) {
+    if (install_guard(base, low) != 0) {
         err = errno;
         munmap(base, size);
         errno = err;
         return NULL;
     }
-    t = (struct diesel__task *)(base + size - rec);
+    t = (struct diesel__task *)(base + low + used - rec -
+        n % STACK_LINES * 64);
     memset(t, 0, sizeof(*t));
     t->map_base = base;
     t->map_size = size;
-    t->stack_lo = base + page;
+    t->stack_lo = base + low;
     t->stack_hi = (char *)t;
     t->timer.index = DIESEL__HEAP_OUT;
     t->valgrind_id = DIESEL__VALGRIND_STACK_REGISTER(t->stack_lo,

@@ -1096,6 +1096,91 @@ START_TEST(net_one_receiver_at_a_time_but_a_sender_beside_it)
 }
 END_TEST
 
+/* ---- Peek and consume ---------------------------------------------------- */
+
+static int
+peek_main(void *arg)
+{
+    int *sv = arg;
+    struct parked p = { NULL, 0, 0 };
+    const void *d, *d2;
+    char buf[8], big[10000];
+    size_t got = 0;
+    int64_t id, t0;
+    int status;
+    ssize_t n;
+
+    p.c = diesel_conn_create(sv[0]);
+    EXPECT(p.c != NULL);
+    EXPECT(write(sv[1], "hello world", 11) == 11);
+    /* The bytes in place, and still there for a second look. */
+    EXPECT(diesel_conn_peek(p.c, &d, 1000) == 11);
+    EXPECT(memcmp(d, "hello world", 11) == 0);
+    EXPECT(diesel_conn_peek(p.c, &d2, 1000) == 11);
+    EXPECT(d2 == d);
+    EXPECT(diesel_conn_consume(p.c, 6) == 0);
+    EXPECT(diesel_conn_peek(p.c, &d, 1000) == 5);
+    EXPECT(memcmp(d, "world", 5) == 0);
+    /* The receive calls see what consume left. */
+    EXPECT(diesel_conn_recv(p.c, buf, 2, 1000) == 2);
+    EXPECT(memcmp(buf, "wo", 2) == 0);
+    EXPECT(diesel_conn_peek(p.c, &d, 1000) == 3);
+    EXPECT(memcmp(d, "rld", 3) == 0);
+    /* More than is buffered, or nowhere to put the pointer. */
+    EXPECT(diesel_conn_consume(p.c, 4) == -1);
+    EXPECT(errno == EINVAL);
+    EXPECT(diesel_conn_consume(NULL, 0) == -1);
+    EXPECT(errno == EINVAL);
+    EXPECT(diesel_conn_peek(p.c, NULL, 1000) == -1);
+    EXPECT(errno == EINVAL);
+    EXPECT(diesel_conn_peek(NULL, &d, 1000) == -1);
+    EXPECT(errno == EINVAL);
+    EXPECT(diesel_conn_consume(p.c, 3) == 0);
+    EXPECT(p.c->len == 0 && p.c->off == 0);
+    /* Nothing buffered and nothing arriving: a timeout. */
+    EXPECT(diesel_conn_peek(p.c, &d, 0) == -1);
+    EXPECT(errno == ETIMEDOUT);
+    t0 = t_now_ms();
+    EXPECT(diesel_conn_peek(p.c, &d, 100) == -1);
+    EXPECT(errno == ETIMEDOUT);
+    EXPECT(t_now_ms() - t0 >= 95);
+    /* A receiver parked on the connection owns its buffer. */
+    id = diesel_task_spawn("reader", parked_reader, &p, 0);
+    EXPECT(diesel_task_yield() == 0);
+    EXPECT(diesel_conn_peek(p.c, &d, 100) == -1);
+    EXPECT(errno == EBUSY);
+    EXPECT(diesel_conn_consume(p.c, 0) == -1);
+    EXPECT(errno == EBUSY);
+    EXPECT(write(sv[1], "x", 1) == 1);
+    EXPECT(diesel_task_join(id, &status, 5000) == 0);
+    EXPECT(p.r == 1);
+    /* More than one buffer's worth, relayed piece by piece. */
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i * 7);
+    EXPECT(write(sv[1], big, sizeof(big)) == (ssize_t)sizeof(big));
+    shutdown(sv[1], SHUT_WR);
+    while ((n = diesel_conn_peek(p.c, &d, 5000)) > 0) {
+        EXPECT(got + (size_t)n <= sizeof(big));
+        EXPECT(memcmp(d, big + got, (size_t)n) == 0);
+        got += (size_t)n;
+        EXPECT(diesel_conn_consume(p.c, (size_t)n) == 0);
+    }
+    EXPECT(n == 0);
+    EXPECT(got == sizeof(big));
+    EXPECT(diesel_conn_close(p.c) == 0);
+    close(sv[1]);
+    return 0;
+}
+
+START_TEST(net_peek_shows_buffered_bytes_in_place_until_consumed)
+{
+    int sv[2];
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    CHECK_RUN(peek_main, sv);
+}
+END_TEST
+
 /* ---- Servers ------------------------------------------------------------- */
 
 struct limit {
@@ -1293,6 +1378,7 @@ START_TEST(net_calls_outside_a_green_thread_fail_with_eperm)
 {
     int sv[2];
     struct diesel_conn *c;
+    const void *peeked;
     char buf[8];
     const char *log;
 
@@ -1310,6 +1396,8 @@ START_TEST(net_calls_outside_a_green_thread_fail_with_eperm)
     ck_assert_int_eq(errno, EPERM);
     ck_assert_int_eq(diesel_conn_send(c, "x", 1, 0), -1);
     ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(diesel_conn_peek(c, &peeked, 0), -1);
+    ck_assert_int_eq(errno, EPERM);
     ck_assert_ptr_null(diesel_conn_connect("127.0.0.1:1", 0));
     ck_assert_int_eq(errno, EPERM);
     ck_assert_ptr_null(diesel_server_listen("127.0.0.1:0", echo_handler,
@@ -1319,10 +1407,12 @@ START_TEST(net_calls_outside_a_green_thread_fail_with_eperm)
     ck_assert_ptr_nonnull(strstr(log, "diesel_conn_recv() called outside"));
     ck_assert_ptr_nonnull(strstr(log, "diesel_conn_readline() called"));
     ck_assert_ptr_nonnull(strstr(log, "diesel_conn_send() called"));
+    ck_assert_ptr_nonnull(strstr(log, "diesel_conn_peek() called"));
     ck_assert_ptr_nonnull(strstr(log, "diesel_conn_connect() called"));
     ck_assert_ptr_nonnull(strstr(log, "diesel_server_listen() called"));
     /* Calls that never block work anywhere. */
     ck_assert_int_eq(diesel_conn_fd(c), sv[0]);
+    ck_assert_int_eq(diesel_conn_consume(c, 0), 0);
     ck_assert_int_eq(diesel_conn_shutdown(c, SHUT_WR), 0);
     ck_assert_int_eq(diesel_conn_shutdown(c, 42), -1);
     ck_assert_int_eq(errno, EINVAL);
@@ -2416,6 +2506,7 @@ diesel_net_suite(void)
     tcase_add_test(tc, net_connect_to_nothing_is_refused);
     tcase_add_test(tc, net_cancel_while_parked_in_recv_is_ecanceled);
     tcase_add_test(tc, net_one_receiver_at_a_time_but_a_sender_beside_it);
+    tcase_add_test(tc, net_peek_shows_buffered_bytes_in_place_until_consumed);
     tcase_add_test(tc, net_calls_outside_a_green_thread_fail_with_eperm);
     tcase_add_test(tc, net_conn_create_takes_stream_sockets_only);
     tcase_add_test(tc, net_bad_addresses_are_einval);

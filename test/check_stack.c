@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tests.h"
+#include "internal.h"
 #include "sanitize.h"
 #include "hostile.h"
 
@@ -220,6 +221,42 @@ START_TEST(spawn_past_the_mapping_limit_fails_cleanly)
 }
 END_TEST
 
+/*
+ * Records, and the stack tops under them, at one offset in their pages
+ * would share one D1 set and a few LL sets between all green threads:
+ * the wake-run-park lines of a thousand connections would evict one
+ * another however much cache is free.  Consecutive stacks are coloured
+ * a line and, every 16, a page apart.
+ */
+START_TEST(stacks_are_cache_coloured)
+{
+    enum { N = 256 };
+    struct diesel__task *t[N];
+    unsigned char d1[64] = { 0 }, ll[1024] = { 0 };
+    int nd1 = 0, nll = 0;
+
+    for (int i = 0; i < N; i++) {
+        uintptr_t line;
+
+        t[i] = diesel__stack_create(DIESEL_STACK_DEFAULT);
+        ck_assert_ptr_nonnull(t[i]);
+        /* Colouring takes nothing from the stack asked for. */
+        ck_assert_uint_ge((size_t)(t[i]->stack_hi - t[i]->stack_lo),
+            DIESEL_STACK_DEFAULT);
+        ck_assert((char *)(t[i] + 1) <= (char *)t[i]->map_base +
+            t[i]->map_size);
+        ck_assert_uint_eq((uintptr_t)t[i] % 64, 0);
+        line = (uintptr_t)t[i] / 64;
+        nd1 += !d1[line % 64]++;      /* 32 KiB, 8 ways: 64 sets */
+        nll += !ll[line % 1024]++;    /* 1 MiB, 16 ways: 1024 sets */
+    }
+    ck_assert_int_ge(nd1, 16);
+    ck_assert_int_ge(nll, 128);
+    for (int i = 0; i < N; i++)
+        diesel__stack_destroy(t[i]);
+}
+END_TEST
+
 Suite *
 diesel_stack_suite(void)
 {
@@ -235,6 +272,7 @@ diesel_stack_suite(void)
     tcase_add_test(tc, crash_report_escapes_hostile_names);
     tcase_add_test(tc, signal_frame_that_does_not_fit_is_a_stack_overflow);
     tcase_add_test(tc, spawn_past_the_mapping_limit_fails_cleanly);
+    tcase_add_test(tc, stacks_are_cache_coloured);
     suite_add_tcase(s, tc);
     return s;
 }

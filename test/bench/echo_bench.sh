@@ -31,8 +31,16 @@ fi
 
 servers=("epoll:$B/echo_epoll")
 [ -x examples/echo ] && servers+=("diesel:examples/echo")
-[ -x $B/echo_uv ] && servers+=("libuv:$B/echo_uv")
-[ -x $B/echo_event ] && servers+=("libevent:$B/echo_event")
+if [ -x $B/echo_uv ]; then
+    servers+=("libuv:$B/echo_uv")
+else
+    echo "(libuv: not built; Debian: libuv1-dev, then make bench again)"
+fi
+if [ -x $B/echo_event ]; then
+    servers+=("libevent:$B/echo_event")
+else
+    echo "(libevent: not built; Debian: libevent-dev, then make bench again)"
+fi
 
 cpu_ticks() {   # utime + stime of a pid, in clock ticks
     awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0

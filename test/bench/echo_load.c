@@ -5,9 +5,11 @@
  *
  * CONNS connections; each sends a SIZE-byte message (64 by default) and
  * waits for the whole echo before sending the next.  Round trips are
- * counted over SECONDS after WARMUP seconds, and printed as one line:
+ * counted over SECONDS after WARMUP seconds, and printed as one line,
+ * with the round trips made since the first send (warm-up included: the
+ * counted bench divides a whole server run's counts by it):
  *
- *   conns=100 rtt_per_sec=123456 errors=0
+ *   conns=100 rtt_per_sec=123456 errors=0 rtt_total=493824
  *
  * One thread, plain epoll: the generator must not be what is measured, so
  * run it on another core than the server (the bench script pins both).
@@ -50,7 +52,7 @@ main(int argc, char **argv)
     struct sockaddr_in sin;
     struct conn *c;
     struct epoll_event *evs;
-    unsigned long long rtt = 0, errors = 0;
+    unsigned long long rtt = 0, all = 0, errors = 0;
     struct rlimit rl;
 
     while ((opt = getopt(argc, argv, "c:d:w:s:")) != -1) {
@@ -127,14 +129,15 @@ main(int argc, char **argv)
             if (cc->got > size)
                 errors++;
             cc->got = 0;
+            all++;
             if (t >= start)
                 rtt++;
             if (write(cc->fd, msg, size) != (ssize_t)size)
                 errors++;
         }
     }
-    printf("conns=%d rtt_per_sec=%.0f errors=%llu\n", conns, rtt / secs,
-        errors);
+    printf("conns=%d rtt_per_sec=%.0f errors=%llu rtt_total=%llu\n", conns,
+        rtt / secs, errors, all);
     return errors != 0;
 usage:
     fprintf(stderr, "usage: echo_load [-c CONNS] [-d SECONDS] [-w WARMUP] "

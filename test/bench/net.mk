@@ -1,6 +1,8 @@
 # test/bench/net.mk: the network benchmarks (echo and Redis protocol).
 # Included by the top-level Makefile; `make bench` runs them after the
-# foundation's benchmarks.
+# foundation's benchmarks, the timed rates first, then the counted figures
+# (counted.sh; `make bench-counted` alone).  libuv and libevent peers are
+# built where pkg-config finds them (Debian: libuv1-dev, libevent-dev).
 
 NET_BENCH_BIN := test/bench/echo_load test/bench/echo_epoll
 ifneq ($(shell pkg-config --exists libuv 2>/dev/null && echo y),)
@@ -32,5 +34,12 @@ bench-net: all $(NET_BENCH_BIN) test/bench/bench_console
 	@echo
 	@test/bench/echo_bench.sh
 	@test/bench/redis_bench.sh
+	@echo
+	@test/bench/counted.sh
 
-.PHONY: bench-net
+# Counts, not times: instructions and cache misses per round trip under
+# cachegrind, stable on a busy machine where the rates above are not.
+bench-counted: all $(NET_BENCH_BIN)
+	@test/bench/counted.sh
+
+.PHONY: bench-net bench-counted
