@@ -146,9 +146,9 @@ tools/%: tools/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
 
 # dconsole is several files: the line editor on its own (the tests link
-# it), the dummy service, and what only the system can tell.
+# it) and the dummy service.
 DCONSOLE_SRC := tools/dconsole.c tools/dconsole_edit.c \
-    tools/dconsole_dummy.c tools/dconsole_$(PLATFORM).c
+    tools/dconsole_dummy.c
 DCONSOLE_OBJ := $(DCONSOLE_SRC:.c=.o)
 
 tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h include/diesel.h $(FLAGS)
