@@ -137,7 +137,8 @@ test/kqshim/kqueue.o: test/kqshim/kqueue.c test/kqshim/sys/event.h $(FLAGS)
 # ---- Tools and examples ----------------------------------------------------
 
 TOOLS := tools/dconsole
-EXAMPLES := examples/echo examples/httphello examples/redisping examples/chat
+EXAMPLES := examples/echo examples/httphello examples/redisping examples/chat \
+    examples/collect
 
 tools: $(TOOLS)
 examples: $(EXAMPLES)
