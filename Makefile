@@ -137,7 +137,8 @@ test/kqshim/kqueue.o: test/kqshim/kqueue.c test/kqshim/sys/event.h $(FLAGS)
 # ---- Tools and examples ----------------------------------------------------
 
 TOOLS := tools/dconsole
-EXAMPLES := examples/echo examples/httphello examples/redisping examples/chat
+EXAMPLES := examples/echo examples/httphello examples/redisping examples/chat \
+    examples/collect
 
 tools: $(TOOLS)
 examples: $(EXAMPLES)
@@ -146,9 +147,9 @@ tools/%: tools/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
 
 # dconsole is several files: the line editor on its own (the tests link
-# it), the dummy service, and what only the system can tell.
+# it) and the dummy service.
 DCONSOLE_SRC := tools/dconsole.c tools/dconsole_edit.c \
-    tools/dconsole_dummy.c tools/dconsole_$(PLATFORM).c
+    tools/dconsole_dummy.c
 DCONSOLE_OBJ := $(DCONSOLE_SRC:.c=.o)
 
 tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h include/diesel.h $(FLAGS)
@@ -206,7 +207,7 @@ test/swap_shim.so: test/swap_shim.c $(FLAGS)
 	    -O2 -fPIC -shared -o $@ $< -ldl
 
 # Every suite on the default backend; the loop-facing suites on the others.
-LOOP_SUITES := $(filter task timer fd sync net signal console stuck,$(patsubst test/check_%.c,%,$(TEST_SRC)))
+LOOP_SUITES := $(filter task timer fd sync net signal console stuck client,$(patsubst test/check_%.c,%,$(TEST_SRC)))
 check-build: all $(TEST_BIN) $(TEST_HELPERS) $(TEST_SHIMS)
 
 # What the tests need (Check, the real clients, man), installed when we

@@ -453,6 +453,79 @@ DIESEL_API int diesel_console_var_string(const char *name, char *buf,
  */
 DIESEL_API int diesel_console_serve_fds(int in, int out);
 
+/* ---- The attaching side: diesel_console_client(3) ---------------------- */
+
+/* A session with a service's console, attached to from outside (opaque). */
+struct diesel_console_client;
+
+/* What an attach tells its caller while it runs (the notice callback). */
+enum {
+    DIESEL_CONSOLE_REFUSED = 1,  /* a connection was refused: whose, why */
+    DIESEL_CONSOLE_REPORT = 2,   /* a line of the stuck report */
+};
+
+/* How to attach; all zero is the default (SIGTRAP, the default
+ * directory, no callback) but for timeout_ms. */
+struct diesel_console_attach_opts {
+    int signo;              /* the console signal; 0: SIGTRAP */
+    const char *dir;        /* rendezvous directory; NULL: as the service
+                               finds it (DIESEL_CONSOLE_DIR...) */
+    int64_t timeout_ms;     /* for the service to answer; -1: forever */
+    void (*notice)(void *arg, int kind, const char *text, size_t len);
+    void *arg;              /* notice's first argument */
+};
+
+/* What diesel_console_client_list finds: a proven service. */
+struct diesel_console_service {
+    pid_t pid;
+    uid_t uid;              /* its effective uid */
+    long uptime;            /* seconds since it started, -1 if unknown */
+    char comm[64];          /* its command name, as the system keeps it
+                               (unescaped: escape it before printing) */
+};
+
+/*
+ * Attach to the console of pid, with every check of diesel-console(7):
+ * NULL with errno (ESRCH, EPERM, ENOTSUP, ETIMEDOUT, EBUSY, EPROTO,
+ * EDEADLK, ECANCELED...) and a sentence in why.  Parks only the calling
+ * green thread.
+ */
+DIESEL_API struct diesel_console_client *diesel_console_client_attach(
+    pid_t pid, const struct diesel_console_attach_opts *opts, char *why,
+    size_t size);
+/* Send one command line (no newline in it). */
+DIESEL_API int diesel_console_client_send(struct diesel_console_client *c,
+    const char *line, size_t len);
+/* The next line from the service, NUL-terminated in place of its newline,
+ * valid until the next call: 1, 0 at end of file, -1 with errno. */
+DIESEL_API int diesel_console_client_line(struct diesel_console_client *c,
+    char **line, size_t *len, int64_t timeout_ms);
+/* Run one command: 0 for OK, 1 for ERR, -1 with errno.  *reply (malloc'd,
+ * NUL-terminated, the caller frees it) holds its output lines, then for
+ * ERR the message on a line of its own. */
+DIESEL_API int diesel_console_client_run(struct diesel_console_client *c,
+    const char *line, char **reply, size_t *len, int64_t timeout_ms);
+/* 1 once the attached process has exited (waiting up to timeout_ms for
+ * it to go), else 0. */
+DIESEL_API int diesel_console_client_gone(struct diesel_console_client *c,
+    int64_t timeout_ms);
+/* The connection's descriptor, to wait on (read through the calls). */
+DIESEL_API int diesel_console_client_fd(const struct diesel_console_client *c);
+DIESEL_API void diesel_console_client_close(struct diesel_console_client *c);
+/*
+ * Call fn for every process that is proven to have its console on signo
+ * (0: SIGTRAP), as an attach would prove it, and that the caller may
+ * attach to; stop when fn returns non-zero.  dir as for an attach.
+ */
+DIESEL_API int diesel_console_client_list(int signo, const char *dir,
+    int (*fn)(const struct diesel_console_service *, void *), void *arg);
+
+/* "SIGTRAP" for SIGTRAP, "signal 40" for others, in buf. */
+DIESEL_API const char *diesel_signal_name(int signo, char *buf,
+    size_t size);
+/* A signal by name ("TRAP", "SIGTRAP", any case) or number; -1 EINVAL. */
+DIESEL_API int diesel_signal_parse(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

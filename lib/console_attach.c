@@ -226,15 +226,17 @@ refuse(const char *fmt, ...)
 /* ---- The rendezvous ------------------------------------------------------- */
 
 /*
- * The rendezvous directory for our effective uid U: DIESEL_CONSOLE_DIR;
- * else /run/user/U/diesel when /run/user/U is a directory of U's; else
- * ${TMPDIR:-/tmp}/diesel-U.  dconsole computes the same.
+ * The rendezvous directory for uid U: dir when not NULL, else
+ * DIESEL_CONSOLE_DIR; else /run/user/U/diesel when /run/user/U is a
+ * directory of U's; else ${TMPDIR:-/tmp}/diesel-U.  The service computes
+ * it for its own effective uid, the attaching side (console_client.c)
+ * for the target's.
  */
-static int
-rendezvous_dir(char *buf, size_t size)
+int
+diesel__console_rendezvous(uid_t uid, const char *dir, char *buf,
+    size_t size)
 {
-    const char *env = getenv("DIESEL_CONSOLE_DIR");
-    unsigned uid = (unsigned)geteuid();
+    const char *env = dir != NULL ? dir : getenv("DIESEL_CONSOLE_DIR");
     char run[64];
     struct stat st;
     int n;
@@ -242,22 +244,33 @@ rendezvous_dir(char *buf, size_t size)
     if (env != NULL && env[0] != '\0') {
         n = snprintf(buf, size, "%s", env);
     } else {
-        snprintf(run, sizeof(run), "/run/user/%u", uid);
+        snprintf(run, sizeof(run), "/run/user/%lu", (unsigned long)uid);
         if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) &&
-            st.st_uid == (uid_t)uid) {
+            st.st_uid == uid) {
             n = snprintf(buf, size, "%s/diesel", run);
         } else {
             env = getenv("TMPDIR");
             if (env == NULL || env[0] == '\0')
                 env = "/tmp";
-            n = snprintf(buf, size, "%s/diesel-%u", env, uid);
+            n = snprintf(buf, size, "%s/diesel-%lu", env,
+                (unsigned long)uid);
         }
     }
-    return n > 0 && (size_t)n < size ? 0 : -1;
+    if (n > 0 && (size_t)n < size)
+        return 0;
+    errno = ENAMETOOLONG;
+    return -1;
+}
+
+static int
+rendezvous_dir(char *buf, size_t size)
+{
+    return diesel__console_rendezvous(geteuid(), NULL, buf, size);
 }
 
 int
-diesel__console_dir_open(const char *dir, int *why, struct stat *st)
+diesel__console_dir_open(const char *dir, uid_t uid, int *why,
+    struct stat *st)
 {
     int fd, err;
 
@@ -281,7 +294,7 @@ diesel__console_dir_open(const char *dir, int *why, struct stat *st)
         *why = DIESEL__DIR_OPEN;
     else if (!S_ISDIR(st->st_mode))
         *why = DIESEL__DIR_NOTDIR;
-    else if (st->st_uid != geteuid())
+    else if (st->st_uid != uid)
         *why = DIESEL__DIR_OWNER;
     else if (st->st_mode & 077)
         *why = DIESEL__DIR_MODE;
@@ -302,7 +315,7 @@ open_dir(const char *dir, char *why, size_t size)
     struct stat st;
     int fd, bad;
 
-    fd = diesel__console_dir_open(dir, &bad, &st);
+    fd = diesel__console_dir_open(dir, geteuid(), &bad, &st);
     switch (bad) {
     case DIESEL__DIR_OK:
         break;
@@ -414,7 +427,8 @@ unadvertise(void)
     if (!advert.on || advert.pid != getpid())
         return;
     advert.on = 0;
-    dfd = diesel__console_dir_open(advert.dir, &bad, &st);
+    dfd = diesel__console_dir_open(advert.dir, geteuid(), &bad,
+        &st);
     if (dfd < 0)
         return;
     snprintf(name, sizeof(name), "service-%ld", (long)advert.pid);

@@ -247,7 +247,7 @@ connect_peer(int32_t pid)
 
     if (n == 0)
         return -1;
-    dfd = diesel__console_dir_open(dir, &bad, &st);
+    dfd = diesel__console_dir_open(dir, geteuid(), &bad, &st);
     if (dfd < 0)
         return -1;
     diesel__sline_put(&name, "console-");

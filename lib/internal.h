@@ -710,9 +710,13 @@ int diesel__console_seen(int32_t pid, int32_t nonce);
 void diesel__console_mark_seen(int32_t pid, int32_t nonce);
 /* The greeting line with its newline, signal-safe; its length. */
 size_t diesel__console_greeting(char *buf, size_t size, int32_t nonce);
+/* The rendezvous directory of uid: dir if not NULL, else what
+ * diesel-console(7) says.  0, or -1 ENAMETOOLONG. */
+int diesel__console_rendezvous(uid_t uid, const char *dir, char *buf,
+    size_t size);
 /* Open the rendezvous directory dir (O_DIRECTORY | O_NOFOLLOW) and check
- * it through the descriptor: ours (the effective uid), no group or other
- * bits.  The descriptor, or -1 with *why one of DIESEL__DIR_* (errno set
+ * it through the descriptor: uid's (the service passes its effective
+ * uid), no group or other bits.  The descriptor, or -1 with *why one of DIESEL__DIR_* (errno set
  * for DIESEL__DIR_OPEN).  Async-signal-safe. */
 enum {
     DIESEL__DIR_OK,
@@ -722,7 +726,8 @@ enum {
     DIESEL__DIR_OWNER,      /* someone else's */
     DIESEL__DIR_MODE,       /* others may enter it */
 };
-int diesel__console_dir_open(const char *dir, int *why, struct stat *st);
+int diesel__console_dir_open(const char *dir, uid_t uid, int *why,
+    struct stat *st);
 /* Write this process's advertisement, service-<pid> in dir (created 0700
  * if missing), atomically: what dconsole checks before it signals.  0, or
  * -1 with why (size bytes) saying what went wrong. */
@@ -867,6 +872,52 @@ int diesel__platform_start_time(uint64_t *t);
  * now.  Async-signal-safe.  0, or -1 with errno. */
 int diesel__platform_connect_at(int fd, int dirfd, const char *dir,
     const char *name);
+/* Bind the UNIX socket fd to name inside the directory open as dirfd, as
+ * diesel__platform_connect_at connects: a path swapped for a symlink
+ * after the directory was checked is not followed. */
+int diesel__platform_bind_at(int fd, int dirfd, const char *dir,
+    const char *name);
+
+/* What the attaching side needs to know about another process. */
+struct diesel__proc {
+    pid_t pid;
+    uid_t uid;          /* effective uid: what its connect(2) carries */
+    char state;         /* 'Z' zombie, 'T' stopped, 'R' running or
+                           runnable, 'S'... '?' */
+    int catches;        /* it has a handler for the signal asked about */
+    int ignores;        /* it ignores that signal */
+    char comm[64];      /* command name, as the system keeps it */
+    long uptime;        /* seconds since it started, -1 if unknown */
+    uint64_t start;     /* its start time, the figure
+                           diesel__platform_start_time gives that process
+                           (its console advertisement holds it); 0 if
+                           unknown */
+    double born;        /* when it started, seconds since the epoch; -1 */
+};
+/* Fill *p for pid, with catches/ignores for signo.  -1 with errno ESRCH
+ * when there is no such process (zombies count as gone), EACCES when the
+ * system will not say. */
+int diesel__platform_proc_get(pid_t pid, int signo, struct diesel__proc *p);
+/* Call fn for every process that catches signo and that we may see; stop
+ * early when fn returns non-zero. */
+int diesel__platform_proc_each(int signo,
+    int (*fn)(const struct diesel__proc *, void *), void *arg);
+/* A handle on pid taken before it is checked (a pidfd on Linux), so that
+ * the process checked is the process signalled, or -1 where the system
+ * has none (errno ENOSYS); -1 with errno ESRCH when there is no such
+ * process. */
+int diesel__platform_pid_open(pid_t pid);
+/* Send signo to pid carrying *value, through pidfd when it is not -1
+ * (ESRCH if that process has gone, even if its pid is someone else's
+ * now), else sigqueue.  Where sigqueue does not exist a plain kill(2) is
+ * sent and *value is set to 0, which is what the other side then sees. */
+int diesel__platform_signal_send(pid_t pid, int pidfd, int signo,
+    int32_t *value);
+/* Why pid may not answer a console request, as far as can be seen from
+ * outside: a sentence in buf and 1, or 0 when nothing is seen. */
+int diesel__platform_diagnose(pid_t pid, int signo, char *buf, size_t size);
+/* A random positive 31-bit number. */
+int32_t diesel__platform_random31(void);
 
 /* For the console's built-in commands (console_builtins.c, backtrace.c).
  * Each returns -1 and sets errno (ENOSYS where the system cannot tell). */

@@ -3,6 +3,7 @@
  * our heads, and built on Linux only as far as the calls are POSIX.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,16 +17,18 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__FreeBSD__) || defined(__DragonFly__) || defined(__APPLE__)
 #include <sys/ucred.h>
 #endif
 #include <sys/sysctl.h>
-#if defined(__FreeBSD__)
+#if defined(__FreeBSD__) || defined(__DragonFly__)
 #include <sys/user.h>
 #endif
 #if defined(__APPLE__)
 #include <mach-o/dyld.h>
+#include <sys/proc.h>
 #endif
 
 #include "internal.h"
@@ -129,84 +132,56 @@ diesel__platform_progname(void)
     return getprogname();
 }
 
-/* The start time from sysctl KERN_PROC, as dconsole_bsd.c reads it from
- * outside: microseconds since the epoch. */
+/* The start time from sysctl KERN_PROC, as diesel__platform_proc_get
+ * reads it for any process: microseconds since the epoch.  DragonFly and
+ * the rest: unknown, so no advertisement is written, the log says so, and
+ * an attach (which knows no process there either) is refused. */
 int
 diesel__platform_start_time(uint64_t *t)
 {
-#if defined(__FreeBSD__)
-    struct kinfo_proc kp;
-    size_t len = sizeof(kp);
-    int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)getpid() };
+    struct diesel__proc p;
 
-    if (sysctl(mib, 4, &kp, &len, NULL, 0) != 0)
+    if (diesel__platform_proc_get(getpid(), SIGTRAP, &p) != 0)
         return -1;
-    *t = (uint64_t)kp.ki_start.tv_sec * 1000000 +
-        (uint64_t)kp.ki_start.tv_usec;
-    return 0;
-#elif defined(__APPLE__)
-    struct kinfo_proc kp;
-    size_t len = sizeof(kp);
-    int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)getpid() };
-
-    if (sysctl(mib, 4, &kp, &len, NULL, 0) != 0)
+    if (p.start == 0) {
+        errno = ENOSYS;
         return -1;
-    *t = (uint64_t)kp.kp_proc.p_starttime.tv_sec * 1000000 +
-        (uint64_t)kp.kp_proc.p_starttime.tv_usec;
+    }
+    *t = p.start;
     return 0;
-#elif defined(__OpenBSD__) || defined(__NetBSD__)
-#if defined(__NetBSD__)
-    struct kinfo_proc2 kp;
-    int mib[6] = { CTL_KERN, KERN_PROC2, KERN_PROC_PID, (int)getpid(),
-        sizeof(kp), 1 };
-#else
-    struct kinfo_proc kp;
-    int mib[6] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)getpid(),
-        sizeof(kp), 1 };
-#endif
-    size_t len = sizeof(kp);
-
-    if (sysctl(mib, 6, &kp, &len, NULL, 0) != 0)
-        return -1;
-    *t = (uint64_t)kp.p_ustart_sec * 1000000 + (uint64_t)kp.p_ustart_usec;
-    return 0;
-#else
-    /* DragonFly and the rest: unknown, so no advertisement is written,
-     * the log says so, and dconsole (whose dconsole_bsd.c knows no
-     * process there either) refuses to attach. */
-    (void)t;
-    errno = ENOSYS;
-    return -1;
-#endif
 }
 
-int
-diesel__platform_connect_at(int fd, int dirfd, const char *dir,
-    const char *name)
+/*
+ * The address of name inside the directory open as dirfd, for
+ * connectat(2)/bindat(2) where they exist (*at set), else the path, after
+ * checking that it still names the directory that was checked: no
+ * connectat, and fchdir(2) would move every thread of the program.  A
+ * swap between this check and the call is not excluded there
+ * (diesel-console(7) says so); the peer's credentials are still checked
+ * after it.
+ */
+static int
+addr_at(struct sockaddr_un *sa, int dirfd, const char *dir,
+    const char *name, int *at)
 {
-    struct sockaddr_un sa;
     size_t d = strlen(dir), n = strlen(name);
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
 #if defined(__FreeBSD__) && defined(AT_FDCWD)
-    /* connectat(2) (FreeBSD 10): relative to the directory checked. */
     (void)d;
-    if (n >= sizeof(sa.sun_path)) {
+    (void)dirfd;
+    if (n >= sizeof(sa->sun_path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    memcpy(sa.sun_path, name, n + 1);
-    return connectat(dirfd, fd, (struct sockaddr *)&sa, sizeof(sa));
+    memcpy(sa->sun_path, name, n + 1);
+    *at = 1;
+    return 0;
 #else
-    /* No connectat, and fchdir(2) would move every thread of the program:
-     * the path, after checking that it still names the directory that was
-     * checked.  A swap between this check and connect(2) is not excluded
-     * here (diesel-console(7) says so); the peer's credentials are still
-     * checked after it. */
     struct stat a, b;
 
-    if (d + 1 + n >= sizeof(sa.sun_path)) {
+    if (d + 1 + n >= sizeof(sa->sun_path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -215,11 +190,44 @@ diesel__platform_connect_at(int fd, int dirfd, const char *dir,
         errno = ELOOP;
         return -1;
     }
-    memcpy(sa.sun_path, dir, d);
-    sa.sun_path[d] = '/';
-    memcpy(sa.sun_path + d + 1, name, n + 1);
-    return connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    memcpy(sa->sun_path, dir, d);
+    sa->sun_path[d] = '/';
+    memcpy(sa->sun_path + d + 1, name, n + 1);
+    *at = 0;
+    return 0;
 #endif
+}
+
+int
+diesel__platform_connect_at(int fd, int dirfd, const char *dir,
+    const char *name)
+{
+    struct sockaddr_un sa;
+    int at;
+
+    if (addr_at(&sa, dirfd, dir, name, &at) != 0)
+        return -1;
+#if defined(__FreeBSD__) && defined(AT_FDCWD)
+    if (at)
+        return connectat(dirfd, fd, (struct sockaddr *)&sa, sizeof(sa));
+#endif
+    return connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+int
+diesel__platform_bind_at(int fd, int dirfd, const char *dir,
+    const char *name)
+{
+    struct sockaddr_un sa;
+    int at;
+
+    if (addr_at(&sa, dirfd, dir, name, &at) != 0)
+        return -1;
+#if defined(__FreeBSD__) && defined(AT_FDCWD)
+    if (at)
+        return bindat(dirfd, fd, (struct sockaddr *)&sa, sizeof(sa));
+#endif
+    return bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 }
 
 /* ---- For the console's built-in commands ------------------------------ */
@@ -437,4 +445,239 @@ diesel__platform_prof_stop(void)
     memset(&it, 0, sizeof(it));
     setitimer(ITIMER_PROF, &it, NULL);
     prof_armed = 0;
+}
+
+/* ---- Other processes, for the attaching side (console_client.c) ---- */
+
+static long
+since(time_t start_sec)
+{
+    struct timeval now;
+
+    gettimeofday(&now, NULL);
+    return now.tv_sec >= start_sec ? (long)(now.tv_sec - start_sec) : 0;
+}
+
+#if defined(__FreeBSD__)
+
+static int
+fill(const struct kinfo_proc *kp, int signo, struct diesel__proc *p)
+{
+    p->pid = kp->ki_pid;
+    p->uid = kp->ki_uid;
+    p->state = kp->ki_stat == SZOMB ? 'Z' : kp->ki_stat == SSTOP ? 'T' :
+        kp->ki_stat == SRUN ? 'R' : 'S';
+    p->catches = sigismember(&kp->ki_sigcatch, signo) == 1;
+    p->ignores = sigismember(&kp->ki_sigignore, signo) == 1;
+    snprintf(p->comm, sizeof(p->comm), "%s", kp->ki_comm);
+    p->uptime = since(kp->ki_start.tv_sec);
+    p->start = (uint64_t)kp->ki_start.tv_sec * 1000000 +
+        (uint64_t)kp->ki_start.tv_usec;
+    p->born = (double)kp->ki_start.tv_sec;
+    return 0;
+}
+
+#define KP struct kinfo_proc
+#define KP_MIB(mib, pid) int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (pid) }
+#define KP_ALL_MIB(mib) int mib[3] = { CTL_KERN, KERN_PROC, KERN_PROC_PROC }
+
+#elif defined(__APPLE__)
+
+static int
+fill(const struct kinfo_proc *kp, int signo, struct diesel__proc *p)
+{
+    p->pid = kp->kp_proc.p_pid;
+    p->uid = kp->kp_eproc.e_ucred.cr_uid;
+    p->state = kp->kp_proc.p_stat == SZOMB ? 'Z' :
+        kp->kp_proc.p_stat == SSTOP ? 'T' : 'S';
+    p->catches = (kp->kp_proc.p_sigcatch & sigmask(signo)) != 0;
+    p->ignores = (kp->kp_proc.p_sigignore & sigmask(signo)) != 0;
+    snprintf(p->comm, sizeof(p->comm), "%s", kp->kp_proc.p_comm);
+    p->uptime = since(kp->kp_proc.p_starttime.tv_sec);
+    p->start = (uint64_t)kp->kp_proc.p_starttime.tv_sec * 1000000 +
+        (uint64_t)kp->kp_proc.p_starttime.tv_usec;
+    p->born = (double)kp->kp_proc.p_starttime.tv_sec;
+    return 0;
+}
+
+#define KP struct kinfo_proc
+#define KP_MIB(mib, pid) int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (pid) }
+#define KP_ALL_MIB(mib) int mib[3] = { CTL_KERN, KERN_PROC, KERN_PROC_ALL }
+
+#elif defined(__OpenBSD__) || defined(__NetBSD__)
+
+#if defined(__NetBSD__)
+#define KP struct kinfo_proc2
+#define KERN_PROC_X KERN_PROC2
+#define CAUGHT(kp, s) (((kp)->p_sigcatch.__bits[((s) - 1) / 32] >> (((s) - 1) % 32)) & 1)
+#define IGNORED(kp, s) (((kp)->p_sigignore.__bits[((s) - 1) / 32] >> (((s) - 1) % 32)) & 1)
+#else
+#define KP struct kinfo_proc
+#define KERN_PROC_X KERN_PROC
+#define CAUGHT(kp, s) (((kp)->p_sigcatch >> ((s) - 1)) & 1)
+#define IGNORED(kp, s) (((kp)->p_sigignore >> ((s) - 1)) & 1)
+#endif
+
+static int
+fill(const KP *kp, int signo, struct diesel__proc *p)
+{
+    p->pid = kp->p_pid;
+    p->uid = kp->p_uid;
+    p->state = kp->p_stat == SZOMB || kp->p_stat == SDEAD ? 'Z' :
+        kp->p_stat == SSTOP ? 'T' : 'S';
+    p->catches = CAUGHT(kp, signo) != 0;
+    p->ignores = IGNORED(kp, signo) != 0;
+    snprintf(p->comm, sizeof(p->comm), "%s", kp->p_comm);
+    p->uptime = since((time_t)kp->p_ustart_sec);
+    p->start = (uint64_t)kp->p_ustart_sec * 1000000 +
+        (uint64_t)kp->p_ustart_usec;
+    p->born = (double)kp->p_ustart_sec;
+    return 0;
+}
+
+#define KP_MIB(mib, pid) int mib[6] = { CTL_KERN, KERN_PROC_X, KERN_PROC_PID, \
+    (pid), sizeof(KP), 1 }
+#define KP_ALL_MIB(mib) int mib[6] = { CTL_KERN, KERN_PROC_X, KERN_PROC_ALL, \
+    0, sizeof(KP), 0 }
+#define KP_ALL_SIZED 1
+
+#endif
+
+#ifdef KP
+
+int
+diesel__platform_proc_get(pid_t pid, int signo, struct diesel__proc *p)
+{
+    KP kp;
+    size_t len = sizeof(kp);
+    KP_MIB(mib, pid);
+
+    memset(p, 0, sizeof(*p));
+    p->uptime = -1;
+    p->born = -1;
+    if (sysctl(mib, sizeof(mib) / sizeof(mib[0]), &kp, &len, NULL, 0) != 0)
+        return -1;
+    if (len == 0) {
+        errno = ESRCH;
+        return -1;
+    }
+    fill(&kp, signo, p);
+    if (p->state == 'Z') {
+        errno = ESRCH;
+        return -1;
+    }
+    return 0;
+}
+
+int
+diesel__platform_proc_each(int signo,
+    int (*fn)(const struct diesel__proc *, void *), void *arg)
+{
+    KP *all = NULL;
+    size_t len = 0, n;
+    KP_ALL_MIB(mib);
+    u_int nmib = sizeof(mib) / sizeof(mib[0]);
+
+    /* The table grows between the two calls: ask for room to spare. */
+    for (int tries = 0; tries < 8; tries++) {
+        if (sysctl(mib, nmib, NULL, &len, NULL, 0) != 0)
+            return -1;
+        len += len / 4 + sizeof(KP) * 16;
+        free(all);
+        all = malloc(len);
+        if (all == NULL)
+            return -1;
+#ifdef KP_ALL_SIZED
+        mib[5] = (int)(len / sizeof(KP));
+#endif
+        if (sysctl(mib, nmib, all, &len, NULL, 0) == 0)
+            break;
+        if (errno != ENOMEM) {
+            free(all);
+            return -1;
+        }
+    }
+    n = len / sizeof(KP);
+    for (size_t i = 0; i < n; i++) {
+        struct diesel__proc p;
+
+        memset(&p, 0, sizeof(p));
+        fill(&all[i], signo, &p);
+        if (p.state == 'Z' || !p.catches)
+            continue;
+        if (fn(&p, arg) != 0)
+            break;
+    }
+    free(all);
+    return 0;
+}
+
+#else
+
+int
+diesel__platform_proc_get(pid_t pid, int signo, struct diesel__proc *p)
+{
+    (void)pid;
+    (void)signo;
+    (void)p;
+    errno = ENOSYS;
+    return -1;
+}
+
+int
+diesel__platform_proc_each(int signo,
+    int (*fn)(const struct diesel__proc *, void *), void *arg)
+{
+    (void)signo;
+    (void)fn;
+    (void)arg;
+    errno = ENOSYS;
+    return -1;
+}
+
+#endif
+
+int
+diesel__platform_pid_open(pid_t pid)
+{
+    /* No process handle here (FreeBSD's pdfork makes one only for a
+     * child): the signal goes by pid, right after the checks. */
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+}
+
+int
+diesel__platform_signal_send(pid_t pid, int pidfd, int signo, int32_t *value)
+{
+    (void)pidfd;
+#if defined(__APPLE__) || defined(__OpenBSD__)
+    /* No sigqueue: the app sees SI_USER and a nonce of 0. */
+    *value = 0;
+    return kill(pid, signo);
+#else
+    union sigval v;
+
+    v.sival_int = *value;
+    return sigqueue(pid, signo, v);
+#endif
+}
+
+int
+diesel__platform_diagnose(pid_t pid, int signo, char *buf, size_t size)
+{
+    /* The descriptor count and signal masks of another process are not
+     * told here: the cause is unknown from outside. */
+    (void)pid;
+    (void)signo;
+    snprintf(buf, size, "unknown");
+    return 0;
+}
+
+int32_t
+diesel__platform_random31(void)
+{
+    uint32_t r = arc4random() & 0x7fffffff;
+
+    return r != 0 ? (int32_t)r : 1;
 }

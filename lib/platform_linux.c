@@ -1,7 +1,9 @@
 /*
  * platform_linux.c: what only Linux can tell or do.
  */
+#include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
@@ -10,13 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102   /* Linux 6.13 */
@@ -88,18 +98,23 @@ diesel__platform_progname(void)
     return program_invocation_short_name;
 }
 
-/* Field 22 of /proc/self/stat: the start time in clock ticks since boot.
- * The command name (field 2) may hold spaces and parentheses: count from
- * its last ')'.  dconsole reads the same field of /proc/PID/stat. */
+/* Field 22 of /proc/PID/stat (pid 0: self): the start time in clock
+ * ticks since boot.  The command name (field 2) may hold spaces and
+ * parentheses: count from its last ')'.  The advertisement holds it for
+ * this process, and the attaching side reads it for another. */
 static int
-stat_start(unsigned long long *start)
+stat_start(pid_t pid, unsigned long long *start)
 {
-    char buf[1024], *p;
+    char path[64], buf[1024], *p;
     size_t n;
     FILE *f;
     int field;
 
-    f = fopen("/proc/self/stat", "re");
+    if (pid == 0)
+        snprintf(path, sizeof(path), "/proc/self/stat");
+    else
+        snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "re");
     if (f == NULL)
         return -1;
     n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -125,9 +140,32 @@ diesel__platform_start_time(uint64_t *t)
 {
     unsigned long long start;
 
-    if (stat_start(&start) != 0)
+    if (stat_start(0, &start) != 0)
         return -1;
     *t = (uint64_t)start;
+    return 0;
+}
+
+/* The address of name inside the directory open as dirfd:
+ * /proc/self/fd/N is the directory that was opened, whatever its path
+ * names now, so no symlink swapped in there is followed, and the socket
+ * path stays short however deep the directory is.  Async-signal-safe. */
+static int
+addr_at(struct sockaddr_un *sa, int dirfd, const char *name)
+{
+    struct diesel__sline path = { "", 0 };
+
+    diesel__sline_put(&path, "/proc/self/fd/");
+    diesel__sline_u64(&path, (uint64_t)dirfd);
+    diesel__sline_put(&path, "/");
+    diesel__sline_put(&path, name);
+    if (path.n >= sizeof(sa->sun_path) || path.n >= sizeof(path.b) - 2) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    memcpy(sa->sun_path, path.b, path.n + 1);
     return 0;
 }
 
@@ -136,24 +174,23 @@ diesel__platform_connect_at(int fd, int dirfd, const char *dir,
     const char *name)
 {
     struct sockaddr_un sa;
-    struct diesel__sline path = { "", 0 };
 
-    /* /proc/self/fd/N is the directory that was opened, whatever its
-     * path names now: no symlink swapped in there is followed, and the
-     * socket path stays short however deep the directory is. */
     (void)dir;
-    diesel__sline_put(&path, "/proc/self/fd/");
-    diesel__sline_u64(&path, (uint64_t)dirfd);
-    diesel__sline_put(&path, "/");
-    diesel__sline_put(&path, name);
-    if (path.n >= sizeof(sa.sun_path) || path.n >= sizeof(path.b) - 2) {
-        errno = ENAMETOOLONG;
+    if (addr_at(&sa, dirfd, name) != 0)
         return -1;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path.b, path.n + 1);
     return connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+int
+diesel__platform_bind_at(int fd, int dirfd, const char *dir,
+    const char *name)
+{
+    struct sockaddr_un sa;
+
+    (void)dir;
+    if (addr_at(&sa, dirfd, name) != 0)
+        return -1;
+    return bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 }
 
 /* ---- For the console's built-in commands ------------------------------ */
@@ -239,18 +276,15 @@ diesel__platform_fd_list(int **fds, size_t *n)
     return 0;
 }
 
-double
-diesel__platform_process_age(void)
+/* Seconds from a start time in clock ticks since boot to now, against
+ * /proc/uptime, the time since boot; -1 if unknown. */
+static double
+age_of(unsigned long long start)
 {
-    unsigned long long start = 0;
     double up = -1;
     long tick = sysconf(_SC_CLK_TCK);
     FILE *f;
 
-    /* The start time in clock ticks since boot, against /proc/uptime, the
-     * time since boot. */
-    if (stat_start(&start) != 0)
-        return -1;
     if (tick <= 0)
         goto bad;
     f = fopen("/proc/uptime", "re");
@@ -266,6 +300,16 @@ diesel__platform_process_age(void)
 bad:
     errno = EIO;
     return -1;
+}
+
+double
+diesel__platform_process_age(void)
+{
+    unsigned long long start = 0;
+
+    if (stat_start(0, &start) != 0)
+        return -1;
+    return age_of(start);
 }
 
 int
@@ -453,4 +497,326 @@ diesel__platform_prof_stop(void)
         return;
     timer_delete(prof_timer);
     prof_armed = 0;
+}
+
+/* ---- Other processes, for the attaching side (console_client.c) ---- */
+
+/* Bit signo of a /proc mask ("SigCgt:\t0000000000004002"). */
+static int
+mask_has(const char *hex, int signo)
+{
+    size_t len = strlen(hex);
+    size_t digit = (size_t)(signo - 1) / 4;
+    int v;
+    char c;
+
+    if (signo < 1 || digit >= len)
+        return 0;
+    c = hex[len - 1 - digit];
+    if (!isxdigit((unsigned char)c))
+        return 0;
+    v = isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
+    return (v >> ((signo - 1) % 4)) & 1;
+}
+
+/* Seconds since the epoch at boot, from /proc/stat. */
+static long long
+boot_time(void)
+{
+    char line[256];
+    long long bt = -1;
+    FILE *f = fopen("/proc/stat", "re");
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "btime %lld", &bt) == 1)
+            break;
+    }
+    fclose(f);
+    return bt;
+}
+
+/* start, uptime and born for p. */
+static void
+times_of(struct diesel__proc *p)
+{
+    unsigned long long start;
+    long hz = sysconf(_SC_CLK_TCK);
+    long long bt;
+    double up;
+
+    if (hz <= 0 || stat_start(p->pid, &start) != 0)
+        return;
+    p->start = start;
+    bt = boot_time();
+    if (bt >= 0)
+        p->born = (double)bt + (double)start / (double)hz;
+    up = age_of(start);
+    if (up >= 0)
+        p->uptime = (long)up;
+}
+
+int
+diesel__platform_proc_get(pid_t pid, int signo, struct diesel__proc *p)
+{
+    char path[64], line[512];
+    int have_uid = 0;
+    FILE *f;
+
+    memset(p, 0, sizeof(*p));
+    p->pid = pid;
+    p->state = '?';
+    p->uptime = -1;
+    p->born = -1;
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            errno = ESRCH;
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *v = strchr(line, ':');
+        unsigned long r, e;
+
+        if (v == NULL)
+            continue;
+        *v++ = '\0';
+        v += strspn(v, " \t");
+        v[strcspn(v, "\n")] = '\0';
+        if (strcmp(line, "Name") == 0)
+            snprintf(p->comm, sizeof(p->comm), "%s", v);
+        else if (strcmp(line, "State") == 0)
+            p->state = v[0];
+        else if (strcmp(line, "Uid") == 0 &&
+            sscanf(v, "%lu %lu", &r, &e) == 2) {
+            p->uid = (uid_t)e;
+            have_uid = 1;
+        } else if (strcmp(line, "SigCgt") == 0)
+            p->catches = mask_has(v, signo);
+        else if (strcmp(line, "SigIgn") == 0)
+            p->ignores = mask_has(v, signo);
+    }
+    fclose(f);
+    if (p->state == 'Z' || p->state == 'X') {
+        errno = ESRCH;
+        return -1;
+    }
+    if (!have_uid) {
+        errno = EACCES;
+        return -1;
+    }
+    times_of(p);
+    return 0;
+}
+
+int
+diesel__platform_proc_each(int signo,
+    int (*fn)(const struct diesel__proc *, void *), void *arg)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int r = 0;
+
+    if (d == NULL)
+        return -1;
+    while (r == 0 && (de = readdir(d)) != NULL) {
+        struct diesel__proc p;
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+
+        if (*end != '\0' || pid <= 0)
+            continue;
+        if (diesel__platform_proc_get((pid_t)pid, signo, &p) != 0 || !p.catches)
+            continue;
+        r = fn(&p, arg);
+    }
+    closedir(d);
+    return 0;
+}
+
+int
+diesel__platform_pid_open(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    int fd;
+
+#ifdef RUNNING_ON_VALGRIND
+    /* valgrind before 3.20 knows no pidfd_open, and says so on our
+     * standard error: under it, signal by pid. */
+    if (RUNNING_ON_VALGRIND) {
+        errno = ENOSYS;
+        return -1;
+    }
+#endif
+    fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+    if (fd >= 0) {
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
+    }
+    if (errno == ESRCH)
+        return -1;
+    /* Linux before 5.3, or a seccomp filter: no handle, signal by pid. */
+#endif
+    errno = ENOSYS;
+    return -1;
+}
+
+int
+diesel__platform_signal_send(pid_t pid, int pidfd, int signo, int32_t *value)
+{
+    union sigval v;
+
+    v.sival_int = *value;
+#ifdef SYS_pidfd_send_signal
+    if (pidfd >= 0) {
+        siginfo_t si;
+
+        /* What sigqueue(3) would have sent: the kernel takes si_pid,
+         * si_uid and si_value as given, for si_code SI_QUEUE. */
+        memset(&si, 0, sizeof(si));
+        si.si_signo = signo;
+        si.si_code = SI_QUEUE;
+        si.si_pid = getpid();
+        si.si_uid = getuid();
+        si.si_value = v;
+        if (syscall(SYS_pidfd_send_signal, pidfd, signo, &si, 0) == 0)
+            return 0;
+        /* ESRCH: the process checked has gone, and the pid may be
+         * someone else's now: never fall back to it. */
+        if (errno != ENOSYS && errno != EINVAL)
+            return -1;
+    }
+#else
+    (void)pidfd;
+#endif
+    return sigqueue(pid, signo, v);
+}
+
+/* "Max open files" soft limit from /proc/PID/limits; -1 if unknown. */
+static long
+fd_limit(pid_t pid)
+{
+    char path[64], line[256];
+    long soft = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/limits", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "Max open files", 14) == 0) {
+            if (sscanf(line + 14, "%ld", &soft) != 1)
+                soft = -1;  /* "unlimited" */
+            break;
+        }
+    }
+    fclose(f);
+    return soft;
+}
+
+/* Entries in /proc/PID/<sub>; -1 if it cannot be read. */
+static long
+count_dir(pid_t pid, const char *sub)
+{
+    char path[64];
+    struct dirent *e;
+    long n = 0;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, sub);
+    d = opendir(path);
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Every thread of pid blocks signo (SigBlk of /proc/PID/task/T/status). */
+static int
+blocked_everywhere(pid_t pid, int signo)
+{
+    char path[128], line[256];
+    struct dirent *e;
+    int threads = 0, blocking = 0;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+    d = opendir(path);
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        FILE *f;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/status",
+            (long)pid, e->d_name);
+        f = fopen(path, "re");
+        if (f == NULL)
+            continue;
+        threads++;
+        while (fgets(line, sizeof(line), f) != NULL) {
+            if (strncmp(line, "SigBlk:", 7) == 0) {
+                char *v = line + 7;
+
+                v += strspn(v, " \t");
+                v[strcspn(v, "\n")] = '\0';
+                blocking += mask_has(v, signo);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return threads > 0 && blocking == threads;
+}
+
+int
+diesel__platform_diagnose(pid_t pid, int signo, char *buf, size_t size)
+{
+    long open_fds = count_dir(pid, "fd"), limit = fd_limit(pid);
+
+    /* Answering takes one descriptor (the connection back to us): with
+     * the table full, the app can only log EMFILE. */
+    if (open_fds >= 0 && limit > 0 && open_fds >= limit) {
+        snprintf(buf, size, "it has %ld file descriptors open, its limit "
+            "(ulimit -n %ld): it cannot open the connection back (its log "
+            "says \"Too many open files\")", open_fds, limit);
+        return 1;
+    }
+    if (blocked_everywhere(pid, signo)) {
+        snprintf(buf, size, "every thread of it blocks the console signal, "
+            "so its handler cannot run");
+        return 1;
+    }
+    return 0;
+}
+
+int32_t
+diesel__platform_random31(void)
+{
+    uint32_t r = 0;
+    ssize_t n;
+
+    while ((n = getrandom(&r, sizeof(r), 0)) < 0 && errno == EINTR)
+        ;
+    if (n != (ssize_t)sizeof(r)) {
+        /* Kernels before 3.17: the device. */
+        FILE *f = fopen("/dev/urandom", "re");
+
+        if (f == NULL || fread(&r, sizeof(r), 1, f) != 1)
+            r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
+        if (f != NULL)
+            fclose(f);
+    }
+    r &= 0x7fffffff;
+    return r != 0 ? (int32_t)r : 1;
 }

@@ -25,7 +25,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -164,4 +167,56 @@ diesel_signal_wait(const int *signals, int n, int64_t timeout_ms)
     }
     waiting = 0;
     return sig;
+}
+
+/* ---- Names ------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int signo;
+} signames[] = {
+    { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+    { "ILL", SIGILL }, { "TRAP", SIGTRAP }, { "ABRT", SIGABRT },
+    { "BUS", SIGBUS }, { "FPE", SIGFPE }, { "KILL", SIGKILL },
+    { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
+    { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
+    { "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
+    { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU },
+    { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+    { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH },
+    { "SYS", SIGSYS },
+};
+
+const char *
+diesel_signal_name(int signo, char *buf, size_t size)
+{
+    for (size_t i = 0; i < sizeof(signames) / sizeof(signames[0]); i++) {
+        if (signames[i].signo == signo) {
+            snprintf(buf, size, "SIG%s", signames[i].name);
+            return buf;
+        }
+    }
+    snprintf(buf, size, "signal %d", signo);
+    return buf;
+}
+
+int
+diesel_signal_parse(const char *s)
+{
+    char *end;
+    long n;
+
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < sizeof(signames) / sizeof(signames[0]); i++) {
+        if (strcasecmp(signames[i].name, s) == 0)
+            return signames[i].signo;
+    }
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || n < 1 || n >= NSIG) {
+        errno = EINVAL;
+        return -1;
+    }
+    return (int)n;
 }

@@ -938,6 +938,13 @@ START_TEST(dconsole_notices_a_target_that_exits_while_it_waits)
     proc_start(p, t_tool_path("dconsole"), argv, 0, -1, NULL);
     sock_path_of(sock, sizeof(sock), dir, p->pid);
     ck_assert(wait_for_path(sock, 5000));
+    /* The socket is bound before the signal goes: stopped in between, the
+     * target would be gone before it was signalled ("it exited after it
+     * was checked", a slow run saw it).  Once it has the signal. */
+    for (int64_t end = t_now_ms() + t_slow(5000);
+        trap_signals() == 0 && t_now_ms() < end;)
+        ;
+    ck_assert_int_gt(trap_signals(), 0);
     t0 = t_now_ms();
     trap_stop();
     ck_assert_int_eq(exit_code(proc_wait(p, 5000)), 3);

@@ -981,6 +981,69 @@ START_TEST(examples_print_their_pid_and_address)
 }
 END_TEST
 
+/* collect: one JSON line of stats per service; a stopped one is reported
+ * within the timeout, not waited for; -p the Prometheus text format. */
+START_TEST(collect_reports_each_service_and_a_silent_one_in_time)
+{
+    char dir[64], rdv[96], prom[128], want[256], *out = malloc(1 << 16);
+    struct service a, b;
+    int64_t t0;
+    FILE *f;
+    size_t n;
+
+    ck_assert_ptr_nonnull(out);
+    strcpy(dir, "/tmp/diesel-collect-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(rdv, sizeof(rdv), "%s/r", dir);
+    snprintf(prom, sizeof(prom), "%s/diesel.prom", dir);
+    setenv("DIESEL_CONSOLE_DIR", rdv, 1);
+    start(&a, "echo", "127.0.0.1:0");
+    start(&b, "echo", "127.0.0.1:0");
+    ck_assert_int_eq(sh(out, 1 << 16, "%s/../examples/collect -n 1 -t 5",
+        t_dir()), 0);
+    snprintf(want, sizeof(want), "{\"pid\":%ld,\"name\":\"echo\",\"stats\":"
+        "{\"uptime_s\":", (long)a.pid);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    snprintf(want, sizeof(want), "{\"pid\":%ld,\"name\":\"echo\",\"stats\":"
+        "{\"uptime_s\":", (long)b.pid);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    ck_assert_int_eq(kill(b.pid, SIGSTOP), 0);
+    t0 = t_now_ms();
+    ck_assert_int_eq(sh(out, 1 << 16, "%s/../examples/collect -n 1 -t 0.5",
+        t_dir()), 0);
+    ck_assert_int_lt(t_now_ms() - t0, 10000);
+    snprintf(want, sizeof(want), "{\"pid\":%ld,\"name\":\"echo\",\"error\":"
+        "\"PID %ld did not answer within 0.5 s: it is stopped", (long)b.pid,
+        (long)b.pid);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    snprintf(want, sizeof(want), "{\"pid\":%ld,\"name\":\"echo\",\"stats\":",
+        (long)a.pid);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    ck_assert_int_eq(sh(out, 1 << 16, "%s/../examples/collect -n 1 -t 0.5 "
+        "-p %s", t_dir(), prom), 0);
+    ck_assert_str_eq(out, "");
+    f = fopen(prom, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(out, 1, (1 << 16) - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    snprintf(want, sizeof(want), "diesel_up{pid=\"%ld\",name=\"echo\"} 1\n",
+        (long)a.pid);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    snprintf(want, sizeof(want), "diesel_up{pid=\"%ld\",name=\"echo\"} 0\n",
+        (long)b.pid);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    snprintf(want, sizeof(want), "diesel_green_threads{pid=\"%ld\","
+        "name=\"echo\"} ", (long)a.pid);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    ck_assert_int_eq(kill(b.pid, SIGCONT), 0);
+    stop(&a, SIGTERM);
+    stop(&b, SIGTERM);
+    ck_assert_int_eq(sh(out, 1 << 16, "rm -rf %s", dir), 0);
+    free(out);
+}
+END_TEST
+
 Suite *
 diesel_examples_suite(void)
 {
@@ -996,6 +1059,12 @@ diesel_examples_suite(void)
     tcase_add_test(tc, redisping_answers_redis_cli);
     tcase_add_test(tc, redisping_survives_redis_benchmark_pipelined);
     tcase_add_test(tc, chat_relays_lines_and_survives_a_reader_that_stops);
+    suite_add_tcase(s, tc);
+
+    /* The fleet's collector: a case of its own, to run it alone. */
+    tc = tcase_create("collect");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, collect_reports_each_service_and_a_silent_one_in_time);
     suite_add_tcase(s, tc);
 
     /* Clients that misbehave (issue 9, items 8 and 9). */

@@ -96,10 +96,7 @@ enum {
 
 #define PROMPT ">>> "
 #define DEFAULT_TIMEOUT 5.0
-#define MAX_REPLY_LINE (16u << 20)  /* longer reply lines: protocol error */
 #define MAX_INPUT_LINE 65536        /* longer standard input lines: refused */
-#define LIVENESS_MS 250             /* how often the attach checks the target */
-#define RESIGNAL_MS 1000            /* how often it signals again meanwhile */
 
 struct opts {
     double timeout;         /* -t, seconds */
@@ -121,13 +118,7 @@ struct session {
     const struct opts *o;
     int signo;              /* the console signal */
     pid_t pid;              /* the target */
-    uid_t uid;              /* its effective uid */
-    char comm[64];          /* its command name */
-    int fd;                 /* the connection, -1 before */
-    char *buf;              /* bytes read from the app */
-    size_t off;             /* the first not yet handled */
-    size_t len;             /* bytes in buf */
-    size_t cap;             /* room in buf */
+    struct diesel_console_client *c;    /* the session, NULL before */
     int owed;               /* commands sent whose reply has not ended */
     int skip;               /* of those, replies Ctrl-C gave up on */
     int interactive;        /* terminal on both ends: prompt and editor */
@@ -142,69 +133,21 @@ struct session {
     int collect;            /* reply output goes to words, not stdout */
     struct dc_edit *ed;     /* the line editor (interactive only) */
     int stuck;              /* the app sent its stuck report (exit 8) */
-    int pidfd;              /* a handle on the target, or -1 */
-    int looks;              /* the target's state read while waiting */
-    int running;            /* of those, 'R': running or runnable */
     char msg[1024];         /* the message to print on the way out */
 };
 
 /* Process-wide state that signal handlers and the exit path share. */
-static int sock_dirfd = -1;   /* the rendezvous directory holding it */
-static char sock_name[64];    /* our socket's name in it */
-static int have_sock;
 static int sig_pipe[2] = { -1, -1 };
 static int stop_signal;
 
 /* ---- Signal names ----------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    int signo;
-} signames[] = {
-    { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
-    { "ILL", SIGILL }, { "TRAP", SIGTRAP }, { "ABRT", SIGABRT },
-    { "BUS", SIGBUS }, { "FPE", SIGFPE }, { "KILL", SIGKILL },
-    { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
-    { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
-    { "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
-    { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU },
-    { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-    { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH },
-    { "SYS", SIGSYS },
-};
-
 static const char *
 sig_name(int signo)
 {
-    static char other[32];
+    static char name[32];
 
-    for (size_t i = 0; i < sizeof(signames) / sizeof(signames[0]); i++) {
-        if (signames[i].signo == signo) {
-            snprintf(other, sizeof(other), "SIG%s", signames[i].name);
-            return other;
-        }
-    }
-    snprintf(other, sizeof(other), "signal %d", signo);
-    return other;
-}
-
-static int
-sig_parse(const char *s)
-{
-    char *end;
-    long n;
-
-    if (strncasecmp(s, "SIG", 3) == 0)
-        s += 3;
-    for (size_t i = 0; i < sizeof(signames) / sizeof(signames[0]); i++) {
-        if (strcasecmp(signames[i].name, s) == 0)
-            return signames[i].signo;
-    }
-    errno = 0;
-    n = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || n < 1 || n >= NSIG)
-        return -1;
-    return (int)n;
+    return diesel_signal_name(signo, name, sizeof(name));
 }
 
 /* ---- Messages ------------------------------------------------------------------ */
@@ -362,125 +305,15 @@ print_error(const char *msg)
 
 /* ---- The connection --------------------------------------------------------------- */
 
-/* The next complete line already read, NUL-terminated; NULL if none. */
-static char *
-conn_line(struct session *s, size_t *n)
-{
-    char *start, *nl;
-
-    if (s->buf == NULL)
-        return NULL;
-    start = s->buf + s->off;
-    nl = memchr(start, '\n', s->len - s->off);
-    if (nl == NULL)
-        return NULL;
-    *nl = '\0';
-    *n = (size_t)(nl - start);
-    s->off = (size_t)(nl + 1 - s->buf);
-    return start;
-}
-
-/* Wait up to timeout_ms for bytes and read them: > 0, 0 at EOF, -1. */
-static int
-conn_fill(struct session *s, int64_t timeout_ms)
-{
-    ssize_t n;
-
-    if (s->off > 0) {
-        memmove(s->buf, s->buf + s->off, s->len - s->off);
-        s->len -= s->off;
-        s->off = 0;
-    }
-    if (s->len == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16384;
-        char *b;
-
-        if (s->cap >= MAX_REPLY_LINE) {
-            errno = EMSGSIZE;
-            return -1;
-        }
-        b = realloc(s->buf, cap + 1);
-        if (b == NULL)
-            return -1;
-        s->buf = b;
-        s->cap = cap;
-    }
-    for (;;) {
-        if (diesel_fd_wait(s->fd, DIESEL_READ, timeout_ms) < 0)
-            return -1;
-        n = read(s->fd, s->buf + s->len, s->cap - s->len);
-        if (n >= 0)
-            break;
-        if (errno != EAGAIN && errno != EINTR)
-            return -1;
-    }
-    s->len += (size_t)n;
-    return n > 0 ? 1 : 0;
-}
-
-/* A whole line by deadline (-1: none): 1, 0 at EOF, -1 with errno. */
-static int
-conn_getline(struct session *s, int64_t deadline, char **line, size_t *n)
-{
-    for (;;) {
-        int64_t left = -1;
-        int r;
-
-        *line = conn_line(s, n);
-        if (*line != NULL)
-            return 1;
-        if (deadline >= 0) {
-            left = deadline - diesel_now();
-            if (left <= 0) {
-                errno = ETIMEDOUT;
-                return -1;
-            }
-        }
-        /* What was printed goes out before waiting for more: a reply
-         * that streams (log follow) reaches a pipe or a file as it
-         * comes, not at its end. */
-        fflush(stdout);
-        r = conn_fill(s, left);
-        if (r <= 0)
-            return r;
-    }
-}
-
-static int
-conn_send(struct session *s, const char *data, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(s->fd, data, n, MSG_NOSIGNAL);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN &&
-                diesel_fd_wait(s->fd, DIESEL_WRITE, -1) >= 0)
-                continue;
-            return -1;
-        }
-        data += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Why the connection ended, for s->msg.  Give a dying target a moment to
  * be gone, so that the message can say it exited. */
 static int
 closed(struct session *s, int err)
 {
-    struct dc_proc p;
-
     s->closed = 1;
-    for (int i = 0; i < 20; i++) {
-        if (dc_proc_get(s->pid, s->signo, &p) != 0 && errno == ESRCH)
-            return fail(s, ST_CLOSED, "PID %ld exited: the session is over",
-                (long)s->pid);
-        if (diesel_sleep(10) != 0)
-            break;
-    }
+    if (diesel_console_client_gone(s->c, 200))
+        return fail(s, ST_CLOSED, "PID %ld exited: the session is over",
+            (long)s->pid);
     if (err != 0 && err != ECONNRESET && err != EPIPE)
         return fail(s, ST_CLOSED, "PID %ld: the session ended: %s",
             (long)s->pid, strerror(err));
@@ -621,6 +454,24 @@ bad_line(struct session *s, int h, const char *line)
         "not a reply line", line);
 }
 
+/* The next line of a reply, waiting as long as it takes.  What was
+ * printed goes out first: a reply that streams (log follow) reaches a
+ * pipe or a file as it comes, not at its end.  (A terminal is line
+ * buffered already.  Not "only when no line is buffered": asking the
+ * library without waiting reads what is readable without a turn of the
+ * loop, and a long reply then kept Ctrl-C from being seen.) */
+static int
+reply_line(struct session *s, char **line, size_t *n)
+{
+    static int tty = -1;
+
+    if (tty < 0)
+        tty = isatty(STDOUT_FILENO);
+    if (!tty)
+        fflush(stdout);
+    return diesel_console_client_line(s->c, line, n, -1);
+}
+
 /* The reply green thread: reads one reply to its end. */
 static int
 reply_task(void *arg)
@@ -630,7 +481,7 @@ reply_task(void *arg)
     for (;;) {
         char *line;
         size_t n;
-        int r = conn_getline(s, -1, &line, &n), h;
+        int r = reply_line(s, &line, &n), h;
 
         if (r < 0 && errno == ECANCELED)
             return RP_INTERRUPTED;
@@ -654,26 +505,16 @@ reply_task(void *arg)
 static int
 run_command(struct session *s, const char *cmd, size_t n)
 {
-    char *line = malloc(n + 1);
     int r, st = RP_CLOSED;
 
-    if (line == NULL) {
-        fail(s, ST_FAILED, "out of memory");
-        return RP_CLOSED;
-    }
-    memcpy(line, cmd, n);
-    line[n] = '\n';
-    r = conn_send(s, line, n + 1);
-    free(line);
+    r = diesel_console_client_send(s->c, cmd, n);
     if (r != 0) {
         int err = errno;
         char *last;
         size_t ln;
 
         /* The app may have said why before it closed. */
-        while (conn_fill(s, 0) > 0)
-            ;
-        while ((last = conn_line(s, &ln)) != NULL) {
+        while (diesel_console_client_line(s->c, &last, &ln, 0) > 0) {
             if (strncmp(last, "BUSY ", 5) == 0) {
                 busy(s, last);
                 return RP_CLOSED;
@@ -711,608 +552,59 @@ run_command(struct session *s, const char *cmd, size_t n)
 
 /* ---- The attach ------------------------------------------------------------------ */
 
-/* The rendezvous directory for uid (console-spec.md, "Rendezvous"). */
-static int
-rendezvous_dir(struct session *s, char *dir, size_t size)
+/* What the attach tells while it runs: connections it refused, and the
+ * lines of a stuck report, which go to standard output. */
+static void
+on_notice(void *arg, int kind, const char *text, size_t len)
 {
-    const char *d = s->o->dir != NULL ? s->o->dir : getenv("DIESEL_CONSOLE_DIR");
-    char run[64];
-    struct stat st;
-    int n;
-
-    if (d != NULL && d[0] != '\0') {
-        n = snprintf(dir, size, "%s", d);
+    (void)arg;
+    if (kind == DIESEL_CONSOLE_REPORT) {
+        put_safe(stdout, text, len);
+        putc('\n', stdout);
     } else {
-        snprintf(run, sizeof(run), "/run/user/%lu", (unsigned long)s->uid);
-        if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) &&
-            st.st_uid == s->uid) {
-            n = snprintf(dir, size, "%s/diesel", run);
-        } else {
-            const char *tmp = getenv("TMPDIR");
-
-            if (tmp == NULL || tmp[0] == '\0')
-                tmp = "/tmp";
-            n = snprintf(dir, size, "%s/diesel-%lu", tmp,
-                (unsigned long)s->uid);
-        }
-    }
-    if (n < 0 || (size_t)n >= size)
-        return fail(s, ST_FAILED, "rendezvous directory name too long");
-    return 0;
-}
-
-/*
- * Open dir, the target user's private directory, and check it through the
- * descriptor: every later step (the advertisement, the sweep, the bind,
- * the chown, the unlink) is relative to it, so that the path swapped for
- * a symlink after the check leads nowhere.  Refuse, never repair, one
- * that is anything else.  0 and *dfd, or an exit status.
- */
-static int
-check_dir(struct session *s, const char *dir, int *dfd)
-{
-    struct stat st;
-    unsigned long uid = (unsigned long)s->uid;
-    int fd;
-
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-
-        if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
-            return fail(s, ST_PERM, "rendezvous directory %s is a symbolic "
-                "link: refusing to use it (someone may be trying to "
-                "intercept the console; remove it)", dir);
-        if (lstat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-            return fail(s, ST_PERM, "rendezvous directory %s is not a "
-                "directory: refusing to use it (remove it)", dir);
-        if (err == ENOENT)
-            return fail(s, ST_NOHANDLER, "PID %ld (%s) is not proven to be "
-                "a libdiesel service with its console installed (no "
-                "rendezvous directory %s: it has advertised no console); "
-                "not signalled.  Check with `dconsole -l`, which lists the "
-                "services that can be attached to", (long)s->pid, s->comm,
-                dir);
-        return fail(s, ST_FAILED, "rendezvous directory %s: %s", dir,
-            strerror(err));
-    }
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-
-        close(fd);
-        return fail(s, ST_FAILED, "rendezvous directory %s: %s", dir,
-            strerror(err));
-    }
-    if (st.st_uid != s->uid) {
-        close(fd);
-        return fail(s, ST_PERM, "rendezvous directory %s belongs to uid %lu, "
-            "not to uid %lu who runs PID %ld: refusing to use it (remove it)",
-            dir, (unsigned long)st.st_uid, uid, (long)s->pid);
-    }
-    if (st.st_mode & 077) {
-        close(fd);
-        return fail(s, ST_PERM, "rendezvous directory %s has mode %04o, not "
-            "0700: refusing to use it (others could reach the console; "
-            "chmod 700 it or remove it)", dir, (unsigned)(st.st_mode & 07777));
-    }
-    *dfd = fd;
-    return 0;
-}
-
-/*
- * The advertisement <dfd>/service-<pid> (diesel-console(7)): a regular
- * file of uid, "DIESEL-CONSOLE-SERVICE 1 pid=<pid> start=<start>
- * signal=<signo>".  0 with *start and *signo, or -1 with why.
- */
-static int
-read_advert(int dfd, pid_t pid, uid_t uid, uint64_t *start, int *signo,
-    char *why, size_t size)
-{
-    char name[64], text[160];
-    unsigned long long st_;
-    long apid;
-    struct stat st;
-    ssize_t n;
-    int fd, sig, end = 0;
-
-    snprintf(name, sizeof(name), "service-%ld", (long)pid);
-    /* O_NONBLOCK: a FIFO in its place must not hang us. */
-    fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            snprintf(why, size, "no such file: it has advertised no "
-                "console");
-        else
-            snprintf(why, size, "cannot be read: %s", strerror(errno));
-        return -1;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid) {
-        close(fd);
-        snprintf(why, size, "not a regular file of uid %lu",
-            (unsigned long)uid);
-        return -1;
-    }
-    n = read(fd, text, sizeof(text) - 1);
-    close(fd);
-    if (n < 0)
-        n = 0;
-    text[n] = '\0';
-    if (sscanf(text, "DIESEL-CONSOLE-SERVICE 1 pid=%ld start=%llu "
-        "signal=%d\n%n", &apid, &st_, &sig, &end) != 3 || end != n ||
-        apid != (long)pid) {
-        snprintf(why, size, "malformed");
-        return -1;
-    }
-    *start = (uint64_t)st_;
-    *signo = sig;
-    return 0;
-}
-
-/* p is proven a libdiesel service with the console on signo: its
- * advertisement is in dfd and names its start time.  0, or -1 with why. */
-static int
-proven(int dfd, const struct dc_proc *p, int signo, char *why, size_t size)
-{
-    uint64_t start;
-    int sig;
-
-    if (read_advert(dfd, p->pid, p->uid, &start, &sig, why, size) != 0)
-        return -1;
-    if (p->start == 0 || start != p->start) {
-        snprintf(why, size, "stale: left by an earlier process %ld, which "
-            "started at %llu, not at %llu", (long)p->pid,
-            (unsigned long long)start, (unsigned long long)p->start);
-        return -1;
-    }
-    if (sig != signo) {
-        char want[32];
-
-        /* sig_name's buffer is one: a copy for the second name. */
-        snprintf(want, sizeof(want), "%s", sig_name(signo));
-        snprintf(why, size, "its console listens for %s, not %s: use -s %d",
-            sig_name(sig), want, sig);
-        return -1;
-    }
-    return 0;
-}
-
-/* The pid in name if it is prefix<pid>suffix; else 0. */
-static long
-named_pid(const char *name, const char *prefix, const char *suffix)
-{
-    size_t lp = strlen(prefix);
-    char *end;
-    long pid;
-
-    if (strncmp(name, prefix, lp) != 0 || name[lp] < '1' || name[lp] > '9')
-        return 0;
-    pid = strtol(name + lp, &end, 10);
-    return strcmp(end, suffix) == 0 && pid > 0 ? pid : 0;
-}
-
-/*
- * Remove what dead processes left in dfd: a console-<pid>.sock whose
- * dconsole is gone (killed with SIGKILL, it could not remove it), or whose
- * pid is now another process's (one started after the socket was made);
- * a service-<pid> whose service is gone or whose pid was reused.  Only
- * those names are touched.
- */
-static void
-sweep(int dfd, int signo)
-{
-    int fd = dup(dfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    struct dirent *e;
-
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        long sp = named_pid(e->d_name, "console-", ".sock");
-        long ap = named_pid(e->d_name, "service-", "");
-        struct dc_proc p;
-        struct stat st;
-        int gone;
-
-        if ((sp == 0 && ap == 0) || sp == (long)getpid())
-            continue;
-        gone = dc_proc_get((pid_t)(sp != 0 ? sp : ap), signo, &p) != 0 &&
-            errno == ESRCH;
-        if (!gone && sp != 0) {
-            /* Its pid lives: stale only if that process was born after
-             * the socket was made.  Both times are rounded to the second
-             * (the boot time, the mtime), and the start in ticks: three
-             * seconds of slack, so that a live dconsole's socket is never
-             * taken for stale (one left a moment before its pid was
-             * reused stays, harmlessly, until a later sweep). */
-            gone = fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                p.born > 0 && p.born > (double)st.st_mtime + 3.0;
-        } else if (!gone) {
-            uint64_t start;
-            int sig;
-            char why[160];
-
-            gone = p.start != 0 && read_advert(dfd, p.pid, p.uid, &start,
-                &sig, why, sizeof(why)) == 0 && start != p.start;
-        }
-        if (gone)
-            (void)unlinkat(dfd, e->d_name, 0);
-    }
-    closedir(d);
-}
-
-/* Bind and listen on <dir>/console-<our pid>.sock, through dfd. */
-static int
-listen_at(struct session *s, const char *dir, int dfd, int *lfd)
-{
-    mode_t old;
-    int fd, r, err;
-
-    snprintf(sock_name, sizeof(sock_name), "console-%ld.sock",
-        (long)getpid());
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0)
-        return fail(s, ST_FAILED, "socket: %s", strerror(errno));
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    /* A dconsole that died with our pid may have left its socket. */
-    (void)unlinkat(dfd, sock_name, 0);
-    old = umask(077);
-    r = dc_bind_at(fd, dfd, dir, sock_name);
-    err = errno;
-    umask(old);
-    if (r != 0) {
-        close(fd);
-        if (err == ENAMETOOLONG)
-            return fail(s, ST_FAILED, "socket path %s/%s is too long: use a "
-                "shorter directory (-d or DIESEL_CONSOLE_DIR)", dir,
-                sock_name);
-        return fail(s, ST_FAILED, "bind %s/%s: %s", dir, sock_name,
-            strerror(err));
-    }
-    sock_dirfd = dfd;
-    have_sock = 1;
-    /* root attaching to another user: the socket is root's, mode 0700, and
-     * the app must be able to connect.  Not following a symlink: the
-     * directory is that user's, who could have swapped the socket. */
-    if (geteuid() != s->uid &&
-        fchownat(dfd, sock_name, s->uid, (gid_t)-1,
-        AT_SYMLINK_NOFOLLOW) != 0) {
-        err = errno;
-        close(fd);
-        return fail(s, ST_FAILED, "chown %s/%s: %s", dir, sock_name,
-            strerror(err));
-    }
-    if (listen(fd, 16) != 0) {
-        err = errno;
-        close(fd);
-        return fail(s, ST_FAILED, "listen %s/%s: %s", dir, sock_name,
-            strerror(err));
-    }
-    *lfd = fd;
-    return 0;
-}
-
-static void
-remove_socket(void)
-{
-    if (have_sock) {
-        (void)unlinkat(sock_dirfd, sock_name, 0);
-        have_sock = 0;
+        warn("%.*s", (int)len, text);
     }
 }
 
-/*
- * "DIESEL-CONSOLE 1 pid=<pid> program=<comm> nonce=<nonce>".  The
- * program name may hold spaces: the nonce is taken from the last field.
- */
-static int
-parse_greeting(const char *line, long *version, long *pid, long long *nonce)
-{
-    const char *p, *q;
-    char *end;
-
-    if (strncmp(line, "DIESEL-CONSOLE ", 15) != 0)
-        return -1;
-    *version = strtol(line + 15, &end, 10);
-    if (end == line + 15 || (*end != ' ' && *end != '\0'))
-        return -1;
-    if (*version != 1)
-        return 0;
-    p = strstr(end, " pid=");
-    q = NULL;
-    for (const char *r = strstr(end, " nonce="); r != NULL;
-        r = strstr(r + 1, " nonce="))
-        q = r;
-    if (p == NULL || q == NULL)
-        return -1;
-    *pid = strtol(p + 5, &end, 10);
-    if (end == p + 5 || (*end != ' ' && *end != '\0'))
-        return -1;
-    *nonce = strtoll(q + 7, &end, 10);
-    if (end == q + 7 || (*end != ' ' && *end != '\0'))
-        return -1;
-    return 0;
-}
-
-/*
- * Wait for the target's connection until the deadline: every other peer
- * is closed without a byte written.  0 and s->fd set, or an exit status.
- */
-static int
-accept_target(struct session *s, int lfd, int32_t nonce, int64_t deadline)
-{
-    int64_t resignal = diesel_now() + RESIGNAL_MS;
-
-    for (;;) {
-        int64_t left = deadline - diesel_now();
-        struct dc_proc p;
-        pid_t ppid;
-        uid_t puid;
-        char *line;
-        size_t n;
-        long version, gpid;
-        long long gnonce;
-        int fd, r;
-
-        if (left <= 0)
-            return ST_TIMEOUT;
-        r = diesel_fd_wait(lfd, DIESEL_READ,
-            left < LIVENESS_MS ? left : LIVENESS_MS);
-        if (r < 0 && errno == ETIMEDOUT) {
-            int32_t again = nonce;
-
-            if (dc_proc_get(s->pid, s->signo, &p) != 0) {
-                if (errno == ESRCH)
-                    return fail(s, ST_NOPROC, "PID %ld exited before it "
-                        "answered", (long)s->pid);
-                continue;
-            }
-            s->looks++;
-            s->running += p.state == 'R';
-            /* Again, with the same nonce, once a second: a loop that was
-             * merely busy may be stuck for long enough now, and then its
-             * handler answers (the app attaches once per nonce).  Never
-             * to a process that no longer catches the signal, nor just
-             * before giving up. */
-            if (diesel_now() >= resignal && p.catches &&
-                deadline - diesel_now() >= LIVENESS_MS) {
-                resignal = diesel_now() + RESIGNAL_MS;
-                (void)dc_signal_send(s->pid, s->pidfd, s->signo, &again);
-            }
-            continue;
-        }
-        if (r < 0) {
-            if (errno == ECANCELED)
-                return ST_FAILED;   /* a signal stops us; it has its say */
-            return fail(s, ST_FAILED, "waiting for PID %ld: %s",
-                (long)s->pid, strerror(errno));
-        }
-        fd = accept(lfd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                return fail(s, ST_FAILED, "accept: %s", strerror(errno));
-            continue;   /* EAGAIN, ECONNABORTED, EINTR... */
-        }
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-#ifdef SO_NOSIGPIPE
-        {
-            int one = 1;
-            setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
-        }
-#endif
-        if (dc_peer_cred(fd, &ppid, &puid) != 0) {
-            warn("refused a connection: cannot tell who it is from (%s)",
-                strerror(errno));
-            close(fd);
-            continue;
-        }
-        if (ppid != s->pid || puid != s->uid) {
-            warn("refused a connection from pid %ld (uid %lu): expected "
-                "PID %ld (uid %lu)", (long)ppid, (unsigned long)puid,
-                (long)s->pid, (unsigned long)s->uid);
-            close(fd);
-            continue;
-        }
-        s->fd = fd;
-        r = conn_getline(s, deadline, &line, &n);
-        if (r <= 0) {
-            diesel_fd_close(fd);
-            s->fd = -1;
-            s->off = s->len = 0;
-            if (r < 0 && errno == ETIMEDOUT)
-                return ST_TIMEOUT;
-            if (r < 0 && errno == ECANCELED)
-                return ST_FAILED;
-            continue;
-        }
-        if (parse_greeting(line, &version, &gpid, &gnonce) != 0 ||
-            (version == 1 && (gpid != (long)s->pid || gnonce != nonce))) {
-            warn("refused a connection from PID %ld: its greeting does not "
-                "answer this request: \"%.80s\"", (long)s->pid, line);
-            diesel_fd_close(fd);
-            s->fd = -1;
-            s->off = s->len = 0;
-            continue;
-        }
-        if (version != 1) {
-            diesel_fd_close(fd);
-            s->fd = -1;
-            return fail(s, ST_CLOSED, "PID %ld speaks console protocol "
-                "version %ld; this dconsole speaks version 1",
-                (long)s->pid, version);
-        }
-        return 0;
-    }
-}
-
-/*
- * Right after the greeting: when the app's loop is stuck, its signal
- * handler sends the report ("| " lines, then "STUCK <ms>") in place of a
- * session, with its first line in the greeting's write; an app that
- * serves its most sessions sends "BUSY <n>" the same way.  ST_STUCK with
- * the report printed, ST_CLOSED when busy, or 0 for a session.
- */
-static int
-stuck_report(struct session *s)
-{
-    int64_t deadline;
-    const char *p;
-
-    if (s->len == s->off)
-        (void)conn_fill(s, 0);
-    p = s->buf + s->off;
-    if (s->len - s->off >= 5 && strncmp(p, "BUSY ", 5) == 0) {
-        char *line;
-        size_t n;
-
-        if (conn_getline(s, diesel_now() + 1000, &line, &n) > 0)
-            return busy(s, line);
-        return 0;   /* the rest of the line never came: the session says */
-    }
-    if (s->len - s->off < 1 || (p[0] != '|' &&
-        (s->len - s->off < 6 || strncmp(p, "STUCK ", 6) != 0)))
-        return 0;
-    deadline = diesel_now() + (int64_t)(s->o->timeout * 1000.0 + 0.5);
-    for (;;) {
-        char *line;
-        size_t n;
-        int r = conn_getline(s, deadline, &line, &n);
-
-        if (r < 0 && errno == ECANCELED)
-            return ST_FAILED;
-        if (r <= 0) {
-            s->closed = 1;
-            fflush(stdout);
-            return fail(s, ST_STUCK, "the loop of PID %ld is stuck: its "
-                "report was cut short (%s)", (long)s->pid,
-                r < 0 ? strerror(errno) : "end of file");
-        }
-        if (line[0] == '|' && (line[1] == ' ' || line[1] == '\0')) {
-            put_safe(stdout, line[1] ? line + 2 : line + 1,
-                line[1] ? n - 2 : 0);
-            putc('\n', stdout);
-            continue;
-        }
-        fflush(stdout);
-        if (strncmp(line, "STUCK ", 6) == 0)
-            return stuck(s, line);
-        return bad_line(s, H_BAD, line);
-    }
-}
-
+/* The library attaches (diesel_console_client(3)); its errno is the
+ * class of the refusal, its sentence the message. */
 static int
 attach(struct session *s)
 {
-    const struct opts *o = s->o;
-    struct dc_proc p;
-    char dir[PATH_MAX], why[512];
-    uid_t me = geteuid();
-    int32_t nonce;
-    int64_t deadline;
-    int lfd = -1, dfd = -1, st;
+    struct diesel_console_attach_opts ao;
+    int err;
 
-    /* The handle first: whatever is checked below is checked of the
-     * process it holds, and the signal goes to that process or nowhere. */
-    s->pidfd = dc_pid_open(o->pid);
-    if (s->pidfd < 0 && errno == ESRCH)
-        return fail(s, ST_NOPROC, "no such process: %ld", (long)o->pid);
-    if (dc_proc_get(o->pid, s->signo, &p) != 0) {
-        if (errno == ESRCH)
-            return fail(s, ST_NOPROC, "no such process: %ld", (long)o->pid);
-        if (errno == EACCES || errno == EPERM)
-            return fail(s, ST_PERM, "PID %ld: not permitted (the system "
-                "will not say who runs it)", (long)o->pid);
-        return fail(s, ST_FAILED, "PID %ld: %s", (long)o->pid,
-            strerror(errno));
+    memset(&ao, 0, sizeof(ao));
+    ao.signo = s->signo;
+    ao.dir = s->o->dir;
+    ao.timeout_ms = (int64_t)(s->o->timeout * 1000.0 + 0.5);
+    ao.notice = on_notice;
+    ao.arg = s;
+    s->c = diesel_console_client_attach(s->pid, &ao, s->msg, sizeof(s->msg));
+    err = errno;
+    fflush(stdout);
+    if (s->c != NULL)
+        return 0;
+    switch (err) {
+    case ESRCH:
+        return ST_NOPROC;
+    case EPERM:
+        return ST_PERM;
+    case ENOTSUP:
+        return ST_NOHANDLER;
+    case ETIMEDOUT:
+        return ST_TIMEOUT;
+    case EBUSY:
+    case EPROTO:
+        s->closed = 1;
+        return ST_CLOSED;
+    case EDEADLK:
+        s->closed = 1;
+        s->stuck = 1;
+        return ST_STUCK;
+    default:
+        return ST_FAILED;   /* ECANCELED: a signal stops us, no message */
     }
-    s->pid = o->pid;
-    s->uid = p.uid;
-    snprintf(s->comm, sizeof(s->comm), "%s", p.comm);
-    if (me != 0 && me != p.uid) {
-        struct passwd *pw = getpwuid(p.uid);
-        return fail(s, ST_PERM, "PID %ld runs as %s (uid %lu), you as uid "
-            "%lu: not permitted (only root may attach to another user's "
-            "process)", (long)s->pid, pw != NULL ? pw->pw_name : "another "
-            "user", (unsigned long)p.uid, (unsigned long)me);
-    }
-    if (!p.catches) {
-        if (p.ignores)
-            return fail(s, ST_NOHANDLER, "PID %ld (%s) ignores %s: it has no "
-                "console handler (diesel_console_install)", (long)s->pid,
-                s->comm, sig_name(s->signo));
-        return fail(s, ST_NOHANDLER, "PID %ld (%s) does not catch %s: it has "
-            "no console handler (diesel_console_install), and signalling it "
-            "would kill it", (long)s->pid, s->comm, sig_name(s->signo));
-    }
-    if ((st = rendezvous_dir(s, dir, sizeof(dir))) != 0 ||
-        (st = check_dir(s, dir, &dfd)) != 0)
-        return st;
-    /* Catching the signal proves nothing (shells and debuggers do): only
-     * the advertisement, tied to this process's start time, does. */
-    if (proven(dfd, &p, s->signo, why, sizeof(why)) != 0) {
-        sweep(dfd, s->signo);   /* a stale one of its pid too */
-        close(dfd);
-        return fail(s, ST_NOHANDLER, "PID %ld (%s) is not proven to be a "
-            "libdiesel service with its console installed (%s/service-%ld: "
-            "%s); not signalled.  Check with `dconsole -l`, which lists the "
-            "services that can be attached to", (long)s->pid, s->comm, dir,
-            (long)s->pid, why);
-    }
-    sweep(dfd, s->signo);
-    if ((st = listen_at(s, dir, dfd, &lfd)) != 0) {
-        if (!have_sock)
-            close(dfd);
-        return st;
-    }
-    nonce = dc_random31();
-    if (dc_signal_send(s->pid, s->pidfd, s->signo, &nonce) != 0) {
-        int err = errno;
-        diesel_fd_close(lfd);
-        remove_socket();
-        if (err == ESRCH)
-            return fail(s, ST_NOPROC, "no such process: %ld (it exited "
-                "after it was checked)", (long)s->pid);
-        if (err == EPERM)
-            return fail(s, ST_PERM, "PID %ld: not permitted to signal it",
-                (long)s->pid);
-        return fail(s, ST_FAILED, "sending %s to PID %ld: %s",
-            sig_name(s->signo), (long)s->pid, strerror(err));
-    }
-    deadline = diesel_now() + (int64_t)(o->timeout * 1000.0 + 0.5);
-    st = accept_target(s, lfd, nonce, deadline);
-    /* Connected or not, nobody else may come in now. */
-    diesel_fd_close(lfd);
-    remove_socket();
-    if (st == 0)
-        st = stuck_report(s);
-    if (st == ST_TIMEOUT) {
-        if (dc_proc_get(s->pid, s->signo, &p) == 0 && p.state == 'T')
-            return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
-                "it is stopped (kill -CONT %ld resumes it)", (long)s->pid,
-                o->timeout, (long)s->pid);
-        if (dc_diagnose(s->pid, s->signo, why, sizeof(why)) > 0)
-            return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
-                "%s", (long)s->pid, o->timeout, why);
-        /* Running (or runnable) at every look: an idle loop sleeps in
-         * poll, and a busy one serves the request between two turns. */
-        if (s->looks >= 2 && s->running == s->looks)
-            return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: "
-                "it was running at each of the %d looks taken meanwhile: its "
-                "loop is blocked by a green thread that never yields (past "
-                "its stuck threshold, 1 s unless DIESEL_CONSOLE_STUCK_MS says "
-                "otherwise, an attach gets the stuck report)", (long)s->pid,
-                o->timeout, s->looks);
-        return fail(s, ST_TIMEOUT, "PID %ld did not answer within %g s: is "
-            "its loop blocked by a green thread that never yields? is the "
-            "console installed (diesel_console_install)? does it use the "
-            "same rendezvous directory (%s)?", (long)s->pid, o->timeout,
-            dir);
-    }
-    return st;
 }
 
 /* ---- Sessions ------------------------------------------------------------------------ */
@@ -1327,22 +619,19 @@ watch_task(void *arg)
     for (;;) {
         char *line;
         size_t n;
-        int r;
+        int r, h;
 
-        while ((line = conn_line(s, &n)) != NULL) {
-            int h = handle_line(s, line, n);
-
-            if (h != H_MORE) {
-                bad_line(s, h, line);
-                diesel_task_cancel(s->main_id);
-                return 0;
-            }
-        }
-        r = conn_fill(s, -1);
+        r = diesel_console_client_line(s->c, &line, &n, -1);
         if (r < 0 && errno == ECANCELED)
             return 0;
         if (r <= 0) {
             closed(s, r < 0 ? errno : 0);
+            diesel_task_cancel(s->main_id);
+            return 0;
+        }
+        h = handle_line(s, line, n);
+        if (h != H_MORE) {
+            bad_line(s, h, line);
             diesel_task_cancel(s->main_id);
             return 0;
         }
@@ -1679,10 +968,8 @@ client_main(void *arg)
         else
             st = piped(s);
     }
-    if (s->fd >= 0) {
-        diesel_fd_close(s->fd);
-        s->fd = -1;
-    }
+    diesel_console_client_close(s->c);
+    s->c = NULL;
     diesel_loop_stop(st);   /* the signal green thread too */
     return st;
 }
@@ -1708,8 +995,6 @@ client(const struct opts *o)
 
     memset(&s, 0, sizeof(s));
     s.o = o;
-    s.fd = -1;
-    s.pidfd = -1;
     s.signo = o->signo != 0 ? o->signo : SIGTRAP;
     s.pid = o->pid;
     s.interactive = o->ncmd == 0 && isatty(0) && isatty(1);
@@ -1736,11 +1021,6 @@ client(const struct opts *o)
         fail(&s, ST_FAILED, "cannot run the loop: %s", strerror(errno));
     if (st < 0)
         st = ST_FAILED;
-    remove_socket();
-    if (sock_dirfd >= 0)
-        close(sock_dirfd);
-    if (s.pidfd >= 0)
-        close(s.pidfd);
     if (s.ed != NULL) {
         const char *hist = history_path();
 
@@ -1754,7 +1034,6 @@ client(const struct opts *o)
     for (size_t i = 0; i < s.nwords; i++)
         free(s.words[i]);
     free(s.words);
-    free(s.buf);
     if (stop_signal != 0) {
         signal(stop_signal, SIG_DFL);
         raise(stop_signal);
@@ -1766,43 +1045,19 @@ client(const struct opts *o)
 /* ---- dconsole -l ------------------------------------------------------------------------ */
 
 struct listing {
-    const struct opts *o;
-    int signo;
-    struct dc_proc *v;
+    struct diesel_console_service *v;
     size_t n, cap;
 };
 
-/* p is listed only if it is proven a service, as an attach would prove
- * it: the same directory checks and advertisement.  Refusals stay quiet
- * here (a scratch session keeps their messages). */
+/* The library lists only proven services, as an attach would prove them. */
 static int
-list_add(const struct dc_proc *p, void *arg)
+list_add(const struct diesel_console_service *p, void *arg)
 {
     struct listing *l = arg;
-    struct session s;
-    char dir[PATH_MAX], why[512];
-    uid_t me = geteuid();
-    int dfd, ok;
 
-    if (me != 0 && p->uid != me)
-        return 0;
-    if (p->pid == getpid())
-        return 0;
-    memset(&s, 0, sizeof(s));
-    s.o = l->o;
-    s.pid = p->pid;
-    s.uid = p->uid;
-    if (rendezvous_dir(&s, dir, sizeof(dir)) != 0 ||
-        check_dir(&s, dir, &dfd) != 0)
-        return 0;
-    ok = proven(dfd, p, l->signo, why, sizeof(why)) == 0;
-    sweep(dfd, l->signo);
-    close(dfd);
-    if (!ok)
-        return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        struct dc_proc *v = realloc(l->v, cap * sizeof(*v));
+        struct diesel_console_service *v = realloc(l->v, cap * sizeof(*v));
         if (v == NULL)
             return -1;
         l->v = v;
@@ -1815,7 +1070,7 @@ list_add(const struct dc_proc *p, void *arg)
 static int
 by_pid(const void *a, const void *b)
 {
-    const struct dc_proc *x = a, *y = b;
+    const struct diesel_console_service *x = a, *y = b;
 
     return (x->pid > y->pid) - (x->pid < y->pid);
 }
@@ -1839,10 +1094,10 @@ static int
 list_procs(const struct opts *o)
 {
     int signo = o->signo != 0 ? o->signo : SIGTRAP;
-    struct listing l = { o, signo, NULL, 0, 0 };
+    struct listing l = { NULL, 0, 0 };
     int root = geteuid() == 0;
 
-    if (dc_proc_each(signo, list_add, &l) != 0) {
+    if (diesel_console_client_list(signo, o->dir, list_add, &l) != 0) {
         warn("cannot list processes: %s", strerror(errno));
         free(l.v);
         return ST_FAILED;
@@ -1980,7 +1235,7 @@ parse_args(int argc, char **argv, struct opts *o)
             } else if (*p == 'o') {
                 o->out = val;
             } else if (*p == 's') {
-                o->signo = sig_parse(val);
+                o->signo = diesel_signal_parse(val);
                 if (o->signo < 0)
                     return usage("-s %s: not a signal", val);
                 if (o->signo == SIGKILL || o->signo == SIGSTOP)

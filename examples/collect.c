@@ -1,0 +1,299 @@
+/*
+ * collect: every libdiesel service's `stats --json`, once per interval,
+ * for a fleet's monitoring, with no service listening on a port.
+ *
+ * SYNOPSIS
+ *     collect [-i SECONDS] [-t SECONDS] [-n ROUNDS] [-s SIGNAL] [-p FILE]
+ *
+ * DESCRIPTION
+ *     Each round attaches to every service of the user (of every user,
+ *     for root) that can be attached to, through the library's own
+ *     attaching side (diesel_console_client(3), every check dconsole
+ *     makes), runs `stats --json`, and writes one JSON line per service
+ *     on standard output, for a log shipper:
+ *
+ *         {"pid":123,"name":"echo","stats":{"uptime_s":1.5,...}}
+ *
+ *     A service that does not answer within -t (default 2 s) is reported,
+ *     not waited for: {"pid":123,"name":"echo","error":"..."}.
+ *
+ *     -p FILE writes the round instead in Prometheus's text exposition
+ *     format, each top-level number of the stats as diesel_<name> with
+ *     pid and name labels, and diesel_up 1 or 0, into FILE (through a
+ *     temporary file and rename(2), as node_exporter's textfile collector
+ *     asks).  -i is the interval (default 60 s), -n the rounds (default 0:
+ *     until SIGINT or SIGTERM).
+ *
+ * EXAMPLE
+ *     $ examples/echo & examples/collect -n 1
+ *     {"pid":4242,"name":"echo","stats":{"uptime_s":0.815,...}}
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <diesel.h>
+
+struct opts {
+    int64_t interval_ms;
+    int64_t timeout_ms;
+    long rounds;
+    int signo;
+    const char *prom;       /* -p FILE, or NULL */
+};
+
+struct round {
+    const struct opts *o;
+    FILE *out;              /* standard output, or FILE's temporary */
+};
+
+/* s as a JSON string's contents: control bytes, quotes, backslashes and
+ * bytes past ASCII escaped (a process name is any bytes). */
+static void
+put_json(FILE *f, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+}
+
+/* s as a Prometheus label value: backslash, quote and newline escaped,
+ * and, as above, any byte that is not printable ASCII. */
+static void
+put_label(FILE *f, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(f, "\\\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+}
+
+/* The top-level "key":number pairs of a flat JSON object, as metrics. */
+static void
+put_metrics(FILE *f, const struct diesel_console_service *sv,
+    const char *json)
+{
+    const char *p = json;
+    int depth = 0;
+
+    while (*p != '\0') {
+        if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+            p++;
+        } else if (*p == '"') {
+            const char *key = ++p, *end;
+
+            while (*p != '\0' && *p != '"')
+                p += *p == '\\' && p[1] != '\0' ? 2 : 1;
+            end = p;
+            if (*p == '"')
+                p++;
+            if (depth == 1 && *p == ':' &&
+                (p[1] == '-' || (p[1] >= '0' && p[1] <= '9'))) {
+                char *num_end;
+                double v = strtod(p + 1, &num_end);
+
+                fputs("diesel_", f);
+                for (const char *k = key; k < end; k++)
+                    fputc((*k >= 'a' && *k <= 'z') || (*k >= '0' &&
+                        *k <= '9') ? *k : '_', f);
+                fprintf(f, "{pid=\"%ld\",name=\"", (long)sv->pid);
+                put_label(f, sv->comm);
+                fprintf(f, "\"} %.15g\n", v);
+                p = num_end;
+            }
+        } else {
+            p++;
+        }
+    }
+}
+
+static int
+one(const struct diesel_console_service *sv, void *arg)
+{
+    struct round *r = arg;
+    struct diesel_console_attach_opts ao;
+    struct diesel_console_client *c;
+    char why[1024], *reply = NULL;
+    size_t len;
+    int st = -1;
+
+    memset(&ao, 0, sizeof(ao));
+    ao.signo = r->o->signo;
+    ao.timeout_ms = r->o->timeout_ms;
+    c = diesel_console_client_attach(sv->pid, &ao, why, sizeof(why));
+    if (c == NULL && errno == ECANCELED)
+        return 1;   /* stopping */
+    if (c != NULL) {
+        st = diesel_console_client_run(c, "stats --json", &reply, &len,
+            r->o->timeout_ms);
+        if (st < 0)
+            snprintf(why, sizeof(why), "stats: %s", strerror(errno));
+        else if (st > 0)
+            snprintf(why, sizeof(why), "stats: %s", reply);
+        diesel_console_client_close(c);
+    }
+    if (reply != NULL)
+        reply[strcspn(reply, "\n")] = '\0';
+    if (r->o->prom != NULL) {
+        fprintf(r->out, "diesel_up{pid=\"%ld\",name=\"", (long)sv->pid);
+        put_label(r->out, sv->comm);
+        fprintf(r->out, "\"} %d\n", st == 0);
+        if (st == 0)
+            put_metrics(r->out, sv, reply);
+    } else {
+        fprintf(r->out, "{\"pid\":%ld,\"name\":\"", (long)sv->pid);
+        put_json(r->out, sv->comm);
+        if (st == 0) {
+            fprintf(r->out, "\",\"stats\":%s}\n", reply);
+        } else {
+            fputs("\",\"error\":\"", r->out);
+            put_json(r->out, why);
+            fputs("\"}\n", r->out);
+        }
+        fflush(r->out);
+    }
+    free(reply);
+    return 0;
+}
+
+static int
+collect_round(const struct opts *o)
+{
+    struct round r = { o, stdout };
+    char tmp[4096];
+
+    if (o->prom != NULL) {
+        snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", o->prom, (long)getpid());
+        r.out = fopen(tmp, "w");
+        if (r.out == NULL) {
+            fprintf(stderr, "collect: %s: %s\n", tmp, strerror(errno));
+            return -1;
+        }
+        fputs("# TYPE diesel_up gauge\n", r.out);
+    }
+    if (diesel_console_client_list(o->signo, NULL, one, &r) != 0)
+        fprintf(stderr, "collect: cannot list processes: %s\n",
+            strerror(errno));
+    if (o->prom != NULL) {
+        if (fclose(r.out) != 0 || rename(tmp, o->prom) != 0) {
+            fprintf(stderr, "collect: %s: %s\n", o->prom, strerror(errno));
+            unlink(tmp);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+stopper(void *arg)
+{
+    static const int sigs[] = { SIGINT, SIGTERM };
+
+    (void)arg;
+    if (diesel_signal_wait(sigs, 2, -1) > 0)
+        diesel_loop_stop(0);
+    return 0;
+}
+
+static int
+collect_main(void *arg)
+{
+    const struct opts *o = arg;
+    int st = 0;
+
+    if (diesel_task_spawn("stopper", stopper, NULL, 0) < 0)
+        return 1;
+    for (long n = 0; o->rounds == 0 || n < o->rounds; n++) {
+        if (n > 0 && diesel_sleep(o->interval_ms) != 0)
+            break;
+        if (collect_round(o) != 0)
+            st = 1;
+    }
+    diesel_loop_stop(st);
+    return st;
+}
+
+static int
+usage(void)
+{
+    fputs("usage: collect [-i SECONDS] [-t SECONDS] [-n ROUNDS] "
+        "[-s SIGNAL] [-p FILE]\n", stderr);
+    return 2;
+}
+
+static int
+seconds(const char *s, int64_t *ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+
+    if (end == s || *end != '\0' || !(v > 0) || v > 86400)
+        return -1;
+    *ms = (int64_t)(v * 1000.0 + 0.5);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct opts o = { 60000, 2000, 0, 0, NULL };
+    int c, st;
+
+    while ((c = getopt(argc, argv, "i:t:n:s:p:h")) != -1) {
+        char *end;
+
+        switch (c) {
+        case 'i':
+            if (seconds(optarg, &o.interval_ms) != 0)
+                return usage();
+            break;
+        case 't':
+            if (seconds(optarg, &o.timeout_ms) != 0)
+                return usage();
+            break;
+        case 'n':
+            o.rounds = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || o.rounds < 0)
+                return usage();
+            break;
+        case 's':
+            o.signo = diesel_signal_parse(optarg);
+            if (o.signo < 0)
+                return usage();
+            break;
+        case 'p':
+            o.prom = optarg;
+            break;
+        default:
+            return usage();
+        }
+    }
+    if (optind != argc)
+        return usage();
+    /* The loop of a tool need not announce itself. */
+    diesel_log_level_set("diesel", DIESEL_LOG_ERROR);
+    st = diesel_loop_run(collect_main, &o);
+    return st < 0 ? 1 : st;
+}

@@ -1,0 +1,406 @@
+/*
+ * check_client.c: the attaching side through the library's own API,
+ * diesel_console_client(3), against a real service
+ * (test/console_app_child): what dconsole does, done by a tool of one's
+ * own.  check_dconsole.c runs the same checks through the dconsole
+ * binary; here each refusal's errno class and sentence are checked, and
+ * that the stuck report and BUSY reach the caller.
+ *
+ * Each test has a rendezvous directory of its own (DIESEL_CONSOLE_DIR).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests.h"
+#include "proc.h"
+
+#include <check.h>
+
+static char top[64];
+static pid_t top_owner;
+
+static void
+top_remove(void)
+{
+    char cmd[128];
+
+    if (top[0] != '\0' && getpid() == top_owner) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+        if (system(cmd) != 0) {
+            /* Left in /tmp: harmless. */
+        }
+    }
+}
+
+/* A rendezvous directory of this test's own. */
+static void
+rdv_setup(void)
+{
+    char rdv[96];
+
+    strcpy(top, "/tmp/diesel-client-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(top));
+    top_owner = getpid();
+    atexit(top_remove);
+    ck_assert_int_eq(chmod(top, 0711), 0);
+    snprintf(rdv, sizeof(rdv), "%s/r", top);
+    setenv("DIESEL_CONSOLE_DIR", rdv, 1);
+}
+
+/* The service: console_app_child with opt (or none), ready. */
+static void
+app_start(struct t_proc *p, const char *opt)
+{
+    char path[512];
+    char *argv[] = { "console_app_child", (char *)opt, NULL };
+    struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
+
+    snprintf(path, sizeof(path), "%s/console_app_child", t_dir());
+    t_proc_start(p, path, argv, &how);
+    ck_assert_msg(t_proc_expect(p, 0, "ready ", 10000), "%s", p->ebuf);
+}
+
+static void
+app_stop(struct t_proc *p)
+{
+    close(p->in);
+    p->in = -1;
+    t_proc_wait(p, 10000);
+}
+
+/* What a test does inside the loop, and what it saw. */
+struct job {
+    pid_t pid;
+    int signo;
+    int64_t timeout_ms;
+    struct diesel_console_client *c;
+    int err;                /* errno of a failed attach, else 0 */
+    char why[1024];
+    char report[4096];      /* DIESEL_CONSOLE_REPORT lines */
+    size_t reported;
+    int st;                 /* diesel_console_client_run's */
+    char *reply;
+    size_t len;
+    int found;              /* diesel_console_client_list saw pid */
+    char comm[64];
+};
+
+static void
+on_notice(void *arg, int kind, const char *text, size_t len)
+{
+    struct job *j = arg;
+
+    if (kind != DIESEL_CONSOLE_REPORT)
+        return;
+    if (j->reported + len + 2 < sizeof(j->report)) {
+        memcpy(j->report + j->reported, text, len);
+        j->reported += len;
+        j->report[j->reported++] = '\n';
+        j->report[j->reported] = '\0';
+    }
+}
+
+static void
+job_attach(struct job *j)
+{
+    struct diesel_console_attach_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.signo = j->signo;
+    o.timeout_ms = j->timeout_ms;
+    o.notice = on_notice;
+    o.arg = j;
+    j->c = diesel_console_client_attach(j->pid, &o, j->why, sizeof(j->why));
+    j->err = j->c != NULL ? 0 : errno;
+}
+
+/* Attach, run "fail boom", then "echo a b", close. */
+static int
+run_two(void *arg)
+{
+    struct job *j = arg;
+    char *reply;
+    size_t len;
+
+    job_attach(j);
+    if (j->c == NULL)
+        return 1;
+    j->st = diesel_console_client_run(j->c, "fail boom", &reply, &len,
+        t_slow(5000));
+    ck_assert_int_eq(j->st, 1);
+    ck_assert_msg(strstr(reply, "boom") != NULL, "%s", reply);
+    free(reply);
+    j->st = diesel_console_client_run(j->c, "echo a b", &j->reply, &j->len,
+        t_slow(5000));
+    diesel_console_client_close(j->c);
+    return 0;
+}
+
+START_TEST(client_attaches_and_runs_commands)
+{
+    struct t_proc app;
+    struct job j;
+
+    rdv_setup();
+    app_start(&app, NULL);
+    memset(&j, 0, sizeof(j));
+    j.pid = app.pid;
+    j.timeout_ms = t_slow(5000);
+    ck_assert_int_eq(t_run(run_two, &j), 0);
+    ck_assert_msg(j.err == 0, "%s: %s", strerror(j.err), j.why);
+    ck_assert_int_eq(j.st, 0);
+    ck_assert_msg(strstr(j.reply, "a b") != NULL, "%s", j.reply);
+    ck_assert_uint_eq(strlen(j.reply), j.len);
+    free(j.reply);
+    app_stop(&app);
+}
+END_TEST
+
+static int
+list_fn(const struct diesel_console_service *sv, void *arg)
+{
+    struct job *j = arg;
+
+    if (sv->pid == j->pid) {
+        j->found = 1;
+        snprintf(j->comm, sizeof(j->comm), "%s", sv->comm);
+    }
+    return 0;
+}
+
+static int
+run_list(void *arg)
+{
+    struct job *j = arg;
+
+    return diesel_console_client_list(j->signo, NULL, list_fn, j);
+}
+
+START_TEST(client_lists_a_proven_service_and_not_a_bare_one)
+{
+    struct t_proc app, bare;
+    struct job j;
+
+    rdv_setup();
+    app_start(&app, NULL);
+    app_start(&bare, "-n");
+    memset(&j, 0, sizeof(j));
+    j.pid = app.pid;
+    ck_assert_int_eq(t_run(run_list, &j), 0);
+    ck_assert_int_eq(j.found, 1);
+    /* Under valgrind the process is valgrind's tool, by its name. */
+    if (!t_under_valgrind())
+        ck_assert_str_eq(j.comm, "console_app_chi");
+    /* Another signal: that service is not listed for it. */
+    memset(&j, 0, sizeof(j));
+    j.pid = app.pid;
+    j.signo = SIGUSR1;
+    ck_assert_int_eq(t_run(run_list, &j), 0);
+    ck_assert_int_eq(j.found, 0);
+    /* Without the console installed: not listed. */
+    memset(&j, 0, sizeof(j));
+    j.pid = bare.pid;
+    ck_assert_int_eq(t_run(run_list, &j), 0);
+    ck_assert_int_eq(j.found, 0);
+    app_stop(&bare);
+    app_stop(&app);
+}
+END_TEST
+
+static int
+run_attach(void *arg)
+{
+    struct job *j = arg;
+
+    job_attach(j);
+    if (j->c != NULL)
+        diesel_console_client_close(j->c);
+    return 0;
+}
+
+/* Attach to pid and expect the refusal err, with want in its sentence. */
+static void
+refused(pid_t pid, int signo, int64_t timeout_ms, int err, const char *want)
+{
+    struct job j;
+
+    memset(&j, 0, sizeof(j));
+    j.pid = pid;
+    j.signo = signo;
+    j.timeout_ms = timeout_ms;
+    ck_assert_int_eq(t_run(run_attach, &j), 0);
+    ck_assert_msg(j.err == err, "errno %s, not %s: %s", strerror(j.err),
+        strerror(err), j.why);
+    ck_assert_msg(strstr(j.why, want) != NULL, "%s", j.why);
+}
+
+START_TEST(client_refusals_have_an_errno_class_and_a_sentence)
+{
+    struct t_proc app, bare;
+    pid_t gone;
+    char want[128];
+
+    rdv_setup();
+    gone = fork();
+    ck_assert_int_ge(gone, 0);
+    if (gone == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(gone, NULL, 0), gone);
+    snprintf(want, sizeof(want), "no such process: %ld", (long)gone);
+    refused(gone, 0, 1000, ESRCH, want);
+    app_start(&app, NULL);
+    app_start(&bare, "-n");
+    /* valgrind catches every signal for the program it runs: there, only
+     * the advertisement tells. */
+    refused(bare.pid, 0, 1000, ENOTSUP, t_under_valgrind() ?
+        "is not proven to be a libdiesel service" : "does not catch SIGTRAP");
+    refused(app.pid, SIGUSR1, 1000, ENOTSUP, t_under_valgrind() ?
+        "its console listens for SIGTRAP, not SIGUSR1: use -s 5" :
+        "does not catch SIGUSR1");
+    /* Stopped: no answer, and the sentence says why. */
+    ck_assert_int_eq(kill(app.pid, SIGSTOP), 0);
+    refused(app.pid, 0, 600, ETIMEDOUT, "it is stopped (kill -CONT");
+    ck_assert_int_eq(kill(app.pid, SIGCONT), 0);
+    app_stop(&bare);
+    app_stop(&app);
+}
+END_TEST
+
+START_TEST(client_another_users_service_is_not_permitted)
+{
+    struct t_proc app;
+    pid_t child;
+    int st;
+
+    if (geteuid() != 0 || getpwuid(65534) == NULL)
+        return;     /* needs root, to be nobody */
+    rdv_setup();
+    app_start(&app, NULL);
+    child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        struct job j;
+
+        if (setresgid(65534, 65534, 65534) != 0 ||
+            setresuid(65534, 65534, 65534) != 0)
+            _exit(10);
+        memset(&j, 0, sizeof(j));
+        j.pid = app.pid;
+        j.timeout_ms = 1000;
+        t_run(run_attach, &j);
+        _exit(j.err == EPERM && strstr(j.why, "not permitted (only root "
+            "may attach to another user's process)") != NULL ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(child, &st, 0), child);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    app_stop(&app);
+}
+END_TEST
+
+/* Hold the loop of one session, then attach again: the stuck report. */
+static int
+run_stuck(void *arg)
+{
+    struct job *j = arg;
+    struct job first;
+    char cmd[64];
+
+    memset(&first, 0, sizeof(first));
+    first.pid = j->pid;
+    first.timeout_ms = j->timeout_ms;
+    job_attach(&first);
+    ck_assert_msg(first.c != NULL, "%s", first.why);
+    snprintf(cmd, sizeof(cmd), "hog %lld", (long long)t_slow(4000));
+    ck_assert_int_eq(diesel_console_client_send(first.c, cmd, strlen(cmd)),
+        0);
+    job_attach(j);
+    if (j->c != NULL)
+        diesel_console_client_close(j->c);
+    diesel_console_client_close(first.c);
+    return 0;
+}
+
+START_TEST(client_gets_the_stuck_report_through_its_callback)
+{
+    struct t_proc app;
+    struct job j;
+
+    rdv_setup();
+    app_start(&app, NULL);
+    memset(&j, 0, sizeof(j));
+    j.pid = app.pid;
+    j.timeout_ms = t_slow(8000);
+    ck_assert_int_eq(t_run(run_stuck, &j), 0);
+    ck_assert_msg(j.err == EDEADLK, "%s: %s", strerror(j.err), j.why);
+    ck_assert_msg(strstr(j.why, "is stuck (no turn for ") != NULL, "%s",
+        j.why);
+    ck_assert_msg(strstr(j.report, "cmd_hog") != NULL ||
+        strstr(j.report, "console") != NULL, "%s", j.report);
+    app_stop(&app);
+}
+END_TEST
+
+/* DIESEL__CONSOLE_SESSIONS_MAX (4) sessions, then one more: EBUSY. */
+static int
+run_busy(void *arg)
+{
+    struct job *j = arg;
+    struct job held[4];
+
+    for (int i = 0; i < 4; i++) {
+        memset(&held[i], 0, sizeof(held[i]));
+        held[i].pid = j->pid;
+        held[i].timeout_ms = j->timeout_ms;
+        job_attach(&held[i]);
+        ck_assert_msg(held[i].c != NULL, "%s", held[i].why);
+    }
+    job_attach(j);
+    if (j->c != NULL)
+        diesel_console_client_close(j->c);
+    for (int i = 0; i < 4; i++)
+        diesel_console_client_close(held[i].c);
+    return 0;
+}
+
+START_TEST(client_is_told_busy_past_the_most_sessions)
+{
+    struct t_proc app;
+    struct job j;
+
+    rdv_setup();
+    app_start(&app, NULL);
+    memset(&j, 0, sizeof(j));
+    j.pid = app.pid;
+    j.timeout_ms = t_slow(5000);
+    ck_assert_int_eq(t_run(run_busy, &j), 0);
+    ck_assert_msg(j.err == EBUSY, "%s: %s", strerror(j.err), j.why);
+    ck_assert_msg(strstr(j.why, "refused the session: busy, with 4 console "
+        "sessions open already") != NULL, "%s", j.why);
+    app_stop(&app);
+}
+END_TEST
+
+Suite *
+diesel_client_suite(void)
+{
+    Suite *s = suite_create("client");
+    TCase *tc = tcase_create("client");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, client_attaches_and_runs_commands);
+    tcase_add_test(tc, client_lists_a_proven_service_and_not_a_bare_one);
+    tcase_add_test(tc, client_refusals_have_an_errno_class_and_a_sentence);
+    tcase_add_test(tc, client_another_users_service_is_not_permitted);
+    tcase_add_test(tc, client_gets_the_stuck_report_through_its_callback);
+    tcase_add_test(tc, client_is_told_busy_past_the_most_sessions);
+    suite_add_tcase(s, tc);
+    return s;
+}
