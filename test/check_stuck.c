@@ -132,9 +132,18 @@ assert_frames(const char *out, const char *func, const char *at,
 
     snprintf(want, sizeof(want), "\n%s (%s:", func, file);
     p = strstr(out, want);
-    ck_assert_msg(p != NULL, "no %s in: %s", want, out);
-    ck_assert_msg(sscanf(p + strlen(want), "%d)\n", &line) == 1 && line > 0,
-        "%s", out);
+    if (p == NULL) {
+        /* Built with _FORTIFY_SOURCE, the call in func is the inlined
+         * wrapper of <bits/unistd.h>, and the frame names that header's
+         * line, as addr2line without -i does: the function is still
+         * func, and the line is not this file's. */
+        snprintf(want, sizeof(want), "\n%s (/usr/include/", func);
+        p = strstr(out, want);
+        ck_assert_msg(p != NULL, "no %s (%s: in: %s", func, file, out);
+        at = NULL;
+    }
+    ck_assert_msg(sscanf(strchr(p + 1, ':') + 1, "%d)\n", &line) == 1 &&
+        line > 0, "%s", out);
     if (at != NULL)
         ck_assert_msg(line == t_source_line(file, at), "%s: line %d, not "
             "%d: %s", func, line, t_source_line(file, at), out);
