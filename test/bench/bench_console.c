@@ -113,8 +113,18 @@ service_main(void *arg)
     int stop[] = { SIGTERM };
     long sleepers = (long)(intptr_t)arg;
 
-    for (long i = 0; i < sleepers; i++)
-        diesel_task_spawn("sleeper", sleeper, NULL, 16 * 1024);
+    /* In slices, so that the loop turns (and answers an attach) while
+     * 100,000 are spawned; a failure is said, not left to an empty
+     * table. */
+    for (long i = 0; i < sleepers; i++) {
+        if (diesel_task_spawn("sleeper", sleeper, NULL, 16 * 1024) < 0) {
+            fprintf(stderr, "bench_console: spawned %ld of %ld sleepers: "
+                "%s\n", i, sleepers, strerror(errno));
+            break;
+        }
+        if (i % 1000 == 999)
+            diesel_task_yield();
+    }
     diesel_task_spawn("ticker", ticker, NULL, 0);
     diesel_signal_wait(stop, 1, -1);
     return diesel_loop_stop(0);
@@ -166,7 +176,7 @@ walks_over(long total)
     static char reply[64 << 20];
     pid_t pid = service(1, total);
     struct dcc c;
-    char gap[256], line[64];
+    char gap[256] = "", line[64];
     long long idle_us = -1, g, t;
 
     if (dcc_attach(&c, pid, geteuid(), 0, 30000) != 0) {
@@ -182,6 +192,13 @@ walks_over(long total)
         if (dcc_command(&c, "gap", gap, sizeof(gap), 30000) == 0 &&
             sscanf(gap, "| %lld", &idle_us) != 1)
             idle_us = -1;
+    }
+    if (idle_us < 0) {
+        printf("  %ld green threads: the service did not answer `gap`: %s\n",
+            total, gap);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        return;
     }
     printf("  %ld green threads (and the ticker); idle peer: longest "
         "ticker gap over 0.5 s %.1f ms\n", total, idle_us / 1000.0);
