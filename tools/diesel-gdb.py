@@ -7,8 +7,10 @@
 #   (gdb) green-thread ID bt                 a green thread's backtrace
 #   (gdb) green-thread LOOP.ID bt            ... of loop LOOP (as listed)
 #
-# `make install` puts this file where gdb auto-loads it for programs
-# linked with libdiesel (see libdiesel(3), AFTER DEATH).
+# `make install` puts this file in $(PREFIX)/share/libdiesel: a line
+#   source /usr/local/share/libdiesel/diesel-gdb.py
+# in ~/.gdbinit makes the commands there in every session (they say so
+# when the program has no libdiesel).  See libdiesel(3), "Three ways in".
 #
 # It reads no DWARF type of the library: the library describes its own
 # layout in the root symbol diesel_debug_root (lib/debug.c draws it), with
