@@ -364,15 +364,16 @@ START_TEST(gdb_core_of_a_crash_shows_the_crashed_green_thread)
         strchr(pattern, '/') == NULL) {
         child_start("crash", NULL, &how);
         st = t_proc_wait(&child, 60000);
-        ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
-            "status %#x: %s", st, child.ebuf);
         HAS(child.ebuf, "fatal signal SIGSEGV (fault at 0x0) in green "
             "thread 'crasher' (id 6)");
-        kernel = WCOREDUMP(st) && find_file("core", core, sizeof(core));
+        /* (ASan's handler, which ours hands the fault on to, exits
+         * without a core.) */
+        kernel = WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV &&
+            WCOREDUMP(st) && find_file("core", core, sizeof(core));
     }
     if (!kernel) {
-        fprintf(stderr, "%s: core_pattern '%.*s' leaves no core here: "
-            "taken by gdb at the fault\n", __func__,
+        fprintf(stderr, "%s: no core from the kernel here (core_pattern "
+            "'%.*s'): taken by gdb at the fault\n", __func__,
             (int)strcspn(pattern, "\n"), pattern);
         snprintf(core, sizeof(core), "%s/crash.core", dir);
         snprintf(cmd, sizeof(cmd), "DIESEL_STACK_GUARD=mprotect; export "
