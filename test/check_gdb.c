@@ -26,10 +26,29 @@
 
 #include "tests.h"
 #include "proc.h"
+#include "sanitize.h"
 
 static char dir[64];
 static struct t_proc child;
 static struct t_proc gdbp;
+
+/*
+ * A core of a process under ASan holds what it maps for its shadow
+ * memory: gcore wrote 11 GB for gdb_child, and the crash test filled the
+ * disk.  Under ASan only the live process is looked at.
+ */
+static int
+cores_ok(const char *test)
+{
+#ifdef DIESEL__ASAN
+    fprintf(stderr, "%s: skipped under ASan: a core of the child would "
+        "hold ASan's shadow memory (gigabytes)\n", test);
+    return 0;
+#else
+    (void)test;
+    return 1;
+#endif
+}
 
 static int
 have_gdb(const char *test)
@@ -218,7 +237,7 @@ START_TEST(gdb_core_from_gcore_shows_parked_green_threads)
 {
     char cmd[256], target[512];
 
-    if (!have_gdb(__func__))
+    if (!have_gdb(__func__) || !cores_ok(__func__))
         return;
     start_parked("mprotect");
     snprintf(cmd, sizeof(cmd), "exec gcore -o %s/gc %ld", dir,
@@ -281,7 +300,7 @@ START_TEST(gdb_gcore_without_stacks_says_why)
     char cmd[256], target[512];
     const char *out;
 
-    if (!have_gdb(__func__))
+    if (!have_gdb(__func__) || !cores_ok(__func__))
         return;
     if (!guard_regions()) {
         fprintf(stderr, "%s: skipped: this kernel has no guard regions "
@@ -304,11 +323,15 @@ END_TEST
 static void
 core_limit(void)
 {
-    struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+    /* 256 MiB: the child's core is a few MiB; a larger one is cut. */
+    struct rlimit rl = { 256 << 20, 256 << 20 };
 
     if (setrlimit(RLIMIT_CORE, &rl) != 0) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_CORE, &rl);
+        getrlimit(RLIMIT_CORE, &rl);
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < (256 << 20)) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_CORE, &rl);
+        }
     }
     if (chdir(dir) != 0)
         _exit(126);
@@ -353,7 +376,7 @@ START_TEST(gdb_core_of_a_crash_shows_the_crashed_green_thread)
     const char *out, *bt;
     int st, kernel = 0;
 
-    if (!have_gdb(__func__))
+    if (!have_gdb(__func__) || !cores_ok(__func__))
         return;
     if (f != NULL) {
         if (fgets(pattern, sizeof(pattern), f) == NULL)
@@ -364,8 +387,8 @@ START_TEST(gdb_core_of_a_crash_shows_the_crashed_green_thread)
         strchr(pattern, '/') == NULL) {
         child_start("crash", NULL, &how);
         st = t_proc_wait(&child, 60000);
-        HAS(child.ebuf, "fatal signal SIGSEGV (fault at 0x0) in green "
-            "thread 'crasher' (id 6)");
+        HAS(child.ebuf, "fatal signal SIGSEGV (fault at 0x");
+        HAS(child.ebuf, ") in green thread 'crasher' (id 6)");
         /* (ASan's handler, which ours hands the fault on to, exits
          * without a core.) */
         kernel = WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV &&

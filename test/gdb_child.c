@@ -8,7 +8,7 @@
  *                      sleeper), and main waiting on its standard input.  Prints "ready PID"
  *                      once they are all parked; exits at EOF on stdin.
  *   gdb_child crash    the same, then a green thread named crasher
- *                      writes through a null pointer (SIGSEGV) in
+ *                      writes to a PROT_NONE page (SIGSEGV) in
  *                      gdb_crash_here, while one named fresh was spawned
  *                      and has not run yet.
  *
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "diesel.h"
@@ -28,7 +29,7 @@
 static int pipefd[2] = { -1, -1 };
 static struct diesel_event *go;
 static int64_t sleeper_id;
-static volatile int *volatile nowhere;
+static volatile int *volatile nowhere;   /* a page no one may touch */
 
 VISIBLE int
 gdb_sleeper(void *arg)
@@ -99,6 +100,12 @@ service(void *arg)
      * runs again. */
     diesel_task_yield();
     if (crash) {
+        /* A real fault, not a null pointer that UBSan would catch
+         * first. */
+        nowhere = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+            -1, 0);
+        if (nowhere == MAP_FAILED)
+            return 1;
         /* fresh never runs: crasher runs first. */
         diesel_task_spawn("crasher", gdb_crasher, NULL, 0);
         diesel_task_spawn("fresh", gdb_fresh, NULL, 0);
