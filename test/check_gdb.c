@@ -278,6 +278,57 @@ START_TEST(gdb_live_process_shows_parked_green_threads)
 }
 END_TEST
 
+/*
+ * Without debug information (objcopy --strip-debug: the symbol table and
+ * the unwind tables stay) the extension reads the same layout, and the
+ * backtrace names the functions from the symbol table.
+ */
+START_TEST(gdb_without_debug_info_reads_the_layout)
+{
+    static const struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
+    static const char *const cmds[] = { "info green-threads",
+        "green-thread 4 bt", NULL };
+    char cmd[4096], *abs, *argv[] = { "sh", "-c", "exec \"$0\" park",
+        cmd, NULL };
+    char target[64];
+    const char *out, *bt;
+
+    if (!have_gdb(__func__))
+        return;
+    if (system("command -v objcopy >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "%s: skipped: objcopy (binutils) is missing\n",
+            __func__);
+        return;
+    }
+    abs = realpath(t_dir(), NULL);
+    ck_assert_ptr_nonnull(abs);
+    snprintf(cmd, sizeof(cmd), "exec objcopy --strip-debug %s/gdb_child "
+        "%s/gdb_child", abs, dir);
+    free(abs);
+    ck_assert_msg(run(cmd) == 0, "objcopy failed:\n%s", gdbp.obuf);
+    snprintf(cmd, sizeof(cmd), "%s/gdb_child", dir);
+    t_proc_start(&child, "/bin/sh", argv, &how);
+    ck_assert_msg(t_proc_expect(&child, 0, "ready", 30000),
+        "gdb_child did not get ready: %s", child.ebuf);
+    snprintf(target, sizeof(target), "-p %ld", (long)child.pid);
+    out = gdb_batch(target, cmds);
+    if (strstr(out, "ptrace: Operation not permitted") != NULL) {
+        fprintf(stderr, "%s: skipped: ptrace is not permitted here\n",
+            __func__);
+        return;
+    }
+    HAS(out, ": 5 green threads\n");
+    HAS(row(out, "waiter"), "waiting   event 'go'");
+    bt = strstr(out, "green thread 4 'waiter' (waiting), loop 1:");
+    ck_assert_msg(bt != NULL, "no backtrace of waiter:\n%s", out);
+    HAS(bt, " in diesel_event_wait ()");
+    HAS(bt, " in gdb_waiter ()");
+    HAS(bt, " in trampoline ()");
+    ck_assert_msg(strstr(out, "Backtrace stopped") == NULL &&
+        strstr(out, "Python Exception") == NULL, "%s", out);
+}
+END_TEST
+
 /* Does this kernel have guard regions (Linux 6.13+)? */
 static int
 guard_regions(void)
@@ -469,6 +520,7 @@ diesel_gdb_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, gdb_core_from_gcore_shows_parked_green_threads);
     tcase_add_test(tc, gdb_live_process_shows_parked_green_threads);
+    tcase_add_test(tc, gdb_without_debug_info_reads_the_layout);
     tcase_add_test(tc, gdb_gcore_without_stacks_says_why);
     tcase_add_test(tc, gdb_core_of_a_crash_shows_the_crashed_green_thread);
     tcase_add_test(tc, gdb_refusals_name_the_mistake);

@@ -232,6 +232,17 @@ class Task(object):
         return regs
 
 
+def _symbol(pc):
+    """The symbol table's name for pc, or None."""
+    try:
+        out = gdb.execute("info symbol 0x%x" % pc, to_string=True)
+    except gdb.error:
+        return None
+    if out.startswith("No symbol"):
+        return None
+    return out.split(" in section")[0].split(" + ")[0].strip()
+
+
 def _where_pc(pc):
     """func (file:line) of a code address, as far as gdb knows it."""
     sal = gdb.find_pc_line(pc)
@@ -245,12 +256,7 @@ def _where_pc(pc):
     except RuntimeError:
         pass
     if name is None:
-        try:
-            out = gdb.execute("info symbol 0x%x" % pc, to_string=True)
-            if not out.startswith("No symbol"):
-                name = out.split(" in section")[0].split(" + ")[0].strip()
-        except gdb.error:
-            pass
+        name = _symbol(pc)
     if sal.symtab is not None:
         loc = "%s:%d" % (sal.symtab.filename, sal.line)
         return "%s (%s)" % (name, loc) if name else loc
@@ -388,12 +394,12 @@ class GreenUnwinder(gdb.unwinder.Unwinder):
         if (_int(pf.read_register(sp_name)) != self.anchor[0] or
                 _int(pf.read_register(pc_name)) != self.anchor[1]):
             return None
-        # Its id's stack address is the highest there is: the green
-        # stack may lie above the OS thread's, and gdb stops at a caller
-        # "inner" to its callee.
+        # Its id's stack address is the lowest there is: gdb stops at a
+        # caller "inner" to (below) its callee, and the green thread's
+        # stack may lie anywhere, below the OS thread's too.
         sp = pf.read_register(sp_name)
         ui = pf.create_unwind_info(self._Id(
-            gdb.Value(2 ** 63 - 16).cast(sp.type),
+            gdb.Value(16).cast(sp.type),
             pf.read_register(pc_name)))
         for name, val in self.regs.items():
             ui.add_saved_register(
