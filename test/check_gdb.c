@@ -329,6 +329,44 @@ START_TEST(gdb_without_debug_info_reads_the_layout)
 }
 END_TEST
 
+/* Every loop is listed, each with its OS thread; ids repeat across
+ * loops, so LOOP.ID picks one and a bare ID is refused. */
+START_TEST(gdb_lists_every_loop_and_picks_one_by_loop_id)
+{
+    static const struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
+    static const char *const cmds[] = { "info green-threads",
+        "green-thread 1 bt", "green-thread 1.1 bt", NULL };
+    char target[64];
+    const char *out, *bt;
+
+    if (!have_gdb(__func__))
+        return;
+    child_start("threads", NULL, &how);
+    ck_assert_msg(t_proc_expect(&child, 0, "ready", 30000),
+        "gdb_child did not get ready: %s", child.ebuf);
+    snprintf(target, sizeof(target), "-p %ld", (long)child.pid);
+    out = gdb_batch(target, cmds);
+    if (strstr(out, "ptrace: Operation not permitted") != NULL) {
+        fprintf(stderr, "%s: skipped: ptrace is not permitted here\n",
+            __func__);
+        return;
+    }
+    /* Oldest first: the second thread's loop started before main's. */
+    HAS(out, "loop 1 on thread 2 (LWP ");
+    HAS(out, "): 1 green thread\n");
+    HAS(out, "loop 2 on thread 1 (LWP ");
+    HAS(out, "): 5 green threads\n");
+    /* (The first row named main is loop 1's.) */
+    HAS(row(out, "main"), "sleeping  sleep, timer 6");
+    HAS(out, "green thread 1 is in loops 1, 2: say which, as "
+        "green-thread LOOP.1 bt");
+    bt = strstr(out, "green thread 1 'main' (sleeping), loop 1:");
+    ck_assert_msg(bt != NULL, "no backtrace of loop 1's main:\n%s", out);
+    HAS(bt, "in gdb_other (");
+    HAS(bt, at("other"));
+}
+END_TEST
+
 /* Does this kernel have guard regions (Linux 6.13+)? */
 static int
 guard_regions(void)
@@ -521,6 +559,7 @@ diesel_gdb_suite(void)
     tcase_add_test(tc, gdb_core_from_gcore_shows_parked_green_threads);
     tcase_add_test(tc, gdb_live_process_shows_parked_green_threads);
     tcase_add_test(tc, gdb_without_debug_info_reads_the_layout);
+    tcase_add_test(tc, gdb_lists_every_loop_and_picks_one_by_loop_id);
     tcase_add_test(tc, gdb_gcore_without_stacks_says_why);
     tcase_add_test(tc, gdb_core_of_a_crash_shows_the_crashed_green_thread);
     tcase_add_test(tc, gdb_refusals_name_the_mistake);

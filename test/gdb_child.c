@@ -7,7 +7,10 @@
  *                      waiter (an event named "go"), joiner (joins
  *                      sleeper), and main waiting on its standard input.  Prints "ready PID"
  *                      once they are all parked; exits at EOF on stdin.
- *   gdb_child crash    the same, then a green thread named crasher
+ *   gdb_child threads  the park mode's loop, after a second OS thread
+ *                      has started a loop of its own whose one green
+ *                      thread (its main) sleeps in gdb_other.
+ *   gdb_child crash    the park mode's green threads, then a green thread named crasher
  *                      writes to a PROT_NONE page (SIGSEGV) in
  *                      gdb_crash_here, while one named fresh was spawned
  *                      and has not run yet.
@@ -16,6 +19,7 @@
  * functions have default visibility and are not inlined, so that a
  * backtrace names them with or without debug info (-rdynamic).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +88,26 @@ gdb_crasher(void *arg)
     return 0;
 }
 
+static int started[2] = { -1, -1 };   /* the second loop runs */
+
+VISIBLE int
+gdb_other(void *arg)
+{
+    (void)arg;
+    if (write(started[1], "x", 1) != 1)
+        return 1;
+    diesel_sleep(600000);   /* line: other */
+    return 0;
+}
+
+static void *
+other_thread(void *arg)
+{
+    (void)arg;
+    diesel_loop_run(gdb_other, NULL);
+    return NULL;
+}
+
 static int
 service(void *arg)
 {
@@ -133,10 +157,19 @@ main(int argc, char **argv)
     int crash;
 
     if (argc != 2 || (strcmp(argv[1], "park") != 0 &&
-        strcmp(argv[1], "crash") != 0)) {
-        fprintf(stderr, "usage: gdb_child park | crash\n");
+        strcmp(argv[1], "crash") != 0 && strcmp(argv[1], "threads") != 0)) {
+        fprintf(stderr, "usage: gdb_child park | threads | crash\n");
         return 2;
     }
     crash = strcmp(argv[1], "crash") == 0;
+    if (strcmp(argv[1], "threads") == 0) {
+        pthread_t th;
+        char c;
+
+        if (pipe(started) != 0 ||
+            pthread_create(&th, NULL, other_thread, NULL) != 0 ||
+            read(started[0], &c, 1) != 1)
+            return 1;
+    }
     return diesel_loop_run(service, &crash) == 0 ? 0 : 1;
 }
