@@ -8,7 +8,8 @@
 #   make check-docs       man finds every function and cited page once
 #                         installed (make check runs it)
 #   make install          PREFIX (/usr/local) and DESTDIR honoured; a man
-#                         link per function of a family page
+#                         link per function of a family page; the gdb
+#                         extension in $(PREFIX)/share/libdiesel
 #   make uninstall | clean
 #
 # Variants: SANITIZE=address,undefined   BACKEND=epoll|kqueue|poll
@@ -22,6 +23,7 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 CFLAGS ?= -O2 -g
@@ -278,6 +280,8 @@ install: all lib/libdiesel.pc
 	    ln -sf $$page $(DESTDIR)$(MANDIR)/man3/$$name.3 || exit 1; \
 	done
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+	install -d $(DESTDIR)$(DATADIR)/libdiesel
+	install -m 644 tools/diesel-gdb.py $(DESTDIR)$(DATADIR)/libdiesel/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libdiesel.a $(DESTDIR)$(INCLUDEDIR)/diesel.h \
@@ -289,6 +293,8 @@ uninstall:
 	    rm -f $(DESTDIR)$(MANDIR)/man3/$$name.3; \
 	done
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
+	rm -f $(DESTDIR)$(DATADIR)/libdiesel/diesel-gdb.py
+	-rmdir $(DESTDIR)$(DATADIR)/libdiesel 2>/dev/null
 
 clean:
 	rm -f lib/*.o lib/*.a lib/libdiesel.pc lib/.flags test/*.o test/suites.h \

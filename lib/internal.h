@@ -485,6 +485,12 @@ struct diesel_loop {
     uint64_t polls;                  /* poll system calls */
     uint64_t events;                 /* descriptors they reported */
     uint64_t spawned;                /* green threads spawned */
+    /* debug.c: the process-wide list of running loops that debuggers
+     * read (diesel_debug_root), and this loop's OS thread as they name
+     * it.  Written at the loop's start and end only. */
+    struct diesel_loop *debug_next;  /* the next running loop, or NULL */
+    int64_t debug_lwp;               /* its OS thread's id (Linux: the
+                                        tid), or -1 where unknown */
     ucontext_t uc;                   /* the loop's context as a ucontext,
                                         for the fallback (last: it is
                                         large and seldom used) */
@@ -679,6 +685,29 @@ int diesel__acct_loop_start(struct diesel_loop *);
 void diesel__acct_loop_end(struct diesel_loop *);
 void diesel__acct_before_poll(struct diesel_loop *);
 void diesel__acct_after_poll(struct diesel_loop *);
+
+/* ------------------------------------------------------------------------
+ * debug.c: what a debugger reads to find the green threads of a live
+ * process or a core file (tools/diesel-gdb.py): the root symbol
+ * diesel_debug_root, whose layout debug.c draws, and the list of running
+ * loops it leads to. */
+
+/* Where a switched-out context keeps each register that a debugger needs
+ * to unwind it: byte offsets from the start of the save area, under the
+ * names gdb gives the registers. */
+#define DIESEL__DEBUG_REGS_MAX 16
+struct diesel__debug_regs {
+    uint32_t n;                      /* entries used */
+    uint32_t pad;
+    struct {
+        const char *name;            /* "rsp", "rip", "x19"... */
+        uint64_t off;                /* from the save area's start */
+    } r[DIESEL__DEBUG_REGS_MAX];
+};
+
+/* Observer hooks (observers.c): the loop joins the list and leaves it. */
+int diesel__debug_loop_start(struct diesel_loop *);
+void diesel__debug_loop_end(struct diesel_loop *);
 
 /* ------------------------------------------------------------------------
  * console_attach.c: a loop picks up the console's self-pipe when it starts
@@ -983,5 +1012,11 @@ uintptr_t diesel__platform_uc_sp(const void *uctx);
 /* Its pc: the exact instruction interrupted, not a return address; 0
  * where unknown.  Signal-safe. */
 uintptr_t diesel__platform_uc_pc(const void *uctx);
+/* Where swapcontext(3) keeps the registers in a ucontext_t, for
+ * debuggers (debug.c); n is 0 where unknown. */
+extern const struct diesel__debug_regs diesel__platform_uc_layout;
+/* The calling OS thread's id as a debugger names it (Linux: its tid; the
+ * BSDs: the LWP id), or -1 where unknown. */
+int64_t diesel__platform_thread_id(void);
 
 #endif /* DIESEL_INTERNAL_H */

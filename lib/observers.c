@@ -40,6 +40,8 @@ hog_start(struct diesel_loop *l)
 
 const struct diesel__loop_hooks diesel__loop_observers[] = {
     { "crash", crash_start, crash_end, NULL, NULL },
+    /* Debuggers find the loop (debug.c) from its start to its end. */
+    { "debug", diesel__debug_loop_start, diesel__debug_loop_end, NULL, NULL },
     { "console", console_start, diesel__console_loop_end, NULL, NULL },
     { "hog", hog_start, diesel__hog_loop_end, NULL, diesel__hog_turn },
     { "acct", diesel__acct_loop_start, diesel__acct_loop_end,

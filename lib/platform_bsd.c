@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,12 @@
 #if defined(__APPLE__)
 #include <mach-o/dyld.h>
 #include <sys/proc.h>
+#endif
+#if defined(__FreeBSD__) || defined(__DragonFly__)
+#include <pthread_np.h>     /* pthread_getthreadid_np */
+#endif
+#if defined(__NetBSD__)
+#include <lwp.h>            /* _lwp_self */
 #endif
 
 #include "internal.h"
@@ -369,6 +377,49 @@ diesel__platform_uc_pc(const void *uctx)
     return (uintptr_t)uc->uc_mcontext.mc_gpregs.gp_elr;
 #else
     return 0;
+#endif
+}
+
+/* Where swapcontext(3) leaves the registers (FreeBSD's mcontext_t, as
+ * diesel__platform_uc_regs above reads it); unknown elsewhere. */
+#if defined(__FreeBSD__) && defined(__x86_64__)
+#define UC_REG(name, field) { name, offsetof(ucontext_t, uc_mcontext) + \
+    offsetof(mcontext_t, field) }
+const struct diesel__debug_regs diesel__platform_uc_layout = { 8, 0, {
+    UC_REG("rbx", mc_rbx), UC_REG("rbp", mc_rbp), UC_REG("r12", mc_r12),
+    UC_REG("r13", mc_r13), UC_REG("r14", mc_r14), UC_REG("r15", mc_r15),
+    UC_REG("rsp", mc_rsp), UC_REG("rip", mc_rip) } };
+#elif defined(__FreeBSD__) && defined(__aarch64__)
+#define UC_X(name, i) { name, offsetof(ucontext_t, uc_mcontext) + \
+    offsetof(mcontext_t, mc_gpregs.gp_x) + (uint64_t)(i) * 8 }
+const struct diesel__debug_regs diesel__platform_uc_layout = { 13, 0, {
+    UC_X("x19", 19), UC_X("x20", 20), UC_X("x21", 21), UC_X("x22", 22),
+    UC_X("x23", 23), UC_X("x24", 24), UC_X("x25", 25), UC_X("x26", 26),
+    UC_X("x27", 27), UC_X("x28", 28), UC_X("x29", 29),
+    { "sp", offsetof(ucontext_t, uc_mcontext) +
+        offsetof(mcontext_t, mc_gpregs.gp_sp) },
+    { "pc", offsetof(ucontext_t, uc_mcontext) +
+        offsetof(mcontext_t, mc_gpregs.gp_elr) } } };
+#else
+const struct diesel__debug_regs diesel__platform_uc_layout = { 0, 0, {
+    { NULL, 0 } } };
+#endif
+
+int64_t
+diesel__platform_thread_id(void)
+{
+#if defined(__FreeBSD__) || defined(__DragonFly__)
+    return (int64_t)pthread_getthreadid_np();
+#elif defined(__OpenBSD__)
+    return (int64_t)getthrid();
+#elif defined(__NetBSD__)
+    return (int64_t)_lwp_self();
+#elif defined(__APPLE__)
+    uint64_t id;
+
+    return pthread_threadid_np(NULL, &id) == 0 ? (int64_t)id : -1;
+#else
+    return -1;
 #endif
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +406,38 @@ diesel__platform_uc_pc(const void *uctx)
 #else
     return 0;
 #endif
+}
+
+/* Where glibc's swapcontext(3) leaves the registers (see
+ * diesel__platform_uc_regs above for what each means). */
+#if defined(__x86_64__)
+#define UC_GREG(name, reg) { name, offsetof(ucontext_t, uc_mcontext.gregs) + \
+    (uint64_t)(reg) * sizeof(greg_t) }
+const struct diesel__debug_regs diesel__platform_uc_layout = { 8, 0, {
+    UC_GREG("rbx", REG_RBX), UC_GREG("rbp", REG_RBP),
+    UC_GREG("r12", REG_R12), UC_GREG("r13", REG_R13),
+    UC_GREG("r14", REG_R14), UC_GREG("r15", REG_R15),
+    UC_GREG("rsp", REG_RSP), UC_GREG("rip", REG_RIP) } };
+#elif defined(__aarch64__)
+/* x1 too: a pc inside swapcontext itself resumes at x1 (above). */
+#define UC_X(name, i) { name, offsetof(ucontext_t, uc_mcontext.regs) + \
+    (uint64_t)(i) * sizeof(uint64_t) }
+const struct diesel__debug_regs diesel__platform_uc_layout = { 15, 0, {
+    UC_X("x19", 19), UC_X("x20", 20), UC_X("x21", 21), UC_X("x22", 22),
+    UC_X("x23", 23), UC_X("x24", 24), UC_X("x25", 25), UC_X("x26", 26),
+    UC_X("x27", 27), UC_X("x28", 28), UC_X("x29", 29), UC_X("x30", 30),
+    UC_X("x1", 1),
+    { "sp", offsetof(ucontext_t, uc_mcontext.sp) },
+    { "pc", offsetof(ucontext_t, uc_mcontext.pc) } } };
+#else
+const struct diesel__debug_regs diesel__platform_uc_layout = { 0, 0, {
+    { NULL, 0 } } };
+#endif
+
+int64_t
+diesel__platform_thread_id(void)
+{
+    return (int64_t)syscall(SYS_gettid);
 }
 
 int

@@ -58,6 +58,16 @@ round_up(size_t n, size_t to)
 static int
 install_guard(void *base, size_t len)
 {
+    /* DIESEL_STACK_GUARD=mprotect: a debugger's core dump (gcore) reads
+     * each mapping whole and drops one that has a guard region in it, and
+     * with it every green thread's record; mprotect'd guard pages are
+     * mappings of their own, which it skips (diesel_task(3)). */
+    if (guard_madvise < 0) {
+        const char *e = getenv("DIESEL_STACK_GUARD");
+
+        if (e != NULL && strcmp(e, "mprotect") == 0)
+            guard_madvise = 0;
+    }
     if (guard_madvise != 0) {
         if (diesel__platform_guard(base, len) == 0) {
             guard_madvise = 1;

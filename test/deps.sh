@@ -31,6 +31,7 @@ cmd:man:man-db
 CI_NEEDS="
 cmd:clang:clang
 cmd:valgrind:valgrind
+cmd:gdb:gdb
 cmd:mandoc:mandoc
 pkg:libclang-rt-14-dev:libclang-rt-14-dev
 cmd:ps:procps
