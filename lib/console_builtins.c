@@ -2355,6 +2355,8 @@ diesel__console_builtins_register(void)
                 strerror(errno));
     }
     diesel__console_top_register();
+    diesel__console_module_register();
+    diesel__console_mem_register();
 }
 
 /* ---- For the command families in files of their own ---------------------- */
