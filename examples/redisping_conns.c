@@ -102,7 +102,7 @@ init(const struct diesel_module_api *a, int argc, char **argv,
     if (clients == NULL)
         return a->console_error(out, "conns: no rp_clients in this "
             "service: it is not redisping (or it was stripped)");
-    return a->command(a->module, "conns", "conns [--json]: redisping's "
+    return a->command_json(a->module, "conns", "conns [--json]: redisping's "
         "clients, the commands each sent and the bytes buffered for it",
         cmd_conns, NULL);
 }
