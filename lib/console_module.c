@@ -557,7 +557,6 @@ static int
 cmd_unload(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
     struct diesel_module *m, **p;
-    ssize_t gone;
 
     (void)arg;
     if (argc != 2)
@@ -574,7 +573,7 @@ cmd_unload(struct diesel_console_out *out, int argc, char **argv, void *arg)
             "(modules lists them)", argv[1]);
     }
     /* Its commands out of the table first: none can start after this. */
-    if ((gone = diesel__console_unregister_owned(m)) < 0) {
+    if (diesel__console_unregister_owned(m) < 0) {
         pthread_mutex_unlock(&mod_lock);
         return diesel_console_error(out, "unload: module %s is busy: one "
             "of its commands is running; try again once it has returned",
@@ -583,8 +582,9 @@ cmd_unload(struct diesel_console_out *out, int argc, char **argv, void *arg)
     *p = m->next;
     pthread_mutex_unlock(&mod_lock);
     diesel_log("diesel", DIESEL_LOG_WARNING, "console: unloaded module %s "
-        "from %s (peer pid %ld, uid %ld): %zd commands and variables "
-        "removed", m->name, m->path, out->peer_pid, out->peer_uid, gone);
+        "from %s (peer pid %ld, uid %ld): %u command%s and %u variable%s "
+        "removed", m->name, m->path, out->peer_pid, out->peer_uid, m->ncmds,
+        m->ncmds == 1 ? "" : "s", m->nvars, m->nvars == 1 ? "" : "s");
     diesel_console_printf(out, "unloaded module %s: %u command%s and %u "
         "variable%s removed\n", m->name, m->ncmds, m->ncmds == 1 ? "" : "s",
         m->nvars, m->nvars == 1 ? "" : "s");
