@@ -125,6 +125,17 @@ void diesel__console_mem_register(void);
  */
 void diesel__console_builtins_register(void);
 
+/* A family of built-ins in a file of its own (console_top.c,
+ * console_module.c...): registered as built-ins, flags as for
+ * diesel__console_register besides; a failure is logged. */
+struct diesel__builtin {
+    const char *name;
+    const char *help;
+    diesel_console_fn fn;
+    int flags;
+};
+void diesel__console_builtins_add(const struct diesel__builtin *b, size_t n);
+
 /* Register help/get/set/quit and the built-ins (once; any thread). */
 void diesel__console_init(void);
 

@@ -217,23 +217,14 @@ cmd_peek(struct diesel_console_out *out, int argc, char **argv, void *arg)
 void
 diesel__console_mem_register(void)
 {
-    static const struct {
-        const char *name;
-        const char *help;
-        diesel_console_fn fn;
-    } cmds[] = {
+    static const struct diesel__builtin cmds[] = {
         { "sym", "sym [--json] NAME [LEN]: a symbol's address, size and "
           "first bytes (64, at most 4096), hex and ASCII, from the symbol "
-          "tables of the executable and the loaded objects", cmd_sym },
+          "tables of the executable and the loaded objects", cmd_sym, 0 },
         { "peek", "peek [--json] ADDR LEN: LEN bytes (at most 4096) at "
           "hexadecimal ADDR; an address not mapped or not readable is an "
-          "error, not a crash", cmd_peek },
+          "error, not a crash", cmd_peek, 0 },
     };
 
-    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-        if (diesel__console_register(cmds[i].name, cmds[i].help,
-            cmds[i].fn, NULL, DIESEL__CMD_BUILTIN) != 0)
-            diesel_log("diesel", DIESEL_LOG_ERROR, "console: cannot "
-                "register the built-in command '%s': %s", cmds[i].name,
-                strerror(errno));
+    diesel__console_builtins_add(cmds, sizeof(cmds) / sizeof(cmds[0]));
 }

@@ -650,12 +650,7 @@ cmd_modules(struct diesel_console_out *out, int argc, char **argv, void *arg)
 void
 diesel__console_module_register(void)
 {
-    static const struct {
-        const char *name;
-        const char *help;
-        diesel_console_fn fn;
-        int flags;
-    } cmds[] = {
+    static const struct diesel__builtin cmds[] = {
         { "load", "load PATH [ARGS]: load a module (a shared object) into "
           "this service; PATH absolute, the file and its directories "
           "writable by their owner (root or this service's user) only",
@@ -666,10 +661,5 @@ diesel__console_module_register(void)
           "and variables, who loaded them", cmd_modules, 0 },
     };
 
-    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-        if (diesel__console_register(cmds[i].name, cmds[i].help,
-            cmds[i].fn, NULL, DIESEL__CMD_BUILTIN | cmds[i].flags) != 0)
-            diesel_log("diesel", DIESEL_LOG_ERROR, "console: cannot "
-                "register the built-in command '%s': %s", cmds[i].name,
-                strerror(errno));
+    diesel__console_builtins_add(cmds, sizeof(cmds) / sizeof(cmds[0]));
 }
