@@ -74,6 +74,17 @@ chain_safe(const char *dir)
     }
 }
 
+static void rm_rf(const char *path);
+static pid_t base_owner;
+
+/* A test that fails leaves through exit: its directory goes too. */
+static void
+base_remove(void)
+{
+    if (getpid() == base_owner)
+        rm_rf(base);
+}
+
 /* A private directory for modules under the first candidate whose path
  * passes the checks: the test directory, else $HOME. */
 static void
@@ -94,6 +105,8 @@ base_make(void)
         "owned by root or uid %u and writable by its owner only: the test "
         "directory %s and $HOME are not", (unsigned)geteuid(), t_dir());
     ck_assert_int_eq(chmod(base, 0755), 0);
+    base_owner = getpid();
+    atexit(base_remove);
 }
 
 static void
