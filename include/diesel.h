@@ -531,7 +531,7 @@ struct diesel_module_info {
 };
 
 #define DIESEL_MODULE(name, init, fini) \
-    __attribute__((visibility("default"))) \
+    DIESEL_API \
     const struct diesel_module_info diesel_module = \
     { DIESEL_MODULE_VERSION, name, init, fini }
 
