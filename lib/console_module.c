@@ -258,7 +258,7 @@ api_init(struct diesel_module_api *a, struct diesel_module *m)
     a->conn_buffered = m_conn_buffered;
 }
 
-/* ---- The path checks ------------------------------------------------------ */
+/* ---- The path checks ----------------------------------------------------- */
 
 /* Owned by root or by us, writable by the owner only. */
 static int
@@ -384,7 +384,7 @@ fail:
     return -1;
 }
 
-/* ---- load, unload, modules ------------------------------------------------ */
+/* ---- load, unload, modules ----------------------------------------------- */
 
 static int
 valid_name(const char *s)

@@ -541,7 +541,7 @@ START_TEST(load_refuses_a_peer_of_another_uid)
 }
 END_TEST
 
-/* ---- sym and peek ---------------------------------------------------------- */
+/* ---- sym and peek -------------------------------------------------------- */
 
 /* The address in a sym --json reply. */
 static unsigned long long
