@@ -142,8 +142,13 @@ TOOLS := tools/dconsole
 EXAMPLES := examples/echo examples/httphello examples/redisping examples/chat \
     examples/collect
 
+# Modules for the console's load (shared objects): built as a reader
+# would build one (diesel_console(3)), without the sanitizers, which
+# come from the service that loads them.
+EXAMPLE_MODULES := examples/redisping_conns.so
+
 tools: $(TOOLS)
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) $(EXAMPLE_MODULES)
 
 tools/%: tools/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
@@ -163,6 +168,16 @@ tools/dconsole: $(DCONSOLE_OBJ) $(LIB)
 
 examples/%: examples/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+
+examples/redisping: examples/redisping.h
+
+MODULE_CFLAGS = -std=c11 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) \
+    $(CFLAGS) -fPIC -shared
+
+examples/%.so: examples/%.c include/diesel.h $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(MODULE_CFLAGS) -o $@ $<
+
+examples/redisping_conns.so: examples/redisping.h
 
 # ---- Tests -----------------------------------------------------------------
 
@@ -197,6 +212,14 @@ test/%.o: test/%.c test/tests.h test/console_client.h test/proc.h \
 test/check_diesel_%: $(TEST_OBJ) $(CORE_OBJ) $$(call backend_obj,$$*)
 	$(CC) -o $@ $^ $(CHECK_LIBS) $(ALL_LDFLAGS)
 
+# A module for check_module.c, and one built for another interface
+# version (the refusal's test).
+TEST_MODULES := test/module_mod.so test/module_v99_mod.so
+test/module_mod.so: test/module_mod.c include/diesel.h $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(MODULE_CFLAGS) -o $@ $<
+test/module_v99_mod.so: test/module_mod.c include/diesel.h $(FLAGS)
+	$(CC) $(ALL_CPPFLAGS) -DMODULE_VERSION=99 $(MODULE_CFLAGS) -o $@ $<
+
 test/%_child: test/%_child.c test/deep_stack.h test/hostile.h $(LIB) $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -rdynamic -o $@ $< $(LIB) \
 	    $(ALL_LDFLAGS)
@@ -210,7 +233,7 @@ test/swap_shim.so: test/swap_shim.c $(FLAGS)
 
 # Every suite on the default backend; the loop-facing suites on the others.
 LOOP_SUITES := $(filter task timer fd sync net signal console stuck client,$(patsubst test/check_%.c,%,$(TEST_SRC)))
-check-build: all $(TEST_BIN) $(TEST_HELPERS) $(TEST_SHIMS)
+check-build: all $(TEST_BIN) $(TEST_HELPERS) $(TEST_SHIMS) $(TEST_MODULES)
 
 # What the tests need (Check, the real clients, man), installed when we
 # may, else named with the command that installs it: before anything is
@@ -300,6 +323,7 @@ clean:
 	rm -f lib/*.o lib/*.a lib/libdiesel.pc lib/.flags test/*.o test/suites.h \
 	    tools/*.o \
 	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TEST_SHIMS) $(TOOLS) $(EXAMPLES) \
+	    $(EXAMPLE_MODULES) $(TEST_MODULES) \
 	    $(BENCH_BIN)
 
 .PHONY: all tools examples deps check check-run check-build check-docs bench \

@@ -17,6 +17,11 @@
  *     10 s, so a client that sends requests and never reads the replies
  *     costs at most that much memory, and is dropped.
  *
+ *     It keeps a list of its clients (rp_clients, redisping.h) for
+ *     examples/redisping_conns.c, a module that the console's `load`
+ *     puts into the running service: `conns` lists the clients and the
+ *     bytes buffered for each.
+ *
  *     Protocol errors get "-ERR Protocol error: ..." and the connection
  *     is closed, as redis-server does: a bulk string not followed by CRLF,
  *     a bad length, more than 64 arguments.  An unknown command is
@@ -42,6 +47,8 @@
 
 #include <diesel.h>
 
+#include "redisping.h"
+
 #define LINE_MAX_BYTES (64 * 1024)
 #define ARGS_MAX 64
 #define BULK_MAX (512 * 1024 * 1024)
@@ -57,6 +64,11 @@ struct entry {
 static struct entry **table;
 static size_t nbuckets, nkeys;
 static int64_t ncommands;     /* exposed on the console */
+
+/* The clients (redisping.h), for examples/redisping_conns.c.  Newer ones
+ * are added at the end: the list is as old as its head. */
+struct rp_client *rp_clients;
+static struct rp_client **rp_tail = &rp_clients;
 
 static size_t
 hash(const char *s, size_t n)
@@ -333,22 +345,37 @@ static int
 client(struct diesel_conn *c, void *arg)
 {
     char *line = malloc(LINE_MAX_BYTES);
+    struct rp_client me;
     struct req r;
     int rc;
 
     (void)arg;
     if (line == NULL)
         return 1;
+    memset(&me, 0, sizeof(me));
+    me.conn = c;
+    if (diesel_conn_peer(c, me.peer, sizeof(me.peer)) != 0)
+        strcpy(me.peer, "?");
+    me.prevp = rp_tail;
+    *rp_tail = &me;
+    rp_tail = &me.next;
     /* The default mark, and 10 s for a client to take the replies. */
     diesel_conn_set_output(c, 64 * 1024, 10000);
     while ((rc = read_req(c, &r, line)) > 0) {
         int stop = r.argc > 0 && run(c, &r) != 0;
+        if (r.argc > 0)
+            me.commands++;
         req_free(&r);
         if (stop)
             break;
     }
     diesel_conn_flush(c, 5000);
     free(line);
+    *me.prevp = me.next;
+    if (me.next != NULL)
+        me.next->prevp = me.prevp;
+    else
+        rp_tail = me.prevp;
     return 0;
 }
 

@@ -453,6 +453,88 @@ DIESEL_API int diesel_console_var_string(const char *name, char *buf,
  */
 DIESEL_API int diesel_console_serve_fds(int in, int out);
 
+/* ---- Modules: your own code in a running service, diesel_console(3) --- */
+
+/*
+ * The console's `load PATH [ARGS]` opens a shared object in the running
+ * service and calls its entry point with this structure: everything a
+ * module may call in the library, so that a service needs no -rdynamic
+ * for its modules (a module uses no diesel_ symbol of its own).  The
+ * version changes when a field changes meaning; new fields go at the end
+ * and only make size larger: a module checks size before it uses one.
+ */
+#define DIESEL_MODULE_VERSION 1
+
+struct diesel_module;   /* a loaded module (opaque) */
+
+struct diesel_module_api {
+    uint32_t version;   /* DIESEL_MODULE_VERSION of the service */
+    uint32_t size;      /* sizeof(struct diesel_module_api) there */
+    struct diesel_module *module; /* the module being loaded */
+    /* As diesel_console_command and _command_json, but owned by the
+     * module: `unload` removes them.  0, or -1 and errno. */
+    int (*command)(struct diesel_module *, const char *name,
+        const char *help, diesel_console_fn fn, void *arg);
+    int (*command_json)(struct diesel_module *, const char *name,
+        const char *help, diesel_console_fn fn, void *arg);
+    /* As diesel_console_var_int, _double and _string, owned likewise. */
+    int (*var_int)(struct diesel_module *, const char *name, int64_t *p,
+        int writable);
+    int (*var_double)(struct diesel_module *, const char *name, double *p,
+        int writable);
+    int (*var_string)(struct diesel_module *, const char *name, char *buf,
+        size_t size, int writable);
+    /* diesel_console_printf, diesel_console_error, diesel_console_json
+     * and diesel_log, under names no libc macro takes. */
+    int (*console_printf)(struct diesel_console_out *, const char *fmt,
+        ...)
+        DIESEL_PRINTF(2, 3);
+    int (*console_error)(struct diesel_console_out *, const char *fmt,
+        ...)
+        DIESEL_PRINTF(2, 3);
+    int (*console_json)(const struct diesel_console_out *);
+    void (*log_write)(const char *logger, int level, const char *fmt,
+        ...)
+        DIESEL_PRINTF(3, 4);
+    /* The diesel_console_table calls. */
+    struct diesel_console_table *(*table_create)(int ncols);
+    int (*table_cell)(struct diesel_console_table *, const char *fmt, ...)
+        DIESEL_PRINTF(2, 3);
+    int (*table_row)(struct diesel_console_table *);
+    int (*table_print)(struct diesel_console_table *,
+        struct diesel_console_out *);
+    void (*table_destroy)(struct diesel_console_table *);
+    /* The address of the service's symbol name (a global or a static
+     * variable or function, from the executable's symbol table, so that
+     * no -rdynamic is needed), or NULL and errno ENOENT. */
+    void *(*symbol)(const char *name);
+    /* Bytes a connection holds received and not yet read, and written
+     * and not yet sent. */
+    int (*conn_buffered)(const struct diesel_conn *, size_t *in,
+        size_t *out);
+};
+
+/*
+ * What a module exports, under the name "diesel_module" (DIESEL_MODULE
+ * defines it).  init gets the words after the path in `load PATH ARGS`
+ * (argv[0] is the path) and out for what `load` prints; it returns 0,
+ * or -1 with api->console_error(out, ...) said why, and
+ * the load is undone.  fini (may be NULL) runs at `unload`, after the
+ * module's commands and variables are gone and before dlclose.
+ */
+struct diesel_module_info {
+    uint32_t version;   /* DIESEL_MODULE_VERSION the module was built for */
+    const char *name;   /* [a-z0-9_-]+, the name `unload` takes */
+    int (*init)(const struct diesel_module_api *api, int argc, char **argv,
+        struct diesel_console_out *out);
+    void (*fini)(void);
+};
+
+#define DIESEL_MODULE(name, init, fini) \
+    DIESEL_API \
+    const struct diesel_module_info diesel_module = \
+    { DIESEL_MODULE_VERSION, name, init, fini }
+
 /* ---- The attaching side: diesel_console_client(3) ---------------------- */
 
 /* A session with a service's console, attached to from outside (opaque). */

@@ -444,6 +444,9 @@ struct elfsyms {
     time_t mtime;
     struct fsym *syms;   /* sorted by value */
     size_t n;
+    struct fsym *objs;   /* the variables (STT_OBJECT), for `sym`; lib
+                            is 1 for a global or weak one */
+    size_t nobjs;
     struct diesel__lines *lines; /* file:line, NULL without (dwarf.c) */
     char *strtab;
     size_t strsz;
@@ -607,7 +610,8 @@ elf_load(const char *path)
         goto fail;
     e->strtab[e->strsz] = '\0';
     e->syms = malloc(nraw ? nraw * sizeof(*e->syms) : 1);
-    if (e->syms == NULL)
+    e->objs = malloc(nraw ? nraw * sizeof(*e->objs) : 1);
+    if (e->syms == NULL || e->objs == NULL)
         goto fail;
     for (i = 0; i < nraw; i++) {
         unsigned type = ST_TYPE(raw[i].st_info);
@@ -616,6 +620,16 @@ elf_load(const char *path)
         if (type == STT_FILE) {
             in_lib = raw[i].st_name < e->strsz &&
                 lib_file(e->strtab + raw[i].st_name);
+            continue;
+        }
+        if (type == STT_OBJECT && raw[i].st_shndx != SHN_UNDEF &&
+            raw[i].st_shndx < SHN_LORESERVE && raw[i].st_name != 0 &&
+            raw[i].st_name < e->strsz) {
+            e->objs[e->nobjs].value = (uintptr_t)raw[i].st_value;
+            e->objs[e->nobjs].size = (uintptr_t)raw[i].st_size;
+            e->objs[e->nobjs].name = raw[i].st_name;
+            e->objs[e->nobjs].lib = ST_BIND(raw[i].st_info) != STB_LOCAL;
+            e->nobjs++;
             continue;
         }
         if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
@@ -646,6 +660,7 @@ elf_load(const char *path)
 fail:
     if (e != NULL) {
         free(e->syms);
+        free(e->objs);
         free(e->strtab);
         free(e);
     }
@@ -933,4 +948,58 @@ struct diesel__symtab *
 diesel__sym_safe(void)
 {
     return __atomic_load_n(&safe_tab, __ATOMIC_ACQUIRE);
+}
+
+/* ---- Symbols by name, for `sym` and a module's api->symbol -------------- */
+
+/* One module's candidates for name: a global beats a local, the first
+ * found of a kind is kept; *count counts them all. */
+static void
+find_in(const struct mod *m, const struct fsym *a, size_t n, int object,
+    const char *name, struct diesel__sym_named *best)
+{
+    const char *strtab = m->syms->strtab;
+
+    for (size_t i = 0; i < n; i++) {
+        int global;
+
+        if (strcmp(strtab + a[i].name, name) != 0)
+            continue;
+        best->count++;
+        /* For functions lib says whose they are, not their binding:
+         * count them as global. */
+        global = object ? a[i].lib == 1 : 1;
+        if (best->module != NULL && (best->global || !global))
+            continue;
+        best->addr = m->bias + a[i].value;
+        best->size = a[i].size;
+        best->module = m->path;
+        best->object = object;
+        best->global = global;
+    }
+}
+
+int
+diesel__sym_named(struct diesel__symtab *tab, const char *name,
+    struct diesel__sym_named *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; tab != NULL && i < tab->n; i++) {
+        struct mod *m = &tab->m[i];
+
+        if (!tab->frozen)
+            mod_look(m);
+        if (m->syms == NULL)
+            continue;
+        /* The executable's own (first) wins over a library's. */
+        if (out->module != NULL && out->global)
+            break;
+        find_in(m, m->syms->objs, m->syms->nobjs, 1, name, out);
+        find_in(m, m->syms->syms, m->syms->n, 0, name, out);
+    }
+    if (out->module == NULL) {
+        errno = ENOENT;
+        return -1;
+    }
+    return 0;
 }

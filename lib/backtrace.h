@@ -75,6 +75,22 @@ int diesel__sym_lookup_at(struct diesel__symtab *, const void *pc,
 void diesel__sym_close(struct diesel__symtab *);
 
 /*
+ * The symbol called name, a variable (STT_OBJECT) or a function, from the
+ * same tables: the executable's first, a global one before a local
+ * (static) one.  0, or -1 ENOENT.
+ */
+struct diesel__sym_named {
+    uintptr_t addr;              /* where it is in this process */
+    size_t size;                 /* its st_size (0: not known) */
+    const char *module;          /* the module's path (the table's) */
+    int object;                  /* a variable, not a function */
+    int global;                  /* not a static one */
+    unsigned count;              /* symbols of that name seen */
+};
+int diesel__sym_named(struct diesel__symtab *, const char *name,
+    struct diesel__sym_named *out);
+
+/*
  * The signal handlers (stuck report, crash report, hog warning) cannot
  * read files or allocate: they look symbols up in a table built before,
  * by diesel__sym_prepare (every module's symbols and line table read

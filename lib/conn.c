@@ -600,7 +600,11 @@ flush_out(struct diesel_conn *c, int64_t deadline)
             break;
         }
     }
-    memmove(c->wbuf, c->wbuf + done, c->wlen - done);
+    /* Nothing written, nothing to move: wbuf may be NULL (a connection
+     * never written to, flushed at its end), which memmove must not get
+     * even for 0 bytes. */
+    if (done > 0)
+        memmove(c->wbuf, c->wbuf + done, c->wlen - done);
     c->wlen -= done;
     c->writing = 0;
     return r;

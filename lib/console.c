@@ -3,9 +3,10 @@
  *
  * The command table is process-wide (a service registers its commands
  * once, whatever thread runs the loop) and small: a sorted array of
- * pointers under a mutex, searched by bisection.  Entries are never
- * removed, so a command found under the lock can be called after it is
- * released.
+ * pointers under a mutex, searched by bisection.  Only a module's
+ * entries are ever removed (`unload`, console_module.c), and never while
+ * one of its commands runs: a command is called after the lock is
+ * released with its module marked busy (diesel__module_enter).
  *
  * A session reads bytes, cuts them into lines (at most
  * DIESEL__CONSOLE_LINE_MAX bytes are ever kept, whatever the peer sends),
@@ -21,6 +22,7 @@
  * about to wait for input, so that 10,000 pipelined commands cost a few
  * hundred writes, not 10,000.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -47,6 +49,7 @@ struct command {
     void *arg;
     int builtin;
     int json;                   /* speaks JSON (see console.h) */
+    struct diesel_module *owner; /* the module that added it, or NULL */
 };
 
 enum var_type { VAR_INT, VAR_DOUBLE, VAR_STRING };
@@ -57,6 +60,7 @@ struct var {
     void *p;                    /* int64_t *, double * or char[size] */
     size_t size;                /* VAR_STRING: the buffer's size */
     int writable;
+    struct diesel_module *owner; /* the module that added it, or NULL */
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -180,6 +184,13 @@ int
 diesel__console_register(const char *name, const char *help,
     diesel_console_fn fn, void *arg, int flags)
 {
+    return diesel__console_register_owned(name, help, fn, arg, flags, NULL);
+}
+
+int
+diesel__console_register_owned(const char *name, const char *help,
+    diesel_console_fn fn, void *arg, int flags, struct diesel_module *owner)
+{
     int builtin = flags & DIESEL__CMD_BUILTIN;
     int json = (flags & DIESEL__CMD_JSON) ||
         (builtin && !(flags & DIESEL__CMD_NO_JSON));
@@ -230,6 +241,7 @@ diesel__console_register(const char *name, const char *help,
     c->arg = arg;
     c->builtin = builtin != 0;
     c->json = json;
+    c->owner = owner;
     if (insert_at((void ***)&commands, &ncommands, &cap_commands, at,
         c) != 0) {
         free(c);
@@ -261,7 +273,7 @@ diesel_console_command_json(const char *name, const char *help,
 
 static int
 var_add(const char *name, enum var_type type, void *p, size_t size,
-    int writable)
+    int writable, struct diesel_module *owner)
 {
     struct var *v;
     size_t at;
@@ -283,6 +295,7 @@ var_add(const char *name, enum var_type type, void *p, size_t size,
     v->p = p;
     v->size = size;
     v->writable = writable != 0;
+    v->owner = owner;
     pthread_mutex_lock(&table_lock);
     /* A command's name is taken too (one namespace). */
     bisect((void *const *)commands, ncommands, name, &found);
@@ -301,20 +314,75 @@ var_add(const char *name, enum var_type type, void *p, size_t size,
 int
 diesel_console_var_int(const char *name, int64_t *p, int writable)
 {
-    return var_add(name, VAR_INT, p, sizeof(*p), writable);
+    return var_add(name, VAR_INT, p, sizeof(*p), writable, NULL);
 }
 
 int
 diesel_console_var_double(const char *name, double *p, int writable)
 {
-    return var_add(name, VAR_DOUBLE, p, sizeof(*p), writable);
+    return var_add(name, VAR_DOUBLE, p, sizeof(*p), writable, NULL);
 }
 
 int
 diesel_console_var_string(const char *name, char *buf, size_t size,
     int writable)
 {
-    return var_add(name, VAR_STRING, buf, size, writable);
+    return var_add(name, VAR_STRING, buf, size, writable, NULL);
+}
+
+int
+diesel__console_var_owned(const char *name, int type, void *p, size_t size,
+    int writable, struct diesel_module *owner)
+{
+    static const enum var_type types[] = { VAR_INT, VAR_DOUBLE, VAR_STRING };
+
+    if (type < 0 || type > 2) {
+        errno = EINVAL;
+        return -1;
+    }
+    return var_add(name, types[type], p, size, writable, owner);
+}
+
+/* Take out the entries of one array whose owner is owner; their count. */
+static size_t
+drop_owned(void **a, size_t *n, struct diesel_module *owner, int is_cmd)
+{
+    size_t i, j, gone = 0;
+
+    for (i = j = 0; i < *n; i++) {
+        struct diesel_module *o = is_cmd ?
+            ((struct command *)a[i])->owner : ((struct var *)a[i])->owner;
+
+        if (o == owner) {
+            if (is_cmd)
+                free(((struct command *)a[i])->help);
+            free(a[i]);
+            gone++;
+        } else {
+            a[j++] = a[i];
+        }
+    }
+    *n = j;
+    return gone;
+}
+
+/* A command is looked up and its module entered under the lock, and the
+ * module's entries go under it too: so either the command runs (and the
+ * module is busy), or it is no longer found. */
+ssize_t
+diesel__console_unregister_owned(struct diesel_module *owner)
+{
+    ssize_t gone = -1;
+
+    assert(owner != NULL);
+    pthread_mutex_lock(&table_lock);
+    if (diesel__module_busy(owner))
+        errno = EBUSY;
+    else
+        gone = (ssize_t)(drop_owned((void **)commands, &ncommands, owner,
+            1) + drop_owned((void **)vars, &nvars, owner, 0));
+    pthread_mutex_unlock(&table_lock);
+    return gone;
 }
 
 /* ---- help, get, set, quit ------------------------------------------------- */
@@ -817,6 +885,7 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
     struct command *c = NULL;
     diesel_console_fn fn = NULL;
     void *arg = NULL;
+    struct diesel_module *owner = NULL;
     int json = 0;
     size_t at;
     int argc, found, rc, j;
@@ -851,6 +920,9 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
         fn = c->fn;
         arg = c->arg;
         json = c->json;
+        /* Its module cannot be unloaded until the command returns. */
+        if ((owner = c->owner) != NULL)
+            diesel__module_hold(owner);
     }
     pthread_mutex_unlock(&table_lock);
     if (fn == NULL) {
@@ -861,12 +933,23 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
             name);
     }
     /* A script that asks for JSON must not get text and success. */
-    if (out->json && !json)
+    if (out->json && !json) {
+        if (owner != NULL)
+            diesel__module_release(owner);
         return diesel_console_error(out, "%s does not speak JSON: run it "
             "without --json (help marks the commands that take it)",
             argv[0]);
+    }
     errno = 0;
-    rc = fn(out, argc, argv, arg);
+    if (owner != NULL) {
+        /* The crash report names the module whose command crashed. */
+        const struct diesel_module *was = diesel__module_enter_run(owner);
+
+        rc = fn(out, argc, argv, arg);
+        diesel__module_leave(owner, was);
+    } else {
+        rc = fn(out, argc, argv, arg);
+    }
     if (rc != 0) {
         if (!out->has_err)
             diesel_console_error(out, "%s", errno != 0 ? strerror(errno) :
@@ -1248,9 +1331,53 @@ kind_of(int fd, unsigned *sock, unsigned *block)
     *block = fl < 0 || !(fl & O_NONBLOCK);
 }
 
+/*
+ * Who is at the other end of in, for `load` (console_module.c): a UNIX
+ * socket's peer as the kernel says; for a terminal or a pipe, this
+ * process (the program's own terminal, dconsole's local console); for
+ * anything else (a TCP socket a program serves the console on) nobody
+ * known.
+ */
+static void
+peer_of(int in, long *pid, long *uid)
+{
+    struct stat st;
+    pid_t p;
+    uid_t u;
+
+    *pid = *uid = -1;
+    if (fstat(in, &st) != 0)
+        return;
+    if (S_ISSOCK(st.st_mode)) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+
+        if (getsockname(in, (struct sockaddr *)&ss, &len) == 0 &&
+            ss.ss_family == AF_UNIX &&
+            diesel__platform_peer_cred(in, &p, &u) == 0) {
+            *pid = (long)p;
+            *uid = (long)u;
+        }
+    } else if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        *pid = (long)getpid();
+        *uid = (long)getuid();
+    }
+}
+
 int
 diesel__console_serve(int in, int out, const char *greeting, int human,
     int64_t write_timeout_ms)
+{
+    long pid, uid;
+
+    peer_of(in, &pid, &uid);
+    return diesel__console_serve_peer(in, out, greeting, human,
+        write_timeout_ms, pid, uid);
+}
+
+int
+diesel__console_serve_peer(int in, int out, const char *greeting,
+    int human, int64_t write_timeout_ms, long peer_pid, long peer_uid)
 {
     struct diesel__console_sink sink;
     struct session *s;
@@ -1274,6 +1401,8 @@ diesel__console_serve(int in, int out, const char *greeting, int human,
     s->wlen = 0;
     diesel__console_lines_init(&s->lines);
     diesel__console_out_init(&s->reply);
+    s->reply.peer_pid = peer_pid;
+    s->reply.peer_uid = peer_uid;
     s->stream.send = s_stream_send;
     s->stream.input = s_stream_input;
     s->stream.ctx = s;

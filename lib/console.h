@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "diesel.h"
 
@@ -46,6 +47,10 @@ struct diesel_console_out {
     char err[256];       /* the ERR message, NUL-terminated */
     int has_err;         /* err was set by diesel_console_error() */
     struct diesel__console_stream *stream; /* a session's, or NULL */
+    long peer_pid;       /* who sent the command, as the kernel says (an
+                            attach's checked peer; this process for a
+                            terminal or a pipe); -1: not known */
+    long peer_uid;       /* its uid; -1: not known */
 };
 
 /*
@@ -80,6 +85,38 @@ struct diesel__console_stream {
 #define DIESEL__CMD_NO_JSON 4
 int diesel__console_register(const char *name, const char *help,
     diesel_console_fn fn, void *arg, int flags);
+/* The same for a module's (console_module.c); `unload` takes them out. */
+int diesel__console_register_owned(const char *name, const char *help,
+    diesel_console_fn fn, void *arg, int flags, struct diesel_module *owner);
+/* A variable of a module: type 0 int64_t, 1 double, 2 char[size]. */
+int diesel__console_var_owned(const char *name, int type, void *p,
+    size_t size, int writable, struct diesel_module *owner);
+/* Take out every command and variable of owner: their count, or -1 EBUSY
+ * while one of its commands runs (then nothing is taken out). */
+ssize_t diesel__console_unregister_owned(struct diesel_module *owner);
+
+/*
+ * console_module.c: what the table needs of a module.  hold (under the
+ * table's lock, with the command found) keeps the module loaded, release
+ * lets go; enter_run marks the calling green thread as running the
+ * module's command (the crash report names it) and returns what it ran
+ * before; leave puts that back and releases.  busy: held now.
+ */
+void diesel__module_hold(struct diesel_module *);
+void diesel__module_release(struct diesel_module *);
+const struct diesel_module *diesel__module_enter_run(struct diesel_module *);
+void diesel__module_leave(struct diesel_module *,
+    const struct diesel_module *was);
+int diesel__module_busy(const struct diesel_module *);
+/* 0 if the session's peer is root or this service's user (what an attach
+ * checks, and what a terminal or a pipe of this process is); else -1 with
+ * the ERR reply "WHAT: refused: ..." set. */
+int diesel__console_peer_trusted(struct diesel_console_out *,
+    const char *what);
+/* The module records and the built-ins load, unload, modules; and sym and
+ * peek (console_mem.c). */
+void diesel__console_module_register(void);
+void diesel__console_mem_register(void);
 
 /*
  * Register the built-in commands of console_builtins.c (pid, tasks,
@@ -87,6 +124,17 @@ int diesel__console_register(const char *name, const char *help,
  * the first command runs.
  */
 void diesel__console_builtins_register(void);
+
+/* A family of built-ins in a file of its own (console_top.c,
+ * console_module.c...): registered as built-ins, flags as for
+ * diesel__console_register besides; a failure is logged. */
+struct diesel__builtin {
+    const char *name;
+    const char *help;
+    diesel_console_fn fn;
+    int flags;
+};
+void diesel__console_builtins_add(const struct diesel__builtin *b, size_t n);
 
 /* Register help/get/set/quit and the built-ins (once; any thread). */
 void diesel__console_init(void);
@@ -159,6 +207,9 @@ int diesel__console_frame_error(struct diesel__console_sink *,
  */
 int diesel__console_serve(int in, int out, const char *greeting, int human,
     int64_t write_timeout_ms);
+/* The same for a peer the caller checked (an attach): pid and uid. */
+int diesel__console_serve_peer(int in, int out, const char *greeting,
+    int human, int64_t write_timeout_ms, long peer_pid, long peer_uid);
 
 /* ------------------------------------------------------------------------
  * console_out.c */

@@ -547,8 +547,8 @@ session_main(void *arg)
     struct attach *a = arg;
     int rc, err;
 
-    rc = diesel__console_serve(a->fd, a->fd, a->greeting, 0,
-        DIESEL__CONSOLE_WRITE_TIMEOUT_MS);
+    rc = diesel__console_serve_peer(a->fd, a->fd, a->greeting, 0,
+        DIESEL__CONSOLE_WRITE_TIMEOUT_MS, a->pid, (long)a->uid);
     err = errno;
     if (rc != 0 && err == ETIMEDOUT)
         diesel_log("diesel", DIESEL_LOG_ERROR, "console session of pid %ld "

@@ -2355,9 +2355,22 @@ diesel__console_builtins_register(void)
                 strerror(errno));
     }
     diesel__console_top_register();
+    diesel__console_module_register();
+    diesel__console_mem_register();
 }
 
 /* ---- For the command families in files of their own ---------------------- */
+
+void
+diesel__console_builtins_add(const struct diesel__builtin *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (diesel__console_register(b[i].name, b[i].help, b[i].fn, NULL,
+            DIESEL__CMD_BUILTIN | b[i].flags) != 0)
+            diesel_log("diesel", DIESEL_LOG_ERROR, "console: cannot "
+                "register the built-in command '%s': %s", b[i].name,
+                strerror(errno));
+}
 
 int
 diesel__console_pace(unsigned *n)

@@ -25,6 +25,8 @@ diesel__console_out_init(struct diesel_console_out *o)
 {
     memset(o, 0, sizeof(*o));
     o->limit = DIESEL__CONSOLE_OUT_LIMIT;
+    o->peer_pid = -1;
+    o->peer_uid = -1;
 }
 
 void

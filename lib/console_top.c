@@ -535,25 +535,16 @@ diesel__cmd_account(struct diesel_console_out *out, int argc, char **argv,
 void
 diesel__console_top_register(void)
 {
-    static const struct {
-        const char *name;
-        const char *help;
-        diesel_console_fn fn;
-    } cmds[] = {
+    static const struct diesel__builtin cmds[] = {
         { "top", "top [SECONDS] [--json]: the green threads ranked by busy "
           "time over a window (1 s), with their wake-to-run delays, runs "
-          "and wakes, and the loop's utilization", diesel__cmd_top },
+          "and wakes, and the loop's utilization", diesel__cmd_top, 0 },
         { "hist", "hist [ID] [--json]: histograms of run lengths and "
           "scheduling delays, for the loop or green thread ID, since "
-          "accounting was switched on", diesel__cmd_hist },
+          "accounting was switched on", diesel__cmd_hist, 0 },
         { "account", "account [on|off] [--json]: whether time accounting "
-          "is on; switch it on or off", diesel__cmd_account },
+          "is on; switch it on or off", diesel__cmd_account, 0 },
     };
 
-    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-        if (diesel__console_register(cmds[i].name, cmds[i].help,
-            cmds[i].fn, NULL, DIESEL__CMD_BUILTIN) != 0)
-            diesel_log("diesel", DIESEL_LOG_ERROR, "console: cannot "
-                "register the built-in command '%s': %s", cmds[i].name,
-                strerror(errno));
+    diesel__console_builtins_add(cmds, sizeof(cmds) / sizeof(cmds[0]));
 }

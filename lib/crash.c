@@ -233,6 +233,17 @@ crash_report(int sig, siginfo_t *si, struct diesel__task *t, int overflow,
         put(&l, " in ");
         put_task(&l, t);
     }
+    /* Code loaded with the console's load: say whose (console_module.c
+     * marks the green thread while a module's command runs). */
+    if (t->module != NULL) {
+        const char *path, *name = diesel__module_name(t->module, &path);
+
+        put(&l, ", running a command of module '");
+        diesel__sline_esc(&l, name);
+        put(&l, "' (");
+        diesel__sline_esc(&l, path);
+        put(&l, ")");
+    }
     say(&l);
     if (!__atomic_load_n(&report, __ATOMIC_RELAXED))
         return;

@@ -151,6 +151,9 @@ struct diesel__task {
     int64_t spawned_at;           /* monotonic ns of the spawn */
     const char *where;            /* "file.c:42" of the spawn, or NULL */
     void *spawn_caller;           /* return address of the spawn call */
+    const struct diesel_module *module; /* console_module.c: the loaded
+                                     module whose console command it runs,
+                                     or NULL (the crash report names it) */
     char name[DIESEL__NAME_MAX];
     void *map_base;               /* mapping: guard page + stack + record */
     size_t map_size;
@@ -977,6 +980,21 @@ struct diesel__malloc_info {
     int64_t releasable;  /* could be given back (top of the heap) */
 };
 int diesel__platform_malloc_info(struct diesel__malloc_info *);
+
+/* console_module.c: a module's name and path, for the crash report
+ * (plain reads: signal-safe). */
+const char *diesel__module_name(const struct diesel_module *,
+    const char **path);
+
+/* Copy up to len bytes at addr in this process to buf without faulting:
+ * the bytes readable from addr on (a short count stops at a page that is
+ * not), or -1 and errno (EFAULT: not even the first). */
+ssize_t diesel__platform_mem_read(const void *addr, void *buf, size_t len);
+/* dlopen file name of the checked directory dirfd (path is the whole
+ * path, for the systems that open it again): the handle, or NULL with
+ * dlerror's text in why. */
+void *diesel__platform_dlopen_at(int dirfd, const char *name,
+    const char *path, char *why, size_t size);
 
 /*
  * The profiler's clock (console_profile.c): signal signo, hz times a

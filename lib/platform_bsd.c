@@ -2,6 +2,7 @@
  * platform_bsd.c: the BSDs and macOS.  Not run here: kept compiling in
  * our heads, and built on Linux only as far as the calls are POSIX.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -731,4 +732,81 @@ diesel__platform_random31(void)
     uint32_t r = arc4random() & 0x7fffffff;
 
     return r != 0 ? (int32_t)r : 1;
+}
+
+/* ---- Modules and memory (console_module.c, console_mem.c) ---------------- */
+
+/*
+ * No process_vm_readv here: write(2) into a pipe copies from our address
+ * space in the kernel, which answers EFAULT for a page that is not mapped
+ * or not readable instead of faulting the process.  A page at a time, so
+ * that a range crossing into a bad page reads short.
+ */
+ssize_t
+diesel__platform_mem_read(const void *addr, void *buf, size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t done = 0;
+    int p[2];
+
+    if (pg <= 0)
+        pg = 4096;
+    if (pipe(p) != 0)
+        return -1;
+    while (done < len) {
+        uintptr_t a = (uintptr_t)addr + done;
+        size_t n = (size_t)pg - (size_t)(a % (size_t)pg);
+        ssize_t w, r;
+
+        if (n > len - done)
+            n = len - done;
+        w = write(p[1], (const void *)a, n);
+        if (w <= 0)
+            break;
+        r = read(p[0], (char *)buf + done, (size_t)w);
+        if (r != w)
+            break;
+        done += (size_t)w;
+    }
+    close(p[0]);
+    close(p[1]);
+    if (done == 0 && len > 0) {
+        errno = EFAULT;
+        return -1;
+    }
+    return (ssize_t)done;
+}
+
+/*
+ * dlopen the checked file name of directory dirfd.  FreeBSD loads the very
+ * file opened (fdlopen); elsewhere the path is opened again, which only
+ * root or the service's user could have changed (the directories were
+ * checked not writable by anyone else).
+ */
+void *
+diesel__platform_dlopen_at(int dirfd, const char *name, const char *path,
+    char *why, size_t size)
+{
+    void *h;
+    const char *e;
+
+#if defined(__FreeBSD__)
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0) {
+        snprintf(why, size, "%s", strerror(errno));
+        return NULL;
+    }
+    h = fdlopen(fd, RTLD_NOW | RTLD_LOCAL);
+    close(fd);
+#else
+    (void)dirfd;
+    (void)name;
+    h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+#endif
+    if (h == NULL) {
+        e = dlerror();
+        snprintf(why, size, "%s", e != NULL ? e : "dlopen failed");
+    }
+    return h;
 }

@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -852,4 +853,50 @@ diesel__platform_random31(void)
     }
     r &= 0x7fffffff;
     return r != 0 ? (int32_t)r : 1;
+}
+
+/* ---- Modules and memory (console_module.c, console_mem.c) ---------------- */
+
+/*
+ * The kernel copies from our own address space and says EFAULT where a
+ * page is not mapped or not readable, rather than the process faulting;
+ * a read that crosses into such a page stops short.
+ */
+ssize_t
+diesel__platform_mem_read(const void *addr, void *buf, size_t len)
+{
+    struct iovec local = { buf, len };
+    struct iovec remote = { (void *)(uintptr_t)addr, len };
+
+    return (ssize_t)syscall(SYS_process_vm_readv, (long)getpid(), &local,
+        1L, &remote, 1L, 0L);
+}
+
+/*
+ * dlopen the file name of the directory dirfd, which the caller checked:
+ * through /proc/self/fd, so that the directory opened is the one checked
+ * whatever happened to the path's components since.  The link map then
+ * names the module /proc/self/fd/N/NAME, which stays valid (for the
+ * backtraces' symbol reader) while the caller keeps dirfd open.
+ */
+void *
+diesel__platform_dlopen_at(int dirfd, const char *name, const char *path,
+    char *why, size_t size)
+{
+    char p[64 + 256];
+    void *h;
+    const char *e;
+
+    (void)path;
+    if ((size_t)snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dirfd,
+        name) >= sizeof(p)) {
+        snprintf(why, size, "file name too long");
+        return NULL;
+    }
+    h = dlopen(p, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        e = dlerror();
+        snprintf(why, size, "%s", e != NULL ? e : "dlopen failed");
+    }
+    return h;
 }
