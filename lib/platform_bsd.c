@@ -681,3 +681,23 @@ diesel__platform_random31(void)
 
     return r != 0 ? (int32_t)r : 1;
 }
+
+/* No eventfd: a pipe, written and read 8 bytes at a time, as an eventfd
+ * is.  pipe2 is not everywhere yet (macOS has none). */
+int
+diesel__platform_wakefd(int fds[2])
+{
+    if (pipe(fds) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK)
+            != 0 || fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+            int err = errno;
+            close(fds[0]);
+            close(fds[1]);
+            errno = err;
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -819,4 +820,17 @@ diesel__platform_random31(void)
     }
     r &= 0x7fffffff;
     return r != 0 ? (int32_t)r : 1;
+}
+
+/* An eventfd: one descriptor, whose counter a write adds to and a read
+ * empties, so that any number of wakes costs one read. */
+int
+diesel__platform_wakefd(int fds[2])
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    fds[0] = fds[1] = fd;
+    return 0;
 }
