@@ -159,7 +159,7 @@ tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h include/diesel.h $(F
 tools/dconsole: $(DCONSOLE_OBJ) $(LIB)
 	$(CC) -rdynamic -o $@ $(DCONSOLE_OBJ) $(LIB) $(ALL_LDFLAGS)
 
-examples/%: examples/%.c $(LIB) include/diesel.h
+examples/%: examples/%.c examples/cores.h $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
 
 # ---- Tests -----------------------------------------------------------------
@@ -207,7 +207,7 @@ test/swap_shim.so: test/swap_shim.c $(FLAGS)
 	    -O2 -fPIC -shared -o $@ $< -ldl
 
 # Every suite on the default backend; the loop-facing suites on the others.
-LOOP_SUITES := $(filter task timer fd sync chan net signal console stuck client,$(patsubst test/check_%.c,%,$(TEST_SRC)))
+LOOP_SUITES := $(filter task timer fd sync chan cores net signal console stuck client,$(patsubst test/check_%.c,%,$(TEST_SRC)))
 check-build: all $(TEST_BIN) $(TEST_HELPERS) $(TEST_SHIMS)
 
 # What the tests need (Check, the real clients, man), installed when we

@@ -338,6 +338,14 @@ struct diesel_server;
  */
 DIESEL_API struct diesel_server *diesel_server_listen(const char *addr,
     diesel_conn_fn handler, void *arg, int max_conns);
+/*
+ * diesel_server_listen with flags: DIESEL_SERVER_REUSEPORT lets each loop
+ * listen on the same TCP port, the kernel spreading the connections
+ * between their sockets (ENOTSUP where it would not spread them).
+ */
+#define DIESEL_SERVER_REUSEPORT 1
+DIESEL_API struct diesel_server *diesel_server_listen_flags(const char *addr,
+    diesel_conn_fn handler, void *arg, int max_conns, int flags);
 /* The bound TCP port, or 0. */
 DIESEL_API int diesel_server_port(const struct diesel_server *);
 /* Where it listens, as diesel_conn_peer prints addresses. */

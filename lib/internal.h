@@ -934,6 +934,11 @@ int32_t diesel__platform_random31(void);
  * wait on and read, fds[1] to write 8 bytes to (an eventfd twice, or a
  * pipe), both non-blocking and close-on-exec.  0, or -1 with errno. */
 int diesel__platform_wakefd(int fds[2]);
+/* Make the listening socket fd share its port with the other sockets
+ * of the process that ask the same, the kernel spreading connections
+ * between them: 0, or -1 with errno ENOTSUP where the system has no such
+ * option, or one that does not spread (macOS, OpenBSD, NetBSD). */
+int diesel__platform_reuseport(int fd);
 
 /* For the console's built-in commands (console_builtins.c, backtrace.c).
  * Each returns -1 and sets errno (ENOSYS where the system cannot tell). */

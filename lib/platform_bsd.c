@@ -701,3 +701,21 @@ diesel__platform_wakefd(int fds[2])
     }
     return 0;
 }
+
+/* FreeBSD 12+ balances with SO_REUSEPORT_LB; its plain SO_REUSEPORT, as
+ * macOS's, OpenBSD's and NetBSD's, gives every connection to one socket
+ * (the last bound, or the first), which would leave the other loops
+ * idle: refused, so that the caller falls back on one acceptor. */
+int
+diesel__platform_reuseport(int fd)
+{
+#ifdef SO_REUSEPORT_LB
+    int one = 1;
+
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT_LB, &one, sizeof(one));
+#else
+    (void)fd;
+    errno = ENOTSUP;
+    return -1;
+#endif
+}

@@ -834,3 +834,13 @@ diesel__platform_wakefd(int fds[2])
     fds[0] = fds[1] = fd;
     return 0;
 }
+
+/* Linux spreads connections between SO_REUSEPORT sockets (by a hash of
+ * the peer's address and port) since 3.9. */
+int
+diesel__platform_reuseport(int fd)
+{
+    int one = 1;
+
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+}
