@@ -11,6 +11,9 @@
 #                         link per function of a family page
 #   make uninstall | clean
 #
+#   make check-tsan       the suites of loops on several threads under
+#                         ThreadSanitizer (rebuilds with SANITIZE=thread)
+#
 # Variants: SANITIZE=address,undefined   BACKEND=epoll|kqueue|poll
 #           SWITCH=asm|ucontext          WERROR=1 (as CI builds)
 #           CHECK_BACKENDS=epoll         check runs only these backends
@@ -228,6 +231,19 @@ check-run: check-build
 	done
 	@MAKE='$(MAKE)' sh test/docs.sh
 
+# Loops on several OS threads under ThreadSanitizer: the channel, accept
+# on every loop, the examples with -t 2 (their own processes, built with
+# it too).  It builds this tree with SANITIZE=thread (ASan cannot be
+# combined with it): `make clean` goes back to the usual build.
+TSAN_SUITES := chan cores
+check-tsan: deps
+	@$(MAKE) --no-print-directory SANITIZE=thread \
+	    CHECK_BACKENDS=$(BACKEND) check-build
+	DIESEL_TEST_DIR=test DIESEL_TOOLS_DIR=tools \
+	    ./test/check_diesel_$(BACKEND) $(TSAN_SUITES)
+	DIESEL_TEST_DIR=test DIESEL_TOOLS_DIR=tools CK_RUN_CASE=cores \
+	    ./test/check_diesel_$(BACKEND) examples
+
 # ---- Benchmarks ------------------------------------------------------------
 
 BENCH_BIN :=
@@ -296,7 +312,8 @@ clean:
 	    test/kqshim/*.o $(TEST_BIN) $(TEST_HELPERS) $(TEST_SHIMS) $(TOOLS) $(EXAMPLES) \
 	    $(BENCH_BIN)
 
-.PHONY: all tools examples deps check check-run check-build check-docs bench \
+.PHONY: all tools examples deps check check-run check-build check-docs \
+    check-tsan bench \
     lint install uninstall clean
 
 # make check-cross-aarch64: the aarch64 switch under qemu-user.
