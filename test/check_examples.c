@@ -351,7 +351,8 @@ START_TEST(echo_usage_and_listen_errors_are_clear)
 
     ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/echo -h 2>&1",
         t_dir()), 2);
-    ck_assert_ptr_nonnull(strstr(out, "usage: echo [[HOST:]PORT | PATH]"));
+    ck_assert_ptr_nonnull(strstr(out,
+        "usage: echo [-t N] [[HOST:]PORT | PATH]"));
     ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/echo "
         "999.1.1.1:80 2>&1", t_dir()), 1);
     ck_assert_ptr_nonnull(strstr(out, "{echo} ERROR:cannot listen on "
