@@ -99,9 +99,9 @@ printf 'examples/echo -t 1 and -t 2: echo_load -c %s, 64-byte round trips, %s s 
 if [ ${#pin_srv[@]} -gt 0 ]; then
     echo "server on CPU 0 (both loops of -t 2 as well), load on CPU 1"
 fi
-printf '%-22s %12s %12s %12s %6s  %s\n' test "rtt/s -t 1" "rtt/s -t 2" \
-    "cpu_us ratio" lost "connections per loop (-t 2)"
-printf '%-22s %12d %12d %5s %5s %5.2fx %6d  %s\n' "echo 64 B" \
+printf '%-18s %11s %11s %12s %12s %6s %5s  %s\n' test "rtt/s -t 1" \
+    "rtt/s -t 2" "cpu_us -t 1" "cpu_us -t 2" ratio lost "per loop (-t 2)"
+printf '%-18s %11d %11d %12s %12s %5.2fx %5d  %s\n' "echo 64 B" \
     "${rate[echo1]:-0}" "${rate[echo2]:-0}" "${cpu[echo1]:--}" \
     "${cpu[echo2]:--}" \
     "$(awk -v a="${cpu[echo2]:-0}" -v b="${cpu[echo1]:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
@@ -128,8 +128,8 @@ measure() {
 
 printf '\nexamples/redisping -t 1 and -t 2: redis-benchmark -c 50 -n %s (%s at -P 16); best of %s taking turns\n' \
     "$n" $((n * 8)) "$reps"
-printf '%-22s %12s %12s %12s %6s\n' test "req/s -t 1" "req/s -t 2" \
-    "cpu_us ratio" lost
+printf '%-18s %11s %11s %12s %12s %6s %5s\n' test "req/s -t 1" \
+    "req/s -t 2" "cpu_us -t 1" "cpu_us -t 2" ratio lost
 for p in 1 16; do
     nn=$n
     [ "$p" = 16 ] && nn=$((n * 8))
@@ -145,7 +145,7 @@ for p in 1 16; do
                 lost[$k]=$(( ${lost[$k]:-0} + nn - d ))
             done
         done
-        printf '%-22s %12d %12d %5s %5s %5.2fx %6d\n' \
+        printf '%-18s %11d %11d %12s %12s %5.2fx %5d\n' \
             "$(tr a-z A-Z <<<"$test") -P $p" "${rate[${k}1]:-0}" \
             "${rate[${k}2]:-0}" "${cpu[${k}1]:--}" "${cpu[${k}2]:--}" \
             "$(awk -v a="${cpu[${k}2]:-0}" -v b="${cpu[${k}1]:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
@@ -153,10 +153,10 @@ for p in 1 16; do
     done
 done
 cat <<'EOF'
-(cpu_us: the server's CPU time per request, -t 1 then -t 2, and their
-ratio.  With more cores, -t 2 would need a CPU of its own per loop and a
-load generator that can outrun two loops (more than one core of its own,
-e.g. echo_load or redis-benchmark --threads on the other CPUs) to show
-throughput scaling; here it can only show that the second loop costs no
-CPU per request.)
+(cpu_us: the server's CPU time per request, all its threads, from
+/proc ticks (10 ms: short runs are coarse); ratio: -t 2 over -t 1, the
+goal at most 1.1x; lost: requests or connections that did not complete.
+With more cores, each loop would need a CPU of its own and the load
+generator more than one (echo_load instances or redis-benchmark
+--threads on other CPUs) for -t 2 to show throughput scaling.)
 EOF
