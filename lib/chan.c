@@ -185,6 +185,20 @@ park(struct diesel_chan *ch, struct diesel__task *t, int fd,
     return err;
 }
 
+/* The end of a send or a receive: the descriptors set for the change, the
+ * mutex released, the call's result. */
+static int
+leave(struct diesel_chan *ch, int err)
+{
+    settle(ch);
+    pthread_mutex_unlock(&ch->mu);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
 int
 diesel_chan_send(struct diesel_chan *ch, void *item, int64_t timeout_ms)
 {
@@ -215,13 +229,7 @@ diesel_chan_send(struct diesel_chan *ch, void *item, int64_t timeout_ms)
             deadline)) != 0)
             break;
     }
-    settle(ch);
-    pthread_mutex_unlock(&ch->mu);
-    if (err != 0) {
-        errno = err;
-        return -1;
-    }
-    return 0;
+    return leave(ch, err);
 }
 
 int
@@ -259,13 +267,7 @@ diesel_chan_recv(struct diesel_chan *ch, void **item, int64_t timeout_ms)
             deadline)) != 0)
             break;
     }
-    settle(ch);
-    pthread_mutex_unlock(&ch->mu);
-    if (err != 0) {
-        errno = err;
-        return -1;
-    }
-    return 0;
+    return leave(ch, err);
 }
 
 size_t
