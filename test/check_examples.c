@@ -1187,7 +1187,7 @@ START_TEST(redisping_with_two_loops_shares_its_keys_and_survives_benchmark)
         close(fd);
     }
     ck_assert_int_eq(sh(out, sizeof(out), "timeout 60 redis-benchmark "
-        "-p %d -c 20 -n 20000 -P 16 -t ping_inline,set,get -q 2>&1",
+        "-p %d -c 20 -n 5000 -P 16 -t ping_inline,set,get -q 2>&1",
         s.port), 0);
     ck_assert_msg(strstr(out, "SET: ") != NULL && strstr(out, "GET: ") !=
         NULL && strstr(out, "rror") == NULL, "redis-benchmark: %s", out);
