@@ -12,6 +12,9 @@
 #                         extension in $(PREFIX)/share/libdiesel
 #   make uninstall | clean
 #
+#   make check-tsan       the suites of loops on several threads under
+#                         ThreadSanitizer (rebuilds with SANITIZE=thread)
+#
 # Variants: SANITIZE=address,undefined   BACKEND=epoll|kqueue|poll
 #           SWITCH=asm|ucontext          WERROR=1 (as CI builds)
 #           CHECK_BACKENDS=epoll         check runs only these backends
@@ -166,7 +169,7 @@ tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h include/diesel.h $(F
 tools/dconsole: $(DCONSOLE_OBJ) $(LIB)
 	$(CC) -rdynamic -o $@ $(DCONSOLE_OBJ) $(LIB) $(ALL_LDFLAGS)
 
-examples/%: examples/%.c $(LIB) include/diesel.h
+examples/%: examples/%.c examples/cores.h $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
 
 examples/redisping: examples/redisping.h
@@ -232,7 +235,7 @@ test/swap_shim.so: test/swap_shim.c $(FLAGS)
 	    -O2 -fPIC -shared -o $@ $< -ldl
 
 # Every suite on the default backend; the loop-facing suites on the others.
-LOOP_SUITES := $(filter task timer fd sync net signal console stuck client,$(patsubst test/check_%.c,%,$(TEST_SRC)))
+LOOP_SUITES := $(filter task timer fd sync chan cores net signal console stuck client,$(patsubst test/check_%.c,%,$(TEST_SRC)))
 check-build: all $(TEST_BIN) $(TEST_HELPERS) $(TEST_SHIMS) $(TEST_MODULES)
 
 # What the tests need (Check, the real clients, man), installed when we
@@ -252,6 +255,19 @@ check-run: check-build
 	    ./test/check_diesel_$$b $$suites; \
 	done
 	@MAKE='$(MAKE)' sh test/docs.sh
+
+# Loops on several OS threads under ThreadSanitizer: the channel, accept
+# on every loop, the examples with -t 2 (their own processes, built with
+# it too).  It builds this tree with SANITIZE=thread (ASan cannot be
+# combined with it): `make clean` goes back to the usual build.
+TSAN_SUITES := chan cores
+check-tsan: deps
+	@$(MAKE) --no-print-directory SANITIZE=thread \
+	    CHECK_BACKENDS=$(BACKEND) check-build
+	DIESEL_TEST_DIR=test DIESEL_TOOLS_DIR=tools \
+	    ./test/check_diesel_$(BACKEND) $(TSAN_SUITES)
+	DIESEL_TEST_DIR=test DIESEL_TOOLS_DIR=tools CK_RUN_CASE=cores \
+	    ./test/check_diesel_$(BACKEND) examples
 
 # ---- Benchmarks ------------------------------------------------------------
 
@@ -326,7 +342,8 @@ clean:
 	    $(EXAMPLE_MODULES) $(TEST_MODULES) \
 	    $(BENCH_BIN)
 
-.PHONY: all tools examples deps check check-run check-build check-docs bench \
+.PHONY: all tools examples deps check check-run check-build check-docs \
+    check-tsan bench \
     lint install uninstall clean
 
 # make check-cross-aarch64: the aarch64 switch under qemu-user.

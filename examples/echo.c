@@ -2,7 +2,7 @@
  * echo: an echo server, one green thread per connection.
  *
  * SYNOPSIS
- *     echo [[HOST:]PORT | PATH]          (default 127.0.0.1:7000)
+ *     echo [-t N] [[HOST:]PORT | PATH]   (default 127.0.0.1:7000, 1 loop)
  *
  * DESCRIPTION
  *     Sends back every byte it receives, on TCP (IPv4 or IPv6: "[::1]:7000")
@@ -11,7 +11,10 @@
  *     while the socket has nothing to say.  The live console is installed:
  *     `dconsole <pid>` shows a green thread per connection.  It prints
  *     "PID <pid>, serving <address>" once it listens.  SIGINT and
- *     SIGTERM stop it cleanly.
+ *     SIGTERM stop it cleanly.  -t N runs N loops on N OS threads, each
+ *     accepting on its own socket on the same port (cores.h); the console
+ *     sees the main loop only, and each loop logs how many connections it
+ *     served when it stops.
  *
  * EXAMPLE
  *     $ examples/echo 127.0.0.1:7000 &
@@ -25,6 +28,8 @@
 #include <unistd.h>
 
 #include <diesel.h>
+
+#include "cores.h"
 
 /* What arrived is sent back from the connection's own buffer, with no
  * copy, and taken off the stream once it has gone. */
@@ -43,42 +48,18 @@ echo(struct diesel_conn *c, void *arg)
     return 0;
 }
 
-static int
-serve(void *arg)
-{
-    const char *addr = arg;
-    int stop[] = { SIGINT, SIGTERM }, sig;
-    struct diesel_server *s = diesel_server_listen(addr, echo, NULL, 0);
-
-    if (s == NULL) {
-        diesel_log("echo", DIESEL_LOG_ERROR, "cannot listen on %s: %s", addr,
-            strerror(errno));
-        return 1;
-    }
-    diesel_log("echo", DIESEL_LOG_INFO, "listening on %s",
-        diesel_server_address(s));
-    /* The PID, so that `dconsole PID` needs no pgrep; the handlers are in
-     * before it is out (a wait that never blocks installs them), so that
-     * whoever signals the PID finds them. */
-    sig = diesel_signal_wait(stop, 2, 0);
-    printf("PID %ld, serving %s\n", (long)getpid(),
-        diesel_server_address(s));
-    fflush(stdout);
-    if (sig < 0)
-        diesel_signal_wait(stop, 2, -1);
-    diesel_log("echo", DIESEL_LOG_INFO, "stopping");
-    diesel_server_close(s);
-    return diesel_loop_stop(0);
-}
-
 int
 main(int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        fprintf(stderr, "usage: echo [[HOST:]PORT | PATH]   "
-            "(default 127.0.0.1:7000)\n");
+    int loops = 1;
+
+    if (cores_option(&argc, &argv, &loops) < 0 || argc > 2 ||
+        (argc == 2 && argv[1][0] == '-')) {
+        fprintf(stderr, "usage: echo [-t N] [[HOST:]PORT | PATH]   "
+            "(default 127.0.0.1:7000, 1 loop)\n");
         return 2;
     }
     diesel_console_install(0);
-    return diesel_loop_run(serve, argc == 2 ? argv[1] : "127.0.0.1:7000");
+    return cores_run("echo", argc == 2 ? argv[1] : "127.0.0.1:7000", echo,
+        loops);
 }

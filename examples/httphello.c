@@ -2,7 +2,8 @@
  * httphello: the smallest useful HTTP/1.1 server, for wrk and curl.
  *
  * SYNOPSIS
- *     httphello [-t MS] [[HOST:]PORT | PATH]     (default 127.0.0.1:8080)
+ *     httphello [-t N] [-d MS] [[HOST:]PORT | PATH]
+ *                                     (default 127.0.0.1:8080, 1 loop)
  *
  * DESCRIPTION
  *     Answers every request with "200 OK" and the body "Hello, World!\n".
@@ -12,10 +13,12 @@
  *     closed; bodies (Content-Length) are read and ignored.  A
  *     Content-Length that is not a decimal number of bytes gets "400".
  *     Each request, head and body, must arrive within one deadline, 30 s
- *     after the server starts waiting for it (-t MS sets it, up to a
+ *     after the server starts waiting for it (-d MS sets it, up to a
  *     day): a client that sends a byte now and then gets "408" when it
  *     passes, and the connection is closed.  The live console is
- *     installed; SIGINT and SIGTERM stop it cleanly.
+ *     installed; SIGINT and SIGTERM stop it cleanly.  -t N runs N loops
+ *     on N OS threads, each accepting on its own socket on the same port
+ *     (cores.h); the console sees the main loop's green threads only.
  *
  * EXAMPLE
  *     $ examples/httphello &
@@ -33,6 +36,8 @@
 #include <strings.h>
 
 #include <diesel.h>
+
+#include "cores.h"
 
 #define HEAD_MAX 8192
 
@@ -161,51 +166,32 @@ http(struct diesel_conn *c, void *arg)
     }
 }
 
-static int
-serve(void *arg)
-{
-    const char *addr = arg;
-    int stop[] = { SIGINT, SIGTERM }, sig;
-    struct diesel_server *s = diesel_server_listen(addr, http, NULL, 0);
-
-    if (s == NULL) {
-        diesel_log("httphello", DIESEL_LOG_ERROR, "cannot listen on %s: %s",
-            addr, strerror(errno));
-        return 1;
-    }
-    diesel_log("httphello", DIESEL_LOG_INFO, "listening on %s",
-        diesel_server_address(s));
-    /* The PID, so that `dconsole PID` needs no pgrep; the handlers are in
-     * before it is out (a wait that never blocks installs them), so that
-     * whoever signals the PID finds them. */
-    sig = diesel_signal_wait(stop, 2, 0);
-    printf("PID %ld, serving %s\n", (long)getpid(),
-        diesel_server_address(s));
-    fflush(stdout);
-    if (sig < 0)
-        diesel_signal_wait(stop, 2, -1);
-    diesel_log("httphello", DIESEL_LOG_INFO, "stopping");
-    diesel_server_close(s);
-    return diesel_loop_stop(0);
-}
-
 int
 main(int argc, char **argv)
 {
+    int loops = 1, r;
     char *end;
 
-    if (argc > 2 && strcmp(argv[1], "-t") == 0) {
-        deadline_ms = strtoll(argv[2], &end, 10);
-        if (*end != '\0' || end == argv[2] || deadline_ms > 86400000)
-            deadline_ms = -1;       /* a day at most: no overflow */
-        argc -= 2;
-        argv += 2;
+    for (;;) {
+        if ((r = cores_option(&argc, &argv, &loops)) < 0)
+            deadline_ms = -1;
+        else if (r == 0 && argc > 2 && strcmp(argv[1], "-d") == 0) {
+            deadline_ms = strtoll(argv[2], &end, 10);
+            if (*end != '\0' || end == argv[2] || deadline_ms > 86400000)
+                deadline_ms = -1;   /* a day at most: no overflow */
+            argc -= 2;
+            argv += 2;
+        } else
+            break;
+        if (deadline_ms <= 0)
+            break;
     }
     if (argc > 2 || (argc == 2 && argv[1][0] == '-') || deadline_ms <= 0) {
-        fprintf(stderr, "usage: httphello [-t MS] [[HOST:]PORT | PATH]   "
-            "(default 127.0.0.1:8080, 30000 ms a request)\n");
+        fprintf(stderr, "usage: httphello [-t N] [-d MS] [[HOST:]PORT | PATH]"
+            "   (default 127.0.0.1:8080, 1 loop, 30000 ms a request)\n");
         return 2;
     }
     diesel_console_install(0);
-    return diesel_loop_run(serve, argc == 2 ? argv[1] : "127.0.0.1:8080");
+    return cores_run("httphello", argc == 2 ? argv[1] : "127.0.0.1:8080",
+        http, loops);
 }

@@ -3,7 +3,8 @@
  * PING_INLINE, PING_MBULK, SET and GET, with the keys in memory.
  *
  * SYNOPSIS
- *     redisping [[HOST:]PORT | PATH]     (default 127.0.0.1:6380)
+ *     redisping [-t N] [[HOST:]PORT | PATH]   (default 127.0.0.1:6380,
+ *                                             1 loop)
  *
  * DESCRIPTION
  *     Commands: PING [message], ECHO message, SET key value, GET key,
@@ -29,7 +30,9 @@
  *     printable ASCII escaped ("\r", "\x01"), so that one request always
  *     gets exactly one reply line.  The live console is installed, with a
  *     `keys` command and a `commands` counter.  SIGINT and SIGTERM stop it
- *     cleanly.
+ *     cleanly.  -t N runs N loops on N OS threads, each accepting on its
+ *     own socket on the same port (cores.h), sharing the keys under a
+ *     lock; the console sees the main loop's green threads only.
  *
  * EXAMPLE
  *     $ examples/redisping &
@@ -38,6 +41,7 @@
  *     $ redis-benchmark -p 6380 -t ping_inline,set,get -P 16 -q
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +52,7 @@
 #include <diesel.h>
 
 #include "redisping.h"
+#include "cores.h"
 
 #define LINE_MAX_BYTES (64 * 1024)
 #define ARGS_MAX 64
@@ -64,10 +69,14 @@ struct entry {
 static struct entry **table;
 static size_t nbuckets, nkeys;
 static int64_t ncommands;     /* exposed on the console */
+/* With -t N the loops share the keys: the table is theirs under this
+ * lock, never held across a call that may park. */
+static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The clients (redisping.h), for examples/redisping_conns.c.  Newer ones
  * are added at the end: the list is as old as its head. */
 struct rp_client *rp_clients;
+pthread_mutex_t rp_clients_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rp_client **rp_tail = &rp_clients;
 
 static size_t
@@ -286,7 +295,7 @@ run(struct diesel_conn *c, struct req *r)
 {
     const char *cmd = r->argv[0];
 
-    ncommands++;
+    __atomic_fetch_add(&ncommands, 1, __ATOMIC_RELAXED);
     if (strcasecmp(cmd, "PING") == 0) {
         if (r->argc == 1)
             return reply(c, "+PONG\r\n");
@@ -295,19 +304,42 @@ run(struct diesel_conn *c, struct req *r)
     if (strcasecmp(cmd, "ECHO") == 0 && r->argc == 2)
         return reply_bulk(c, r->argv[1], r->len[1]);
     if (strcasecmp(cmd, "SET") == 0 && r->argc >= 3) {
-        if (set(r->argv[1], r->len[1], r->argv[2], r->len[2]) != 0)
+        int rc;
+        pthread_mutex_lock(&keys_lock);
+        rc = set(r->argv[1], r->len[1], r->argv[2], r->len[2]);
+        pthread_mutex_unlock(&keys_lock);
+        if (rc != 0)
             return reply(c, "-ERR out of memory\r\n");
         return reply(c, "+OK\r\n");
     }
     if (strcasecmp(cmd, "GET") == 0 && r->argc == 2) {
-        struct entry *e = nbuckets ? *slot(r->argv[1], r->len[1]) : NULL;
-        if (e == NULL)
+        struct entry *e;
+        char small[256], *val = NULL;
+        size_t n = 0;
+        int rc, found;
+        /* The value is copied out under the lock: the reply may park. */
+        pthread_mutex_lock(&keys_lock);
+        e = nbuckets ? *slot(r->argv[1], r->len[1]) : NULL;
+        if ((found = e != NULL)) {
+            n = e->vlen;
+            val = n <= sizeof(small) ? small : malloc(n);
+            if (val != NULL)
+                memcpy(val, e->val, n);
+        }
+        pthread_mutex_unlock(&keys_lock);
+        if (!found)
             return reply(c, "$-1\r\n");
-        return reply_bulk(c, e->val, e->vlen);
+        if (val == NULL)
+            return reply(c, "-ERR out of memory\r\n");
+        rc = reply_bulk(c, val, n);
+        if (val != small)
+            free(val);
+        return rc;
     }
     if (strcasecmp(cmd, "DEL") == 0 && r->argc >= 2) {
         char num[32];
         long gone = 0;
+        pthread_mutex_lock(&keys_lock);
         for (int i = 1; i < r->argc && nbuckets; i++) {
             struct entry **p = slot(r->argv[i], r->len[i]), *e = *p;
             if (e != NULL) {
@@ -319,12 +351,15 @@ run(struct diesel_conn *c, struct req *r)
                 gone++;
             }
         }
+        pthread_mutex_unlock(&keys_lock);
         snprintf(num, sizeof(num), ":%ld\r\n", gone);
         return reply(c, num);
     }
     if (strcasecmp(cmd, "DBSIZE") == 0) {
         char num[32];
+        pthread_mutex_lock(&keys_lock);
         snprintf(num, sizeof(num), ":%zu\r\n", nkeys);
+        pthread_mutex_unlock(&keys_lock);
         return reply(c, num);
     }
     if (strcasecmp(cmd, "CONFIG") == 0)
@@ -356,26 +391,30 @@ client(struct diesel_conn *c, void *arg)
     me.conn = c;
     if (diesel_conn_peer(c, me.peer, sizeof(me.peer)) != 0)
         strcpy(me.peer, "?");
+    pthread_mutex_lock(&rp_clients_lock);
     me.prevp = rp_tail;
     *rp_tail = &me;
     rp_tail = &me.next;
+    pthread_mutex_unlock(&rp_clients_lock);
     /* The default mark, and 10 s for a client to take the replies. */
     diesel_conn_set_output(c, 64 * 1024, 10000);
     while ((rc = read_req(c, &r, line)) > 0) {
         int stop = r.argc > 0 && run(c, &r) != 0;
         if (r.argc > 0)
-            me.commands++;
+            __atomic_fetch_add(&me.commands, 1, __ATOMIC_RELAXED);
         req_free(&r);
         if (stop)
             break;
     }
     diesel_conn_flush(c, 5000);
     free(line);
+    pthread_mutex_lock(&rp_clients_lock);
     *me.prevp = me.next;
     if (me.next != NULL)
         me.next->prevp = me.prevp;
     else
         rp_tail = me.prevp;
+    pthread_mutex_unlock(&rp_clients_lock);
     return 0;
 }
 
@@ -387,6 +426,7 @@ cmd_keys(struct diesel_console_out *out, int argc, char **argv, void *arg)
     size_t shown = 0, plen = argc > 1 ? strlen(argv[1]) : 0;
 
     (void)arg;
+    pthread_mutex_lock(&keys_lock);
     for (size_t i = 0; i < nbuckets && shown < 100; i++) {
         for (struct entry *e = table[i]; e != NULL && shown < 100;
             e = e->next) {
@@ -398,48 +438,25 @@ cmd_keys(struct diesel_console_out *out, int argc, char **argv, void *arg)
         }
     }
     diesel_console_printf(out, "(%zu shown of %zu keys)\n", shown, nkeys);
+    pthread_mutex_unlock(&keys_lock);
     return 0;
-}
-
-static int
-serve(void *arg)
-{
-    const char *addr = arg;
-    int stop[] = { SIGINT, SIGTERM }, sig;
-    struct diesel_server *s = diesel_server_listen(addr, client, NULL, 0);
-
-    if (s == NULL) {
-        diesel_log("redisping", DIESEL_LOG_ERROR, "cannot listen on %s: %s",
-            addr, strerror(errno));
-        return 1;
-    }
-    diesel_log("redisping", DIESEL_LOG_INFO, "listening on %s",
-        diesel_server_address(s));
-    /* The PID, so that `dconsole PID` needs no pgrep; the handlers are in
-     * before it is out (a wait that never blocks installs them), so that
-     * whoever signals the PID finds them. */
-    sig = diesel_signal_wait(stop, 2, 0);
-    printf("PID %ld, serving %s\n", (long)getpid(),
-        diesel_server_address(s));
-    fflush(stdout);
-    if (sig < 0)
-        diesel_signal_wait(stop, 2, -1);
-    diesel_log("redisping", DIESEL_LOG_INFO, "stopping");
-    diesel_server_close(s);
-    return diesel_loop_stop(0);
 }
 
 int
 main(int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        fprintf(stderr, "usage: redisping [[HOST:]PORT | PATH]   "
-            "(default 127.0.0.1:6380)\n");
+    int loops = 1;
+
+    if (cores_option(&argc, &argv, &loops) < 0 || argc > 2 ||
+        (argc == 2 && argv[1][0] == '-')) {
+        fprintf(stderr, "usage: redisping [-t N] [[HOST:]PORT | PATH]   "
+            "(default 127.0.0.1:6380, 1 loop)\n");
         return 2;
     }
     diesel_console_install(0);
     diesel_console_command("keys", "list keys (optionally with a prefix)",
         cmd_keys, NULL);
     diesel_console_var_int("commands", &ncommands, 0);
-    return diesel_loop_run(serve, argc == 2 ? argv[1] : "127.0.0.1:6380");
+    return cores_run("redisping", argc == 2 ? argv[1] : "127.0.0.1:6380",
+        client, loops);
 }

@@ -7,6 +7,7 @@
 #ifndef REDISPING_H
 #define REDISPING_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 struct diesel_conn;
@@ -20,7 +21,10 @@ struct rp_client {
     int64_t commands;             /* commands it sent */
 };
 
-/* The head of the list: the oldest client first. */
+/* The head of the list: the oldest client first.  With -t N the loops'
+ * clients share it: it is changed and walked under rp_clients_lock, and a
+ * client's counter is read as it is being counted (__atomic, relaxed). */
 extern struct rp_client *rp_clients;
+extern pthread_mutex_t rp_clients_lock;
 
 #endif /* REDISPING_H */

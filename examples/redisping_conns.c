@@ -26,8 +26,11 @@
  *     127.0.0.1:40312  3         5   0
  *     1 client
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <diesel.h>
 
@@ -35,49 +38,96 @@
 
 static const struct diesel_module_api *api;
 static struct rp_client **clients;    /* redisping's rp_clients */
+static pthread_mutex_t *clients_lock; /* and rp_clients_lock */
+
+struct row {
+    char peer[64];
+    long long commands;
+    size_t in, pending;
+};
+
+/*
+ * The rows, copied under the list's lock (with -t N the other loops'
+ * clients come and go meanwhile) and printed after it, since printing
+ * may park this green thread and a lock held across a park would stop
+ * this loop's own clients from leaving.  The other loops' counters and
+ * buffers are read as they change: a glimpse, not a snapshot.
+ */
+static struct row *
+snapshot(int *n)
+{
+    const struct rp_client *c;
+    struct row *rows = NULL, *r;
+    int cap = 0;
+
+    *n = 0;
+    pthread_mutex_lock(clients_lock);
+    for (c = *clients; c != NULL; c = c->next) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            r = realloc(rows, (size_t)cap * sizeof(*rows));
+            if (r == NULL) {
+                free(rows);
+                pthread_mutex_unlock(clients_lock);
+                *n = -1;
+                return NULL;
+            }
+            rows = r;
+        }
+        r = &rows[(*n)++];
+        memcpy(r->peer, c->peer, sizeof(r->peer));
+        r->peer[sizeof(r->peer) - 1] = '\0';
+        r->commands = (long long)__atomic_load_n(&c->commands,
+            __ATOMIC_RELAXED);
+        r->in = r->pending = 0;
+        api->conn_buffered(c->conn, &r->in, &r->pending);
+    }
+    pthread_mutex_unlock(clients_lock);
+    return rows;
+}
 
 static int
 cmd_conns(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
     struct diesel_console_table *t;
-    const struct rp_client *c;
-    int n = 0, json = api->console_json(out);
+    struct row *rows;
+    int n, json = api->console_json(out);
 
     (void)argv;
     (void)arg;
     if (argc != 1)
         return api->console_error(out, "usage: conns [--json]");
+    rows = snapshot(&n);
+    if (n < 0)
+        return api->console_error(out, "conns: out of memory");
     if (json) {
         api->console_printf(out, "[");
-        for (c = *clients; c != NULL; c = c->next, n++) {
-            size_t in = 0, pending = 0;
-
-            api->conn_buffered(c->conn, &in, &pending);
+        for (int i = 0; i < n; i++)
             /* A peer address has no quote or backslash in it. */
             api->console_printf(out, "%s{\"peer\":\"%s\",\"commands\":%lld,"
-                "\"in\":%zu,\"out\":%zu}", n ? "," : "", c->peer,
-                (long long)c->commands, in, pending);
-        }
+                "\"in\":%zu,\"out\":%zu}", i ? "," : "", rows[i].peer,
+                rows[i].commands, rows[i].in, rows[i].pending);
         api->console_printf(out, "]\n");
+        free(rows);
         return 0;
     }
-    if ((t = api->table_create(4)) == NULL)
+    if ((t = api->table_create(4)) == NULL) {
+        free(rows);
         return -1;
+    }
     api->table_cell(t, "PEER");
     api->table_cell(t, "COMMANDS");
     api->table_cell(t, "IN");
     api->table_cell(t, "OUT");
     api->table_row(t);
-    for (c = *clients; c != NULL; c = c->next, n++) {
-        size_t in = 0, pending = 0;
-
-        api->conn_buffered(c->conn, &in, &pending);
-        api->table_cell(t, "%s", c->peer);
-        api->table_cell(t, "%lld", (long long)c->commands);
-        api->table_cell(t, "%zu", in);
-        api->table_cell(t, "%zu", pending);
+    for (int i = 0; i < n; i++) {
+        api->table_cell(t, "%s", rows[i].peer);
+        api->table_cell(t, "%lld", rows[i].commands);
+        api->table_cell(t, "%zu", rows[i].in);
+        api->table_cell(t, "%zu", rows[i].pending);
         api->table_row(t);
     }
+    free(rows);
     api->table_print(t, out);
     api->table_destroy(t);
     api->console_printf(out, "%d client%s\n", n, n == 1 ? "" : "s");
@@ -99,7 +149,8 @@ init(const struct diesel_module_api *a, int argc, char **argv,
         return a->console_error(out, "conns: takes no arguments");
     api = a;
     clients = a->symbol("rp_clients");
-    if (clients == NULL)
+    clients_lock = a->symbol("rp_clients_lock");
+    if (clients == NULL || clients_lock == NULL)
         return a->console_error(out, "conns: no rp_clients in this "
             "service: it is not redisping (or it was stripped)");
     return a->command_json(a->module, "conns", "conns [--json]: redisping's "

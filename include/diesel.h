@@ -205,6 +205,30 @@ DIESEL_API int diesel_lock_acquire(struct diesel_lock *, int64_t timeout_ms);
 DIESEL_API int diesel_lock_release(struct diesel_lock *);
 DIESEL_API void diesel_lock_destroy(struct diesel_lock *);
 
+/* ---- Channels between loops: diesel_chan(3) --------------------------- */
+
+/*
+ * A FIFO of at most capacity (>= 1) pointers that green threads of
+ * different loops (different OS threads) send to and receive from, with
+ * the queue's rules: send parks while it is full, recv while it is empty;
+ * once closed, sends fail with EPIPE and receives drain what is left, then
+ * fail with EPIPE.  A parked green thread is woken through a descriptor,
+ * written once for a burst.  With a timeout of 0 any thread may call
+ * them.  One green thread per loop may wait on each side at a time
+ * (EBUSY).  See diesel_chan(3).
+ */
+struct diesel_chan;
+
+DIESEL_API struct diesel_chan *diesel_chan_create(const char *name,
+    size_t capacity);
+DIESEL_API int diesel_chan_send(struct diesel_chan *, void *item,
+    int64_t timeout_ms);
+DIESEL_API int diesel_chan_recv(struct diesel_chan *, void **item,
+    int64_t timeout_ms);
+DIESEL_API size_t diesel_chan_length(struct diesel_chan *);
+DIESEL_API int diesel_chan_close(struct diesel_chan *);
+DIESEL_API void diesel_chan_destroy(struct diesel_chan *);
+
 /* ---- Crashes: diesel_crash(3) ------------------------------------------ */
 
 /*
@@ -314,6 +338,14 @@ struct diesel_server;
  */
 DIESEL_API struct diesel_server *diesel_server_listen(const char *addr,
     diesel_conn_fn handler, void *arg, int max_conns);
+/*
+ * diesel_server_listen with flags: DIESEL_SERVER_REUSEPORT lets each loop
+ * listen on the same TCP port, the kernel spreading the connections
+ * between their sockets (ENOTSUP where it would not spread them).
+ */
+#define DIESEL_SERVER_REUSEPORT 1
+DIESEL_API struct diesel_server *diesel_server_listen_flags(const char *addr,
+    diesel_conn_fn handler, void *arg, int max_conns, int flags);
 /* The bound TCP port, or 0. */
 DIESEL_API int diesel_server_port(const struct diesel_server *);
 /* Where it listens, as diesel_conn_peer prints addresses. */

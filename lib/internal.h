@@ -617,6 +617,14 @@ watched:
 }
 
 /* ------------------------------------------------------------------------
+ * chan.c: channels between loops. */
+
+/* Writes to the channel's wake descriptors so far (a test counts them). */
+uint64_t diesel__chan_wakes(struct diesel_chan *);
+/* Green threads parked in its send and receive calls now. */
+unsigned diesel__chan_parked(struct diesel_chan *);
+
+/* ------------------------------------------------------------------------
  * hog.c: hog warnings.  A watchdog thread, only while they are on. */
 
 /* At loop start: start the watchdog if diesel_loop_hog_warn or
@@ -954,6 +962,15 @@ int diesel__platform_signal_send(pid_t pid, int pidfd, int signo,
 int diesel__platform_diagnose(pid_t pid, int signo, char *buf, size_t size);
 /* A random positive 31-bit number. */
 int32_t diesel__platform_random31(void);
+/* A descriptor pair that another OS thread can make readable: fds[0] to
+ * wait on and read, fds[1] to write 8 bytes to (an eventfd twice, or a
+ * pipe), both non-blocking and close-on-exec.  0, or -1 with errno. */
+int diesel__platform_wakefd(int fds[2]);
+/* Make the listening socket fd share its port with the other sockets
+ * of the process that ask the same, the kernel spreading connections
+ * between them: 0, or -1 with errno ENOTSUP where the system has no such
+ * option, or one that does not spread (macOS, OpenBSD, NetBSD). */
+int diesel__platform_reuseport(int fd);
 
 /* For the console's built-in commands (console_builtins.c, backtrace.c).
  * Each returns -1 and sets errno (ENOSYS where the system cannot tell). */

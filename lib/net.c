@@ -962,9 +962,24 @@ stale_socket(const struct sockaddr_un *sun)
     return stale;
 }
 
+/* DIESEL_SERVER_REUSEPORT on fd: DIESEL_REUSEPORT=0 in the environment
+ * refuses it as a system that does not balance would, so that a program's
+ * fallback can be tried where it would not be needed. */
+static int
+reuseport(int fd)
+{
+    const char *env = getenv("DIESEL_REUSEPORT");
+
+    if (env != NULL && strcmp(env, "0") == 0) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    return diesel__platform_reuseport(fd);
+}
+
 static int
 listen_one(struct diesel_server *s, const struct sockaddr_storage *ss,
-    socklen_t len)
+    socklen_t len, int flags)
 {
     int fd, one = 1;
 
@@ -987,6 +1002,8 @@ listen_one(struct diesel_server *s, const struct sockaddr_storage *ss,
          * beside it, the same on every system. */
         if (ss->ss_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if ((flags & DIESEL_SERVER_REUSEPORT) && reuseport(fd) != 0)
+            goto fail;
         if (bind(fd, (const struct sockaddr *)ss, len) != 0)
             goto fail;
     }
@@ -1011,6 +1028,13 @@ struct diesel_server *
 diesel_server_listen(const char *addr, diesel_conn_fn handler, void *arg,
     int max_conns)
 {
+    return diesel_server_listen_flags(addr, handler, arg, max_conns, 0);
+}
+
+struct diesel_server *
+diesel_server_listen_flags(const char *addr, diesel_conn_fn handler,
+    void *arg, int max_conns, int flags)
+{
     struct diesel__task *t = diesel__running("diesel_server_listen");
     struct diesel_server *s;
     struct sockaddr_storage ss;
@@ -1022,7 +1046,8 @@ diesel_server_listen(const char *addr, diesel_conn_fn handler, void *arg,
 
     if (t == NULL)
         return NULL;
-    if (handler == NULL || max_conns < 0) {
+    if (handler == NULL || max_conns < 0 ||
+        (flags & ~DIESEL_SERVER_REUSEPORT) != 0) {
         errno = EINVAL;
         return NULL;
     }
@@ -1032,12 +1057,18 @@ diesel_server_listen(const char *addr, diesel_conn_fn handler, void *arg,
     }
     if (parse(addr, &p) != 0 || resolve(&p, 1, -1, &a) != 0)
         return NULL;
+    /* A UNIX socket's path names one socket: there is no port to share. */
+    if ((flags & DIESEL_SERVER_REUSEPORT) && a.n > 0 &&
+        a.ss[0].ss_family == AF_UNIX) {
+        errno = EINVAL;
+        return NULL;
+    }
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->fd = -1;
     for (int i = 0; i < a.n && s->fd < 0; i++) {
-        if (listen_one(s, &a.ss[i], a.len[i]) != 0)
+        if (listen_one(s, &a.ss[i], a.len[i], flags) != 0)
             err = errno;
     }
     if (s->fd < 0) {

@@ -810,3 +810,41 @@ diesel__platform_dlopen_at(int dirfd, const char *name, const char *path,
     }
     return h;
 }
+
+/* No eventfd: a pipe, written and read 8 bytes at a time, as an eventfd
+ * is.  pipe2 is not everywhere yet (macOS has none). */
+int
+diesel__platform_wakefd(int fds[2])
+{
+    if (pipe(fds) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK)
+            != 0 || fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+            int err = errno;
+            close(fds[0]);
+            close(fds[1]);
+            errno = err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* FreeBSD 12+ balances with SO_REUSEPORT_LB; its plain SO_REUSEPORT, as
+ * macOS's, OpenBSD's and NetBSD's, gives every connection to one socket
+ * (the last bound, or the first), which would leave the other loops
+ * idle: refused, so that the caller falls back on one acceptor. */
+int
+diesel__platform_reuseport(int fd)
+{
+#ifdef SO_REUSEPORT_LB
+    int one = 1;
+
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT_LB, &one, sizeof(one));
+#else
+    (void)fd;
+    errno = ENOTSUP;
+    return -1;
+#endif
+}

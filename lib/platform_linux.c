@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -899,4 +900,27 @@ diesel__platform_dlopen_at(int dirfd, const char *name, const char *path,
         snprintf(why, size, "%s", e != NULL ? e : "dlopen failed");
     }
     return h;
+}
+
+/* An eventfd: one descriptor, whose counter a write adds to and a read
+ * empties, so that any number of wakes costs one read. */
+int
+diesel__platform_wakefd(int fds[2])
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    fds[0] = fds[1] = fd;
+    return 0;
+}
+
+/* Linux spreads connections between SO_REUSEPORT sockets (by a hash of
+ * the peer's address and port) since 3.9. */
+int
+diesel__platform_reuseport(int fd)
+{
+    int one = 1;
+
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 }

@@ -36,6 +36,8 @@
 #define STACK_PAGES 16
 static unsigned stack_colour;    /* the next stack's (atomically) */
 
+/* Both found out by the first loop to need them, perhaps by two at once
+ * (the same answer): read and written atomically. */
 static size_t page_size;
 static int guard_madvise = -1;   /* -1 unknown, 1 works, 0 use mprotect */
 static uint64_t mapped_stacks;   /* figures for the console (atomically) */
@@ -44,9 +46,13 @@ static uint64_t mapped_bytes;
 size_t
 diesel__stack_page(void)
 {
-    if (page_size == 0)
-        page_size = (size_t)sysconf(_SC_PAGESIZE);
-    return page_size;
+    size_t page = __atomic_load_n(&page_size, __ATOMIC_RELAXED);
+
+    if (page == 0) {
+        page = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&page_size, page, __ATOMIC_RELAXED);
+    }
+    return page;
 }
 
 static size_t
@@ -61,19 +67,20 @@ install_guard(void *base, size_t len)
     /* DIESEL_STACK_GUARD=mprotect: a debugger's core dump (gcore) reads
      * each mapping whole and drops one that has a guard region in it, and
      * with it every green thread's record; mprotect'd guard pages are
-     * mappings of their own, which it skips (diesel_task(3)). */
-    if (guard_madvise < 0) {
+     * mappings of their own, which it skips (diesel_task(3)).  Loops on
+     * several threads may both look first: they decide alike. */
+    if (__atomic_load_n(&guard_madvise, __ATOMIC_RELAXED) < 0) {
         const char *e = getenv("DIESEL_STACK_GUARD");
 
         if (e != NULL && strcmp(e, "mprotect") == 0)
-            guard_madvise = 0;
+            __atomic_store_n(&guard_madvise, 0, __ATOMIC_RELAXED);
     }
-    if (guard_madvise != 0) {
+    if (__atomic_load_n(&guard_madvise, __ATOMIC_RELAXED) != 0) {
         if (diesel__platform_guard(base, len) == 0) {
-            guard_madvise = 1;
+            __atomic_store_n(&guard_madvise, 1, __ATOMIC_RELAXED);
             return 0;
         }
-        guard_madvise = 0;
+        __atomic_store_n(&guard_madvise, 0, __ATOMIC_RELAXED);
     }
     return mprotect(base, len, PROT_NONE);
 }
@@ -202,5 +209,5 @@ diesel__stack_stats(struct diesel__stack_stats *s)
 {
     s->mapped = __atomic_load_n(&mapped_stacks, __ATOMIC_RELAXED);
     s->bytes = __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED);
-    s->guard_madvise = guard_madvise == 1;
+    s->guard_madvise = __atomic_load_n(&guard_madvise, __ATOMIC_RELAXED) == 1;
 }

@@ -1,13 +1,14 @@
 /*
  * switch.c: choosing the context switch at run time (see switch.h).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "switch.h"
 
 int diesel__switch_fast;
-static int decided;
+static pthread_once_t decided = PTHREAD_ONCE_INIT;
 
 #if !defined(DIESEL__SWITCH_ASM)
 /* Only swapcontext is built in: there is nothing to choose. */
@@ -36,14 +37,11 @@ shadow_stack_on(void)
 }
 #endif
 
-void
-diesel__switch_init(void)
+static void
+decide(void)
 {
     const char *env;
 
-    if (decided)
-        return;
-    decided = 1;
 #ifdef DIESEL__SWITCH_ASM
     env = getenv("DIESEL_SWITCH");
     diesel__switch_fast = !shadow_stack_on() &&
@@ -52,6 +50,14 @@ diesel__switch_init(void)
     (void)env;
     diesel__switch_fast = 0;
 #endif
+}
+
+/* Once in the process, whichever loop starts first: loops on other OS
+ * threads read the choice after this returns. */
+void
+diesel__switch_init(void)
+{
+    pthread_once(&decided, decide);
 }
 
 const char *

@@ -351,7 +351,8 @@ START_TEST(echo_usage_and_listen_errors_are_clear)
 
     ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/echo -h 2>&1",
         t_dir()), 2);
-    ck_assert_ptr_nonnull(strstr(out, "usage: echo [[HOST:]PORT | PATH]"));
+    ck_assert_ptr_nonnull(strstr(out,
+        "usage: echo [-t N] [[HOST:]PORT | PATH]"));
     ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/echo "
         "999.1.1.1:80 2>&1", t_dir()), 1);
     ck_assert_ptr_nonnull(strstr(out, "{echo} ERROR:cannot listen on "
@@ -594,7 +595,7 @@ END_TEST
 
 /*
  * A body that comes one byte every 100 ms would never trip a timeout per
- * receive; the request's deadline (-t, 1 s here) ends it with 408.  So
+ * receive; the request's deadline (-d, 1 s here) ends it with 408.  So
  * does a head that stops half way.
  */
 START_TEST(httphello_request_deadline_ends_a_slow_body_with_408)
@@ -605,7 +606,7 @@ START_TEST(httphello_request_deadline_ends_a_slow_body_with_408)
     size_t n = 0;
     int64_t t0, end;
 
-    start_opt(&s, "httphello", "-t", "1000", "127.0.0.1:0");
+    start_opt(&s, "httphello", "-d", "1000", "127.0.0.1:0");
     fd = dial(s.port);
     t0 = t_now_ms();
     say(fd, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
@@ -636,12 +637,12 @@ START_TEST(httphello_request_deadline_ends_a_slow_body_with_408)
     close(fd);
     ck_assert_msg(strncmp(out, "HTTP/1.1 408 ", 13) == 0, "got '%s'", out);
     /* And the option is checked. */
-    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -t 0 "
+    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -d 0 "
         "2>&1", t_dir()), 2);
-    ck_assert_ptr_nonnull(strstr(out, "usage: httphello [-t MS]"));
-    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -t "
+    ck_assert_ptr_nonnull(strstr(out, "usage: httphello [-t N] [-d MS]"));
+    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -d "
         "86400001 2>&1", t_dir()), 2);
-    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -t 5x "
+    ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/httphello -d 5x "
         "2>&1", t_dir()), 2);
     stop(&s, SIGTERM);
 }
@@ -1044,6 +1045,158 @@ START_TEST(collect_reports_each_service_and_a_silent_one_in_time)
 }
 END_TEST
 
+/* ---- -t N: many loops (examples/cores.h) ------------------------------ */
+
+/* C of the "loop K of N: C connections" line in log, -1 if none. */
+static long
+loop_conns(const char *log, int k, int n)
+{
+    char want[64];
+    const char *at;
+
+    snprintf(want, sizeof(want), "loop %d of %d: ", k, n);
+    at = strstr(log, want);
+    return at != NULL ? atol(at + strlen(want)) : -1;
+}
+
+/* count connections, one at a time, each echoing its own line. */
+static void
+echo_many(int port, int count)
+{
+    char line[64];
+
+    for (int i = 0; i < count; i++) {
+        int fd = dial(port);
+
+        snprintf(line, sizeof(line), "line %d of %d\n", i, count);
+        say(fd, line);
+        expect_within(fd, line, t_slow(5000));
+        close(fd);
+    }
+}
+
+/* The loops' counts add up to total, and each loop had at least min. */
+static void
+spread(const char *log, int n, long total, long min)
+{
+    long sum = 0;
+
+    for (int k = 1; k <= n; k++) {
+        long c = loop_conns(log, k, n);
+
+        ck_assert_msg(c >= min, "loop %d of %d served %ld: %s", k, n, c,
+            log);
+        sum += c;
+    }
+    ck_assert_msg(sum == total, "%ld connections of %ld: %s", sum, total,
+        log);
+}
+
+START_TEST(echo_with_two_loops_spreads_connections_over_both_losing_none)
+{
+    struct service s;
+    const char *log;
+
+    start_opt(&s, "echo", "-t", "2", "127.0.0.1:0");
+    ck_assert_ptr_nonnull(strstr(s.log,
+        "2 loops on 2 threads, each accepting on its own socket"));
+    /* The kernel hashes each connection's address and port: 200 of them
+     * all on one socket would be a 2^-199 chance. */
+    echo_many(s.port, 200);
+    log = stop(&s, SIGTERM);
+    spread(log, 2, 200, 1);
+}
+END_TEST
+
+START_TEST(echo_with_three_loops_falls_back_to_one_acceptor_round_robin)
+{
+    struct service s;
+    const char *log;
+
+    /* As on a system whose SO_REUSEPORT does not balance. */
+    setenv("DIESEL_REUSEPORT", "0", 1);
+    start_opt(&s, "echo", "-t", "3", "127.0.0.1:0");
+    unsetenv("DIESEL_REUSEPORT");
+    ck_assert_ptr_nonnull(strstr(s.log, "127.0.0.1:0 cannot be shared by 3 "
+        "loops (Operation not supported): one acceptor hands connections "
+        "to the others"));
+    ck_assert_ptr_nonnull(strstr(s.log, "3 loops on 3 threads, one "
+        "acceptor"));
+    echo_many(s.port, 90);
+    log = stop(&s, SIGTERM);
+    spread(log, 3, 90, 30);
+}
+END_TEST
+
+START_TEST(examples_refuse_a_bad_loop_count)
+{
+    static const char *const names[] = { "echo", "httphello", "redisping" };
+    char out[1024];
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/%s -t 0 "
+            "2>&1", t_dir(), names[i]), 2);
+        ck_assert_msg(strstr(out, "[-t N]") != NULL, "%s", out);
+        ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/%s -t 65 "
+            "2>&1", t_dir(), names[i]), 2);
+        ck_assert_int_eq(sh(out, sizeof(out), "%s/../examples/%s -t x "
+            "2>&1", t_dir(), names[i]), 2);
+    }
+}
+END_TEST
+
+START_TEST(httphello_with_two_loops_answers_every_request_on_both)
+{
+    struct service s;
+    char out[4096];
+    const char *log;
+
+    start_opt(&s, "httphello", "-t", "2", "127.0.0.1:0");
+    for (int i = 0; i < 100; i++) {
+        answer(s.port, "GET / HTTP/1.0\r\n\r\n", out, sizeof(out));
+        ck_assert_msg(strstr(out, "Hello, World!\n") != NULL, "%s", out);
+    }
+    /* And wrk's keep-alive connections, with no error. */
+    ck_assert_int_eq(sh(out, sizeof(out), "timeout 20 wrk -t 1 -c 20 -d 1 "
+        "http://127.0.0.1:%d/ 2>&1", s.port), 0);
+    ck_assert_msg(strstr(out, "Socket errors") == NULL &&
+        strstr(out, "Non-2xx") == NULL, "wrk: %s", out);
+    log = stop(&s, SIGTERM);
+    ck_assert_int_gt(loop_conns(log, 1, 2), 0);
+    ck_assert_int_gt(loop_conns(log, 2, 2), 0);
+    ck_assert_int_ge(loop_conns(log, 1, 2) + loop_conns(log, 2, 2), 120);
+}
+END_TEST
+
+START_TEST(redisping_with_two_loops_shares_its_keys_and_survives_benchmark)
+{
+    struct service s;
+    char out[8192];
+    const char *log;
+
+    start_opt(&s, "redisping", "-t", "2", "127.0.0.1:0");
+    ck_assert_int_eq(sh(out, sizeof(out), "timeout 10 redis-cli -p %d set "
+        "shared yes", s.port), 0);
+    ck_assert_str_eq(out, "OK\n");
+    /* Forty connections, over both loops: each finds the key. */
+    for (int i = 0; i < 40; i++) {
+        int fd = dial(s.port);
+
+        say(fd, "GET shared\r\n");
+        expect(fd, "$3\r\nyes\r\n");
+        close(fd);
+    }
+    ck_assert_int_eq(sh(out, sizeof(out), "timeout 60 redis-benchmark "
+        "-p %d -c 20 -n 5000 -P 16 -t ping_inline,set,get -q 2>&1",
+        s.port), 0);
+    ck_assert_msg(strstr(out, "SET: ") != NULL && strstr(out, "GET: ") !=
+        NULL && strstr(out, "rror") == NULL, "redis-benchmark: %s", out);
+    log = stop(&s, SIGTERM);
+    ck_assert_int_gt(loop_conns(log, 1, 2), 0);
+    ck_assert_int_gt(loop_conns(log, 2, 2), 0);
+}
+END_TEST
+
 Suite *
 diesel_examples_suite(void)
 {
@@ -1059,6 +1212,19 @@ diesel_examples_suite(void)
     tcase_add_test(tc, redisping_answers_redis_cli);
     tcase_add_test(tc, redisping_survives_redis_benchmark_pipelined);
     tcase_add_test(tc, chat_relays_lines_and_survives_a_reader_that_stops);
+    suite_add_tcase(s, tc);
+
+    /* -t N: many loops (issue 13). */
+    tc = tcase_create("cores");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc,
+        echo_with_two_loops_spreads_connections_over_both_losing_none);
+    tcase_add_test(tc,
+        echo_with_three_loops_falls_back_to_one_acceptor_round_robin);
+    tcase_add_test(tc, examples_refuse_a_bad_loop_count);
+    tcase_add_test(tc, httphello_with_two_loops_answers_every_request_on_both);
+    tcase_add_test(tc,
+        redisping_with_two_loops_shares_its_keys_and_survives_benchmark);
     suite_add_tcase(s, tc);
 
     /* The fleet's collector: a case of its own, to run it alone. */

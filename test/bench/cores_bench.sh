@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# cores_bench.sh: the examples with one loop (-t 1) and two (-t 2) side by
+# side: examples/echo under test/bench/echo_load (-c 100, 64-byte round
+# trips) and examples/redisping under redis-benchmark (-c 50, PING_INLINE,
+# SET and GET, -P 1 and -P 16).  Throughput, and the server's CPU time per
+# request (utime + stime of all its threads over the run, warm-up
+# included, from /proc).
+#
+# This machine has two CPUs and the load generator needs one, so both
+# servers run on CPU 0 and the load on CPU 1: two loops cannot go faster
+# here, and the figure that matters is CPU per request, -t 2 against -t 1
+# (the goal: no more than 1.1x), and that nothing is lost (echo_load's
+# errors, every connection counted by the loops, redis-benchmark's
+# completed requests).  With CORES_PIN=0 nothing is pinned.  Each line is
+# measured CORES_REPS times (default 3), -t 1 and -t 2 taking turns, and
+# the best of each is printed: timed figures on a shared machine are
+# noisy (20% from one run to the next is common).
+#
+#   test/bench/cores_bench.sh [SECONDS] [REQUESTS]   (default 3 s, 100000)
+set -u
+cd "$(dirname "$0")/../.."
+secs=${1:-3}
+n=${2:-100000}
+reps=${CORES_REPS:-3}
+B=test/bench
+hz=$(getconf CLK_TCK)
+pin_srv=(); pin_cli=()
+if [ "${CORES_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] &&
+    command -v taskset >/dev/null; then
+    pin_srv=(taskset -c 0); pin_cli=(taskset -c 1)
+fi
+if [ ! -x examples/echo ] || [ ! -x $B/echo_load ]; then
+    echo "cores benchmark skipped: examples/echo or $B/echo_load not built"
+    exit 0
+fi
+port=17400
+log=$(mktemp)
+trap 'rm -f "$log"; [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null' EXIT
+
+cpu_ticks() {   # utime + stime of a pid (all its threads), in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+start() {   # example loops -> spid, port
+    port=$((port + 1))
+    "${pin_srv[@]}" "examples/$1" -t "$2" "127.0.0.1:$port" >/dev/null \
+        2>"$log" &
+    spid=$!
+    for _ in $(seq 100); do
+        grep -q "listening on" "$log" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "examples/$1 -t $2 did not start: $(cat "$log")" >&2
+    return 1
+}
+
+# Stop it; the loops' connection counts from its log, "a+b".
+stop() {
+    kill "$spid" 2>/dev/null
+    wait "$spid" 2>/dev/null
+    spid=
+    sed -n 's/.*loop [0-9]* of [0-9]*: \([0-9]*\) connections.*/\1/p' \
+        "$log" | paste -sd+
+}
+
+min() { awk -v a="$1" -v b="${2:-$1}" 'BEGIN { print (a < b ? a : b) }'; }
+max() { awk -v a="$1" -v b="${2:-$1}" 'BEGIN { print (a > b ? a : b) }'; }
+
+declare -A rate cpu lost split
+
+# ---- echo ----------------------------------------------------------------
+conns=${CORES_CONNS:-100}
+for _ in $(seq "$reps"); do
+    for t in 1 2; do
+        start echo "$t" || continue
+        t0=$(cpu_ticks "$spid")
+        out=$("${pin_cli[@]}" $B/echo_load -c "$conns" -d "$secs" -w 1 \
+            "127.0.0.1:$port")
+        t1=$(cpu_ticks "$spid")
+        counts=$(stop)
+        r=$(sed -n 's/.*rtt_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
+        all=$(sed -n 's/.*rtt_total=\([0-9]*\).*/\1/p' <<<"$out")
+        errs=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$out")
+        c=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="${all:-0}" \
+            'BEGIN { if (n > 0) printf "%.3f", t / hz * 1e6 / n; else print 99 }')
+        rate[echo$t]=$(max "${r:-0}" "${rate[echo$t]:-}")
+        cpu[echo$t]=$(min "$c" "${cpu[echo$t]:-}")
+        # Lost: errors, or connections the loops did not all count.
+        [ -z "$counts" ] && counts=$conns
+        served=$(( counts ))
+        [ "$t" = 1 ] && served=$conns   # one loop logs no count
+        lost[echo$t]=$(( ${lost[echo$t]:-0} + ${errs:-1} + conns - served ))
+        split[echo$t]=$counts
+    done
+done
+
+printf 'examples/echo -t 1 and -t 2: echo_load -c %s, 64-byte round trips, %s s after 1 s warm-up; best of %s taking turns\n' \
+    "$conns" "$secs" "$reps"
+if [ ${#pin_srv[@]} -gt 0 ]; then
+    echo "server on CPU 0 (both loops of -t 2 as well), load on CPU 1"
+fi
+printf '%-18s %11s %11s %12s %12s %6s %5s  %s\n' test "rtt/s -t 1" \
+    "rtt/s -t 2" "cpu_us -t 1" "cpu_us -t 2" ratio lost "per loop (-t 2)"
+printf '%-18s %11d %11d %12s %12s %5.2fx %5d  %s\n' "echo 64 B" \
+    "${rate[echo1]:-0}" "${rate[echo2]:-0}" "${cpu[echo1]:--}" \
+    "${cpu[echo2]:--}" \
+    "$(awk -v a="${cpu[echo2]:-0}" -v b="${cpu[echo1]:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
+    $(( ${lost[echo1]:-0} + ${lost[echo2]:-0} )) "${split[echo2]:--}"
+
+# ---- redis-benchmark ---------------------------------------------------------
+if ! command -v redis-benchmark >/dev/null || [ ! -x examples/redisping ]; then
+    echo "redis part skipped: redis-benchmark (Debian: redis-tools) or examples/redisping missing"
+    exit 0
+fi
+# pipeline test -> "rps cpu_us_per_request completed"
+measure() {
+    local t0 t1 out rps done
+    t0=$(cpu_ticks "$spid")
+    out=$("${pin_cli[@]}" redis-benchmark -p "$port" -c 50 -n "$3" -P "$1" \
+        -t "$2" --csv 2>/dev/null)
+    t1=$(cpu_ticks "$spid")
+    rps=$(awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }' <<<"$out")
+    # redis-benchmark prints its line only once every request was answered.
+    done=0; [ -n "$rps" ] && done=$3
+    awk -v r="${rps:-0}" -v t=$((t1 - t0)) -v hz="$hz" -v n="$3" -v d="$done" \
+        'BEGIN { printf "%.0f %.3f %d\n", r, t / hz * 1e6 / n, d }'
+}
+
+printf '\nexamples/redisping -t 1 and -t 2: redis-benchmark -c 50 -n %s (%s at -P 16); best of %s taking turns\n' \
+    "$n" $((n * 8)) "$reps"
+printf '%-18s %11s %11s %12s %12s %6s %5s\n' test "req/s -t 1" \
+    "req/s -t 2" "cpu_us -t 1" "cpu_us -t 2" ratio lost
+for p in 1 16; do
+    nn=$n
+    [ "$p" = 16 ] && nn=$((n * 8))
+    for test in ping_inline set get; do
+        k=$test$p
+        for _ in $(seq "$reps"); do
+            for t in 1 2; do
+                start redisping "$t" || continue
+                read -r r c d < <(measure "$p" "$test" "$nn")
+                stop >/dev/null
+                rate[$k$t]=$(max "$r" "${rate[$k$t]:-}")
+                cpu[$k$t]=$(min "$c" "${cpu[$k$t]:-}")
+                lost[$k]=$(( ${lost[$k]:-0} + nn - d ))
+            done
+        done
+        printf '%-18s %11d %11d %12s %12s %5.2fx %5d\n' \
+            "$(tr a-z A-Z <<<"$test") -P $p" "${rate[${k}1]:-0}" \
+            "${rate[${k}2]:-0}" "${cpu[${k}1]:--}" "${cpu[${k}2]:--}" \
+            "$(awk -v a="${cpu[${k}2]:-0}" -v b="${cpu[${k}1]:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
+            "${lost[$k]}"
+    done
+done
+cat <<'EOF'
+(cpu_us: the server's CPU time per request, all its threads, from
+/proc ticks (10 ms: short runs are coarse); ratio: -t 2 over -t 1, the
+goal at most 1.1x; lost: requests or connections that did not complete.
+With more cores, each loop would need a CPU of its own and the load
+generator more than one (echo_load instances or redis-benchmark
+--threads on other CPUs) for -t 2 to show throughput scaling.)
+EOF
