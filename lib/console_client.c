@@ -293,6 +293,90 @@ diesel_console_client_send(struct diesel_console_client *c,
 }
 
 int
+diesel_console_client_parse(const char *line, size_t len, const char **text,
+    size_t *tlen)
+{
+    static const struct {
+        const char *word;   /* with the space that ends it */
+        size_t n;
+        int kind;
+        int bare;           /* may come without a space and text */
+    } kinds[] = {
+        { "| ", 2, DIESEL_CONSOLE_LINE_OUTPUT, 1 },
+        { "OK ", 3, DIESEL_CONSOLE_LINE_OK, 1 },
+        { "ERR ", 4, DIESEL_CONSOLE_LINE_ERR, 1 },
+        { "BUSY ", 5, DIESEL_CONSOLE_LINE_BUSY, 0 },
+        { "STUCK ", 6, DIESEL_CONSOLE_LINE_STUCK, 0 },
+    };
+
+    *text = line + len;
+    *tlen = 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        size_t w = kinds[i].n - 1;
+
+        if (len < w || memcmp(line, kinds[i].word, w) != 0)
+            continue;
+        if (len == w && kinds[i].bare)
+            return kinds[i].kind;
+        /* "OK" is OK alone: "OK then" is no reply line. */
+        if (len > w && line[w] == ' ' &&
+            kinds[i].kind != DIESEL_CONSOLE_LINE_OK) {
+            *text = line + w + 1;
+            *tlen = len - w - 1;
+            return kinds[i].kind;
+        }
+        return DIESEL_CONSOLE_LINE_BAD;
+    }
+    return DIESEL_CONSOLE_LINE_BAD;
+}
+
+int
+diesel_console_client_explain(pid_t pid, const char *line, size_t len,
+    char *buf, size_t size)
+{
+    const char *text;
+    size_t tn;
+    long long v;
+
+    switch (diesel_console_client_parse(line, len, &text, &tn)) {
+    case DIESEL_CONSOLE_LINE_BUSY:
+        snprintf(buf, size, "PID %ld refused the session: busy, with %lld "
+            "console sessions open already (its most); try again once one "
+            "ends", (long)pid, strtoll(text, NULL, 10));
+        return EBUSY;
+    case DIESEL_CONSOLE_LINE_STUCK:
+        v = strtoll(text, NULL, 10);
+        if (v < 0)
+            v = 0;
+        snprintf(buf, size, "the loop of PID %ld is stuck (no turn for "
+            "%lld.%03lld s): the report above says which green thread "
+            "holds it", (long)pid, v / 1000, v % 1000);
+        return EDEADLK;
+    case DIESEL_CONSOLE_LINE_ERR:
+        /* What a service says as it closes a session it will not serve. */
+        snprintf(buf, size, "PID %ld ended the session: %.900s", (long)pid,
+            text);
+        return ECONNRESET;
+    case DIESEL_CONSOLE_LINE_BAD:
+        snprintf(buf, size, "PID %ld broke the console protocol (not a reply "
+            "line: \"%.60s\"): the session is over", (long)pid, line);
+        return EPROTO;
+    default:
+        snprintf(buf, size, "PID %ld broke the console protocol (a line when "
+            "no reply was due: \"%.60s\"): the session is over", (long)pid,
+            line);
+        return EPROTO;
+    }
+}
+
+int
+diesel_console_client_pending(const struct diesel_console_client *c)
+{
+    return c->buf != NULL &&
+        memchr(c->buf + c->off, '\n', c->len - c->off) != NULL;
+}
+
+int
 diesel_console_client_run(struct diesel_console_client *c, const char *line,
     char **reply, size_t *len, int64_t timeout_ms)
 {
@@ -310,55 +394,46 @@ diesel_console_client_run(struct diesel_console_client *c, const char *line,
         err = errno;
         goto done;
     }
-    for (;;) {
-        char *l, *text = NULL;
-        size_t ln, tn = 0;
-        int r = conn_getline(c, deadline, &l, &ln);
+    while (st < 0) {
+        char *l;
+        const char *text;
+        size_t ln, tn;
+        int r = conn_getline(c, deadline, &l, &ln), kind;
 
         if (r <= 0) {
             err = r < 0 ? errno : ECONNRESET;
             goto done;
         }
-        if (l[0] == '|' && (l[1] == ' ' || l[1] == '\0')) {
-            text = l[1] ? l + 2 : l + 1;
-            tn = l[1] ? ln - 2 : 0;
-        } else if (strcmp(l, "OK") == 0) {
+        kind = diesel_console_client_parse(l, ln, &text, &tn);
+        if (kind == DIESEL_CONSOLE_LINE_OK) {
             st = 0;
-        } else if (strncmp(l, "ERR", 3) == 0 &&
-            (l[3] == ' ' || l[3] == '\0')) {
+            continue;
+        }
+        if (kind == DIESEL_CONSOLE_LINE_ERR) {
             st = 1;
-            text = l[3] ? l + 4 : l + 3;
-            tn = strlen(text);
-        } else if (strncmp(l, "BUSY ", 5) == 0) {
-            err = EBUSY;
-            goto done;
-        } else if (strncmp(l, "STUCK ", 6) == 0) {
-            err = EDEADLK;
-            goto done;
-        } else {
-            err = EPROTO;
-            goto done;
-        }
-        if (text != NULL) {
-            if (n + tn + 2 > cap) {
-                char *b;
+        } else if (kind != DIESEL_CONSOLE_LINE_OUTPUT) {
+            char why[8];
 
-                while (n + tn + 2 > cap)
-                    cap *= 2;
-                b = realloc(out, cap);
-                if (b == NULL) {
-                    err = ENOMEM;
-                    goto done;
-                }
-                out = b;
-            }
-            memcpy(out + n, text, tn);
-            n += tn;
-            out[n++] = '\n';
-            out[n] = '\0';
+            err = diesel_console_client_explain(c->pid, l, ln, why,
+                sizeof(why));
+            goto done;
         }
-        if (st >= 0)
-            break;
+        if (n + tn + 2 > cap) {
+            char *b;
+
+            while (n + tn + 2 > cap)
+                cap *= 2;
+            b = realloc(out, cap);
+            if (b == NULL) {
+                err = ENOMEM;
+                goto done;
+            }
+            out = b;
+        }
+        memcpy(out + n, text, tn);
+        n += tn;
+        out[n++] = '\n';
+        out[n] = '\0';
     }
 done:
     if (st < 0) {
@@ -408,6 +483,20 @@ diesel_console_client_close(struct diesel_console_client *c)
 
 /* ---- The attach ---------------------------------------------------------- */
 
+/* The refusal of a process not proven a service, with the caller's hint
+ * of how to list those that are. */
+static int
+not_proven(struct diesel_console_client *c, const char *why)
+{
+    const char *hint = c->o != NULL ? c->o->list_hint : NULL;
+
+    return fail(c, ENOTSUP, "PID %ld (%s) is not proven to be a libdiesel "
+        "service with its console installed (%s); not signalled%s%s%s",
+        (long)c->pid, c->comm, why, hint != NULL ? ".  Check with `" : "",
+        hint != NULL ? hint : "", hint != NULL ? "`, which lists the "
+        "services that can be attached to" : "");
+}
+
 /*
  * Open the target user's private directory and check it through the
  * descriptor: every later step (the advertisement, the sweep, the bind,
@@ -448,12 +537,13 @@ check_dir(struct diesel_console_client *c)
     default:
         break;
     }
-    if (errno == ENOENT)
-        return fail(c, ENOTSUP, "PID %ld (%s) is not proven to be "
-            "a libdiesel service with its console installed (no "
-            "rendezvous directory %s: it has advertised no console); "
-            "not signalled.  Check with `dconsole -l`, which lists the "
-            "services that can be attached to", (long)c->pid, c->comm, dir);
+    if (errno == ENOENT) {
+        char why[PATH_MAX + 64];
+
+        snprintf(why, sizeof(why), "no rendezvous directory %s: it has "
+            "advertised no console", dir);
+        return not_proven(c, why);
+    }
     return fail(c, sys_err(errno), "rendezvous directory %s: %s", dir,
         strerror(errno));
 }
@@ -510,8 +600,8 @@ read_advert(int dfd, pid_t pid, uid_t uid, uint64_t *start, int *signo,
 /* p is proven a libdiesel service with the console on signo: its
  * advertisement is in dfd and names its start time.  0, or -1 with why. */
 static int
-proven(int dfd, const struct diesel__proc *p, int signo, char *why,
-    size_t size)
+proven(int dfd, const struct diesel__proc *p, int signo, const char *hint,
+    char *why, size_t size)
 {
     uint64_t start;
     int sig;
@@ -527,9 +617,12 @@ proven(int dfd, const struct diesel__proc *p, int signo, char *why,
     if (sig != signo) {
         char want[32], have[32];
 
-        snprintf(why, size, "its console listens for %s, not %s: use -s %d",
+        int n = snprintf(why, size, "its console listens for %s, not %s",
             diesel_signal_name(sig, have, sizeof(have)),
-            diesel_signal_name(signo, want, sizeof(want)), sig);
+            diesel_signal_name(signo, want, sizeof(want)));
+
+        if (hint != NULL && n >= 0 && (size_t)n < size)
+            snprintf(why + n, size - (size_t)n, ": use %s %d", hint, sig);
         return -1;
     }
     return 0;
@@ -625,10 +718,14 @@ listen_at(struct diesel_console_client *c, int *lfd)
     umask(old);
     if (r != 0) {
         close(fd);
-        if (err == ENAMETOOLONG)
+        if (err == ENAMETOOLONG) {
+            const char *hint = c->o->dir_hint;
+
             return fail(c, ENAMETOOLONG, "socket path %s/%s is too long: "
-                "use a shorter directory (-d or DIESEL_CONSOLE_DIR)", dir,
-                c->sock_name);
+                "use a shorter directory (%s%sDIESEL_CONSOLE_DIR)", dir,
+                c->sock_name, hint != NULL ? hint : "",
+                hint != NULL ? " or " : "");
+        }
         return fail(c, sys_err(err), "bind %s/%s: %s", dir, c->sock_name,
             strerror(err));
     }
@@ -807,21 +904,19 @@ accept_target(struct diesel_console_client *c, int lfd, int32_t nonce,
         if (version != 1) {
             drop(c);
             return fail(c, EPROTO, "PID %ld speaks console protocol "
-                "version %ld; this dconsole speaks version 1",
+                "version %ld, not version 1",
                 (long)c->pid, version);
         }
         return 0;
     }
 }
 
+/* The sentence for a line that ends the attach, kept for the caller. */
 static int
-busy(struct diesel_console_client *c, const char *line)
+ended(struct diesel_console_client *c, const char *line, size_t n)
 {
-    long n = strtol(line + 5, NULL, 10);
-
-    return fail(c, EBUSY, "PID %ld refused the session: busy, with %ld "
-        "console sessions open already (its most); try again once one "
-        "ends", (long)c->pid, n);
+    return diesel_console_client_explain(c->pid, line, n, c->why,
+        c->why_size);
 }
 
 /*
@@ -845,7 +940,7 @@ stuck_report(struct diesel_console_client *c)
         size_t n;
 
         if (conn_getline(c, diesel_now() + 1000, &line, &n) > 0)
-            return busy(c, line);
+            return ended(c, line, n);
         return 0;   /* the rest of the line never came: the session says */
     }
     if (c->len - c->off < 1 || (p[0] != '|' &&
@@ -854,7 +949,8 @@ stuck_report(struct diesel_console_client *c)
     deadline = deadline_of(c->timeout_ms);
     for (;;) {
         char *line;
-        size_t n;
+        const char *text;
+        size_t n, tn;
         int r = conn_getline(c, deadline, &line, &n);
 
         if (r < 0 && errno == ECANCELED)
@@ -863,26 +959,15 @@ stuck_report(struct diesel_console_client *c)
             return fail(c, EDEADLK, "the loop of PID %ld is stuck: its "
                 "report was cut short (%s)", (long)c->pid,
                 r < 0 ? strerror(errno) : "end of file");
-        if (line[0] == '|' && (line[1] == ' ' || line[1] == '\0')) {
-            const char *text = line[1] ? line + 2 : line + 1;
-
+        if (diesel_console_client_parse(line, n, &text, &tn) ==
+            DIESEL_CONSOLE_LINE_OUTPUT) {
             if (c->o->notice != NULL)
-                c->o->notice(c->o->arg, DIESEL_CONSOLE_REPORT, text,
-                    line[1] ? n - 2 : 0);
+                c->o->notice(c->o->arg, DIESEL_CONSOLE_REPORT, text, tn);
             continue;
         }
-        if (strncmp(line, "STUCK ", 6) == 0) {
-            long long ms = strtoll(line + 6, NULL, 10);
-
-            if (ms < 0)
-                ms = 0;
-            return fail(c, EDEADLK, "the loop of PID %ld is stuck (no turn "
-                "for %lld.%03lld s): the report above says which green "
-                "thread holds it", (long)c->pid, ms / 1000, ms % 1000);
-        }
-        return fail(c, EPROTO, "PID %ld broke the console protocol (%s: "
-            "\"%.60s\"): the session is over", (long)c->pid,
-            "not a reply line", line);
+        /* STUCK ends the report; anything else breaks the protocol. */
+        r = ended(c, line, n);
+        return r == ECONNRESET ? EPROTO : r;
     }
 }
 
@@ -966,13 +1051,14 @@ prove(struct diesel_console_client *c, pid_t pid)
         return st;
     /* Catching the signal proves nothing (shells and debuggers do): only
      * the advertisement, tied to this process's start time, does. */
-    if (proven(c->dfd, &p, c->signo, why, sizeof(why)) != 0) {
+    if (proven(c->dfd, &p, c->signo, c->o->signal_hint, why,
+        sizeof(why)) != 0) {
+        char what[PATH_MAX + 640];
+
         sweep(c->dfd, c->signo);    /* a stale one of its pid too */
-        return fail(c, ENOTSUP, "PID %ld (%s) is not proven to be a "
-            "libdiesel service with its console installed (%s/service-%ld: "
-            "%s); not signalled.  Check with `dconsole -l`, which lists the "
-            "services that can be attached to", (long)pid, c->comm, c->dir,
+        snprintf(what, sizeof(what), "%s/service-%ld: %s", c->dir,
             (long)pid, why);
+        return not_proven(c, what);
     }
     sweep(c->dfd, c->signo);
     return 0;
@@ -1085,7 +1171,7 @@ list_one(const struct diesel__proc *p, void *arg)
     if (diesel__console_rendezvous(p->uid, l->dir, c.dir,
         sizeof(c.dir)) != 0 || check_dir(&c) != 0)
         return 0;
-    ok = proven(c.dfd, p, l->signo, why, sizeof(why)) == 0;
+    ok = proven(c.dfd, p, l->signo, NULL, why, sizeof(why)) == 0;
     sweep(c.dfd, l->signo);
     close(c.dfd);
     if (!ok)

@@ -88,10 +88,8 @@ enum {
     H_MORE,             /* output, or the end of a skipped reply */
     H_OK,
     H_ERR,
-    H_UNSOLICITED,      /* a line when no reply was due */
-    H_BAD,              /* not a reply line at all */
-    H_STUCK,            /* STUCK <ms>: the handler's report ended */
-    H_BUSY,             /* BUSY <n>: the app serves its most sessions */
+    H_ENDS,             /* it ends the session: a line when no reply was
+                           due, STUCK, BUSY, not a reply line at all */
 };
 
 #define PROMPT ">>> "
@@ -126,7 +124,7 @@ struct session {
     int64_t reply_id;       /* the reply green thread, 0 if none */
     int closed;             /* the app closed the session */
     int stopping;           /* a signal is stopping dconsole */
-    char *err;              /* the last ERR message (in buf) */
+    const char *err;        /* the last ERR message (in the line) */
     char **words;           /* what the app's help lists: for Tab */
     size_t nwords;
     size_t cap_words;
@@ -362,18 +360,22 @@ add_word(struct session *s, const char *text, size_t n)
 }
 
 /*
- * One line of a reply.  Replies come in order, so the first s->skip
- * replies to end are the ones Ctrl-C gave up on: their lines are dropped.
+ * One line of a reply, as the library reads it
+ * (diesel_console_client_parse).  Replies come in order, so the first
+ * s->skip replies to end are the ones Ctrl-C gave up on: their lines are
+ * dropped.
  */
 static int
 handle_line(struct session *s, char *line, size_t n)
 {
-    if (line[0] == '|' && (line[1] == ' ' || line[1] == '\0')) {
-        const char *text = line[1] ? line + 2 : line + 1;
-        size_t tn = line[1] ? n - 2 : 0;
+    const char *text;
+    size_t tn;
+    int kind = diesel_console_client_parse(line, n, &text, &tn);
 
-        if (s->owed == 0)
-            return H_UNSOLICITED;
+    if (s->owed == 0)
+        return H_ENDS;
+    switch (kind) {
+    case DIESEL_CONSOLE_LINE_OUTPUT:
         if (s->skip > 0)
             return H_MORE;
         if (s->collect) {
@@ -383,83 +385,43 @@ handle_line(struct session *s, char *line, size_t n)
             putc('\n', stdout);
         }
         return H_MORE;
-    }
-    if (strncmp(line, "STUCK ", 6) == 0)
-        return H_STUCK;
-    if (strncmp(line, "BUSY ", 5) == 0)
-        return H_BUSY;
-    if (strcmp(line, "OK") == 0 || strncmp(line, "ERR", 3) == 0) {
-        int ok = line[0] == 'O';
-
-        if (!ok && line[3] != ' ' && line[3] != '\0')
-            return H_BAD;
-        if (s->owed == 0) {
-            s->err = ok ? NULL : line + (line[3] ? 4 : 3);
-            return H_UNSOLICITED;
-        }
+    case DIESEL_CONSOLE_LINE_OK:
+    case DIESEL_CONSOLE_LINE_ERR:
         s->owed--;
         if (s->skip > 0) {
             s->skip--;
             return H_MORE;
         }
-        s->err = ok ? NULL : line + (line[3] ? 4 : 3);
-        return ok ? H_OK : H_ERR;
+        s->err = kind == DIESEL_CONSOLE_LINE_ERR ? text : NULL;
+        return kind == DIESEL_CONSOLE_LINE_OK ? H_OK : H_ERR;
+    default:
+        return H_ENDS;
     }
-    return H_BAD;
 }
 
-/* The app's handler answered instead of its loop: "STUCK <ms>" ended the
- * report, whose lines went to standard output. */
+/* A line that ends the session (BUSY, STUCK after the report, a line when
+ * no reply was due, garbage): the library's sentence is the message. */
 static int
-stuck(struct session *s, const char *line)
+ended(struct session *s, const char *line, size_t n)
 {
-    long long ms = strtoll(line + 6, NULL, 10);
+    int err = diesel_console_client_explain(s->pid, line, n, s->msg,
+        sizeof(s->msg));
 
     s->closed = 1;
-    s->stuck = 1;
-    if (ms < 0)
-        ms = 0;
-    return fail(s, ST_STUCK, "the loop of PID %ld is stuck (no turn for "
-        "%lld.%03lld s): the report above says which green thread holds it",
-        (long)s->pid, ms / 1000, ms % 1000);
-}
-
-/* "BUSY <n>" right after the greeting: the app serves n sessions
- * already, its most, and closes. */
-static int
-busy(struct session *s, const char *line)
-{
-    long n = strtol(line + 5, NULL, 10);
-
-    s->closed = 1;
-    return fail(s, ST_CLOSED, "PID %ld refused the session: busy, with %ld "
-        "console sessions open already (its most); try again once one "
-        "ends", (long)s->pid, n);
-}
-
-static int
-bad_line(struct session *s, int h, const char *line)
-{
-    if (h == H_STUCK)
-        return stuck(s, line);
-    if (h == H_BUSY)
-        return busy(s, line);
-    s->closed = 1;
-    if (h == H_UNSOLICITED && s->err != NULL)
-        return fail(s, ST_CLOSED, "PID %ld ended the session: %.900s",
-            (long)s->pid, s->err);
-    return fail(s, ST_CLOSED, "PID %ld broke the console protocol (%s: "
-        "\"%.60s\"): the session is over", (long)s->pid,
-        h == H_UNSOLICITED ? "a line when no reply was due" :
-        "not a reply line", line);
+    if (err == EDEADLK) {
+        s->stuck = 1;
+        return ST_STUCK;
+    }
+    return ST_CLOSED;
 }
 
 /* The next line of a reply, waiting as long as it takes.  What was
- * printed goes out first: a reply that streams (log follow) reaches a
- * pipe or a file as it comes, not at its end.  (A terminal is line
- * buffered already.  Not "only when no line is buffered": asking the
- * library without waiting reads what is readable without a turn of the
- * loop, and a long reply then kept Ctrl-C from being seen.) */
+ * printed goes out before a wait: a reply that streams (log follow)
+ * reaches a pipe or a file as it comes, not at its end, and a long one
+ * in full buffers, not a write per line.  (A terminal is line buffered
+ * already.  diesel_console_client_pending reads nothing: asking for a
+ * line without waiting would read what is readable without a turn of
+ * the loop, and a long reply then kept Ctrl-C from being seen.) */
 static int
 reply_line(struct session *s, char **line, size_t *n)
 {
@@ -467,7 +429,7 @@ reply_line(struct session *s, char **line, size_t *n)
 
     if (tty < 0)
         tty = isatty(STDOUT_FILENO);
-    if (!tty)
+    if (!tty && !diesel_console_client_pending(s->c))
         fflush(stdout);
     return diesel_console_client_line(s->c, line, n, -1);
 }
@@ -496,7 +458,7 @@ reply_task(void *arg)
             return RP_OK;
         if (h == H_ERR)
             return RP_ERR;
-        bad_line(s, h, line);   /* H_STUCK, H_BUSY too */
+        ended(s, line, n);
         return RP_CLOSED;
     }
 }
@@ -515,14 +477,13 @@ run_command(struct session *s, const char *cmd, size_t n)
 
         /* The app may have said why before it closed. */
         while (diesel_console_client_line(s->c, &last, &ln, 0) > 0) {
-            if (strncmp(last, "BUSY ", 5) == 0) {
-                busy(s, last);
-                return RP_CLOSED;
-            }
-            if (strncmp(last, "ERR ", 4) == 0 && s->owed == 0) {
-                s->closed = 1;
-                fail(s, ST_CLOSED, "PID %ld ended the session: %.900s",
-                    (long)s->pid, last + 4);
+            const char *text;
+            size_t tn;
+            int kind = diesel_console_client_parse(last, ln, &text, &tn);
+
+            if (kind == DIESEL_CONSOLE_LINE_BUSY ||
+                (kind == DIESEL_CONSOLE_LINE_ERR && s->owed == 0)) {
+                ended(s, last, ln);
                 return RP_CLOSED;
             }
         }
@@ -580,6 +541,9 @@ attach(struct session *s)
     ao.timeout_ms = (int64_t)(s->o->timeout * 1000.0 + 0.5);
     ao.notice = on_notice;
     ao.arg = s;
+    ao.list_hint = "dconsole -l";
+    ao.signal_hint = "-s";
+    ao.dir_hint = "-d";
     s->c = diesel_console_client_attach(s->pid, &ao, s->msg, sizeof(s->msg));
     err = errno;
     fflush(stdout);
@@ -631,7 +595,7 @@ watch_task(void *arg)
         }
         h = handle_line(s, line, n);
         if (h != H_MORE) {
-            bad_line(s, h, line);
+            ended(s, line, n);
             diesel_task_cancel(s->main_id);
             return 0;
         }
