@@ -91,6 +91,8 @@ struct job {
     size_t len;
     int found;              /* diesel_console_client_list saw pid */
     char comm[64];
+    const char *list_hint;  /* the attach's hints, NULL for none */
+    const char *signal_hint;
 };
 
 static void
@@ -118,6 +120,8 @@ job_attach(struct job *j)
     o.timeout_ms = j->timeout_ms;
     o.notice = on_notice;
     o.arg = j;
+    o.list_hint = j->list_hint;
+    o.signal_hint = j->signal_hint;
     j->c = diesel_console_client_attach(j->pid, &o, j->why, sizeof(j->why));
     j->err = j->c != NULL ? 0 : errno;
 }
@@ -263,7 +267,7 @@ START_TEST(client_refusals_have_an_errno_class_and_a_sentence)
     refused(bare.pid, 0, 1000, ENOTSUP, t_under_valgrind() ?
         "is not proven to be a libdiesel service" : "does not catch SIGTRAP");
     refused(app.pid, SIGUSR1, 1000, ENOTSUP, t_under_valgrind() ?
-        "its console listens for SIGTRAP, not SIGUSR1: use -s 5" :
+        "its console listens for SIGTRAP, not SIGUSR1); not signalled" :
         "does not catch SIGUSR1");
     /* Stopped: no answer, and the sentence says why. */
     ck_assert_int_eq(kill(app.pid, SIGSTOP), 0);
@@ -388,6 +392,135 @@ START_TEST(client_is_told_busy_past_the_most_sessions)
 }
 END_TEST
 
+/* The app's advertisement, rewritten to say signo (or removed: 0). */
+static void
+advert_set(pid_t pid, int signo)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/service-%ld",
+        getenv("DIESEL_CONSOLE_DIR"), (long)pid);
+    if (signo == 0) {
+        ck_assert_int_eq(unlink(path), 0);
+        return;
+    }
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "DIESEL-CONSOLE-SERVICE 1 pid=%ld start=%llu signal=%d\n",
+        (long)pid, t_proc_start_ticks(pid), signo);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Attach with or without hints; the sentence. */
+static void
+hinted(pid_t pid, const char *list, const char *sig, struct job *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->pid = pid;
+    j->timeout_ms = 1000;
+    j->list_hint = list;
+    j->signal_hint = sig;
+    ck_assert_int_eq(t_run(run_attach, j), 0);
+    ck_assert_msg(j->err == ENOTSUP, "%s: %s", strerror(j->err), j->why);
+}
+
+/* A library used by other tools names none of dconsole's flags: the
+ * caller's hints, when given, are the only way to say what to run. */
+START_TEST(client_sentences_name_no_tool_but_the_callers_hints)
+{
+    struct t_proc app;
+    struct job j;
+    char want[128];
+
+    rdv_setup();
+    app_start(&app, NULL);
+    /* It catches SIGTRAP, but says its console is on SIGUSR1. */
+    advert_set(app.pid, SIGUSR1);
+    hinted(app.pid, NULL, NULL, &j);
+    ck_assert_msg(strstr(j.why, "its console listens for SIGUSR1, not "
+        "SIGTRAP); not signalled") != NULL, "%s", j.why);
+    ck_assert_msg(strstr(j.why, "dconsole") == NULL &&
+        strstr(j.why, "use ") == NULL && strstr(j.why, "Check") == NULL,
+        "%s", j.why);
+    hinted(app.pid, "mytool list", "--sig", &j);
+    snprintf(want, sizeof(want), "not SIGTRAP: use --sig %d); not "
+        "signalled.  Check with `mytool list`, which lists the services "
+        "that can be attached to", SIGUSR1);
+    ck_assert_msg(strstr(j.why, want) != NULL, "%s", j.why);
+    /* No advertisement at all. */
+    advert_set(app.pid, 0);
+    hinted(app.pid, NULL, NULL, &j);
+    ck_assert_msg(strstr(j.why, "it has advertised no console); not "
+        "signalled") != NULL && strstr(j.why, "Check") == NULL, "%s", j.why);
+    hinted(app.pid, "mytool list", NULL, &j);
+    ck_assert_msg(strstr(j.why, "not signalled.  Check with `mytool list`")
+        != NULL, "%s", j.why);
+    app_stop(&app);
+}
+END_TEST
+
+/* One reader of the protocol's lines, for the library and any tool. */
+START_TEST(client_parse_tells_each_kind_of_line)
+{
+    static const struct {
+        const char *line;
+        int kind;
+        const char *text;
+    } cases[] = {
+        { "| hello there", DIESEL_CONSOLE_LINE_OUTPUT, "hello there" },
+        { "|", DIESEL_CONSOLE_LINE_OUTPUT, "" },
+        { "| ", DIESEL_CONSOLE_LINE_OUTPUT, "" },
+        { "|x", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "OK", DIESEL_CONSOLE_LINE_OK, "" },
+        { "OK then", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "OKAY", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "ERR no such command", DIESEL_CONSOLE_LINE_ERR, "no such command" },
+        { "ERR", DIESEL_CONSOLE_LINE_ERR, "" },
+        { "ERRx", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "BUSY 4", DIESEL_CONSOLE_LINE_BUSY, "4" },
+        { "BUSY", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "STUCK 1500", DIESEL_CONSOLE_LINE_STUCK, "1500" },
+        { "STUCKY 1", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "hello", DIESEL_CONSOLE_LINE_BAD, "" },
+    };
+    char buf[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *text;
+        size_t tn;
+        int k = diesel_console_client_parse(cases[i].line,
+            strlen(cases[i].line), &text, &tn);
+
+        ck_assert_msg(k == cases[i].kind, "\"%s\": %d", cases[i].line, k);
+        ck_assert_msg(tn == strlen(cases[i].text) &&
+            memcmp(text, cases[i].text, tn) == 0, "\"%s\": \"%.*s\"",
+            cases[i].line, (int)tn, text);
+    }
+    /* The sentences of the lines that end a session, written once. */
+    ck_assert_int_eq(diesel_console_client_explain(42, "BUSY 4", 6, buf,
+        sizeof(buf)), EBUSY);
+    ck_assert_str_eq(buf, "PID 42 refused the session: busy, with 4 console "
+        "sessions open already (its most); try again once one ends");
+    ck_assert_int_eq(diesel_console_client_explain(42, "STUCK 1500", 10,
+        buf, sizeof(buf)), EDEADLK);
+    ck_assert_str_eq(buf, "the loop of PID 42 is stuck (no turn for 1.500 "
+        "s): the report above says which green thread holds it");
+    ck_assert_int_eq(diesel_console_client_explain(42, "ERR bye", 7, buf,
+        sizeof(buf)), ECONNRESET);
+    ck_assert_str_eq(buf, "PID 42 ended the session: bye");
+    ck_assert_int_eq(diesel_console_client_explain(42, "| hi", 4, buf,
+        sizeof(buf)), EPROTO);
+    ck_assert_str_eq(buf, "PID 42 broke the console protocol (a line when "
+        "no reply was due: \"| hi\"): the session is over");
+    ck_assert_int_eq(diesel_console_client_explain(42, "hello", 5, buf,
+        sizeof(buf)), EPROTO);
+    ck_assert_str_eq(buf, "PID 42 broke the console protocol (not a reply "
+        "line: \"hello\"): the session is over");
+}
+END_TEST
+
 Suite *
 diesel_client_suite(void)
 {
@@ -401,6 +534,8 @@ diesel_client_suite(void)
     tcase_add_test(tc, client_another_users_service_is_not_permitted);
     tcase_add_test(tc, client_gets_the_stuck_report_through_its_callback);
     tcase_add_test(tc, client_is_told_busy_past_the_most_sessions);
+    tcase_add_test(tc, client_sentences_name_no_tool_but_the_callers_hints);
+    tcase_add_test(tc, client_parse_tells_each_kind_of_line);
     suite_add_tcase(s, tc);
     return s;
 }
