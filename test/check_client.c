@@ -460,6 +460,104 @@ START_TEST(client_sentences_name_no_tool_but_the_callers_hints)
 }
 END_TEST
 
+/* One attach and `echo <its pid>`, in a green thread of its own. */
+static int
+run_echo(void *arg)
+{
+    struct job *j = arg;
+    char cmd[64];
+
+    job_attach(j);
+    if (j->c == NULL)
+        return 0;
+    snprintf(cmd, sizeof(cmd), "echo pid %ld", (long)j->pid);
+    j->st = diesel_console_client_run(j->c, cmd, &j->reply, &j->len,
+        t_slow(5000));
+    diesel_console_client_close(j->c);
+    j->c = NULL;
+    return 0;
+}
+
+/*
+ * Both jobs at once: the service connects back to the one socket of this
+ * process in its directory, shared by the two attaches.  The first target
+ * is stopped (j[0].signo holds its pid) until both attaches have bound
+ * and signalled (their green threads run to their first wait before the
+ * sleep ends) and, for two services, until the second attach is over: a
+ * socket of each attach's own would be gone, or another's, by then.
+ */
+static int
+run_pair(void *arg)
+{
+    struct job *j = arg;
+    pid_t stopped = j[0].pid;
+    int64_t a = diesel_task_spawn("first", run_echo, &j[0], 0);
+    int64_t b = diesel_task_spawn("second", run_echo, &j[1], 0);
+
+    ck_assert(a > 0 && b > 0);
+    ck_assert_int_eq(diesel_sleep(1), 0);
+    if (j[1].pid != stopped)
+        ck_assert_int_eq(diesel_task_join(b, NULL, -1), 0);
+    ck_assert_int_eq(kill(stopped, SIGCONT), 0);
+    ck_assert_int_eq(diesel_task_join(a, NULL, -1), 0);
+    if (j[1].pid == stopped)
+        ck_assert_int_eq(diesel_task_join(b, NULL, -1), 0);
+    return 0;
+}
+
+static void
+pair(pid_t first, pid_t second)
+{
+    struct job j[2];
+    int st;
+
+    ck_assert_int_eq(kill(first, SIGSTOP), 0);
+    ck_assert_int_eq(waitpid(first, &st, WUNTRACED), first);
+    ck_assert(WIFSTOPPED(st));
+    memset(j, 0, sizeof(j));
+    j[0].pid = first;
+    j[1].pid = second;
+    for (int i = 0; i < 2; i++)
+        j[i].timeout_ms = t_slow(8000);
+    ck_assert_int_eq(t_run(run_pair, j), 0);
+    for (int i = 0; i < 2; i++) {
+        char want[64];
+
+        snprintf(want, sizeof(want), "pid %ld", (long)j[i].pid);
+        ck_assert_msg(j[i].err == 0, "attach %d: %s: %s", i,
+            strerror(j[i].err), j[i].why);
+        ck_assert_int_eq(j[i].st, 0);
+        ck_assert_msg(strstr(j[i].reply, want) != NULL, "%s", j[i].reply);
+        free(j[i].reply);
+    }
+}
+
+START_TEST(client_attaches_to_two_services_at_once)
+{
+    struct t_proc a, b;
+
+    rdv_setup();
+    app_start(&a, NULL);
+    app_start(&b, NULL);
+    pair(a.pid, b.pid);
+    app_stop(&b);
+    app_stop(&a);
+}
+END_TEST
+
+/* Two attaches to one service at once: each connection goes to the attach
+ * whose nonce its greeting echoes. */
+START_TEST(client_attaches_twice_to_one_service_at_once)
+{
+    struct t_proc a;
+
+    rdv_setup();
+    app_start(&a, NULL);
+    pair(a.pid, a.pid);
+    app_stop(&a);
+}
+END_TEST
+
 /* One reader of the protocol's lines, for the library and any tool. */
 START_TEST(client_parse_tells_each_kind_of_line)
 {
@@ -536,6 +634,8 @@ diesel_client_suite(void)
     tcase_add_test(tc, client_is_told_busy_past_the_most_sessions);
     tcase_add_test(tc, client_sentences_name_no_tool_but_the_callers_hints);
     tcase_add_test(tc, client_parse_tells_each_kind_of_line);
+    tcase_add_test(tc, client_attaches_to_two_services_at_once);
+    tcase_add_test(tc, client_attaches_twice_to_one_service_at_once);
     suite_add_tcase(s, tc);
     return s;
 }
