@@ -551,6 +551,12 @@ DIESEL_API void diesel_console_client_close(struct diesel_console_client *c);
 DIESEL_API int diesel_console_client_list(int signo, const char *dir,
     int (*fn)(const struct diesel_console_service *, void *), void *arg);
 
+/* src[0..n) escaped as the console escapes text from elsewhere
+ * (diesel-console(7)), appended to dst at *at (size bytes, left
+ * NUL-terminated; *at moves on): the input bytes consumed, fewer than n
+ * once dst is full (write it out, set *at to 0, go on). */
+DIESEL_API size_t diesel_console_escape(char *dst, size_t size, size_t *at,
+    const char *src, size_t n);
 /* "SIGTRAP" for SIGTRAP, "signal 40" for others, in buf. */
 DIESEL_API const char *diesel_signal_name(int signo, char *buf,
     size_t size);

@@ -1345,8 +1345,9 @@ out:
 struct listing {
     int signo;
     const char *dir;
-    int (*fn)(const struct diesel_console_service *, void *);
-    void *arg;
+    struct diesel_console_service *v;   /* those proven, to sort */
+    size_t n, cap;
+    int err;                /* ENOMEM: the walk stopped */
 };
 
 /* p is listed only if it is proven a service, as an attach would prove
@@ -1382,18 +1383,58 @@ list_one(const struct diesel__proc *p, void *arg)
     sv.uid = p->uid;
     sv.uptime = p->uptime;
     snprintf(sv.comm, sizeof(sv.comm), "%s", p->comm);
-    return l->fn(&sv, l->arg);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct diesel_console_service *v = realloc(l->v, cap * sizeof(*v));
+
+        if (v == NULL) {
+            l->err = ENOMEM;
+            return -1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = sv;
+    return 0;
 }
 
+static int
+by_pid(const void *a, const void *b)
+{
+    const struct diesel_console_service *x = a, *y = b;
+
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* In the order of their pids, whatever order the system walks them in:
+ * a tool prints the list as it comes. */
 int
 diesel_console_client_list(int signo, const char *dir,
     int (*fn)(const struct diesel_console_service *, void *), void *arg)
 {
     struct listing l;
+    int r;
 
+    memset(&l, 0, sizeof(l));
     l.signo = signo != 0 ? signo : SIGTRAP;
     l.dir = dir;
-    l.fn = fn;
-    l.arg = arg;
-    return diesel__platform_proc_each(l.signo, list_one, &l);
+    r = diesel__platform_proc_each(l.signo, list_one, &l);
+    if (r == 0 && l.err != 0) {
+        errno = l.err;
+        r = -1;
+    }
+    if (r == 0 && l.n > 0) {
+        qsort(l.v, l.n, sizeof(*l.v), by_pid);
+        for (size_t i = 0; i < l.n && fn(&l.v[i], arg) == 0; i++)
+            ;
+    }
+    if (r != 0) {
+        int err = errno;
+
+        free(l.v);
+        errno = err;
+        return r;
+    }
+    free(l.v);
+    return 0;
 }

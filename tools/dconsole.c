@@ -208,87 +208,33 @@ warn(const char *fmt, ...)
         free(text);
 }
 
-/* A valid UTF-8 sequence at s (not a C1 control): its length, else 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-        if (c == 0xc2)
-            lo = 0xa0;  /* U+0080..U+009F are C1 controls */
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;  /* no surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < need || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    }
-    return need;
-}
-
 /*
  * Write what came from the app so that it cannot drive the terminal: the
  * app escapes control bytes already (diesel-console(7)), but root may be
  * attached to a user's process, and that user should not get to send
- * escape sequences to root's terminal.  Tabs and valid UTF-8 pass; any
- * other byte below 0x20, 0x7f, C1 controls and invalid UTF-8 become \xHH
- * (the rule of lib/escape.c).  Every byte from another process that
- * dconsole prints goes through here: replies, the stuck report, the
- * app's errors (print_error), messages that quote a process name, a
- * greeting or a bad line (warn), and -l rows.
+ * escape sequences to root's terminal.  The library's own escaping
+ * (diesel_console_escape): tabs and valid UTF-8 pass; any other byte
+ * below 0x20, 0x7f, C1 controls and invalid UTF-8 become \xHH.  Every
+ * byte from another process that dconsole prints goes through here:
+ * replies, the stuck report, the app's errors (print_error), messages
+ * that quote a process name, a greeting or a bad line (warn), and -l
+ * rows.
  */
 static void
 put_safe(FILE *f, const char *text, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)text;
     char out[512];
-    size_t i = 0, o = 0;
 
     /* Through a buffer: standard error is unbuffered, and a byte per
      * write would be a system call per byte. */
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
+    while (n > 0) {
+        size_t at = 0, used = diesel_console_escape(out, sizeof(out), &at,
+            text, n);
 
-        if (o + 8 > sizeof(out)) {
-            fwrite(out, 1, o, f);
-            o = 0;
-        }
-        if (c == '\t' || (c >= 0x20 && c < 0x7f)) {
-            out[o++] = (char)c;
-            i++;
-        } else if (c >= 0x80 && (len = utf8_len(s + i, n - i)) > 0) {
-            memcpy(out + o, s + i, len);
-            o += len;
-            i += len;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-            i++;
-        }
+        fwrite(out, 1, at, f);
+        text += used;
+        n -= used;
     }
-    fwrite(out, 1, o, f);
 }
 
 static void
@@ -1008,37 +954,6 @@ client(const struct opts *o)
 
 /* ---- dconsole -l ------------------------------------------------------------------------ */
 
-struct listing {
-    struct diesel_console_service *v;
-    size_t n, cap;
-};
-
-/* The library lists only proven services, as an attach would prove them. */
-static int
-list_add(const struct diesel_console_service *p, void *arg)
-{
-    struct listing *l = arg;
-
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct diesel_console_service *v = realloc(l->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = *p;
-    return 0;
-}
-
-static int
-by_pid(const void *a, const void *b)
-{
-    const struct diesel_console_service *x = a, *y = b;
-
-    return (x->pid > y->pid) - (x->pid < y->pid);
-}
-
 static void
 format_uptime(long t, char *buf, size_t size)
 {
@@ -1054,47 +969,52 @@ format_uptime(long t, char *buf, size_t size)
         snprintf(buf, size, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
 }
 
+/* One row of -l: the library lists only proven services, as an attach
+ * would prove them, in the order of their pids; the header comes first. */
+static int
+list_row(const struct diesel_console_service *sv, void *arg)
+{
+    size_t *rows = arg;
+    int root = geteuid() == 0;
+    char up[32], user[32];
+
+    if ((*rows)++ == 0) {
+        if (root)
+            printf("%7s  %-10s %8s  %s\n", "PID", "USER", "UPTIME",
+                "COMMAND");
+        else
+            printf("%7s  %8s  %s\n", "PID", "UPTIME", "COMMAND");
+    }
+    format_uptime(sv->uptime, up, sizeof(up));
+    if (root) {
+        struct passwd *pw = getpwuid(sv->uid);
+
+        if (pw != NULL)
+            snprintf(user, sizeof(user), "%s", pw->pw_name);
+        else
+            snprintf(user, sizeof(user), "%lu", (unsigned long)sv->uid);
+        printf("%7ld  %-10s %8s  ", (long)sv->pid, user, up);
+    } else {
+        printf("%7ld  %8s  ", (long)sv->pid, up);
+    }
+    put_safe(stdout, sv->comm, strlen(sv->comm));
+    putchar('\n');
+    return 0;
+}
+
 static int
 list_procs(const struct opts *o)
 {
     int signo = o->signo != 0 ? o->signo : SIGTRAP;
-    struct listing l = { NULL, 0, 0 };
-    int root = geteuid() == 0;
+    size_t rows = 0;
 
-    if (diesel_console_client_list(signo, o->dir, list_add, &l) != 0) {
+    if (diesel_console_client_list(signo, o->dir, list_row, &rows) != 0) {
         warn("cannot list processes: %s", strerror(errno));
-        free(l.v);
         return ST_FAILED;
     }
-    if (l.n == 0) {
+    if (rows == 0)
         warn("no libdiesel service%s has its console on %s",
-            root ? "" : " of yours", sig_name(signo));
-        return ST_OK;
-    }
-    qsort(l.v, l.n, sizeof(*l.v), by_pid);
-    if (root)
-        printf("%7s  %-10s %8s  %s\n", "PID", "USER", "UPTIME", "COMMAND");
-    else
-        printf("%7s  %8s  %s\n", "PID", "UPTIME", "COMMAND");
-    for (size_t i = 0; i < l.n; i++) {
-        char up[32], user[32];
-
-        format_uptime(l.v[i].uptime, up, sizeof(up));
-        if (root) {
-            struct passwd *pw = getpwuid(l.v[i].uid);
-            if (pw != NULL)
-                snprintf(user, sizeof(user), "%s", pw->pw_name);
-            else
-                snprintf(user, sizeof(user), "%lu",
-                    (unsigned long)l.v[i].uid);
-            printf("%7ld  %-10s %8s  ", (long)l.v[i].pid, user, up);
-        } else {
-            printf("%7ld  %8s  ", (long)l.v[i].pid, up);
-        }
-        put_safe(stdout, l.v[i].comm, strlen(l.v[i].comm));
-        putchar('\n');
-    }
-    free(l.v);
+            geteuid() == 0 ? "" : " of yours", sig_name(signo));
     return ST_OK;
 }
 
