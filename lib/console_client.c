@@ -870,8 +870,9 @@ rdv_leave(struct diesel_console_client *c)
  * "DIESEL-CONSOLE 1 pid=<pid> program=<comm> nonce=<nonce>".  The
  * program name may hold spaces: the nonce is taken from the last field.
  */
-static int
-parse_greeting(const char *line, long *version, long *pid, long long *nonce)
+int
+diesel__console_greeting_parse(const char *line, long *version, long *pid,
+    long long *nonce)
 {
     const char *p, *q;
     char *end;
@@ -994,7 +995,7 @@ greeted(struct diesel_console_client *c, int64_t deadline)
             return fail(c, ECANCELED, "%s", "");
         return -1;
     }
-    if (parse_greeting(line, &version, &gpid, &gnonce) == 0 &&
+    if (diesel__console_greeting_parse(line, &version, &gpid, &gnonce) == 0 &&
         version == 1 && gpid == (long)c->pid && gnonce != c->nonce &&
         (q = waiting_for(c->rdv, c->pid, c->uid, gnonce, c)) != NULL) {
         char *buf = q->buf;
@@ -1014,7 +1015,7 @@ greeted(struct diesel_console_client *c, int64_t deadline)
         diesel_event_fire(c->rdv->ev);
         return -1;
     }
-    if (parse_greeting(line, &version, &gpid, &gnonce) != 0 ||
+    if (diesel__console_greeting_parse(line, &version, &gpid, &gnonce) != 0 ||
         (version == 1 && (gpid != (long)c->pid || gnonce != c->nonce))) {
         notice(c, DIESEL_CONSOLE_REFUSED, "refused a connection from PID "
             "%ld: its greeting does not answer this request: \"%.80s\"",
