@@ -554,7 +554,8 @@ DIESEL_API int diesel_console_client_list(int signo, const char *dir,
 /* src[0..n) escaped as the console escapes text from elsewhere
  * (diesel-console(7)), appended to dst at *at (size bytes, left
  * NUL-terminated; *at moves on): the input bytes consumed, fewer than n
- * once dst is full (write it out, set *at to 0, go on). */
+ * once dst is full (write it out, set *at to 0, go on: 9 bytes hold any
+ * one escape). */
 DIESEL_API size_t diesel_console_escape(char *dst, size_t size, size_t *at,
     const char *src, size_t n);
 /* "SIGTRAP" for SIGTRAP, "signal 40" for others, in buf. */

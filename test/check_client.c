@@ -619,6 +619,35 @@ START_TEST(client_parse_tells_each_kind_of_line)
 }
 END_TEST
 
+/* The library's escaping, for a tool's terminal: in pieces when the
+ * buffer is short, never an escape cut in two. */
+START_TEST(client_escape_makes_text_safe_in_pieces)
+{
+    static const char in[] = "a\tb\x1b[31m\xc3\xa9\xc2\x85\xff\x7f";
+    const char *want = "a\tb\\x1b[31m\xc3\xa9\\xc2\\x85\\xff\\x7f";
+    char buf[64], small[9], all[64] = "";
+    size_t at = 0, n = sizeof(in) - 1;
+    const char *p = in;
+
+    ck_assert_uint_eq(diesel_console_escape(buf, sizeof(buf), &at, in, n),
+        n);
+    ck_assert_str_eq(buf, want);
+    ck_assert_uint_eq(at, strlen(want));
+    while (n > 0) {
+        size_t used;
+
+        at = 0;
+        used = diesel_console_escape(small, sizeof(small), &at, p, n);
+        ck_assert_uint_gt(used, 0);
+        ck_assert_uint_eq(strlen(small), at);
+        strcat(all, small);
+        p += used;
+        n -= used;
+    }
+    ck_assert_str_eq(all, want);
+}
+END_TEST
+
 Suite *
 diesel_client_suite(void)
 {
@@ -636,6 +665,7 @@ diesel_client_suite(void)
     tcase_add_test(tc, client_parse_tells_each_kind_of_line);
     tcase_add_test(tc, client_attaches_to_two_services_at_once);
     tcase_add_test(tc, client_attaches_twice_to_one_service_at_once);
+    tcase_add_test(tc, client_escape_makes_text_safe_in_pieces);
     suite_add_tcase(s, tc);
     return s;
 }
