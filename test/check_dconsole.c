@@ -1319,6 +1319,59 @@ START_TEST(dconsole_writes_a_long_reply_into_a_pipe_in_few_writes)
 }
 END_TEST
 
+/*
+ * Two dconsoles attaching to one service at once: each has its socket
+ * (console-<its pid>.sock), and each gets its session.  The service is
+ * stopped until both have bound, so that the two requests meet.
+ */
+START_TEST(dconsole_two_at_once_to_one_service_both_attach)
+{
+    struct t_proc *app = malloc(sizeof(*app)), *d = malloc(2 * sizeof(*d));
+    struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
+    char path[1024], ps[32], ts[32], dir[300], word[2][32];
+    char *app_argv[] = { "console_app_child", NULL };
+    int64_t end;
+    int st;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    snprintf(path, sizeof(path), "%s/console_app_child", t_dir());
+    t_proc_start(app, path, app_argv, &how);
+    ck_assert_msg(t_proc_expect(app, 0, "ready ", 5000), "%s", app->ebuf);
+    snprintf(ps, sizeof(ps), "%ld", (long)app->pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(10));
+    ck_assert_int_eq(kill(app->pid, SIGSTOP), 0);
+    ck_assert_int_eq(waitpid(app->pid, &st, WUNTRACED), app->pid);
+    for (int i = 0; i < 2; i++) {
+        char *argv[] = { "dconsole", "-t", ts, ps, "echo", word[i], NULL };
+
+        snprintf(word[i], sizeof(word[i]), "client%d", i);
+        proc_start(&d[i], t_tool_path("dconsole"), argv, 0, -1, NULL);
+    }
+    end = t_now_ms() + t_slow(10000);
+    while (count_sockets(dir) < 2 && t_now_ms() < end)
+        usleep(5000);
+    ck_assert_int_eq(count_sockets(dir), 2);
+    ck_assert_int_eq(kill(app->pid, SIGCONT), 0);
+    for (int i = 0; i < 2; i++) {
+        char want[80];
+
+        ck_assert_int_eq(exit_code(proc_wait(&d[i], 30000)), 0);
+        snprintf(want, sizeof(want), "%s\n", word[i]);
+        ck_assert_msg(strstr(d[i].obuf, want) != NULL, "%s%s", d[i].obuf,
+            d[i].ebuf);
+    }
+    ck_assert_int_eq(count_sockets(dir), 0);
+    close(app->in);
+    app->in = -1;
+    proc_wait(app, 10000);
+    unsetenv("DIESEL_CONSOLE_DIR");
+    free(d);
+    free(app);
+}
+END_TEST
+
 /* ---- The line editor, through a pty ---------------------------------------------- */
 
 /*
@@ -3186,6 +3239,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(tc, dconsole_names_a_service_at_its_fd_limit);
     tcase_add_test(tc, dconsole_names_a_signal_blocked_everywhere);
     tcase_add_test(tc, dconsole_writes_a_long_reply_into_a_pipe_in_few_writes);
+    tcase_add_test(tc, dconsole_two_at_once_to_one_service_both_attach);
     tcase_add_test(tc,
         dconsole_binds_in_the_directory_it_checked_despite_a_swap);
     suite_add_tcase(s, tc);
