@@ -15,7 +15,10 @@
  *         {"pid":123,"name":"echo","stats":{"uptime_s":1.5,...}}
  *
  *     A service that does not answer within -t (default 2 s) is reported,
- *     not waited for: {"pid":123,"name":"echo","error":"..."}.
+ *     not waited for: {"pid":123,"name":"echo","error":"..."}.  The
+ *     services are asked all at once, a green thread each, so that a
+ *     round lasts at most -t however many of them are silent; the lines
+ *     come in the order of the services listed.
  *
  *     -p FILE writes the round instead in Prometheus's text exposition
  *     format, each top-level number of the stats as diesel_<name> with
@@ -43,11 +46,6 @@ struct opts {
     long rounds;
     int signo;
     const char *prom;       /* -p FILE, or NULL */
-};
-
-struct round {
-    const struct opts *o;
-    FILE *out;              /* standard output, or FILE's temporary */
 };
 
 /* s as a JSON string's contents: control bytes, quotes, backslashes and
@@ -129,79 +127,164 @@ put_metrics(FILE *f, const struct diesel_console_service *sv,
     }
 }
 
+/* One service's answer this round. */
+struct answer {
+    const struct opts *o;
+    struct diesel_console_service sv;
+    int64_t task;           /* the green thread that asks it */
+    int st;                 /* 0: stats in reply; else why says */
+    char *reply;
+    char why[1024];
+};
+
+/* A green thread per service: a silent one costs its own wait, not the
+ * others' (the library's attaches of one process run at once). */
 static int
-one(const struct diesel_console_service *sv, void *arg)
+ask(void *arg)
 {
-    struct round *r = arg;
+    struct answer *a = arg;
     struct diesel_console_attach_opts ao;
     struct diesel_console_client *c;
-    char why[1024], *reply = NULL;
+    int64_t end = diesel_now() + a->o->timeout_ms, left;
     size_t len;
-    int st = -1;
 
     memset(&ao, 0, sizeof(ao));
-    ao.signo = r->o->signo;
-    ao.timeout_ms = r->o->timeout_ms;
-    c = diesel_console_client_attach(sv->pid, &ao, why, sizeof(why));
-    if (c == NULL && errno == ECANCELED)
-        return 1;   /* stopping */
-    if (c != NULL) {
-        st = diesel_console_client_run(c, "stats --json", &reply, &len,
-            r->o->timeout_ms);
-        if (st < 0)
-            snprintf(why, sizeof(why), "stats: %s", strerror(errno));
-        else if (st > 0)
-            snprintf(why, sizeof(why), "stats: %s", reply);
-        diesel_console_client_close(c);
-    }
-    if (reply != NULL)
-        reply[strcspn(reply, "\n")] = '\0';
-    if (r->o->prom != NULL) {
-        fprintf(r->out, "diesel_up{pid=\"%ld\",name=\"", (long)sv->pid);
-        put_label(r->out, sv->comm);
-        fprintf(r->out, "\"} %d\n", st == 0);
-        if (st == 0)
-            put_metrics(r->out, sv, reply);
-    } else {
-        fprintf(r->out, "{\"pid\":%ld,\"name\":\"", (long)sv->pid);
-        put_json(r->out, sv->comm);
-        if (st == 0) {
-            fprintf(r->out, "\",\"stats\":%s}\n", reply);
-        } else {
-            fputs("\",\"error\":\"", r->out);
-            put_json(r->out, why);
-            fputs("\"}\n", r->out);
-        }
-        fflush(r->out);
-    }
-    free(reply);
+    ao.signo = a->o->signo;
+    ao.timeout_ms = a->o->timeout_ms;
+    a->st = -1;
+    c = diesel_console_client_attach(a->sv.pid, &ao, a->why, sizeof(a->why));
+    if (c == NULL)
+        return errno == ECANCELED;
+    /* -t is for the whole: the attach and the answer. */
+    left = end - diesel_now();
+    a->st = diesel_console_client_run(c, "stats --json", &a->reply, &len,
+        left > 1 ? left : 1);
+    if (a->st < 0)
+        snprintf(a->why, sizeof(a->why), "stats: %s", strerror(errno));
+    else if (a->st > 0)
+        snprintf(a->why, sizeof(a->why), "stats: %s", a->reply);
+    diesel_console_client_close(c);
+    if (a->reply != NULL)
+        a->reply[strcspn(a->reply, "\n")] = '\0';
     return 0;
+}
+
+static void
+put_answer(FILE *out, const struct opts *o, const struct answer *a)
+{
+    if (o->prom != NULL) {
+        fprintf(out, "diesel_up{pid=\"%ld\",name=\"", (long)a->sv.pid);
+        put_label(out, a->sv.comm);
+        fprintf(out, "\"} %d\n", a->st == 0);
+        if (a->st == 0)
+            put_metrics(out, &a->sv, a->reply);
+        return;
+    }
+    fprintf(out, "{\"pid\":%ld,\"name\":\"", (long)a->sv.pid);
+    put_json(out, a->sv.comm);
+    if (a->st == 0) {
+        fprintf(out, "\",\"stats\":%s}\n", a->reply);
+    } else {
+        fputs("\",\"error\":\"", out);
+        put_json(out, a->why);
+        fputs("\"}\n", out);
+    }
+}
+
+struct round {
+    const struct opts *o;
+    struct answer *v;       /* the services listed */
+    size_t n, cap;
+};
+
+static int
+found(const struct diesel_console_service *sv, void *arg)
+{
+    struct round *r = arg;
+
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        struct answer *v = realloc(r->v, cap * sizeof(*v));
+
+        if (v == NULL)
+            return -1;
+        r->v = v;
+        r->cap = cap;
+    }
+    memset(&r->v[r->n], 0, sizeof(r->v[r->n]));
+    r->v[r->n].o = r->o;
+    r->v[r->n].sv = *sv;
+    r->n++;
+    return 0;
+}
+
+/* Every service at once: the round lasts as long as the slowest answer,
+ * or the timeout.  Written in the order listed.  0, or -1 if stopping. */
+static int
+ask_all(struct round *r, FILE *out)
+{
+    int stopping = 0;
+
+    if (diesel_console_client_list(r->o->signo, NULL, found, r) != 0)
+        fprintf(stderr, "collect: cannot list processes: %s\n",
+            strerror(errno));
+    for (size_t i = 0; i < r->n; i++) {
+        r->v[i].task = diesel_task_spawn("ask", ask, &r->v[i], 0);
+        if (r->v[i].task < 0) {
+            r->v[i].st = -1;
+            snprintf(r->v[i].why, sizeof(r->v[i].why),
+                "cannot start a green thread: %s", strerror(errno));
+        }
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        int cancelled = 0;
+
+        if (r->v[i].task > 0 &&
+            diesel_task_join(r->v[i].task, &cancelled, -1) != 0) {
+            /* We are cancelled: stopping; so is it. */
+            diesel_task_cancel(r->v[i].task);
+            diesel_task_join(r->v[i].task, NULL, -1);
+            cancelled = 1;
+        }
+        stopping |= cancelled;
+        if (!stopping) {
+            put_answer(out, r->o, &r->v[i]);
+            if (r->o->prom == NULL)
+                fflush(out);
+        }
+        free(r->v[i].reply);
+    }
+    free(r->v);
+    return stopping ? -1 : 0;
 }
 
 static int
 collect_round(const struct opts *o)
 {
-    struct round r = { o, stdout };
+    struct round r = { o, NULL, 0, 0 };
+    FILE *out = stdout;
     char tmp[4096];
+    int st;
 
     if (o->prom != NULL) {
         snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", o->prom, (long)getpid());
-        r.out = fopen(tmp, "w");
-        if (r.out == NULL) {
+        out = fopen(tmp, "w");
+        if (out == NULL) {
             fprintf(stderr, "collect: %s: %s\n", tmp, strerror(errno));
             return -1;
         }
-        fputs("# TYPE diesel_up gauge\n", r.out);
+        fputs("# TYPE diesel_up gauge\n", out);
     }
-    if (diesel_console_client_list(o->signo, NULL, one, &r) != 0)
-        fprintf(stderr, "collect: cannot list processes: %s\n",
-            strerror(errno));
-    if (o->prom != NULL) {
-        if (fclose(r.out) != 0 || rename(tmp, o->prom) != 0) {
-            fprintf(stderr, "collect: %s: %s\n", o->prom, strerror(errno));
-            unlink(tmp);
-            return -1;
+    st = ask_all(&r, out);
+    if (o->prom != NULL &&
+        (fclose(out) != 0 || st != 0 || rename(tmp, o->prom) != 0)) {
+        if (st != 0) {
+            unlink(tmp);    /* stopping: the last round stays */
+            return 0;
         }
+        fprintf(stderr, "collect: %s: %s\n", o->prom, strerror(errno));
+        unlink(tmp);
+        return -1;
     }
     return 0;
 }

@@ -587,6 +587,24 @@ struct diesel_console_attach_opts {
     int64_t timeout_ms;     /* for the service to answer; -1: forever */
     void (*notice)(void *arg, int kind, const char *text, size_t len);
     void *arg;              /* notice's first argument */
+    /* Hints for the user's own words, each NULL for none: */
+    const char *list_hint;  /* a command that lists the services that can
+                               be attached to ("dconsole -l"): for a
+                               process not proven */
+    const char *signal_hint;    /* how to name another signal ("-s"):
+                               "use HINT N" for a console on signal N */
+    const char *dir_hint;   /* how to name another directory ("-d"): for a
+                               socket path too long */
+};
+
+/* What a line from the service is: diesel_console_client_parse. */
+enum {
+    DIESEL_CONSOLE_LINE_BAD = 0,    /* not a line of the protocol */
+    DIESEL_CONSOLE_LINE_OUTPUT = 1, /* "| text": a line of a reply */
+    DIESEL_CONSOLE_LINE_OK = 2,     /* "OK": the command succeeded */
+    DIESEL_CONSOLE_LINE_ERR = 3,    /* "ERR message": it failed */
+    DIESEL_CONSOLE_LINE_BUSY = 4,   /* "BUSY n": no session, n are open */
+    DIESEL_CONSOLE_LINE_STUCK = 5,  /* "STUCK ms": the stuck report ended */
 };
 
 /* What diesel_console_client_list finds: a proven service. */
@@ -614,6 +632,19 @@ DIESEL_API int diesel_console_client_send(struct diesel_console_client *c,
  * valid until the next call: 1, 0 at end of file, -1 with errno. */
 DIESEL_API int diesel_console_client_line(struct diesel_console_client *c,
     char **line, size_t *len, int64_t timeout_ms);
+/* Whether a whole line is read already: the next
+ * diesel_console_client_line returns without waiting.  1 or 0. */
+DIESEL_API int diesel_console_client_pending(
+    const struct diesel_console_client *c);
+/* The kind of a line from the service (DIESEL_CONSOLE_LINE_*), its text
+ * (output, ERR's message, BUSY's or STUCK's number) in *text, *tlen. */
+DIESEL_API int diesel_console_client_parse(const char *line, size_t len,
+    const char **text, size_t *tlen);
+/* The sentence for a line of pid that is not the reply awaited (BUSY,
+ * STUCK, ERR when no reply was due, a line not of the protocol) into
+ * buf; returns its errno class: EBUSY, EDEADLK, ECONNRESET, EPROTO. */
+DIESEL_API int diesel_console_client_explain(pid_t pid, const char *line,
+    size_t len, char *buf, size_t size);
 /* Run one command: 0 for OK, 1 for ERR, -1 with errno.  *reply (malloc'd,
  * NUL-terminated, the caller frees it) holds its output lines, then for
  * ERR the message on a line of its own. */
@@ -634,6 +665,13 @@ DIESEL_API void diesel_console_client_close(struct diesel_console_client *c);
 DIESEL_API int diesel_console_client_list(int signo, const char *dir,
     int (*fn)(const struct diesel_console_service *, void *), void *arg);
 
+/* src[0..n) escaped as the console escapes text from elsewhere
+ * (diesel-console(7)), appended to dst at *at (size bytes, left
+ * NUL-terminated; *at moves on): the input bytes consumed, fewer than n
+ * once dst is full (write it out, set *at to 0, go on: 9 bytes hold any
+ * one escape). */
+DIESEL_API size_t diesel_console_escape(char *dst, size_t size, size_t *at,
+    const char *src, size_t n);
 /* "SIGTRAP" for SIGTRAP, "signal 40" for others, in buf. */
 DIESEL_API const char *diesel_signal_name(int signo, char *buf,
     size_t size);

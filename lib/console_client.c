@@ -52,6 +52,36 @@
 #define RESIGNAL_MS 1000            /* how often it signals again meanwhile */
 #define NO_DEADLINE INT64_MAX
 
+/*
+ * The service connects to console-<pid of its signal's sender>.sock, so
+ * every attach of this process in progress in one rendezvous directory
+ * (a collector attaches to all its services at once) shares one
+ * listening socket.  A descriptor has one reader: one of the attaches
+ * waits on it at a time and hands each connection to the attach of its
+ * peer's pid; the others wait on the event, fired when a connection is
+ * handed over or the one waiting on the socket stops.
+ *
+ *   rdvs -> rdv (a directory) -> rdv ...
+ *            waiting: attach -> attach ...   (fd -1 until handed one)
+ *
+ * The list is the OS thread's, as its loop is: an rdv lives only while
+ * attaches of that loop use it, and the socket is removed with the last.
+ */
+struct rdv {
+    struct rdv *next;
+    dev_t dev;              /* the directory */
+    ino_t ino;
+    int dfd;                /* it, for the unlink at the end */
+    int lfd;                /* listening on sock_name */
+    char sock_name[64];     /* console-<our pid>.sock */
+    int users;              /* attaches using it */
+    int accepting;          /* one of them waits on lfd now */
+    struct diesel_event *ev;
+    struct diesel_console_client *waiting;  /* the attaches using it */
+};
+
+static __thread struct rdv *rdvs;
+
 struct diesel_console_client {
     pid_t pid;              /* the target */
     uid_t uid;              /* its effective uid */
@@ -69,8 +99,9 @@ struct diesel_console_client {
     int looks;              /* the target's state read while waiting */
     int running;            /* of those, 'R': running or runnable */
     int dfd;                /* the rendezvous directory, -1 */
-    char sock_name[64];     /* our socket's name in it */
-    int have_sock;          /* it exists */
+    struct rdv *rdv;        /* the socket there, shared, or NULL */
+    struct diesel_console_client *next;     /* in rdv->waiting */
+    int32_t nonce;          /* sent with the signal */
     char dir[PATH_MAX];     /* the rendezvous directory's path */
     char *why;              /* the caller's buffer */
     size_t why_size;
@@ -293,6 +324,90 @@ diesel_console_client_send(struct diesel_console_client *c,
 }
 
 int
+diesel_console_client_parse(const char *line, size_t len, const char **text,
+    size_t *tlen)
+{
+    static const struct {
+        const char *word;   /* with the space that ends it */
+        size_t n;
+        int kind;
+        int bare;           /* may come without a space and text */
+    } kinds[] = {
+        { "| ", 2, DIESEL_CONSOLE_LINE_OUTPUT, 1 },
+        { "OK ", 3, DIESEL_CONSOLE_LINE_OK, 1 },
+        { "ERR ", 4, DIESEL_CONSOLE_LINE_ERR, 1 },
+        { "BUSY ", 5, DIESEL_CONSOLE_LINE_BUSY, 0 },
+        { "STUCK ", 6, DIESEL_CONSOLE_LINE_STUCK, 0 },
+    };
+
+    *text = line + len;
+    *tlen = 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        size_t w = kinds[i].n - 1;
+
+        if (len < w || memcmp(line, kinds[i].word, w) != 0)
+            continue;
+        if (len == w && kinds[i].bare)
+            return kinds[i].kind;
+        /* "OK" is OK alone: "OK then" is no reply line. */
+        if (len > w && line[w] == ' ' &&
+            kinds[i].kind != DIESEL_CONSOLE_LINE_OK) {
+            *text = line + w + 1;
+            *tlen = len - w - 1;
+            return kinds[i].kind;
+        }
+        return DIESEL_CONSOLE_LINE_BAD;
+    }
+    return DIESEL_CONSOLE_LINE_BAD;
+}
+
+int
+diesel_console_client_explain(pid_t pid, const char *line, size_t len,
+    char *buf, size_t size)
+{
+    const char *text;
+    size_t tn;
+    long long v;
+
+    switch (diesel_console_client_parse(line, len, &text, &tn)) {
+    case DIESEL_CONSOLE_LINE_BUSY:
+        snprintf(buf, size, "PID %ld refused the session: busy, with %lld "
+            "console sessions open already (its most); try again once one "
+            "ends", (long)pid, strtoll(text, NULL, 10));
+        return EBUSY;
+    case DIESEL_CONSOLE_LINE_STUCK:
+        v = strtoll(text, NULL, 10);
+        if (v < 0)
+            v = 0;
+        snprintf(buf, size, "the loop of PID %ld is stuck (no turn for "
+            "%lld.%03lld s): the report above says which green thread "
+            "holds it", (long)pid, v / 1000, v % 1000);
+        return EDEADLK;
+    case DIESEL_CONSOLE_LINE_ERR:
+        /* What a service says as it closes a session it will not serve. */
+        snprintf(buf, size, "PID %ld ended the session: %.900s", (long)pid,
+            text);
+        return ECONNRESET;
+    case DIESEL_CONSOLE_LINE_BAD:
+        snprintf(buf, size, "PID %ld broke the console protocol (not a reply "
+            "line: \"%.60s\"): the session is over", (long)pid, line);
+        return EPROTO;
+    default:
+        snprintf(buf, size, "PID %ld broke the console protocol (a line when "
+            "no reply was due: \"%.60s\"): the session is over", (long)pid,
+            line);
+        return EPROTO;
+    }
+}
+
+int
+diesel_console_client_pending(const struct diesel_console_client *c)
+{
+    return c->buf != NULL &&
+        memchr(c->buf + c->off, '\n', c->len - c->off) != NULL;
+}
+
+int
 diesel_console_client_run(struct diesel_console_client *c, const char *line,
     char **reply, size_t *len, int64_t timeout_ms)
 {
@@ -310,55 +425,46 @@ diesel_console_client_run(struct diesel_console_client *c, const char *line,
         err = errno;
         goto done;
     }
-    for (;;) {
-        char *l, *text = NULL;
-        size_t ln, tn = 0;
-        int r = conn_getline(c, deadline, &l, &ln);
+    while (st < 0) {
+        char *l;
+        const char *text;
+        size_t ln, tn;
+        int r = conn_getline(c, deadline, &l, &ln), kind;
 
         if (r <= 0) {
             err = r < 0 ? errno : ECONNRESET;
             goto done;
         }
-        if (l[0] == '|' && (l[1] == ' ' || l[1] == '\0')) {
-            text = l[1] ? l + 2 : l + 1;
-            tn = l[1] ? ln - 2 : 0;
-        } else if (strcmp(l, "OK") == 0) {
+        kind = diesel_console_client_parse(l, ln, &text, &tn);
+        if (kind == DIESEL_CONSOLE_LINE_OK) {
             st = 0;
-        } else if (strncmp(l, "ERR", 3) == 0 &&
-            (l[3] == ' ' || l[3] == '\0')) {
+            continue;
+        }
+        if (kind == DIESEL_CONSOLE_LINE_ERR) {
             st = 1;
-            text = l[3] ? l + 4 : l + 3;
-            tn = strlen(text);
-        } else if (strncmp(l, "BUSY ", 5) == 0) {
-            err = EBUSY;
-            goto done;
-        } else if (strncmp(l, "STUCK ", 6) == 0) {
-            err = EDEADLK;
-            goto done;
-        } else {
-            err = EPROTO;
-            goto done;
-        }
-        if (text != NULL) {
-            if (n + tn + 2 > cap) {
-                char *b;
+        } else if (kind != DIESEL_CONSOLE_LINE_OUTPUT) {
+            char why[8];
 
-                while (n + tn + 2 > cap)
-                    cap *= 2;
-                b = realloc(out, cap);
-                if (b == NULL) {
-                    err = ENOMEM;
-                    goto done;
-                }
-                out = b;
-            }
-            memcpy(out + n, text, tn);
-            n += tn;
-            out[n++] = '\n';
-            out[n] = '\0';
+            err = diesel_console_client_explain(c->pid, l, ln, why,
+                sizeof(why));
+            goto done;
         }
-        if (st >= 0)
-            break;
+        if (n + tn + 2 > cap) {
+            char *b;
+
+            while (n + tn + 2 > cap)
+                cap *= 2;
+            b = realloc(out, cap);
+            if (b == NULL) {
+                err = ENOMEM;
+                goto done;
+            }
+            out = b;
+        }
+        memcpy(out + n, text, tn);
+        n += tn;
+        out[n++] = '\n';
+        out[n] = '\0';
     }
 done:
     if (st < 0) {
@@ -408,6 +514,20 @@ diesel_console_client_close(struct diesel_console_client *c)
 
 /* ---- The attach ---------------------------------------------------------- */
 
+/* The refusal of a process not proven a service, with the caller's hint
+ * of how to list those that are. */
+static int
+not_proven(struct diesel_console_client *c, const char *why)
+{
+    const char *hint = c->o != NULL ? c->o->list_hint : NULL;
+
+    return fail(c, ENOTSUP, "PID %ld (%s) is not proven to be a libdiesel "
+        "service with its console installed (%s); not signalled%s%s%s",
+        (long)c->pid, c->comm, why, hint != NULL ? ".  Check with `" : "",
+        hint != NULL ? hint : "", hint != NULL ? "`, which lists the "
+        "services that can be attached to" : "");
+}
+
 /*
  * Open the target user's private directory and check it through the
  * descriptor: every later step (the advertisement, the sweep, the bind,
@@ -448,12 +568,13 @@ check_dir(struct diesel_console_client *c)
     default:
         break;
     }
-    if (errno == ENOENT)
-        return fail(c, ENOTSUP, "PID %ld (%s) is not proven to be "
-            "a libdiesel service with its console installed (no "
-            "rendezvous directory %s: it has advertised no console); "
-            "not signalled.  Check with `dconsole -l`, which lists the "
-            "services that can be attached to", (long)c->pid, c->comm, dir);
+    if (errno == ENOENT) {
+        char why[PATH_MAX + 64];
+
+        snprintf(why, sizeof(why), "no rendezvous directory %s: it has "
+            "advertised no console", dir);
+        return not_proven(c, why);
+    }
     return fail(c, sys_err(errno), "rendezvous directory %s: %s", dir,
         strerror(errno));
 }
@@ -510,8 +631,8 @@ read_advert(int dfd, pid_t pid, uid_t uid, uint64_t *start, int *signo,
 /* p is proven a libdiesel service with the console on signo: its
  * advertisement is in dfd and names its start time.  0, or -1 with why. */
 static int
-proven(int dfd, const struct diesel__proc *p, int signo, char *why,
-    size_t size)
+proven(int dfd, const struct diesel__proc *p, int signo, const char *hint,
+    char *why, size_t size)
 {
     uint64_t start;
     int sig;
@@ -527,9 +648,12 @@ proven(int dfd, const struct diesel__proc *p, int signo, char *why,
     if (sig != signo) {
         char want[32], have[32];
 
-        snprintf(why, size, "its console listens for %s, not %s: use -s %d",
+        int n = snprintf(why, size, "its console listens for %s, not %s",
             diesel_signal_name(sig, have, sizeof(have)),
-            diesel_signal_name(signo, want, sizeof(want)), sig);
+            diesel_signal_name(signo, want, sizeof(want)));
+
+        if (hint != NULL && n >= 0 && (size_t)n < size)
+            snprintf(why + n, size - (size_t)n, ": use %s %d", hint, sig);
         return -1;
     }
     return 0;
@@ -602,15 +726,16 @@ sweep(int dfd, int signo)
     closedir(d);
 }
 
-/* Bind and listen on <dir>/console-<our pid>.sock, through c->dfd. */
+/* Bind and listen on <dir>/console-<our pid>.sock, through c->dfd, for
+ * r: 0, or an errno class with no socket left. */
 static int
-listen_at(struct diesel_console_client *c, int *lfd)
+listen_at(struct diesel_console_client *c, struct rdv *r)
 {
     const char *dir = c->dir;
     mode_t old;
-    int fd, r, err;
+    int fd, rc, err;
 
-    snprintf(c->sock_name, sizeof(c->sock_name), "console-%ld.sock",
+    snprintf(r->sock_name, sizeof(r->sock_name), "console-%ld.sock",
         (long)getpid());
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0)
@@ -618,57 +743,136 @@ listen_at(struct diesel_console_client *c, int *lfd)
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     /* An attacher that died with our pid may have left its socket. */
-    (void)unlinkat(c->dfd, c->sock_name, 0);
+    (void)unlinkat(c->dfd, r->sock_name, 0);
     old = umask(077);
-    r = diesel__platform_bind_at(fd, c->dfd, dir, c->sock_name);
+    rc = diesel__platform_bind_at(fd, c->dfd, dir, r->sock_name);
     err = errno;
     umask(old);
-    if (r != 0) {
+    if (rc != 0) {
         close(fd);
-        if (err == ENAMETOOLONG)
+        if (err == ENAMETOOLONG) {
+            const char *hint = c->o->dir_hint;
+
             return fail(c, ENAMETOOLONG, "socket path %s/%s is too long: "
-                "use a shorter directory (-d or DIESEL_CONSOLE_DIR)", dir,
-                c->sock_name);
-        return fail(c, sys_err(err), "bind %s/%s: %s", dir, c->sock_name,
+                "use a shorter directory (%s%sDIESEL_CONSOLE_DIR)", dir,
+                r->sock_name, hint != NULL ? hint : "",
+                hint != NULL ? " or " : "");
+        }
+        return fail(c, sys_err(err), "bind %s/%s: %s", dir, r->sock_name,
             strerror(err));
     }
-    c->have_sock = 1;
     /* root attaching to another user: the socket is root's, mode 0700, and
      * the app must be able to connect.  Not following a symlink: the
-     * directory is that user's, who could have swapped the socket. */
+     * directory is that user's, who could have swapped the socket.  (Every
+     * attach sharing it is to that user: the directory is checked to be
+     * the target's.)  The backlog is the system's most: every service
+     * attached to at once may connect before one is accepted. */
     if (geteuid() != c->uid &&
-        fchownat(c->dfd, c->sock_name, c->uid, (gid_t)-1,
+        fchownat(c->dfd, r->sock_name, c->uid, (gid_t)-1,
         AT_SYMLINK_NOFOLLOW) != 0) {
         err = errno;
-        close(fd);
-        return fail(c, sys_err(err), "chown %s/%s: %s", dir, c->sock_name,
+        rc = fail(c, sys_err(err), "chown %s/%s: %s", dir, r->sock_name,
             strerror(err));
-    }
-    if (listen(fd, 16) != 0) {
+    } else if (listen(fd, SOMAXCONN) != 0) {
         err = errno;
-        close(fd);
-        return fail(c, sys_err(err), "listen %s/%s: %s", dir, c->sock_name,
+        rc = fail(c, sys_err(err), "listen %s/%s: %s", dir, r->sock_name,
             strerror(err));
     }
-    *lfd = fd;
+    if (rc != 0) {
+        close(fd);
+        (void)unlinkat(c->dfd, r->sock_name, 0);
+        return rc;
+    }
+    r->lfd = fd;
     return 0;
 }
 
-static void
-remove_socket(struct diesel_console_client *c)
+/* Use the socket of c's directory, bound now by the first attach there:
+ * 0 with c->rdv, or an errno class. */
+static int
+rdv_join(struct diesel_console_client *c)
 {
-    if (c->have_sock) {
-        (void)unlinkat(c->dfd, c->sock_name, 0);
-        c->have_sock = 0;
+    struct stat st;
+    struct rdv *r;
+    int err;
+
+    if (fstat(c->dfd, &st) != 0)
+        return fail(c, sys_err(errno), "rendezvous directory %s: %s", c->dir,
+            strerror(errno));
+    for (r = rdvs; r != NULL; r = r->next) {
+        if (r->dev == st.st_dev && r->ino == st.st_ino)
+            break;
     }
+    if (r == NULL) {
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return fail(c, ENOMEM, "out of memory");
+        r->dev = st.st_dev;
+        r->ino = st.st_ino;
+        r->lfd = -1;
+        r->dfd = fcntl(c->dfd, F_DUPFD_CLOEXEC, 0);
+        r->ev = diesel_event_create("console attach");
+        if (r->dfd < 0 || r->ev == NULL) {
+            err = fail(c, sys_err(errno), "rendezvous directory %s: %s",
+                c->dir, strerror(errno));
+            goto fail;
+        }
+        if ((err = listen_at(c, r)) != 0)
+            goto fail;
+        r->next = rdvs;
+        rdvs = r;
+    }
+    r->users++;
+    c->next = r->waiting;
+    r->waiting = c;
+    c->rdv = r;
+    return 0;
+fail:
+    if (r->dfd >= 0)
+        close(r->dfd);
+    diesel_event_destroy(r->ev);
+    free(r);
+    return err;
+}
+
+/* c is done with its directory's socket; the last one removes it. */
+static void
+rdv_leave(struct diesel_console_client *c)
+{
+    struct rdv *r = c->rdv, **pp;
+    struct diesel_console_client **cp;
+
+    if (r == NULL)
+        return;
+    c->rdv = NULL;
+    for (cp = &r->waiting; *cp != NULL; cp = &(*cp)->next) {
+        if (*cp == c) {
+            *cp = c->next;
+            break;
+        }
+    }
+    if (--r->users > 0)
+        return;
+    for (pp = &rdvs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    (void)unlinkat(r->dfd, r->sock_name, 0);
+    diesel_fd_close(r->lfd);
+    close(r->dfd);
+    diesel_event_destroy(r->ev);
+    free(r);
 }
 
 /*
  * "DIESEL-CONSOLE 1 pid=<pid> program=<comm> nonce=<nonce>".  The
  * program name may hold spaces: the nonce is taken from the last field.
  */
-static int
-parse_greeting(const char *line, long *version, long *pid, long long *nonce)
+int
+diesel__console_greeting_parse(const char *line, long *version, long *pid,
+    long long *nonce)
 {
     const char *p, *q;
     char *end;
@@ -705,67 +909,41 @@ drop(struct diesel_console_client *c)
     c->off = c->len = 0;
 }
 
+/* The attach waiting for a connection from pid (of uid) with nonce (any:
+ * -1), other than not; NULL if none. */
+static struct diesel_console_client *
+waiting_for(struct rdv *r, pid_t pid, uid_t uid, long long nonce,
+    const struct diesel_console_client *not)
+{
+    for (struct diesel_console_client *q = r->waiting; q != NULL;
+        q = q->next) {
+        if (q != not && q->fd < 0 && q->pid == pid && q->uid == uid &&
+            (nonce < 0 || q->nonce == nonce))
+            return q;
+    }
+    return NULL;
+}
+
 /*
- * Wait for the target's connection until the deadline: every other peer
- * is closed without a byte written.  0 and c->fd set, or an errno class
- * (ETIMEDOUT with why left for the caller to fill).
+ * Take the connections waiting on r's socket and hand each to the attach
+ * of its peer's pid; c waits on the socket now, and is told of those
+ * refused.  0, or an errno class (the descriptor table is full).
  */
 static int
-accept_target(struct diesel_console_client *c, int lfd, int32_t nonce,
-    int64_t deadline)
+rdv_accept(struct rdv *r, struct diesel_console_client *c)
 {
-    int64_t resignal = diesel_now() + RESIGNAL_MS;
-
     for (;;) {
-        int64_t left = deadline - diesel_now();
-        struct diesel__proc p;
+        struct diesel_console_client *q;
         pid_t ppid;
         uid_t puid;
-        char *line;
-        size_t n;
-        long version, gpid;
-        long long gnonce;
-        int fd, r;
+        int fd = accept(r->lfd, NULL, NULL);
 
-        if (left <= 0)
-            return ETIMEDOUT;
-        r = diesel_fd_wait(lfd, DIESEL_READ,
-            left < LIVENESS_MS ? left : LIVENESS_MS);
-        if (r < 0 && errno == ETIMEDOUT) {
-            int32_t again = nonce;
-
-            if (diesel__platform_proc_get(c->pid, c->signo, &p) != 0) {
-                if (errno == ESRCH)
-                    return fail(c, ESRCH, "PID %ld exited before it "
-                        "answered", (long)c->pid);
-                continue;
-            }
-            c->looks++;
-            c->running += p.state == 'R';
-            /* Again, with the same nonce, once a second: a loop that was
-             * merely busy may be stuck for long enough now, and then its
-             * handler answers (the app attaches once per nonce).  Never
-             * to a process that no longer catches the signal, nor just
-             * before giving up. */
-            if (diesel_now() >= resignal && p.catches &&
-                deadline - diesel_now() >= LIVENESS_MS) {
-                resignal = diesel_now() + RESIGNAL_MS;
-                (void)diesel__platform_signal_send(c->pid, c->pidfd,
-                    c->signo, &again);
-            }
-            continue;
-        }
-        if (r < 0) {
-            if (errno == ECANCELED)
-                return fail(c, ECANCELED, "%s", "");
-            return fail(c, sys_err(errno), "waiting for PID %ld: %s",
-                (long)c->pid, strerror(errno));
-        }
-        fd = accept(lfd, NULL, NULL);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
                 return fail(c, errno, "accept: %s", strerror(errno));
-            continue;   /* EAGAIN, ECONNABORTED, EINTR... */
+            if (errno == ECONNABORTED || errno == EINTR)
+                continue;
+            return 0;   /* EAGAIN: all taken */
         }
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -777,51 +955,172 @@ accept_target(struct diesel_console_client *c, int lfd, int32_t nonce,
             close(fd);
             continue;
         }
-        if (ppid != c->pid || puid != c->uid) {
+        q = waiting_for(r, ppid, puid, -1, NULL);
+        if (q == NULL) {
             notice(c, DIESEL_CONSOLE_REFUSED, "refused a connection from pid "
-                "%ld (uid %lu): expected PID %ld (uid %lu)", (long)ppid,
-                (unsigned long)puid, (long)c->pid, (unsigned long)c->uid);
+                "%ld (uid %lu): expected PID %ld (uid %lu)%s", (long)ppid,
+                (unsigned long)puid, (long)c->pid, (unsigned long)c->uid,
+                r->users > 1 ? " or another attached to meanwhile" : "");
             close(fd);
             continue;
         }
-        c->fd = fd;
-        r = conn_getline(c, deadline, &line, &n);
-        if (r <= 0) {
-            int err = errno;
-
-            drop(c);
-            if (r < 0 && err == ETIMEDOUT)
-                return ETIMEDOUT;
-            if (r < 0 && err == ECANCELED)
-                return fail(c, ECANCELED, "%s", "");
-            continue;
-        }
-        if (parse_greeting(line, &version, &gpid, &gnonce) != 0 ||
-            (version == 1 && (gpid != (long)c->pid || gnonce != nonce))) {
-            notice(c, DIESEL_CONSOLE_REFUSED, "refused a connection from PID "
-                "%ld: its greeting does not answer this request: \"%.80s\"",
-                (long)c->pid, line);
-            drop(c);
-            continue;
-        }
-        if (version != 1) {
-            drop(c);
-            return fail(c, EPROTO, "PID %ld speaks console protocol "
-                "version %ld; this dconsole speaks version 1",
-                (long)c->pid, version);
-        }
-        return 0;
+        q->fd = fd;
+        q->off = q->len = 0;
     }
 }
 
+/*
+ * c was handed a connection from its target: its greeting must echo c's
+ * nonce.  One that echoes the nonce of another attach to the same target
+ * (two at once) is handed on, with what was read of it.  0 for c's own,
+ * -1 to wait on, or an errno class.
+ */
 static int
-busy(struct diesel_console_client *c, const char *line)
+greeted(struct diesel_console_client *c, int64_t deadline)
 {
-    long n = strtol(line + 5, NULL, 10);
+    struct diesel_console_client *q;
+    long version, gpid;
+    long long gnonce;
+    char *line;
+    size_t n;
+    int r = conn_getline(c, deadline, &line, &n);
 
-    return fail(c, EBUSY, "PID %ld refused the session: busy, with %ld "
-        "console sessions open already (its most); try again once one "
-        "ends", (long)c->pid, n);
+    if (r <= 0) {
+        int err = errno;
+
+        drop(c);
+        if (r < 0 && err == ETIMEDOUT)
+            return ETIMEDOUT;
+        if (r < 0 && err == ECANCELED)
+            return fail(c, ECANCELED, "%s", "");
+        return -1;
+    }
+    if (diesel__console_greeting_parse(line, &version, &gpid, &gnonce) == 0 &&
+        version == 1 && gpid == (long)c->pid && gnonce != c->nonce &&
+        (q = waiting_for(c->rdv, c->pid, c->uid, gnonce, c)) != NULL) {
+        char *buf = q->buf;
+        size_t cap = q->cap;
+
+        line[n] = '\n';    /* q reads the greeting again */
+        c->off -= n + 1;
+        q->fd = c->fd;
+        q->buf = c->buf;
+        q->off = c->off;
+        q->len = c->len;
+        q->cap = c->cap;
+        c->fd = -1;
+        c->buf = buf;
+        c->cap = cap;
+        c->off = c->len = 0;
+        diesel_event_fire(c->rdv->ev);
+        return -1;
+    }
+    if (diesel__console_greeting_parse(line, &version, &gpid, &gnonce) != 0 ||
+        (version == 1 && (gpid != (long)c->pid || gnonce != c->nonce))) {
+        notice(c, DIESEL_CONSOLE_REFUSED, "refused a connection from PID "
+            "%ld: its greeting does not answer this request: \"%.80s\"",
+            (long)c->pid, line);
+        drop(c);
+        return -1;
+    }
+    if (version != 1) {
+        drop(c);
+        return fail(c, EPROTO, "PID %ld speaks console protocol "
+            "version %ld, not version 1", (long)c->pid, version);
+    }
+    return 0;
+}
+
+/* How the target looks while it has not answered: ESRCH once it is gone,
+ * else 0, with the signal sent again once a second. */
+static int
+look(struct diesel_console_client *c, int64_t deadline, int64_t *resignal)
+{
+    struct diesel__proc p;
+    int32_t again = c->nonce;
+
+    if (diesel__platform_proc_get(c->pid, c->signo, &p) != 0) {
+        if (errno == ESRCH)
+            return fail(c, ESRCH, "PID %ld exited before it answered",
+                (long)c->pid);
+        return 0;
+    }
+    c->looks++;
+    c->running += p.state == 'R';
+    /* Again, with the same nonce, once a second: a loop that was merely
+     * busy may be stuck for long enough now, and then its handler answers
+     * (the app attaches once per nonce).  Never to a process that no
+     * longer catches the signal, nor just before giving up. */
+    if (diesel_now() >= *resignal && p.catches &&
+        deadline - diesel_now() >= LIVENESS_MS) {
+        *resignal = diesel_now() + RESIGNAL_MS;
+        (void)diesel__platform_signal_send(c->pid, c->pidfd, c->signo,
+            &again);
+    }
+    return 0;
+}
+
+/*
+ * Wait for the target's connection until the deadline: every other peer
+ * is closed without a byte written.  0 and c->fd set, or an errno class
+ * (ETIMEDOUT with why left for the caller to fill).
+ */
+static int
+accept_target(struct diesel_console_client *c, int64_t deadline)
+{
+    struct rdv *r = c->rdv;
+    int64_t resignal = diesel_now() + RESIGNAL_MS;
+    int64_t next_look = diesel_now() + LIVENESS_MS;
+
+    for (;;) {
+        int64_t now = diesel_now(), left = deadline - now, wait;
+        int w, err;
+
+        if (c->fd >= 0) {
+            /* Handed over, by c or by the attach waiting on the socket. */
+            if ((err = greeted(c, deadline)) >= 0)
+                return err;
+            continue;
+        }
+        if (left <= 0)
+            return ETIMEDOUT;
+        if (now >= next_look) {
+            if ((err = look(c, deadline, &resignal)) != 0)
+                return err;
+            next_look = diesel_now() + LIVENESS_MS;
+            continue;
+        }
+        wait = next_look - now < left ? next_look - now : left;
+        if (!r->accepting) {
+            r->accepting = 1;
+            w = diesel_fd_wait(r->lfd, DIESEL_READ, wait);
+            err = errno;
+            r->accepting = 0;
+            if (w >= 0 && (err = rdv_accept(r, c)) != 0)
+                w = -1;
+            /* Those handed a connection take it; one of the others waits
+             * on the socket in c's place. */
+            diesel_event_fire(r->ev);
+        } else {
+            w = diesel_event_wait(r->ev, wait);
+            err = errno;
+        }
+        if (w < 0 && err == ECANCELED)
+            return fail(c, ECANCELED, "%s", "");
+        if (w < 0 && (err == EMFILE || err == ENFILE))
+            return err;     /* rdv_accept said */
+        if (w < 0 && err != ETIMEDOUT)
+            return fail(c, sys_err(err), "waiting for PID %ld: %s",
+                (long)c->pid, strerror(err));
+    }
+}
+
+/* The sentence for a line that ends the attach, kept for the caller. */
+static int
+ended(struct diesel_console_client *c, const char *line, size_t n)
+{
+    return diesel_console_client_explain(c->pid, line, n, c->why,
+        c->why_size);
 }
 
 /*
@@ -845,7 +1144,7 @@ stuck_report(struct diesel_console_client *c)
         size_t n;
 
         if (conn_getline(c, diesel_now() + 1000, &line, &n) > 0)
-            return busy(c, line);
+            return ended(c, line, n);
         return 0;   /* the rest of the line never came: the session says */
     }
     if (c->len - c->off < 1 || (p[0] != '|' &&
@@ -854,7 +1153,8 @@ stuck_report(struct diesel_console_client *c)
     deadline = deadline_of(c->timeout_ms);
     for (;;) {
         char *line;
-        size_t n;
+        const char *text;
+        size_t n, tn;
         int r = conn_getline(c, deadline, &line, &n);
 
         if (r < 0 && errno == ECANCELED)
@@ -863,26 +1163,15 @@ stuck_report(struct diesel_console_client *c)
             return fail(c, EDEADLK, "the loop of PID %ld is stuck: its "
                 "report was cut short (%s)", (long)c->pid,
                 r < 0 ? strerror(errno) : "end of file");
-        if (line[0] == '|' && (line[1] == ' ' || line[1] == '\0')) {
-            const char *text = line[1] ? line + 2 : line + 1;
-
+        if (diesel_console_client_parse(line, n, &text, &tn) ==
+            DIESEL_CONSOLE_LINE_OUTPUT) {
             if (c->o->notice != NULL)
-                c->o->notice(c->o->arg, DIESEL_CONSOLE_REPORT, text,
-                    line[1] ? n - 2 : 0);
+                c->o->notice(c->o->arg, DIESEL_CONSOLE_REPORT, text, tn);
             continue;
         }
-        if (strncmp(line, "STUCK ", 6) == 0) {
-            long long ms = strtoll(line + 6, NULL, 10);
-
-            if (ms < 0)
-                ms = 0;
-            return fail(c, EDEADLK, "the loop of PID %ld is stuck (no turn "
-                "for %lld.%03lld s): the report above says which green "
-                "thread holds it", (long)c->pid, ms / 1000, ms % 1000);
-        }
-        return fail(c, EPROTO, "PID %ld broke the console protocol (%s: "
-            "\"%.60s\"): the session is over", (long)c->pid,
-            "not a reply line", line);
+        /* STUCK ends the report; anything else breaks the protocol. */
+        r = ended(c, line, n);
+        return r == ECONNRESET ? EPROTO : r;
     }
 }
 
@@ -966,13 +1255,14 @@ prove(struct diesel_console_client *c, pid_t pid)
         return st;
     /* Catching the signal proves nothing (shells and debuggers do): only
      * the advertisement, tied to this process's start time, does. */
-    if (proven(c->dfd, &p, c->signo, why, sizeof(why)) != 0) {
+    if (proven(c->dfd, &p, c->signo, c->o->signal_hint, why,
+        sizeof(why)) != 0) {
+        char what[PATH_MAX + 640];
+
         sweep(c->dfd, c->signo);    /* a stale one of its pid too */
-        return fail(c, ENOTSUP, "PID %ld (%s) is not proven to be a "
-            "libdiesel service with its console installed (%s/service-%ld: "
-            "%s); not signalled.  Check with `dconsole -l`, which lists the "
-            "services that can be attached to", (long)pid, c->comm, c->dir,
+        snprintf(what, sizeof(what), "%s/service-%ld: %s", c->dir,
             (long)pid, why);
+        return not_proven(c, what);
     }
     sweep(c->dfd, c->signo);
     return 0;
@@ -984,7 +1274,7 @@ diesel_console_client_attach(pid_t pid,
 {
     struct diesel_console_client *c;
     int32_t nonce;
-    int lfd = -1, err;
+    int err;
 
     if (size > 0)
         why[0] = '\0';
@@ -1009,9 +1299,10 @@ diesel_console_client_attach(pid_t pid,
     c->why_size = size;
     if ((err = prove(c, pid)) != 0)
         goto out;
-    if ((err = listen_at(c, &lfd)) != 0)
+    c->nonce = diesel__platform_random31();
+    if ((err = rdv_join(c)) != 0)
         goto out;
-    nonce = diesel__platform_random31();
+    nonce = c->nonce;
     if (diesel__platform_signal_send(c->pid, c->pidfd, c->signo,
         &nonce) != 0) {
         err = errno;
@@ -1026,19 +1317,16 @@ diesel_console_client_attach(pid_t pid,
                 sig_name(c->signo), (long)c->pid, strerror(err));
         goto out;
     }
-    err = accept_target(c, lfd, nonce, deadline_of(c->timeout_ms));
-    /* Connected or not, nobody else may come in now. */
-    diesel_fd_close(lfd);
-    lfd = -1;
-    remove_socket(c);
+    err = accept_target(c, deadline_of(c->timeout_ms));
+    /* Connected or not, nobody else may come in for c now (nor at all,
+     * once no attach waits). */
+    rdv_leave(c);
     if (err == 0)
         err = stuck_report(c);
     else if (err == ETIMEDOUT && (size == 0 || why[0] == '\0'))
         err = timed_out(c);
 out:
-    if (lfd >= 0)
-        diesel_fd_close(lfd);
-    remove_socket(c);
+    rdv_leave(c);
     if (c->dfd >= 0)
         close(c->dfd);
     c->dfd = -1;
@@ -1058,8 +1346,9 @@ out:
 struct listing {
     int signo;
     const char *dir;
-    int (*fn)(const struct diesel_console_service *, void *);
-    void *arg;
+    struct diesel_console_service *v;   /* those proven, to sort */
+    size_t n, cap;
+    int err;                /* ENOMEM: the walk stopped */
 };
 
 /* p is listed only if it is proven a service, as an attach would prove
@@ -1085,7 +1374,7 @@ list_one(const struct diesel__proc *p, void *arg)
     if (diesel__console_rendezvous(p->uid, l->dir, c.dir,
         sizeof(c.dir)) != 0 || check_dir(&c) != 0)
         return 0;
-    ok = proven(c.dfd, p, l->signo, why, sizeof(why)) == 0;
+    ok = proven(c.dfd, p, l->signo, NULL, why, sizeof(why)) == 0;
     sweep(c.dfd, l->signo);
     close(c.dfd);
     if (!ok)
@@ -1095,18 +1384,58 @@ list_one(const struct diesel__proc *p, void *arg)
     sv.uid = p->uid;
     sv.uptime = p->uptime;
     snprintf(sv.comm, sizeof(sv.comm), "%s", p->comm);
-    return l->fn(&sv, l->arg);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct diesel_console_service *v = realloc(l->v, cap * sizeof(*v));
+
+        if (v == NULL) {
+            l->err = ENOMEM;
+            return -1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = sv;
+    return 0;
 }
 
+static int
+by_pid(const void *a, const void *b)
+{
+    const struct diesel_console_service *x = a, *y = b;
+
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* In the order of their pids, whatever order the system walks them in:
+ * a tool prints the list as it comes. */
 int
 diesel_console_client_list(int signo, const char *dir,
     int (*fn)(const struct diesel_console_service *, void *), void *arg)
 {
     struct listing l;
+    int r;
 
+    memset(&l, 0, sizeof(l));
     l.signo = signo != 0 ? signo : SIGTRAP;
     l.dir = dir;
-    l.fn = fn;
-    l.arg = arg;
-    return diesel__platform_proc_each(l.signo, list_one, &l);
+    r = diesel__platform_proc_each(l.signo, list_one, &l);
+    if (r == 0 && l.err != 0) {
+        errno = l.err;
+        r = -1;
+    }
+    if (r == 0 && l.n > 0) {
+        qsort(l.v, l.n, sizeof(*l.v), by_pid);
+        for (size_t i = 0; i < l.n && fn(&l.v[i], arg) == 0; i++)
+            ;
+    }
+    if (r != 0) {
+        int err = errno;
+
+        free(l.v);
+        errno = err;
+        return r;
+    }
+    free(l.v);
+    return 0;
 }

@@ -158,6 +158,13 @@ diesel__escape(char *dst, size_t size, size_t *at, const char *src,
     return i;
 }
 
+size_t
+diesel_console_escape(char *dst, size_t size, size_t *at, const char *src,
+    size_t n)
+{
+    return diesel__escape(dst, size, at, src, n, DIESEL__ESC_TEXT);
+}
+
 void
 diesel__sline_esc(struct diesel__sline *l, const char *s)
 {

@@ -754,6 +754,11 @@ int diesel__console_seen(int32_t pid, int32_t nonce);
 void diesel__console_mark_seen(int32_t pid, int32_t nonce);
 /* The greeting line with its newline, signal-safe; its length. */
 size_t diesel__console_greeting(char *buf, size_t size, int32_t nonce);
+/* console_client.c: "DIESEL-CONSOLE <version> pid=<pid> program=<comm>
+ * nonce=<nonce>": 0 with *version, and for version 1 *pid and *nonce;
+ * -1 if it is no greeting. */
+int diesel__console_greeting_parse(const char *line, long *version,
+    long *pid, long long *nonce);
 /* The rendezvous directory of uid: dir if not NULL, else what
  * diesel-console(7) says.  0, or -1 ENAMETOOLONG. */
 int diesel__console_rendezvous(uid_t uid, const char *dir, char *buf,

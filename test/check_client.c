@@ -91,6 +91,8 @@ struct job {
     size_t len;
     int found;              /* diesel_console_client_list saw pid */
     char comm[64];
+    const char *list_hint;  /* the attach's hints, NULL for none */
+    const char *signal_hint;
 };
 
 static void
@@ -118,6 +120,8 @@ job_attach(struct job *j)
     o.timeout_ms = j->timeout_ms;
     o.notice = on_notice;
     o.arg = j;
+    o.list_hint = j->list_hint;
+    o.signal_hint = j->signal_hint;
     j->c = diesel_console_client_attach(j->pid, &o, j->why, sizeof(j->why));
     j->err = j->c != NULL ? 0 : errno;
 }
@@ -263,7 +267,7 @@ START_TEST(client_refusals_have_an_errno_class_and_a_sentence)
     refused(bare.pid, 0, 1000, ENOTSUP, t_under_valgrind() ?
         "is not proven to be a libdiesel service" : "does not catch SIGTRAP");
     refused(app.pid, SIGUSR1, 1000, ENOTSUP, t_under_valgrind() ?
-        "its console listens for SIGTRAP, not SIGUSR1: use -s 5" :
+        "its console listens for SIGTRAP, not SIGUSR1); not signalled" :
         "does not catch SIGUSR1");
     /* Stopped: no answer, and the sentence says why. */
     ck_assert_int_eq(kill(app.pid, SIGSTOP), 0);
@@ -388,6 +392,267 @@ START_TEST(client_is_told_busy_past_the_most_sessions)
 }
 END_TEST
 
+/* The app's advertisement, rewritten to say signo (or removed: 0). */
+static void
+advert_set(pid_t pid, int signo)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/service-%ld",
+        getenv("DIESEL_CONSOLE_DIR"), (long)pid);
+    if (signo == 0) {
+        ck_assert_int_eq(unlink(path), 0);
+        return;
+    }
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "DIESEL-CONSOLE-SERVICE 1 pid=%ld start=%llu signal=%d\n",
+        (long)pid, t_proc_start_ticks(pid), signo);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Attach with or without hints; the sentence. */
+static void
+hinted(pid_t pid, const char *list, const char *sig, struct job *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->pid = pid;
+    j->timeout_ms = 1000;
+    j->list_hint = list;
+    j->signal_hint = sig;
+    ck_assert_int_eq(t_run(run_attach, j), 0);
+    ck_assert_msg(j->err == ENOTSUP, "%s: %s", strerror(j->err), j->why);
+}
+
+/* A library used by other tools names none of dconsole's flags: the
+ * caller's hints, when given, are the only way to say what to run. */
+START_TEST(client_sentences_name_no_tool_but_the_callers_hints)
+{
+    struct t_proc app;
+    struct job j;
+    char want[128];
+
+    rdv_setup();
+    app_start(&app, NULL);
+    /* It catches SIGTRAP, but says its console is on SIGUSR1. */
+    advert_set(app.pid, SIGUSR1);
+    hinted(app.pid, NULL, NULL, &j);
+    ck_assert_msg(strstr(j.why, "its console listens for SIGUSR1, not "
+        "SIGTRAP); not signalled") != NULL, "%s", j.why);
+    ck_assert_msg(strstr(j.why, "dconsole") == NULL &&
+        strstr(j.why, "use ") == NULL && strstr(j.why, "Check") == NULL,
+        "%s", j.why);
+    hinted(app.pid, "mytool list", "--sig", &j);
+    snprintf(want, sizeof(want), "not SIGTRAP: use --sig %d); not "
+        "signalled.  Check with `mytool list`, which lists the services "
+        "that can be attached to", SIGUSR1);
+    ck_assert_msg(strstr(j.why, want) != NULL, "%s", j.why);
+    /* No advertisement at all. */
+    advert_set(app.pid, 0);
+    hinted(app.pid, NULL, NULL, &j);
+    ck_assert_msg(strstr(j.why, "it has advertised no console); not "
+        "signalled") != NULL && strstr(j.why, "Check") == NULL, "%s", j.why);
+    hinted(app.pid, "mytool list", NULL, &j);
+    ck_assert_msg(strstr(j.why, "not signalled.  Check with `mytool list`")
+        != NULL, "%s", j.why);
+    app_stop(&app);
+}
+END_TEST
+
+/* One attach and `echo <its pid>`, in a green thread of its own. */
+static int
+run_echo(void *arg)
+{
+    struct job *j = arg;
+    char cmd[64];
+
+    job_attach(j);
+    if (j->c == NULL)
+        return 0;
+    snprintf(cmd, sizeof(cmd), "echo pid %ld", (long)j->pid);
+    j->st = diesel_console_client_run(j->c, cmd, &j->reply, &j->len,
+        t_slow(5000));
+    diesel_console_client_close(j->c);
+    j->c = NULL;
+    return 0;
+}
+
+/*
+ * Both jobs at once: the service connects back to the one socket of this
+ * process in its directory, shared by the two attaches.  The first target
+ * is stopped (j[0].signo holds its pid) until both attaches have bound
+ * and signalled (their green threads run to their first wait before the
+ * sleep ends) and, for two services, until the second attach is over: a
+ * socket of each attach's own would be gone, or another's, by then.
+ */
+static int
+run_pair(void *arg)
+{
+    struct job *j = arg;
+    pid_t stopped = j[0].pid;
+    int64_t a = diesel_task_spawn("first", run_echo, &j[0], 0);
+    int64_t b = diesel_task_spawn("second", run_echo, &j[1], 0);
+
+    ck_assert(a > 0 && b > 0);
+    ck_assert_int_eq(diesel_sleep(1), 0);
+    if (j[1].pid != stopped)
+        ck_assert_int_eq(diesel_task_join(b, NULL, -1), 0);
+    ck_assert_int_eq(kill(stopped, SIGCONT), 0);
+    ck_assert_int_eq(diesel_task_join(a, NULL, -1), 0);
+    if (j[1].pid == stopped)
+        ck_assert_int_eq(diesel_task_join(b, NULL, -1), 0);
+    return 0;
+}
+
+static void
+pair(pid_t first, pid_t second)
+{
+    struct job j[2];
+    int st;
+
+    ck_assert_int_eq(kill(first, SIGSTOP), 0);
+    ck_assert_int_eq(waitpid(first, &st, WUNTRACED), first);
+    ck_assert(WIFSTOPPED(st));
+    memset(j, 0, sizeof(j));
+    j[0].pid = first;
+    j[1].pid = second;
+    for (int i = 0; i < 2; i++)
+        j[i].timeout_ms = t_slow(8000);
+    ck_assert_int_eq(t_run(run_pair, j), 0);
+    for (int i = 0; i < 2; i++) {
+        char want[64];
+
+        snprintf(want, sizeof(want), "pid %ld", (long)j[i].pid);
+        ck_assert_msg(j[i].err == 0, "attach %d: %s: %s", i,
+            strerror(j[i].err), j[i].why);
+        ck_assert_int_eq(j[i].st, 0);
+        ck_assert_msg(strstr(j[i].reply, want) != NULL, "%s", j[i].reply);
+        free(j[i].reply);
+    }
+}
+
+START_TEST(client_attaches_to_two_services_at_once)
+{
+    struct t_proc a, b;
+
+    rdv_setup();
+    /* Stopped, the loop makes no turn: no stuck report for that. */
+    setenv("DIESEL_CONSOLE_STUCK_MS", "0", 1);
+    app_start(&a, NULL);
+    app_start(&b, NULL);
+    unsetenv("DIESEL_CONSOLE_STUCK_MS");
+    pair(a.pid, b.pid);
+    app_stop(&b);
+    app_stop(&a);
+}
+END_TEST
+
+/* Two attaches to one service at once: each connection goes to the attach
+ * whose nonce its greeting echoes. */
+START_TEST(client_attaches_twice_to_one_service_at_once)
+{
+    struct t_proc a;
+
+    rdv_setup();
+    setenv("DIESEL_CONSOLE_STUCK_MS", "0", 1);
+    app_start(&a, NULL);
+    unsetenv("DIESEL_CONSOLE_STUCK_MS");
+    pair(a.pid, a.pid);
+    app_stop(&a);
+}
+END_TEST
+
+/* One reader of the protocol's lines, for the library and any tool. */
+START_TEST(client_parse_tells_each_kind_of_line)
+{
+    static const struct {
+        const char *line;
+        int kind;
+        const char *text;
+    } cases[] = {
+        { "| hello there", DIESEL_CONSOLE_LINE_OUTPUT, "hello there" },
+        { "|", DIESEL_CONSOLE_LINE_OUTPUT, "" },
+        { "| ", DIESEL_CONSOLE_LINE_OUTPUT, "" },
+        { "|x", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "OK", DIESEL_CONSOLE_LINE_OK, "" },
+        { "OK then", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "OKAY", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "ERR no such command", DIESEL_CONSOLE_LINE_ERR, "no such command" },
+        { "ERR", DIESEL_CONSOLE_LINE_ERR, "" },
+        { "ERRx", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "BUSY 4", DIESEL_CONSOLE_LINE_BUSY, "4" },
+        { "BUSY", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "STUCK 1500", DIESEL_CONSOLE_LINE_STUCK, "1500" },
+        { "STUCKY 1", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "", DIESEL_CONSOLE_LINE_BAD, "" },
+        { "hello", DIESEL_CONSOLE_LINE_BAD, "" },
+    };
+    char buf[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *text;
+        size_t tn;
+        int k = diesel_console_client_parse(cases[i].line,
+            strlen(cases[i].line), &text, &tn);
+
+        ck_assert_msg(k == cases[i].kind, "\"%s\": %d", cases[i].line, k);
+        ck_assert_msg(tn == strlen(cases[i].text) &&
+            memcmp(text, cases[i].text, tn) == 0, "\"%s\": \"%.*s\"",
+            cases[i].line, (int)tn, text);
+    }
+    /* The sentences of the lines that end a session, written once. */
+    ck_assert_int_eq(diesel_console_client_explain(42, "BUSY 4", 6, buf,
+        sizeof(buf)), EBUSY);
+    ck_assert_str_eq(buf, "PID 42 refused the session: busy, with 4 console "
+        "sessions open already (its most); try again once one ends");
+    ck_assert_int_eq(diesel_console_client_explain(42, "STUCK 1500", 10,
+        buf, sizeof(buf)), EDEADLK);
+    ck_assert_str_eq(buf, "the loop of PID 42 is stuck (no turn for 1.500 "
+        "s): the report above says which green thread holds it");
+    ck_assert_int_eq(diesel_console_client_explain(42, "ERR bye", 7, buf,
+        sizeof(buf)), ECONNRESET);
+    ck_assert_str_eq(buf, "PID 42 ended the session: bye");
+    ck_assert_int_eq(diesel_console_client_explain(42, "| hi", 4, buf,
+        sizeof(buf)), EPROTO);
+    ck_assert_str_eq(buf, "PID 42 broke the console protocol (a line when "
+        "no reply was due: \"| hi\"): the session is over");
+    ck_assert_int_eq(diesel_console_client_explain(42, "hello", 5, buf,
+        sizeof(buf)), EPROTO);
+    ck_assert_str_eq(buf, "PID 42 broke the console protocol (not a reply "
+        "line: \"hello\"): the session is over");
+}
+END_TEST
+
+/* The library's escaping, for a tool's terminal: in pieces when the
+ * buffer is short, never an escape cut in two. */
+START_TEST(client_escape_makes_text_safe_in_pieces)
+{
+    static const char in[] = "a\tb\x1b[31m\xc3\xa9\xc2\x85\xff\x7f";
+    const char *want = "a\tb\\x1b[31m\xc3\xa9\\xc2\\x85\\xff\\x7f";
+    char buf[64], small[9], all[64] = "";
+    size_t at = 0, n = sizeof(in) - 1;
+    const char *p = in;
+
+    ck_assert_uint_eq(diesel_console_escape(buf, sizeof(buf), &at, in, n),
+        n);
+    ck_assert_str_eq(buf, want);
+    ck_assert_uint_eq(at, strlen(want));
+    while (n > 0) {
+        size_t used;
+
+        at = 0;
+        used = diesel_console_escape(small, sizeof(small), &at, p, n);
+        ck_assert_uint_gt(used, 0);
+        ck_assert_uint_eq(strlen(small), at);
+        strcat(all, small);
+        p += used;
+        n -= used;
+    }
+    ck_assert_str_eq(all, want);
+}
+END_TEST
+
 Suite *
 diesel_client_suite(void)
 {
@@ -401,6 +666,11 @@ diesel_client_suite(void)
     tcase_add_test(tc, client_another_users_service_is_not_permitted);
     tcase_add_test(tc, client_gets_the_stuck_report_through_its_callback);
     tcase_add_test(tc, client_is_told_busy_past_the_most_sessions);
+    tcase_add_test(tc, client_sentences_name_no_tool_but_the_callers_hints);
+    tcase_add_test(tc, client_parse_tells_each_kind_of_line);
+    tcase_add_test(tc, client_attaches_to_two_services_at_once);
+    tcase_add_test(tc, client_attaches_twice_to_one_service_at_once);
+    tcase_add_test(tc, client_escape_makes_text_safe_in_pieces);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1251,6 +1251,130 @@ START_TEST(dconsole_names_a_service_at_its_fd_limit)
 }
 END_TEST
 
+/*
+ * A long reply into a pipe or a file goes out in full buffers: dconsole
+ * flushes only before it would wait for the service, not before every
+ * line.  Its standard output is a SOCK_SEQPACKET socket, which keeps each
+ * write(2) a record of its own: the records read are the writes counted.
+ */
+START_TEST(dconsole_writes_a_long_reply_into_a_pipe_in_few_writes)
+{
+    struct t_proc *app = malloc(sizeof(*app));
+    struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
+    char path[1024], ps[32], ts[32], dir[300], buf[65536];
+    char *app_argv[] = { "console_app_child", NULL };
+    char *argv[] = { "dconsole", "-t", ts, ps, "spew", "200000", NULL };
+    size_t records = 0, bytes = 0;
+    int sv[2], st;
+    pid_t pid;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    snprintf(path, sizeof(path), "%s/console_app_child", t_dir());
+    t_proc_start(app, path, app_argv, &how);
+    ck_assert_msg(t_proc_expect(app, 0, "ready ", 5000), "%s", app->ebuf);
+    snprintf(ps, sizeof(ps), "%ld", (long)app->pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(5));
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (dup2(sv[1], STDOUT_FILENO) < 0)
+            _exit(126);
+        close(sv[0]);
+        close(sv[1]);
+        execv(t_tool_path("dconsole"), argv);
+        _exit(127);
+    }
+    close(sv[1]);
+    for (;;) {
+        struct pollfd pfd = { sv[0], POLLIN, 0 };
+        ssize_t n;
+
+        ck_assert_msg(poll(&pfd, 1, (int)t_slow(20000)) == 1,
+            "no end of the reply: %zu bytes in %zu writes", bytes, records);
+        n = recv(sv[0], buf, sizeof(buf), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ck_assert_int_ge(n, 0);
+        if (n == 0)
+            break;
+        records++;
+        bytes += (size_t)n;
+    }
+    close(sv[0]);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(exit_code(st) == 0, "status %d", st);
+    ck_assert_uint_eq(bytes, 200000);
+    /* 3125 lines: a write per line before; about 50 buffers of 4 KiB now,
+     * and a flush at each wait, at most one per read from the service. */
+    ck_assert_msg(records <= bytes / 1024, "%zu bytes in %zu writes", bytes,
+        records);
+    close(app->in);
+    app->in = -1;
+    proc_wait(app, 10000);
+    unsetenv("DIESEL_CONSOLE_DIR");
+    free(app);
+}
+END_TEST
+
+/*
+ * Two dconsoles attaching to one service at once: each has its socket
+ * (console-<its pid>.sock), and each gets its session.  The service is
+ * stopped until both have bound, so that the two requests meet.
+ */
+START_TEST(dconsole_two_at_once_to_one_service_both_attach)
+{
+    struct t_proc *app = malloc(sizeof(*app)), *d = malloc(2 * sizeof(*d));
+    struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
+    char path[1024], ps[32], ts[32], dir[300], word[2][32];
+    char *app_argv[] = { "console_app_child", NULL };
+    int64_t end;
+    int st;
+
+    make_base();
+    snprintf(dir, sizeof(dir), "%s/r", base);
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    snprintf(path, sizeof(path), "%s/console_app_child", t_dir());
+    /* Stopped, its loop makes no turn: no stuck report for that. */
+    setenv("DIESEL_CONSOLE_STUCK_MS", "0", 1);
+    t_proc_start(app, path, app_argv, &how);
+    unsetenv("DIESEL_CONSOLE_STUCK_MS");
+    ck_assert_msg(t_proc_expect(app, 0, "ready ", 5000), "%s", app->ebuf);
+    snprintf(ps, sizeof(ps), "%ld", (long)app->pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(10));
+    ck_assert_int_eq(kill(app->pid, SIGSTOP), 0);
+    ck_assert_int_eq(waitpid(app->pid, &st, WUNTRACED), app->pid);
+    for (int i = 0; i < 2; i++) {
+        char *argv[] = { "dconsole", "-t", ts, ps, "echo", word[i], NULL };
+
+        snprintf(word[i], sizeof(word[i]), "client%d", i);
+        proc_start(&d[i], t_tool_path("dconsole"), argv, 0, -1, NULL);
+    }
+    end = t_now_ms() + t_slow(10000);
+    while (count_sockets(dir) < 2 && t_now_ms() < end)
+        usleep(5000);
+    ck_assert_int_eq(count_sockets(dir), 2);
+    ck_assert_int_eq(kill(app->pid, SIGCONT), 0);
+    for (int i = 0; i < 2; i++) {
+        char want[80];
+
+        ck_assert_int_eq(exit_code(proc_wait(&d[i], 30000)), 0);
+        snprintf(want, sizeof(want), "%s\n", word[i]);
+        ck_assert_msg(strstr(d[i].obuf, want) != NULL, "%s%s", d[i].obuf,
+            d[i].ebuf);
+    }
+    ck_assert_int_eq(count_sockets(dir), 0);
+    close(app->in);
+    app->in = -1;
+    proc_wait(app, 10000);
+    unsetenv("DIESEL_CONSOLE_DIR");
+    free(d);
+    free(app);
+}
+END_TEST
+
 /* ---- The line editor, through a pty ---------------------------------------------- */
 
 /*
@@ -3117,6 +3241,8 @@ diesel_dconsole_suite(void)
     tcase_add_test(tc, dconsole_sweeps_what_killed_processes_left);
     tcase_add_test(tc, dconsole_names_a_service_at_its_fd_limit);
     tcase_add_test(tc, dconsole_names_a_signal_blocked_everywhere);
+    tcase_add_test(tc, dconsole_writes_a_long_reply_into_a_pipe_in_few_writes);
+    tcase_add_test(tc, dconsole_two_at_once_to_one_service_both_attach);
     tcase_add_test(tc,
         dconsole_binds_in_the_directory_it_checked_despite_a_swap);
     suite_add_tcase(s, tc);

@@ -1197,6 +1197,56 @@ START_TEST(redisping_with_two_loops_shares_its_keys_and_survives_benchmark)
 }
 END_TEST
 
+/* collect asks every service at once: a round with three silent services
+ * lasts one timeout, not three (it took 3 x -t when it asked them one
+ * after another, as one process could attach only once at a time). */
+START_TEST(collect_asks_every_service_at_once)
+{
+    char dir[64], rdv[96], want[256], *out = malloc(1 << 16);
+    struct service sv[4];
+    int64_t t0, took;
+
+    ck_assert_ptr_nonnull(out);
+    strcpy(dir, "/tmp/diesel-collect-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(rdv, sizeof(rdv), "%s/r", dir);
+    setenv("DIESEL_CONSOLE_DIR", rdv, 1);
+    for (int i = 0; i < 4; i++)
+        start(&sv[i], "echo", "127.0.0.1:0");
+    for (int i = 1; i < 4; i++)
+        ck_assert_int_eq(kill(sv[i].pid, SIGSTOP), 0);
+    t0 = t_now_ms();
+    ck_assert_int_eq(sh(out, 1 << 16, "%s/../examples/collect -n 1 -t 3",
+        t_dir()), 0);
+    took = t_now_ms() - t0;
+    snprintf(want, sizeof(want), "{\"pid\":%ld,\"name\":\"echo\",\"stats\":"
+        "{\"uptime_s\":", (long)sv[0].pid);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    for (int i = 1; i < 4; i++) {
+        snprintf(want, sizeof(want), "{\"pid\":%ld,\"name\":\"echo\","
+            "\"error\":\"PID %ld did not answer within 3 s: it is stopped",
+            (long)sv[i].pid, (long)sv[i].pid);
+        ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    }
+    ck_assert_msg(took < 6000, "a round took %lld ms", (long long)took);
+    for (int i = 0; i < 4; i++) {
+        int64_t end = t_now_ms() + 10000;
+
+        /* Resumed, it answers the signal it holds (collect is gone by
+         * then): stopped only once that is done. */
+        if (i > 0) {
+            ck_assert_int_eq(kill(sv[i].pid, SIGCONT), 0);
+            while (strstr(sv[i].log, "refused") == NULL &&
+                t_now_ms() < end)
+                drain(&sv[i], 100);
+        }
+        stop(&sv[i], SIGTERM);
+    }
+    ck_assert_int_eq(sh(out, 1 << 16, "rm -rf %s", dir), 0);
+    free(out);
+}
+END_TEST
+
 Suite *
 diesel_examples_suite(void)
 {
@@ -1231,6 +1281,7 @@ diesel_examples_suite(void)
     tc = tcase_create("collect");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, collect_reports_each_service_and_a_silent_one_in_time);
+    tcase_add_test(tc, collect_asks_every_service_at_once);
     suite_add_tcase(s, tc);
 
     /* Clients that misbehave (issue 9, items 8 and 9). */

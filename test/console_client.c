@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "console_client.h"
-#include "internal.h"    /* diesel__platform_peer_cred */
+#include "internal.h"    /* the library's steps that tests take alone */
 
 #define RESIGNAL_MS 1000    /* dcc_attach signals again this often */
 
@@ -64,28 +64,7 @@ wait_fd(int fd, short events, int64_t deadline)
 int
 dcc_dir_name(uid_t uid, char *buf, size_t size)
 {
-    const char *env = getenv("DIESEL_CONSOLE_DIR");
-    char run[64];
-    struct stat st;
-    int n;
-
-    if (env != NULL && env[0] != '\0') {
-        n = snprintf(buf, size, "%s", env);
-    } else {
-        snprintf(run, sizeof(run), "/run/user/%u", (unsigned)uid);
-        if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid) {
-            n = snprintf(buf, size, "%s/diesel", run);
-        } else {
-            env = getenv("TMPDIR");
-            n = snprintf(buf, size, "%s/diesel-%u",
-                env != NULL && env[0] != '\0' ? env : "/tmp", (unsigned)uid);
-        }
-    }
-    if (n < 0 || (size_t)n >= size) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return 0;
+    return diesel__console_rendezvous(uid, NULL, buf, size);
 }
 
 int
@@ -160,36 +139,20 @@ fail:
     return -1;
 }
 
-static int32_t
-random_nonce(void)
-{
-    uint32_t v = 0;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-    if (fd >= 0) {
-        if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
-            v = 0;
-        close(fd);
-    }
-    if (v == 0)
-        v = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
-    v &= 0x7fffffff;
-    return v != 0 ? (int32_t)v : 1;
-}
-
+/* The signal as the library sends it (sigqueue: no pidfd here). */
 int
 dcc_signal_again(struct dcc *c, int signo)
 {
-    union sigval val;
+    int32_t v = c->nonce;
 
-    val.sival_int = c->nonce;
-    return sigqueue(c->target, signo != 0 ? signo : SIGTRAP, val);
+    return diesel__platform_signal_send(c->target, -1,
+        signo != 0 ? signo : SIGTRAP, &v);
 }
 
 int
 dcc_signal(struct dcc *c, int signo)
 {
-    c->nonce = random_nonce();
+    c->nonce = diesel__platform_random31();
     return dcc_signal_again(c, signo);
 }
 
@@ -203,17 +166,16 @@ stop_listening(struct dcc *c)
     }
 }
 
-/* "DIESEL-CONSOLE 1 pid=P program=NAME nonce=N" */
+/* "DIESEL-CONSOLE 1 pid=P program=NAME nonce=N", read by the library. */
 static int
 greeting_ok(const struct dcc *c)
 {
-    long pid, nonce;
-    char prog[128];
+    long version, pid;
+    long long nonce;
 
-    if (sscanf(c->greeting, "DIESEL-CONSOLE 1 pid=%ld program=%127s "
-        "nonce=%ld", &pid, prog, &nonce) != 3)
-        return 0;
-    return pid == (long)c->target && nonce == (long)c->nonce;
+    return diesel__console_greeting_parse(c->greeting, &version, &pid,
+        &nonce) == 0 && version == 1 && pid == (long)c->target &&
+        nonce == (long long)c->nonce;
 }
 
 /*
@@ -385,7 +347,8 @@ dcc_reply(struct dcc *c, char *out, size_t size, int timeout_ms)
         out[0] = '\0';
     for (;;) {
         char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
-        size_t n;
+        const char *text;
+        size_t n, tn;
         int status = -1;
 
         if (nl == NULL) {
@@ -394,13 +357,17 @@ dcc_reply(struct dcc *c, char *out, size_t size, int timeout_ms)
             continue;
         }
         n = (size_t)(nl - c->buf) + 1;
-        if (n >= 2 && c->buf[0] == '|' && c->buf[1] == ' ')
+        switch (diesel_console_client_parse(c->buf, n - 1, &text, &tn)) {
+        case DIESEL_CONSOLE_LINE_OUTPUT:
             status = -1;
-        else if (n == 3 && memcmp(c->buf, "OK\n", 3) == 0)
+            break;
+        case DIESEL_CONSOLE_LINE_OK:
             status = 0;
-        else if (n >= 4 && memcmp(c->buf, "ERR ", 4) == 0)
+            break;
+        case DIESEL_CONSOLE_LINE_ERR:
             status = 1;
-        else {
+            break;
+        default:
             errno = EPROTO;
             return -1;
         }

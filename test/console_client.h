@@ -11,6 +11,16 @@
  *       dcc_close(&c);
  *   }
  *
+ * Why not the library's diesel_console_client(3): that one attaches only
+ * from a green thread of a running loop, every step checked and none
+ * skippable; these tests attach from plain test code, and do steps wrong
+ * on purpose (no directory checks, a socket bound by path, a connection
+ * read before its greeting is checked).  What they do right is the
+ * library's: the directory's name (diesel__console_rendezvous), the nonce
+ * and the signal (diesel__platform_random31, _signal_send), the peer's
+ * credentials, the greeting (diesel__console_greeting_parse) and the
+ * reply lines (diesel_console_client_parse).
+ *
  * The steps, each its own call so that tests can do one wrong on purpose:
  * dcc_dir_prepare (create or check the rendezvous directory),
  * dcc_listen (bind console-<our pid>.sock), dcc_signal (sigqueue with a

@@ -88,10 +88,8 @@ enum {
     H_MORE,             /* output, or the end of a skipped reply */
     H_OK,
     H_ERR,
-    H_UNSOLICITED,      /* a line when no reply was due */
-    H_BAD,              /* not a reply line at all */
-    H_STUCK,            /* STUCK <ms>: the handler's report ended */
-    H_BUSY,             /* BUSY <n>: the app serves its most sessions */
+    H_ENDS,             /* it ends the session: a line when no reply was
+                           due, STUCK, BUSY, not a reply line at all */
 };
 
 #define PROMPT ">>> "
@@ -126,7 +124,7 @@ struct session {
     int64_t reply_id;       /* the reply green thread, 0 if none */
     int closed;             /* the app closed the session */
     int stopping;           /* a signal is stopping dconsole */
-    char *err;              /* the last ERR message (in buf) */
+    const char *err;        /* the last ERR message (in the line) */
     char **words;           /* what the app's help lists: for Tab */
     size_t nwords;
     size_t cap_words;
@@ -210,87 +208,33 @@ warn(const char *fmt, ...)
         free(text);
 }
 
-/* A valid UTF-8 sequence at s (not a C1 control): its length, else 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-        if (c == 0xc2)
-            lo = 0xa0;  /* U+0080..U+009F are C1 controls */
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;  /* no surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < need || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    }
-    return need;
-}
-
 /*
  * Write what came from the app so that it cannot drive the terminal: the
  * app escapes control bytes already (diesel-console(7)), but root may be
  * attached to a user's process, and that user should not get to send
- * escape sequences to root's terminal.  Tabs and valid UTF-8 pass; any
- * other byte below 0x20, 0x7f, C1 controls and invalid UTF-8 become \xHH
- * (the rule of lib/escape.c).  Every byte from another process that
- * dconsole prints goes through here: replies, the stuck report, the
- * app's errors (print_error), messages that quote a process name, a
- * greeting or a bad line (warn), and -l rows.
+ * escape sequences to root's terminal.  The library's own escaping
+ * (diesel_console_escape): tabs and valid UTF-8 pass; any other byte
+ * below 0x20, 0x7f, C1 controls and invalid UTF-8 become \xHH.  Every
+ * byte from another process that dconsole prints goes through here:
+ * replies, the stuck report, the app's errors (print_error), messages
+ * that quote a process name, a greeting or a bad line (warn), and -l
+ * rows.
  */
 static void
 put_safe(FILE *f, const char *text, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)text;
     char out[512];
-    size_t i = 0, o = 0;
 
     /* Through a buffer: standard error is unbuffered, and a byte per
      * write would be a system call per byte. */
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
+    while (n > 0) {
+        size_t at = 0, used = diesel_console_escape(out, sizeof(out), &at,
+            text, n);
 
-        if (o + 8 > sizeof(out)) {
-            fwrite(out, 1, o, f);
-            o = 0;
-        }
-        if (c == '\t' || (c >= 0x20 && c < 0x7f)) {
-            out[o++] = (char)c;
-            i++;
-        } else if (c >= 0x80 && (len = utf8_len(s + i, n - i)) > 0) {
-            memcpy(out + o, s + i, len);
-            o += len;
-            i += len;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-            i++;
-        }
+        fwrite(out, 1, at, f);
+        text += used;
+        n -= used;
     }
-    fwrite(out, 1, o, f);
 }
 
 static void
@@ -362,18 +306,22 @@ add_word(struct session *s, const char *text, size_t n)
 }
 
 /*
- * One line of a reply.  Replies come in order, so the first s->skip
- * replies to end are the ones Ctrl-C gave up on: their lines are dropped.
+ * One line of a reply, as the library reads it
+ * (diesel_console_client_parse).  Replies come in order, so the first
+ * s->skip replies to end are the ones Ctrl-C gave up on: their lines are
+ * dropped.
  */
 static int
 handle_line(struct session *s, char *line, size_t n)
 {
-    if (line[0] == '|' && (line[1] == ' ' || line[1] == '\0')) {
-        const char *text = line[1] ? line + 2 : line + 1;
-        size_t tn = line[1] ? n - 2 : 0;
+    const char *text;
+    size_t tn;
+    int kind = diesel_console_client_parse(line, n, &text, &tn);
 
-        if (s->owed == 0)
-            return H_UNSOLICITED;
+    if (s->owed == 0)
+        return H_ENDS;
+    switch (kind) {
+    case DIESEL_CONSOLE_LINE_OUTPUT:
         if (s->skip > 0)
             return H_MORE;
         if (s->collect) {
@@ -383,83 +331,43 @@ handle_line(struct session *s, char *line, size_t n)
             putc('\n', stdout);
         }
         return H_MORE;
-    }
-    if (strncmp(line, "STUCK ", 6) == 0)
-        return H_STUCK;
-    if (strncmp(line, "BUSY ", 5) == 0)
-        return H_BUSY;
-    if (strcmp(line, "OK") == 0 || strncmp(line, "ERR", 3) == 0) {
-        int ok = line[0] == 'O';
-
-        if (!ok && line[3] != ' ' && line[3] != '\0')
-            return H_BAD;
-        if (s->owed == 0) {
-            s->err = ok ? NULL : line + (line[3] ? 4 : 3);
-            return H_UNSOLICITED;
-        }
+    case DIESEL_CONSOLE_LINE_OK:
+    case DIESEL_CONSOLE_LINE_ERR:
         s->owed--;
         if (s->skip > 0) {
             s->skip--;
             return H_MORE;
         }
-        s->err = ok ? NULL : line + (line[3] ? 4 : 3);
-        return ok ? H_OK : H_ERR;
+        s->err = kind == DIESEL_CONSOLE_LINE_ERR ? text : NULL;
+        return kind == DIESEL_CONSOLE_LINE_OK ? H_OK : H_ERR;
+    default:
+        return H_ENDS;
     }
-    return H_BAD;
 }
 
-/* The app's handler answered instead of its loop: "STUCK <ms>" ended the
- * report, whose lines went to standard output. */
+/* A line that ends the session (BUSY, STUCK after the report, a line when
+ * no reply was due, garbage): the library's sentence is the message. */
 static int
-stuck(struct session *s, const char *line)
+ended(struct session *s, const char *line, size_t n)
 {
-    long long ms = strtoll(line + 6, NULL, 10);
+    int err = diesel_console_client_explain(s->pid, line, n, s->msg,
+        sizeof(s->msg));
 
     s->closed = 1;
-    s->stuck = 1;
-    if (ms < 0)
-        ms = 0;
-    return fail(s, ST_STUCK, "the loop of PID %ld is stuck (no turn for "
-        "%lld.%03lld s): the report above says which green thread holds it",
-        (long)s->pid, ms / 1000, ms % 1000);
-}
-
-/* "BUSY <n>" right after the greeting: the app serves n sessions
- * already, its most, and closes. */
-static int
-busy(struct session *s, const char *line)
-{
-    long n = strtol(line + 5, NULL, 10);
-
-    s->closed = 1;
-    return fail(s, ST_CLOSED, "PID %ld refused the session: busy, with %ld "
-        "console sessions open already (its most); try again once one "
-        "ends", (long)s->pid, n);
-}
-
-static int
-bad_line(struct session *s, int h, const char *line)
-{
-    if (h == H_STUCK)
-        return stuck(s, line);
-    if (h == H_BUSY)
-        return busy(s, line);
-    s->closed = 1;
-    if (h == H_UNSOLICITED && s->err != NULL)
-        return fail(s, ST_CLOSED, "PID %ld ended the session: %.900s",
-            (long)s->pid, s->err);
-    return fail(s, ST_CLOSED, "PID %ld broke the console protocol (%s: "
-        "\"%.60s\"): the session is over", (long)s->pid,
-        h == H_UNSOLICITED ? "a line when no reply was due" :
-        "not a reply line", line);
+    if (err == EDEADLK) {
+        s->stuck = 1;
+        return ST_STUCK;
+    }
+    return ST_CLOSED;
 }
 
 /* The next line of a reply, waiting as long as it takes.  What was
- * printed goes out first: a reply that streams (log follow) reaches a
- * pipe or a file as it comes, not at its end.  (A terminal is line
- * buffered already.  Not "only when no line is buffered": asking the
- * library without waiting reads what is readable without a turn of the
- * loop, and a long reply then kept Ctrl-C from being seen.) */
+ * printed goes out before a wait: a reply that streams (log follow)
+ * reaches a pipe or a file as it comes, not at its end, and a long one
+ * in full buffers, not a write per line.  (A terminal is line buffered
+ * already.  diesel_console_client_pending reads nothing: asking for a
+ * line without waiting would read what is readable without a turn of
+ * the loop, and a long reply then kept Ctrl-C from being seen.) */
 static int
 reply_line(struct session *s, char **line, size_t *n)
 {
@@ -467,7 +375,7 @@ reply_line(struct session *s, char **line, size_t *n)
 
     if (tty < 0)
         tty = isatty(STDOUT_FILENO);
-    if (!tty)
+    if (!tty && !diesel_console_client_pending(s->c))
         fflush(stdout);
     return diesel_console_client_line(s->c, line, n, -1);
 }
@@ -496,7 +404,7 @@ reply_task(void *arg)
             return RP_OK;
         if (h == H_ERR)
             return RP_ERR;
-        bad_line(s, h, line);   /* H_STUCK, H_BUSY too */
+        ended(s, line, n);
         return RP_CLOSED;
     }
 }
@@ -515,14 +423,13 @@ run_command(struct session *s, const char *cmd, size_t n)
 
         /* The app may have said why before it closed. */
         while (diesel_console_client_line(s->c, &last, &ln, 0) > 0) {
-            if (strncmp(last, "BUSY ", 5) == 0) {
-                busy(s, last);
-                return RP_CLOSED;
-            }
-            if (strncmp(last, "ERR ", 4) == 0 && s->owed == 0) {
-                s->closed = 1;
-                fail(s, ST_CLOSED, "PID %ld ended the session: %.900s",
-                    (long)s->pid, last + 4);
+            const char *text;
+            size_t tn;
+            int kind = diesel_console_client_parse(last, ln, &text, &tn);
+
+            if (kind == DIESEL_CONSOLE_LINE_BUSY ||
+                (kind == DIESEL_CONSOLE_LINE_ERR && s->owed == 0)) {
+                ended(s, last, ln);
                 return RP_CLOSED;
             }
         }
@@ -580,6 +487,9 @@ attach(struct session *s)
     ao.timeout_ms = (int64_t)(s->o->timeout * 1000.0 + 0.5);
     ao.notice = on_notice;
     ao.arg = s;
+    ao.list_hint = "dconsole -l";
+    ao.signal_hint = "-s";
+    ao.dir_hint = "-d";
     s->c = diesel_console_client_attach(s->pid, &ao, s->msg, sizeof(s->msg));
     err = errno;
     fflush(stdout);
@@ -631,7 +541,7 @@ watch_task(void *arg)
         }
         h = handle_line(s, line, n);
         if (h != H_MORE) {
-            bad_line(s, h, line);
+            ended(s, line, n);
             diesel_task_cancel(s->main_id);
             return 0;
         }
@@ -1044,37 +954,6 @@ client(const struct opts *o)
 
 /* ---- dconsole -l ------------------------------------------------------------------------ */
 
-struct listing {
-    struct diesel_console_service *v;
-    size_t n, cap;
-};
-
-/* The library lists only proven services, as an attach would prove them. */
-static int
-list_add(const struct diesel_console_service *p, void *arg)
-{
-    struct listing *l = arg;
-
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct diesel_console_service *v = realloc(l->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = *p;
-    return 0;
-}
-
-static int
-by_pid(const void *a, const void *b)
-{
-    const struct diesel_console_service *x = a, *y = b;
-
-    return (x->pid > y->pid) - (x->pid < y->pid);
-}
-
 static void
 format_uptime(long t, char *buf, size_t size)
 {
@@ -1090,47 +969,52 @@ format_uptime(long t, char *buf, size_t size)
         snprintf(buf, size, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
 }
 
+/* One row of -l: the library lists only proven services, as an attach
+ * would prove them, in the order of their pids; the header comes first. */
+static int
+list_row(const struct diesel_console_service *sv, void *arg)
+{
+    size_t *rows = arg;
+    int root = geteuid() == 0;
+    char up[32], user[32];
+
+    if ((*rows)++ == 0) {
+        if (root)
+            printf("%7s  %-10s %8s  %s\n", "PID", "USER", "UPTIME",
+                "COMMAND");
+        else
+            printf("%7s  %8s  %s\n", "PID", "UPTIME", "COMMAND");
+    }
+    format_uptime(sv->uptime, up, sizeof(up));
+    if (root) {
+        struct passwd *pw = getpwuid(sv->uid);
+
+        if (pw != NULL)
+            snprintf(user, sizeof(user), "%s", pw->pw_name);
+        else
+            snprintf(user, sizeof(user), "%lu", (unsigned long)sv->uid);
+        printf("%7ld  %-10s %8s  ", (long)sv->pid, user, up);
+    } else {
+        printf("%7ld  %8s  ", (long)sv->pid, up);
+    }
+    put_safe(stdout, sv->comm, strlen(sv->comm));
+    putchar('\n');
+    return 0;
+}
+
 static int
 list_procs(const struct opts *o)
 {
     int signo = o->signo != 0 ? o->signo : SIGTRAP;
-    struct listing l = { NULL, 0, 0 };
-    int root = geteuid() == 0;
+    size_t rows = 0;
 
-    if (diesel_console_client_list(signo, o->dir, list_add, &l) != 0) {
+    if (diesel_console_client_list(signo, o->dir, list_row, &rows) != 0) {
         warn("cannot list processes: %s", strerror(errno));
-        free(l.v);
         return ST_FAILED;
     }
-    if (l.n == 0) {
+    if (rows == 0)
         warn("no libdiesel service%s has its console on %s",
-            root ? "" : " of yours", sig_name(signo));
-        return ST_OK;
-    }
-    qsort(l.v, l.n, sizeof(*l.v), by_pid);
-    if (root)
-        printf("%7s  %-10s %8s  %s\n", "PID", "USER", "UPTIME", "COMMAND");
-    else
-        printf("%7s  %8s  %s\n", "PID", "UPTIME", "COMMAND");
-    for (size_t i = 0; i < l.n; i++) {
-        char up[32], user[32];
-
-        format_uptime(l.v[i].uptime, up, sizeof(up));
-        if (root) {
-            struct passwd *pw = getpwuid(l.v[i].uid);
-            if (pw != NULL)
-                snprintf(user, sizeof(user), "%s", pw->pw_name);
-            else
-                snprintf(user, sizeof(user), "%lu",
-                    (unsigned long)l.v[i].uid);
-            printf("%7ld  %-10s %8s  ", (long)l.v[i].pid, user, up);
-        } else {
-            printf("%7ld  %8s  ", (long)l.v[i].pid, up);
-        }
-        put_safe(stdout, l.v[i].comm, strlen(l.v[i].comm));
-        putchar('\n');
-    }
-    free(l.v);
+            geteuid() == 0 ? "" : " of yours", sig_name(signo));
     return ST_OK;
 }
 
