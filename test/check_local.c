@@ -321,6 +321,58 @@ START_TEST(local_runs_one_command_from_its_arguments)
 }
 END_TEST
 
+/* Its state letter in /proc/PID/stat ('S': sleeping), or '?'. */
+static char
+proc_state(pid_t pid)
+{
+    char path[64], buf[512], *p;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return '?';
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' ? p[2] : '?';
+}
+
+/* SIGTERM while a command waits stops the loop: the session gives up on
+ * the wait, whose worker ends it and closes the connections last (under
+ * the sanitizers and valgrind: nothing used after it was freed); dconsole
+ * dies of the signal, as it does otherwise. */
+START_TEST(local_sigterm_while_a_command_waits_ends_cleanly)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    struct service *echo = service_start("echo");
+    char *argv[] = { "dconsole", "local", NULL };
+    struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
+    char script[256];
+    int64_t end;
+
+    snprintf(script, sizeof(script), "connect %s\nreadline c1 -1\n",
+        echo->addr);
+    t_proc_start(p, t_tool_path("dconsole"), argv, &how);
+    ck_assert_int_eq(write(p->in, script, strlen(script)),
+        (ssize_t)strlen(script));
+    ck_assert_msg(t_proc_expect(p, 0, "c1: connected", 10000), "%s %s",
+        p->obuf, p->ebuf);
+    /* Parked: its loop waits in poll for the peer's line. */
+    end = t_now_ms() + t_slow(10000);
+    while (proc_state(p->pid) != 'S' && t_now_ms() < end)
+        t_proc_pump(p, 20);
+    t_proc_pump(p, 100);
+    kill(p->pid, SIGTERM);
+    ck_assert_int_eq(exit_code(t_proc_wait(p, 30000)), 128 + SIGTERM);
+    ck_assert_msg(strstr(p->ebuf, "ERROR") == NULL &&
+        strstr(p->ebuf, "Sanitizer") == NULL, "%s", p->ebuf);
+    service_stop(echo);
+    free(p);
+}
+END_TEST
+
 /* A socket that accepts connections (the kernel completes them) and
  * never answers: for the timeouts. */
 static int
@@ -593,6 +645,7 @@ diesel_local_suite(void)
     tcase_add_test(tc, local_runs_one_command_from_its_arguments);
     tcase_add_test(tc, local_errors_are_sentences);
     tcase_add_test(tc, local_fetch_reads_chunked_and_unsized_bodies);
+    tcase_add_test(tc, local_sigterm_while_a_command_waits_ends_cleanly);
     tcase_add_test(tc, client_open_runs_commands_over_a_socketpair);
     suite_add_tcase(s, tc);
     return s;

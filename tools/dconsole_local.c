@@ -69,7 +69,10 @@ static struct {
     int next_id;                    /* the next connection's number */
     int64_t worker;                 /* the worker running now, or 0 */
     int registered;
+    int ended;                      /* the session is over */
 } L;
+
+static void conns_drop_all(void);
 
 /* ---- Jobs ---------------------------------------------------------------- */
 
@@ -187,8 +190,14 @@ worker_main(void *arg)
     struct job *j = arg;
     int rc = j->fn(j);
 
-    if (j->orphan)
+    /* Given up on (the loop stops): the connections are for the last
+     * one out, this worker or the session. */
+    if (j->orphan) {
         dc_job_free(j);
+        L.worker = 0;
+        if (L.ended)
+            conns_drop_all();
+    }
     return rc;
 }
 
@@ -239,8 +248,8 @@ dc_job_run(struct job *j, struct diesel_console_out *out)
     L.worker = id;
     if (diesel_task_join(id, &rc, -1) != 0) {
         /* The session itself is cancelled (the loop stops): it cannot
-         * wait any more, so the worker ends the job alone. */
-        L.worker = 0;
+         * wait any more, so the worker ends the job alone (and clears
+         * L.worker). */
         diesel_task_cancel(id);
         j->orphan = 1;
         return diesel_console_error(out, "interrupted");
@@ -316,6 +325,13 @@ conn_drop(struct lconn *k)
     }
     diesel_conn_close(k->c);
     free(k);
+}
+
+static void
+conns_drop_all(void)
+{
+    while (L.conns != NULL)
+        conn_drop(L.conns);
 }
 
 /* Why a wait failed, as a sentence: verb and what it was about first. */
@@ -770,8 +786,9 @@ serve_main(void *arg)
 
     diesel_console_serve_fds(fd, fd);
     diesel_fd_close(fd);
-    while (L.conns != NULL)
-        conn_drop(L.conns);
+    L.ended = 1;
+    if (L.worker == 0)
+        conns_drop_all();
     return 0;
 }
 
