@@ -339,9 +339,9 @@ proc_state(pid_t pid)
     return p != NULL && p[1] == ' ' ? p[2] : '?';
 }
 
-/* SIGTERM while a command waits stops the loop: the session gives up on
- * the wait, whose worker ends it and closes the connections last (under
- * the sanitizers and valgrind: nothing used after it was freed); dconsole
+/* SIGTERM while a command waits stops the loop: the wait and the session
+ * are cancelled, the connections closed (under the sanitizers and
+ * valgrind: nothing used after it was freed, nothing lost), and dconsole
  * dies of the signal, as it does otherwise. */
 START_TEST(local_sigterm_while_a_command_waits_ends_cleanly)
 {
