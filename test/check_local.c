@@ -270,6 +270,8 @@ START_TEST(local_runs_commands_from_a_pipe)
         "send c1 one\\ntwo\\n\n"
         "readline c1\n"
         "readline c1\n"
+        "send c1 \\x41\\t\\\\\\0\\n\n"
+        "readline c1\n"
         "connect %s 3000\n"
         "send c2 \"PING\\r\\n\"\n"
         "recv c2 100\n"
@@ -281,7 +283,8 @@ START_TEST(local_runs_commands_from_a_pipe)
         echo->addr, redis->addr);
     ck_assert_int_eq(local_piped(p, script), 0);
     ck_assert_msg(strstr(p->obuf, "c1: sent 8 bytes\n\"one\\n\"\n"
-        "\"two\\n\"\nc2: connected to ") != NULL, "%s %s", p->obuf, p->ebuf);
+        "\"two\\n\"\nc1: sent 5 bytes\n\"A\\t\\\\\\x00\\n\"\n"
+        "c2: connected to ") != NULL, "%s %s", p->obuf, p->ebuf);
     ck_assert_msg(strstr(p->obuf, "\"+PONG\\r\\n\"\n127.0.0.1\n::1\n"
         "127.0.0.1\nc2: closed") != NULL, "%s", p->obuf);
     ck_assert_msg(strstr(p->obuf, "NAME  PEER") != NULL &&
@@ -579,6 +582,48 @@ START_TEST(local_fetch_reads_chunked_and_unsized_bodies)
 }
 END_TEST
 
+/* The peer closing, and a line longer than readline takes, are told;
+ * the bytes of the long line stay for recv. */
+START_TEST(local_peer_closing_and_long_lines_are_told)
+{
+    static const char bye[] = "bye\n";
+    struct t_proc *p = malloc(sizeof(*p));
+    char *longline = malloc(70001), script[512];
+    int p1, p2;
+    pid_t s1, s2;
+
+    memset(longline, 'x', 70000);
+    longline[70000] = '\0';
+    s1 = canned_server(bye, sizeof(bye) - 1, &p1);
+    s2 = canned_server(longline, 70000, &p2);
+    snprintf(script, sizeof(script),
+        "connect 127.0.0.1:%d\n"
+        "send c1 hi\\r\\n\\r\\n\n"
+        "readline c1\n"
+        "readline c1\n"
+        "recv c1\n"
+        "close c1\n"
+        "connect 127.0.0.1:%d\n"
+        "send c2 \\r\\n\\r\\n\n"
+        "readline c2\n"
+        "recv c2 10\n", p1, p2);
+    ck_assert_int_eq(local_piped(p, script), 1);
+    ck_assert_msg(strstr(p->obuf, "\"bye\\n\"\nc1: closed") != NULL,
+        "%s %s", p->obuf, p->ebuf);
+    ck_assert_msg(strstr(p->obuf, "\n\"xxxxxxxxxx\"\n") != NULL, "%s",
+        p->obuf);
+    ck_assert_str_eq(p->ebuf, "error: c1: the peer closed the connection "
+        "(close c1 forgets it)\n"
+        "error: c1: the peer closed the connection (close c1 forgets it)\n"
+        "error: c2: no newline in the first 65536 bytes (they stay "
+        "buffered: recv takes them)\n");
+    canned_stop(s1);
+    canned_stop(s2);
+    free(longline);
+    free(p);
+}
+END_TEST
+
 /* ---- What it is built on ----------------------------------------------------- */
 
 static int
@@ -645,6 +690,7 @@ diesel_local_suite(void)
     tcase_add_test(tc, local_runs_one_command_from_its_arguments);
     tcase_add_test(tc, local_errors_are_sentences);
     tcase_add_test(tc, local_fetch_reads_chunked_and_unsized_bodies);
+    tcase_add_test(tc, local_peer_closing_and_long_lines_are_told);
     tcase_add_test(tc, local_sigterm_while_a_command_waits_ends_cleanly);
     tcase_add_test(tc, client_open_runs_commands_over_a_socketpair);
     suite_add_tcase(s, tc);
