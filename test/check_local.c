@@ -22,7 +22,7 @@
 #include "tests.h"
 #include "proc.h"
 
-/* ---- The example services -------------------------------------------------- */
+/* ---- The example services ------------------------------------------------ */
 
 struct service {
     struct t_proc p;
@@ -60,7 +60,7 @@ service_stop(struct service *s)
     free(s);
 }
 
-/* ---- dconsole local ---------------------------------------------------------- */
+/* ---- dconsole local ------------------------------------------------------ */
 
 static int
 exit_code(int status)
@@ -624,7 +624,7 @@ START_TEST(local_peer_closing_and_long_lines_are_told)
 }
 END_TEST
 
-/* ---- What it is built on ----------------------------------------------------- */
+/* ---- What it is built on ------------------------------------------------- */
 
 static int
 serve_main(void *arg)

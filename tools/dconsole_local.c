@@ -561,8 +561,8 @@ readline_job(struct job *j)
         return dc_job_error(j, "%s: the peer closed the connection (close %s "
             "forgets it)", j->conn->name, j->conn->name);
     if (err == EMSGSIZE)
-        return dc_job_error(j, "%s: no newline in the first %d bytes (they stay "
-            "buffered: recv takes them)", j->conn->name, READLINE_MAX);
+        return dc_job_error(j, "%s: no newline in the first %d bytes (they "
+            "stay buffered: recv takes them)", j->conn->name, READLINE_MAX);
     if (err == ETIMEDOUT)
         return dc_job_error(j, "%s: no whole line within %lld ms (what came "
             "stays buffered)", j->conn->name, (long long)j->timeout_ms);
