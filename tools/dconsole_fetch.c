@@ -384,10 +384,5 @@ dc_local_fetch(struct diesel_console_out *out, int argc, char **argv, void *arg)
     if ((j = dc_job_create(fetch_job, k + 1, argv)) == NULL)
         return diesel_console_error(out, "out of memory");
     j->body = body;
-    if (argc - k == 2 && dc_parse_ms(argv[k + 1], &j->timeout_ms) != 0) {
-        dc_job_free(j);
-        return diesel_console_error(out, "fetch: TIMEOUT %.40s is not a "
-            "number of milliseconds (-1: none)", argv[k + 1]);
-    }
-    return dc_job_run(j, out);
+    return dc_job_run(j, out, argc - k == 2 ? argv[k + 1] : NULL);
 }

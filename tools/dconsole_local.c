@@ -76,25 +76,30 @@ static void conns_drop_all(void);
 
 /* ---- Jobs ---------------------------------------------------------------- */
 
+/* Room for n more bytes and a NUL: 0, or -1 (j->oom). */
+static int
+grow(struct job *j, size_t n)
+{
+    size_t cap = j->cap ? j->cap : 256;
+    char *t;
+
+    while (j->len + n + 1 > cap)
+        cap *= 2;
+    t = realloc(j->text, cap);
+    if (t == NULL) {
+        j->oom = 1;
+        return -1;
+    }
+    j->text = t;
+    j->cap = cap;
+    return 0;
+}
+
 void
 dc_job_put(struct job *j, const char *s, size_t n)
 {
-    if (j->oom)
+    if (j->oom || (j->len + n + 1 > j->cap && grow(j, n) != 0))
         return;
-    if (j->len + n + 1 > j->cap) {
-        size_t cap = j->cap ? j->cap : 256;
-        char *t;
-
-        while (j->len + n + 1 > cap)
-            cap *= 2;
-        t = realloc(j->text, cap);
-        if (t == NULL) {
-            j->oom = 1;
-            return;
-        }
-        j->text = t;
-        j->cap = cap;
-    }
     memcpy(j->text + j->len, s, n);
     j->len += n;
     j->text[j->len] = '\0';
@@ -103,32 +108,21 @@ dc_job_put(struct job *j, const char *s, size_t n)
 void
 dc_job_printf(struct job *j, const char *fmt, ...)
 {
-    char small[512];
     va_list ap;
     int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(small, sizeof(small), fmt, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0)
         return;
-    if ((size_t)n < sizeof(small)) {
-        dc_job_put(j, small, (size_t)n);
+    /* Room for it (and the NUL), then written in place. */
+    if (j->oom || (j->len + (size_t)n + 1 > j->cap && grow(j, (size_t)n)))
         return;
-    }
-    {
-        char *big = malloc((size_t)n + 1);
-
-        if (big == NULL) {
-            j->oom = 1;
-            return;
-        }
-        va_start(ap, fmt);
-        vsnprintf(big, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        dc_job_put(j, big, (size_t)n);
-        free(big);
-    }
+    va_start(ap, fmt);
+    vsnprintf(j->text + j->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    j->len += (size_t)n;
 }
 
 int
@@ -230,12 +224,38 @@ dc_job_create(int (*fn)(struct job *), int argc, char **argv)
     return j;
 }
 
+/* A timeout in milliseconds: a whole number, -1 for none. */
+static int
+parse_ms(const char *s, int64_t *ms)
+{
+    char *end;
+    long long v;
+
+    if (!((*s >= '0' && *s <= '9') || *s == '-'))
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || end == s || v < -1 ||
+        v > (long long)86400 * 1000 * 365)
+        return -1;
+    *ms = v;
+    return 0;
+}
+
 /* Run the job's wait in a worker and put what it says into the reply. */
 int
-dc_job_run(struct job *j, struct diesel_console_out *out)
+dc_job_run(struct job *j, struct diesel_console_out *out,
+    const char *timeout)
 {
     int64_t id;
     int rc = -1;
+
+    if (timeout != NULL && parse_ms(timeout, &j->timeout_ms) != 0) {
+        rc = diesel_console_error(out, "%s: TIMEOUT %.40s is not a number "
+            "of milliseconds (-1: none)", j->argv[0], timeout);
+        dc_job_free(j);
+        return rc;
+    }
 
     id = diesel_task_spawn("local worker", worker_main, j, 0);
     if (id < 0) {
@@ -275,24 +295,6 @@ dc_local_interrupt(void)
 }
 
 /* ---- Words --------------------------------------------------------------- */
-
-/* A timeout in milliseconds: a whole number, -1 for none. */
-int
-dc_parse_ms(const char *s, int64_t *ms)
-{
-    char *end;
-    long long v;
-
-    if (!((*s >= '0' && *s <= '9') || *s == '-'))
-        return -1;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || end == s || v < -1 ||
-        v > (long long)86400 * 1000 * 365)
-        return -1;
-    *ms = v;
-    return 0;
-}
 
 static struct lconn *
 find_conn(const char *name)
@@ -406,12 +408,7 @@ cmd_connect(struct diesel_console_out *out, int argc, char **argv, void *arg)
             "[TIMEOUT]");
     if ((j = dc_job_create(connect_job, argc, argv)) == NULL)
         return diesel_console_error(out, "out of memory");
-    if (argc == 3 && dc_parse_ms(argv[2], &j->timeout_ms) != 0) {
-        dc_job_free(j);
-        return diesel_console_error(out, "connect: TIMEOUT %.40s is not a "
-            "number of milliseconds (-1: none)", argv[2]);
-    }
-    return dc_job_run(j, out);
+    return dc_job_run(j, out, argc == 3 ? argv[2] : NULL);
 }
 
 static int
@@ -621,7 +618,7 @@ cmd_send(struct diesel_console_out *out, int argc, char **argv, void *arg)
         return diesel_console_error(out, "usage: send CONN TEXT...");
     if ((j = conn_job(out, send_job, argc, argv)) == NULL)
         return -1;
-    return dc_job_run(j, out);
+    return dc_job_run(j, out, NULL);
 }
 
 static int
@@ -635,12 +632,7 @@ cmd_readline(struct diesel_console_out *out, int argc, char **argv,
         return diesel_console_error(out, "usage: readline CONN [TIMEOUT]");
     if ((j = conn_job(out, readline_job, argc, argv)) == NULL)
         return -1;
-    if (argc == 3 && dc_parse_ms(argv[2], &j->timeout_ms) != 0) {
-        dc_job_free(j);
-        return diesel_console_error(out, "readline: TIMEOUT %.40s is not a "
-            "number of milliseconds (-1: none)", argv[2]);
-    }
-    return dc_job_run(j, out);
+    return dc_job_run(j, out, argc == 3 ? argv[2] : NULL);
 }
 
 static int
@@ -664,12 +656,7 @@ cmd_recv(struct diesel_console_out *out, int argc, char **argv, void *arg)
     if ((j = conn_job(out, recv_job, argc, argv)) == NULL)
         return -1;
     j->n = (size_t)n;
-    if (argc == 4 && dc_parse_ms(argv[3], &j->timeout_ms) != 0) {
-        dc_job_free(j);
-        return diesel_console_error(out, "recv: TIMEOUT %.40s is not a "
-            "number of milliseconds (-1: none)", argv[3]);
-    }
-    return dc_job_run(j, out);
+    return dc_job_run(j, out, argc == 4 ? argv[3] : NULL);
 }
 
 /* ---- resolve, sleep ------------------------------------------------------ */
@@ -719,12 +706,7 @@ cmd_resolve(struct diesel_console_out *out, int argc, char **argv, void *arg)
         return diesel_console_error(out, "usage: resolve NAME [TIMEOUT]");
     if ((j = dc_job_create(resolve_job, argc, argv)) == NULL)
         return diesel_console_error(out, "out of memory");
-    if (argc == 3 && dc_parse_ms(argv[2], &j->timeout_ms) != 0) {
-        dc_job_free(j);
-        return diesel_console_error(out, "resolve: TIMEOUT %.40s is not a "
-            "number of milliseconds (-1: none)", argv[2]);
-    }
-    return dc_job_run(j, out);
+    return dc_job_run(j, out, argc == 3 ? argv[2] : NULL);
 }
 
 static int
@@ -744,13 +726,13 @@ cmd_sleep(struct diesel_console_out *out, int argc, char **argv, void *arg)
     (void)arg;
     if (argc != 2)
         return diesel_console_error(out, "usage: sleep MS");
-    if (dc_parse_ms(argv[1], &ms) != 0 || ms < 0)
+    if (parse_ms(argv[1], &ms) != 0 || ms < 0)
         return diesel_console_error(out, "sleep: %.40s is not a number of "
             "milliseconds", argv[1]);
     if ((j = dc_job_create(sleep_job, argc, argv)) == NULL)
         return diesel_console_error(out, "out of memory");
     j->timeout_ms = ms;
-    return dc_job_run(j, out);
+    return dc_job_run(j, out, NULL);
 }
 
 /* ---- The session --------------------------------------------------------- */

@@ -41,8 +41,10 @@ struct job *dc_job_create(int (*fn)(struct job *), int argc, char **argv);
 void dc_job_free(struct job *);
 
 /* Run it in a worker, join it, and put its text and error into out; the
- * job is freed.  The command's return value. */
-int dc_job_run(struct job *, struct diesel_console_out *out);
+ * job is freed.  timeout, if not NULL, is the command's TIMEOUT word
+ * (refused when it is not one).  The command's return value. */
+int dc_job_run(struct job *, struct diesel_console_out *out,
+    const char *timeout);
 
 /* Append to what the reply says. */
 void dc_job_put(struct job *, const char *s, size_t n);
@@ -54,9 +56,6 @@ int dc_job_error(struct job *, const char *fmt, ...) DIESEL_PRINTF(2, 3);
 /* "WHAT: nothing within N ms", "WHAT: interrupted"... for a wait that
  * failed with err; returns -1. */
 int dc_job_wait_error(struct job *, const char *what, int err);
-
-/* A timeout in milliseconds, -1 for none: 0, or -1 if s is not one. */
-int dc_parse_ms(const char *s, int64_t *ms);
 
 /* The fetch command (dconsole_fetch.c). */
 int dc_local_fetch(struct diesel_console_out *out, int argc, char **argv,
