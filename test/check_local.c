@@ -376,10 +376,11 @@ START_TEST(local_sigterm_while_a_command_waits_ends_cleanly)
 }
 END_TEST
 
-/* A socket that accepts connections (the kernel completes them) and
- * never answers: for the timeouts. */
+/* A loopback TCP socket on a port of its own.  listening: it accepts
+ * connections (the kernel completes them) and never answers, for the
+ * timeouts; else the port is closed, bound but never listened on. */
 static int
-silent_listener(int *port)
+loopback_socket(int *port, int listening)
 {
     struct sockaddr_in sin;
     socklen_t sl = sizeof(sin);
@@ -390,25 +391,8 @@ silent_listener(int *port)
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    ck_assert_int_eq(listen(fd, 16), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-    *port = ntohs(sin.sin_port);
-    return fd;
-}
-
-/* A closed port: bound, never listened on. */
-static int
-closed_port(int *port)
-{
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    ck_assert_int_ge(fd, 0);
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    if (listening)
+        ck_assert_int_eq(listen(fd, 16), 0);
     ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
     *port = ntohs(sin.sin_port);
     return fd;
@@ -454,8 +438,8 @@ START_TEST(local_errors_are_sentences)
     char line[512];
     const char *at;
 
-    closed = closed_port(&cport);
-    silent = silent_listener(&sport);
+    closed = loopback_socket(&cport, 0);
+    silent = loopback_socket(&sport, 1);
     snprintf(script, sizeof(script),
         "connect 127.0.0.1:%d\n"
         "readline c1\n"
@@ -504,7 +488,7 @@ END_TEST
 static pid_t
 canned_server(const char *response, size_t len, int *port)
 {
-    int lfd = silent_listener(port);
+    int lfd = loopback_socket(port, 1);
     pid_t pid = fork();
 
     ck_assert_int_ge(pid, 0);
