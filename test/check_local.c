@@ -376,6 +376,36 @@ START_TEST(local_sigterm_while_a_command_waits_ends_cleanly)
 }
 END_TEST
 
+/* -t is how long a command waits when given no TIMEOUT; -d and -s,
+ * which name a service's console, are refused. */
+START_TEST(local_t_sets_the_default_wait_and_d_s_are_refused)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    struct service *echo = service_start("echo");
+    char *argv[] = { "dconsole", "-t", "0.3", "local", NULL };
+    char *bad[] = { "dconsole", "-s", "USR2", "local", NULL };
+    struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
+    char script[256];
+
+    snprintf(script, sizeof(script), "connect %s\nreadline c1\n",
+        echo->addr);
+    t_proc_start(p, t_tool_path("dconsole"), argv, &how);
+    ck_assert_int_eq(write(p->in, script, strlen(script)),
+        (ssize_t)strlen(script));
+    close(p->in);
+    p->in = -1;
+    ck_assert_int_eq(exit_code(t_proc_wait(p, 30000)), 1);
+    ck_assert_str_eq(p->ebuf, "error: c1: no whole line within 300 ms "
+        "(what came stays buffered)\n");
+    t_proc_start(p, t_tool_path("dconsole"), bad, NULL);
+    ck_assert_int_eq(exit_code(t_proc_wait(p, 30000)), 2);
+    ck_assert_msg(strncmp(p->ebuf, "dconsole: -d and -s are for attaching "
+        "to a service, not for local\nusage: ", 73) == 0, "%s", p->ebuf);
+    service_stop(echo);
+    free(p);
+}
+END_TEST
+
 /* A loopback TCP socket on a port of its own.  listening: it accepts
  * connections (the kernel completes them) and never answers, for the
  * timeouts; else the port is closed, bound but never listened on. */
@@ -673,6 +703,7 @@ diesel_local_suite(void)
     tcase_add_test(tc, local_runs_commands_from_a_pipe);
     tcase_add_test(tc, local_runs_one_command_from_its_arguments);
     tcase_add_test(tc, local_errors_are_sentences);
+    tcase_add_test(tc, local_t_sets_the_default_wait_and_d_s_are_refused);
     tcase_add_test(tc, local_fetch_reads_chunked_and_unsized_bodies);
     tcase_add_test(tc, local_peer_closing_and_long_lines_are_told);
     tcase_add_test(tc, local_sigterm_while_a_command_waits_ends_cleanly);

@@ -966,8 +966,8 @@ client_main(void *arg)
         st = fail(s, ST_FAILED, "cannot start a green thread: %s",
             strerror(errno));
     else if (s->o->local)
-        st = (s->c = dc_local_open(s->msg, sizeof(s->msg))) != NULL ?
-            ST_OK : ST_FAILED;
+        st = (s->c = dc_local_open((int64_t)(s->o->timeout * 1000.0 + 0.5),
+            s->msg, sizeof(s->msg))) != NULL ? ST_OK : ST_FAILED;
     else
         st = attach(s);
     if (st == ST_OK) {
@@ -1150,7 +1150,7 @@ static const char usage_text[] =
     "usage: dconsole [-eq] [-d DIR] [-o FILE] [-s SIGNAL] [-t SECONDS] PID [COMMAND [ARG ...]]\n"
     "       dconsole -l [-s SIGNAL]\n"
     "       dconsole [-s SIGNAL] dummy\n"
-    "       dconsole [-eq] [-o FILE] local [COMMAND [ARG ...]]\n"
+    "       dconsole [-eq] [-o FILE] [-t SECONDS] local [COMMAND [ARG ...]]\n"
     "       dconsole -h | --version\n";
 
 static const char help_text[] =
@@ -1168,7 +1168,8 @@ static const char help_text[] =
     "  -o FILE     write the replies to FILE instead of standard output\n"
     "  -q          quiet: no banner\n"
     "  -s SIGNAL   the console signal, a name or a number (default TRAP)\n"
-    "  -t SECONDS  how long to wait for the service to answer (default 5)\n"
+    "  -t SECONDS  how long to wait for the service to answer (default 5);\n"
+    "              with local, for a command's wait (connect, readline...)\n"
     "  -h          this help\n"
     "  --version   the version\n"
     "\n"
@@ -1282,6 +1283,9 @@ parse_args(int argc, char **argv, struct opts *o)
         return 0;
     }
     if (strcmp(argv[i], "local") == 0) {
+        if (o->dir != NULL || o->signo != 0)
+            return usage("-d and -s are for attaching to a service, not for "
+                "local");
         o->local = 1;
     } else {
         char *end;

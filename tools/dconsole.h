@@ -15,6 +15,7 @@
 #define DCONSOLE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* `dconsole dummy`: runs until SIGINT or SIGTERM, returns the exit status. */
 int dc_dummy_main(int signo);
@@ -22,8 +23,10 @@ int dc_dummy_main(int signo);
 struct diesel_console_client;
 
 /* `dconsole local`: a session with the console served in this loop (the
- * client commands added to it), or NULL and a sentence in why. */
-struct diesel_console_client *dc_local_open(char *why, size_t size);
+ * client commands added to it, their waits timeout_ms long unless given
+ * a TIMEOUT), or NULL and a sentence in why. */
+struct diesel_console_client *dc_local_open(int64_t timeout_ms, char *why,
+    size_t size);
 
 /* Ctrl-C: cancel the wait of the local command running, if any (1). */
 int dc_local_interrupt(void);

@@ -33,7 +33,7 @@
  * thread would end the session.  The worker writes into a job of its own,
  * copied into the reply once it is joined; a job whose command gave up on
  * it (the loop stopping) is freed by its worker.  Every wait has a
- * timeout, 5 s unless the command is given one.
+ * timeout: the command's TIMEOUT, else dconsole's -t (5 s).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,6 +70,7 @@ static struct {
     int64_t worker;                 /* the worker running now, or 0 */
     int registered;
     int ended;                      /* the session is over */
+    int64_t timeout_ms;             /* a wait's when not given (-t) */
 } L;
 
 static void conns_drop_all(void);
@@ -220,7 +221,7 @@ dc_job_create(int (*fn)(struct job *), int argc, char **argv)
         p += n;
     }
     j->argv[argc] = NULL;
-    j->timeout_ms = DC_LOCAL_TIMEOUT_MS;
+    j->timeout_ms = L.timeout_ms;
     return j;
 }
 
@@ -743,7 +744,7 @@ static const struct {
     diesel_console_fn fn;
 } commands[] = {
     { "connect", "connect HOST:PORT [TIMEOUT]: open a connection, named c1, "
-        "c2... (TIMEOUT in ms, default 5000, -1 none)", cmd_connect },
+        "c2... (TIMEOUT in ms, default -t's, -1 none)", cmd_connect },
     { "send", "send CONN TEXT...: send TEXT (\\r \\n \\t \\0 \\\\ \\xHH "
         "escapes; words joined by a space)", cmd_send },
     { "readline", "readline CONN [TIMEOUT]: receive one line, shown quoted",
@@ -775,7 +776,7 @@ serve_main(void *arg)
 }
 
 struct diesel_console_client *
-dc_local_open(char *why, size_t size)
+dc_local_open(int64_t timeout_ms, char *why, size_t size)
 {
     struct diesel_console_client *c;
     int sv[2];
@@ -791,6 +792,7 @@ dc_local_open(char *why, size_t size)
         }
         L.registered = 1;
     }
+    L.timeout_ms = timeout_ms;
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
         snprintf(why, size, "socketpair: %s", strerror(errno));
         return NULL;

@@ -15,8 +15,6 @@
 
 #include "diesel.h"
 
-#define DC_LOCAL_TIMEOUT_MS 5000    /* a wait's timeout when not given */
-
 struct lconn;
 
 /* A command's wait, run by a worker green thread. */
@@ -35,8 +33,8 @@ struct job {
     int orphan;                     /* the command gave up: free it */
 };
 
-/* A job for fn with copies of argv, timeout_ms DC_LOCAL_TIMEOUT_MS; NULL
- * when out of memory. */
+/* A job for fn with copies of argv, timeout_ms the default (dconsole -t);
+ * NULL when out of memory. */
 struct job *dc_job_create(int (*fn)(struct job *), int argc, char **argv);
 void dc_job_free(struct job *);
 
