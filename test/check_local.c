@@ -88,14 +88,31 @@ local_piped(struct t_proc *p, const char *script)
     return exit_code(st);
 }
 
-/* A fresh HOME, so that the history goes nowhere that matters. */
+static char home[64];
+static pid_t home_owner;
+
+static void
+home_remove(void)
+{
+    char cmd[128];
+
+    if (home[0] != '\0' && getpid() == home_owner) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+        if (system(cmd) != 0) {
+            /* Left in /tmp: harmless. */
+        }
+    }
+}
+
+/* A fresh HOME, so that the history goes nowhere that matters; removed
+ * when the test's process exits. */
 static void
 home_make(void)
 {
-    static char home[64];
-
     strcpy(home, "/tmp/diesel-local-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(home));
+    home_owner = getpid();
+    atexit(home_remove);
     setenv("HOME", home, 1);
 }
 
