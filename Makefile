@@ -157,12 +157,13 @@ tools/%: tools/%.c $(LIB) include/diesel.h
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
 
 # dconsole is several files: the line editor on its own (the tests link
-# it) and the dummy service.
+# it), the dummy service and the local console.
 DCONSOLE_SRC := tools/dconsole.c tools/dconsole_edit.c \
-    tools/dconsole_dummy.c
+    tools/dconsole_dummy.c tools/dconsole_local.c tools/dconsole_fetch.c
 DCONSOLE_OBJ := $(DCONSOLE_SRC:.c=.o)
 
-tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h include/diesel.h $(FLAGS)
+tools/%.o: tools/%.c tools/dconsole.h tools/dconsole_edit.h \
+    tools/dconsole_local.h include/diesel.h $(FLAGS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 # -rdynamic: the dummy's stuck report names the function holding the loop.

@@ -326,6 +326,17 @@ DIESEL_API int diesel_conn_close(struct diesel_conn *);
 DIESEL_API int diesel_conn_peer(const struct diesel_conn *, char *buf,
     size_t len);
 
+/*
+ * The addresses a host name stands for, as diesel_conn_connect finds them
+ * (a numeric address, "localhost", else getaddrinfo(3) on a helper thread
+ * while the caller parks): at most n into addrs (port 0).  Returns how
+ * many; -1 with EADDRNOTAVAIL (no such name), EAGAIN (the name server did
+ * not answer), ETIMEDOUT, ECANCELED, EINVAL.
+ */
+struct sockaddr_storage;
+DIESEL_API int diesel_resolve(const char *name, struct sockaddr_storage *addrs,
+    int n, int64_t timeout_ms);
+
 /* A connection's green thread; the connection is closed when it returns. */
 typedef int (*diesel_conn_fn)(struct diesel_conn *, void *arg);
 struct diesel_server;
@@ -625,6 +636,14 @@ struct diesel_console_service {
 DIESEL_API struct diesel_console_client *diesel_console_client_attach(
     pid_t pid, const struct diesel_console_attach_opts *opts, char *why,
     size_t size);
+/*
+ * A session over fd, a connected stream socket whose other end is served
+ * by diesel_console_serve_fds() (in this process, say, over a
+ * socketpair): the calls below work on it as on an attached one.  It
+ * takes fd (closed by diesel_console_client_close); NULL with errno
+ * (EBADF, ENOMEM), and then the caller keeps fd.
+ */
+DIESEL_API struct diesel_console_client *diesel_console_client_open(int fd);
 /* Send one command line (no newline in it). */
 DIESEL_API int diesel_console_client_send(struct diesel_console_client *c,
     const char *line, size_t len);

@@ -484,6 +484,8 @@ diesel_console_client_gone(struct diesel_console_client *c,
     int64_t deadline = deadline_of(timeout_ms);
     struct diesel__proc p;
 
+    if (c->pid == 0)
+        return 0;       /* diesel_console_client_open: no process */
     for (;;) {
         if (diesel__platform_proc_get(c->pid, c->signo, &p) != 0 &&
             errno == ESRCH)
@@ -491,6 +493,29 @@ diesel_console_client_gone(struct diesel_console_client *c,
         if (diesel_now() >= deadline || diesel_sleep(10) != 0)
             return 0;
     }
+}
+
+struct diesel_console_client *
+diesel_console_client_open(int fd)
+{
+    struct diesel_console_client *c;
+    int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+
+    if (fl < 0) {
+        errno = EBADF;
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    /* No process to watch: pid 0 makes diesel_console_client_gone say
+     * "not gone" at once. */
+    c->fd = fd;
+    c->pidfd = -1;
+    c->dfd = -1;
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return c;
 }
 
 int

@@ -649,6 +649,55 @@ resolve(const struct parsed *p, int passive, int64_t deadline,
     return resolve_name(p->host, p->port, passive, deadline, out);
 }
 
+int
+diesel_resolve(const char *name, struct sockaddr_storage *addrs, int n,
+    int64_t timeout_ms)
+{
+    struct diesel__task *t = diesel__running("diesel_resolve");
+    struct parsed p;
+    struct addrs a;
+    size_t len;
+    int i;
+
+    if (t == NULL)
+        return -1;
+    if (name == NULL || addrs == NULL || n < 1 || timeout_ms < -1) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (t->cancelled) {
+        errno = ECANCELED;
+        return -1;
+    }
+    /* A host as diesel_conn_connect takes it, without the port: the
+     * brackets around an IPv6 address may stay or go. */
+    memset(&p, 0, sizeof(p));
+    len = strlen(name);
+    if (len > 0 && name[0] == '[') {
+        if (len < 3 || name[len - 1] != ']') {
+            errno = EINVAL;
+            return -1;
+        }
+        p.bracketed = 1;
+        name++;
+        len -= 2;
+    } else if (memchr(name, ':', len) != NULL) {
+        p.bracketed = 1;        /* no name has a colon: an IPv6 address */
+    }
+    if (len == 0 || len >= sizeof(p.host) || memchr(name, '/', len) != NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(p.host, name, len);
+    if (resolve(&p, 0, diesel__conn_deadline(timeout_ms), &a) != 0)
+        return -1;
+    for (i = 0; i < a.n && i < n; i++) {
+        memset(&addrs[i], 0, sizeof(addrs[i]));
+        memcpy(&addrs[i], &a.ss[i], a.len[i]);
+    }
+    return i;
+}
+
 /* ---- Connecting ---------------------------------------------------------- */
 
 static int

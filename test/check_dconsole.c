@@ -2439,9 +2439,11 @@ samples_read(const char *path, int mdoc, struct sample *sm, int max)
             l = line + 4;
         } else {
             if (strncmp(line, "$ ", 2) == 0) {
-                /* Only an attached session's lines are samples. */
+                /* Only an attached session's lines are samples (not
+                 * dconsole local's, which the dummy cannot print). */
                 in = strncmp(line, "$ dconsole ", 11) == 0 &&
-                    strchr(line + 11, ' ') == NULL;
+                    strchr(line + 11, ' ') == NULL &&
+                    strcmp(line + 11, "local") != 0;
                 open = 0;
                 continue;
             }

@@ -1818,6 +1818,66 @@ START_TEST(net_names_resolve_on_a_helper_thread)
 }
 END_TEST
 
+/* diesel_resolve: the addresses diesel_conn_connect would try. */
+static int
+resolve_main(void *arg)
+{
+    const char *name = arg;
+    struct sockaddr_storage ss[8];
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&ss[0];
+    int n, loop4 = 0;
+
+    EXPECT(diesel_resolve("localhost", ss, 8, 5000) == 2);
+    EXPECT(ss[0].ss_family == AF_INET && ss[1].ss_family == AF_INET6);
+    EXPECT(in->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+        in->sin_port == 0);
+    EXPECT(diesel_resolve("localhost", ss, 1, 5000) == 1);
+    /* Numeric: no lookup, so even a timeout of 0 gets it. */
+    EXPECT(diesel_resolve("10.1.2.3", ss, 8, 0) == 1);
+    EXPECT(ss[0].ss_family == AF_INET &&
+        in->sin_addr.s_addr == htonl(0x0a010203));
+    EXPECT(diesel_resolve("[::1]", ss, 8, 0) == 1);
+    EXPECT(ss[0].ss_family == AF_INET6);
+    EXPECT(diesel_resolve("::1", ss, 8, 0) == 1);
+    /* A name goes to a helper thread: never answered with 0. */
+    EXPECT(diesel_resolve(name, ss, 8, 0) == -1 && errno == ETIMEDOUT);
+    n = diesel_resolve(name, ss, 8, 10000);
+    EXPECT(n >= 1);
+    for (int i = 0; i < n; i++) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss[i];
+
+        loop4 |= ss[i].ss_family == AF_INET &&
+            a->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+    }
+    EXPECT(loop4);
+    /* No such name (or no answer: no DNS here). */
+    EXPECT(diesel_resolve("no-such-host.invalid", ss, 8, 3000) == -1);
+    EXPECT(errno == EADDRNOTAVAIL || errno == ETIMEDOUT || errno == EAGAIN);
+    EXPECT(diesel_resolve("", ss, 8, 1000) == -1 && errno == EINVAL);
+    EXPECT(diesel_resolve("[]", ss, 8, 1000) == -1 && errno == EINVAL);
+    EXPECT(diesel_resolve("a/b", ss, 8, 1000) == -1 && errno == EINVAL);
+    EXPECT(diesel_resolve("localhost", ss, 0, 1000) == -1 &&
+        errno == EINVAL);
+    EXPECT(diesel_resolve("localhost", NULL, 8, 1000) == -1 &&
+        errno == EINVAL);
+    EXPECT(diesel_resolve("localhost", ss, 8, -2) == -1 && errno == EINVAL);
+    /* Let the helpers finish with the abandoned lookup. */
+    EXPECT(diesel_sleep(100) == 0);
+    return 0;
+}
+
+START_TEST(net_resolve_gives_the_addresses_connect_would_try)
+{
+    struct sockaddr_storage ss[2];
+    char name[256];
+
+    loopback_name(name, sizeof(name));
+    CHECK_RUN(resolve_main, name);
+    ck_assert_int_eq(diesel_resolve("localhost", ss, 2, 1000), -1);
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
 /* ---- Out of descriptors -------------------------------------------------- */
 
 struct emfile {
@@ -2524,6 +2584,7 @@ diesel_net_suite(void)
     tcase_add_test(tc, net_server_close_stops_accepting_but_connections_go_on);
     tcase_add_test(tc, net_server_closed_before_its_acceptor_runs);
     tcase_add_test(tc, net_names_resolve_on_a_helper_thread);
+    tcase_add_test(tc, net_resolve_gives_the_addresses_connect_would_try);
     tcase_add_test(tc, net_accept_waits_out_emfile_without_spinning);
     suite_add_tcase(s, tc);
 

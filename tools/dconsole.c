@@ -6,6 +6,8 @@
  *   ... | dconsole PID         one command per input line, no prompts
  *   dconsole -l                the services that can be attached to
  *   dconsole dummy             the demo service (dconsole_dummy.c)
+ *   dconsole local [COMMAND]   the console on dconsole's own loop, with
+ *                              client commands (dconsole_local.c)
  *
  * The attach keeps diesel's topology, nothing listens in the app, and
  * closes its hole with the kernel's credentials (DESIGN.md, "Attach"):
@@ -107,6 +109,7 @@ struct opts {
     int help;               /* -h */
     int version;            /* --version */
     int dummy;              /* the operand was "dummy" */
+    int local;              /* the operand was "local" */
     pid_t pid;              /* the target */
     char **cmd;             /* a one-shot command and its arguments */
     int ncmd;               /* how many words; 0 for a session */
@@ -635,7 +638,8 @@ interactive(struct session *s)
     int r;
 
     if (!s->o->quiet) {
-        printf("Remote console PID=%ld\n", (long)s->pid);
+        printf(s->o->local ? "Local console PID=%ld (help lists the client "
+            "commands)\n" : "Remote console PID=%ld\n", (long)s->pid);
         fflush(stdout);
     }
     /* The command names, for Tab. */
@@ -846,8 +850,11 @@ signal_task(void *arg)
             return 0;
         while (read(sig_pipe[0], &c, 1) == 1) {
             if (c == SIGINT && s->interactive && s->reply_id > 0) {
-                /* Ctrl-C while a reply prints: back to the prompt. */
-                diesel_task_cancel(s->reply_id);
+                /* Ctrl-C while a reply prints: back to the prompt.  A
+                 * local command that waits is cancelled instead, and
+                 * says so in its reply. */
+                if (!s->o->local || !dc_local_interrupt())
+                    diesel_task_cancel(s->reply_id);
                 continue;
             }
             stop_signal = c;
@@ -868,6 +875,9 @@ client_main(void *arg)
     if (diesel_task_spawn("signals", signal_task, s, 0) < 0)
         st = fail(s, ST_FAILED, "cannot start a green thread: %s",
             strerror(errno));
+    else if (s->o->local)
+        st = (s->c = dc_local_open((int64_t)(s->o->timeout * 1000.0 + 0.5),
+            s->msg, sizeof(s->msg))) != NULL ? ST_OK : ST_FAILED;
     else
         st = attach(s);
     if (st == ST_OK) {
@@ -906,7 +916,7 @@ client(const struct opts *o)
     memset(&s, 0, sizeof(s));
     s.o = o;
     s.signo = o->signo != 0 ? o->signo : SIGTRAP;
-    s.pid = o->pid;
+    s.pid = o->local ? getpid() : o->pid;
     s.interactive = o->ncmd == 0 && isatty(0) && isatty(1);
     if (pipe(sig_pipe) != 0) {
         warn("pipe: %s", strerror(errno));
@@ -1024,13 +1034,17 @@ static const char usage_text[] =
     "usage: dconsole [-eq] [-d DIR] [-o FILE] [-s SIGNAL] [-t SECONDS] PID [COMMAND [ARG ...]]\n"
     "       dconsole -l [-s SIGNAL]\n"
     "       dconsole [-s SIGNAL] dummy\n"
+    "       dconsole [-eq] [-o FILE] [-t SECONDS] local [COMMAND [ARG ...]]\n"
     "       dconsole -h | --version\n";
 
 static const char help_text[] =
     "\n"
     "Attach to the libdiesel service PID and get a >>> prompt inside it;\n"
     "with COMMAND, run that one command; with standard input not a terminal,\n"
-    "run one command per input line.\n"
+    "run one command per input line.  `dconsole local` runs the console on\n"
+    "dconsole's own loop instead, with commands to try the library by hand:\n"
+    "connect, send, readline, recv, close, conns, resolve, sleep and fetch\n"
+    "(an HTTP/1.1 GET; no https: libc has no TLS).\n"
     "\n"
     "  -d DIR      rendezvous directory (as DIESEL_CONSOLE_DIR)\n"
     "  -e          with commands on standard input: stop at the first failure\n"
@@ -1038,7 +1052,8 @@ static const char help_text[] =
     "  -o FILE     write the replies to FILE instead of standard output\n"
     "  -q          quiet: no banner\n"
     "  -s SIGNAL   the console signal, a name or a number (default TRAP)\n"
-    "  -t SECONDS  how long to wait for the service to answer (default 5)\n"
+    "  -t SECONDS  how long to wait for the service to answer (default 5);\n"
+    "              with local, for a command's wait (connect, readline...)\n"
     "  -h          this help\n"
     "  --version   the version\n"
     "\n"
@@ -1151,7 +1166,12 @@ parse_args(int argc, char **argv, struct opts *o)
         o->dummy = 1;
         return 0;
     }
-    {
+    if (strcmp(argv[i], "local") == 0) {
+        if (o->dir != NULL || o->signo != 0)
+            return usage("-d and -s are for attaching to a service, not for "
+                "local");
+        o->local = 1;
+    } else {
         char *end;
         long pid;
 
@@ -1162,8 +1182,9 @@ parse_args(int argc, char **argv, struct opts *o)
             return usage("%s: not a process id", argv[i]);
         o->pid = (pid_t)pid;
     }
-    o->cmd = argv + i + 1;
-    o->ncmd = argc - i - 1;
+    i++;
+    o->cmd = argv + i;
+    o->ncmd = argc - i;
     for (int k = 0; k < o->ncmd; k++) {
         if (strchr(o->cmd[k], '\n') != NULL)
             return usage("a command cannot hold a newline");
