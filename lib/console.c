@@ -886,7 +886,7 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
     diesel_console_fn fn = NULL;
     void *arg = NULL;
     struct diesel_module *owner = NULL;
-    int json = 0;
+    int json = 0, get_url = 0;
     size_t at;
     int argc, found, rc, j;
 
@@ -913,8 +913,15 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
     }
     argc = j;
     argv[argc] = NULL;
+    /* `get URL`, as diesel's dpython said it: no variable's name has
+     * "://" in it (valid_name), so it is the program's HTTP client, where
+     * it registered one as `fetch` (dconsole local does). */
+    if (argc >= 2 && strcmp(argv[0], "get") == 0 &&
+        strstr(argv[1], "://") != NULL)
+        get_url = 1;
     pthread_mutex_lock(&table_lock);
-    at = bisect((void *const *)commands, ncommands, argv[0], &found);
+    at = bisect((void *const *)commands, ncommands,
+        get_url ? "fetch" : argv[0], &found);
     if (found) {
         c = commands[at];
         fn = c->fn;
@@ -925,6 +932,10 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
             diesel__module_hold(owner);
     }
     pthread_mutex_unlock(&table_lock);
+    if (fn == NULL && get_url)
+        return diesel_console_error(out, "get of a URL needs an HTTP "
+            "client, which this program has not registered (a `fetch` "
+            "command: dconsole local has one); get NAME shows a variable");
     if (fn == NULL) {
         char name[DIESEL__CONSOLE_NAME_MAX * 4];
 

@@ -518,6 +518,11 @@ START_TEST(get_and_set_variables_of_every_type)
     expect(&c, "set answer", 1, "ERR usage: set NAME VALUE\n");
     expect(&c, "set answer 1 2", 1, "ERR usage: set NAME VALUE\n");
     expect(&c, "get nosuch", 1, "ERR no such variable: nosuch\n");
+    /* A URL is no variable's name: `get URL` is the program's `fetch`,
+     * and this one has none. */
+    expect(&c, "get http://127.0.0.1/", 1, "ERR get of a URL needs an HTTP "
+        "client, which this program has not registered (a `fetch` command: "
+        "dconsole local has one); get NAME shows a variable\n");
     expect(&c, "set nosuch 1", 1, "ERR no such variable: nosuch\n");
     /* Absurd numbers: refused, nothing changed. */
     expect(&c, "set answer 99999999999999999999999", 1, NULL);

@@ -324,6 +324,7 @@ START_TEST(local_runs_one_command_from_its_arguments)
     char *argv[] = { "dconsole", "local", "fetch", "--body", url, NULL };
     char *bad[] = { "dconsole", "local", "fetch", "https://example.org/",
         NULL };
+    char *get[] = { "dconsole", "local", "get", url, NULL };
 
     snprintf(url, sizeof(url), "http://%s/", http->addr);
     t_proc_start(p, t_tool_path("dconsole"), argv, NULL);
@@ -332,6 +333,13 @@ START_TEST(local_runs_one_command_from_its_arguments)
         "HTTP/1.1 200 OK\n", 45) == 0, "%s %s", p->obuf, p->ebuf);
     ck_assert_msg(strstr(p->obuf, "\n\nHello, World!\n") != NULL, "%s",
         p->obuf);
+    /* `get URL` is fetch, as dpython's get was; `get NAME` stays the
+     * variables' built-in. */
+    t_proc_start(p, t_tool_path("dconsole"), get, NULL);
+    ck_assert_int_eq(exit_code(t_proc_wait(p, 30000)), 0);
+    ck_assert_msg(strncmp(p->obuf, "<Response 14 bytes [200 OK]>\n"
+        "HTTP/1.1 200 OK\n", 45) == 0, "%s %s", p->obuf, p->ebuf);
+    ck_assert_ptr_null(strstr(p->obuf, "Hello, World!"));
     t_proc_start(p, t_tool_path("dconsole"), bad, NULL);
     ck_assert_int_eq(exit_code(t_proc_wait(p, 30000)), 1);
     ck_assert_str_eq(p->ebuf, "error: fetch https://example.org/: TLS is "
