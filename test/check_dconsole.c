@@ -2736,8 +2736,13 @@ START_TEST(session_blocked_loop_times_out_with_a_hint)
     t0 = t_now_ms();
     r = dconsole_run(p, argv, 0, 5000);
     ck_assert_int_lt(t_now_ms() - t0, t_slow(2500));
-    if (r == 8 && t_under_valgrind()) {
-        ck_assert_ptr_nonnull(strstr(p->obuf, "green thread 'hog'"));
+    /* On a slow or busy machine (valgrind, the sanitizers, a loaded CI
+     * host) dconsole may attach after the loop has been stuck past the
+     * report's 1 s threshold: then the report comes, and names the hog,
+     * which is as right an answer. */
+    if (r == 8) {
+        ck_assert_msg(strstr(p->obuf, "green thread 'hog'") != NULL, "%s",
+            p->obuf);
     } else {
         ck_assert_int_eq(r, 6);
         ck_assert_ptr_nonnull(strstr(p->ebuf, "blocked"));
@@ -3181,7 +3186,9 @@ START_TEST(session_stuck_loop_is_reported_with_exit_8)
     char secs[32], want[160];
     pid_t pid = dummy_start(0);
 
-    snprintf(secs, sizeof(secs), "%ld", (long)t_slow(4));
+    /* Long enough for two attaches on a loaded machine: each must come
+     * while the loop still spins. */
+    snprintf(secs, sizeof(secs), "%ld", (long)t_slow(7));
     ck_assert_int_eq(oneshot(p, pid, "spin", secs, NULL), 0);
     ck_assert(t_proc_expect(&dummy, 1, "spinning: the loop is stuck", 5000));
     usleep((useconds_t)t_slow(1300) * 1000);     /* past the 1 s threshold */
@@ -3203,7 +3210,7 @@ START_TEST(session_stuck_loop_is_reported_with_exit_8)
     ck_assert_int_eq(piped_run(p, NULL, pid, "greet\n"), 8);
     ck_assert_ptr_nonnull(strstr(p->obuf, "green thread 'spinner'"));
     /* Once the loop turns, a session as usual. */
-    ck_assert(t_proc_expect(&dummy, 1, "done spinning", 10000));
+    ck_assert(t_proc_expect(&dummy, 1, "done spinning", 20000));
     ck_assert_int_eq(greet_once_it_turns(p, pid), 0);
     ck_assert_ptr_nonnull(strstr(p->obuf, "Hello, operator!"));
     free(p);
