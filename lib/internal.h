@@ -545,68 +545,6 @@ int diesel__loop_handler_add(struct diesel_loop *, int fd,
     diesel__fd_handler handler);
 void diesel__loop_handler_del(struct diesel_loop *, int fd);
 
-/*
- * diesel_fd_wait's parking half, for a caller that is known to run in
- * green thread t and has its deadline (monotonic ns, -1 none) already:
- * conn.c.  Inline, because a frame of its own would be one more line of
- * the green thread's stack on every round trip.  The events ready, or -1
- * with errno.
- */
-static inline __attribute__((always_inline)) int
-diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
-{
-    struct diesel_loop *l = t->loop;
-    struct diesel__fd *f;
-    int err;
-
-    if (fd < 0) {
-        errno = EBADF;
-        return -1;
-    }
-    if (fd < l->nfds) {
-        f = &l->fds[fd];
-        if (((events & DIESEL_READ) && f->reader != NULL) ||
-            ((events & DIESEL_WRITE) && f->writer != NULL)) {
-            errno = EBUSY;
-            return -1;
-        }
-        /* Watched already (the loop disarms lazily): the common case of
-         * a green thread waiting again on its socket makes no call. */
-        if ((f->registered & events) == events)
-            goto watched;
-    }
-    if (diesel__loop_watch(l, fd, events) != 0) {
-        /* epoll refuses regular files and the like, which poll(2) calls
-         * always ready: so are they here. */
-        if (errno == EPERM)
-            return events;
-        return -1;
-    }
-    f = &l->fds[fd];
-watched:
-    if (events & DIESEL_READ)
-        f->reader = t;
-    if (events & DIESEL_WRITE)
-        f->writer = t;
-    t->wait.kind = DIESEL__WAIT_FD;
-    t->wait.fd = fd;
-    t->wait.events = events;
-    t->wait.revents = 0;
-    l->fd_waiters++;
-    err = diesel__task_park(t, deadline);
-    l->fd_waiters--;
-    f = &l->fds[fd];   /* the table may have grown meanwhile */
-    if (f->reader == t)
-        f->reader = NULL;
-    if (f->writer == t)
-        f->writer = NULL;
-    if (err != 0) {
-        errno = err;
-        return -1;
-    }
-    return t->wait.revents;
-}
-
 /* ------------------------------------------------------------------------
  * hog.c: hog warnings.  A watchdog thread, only while they are on. */
 

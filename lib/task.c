@@ -19,6 +19,7 @@
 
 #include "internal.h"
 #include "sanitize.h"
+#include "sched.h"
 
 #define POLL_BUDGET 128   /* switches between two polls, at least */
 #define POOL_MAX 1024     /* default-size stacks kept for reuse */
@@ -136,155 +137,7 @@ diesel__task_ids(struct diesel_loop *l, int64_t *ids)
 
 /* ---- Switching ----------------------------------------------------------- */
 
-static void
-ready_push(struct diesel_loop *l, struct diesel__task *t)
-{
-    t->next = NULL;
-    if (l->ready_tail != NULL)
-        l->ready_tail->next = t;
-    else
-        l->ready_head = t;
-    l->ready_tail = t;
-    l->nready++;
-}
-
-static struct diesel__task *
-ready_pop(struct diesel_loop *l)
-{
-    struct diesel__task *t = l->ready_head;
-
-    l->ready_head = t->next;
-    if (l->ready_head == NULL)
-        l->ready_tail = NULL;
-    l->nready--;
-    return t;
-}
-
-/* Called first thing in a context that was just switched to. */
-static void
-arrived(struct diesel_loop *l, struct diesel__task *self)
-{
-#ifdef DIESEL__ASAN
-    const void *bottom;
-    size_t size;
-
-    __sanitizer_finish_switch_fiber(self ? self->asan_fake : l->asan_fake,
-        &bottom, &size);
-    if (l->asan_from_loop && self != NULL) {
-        l->asan_bottom = bottom;
-        l->asan_size = size;
-    }
-#else
-    (void)l;
-    (void)self;
-#endif
-}
-
-/*
- * The bookkeeping of a switch from `from` to `to` (NULL: the loop's
- * context), up to the jump.  errno is saved for from and set for to here,
- * before the jump, so that to need do nothing once resumed; for the same
- * reason this returns what to's diesel_task_yield returns if to was
- * suspended there by its tail switch: -1 if it was cancelled meanwhile,
- * with errno ECANCELED, else 0.
- */
-static inline __attribute__((always_inline)) int
-switch_begin(struct diesel_loop *l, struct diesel__task *from,
-    struct diesel__task *to)
-{
-    /* errno's address is fixed per OS thread: use the cached one rather
-     * than a call to __errno_location at each switch. */
-    int *errp = l->errno_ptr;
-    int value = 0;
-
-    if (__builtin_expect(l->acct != NULL, 0))
-        diesel__acct_switch(l, from, to);
-
-    if (from != NULL)
-        from->saved_errno = *errp;
-    else
-        l->saved_errno = *errp;
-    if (to != NULL) {
-        to->state = DIESEL__RUNNING;
-        to->switches++;
-        if (to->cancelled) {
-            *errp = ECANCELED;
-            value = -1;
-        } else {
-            *errp = to->saved_errno;
-        }
-    } else {
-        *errp = l->saved_errno;
-    }
-    /* A relaxed atomic store is a plain store on the CPUs we run on: the
-     * watchdog of hog.c reads the counter from its own thread. */
-    __atomic_store_n(&l->switches, l->switches + 1, __ATOMIC_RELAXED);
-    diesel__current = to;
-#ifdef DIESEL__ASAN
-    l->asan_from_loop = from == NULL;
-    if (from != NULL && from->state == DIESEL__DONE)
-        from->asan_fake = NULL;   /* its frames are gone for good */
-    __sanitizer_start_switch_fiber(
-        from == NULL ? &l->asan_fake :
-        from->state == DIESEL__DONE ? NULL : &from->asan_fake,
-        to ? (const void *)to->stack_lo : l->asan_bottom,
-        to ? (size_t)(to->stack_hi - to->stack_lo) : l->asan_size);
-#endif
-    DIESEL__TSAN_SWITCH(to ? to->tsan_fiber : l->tsan_fiber);
-    return value;
-}
-
-/*
- * Suspend from (NULL: the loop's context) and resume to (NULL: the loop).
- * Returns when something switches back to from.
- */
-static inline __attribute__((always_inline)) void
-switch_to(struct diesel_loop *l, struct diesel__task *from,
-    struct diesel__task *to)
-{
-    struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
-    struct diesel__ctx *tctx = to ? &to->ctx : &l->ctx;
-    int fresh = 0, value;
-
-    if (to != NULL && to->fresh) {
-        to->fresh = 0;
-        fresh = 1;
-    }
-    if (from != NULL)
-        from->yielded = 0;    /* suspended here, not in a tail switch */
-    value = switch_begin(l, from, to);
-    diesel__ctx_switch(fctx, tctx, fresh, value);
-    arrived(l, from);
-    /* Whoever resumed us set errno already (switch_begin), to ECANCELED
-     * if we were cancelled: only diesel_task_yield wants that. */
-    *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
-}
-
-/* The green thread to run after self gives the CPU away, or NULL for the
- * loop: the next ready one, unless the loop must poll first.  May be
- * self, when it is the only one ready. */
-static inline __attribute__((always_inline)) struct diesel__task *
-pick_next(struct diesel_loop *l)
-{
-    if (l->ready_head != NULL && l->poll_left != 0) {
-        l->poll_left--;
-        return ready_pop(l);
-    }
-    return NULL;
-}
-
-/* Give the CPU away from self (a green thread) until it is made ready. */
-static inline __attribute__((always_inline)) void
-suspend(struct diesel_loop *l, struct diesel__task *self)
-{
-    struct diesel__task *next = pick_next(l);
-
-    if (next == self) {
-        self->state = DIESEL__RUNNING;
-        return;
-    }
-    switch_to(l, self, next);
-}
+/* The run queue and the switch itself are in sched.h, which conn.c shares. */
 
 void
 diesel__task_run_ready(struct diesel_loop *l)
@@ -299,31 +152,7 @@ diesel__task_run_ready(struct diesel_loop *l)
 int
 diesel__task_park(struct diesel__task *t, int64_t deadline)
 {
-    struct diesel_loop *l = t->loop;
-
-    assert(t == diesel__current && t->state == DIESEL__RUNNING);
-    /* Cancellation stops waiting: a cancelled green thread never parks,
-     * while calls that need not wait (a timeout of 0, an item already
-     * there) still work, so that its clean-up code can run. */
-    if (t->cancelled) {
-        t->wait.kind = DIESEL__WAIT_NONE;
-        return ECANCELED;
-    }
-    t->wake_err = 0;
-    t->wait.since = l->now;
-    t->wait.deadline = deadline;
-    if (deadline >= 0) {
-        t->timer.key = deadline;
-        if (diesel__heap_insert(&l->timers, &t->timer) != 0) {
-            t->wait.kind = DIESEL__WAIT_NONE;
-            return ENOMEM;
-        }
-    }
-    t->state = t->wait.kind == DIESEL__WAIT_SLEEP ? DIESEL__SLEEPING :
-        DIESEL__WAITING;
-    suspend(l, t);
-    t->wait.kind = DIESEL__WAIT_NONE;
-    return t->wake_err;
+    return diesel__task_park_inline(t, deadline);
 }
 
 void
