@@ -819,7 +819,7 @@ describe_wait(struct diesel_loop *l, const struct diesel__task *t,
         n = (size_t)snprintf(buf, size, "-");
         break;
     }
-    if (wt->deadline >= 0 && n < size) {
+    if (t->timed && n < size) {
         int64_t left = wt->deadline - now;
         snprintf(buf + n, size - n, ", timer %.3fs", secs(left > 0 ? left :
             0));
@@ -967,7 +967,7 @@ task_json(struct w *w, struct diesel_loop *l, struct diesel__task *t,
             jstr(w, wt->what ? wt->what : "other");
             break;
         }
-        if (wt->deadline >= 0) {
+        if (t->timed) {
             int64_t left = wt->deadline - now;
             put(w, ",\"timer_s\":%.3f", secs(left > 0 ? left : 0));
         }

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "sched.h"
+#include "park.h"
 
 /* Readiness now, without parking: poll(2) with a zero timeout. */
 static int

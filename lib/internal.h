@@ -53,14 +53,17 @@ enum diesel__wait_kind {
 };
 
 /* What a parked green thread waits on, for the console.  What every park
- * and wake touches comes first (see struct diesel__task). */
+ * on a descriptor and its wake touch comes first, up to since: those are
+ * in the record's hot line (see struct diesel__task). */
 struct diesel__wait {
     enum diesel__wait_kind kind;
     int fd;              /* WAIT_FD */
     int events;          /* WAIT_FD: DIESEL_READ/DIESEL_WRITE asked */
     int revents;         /* WAIT_FD: what was ready when woken */
     int64_t since;       /* monotonic ns when it parked */
-    int64_t deadline;    /* monotonic ns of its timeout, or -1 */
+    int64_t deadline;    /* monotonic ns of its timeout, valid while the
+                            record's timed bit is set (written only then,
+                            to keep a park without one off this line) */
     int64_t target;      /* WAIT_JOIN: id of the green thread */
     const char *what;    /* WAIT_OTHER: static description */
     const char *object;  /* WAIT_OTHER: the name of the object waited on
@@ -96,28 +99,31 @@ struct diesel__acct {
 
 struct diesel__task {
     struct diesel__ctx ctx;       /* saved registers while not running */
-    /* What a switch reads and writes comes first, in the cache line
-     * after the register save area (the record is 64-byte aligned), then
-     * what a park and its wake touch: a wake-run-park cycle of a green
-     * thread parked on a descriptor reads and writes these three lines of
-     * its record and no other (the field after wait starts the fourth). */
+    /* Everything a switch, a park on a descriptor and its wake read and
+     * write comes next, up to wait.since: on x86-64 the save area's last
+     * word and these fill the record's second line (the record is 64-byte
+     * aligned), so that a wake-run-park cycle of a green thread parked on
+     * a descriptor touches two lines of its record and no other.  The
+     * loop is diesel__loop there, not the loop field below. */
     struct diesel__task *next;    /* run queue, stack pool, dead list */
-    struct diesel_loop *loop;     /* the loop it belongs to */
     uint64_t switches;            /* times it was switched in */
     enum diesel__state state;
-    unsigned char yielded;        /* suspended by diesel_task_yield's tail
-                                     switch (task.c): its saved pc is in
-                                     the caller of diesel_task_yield, which
-                                     backtraces show as the top frame */
     int saved_errno;              /* errno while switched out */
+    int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
     unsigned cancelled : 1;       /* diesel_task_cancel was called */
     unsigned fresh : 1;           /* stack must be entered via setcontext */
     unsigned pooled : 1;          /* stack has the default size */
     unsigned daemon : 1;          /* does not keep the loop alive (a
                                      console session): see loop.c run() */
-    int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
-    struct diesel__heap_node timer; /* deadline of the current park */
+    unsigned yielded : 1;         /* suspended by diesel_task_yield's tail
+                                     switch (task.c): its saved pc is in
+                                     the caller of diesel_task_yield, which
+                                     backtraces show as the top frame */
+    unsigned timed : 1;           /* its park has a deadline: timer is in
+                                     the loop's heap, wait.deadline valid */
     struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
+    struct diesel__heap_node timer; /* deadline of the current park */
+    struct diesel_loop *loop;     /* the loop it belongs to */
     struct diesel__task *join_next; /* in the target's joiners list */
     struct diesel__task *joiners; /* green threads joined on this one */
     int64_t id;                   /* public id, > 0, never reused */
@@ -162,13 +168,18 @@ struct diesel__task {
     ucontext_t uc;                /* makecontext'd entry; ucontext switch */
 };
 
-/* From next to the wait's target: at most two lines after the register
- * save area (so three lines of the record on x86-64, where the save area
- * takes most of the first; aarch64 saves more registers). */
+/* From next to the wait's since: the 56 bytes that, with x86-64's save
+ * area of 72, make two lines (aarch64 saves more registers, and takes
+ * one line more). */
 _Static_assert(offsetof(struct diesel__task, wait) +
-    offsetof(struct diesel__wait, target) -
-    offsetof(struct diesel__task, next) <= 2 * 64,
-    "a park and its wake touch two lines of the record past its registers");
+    offsetof(struct diesel__wait, deadline) -
+    offsetof(struct diesel__task, next) <= 56,
+    "a park and its wake touch 56 bytes of the record past its registers");
+#if defined(__x86_64__) && defined(DIESEL__SWITCH_ASM)
+_Static_assert(offsetof(struct diesel__task, wait) +
+    offsetof(struct diesel__wait, deadline) <= 2 * 64,
+    "on x86-64, registers and what a park touches are two lines");
+#endif
 
 /* A slot of the loop's table of live green threads.  The id is kept
  * beside the pointer so that a probe, or a walk over the ids, touches no

@@ -399,7 +399,6 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
         return -1;
     diesel__switch_init();
     diesel__heap_init(&l->timers);
-    l->ctx.uc = &l->uc;
     l->errno_ptr = &errno;
     l->exited = calloc(DIESEL__EXITED_KEEP, sizeof(*l->exited));
     if (l->exited == NULL) {

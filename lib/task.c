@@ -19,7 +19,7 @@
 
 #include "internal.h"
 #include "sanitize.h"
-#include "sched.h"
+#include "park.h"
 
 #define POLL_BUDGET 128   /* switches between two polls, at least */
 #define POOL_MAX 1024     /* default-size stacks kept for reuse */
@@ -137,7 +137,7 @@ diesel__task_ids(struct diesel_loop *l, int64_t *ids)
 
 /* ---- Switching ----------------------------------------------------------- */
 
-/* The run queue and the switch itself are in sched.h, which conn.c shares. */
+/* The run queue and the switch itself are in park.h, which conn.c shares. */
 
 void
 diesel__task_run_ready(struct diesel_loop *l)
@@ -158,13 +158,16 @@ diesel__task_park(struct diesel__task *t, int64_t deadline)
 void
 diesel__task_wake(struct diesel__task *t, int err)
 {
-    struct diesel_loop *l = t->loop;
+    /* The loop of this thread: t->loop is off the lines a wake touches. */
+    struct diesel_loop *l = diesel__loop;
 
     if (t->state != DIESEL__WAITING && t->state != DIESEL__SLEEPING)
         return;
     t->wake_err = err;
-    if (t->timer.index != DIESEL__HEAP_OUT)
+    if (t->timed) {
+        t->timed = 0;
         diesel__heap_remove(&l->timers, &t->timer);
+    }
     t->state = DIESEL__READY;
     ready_push(l, t);
     if (__builtin_expect(l->acct != NULL, 0))
@@ -218,7 +221,6 @@ prepare_entry(struct diesel__task *t)
     t->uc.uc_stack.ss_size = (size_t)(t->stack_hi - t->stack_lo);
     t->uc.uc_link = NULL;
     makecontext(&t->uc, trampoline, 0);
-    t->ctx.uc = &t->uc;
     t->fresh = 1;
 }
 

@@ -1,12 +1,12 @@
 /*
- * sched.h: the run queue, the switch, and the park, inline.  task.c is
+ * park.h: the run queue, the switch, and the park, inline.  task.c is
  * their home; conn.c (through diesel__fd_park) folds the park into its
  * receive and send calls, because a frame of its own on the green
  * thread's stack is one more cache line written when it parks and read
  * back when it resumes, on every round trip.
  */
-#ifndef DIESEL_SCHED_H
-#define DIESEL_SCHED_H
+#ifndef DIESEL_PARK_H
+#define DIESEL_PARK_H
 
 #include <assert.h>
 #include <errno.h>
@@ -131,7 +131,8 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
     if (from != NULL)
         from->yielded = 0;    /* suspended here, not in a tail switch */
     value = switch_begin(l, from, to);
-    diesel__ctx_switch(fctx, tctx, fresh, value);
+    diesel__ctx_switch(fctx, from ? &from->uc : &l->uc, tctx,
+        to ? &to->uc : &l->uc, fresh, value);
     arrived(l, from);
     /* Whoever resumed us set errno already (switch_begin), to ECANCELED
      * if we were cancelled: only diesel_task_yield wants that. */
@@ -168,7 +169,7 @@ suspend(struct diesel_loop *l, struct diesel__task *self)
 static inline __attribute__((always_inline)) int
 diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
 {
-    struct diesel_loop *l = t->loop;
+    struct diesel_loop *l = diesel__loop;   /* t->loop is off the hot lines */
 
     assert(t == diesel__current && t->state == DIESEL__RUNNING);
     /* Cancellation stops waiting: a cancelled green thread never parks,
@@ -180,13 +181,14 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
     }
     t->wake_err = 0;
     t->wait.since = l->now;
-    t->wait.deadline = deadline;
     if (deadline >= 0) {
         t->timer.key = deadline;
         if (diesel__heap_insert(&l->timers, &t->timer) != 0) {
             t->wait.kind = DIESEL__WAIT_NONE;
             return ENOMEM;
         }
+        t->wait.deadline = deadline;
+        t->timed = 1;
     }
     t->state = t->wait.kind == DIESEL__WAIT_SLEEP ? DIESEL__SLEEPING :
         DIESEL__WAITING;
@@ -205,7 +207,7 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
 static inline __attribute__((always_inline)) int
 diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
 {
-    struct diesel_loop *l = t->loop;
+    struct diesel_loop *l = diesel__loop;
     struct diesel__fd *f;
     int err;
 
@@ -257,4 +259,4 @@ watched:
     return t->wait.revents;
 }
 
-#endif /* DIESEL_SCHED_H */
+#endif /* DIESEL_PARK_H */
