@@ -105,7 +105,7 @@ struct diesel__task {
      * aligned), so that a wake-run-park cycle of a green thread parked on
      * a descriptor touches two lines of its record and no other.  The
      * loop is diesel__loop there, not the loop field below. */
-    struct diesel__task *next;    /* run queue, stack pool, dead list */
+    struct diesel__task *next;    /* stack pool, dead list */
     uint64_t switches;            /* times it was switched in */
     enum diesel__state state;
     int saved_errno;              /* errno while switched out */
@@ -225,6 +225,14 @@ void diesel__task_foreach(struct diesel_loop *,
  * ids; returns the count.  Reads the table only, no record. */
 size_t diesel__task_ids(struct diesel_loop *, int64_t *ids);
 const char *diesel__task_state_name(enum diesel__state);
+/* t's state as the console shows it: ready for a green thread that the
+ * poll has queued (loop.c, dispatch) but that has not run since, whose
+ * record still says waiting so that the wake need not touch it.
+ * Signal-safe. */
+enum diesel__state diesel__task_state(const struct diesel_loop *,
+    const struct diesel__task *t);
+/* Make room in the run queue for n green threads: 0, or -1 (ENOMEM). */
+int diesel__task_ready_reserve(struct diesel_loop *, size_t n);
 
 /* ------------------------------------------------------------------------
  * sync.c
@@ -390,7 +398,12 @@ extern const struct diesel__loop_hooks diesel__loop_observers[];
  * watched with diesel__loop_handler_add is ready.  It must not block. */
 typedef void (*diesel__fd_handler)(struct diesel_loop *, int fd, int events);
 
-/* A descriptor as the loop sees it. */
+/* A descriptor as the loop sees it.  reader and writer point at a green
+ * thread only while it is parked on the descriptor and not yet woken:
+ * whatever wakes it (the poll, its deadline, a cancel, a close) clears
+ * them.  A green thread parked on a descriptor whose entry no longer
+ * points at it is in the run queue, though its state still says
+ * waiting (see diesel__task_state). */
 struct diesel__fd {
     struct diesel__task *reader; /* green thread waiting for DIESEL_READ */
     struct diesel__task *writer; /* ... for DIESEL_WRITE */
@@ -422,13 +435,23 @@ struct diesel__run {
 
 struct diesel_loop {
     struct diesel__ctx ctx;          /* the loop's own (OS thread) context */
-    struct diesel__task *ready_head; /* run queue, FIFO */
-    struct diesel__task *ready_tail;
+    /* The run queue, FIFO: a ring of record addresses, each or'ed with
+     * the events (DIESEL_READ, DIESEL_WRITE) that woke it from a wait on
+     * a descriptor (records are 64-byte aligned), or 0.  A ring, not a
+     * list through the records, so that queueing a green thread writes
+     * nothing in its record: the poll's wake (loop.c, dispatch) touches
+     * the descriptor's entry and this ring, and the record is first
+     * touched when it is switched to (park.h). */
+    uintptr_t *ready;
+    size_t ready_first;              /* the head's index */
+    size_t ready_cap;                /* a power of two, at least ntasks:
+                                        reserved at each spawn, so that a
+                                        wake never allocates */
     size_t poll_left;                /* switches left before the next
                                         poll: every green thread ready at
                                         the last one, POLL_BUDGET at least
                                         (task.c) */
-    size_t nready;                   /* green threads in the run queue */
+    size_t nready;                   /* entries in the run queue */
     int saved_errno;                 /* its errno while a task runs */
     int *errno_ptr;                  /* &errno of this OS thread */
     uint64_t switches;               /* context switches (for the

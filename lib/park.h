@@ -14,27 +14,47 @@
 #include "internal.h"
 #include "sanitize.h"
 
+/* Queue t with the events that woke it from a descriptor (0 for any
+ * other reason), without touching its record.  Room was reserved at its
+ * spawn (diesel__task_ready_reserve). */
 static inline void
-ready_push(struct diesel_loop *l, struct diesel__task *t)
+ready_push_ev(struct diesel_loop *l, struct diesel__task *t, int ev)
 {
-    t->next = NULL;
-    if (l->ready_tail != NULL)
-        l->ready_tail->next = t;
-    else
-        l->ready_head = t;
-    l->ready_tail = t;
+    assert(l->nready < l->ready_cap);
+    l->ready[(l->ready_first + l->nready) & (l->ready_cap - 1)] =
+        (uintptr_t)t | (uintptr_t)ev;
     l->nready++;
 }
 
+static inline void
+ready_push(struct diesel_loop *l, struct diesel__task *t)
+{
+    ready_push_ev(l, t, 0);
+}
+
+/* The head of the run queue, not taken off it; NULL if empty. */
+static inline struct diesel__task *
+ready_peek(const struct diesel_loop *l)
+{
+    if (l->nready == 0)
+        return NULL;
+    return (struct diesel__task *)(l->ready[l->ready_first] &
+        ~(uintptr_t)63);
+}
+
+/* Take the head off the run queue (which is not empty).  The events that
+ * woke it, if any, go to its record now, which the switch to it touches
+ * anyway. */
 static inline struct diesel__task *
 ready_pop(struct diesel_loop *l)
 {
-    struct diesel__task *t = l->ready_head;
+    uintptr_t e = l->ready[l->ready_first];
+    struct diesel__task *t = (struct diesel__task *)(e & ~(uintptr_t)63);
 
-    l->ready_head = t->next;
-    if (l->ready_head == NULL)
-        l->ready_tail = NULL;
+    l->ready_first = (l->ready_first + 1) & (l->ready_cap - 1);
     l->nready--;
+    if (e & 63)
+        t->wait.revents = (int)(e & 63);
     return t;
 }
 
@@ -145,7 +165,7 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
 static inline __attribute__((always_inline)) struct diesel__task *
 pick_next(struct diesel_loop *l)
 {
-    if (l->ready_head != NULL && l->poll_left != 0) {
+    if (l->nready != 0 && l->poll_left != 0) {
         l->poll_left--;
         return ready_pop(l);
     }
@@ -194,6 +214,12 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
         DIESEL__WAITING;
     suspend(l, t);
     t->wait.kind = DIESEL__WAIT_NONE;
+    /* Woken by the poll, which does not touch the record: the timer is
+     * ours to take out of the heap. */
+    if (t->timed) {
+        t->timed = 0;
+        diesel__heap_remove(&l->timers, &t->timer);
+    }
     return t->wake_err;
 }
 
@@ -247,12 +273,15 @@ watched:
     l->fd_waiters++;
     err = diesel__task_park_inline(t, deadline);
     l->fd_waiters--;
-    f = &l->fds[fd];   /* the table may have grown meanwhile */
-    if (f->reader == t)
-        f->reader = NULL;
-    if (f->writer == t)
-        f->writer = NULL;
+    /* Whatever woke us cleared the descriptor's entry (see struct
+     * diesel__fd): nothing to undo there, and its line is not touched.
+     * But a park that did not happen (cancelled, no memory) left it. */
     if (err != 0) {
+        f = &l->fds[fd];   /* the table may have grown meanwhile */
+        if (f->reader == t)
+            f->reader = NULL;
+        if (f->writer == t)
+            f->writer = NULL;
         errno = err;
         return -1;
     }

@@ -143,8 +143,43 @@ void
 diesel__task_run_ready(struct diesel_loop *l)
 {
     l->poll_left = l->nready > POLL_BUDGET ? l->nready : POLL_BUDGET;
-    if (l->ready_head != NULL)
+    if (l->nready != 0)
         switch_to(l, NULL, ready_pop(l));
+}
+
+int
+diesel__task_ready_reserve(struct diesel_loop *l, size_t n)
+{
+    size_t cap = l->ready_cap ? l->ready_cap : 256;
+    uintptr_t *r;
+
+    if (n <= l->ready_cap)
+        return 0;
+    while (cap < n)
+        cap *= 2;
+    r = malloc(cap * sizeof(*r));
+    if (r == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    /* Unwrapped, in order, at the front. */
+    for (size_t i = 0; i < l->nready; i++)
+        r[i] = l->ready[(l->ready_first + i) & (l->ready_cap - 1)];
+    free(l->ready);
+    l->ready = r;
+    l->ready_first = 0;
+    l->ready_cap = cap;
+    return 0;
+}
+
+enum diesel__state
+diesel__task_state(const struct diesel_loop *l, const struct diesel__task *t)
+{
+    if (t->state == DIESEL__WAITING && t->wait.kind == DIESEL__WAIT_FD &&
+        t->wait.fd >= 0 && t->wait.fd < l->nfds &&
+        l->fds[t->wait.fd].reader != t && l->fds[t->wait.fd].writer != t)
+        return DIESEL__READY;
+    return t->state;
 }
 
 /* ---- Parking ------------------------------------------------------------- */
@@ -163,6 +198,16 @@ diesel__task_wake(struct diesel__task *t, int err)
 
     if (t->state != DIESEL__WAITING && t->state != DIESEL__SLEEPING)
         return;
+    if (t->wait.kind == DIESEL__WAIT_FD && t->state == DIESEL__WAITING) {
+        struct diesel__fd *f = &l->fds[t->wait.fd];
+
+        if (f->reader != t && f->writer != t)
+            return;     /* queued by the poll already (see dispatch) */
+        if (f->reader == t)
+            f->reader = NULL;
+        if (f->writer == t)
+            f->writer = NULL;
+    }
     t->wake_err = err;
     if (t->timed) {
         t->timed = 0;
@@ -297,7 +342,8 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     if (t == NULL)
         return -1;
     t->id = l->last_id + 1;
-    if (table_add(l, t) != 0) {
+    if (diesel__task_ready_reserve(l, l->ntasks + 1) != 0 ||
+        table_add(l, t) != 0) {
         t->next = l->dead;
         l->dead = t;
         errno = ENOMEM;
@@ -496,6 +542,10 @@ diesel__task_free_all(struct diesel_loop *l)
     free(l->tasks);
     l->tasks = NULL;
     l->tasks_cap = 0;
+    free(l->ready);
+    l->ready = NULL;
+    l->ready_cap = 0;
+    l->nready = 0;
     free(l->exited);
     l->exited = NULL;
 }
@@ -517,20 +567,17 @@ exited_status(struct diesel_loop *l, int64_t id, int *status)
 
 /* ---- Public calls -------------------------------------------------------- */
 
-/* Take next, the head of the run queue, off it, and put t at its tail:
- * ready_push(l, t) then ready_pop(l) in one go, nready unchanged. */
-static inline __attribute__((always_inline)) void
-ready_rotate(struct diesel_loop *l, struct diesel__task *t,
-    struct diesel__task *next)
+/* Take the head of the run queue off it, and put t at its tail:
+ * ready_pop(l) then ready_push(l, t), in one go, nready unchanged (the
+ * head's slot is the tail's when t is the only other one). */
+static inline __attribute__((always_inline)) struct diesel__task *
+ready_rotate(struct diesel_loop *l, struct diesel__task *t)
 {
+    struct diesel__task *next = ready_pop(l);
+
     t->state = DIESEL__READY;
-    t->next = NULL;
-    l->ready_head = next->next;
-    if (l->ready_head == NULL)
-        l->ready_head = t;
-    else
-        l->ready_tail->next = t;
-    l->ready_tail = t;
+    ready_push(l, t);
+    return next;
 }
 
 /* diesel_task_yield, every case, with an ordinary switch. */
@@ -552,9 +599,8 @@ yield(struct diesel__task *t)
         switch_to(l, t, NULL);
     } else {
         l->poll_left--;
-        next = l->ready_head;
-        if (next != NULL) {
-            ready_rotate(l, t, next);
+        if (l->nready != 0) {
+            next = ready_rotate(l, t);
             switch_to(l, t, next);
         }
         /* else the only one ready: it goes on. */
@@ -618,12 +664,12 @@ diesel_task_yield(void)
 
 #if defined(DIESEL__SWITCH_ASM) && !defined(DIESEL__ASAN)
     if (t != NULL && diesel__switch_fast) {
-        struct diesel_loop *l = t->loop;
-        struct diesel__task *next = l->ready_head;
+        struct diesel_loop *l = diesel__loop;
+        struct diesel__task *next = ready_peek(l);
 
         if (next != NULL && l->poll_left != 0 && !next->fresh) {
             l->poll_left--;
-            ready_rotate(l, t, next);
+            next = ready_rotate(l, t);
             t->yielded = 1;
             return diesel__ctx_swap_asm(t->ctx.regs, next->ctx.regs,
                 switch_begin(l, t, next));
