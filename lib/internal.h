@@ -165,7 +165,14 @@ struct diesel__task {
     unsigned valgrind_id;         /* VALGRIND_STACK_REGISTER's id */
     void *asan_fake;              /* ASan's fake stack while switched out */
     void *tsan_fiber;             /* TSan's fiber handle */
-    ucontext_t uc;                /* makecontext'd entry; ucontext switch */
+    ucontext_t *uc;               /* the swapcontext fallback's context
+                                     (makecontext'd entry first), malloc'd
+                                     apart; NULL with the register switch,
+                                     which enters through the loop's
+                                     entry_uc.  In the record it took half
+                                     of it, and the record and the stack's
+                                     top share a page with room left for
+                                     the cache colours (stack.c) */
 };
 
 /* From next to the wait's since: the 56 bytes that, with x86-64's save
@@ -231,6 +238,8 @@ const char *diesel__task_state_name(enum diesel__state);
  * Signal-safe. */
 enum diesel__state diesel__task_state(const struct diesel_loop *,
     const struct diesel__task *t);
+/* The ucontext through which fresh green thread t is entered. */
+ucontext_t *diesel__task_entry(struct diesel_loop *, struct diesel__task *t);
 /* Make room in the run queue for n green threads: 0, or -1 (ENOMEM). */
 int diesel__task_ready_reserve(struct diesel_loop *, size_t n);
 
@@ -522,6 +531,9 @@ struct diesel_loop {
     ucontext_t uc;                   /* the loop's context as a ucontext,
                                         for the fallback (last: it is
                                         large and seldom used) */
+    ucontext_t entry_uc;             /* with the register switch, made to
+                                        enter a fresh stack at the switch
+                                        to it (diesel__task_entry) */
 };
 
 extern __thread struct diesel_loop *diesel__loop;

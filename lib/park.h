@@ -151,8 +151,9 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
     if (from != NULL)
         from->yielded = 0;    /* suspended here, not in a tail switch */
     value = switch_begin(l, from, to);
-    diesel__ctx_switch(fctx, from ? &from->uc : &l->uc, tctx,
-        to ? &to->uc : &l->uc, fresh, value);
+    diesel__ctx_switch(fctx, from ? from->uc : &l->uc, tctx,
+        to == NULL ? &l->uc : fresh ? diesel__task_entry(l, to) : to->uc,
+        fresh, value);
     arrived(l, from);
     /* Whoever resumed us set errno already (switch_begin), to ECANCELED
      * if we were cancelled: only diesel_task_yield wants that. */

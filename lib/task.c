@@ -257,16 +257,47 @@ diesel__task_cancel_daemons(struct diesel_loop *l)
 
 /* ---- Spawning and ending ------------------------------------------------- */
 
-/* Make t's ucontext enter the trampoline on t's stack. */
+/* Make uc enter the trampoline on t's stack. */
 static void
+make_entry(ucontext_t *uc, struct diesel__task *t)
+{
+    getcontext(uc);
+    uc->uc_stack.ss_sp = t->stack_lo;
+    uc->uc_stack.ss_size = (size_t)(t->stack_hi - t->stack_lo);
+    uc->uc_link = NULL;
+    makecontext(uc, trampoline, 0);
+}
+
+/*
+ * Ready t's stack to be entered: 0, or -1 ENOMEM.  With the register
+ * switch, a ucontext serves only to enter a fresh stack, once, and the
+ * loop's entry_uc is made for it at that switch (diesel__task_entry);
+ * with swapcontext, t keeps one of its own for every switch.  Either way
+ * one getcontext (a system call) per stack, not per spawn: a pooled stack
+ * is resumed, not entered.
+ */
+static int
 prepare_entry(struct diesel__task *t)
 {
-    getcontext(&t->uc);
-    t->uc.uc_stack.ss_sp = t->stack_lo;
-    t->uc.uc_stack.ss_size = (size_t)(t->stack_hi - t->stack_lo);
-    t->uc.uc_link = NULL;
-    makecontext(&t->uc, trampoline, 0);
+    if (!diesel__switch_fast) {
+        t->uc = malloc(sizeof(*t->uc));
+        if (t->uc == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        make_entry(t->uc, t);
+    }
     t->fresh = 1;
+    return 0;
+}
+
+ucontext_t *
+diesel__task_entry(struct diesel_loop *l, struct diesel__task *t)
+{
+    if (t->uc != NULL)
+        return t->uc;
+    make_entry(&l->entry_uc, t);
+    return &l->entry_uc;
 }
 
 static struct diesel__task *
@@ -302,7 +333,14 @@ stack_get(struct diesel_loop *l, size_t size, const char *name)
     t->loop = l;
     t->pooled = size == DIESEL_STACK_DEFAULT;
     t->tsan_fiber = DIESEL__TSAN_CREATE();
-    prepare_entry(t);
+    if (prepare_entry(t) != 0) {
+        diesel_log("diesel", DIESEL_LOG_ERROR,
+            "cannot allocate the entry context of green thread '%s': %s",
+            name, strerror(ENOMEM));
+        diesel__stack_destroy(t);
+        errno = ENOMEM;
+        return NULL;
+    }
     return t;
 }
 
