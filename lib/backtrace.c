@@ -256,7 +256,7 @@ diesel__bt_regs(const struct diesel__task *t, struct diesel__regs *r)
         return 0;
     }
 #endif
-    return diesel__platform_uc_regs(t->ctx.uc, r);
+    return diesel__platform_uc_regs(t->uc, r);
 }
 
 size_t

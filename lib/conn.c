@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "park.h"
 
 #define CONN_BUF_INIT ((size_t)4096)        /* first allocation */
 #define CONN_BUF_KEEP ((size_t)64 * 1024)   /* freed when empty above this */

@@ -788,8 +788,10 @@ describe_wait(struct diesel_loop *l, const struct diesel__task *t,
     size_t n = 0;
     char peer[160];
 
+    enum diesel__state st = diesel__task_state(l, t);
+
     buf[0] = '\0';
-    if (t->state != DIESEL__WAITING && t->state != DIESEL__SLEEPING) {
+    if (st != DIESEL__WAITING && st != DIESEL__SLEEPING) {
         snprintf(buf, size, "-");
         return;
     }
@@ -819,7 +821,7 @@ describe_wait(struct diesel_loop *l, const struct diesel__task *t,
         n = (size_t)snprintf(buf, size, "-");
         break;
     }
-    if (wt->deadline >= 0 && n < size) {
+    if (t->timed && n < size) {
         int64_t left = wt->deadline - now;
         snprintf(buf + n, size - n, ", timer %.3fs", secs(left > 0 ? left :
             0));
@@ -932,15 +934,14 @@ task_json(struct w *w, struct diesel_loop *l, struct diesel__task *t,
     int64_t now, const char *waits, const char *spawned, int64_t hw)
 {
     const struct diesel__wait *wt = &t->wait;
-    int waiting = t->state == DIESEL__WAITING ||
-        t->state == DIESEL__SLEEPING;
+    enum diesel__state st = diesel__task_state(l, t);
+    int waiting = st == DIESEL__WAITING || st == DIESEL__SLEEPING;
     char peer[160];
 
-    (void)l;
     put(w, "{\"id\":%lld,\"name\":", (long long)t->id);
     jstr(w, t->name);
     put(w, ",\"state\":\"%s\",\"waits_on\":",
-        diesel__task_state_name(t->state));
+        diesel__task_state_name(st));
     jstr(w, waiting ? waits : NULL);
     put(w, ",\"wait\":");
     if (!waiting) {
@@ -967,7 +968,7 @@ task_json(struct w *w, struct diesel_loop *l, struct diesel__task *t,
             jstr(w, wt->what ? wt->what : "other");
             break;
         }
-        if (wt->deadline >= 0) {
+        if (t->timed) {
             int64_t left = wt->deadline - now;
             put(w, ",\"timer_s\":%.3f", secs(left > 0 ? left : 0));
         }
@@ -1037,6 +1038,7 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     struct w w;
     int64_t start;
     size_t count[DIESEL__DONE + 1] = { 0 }, listed = 0, ninherited = 0;
+    enum diesel__state st;
     size_t head = 0;
     struct diesel_console_table *tb = NULL;
     int rc = -1;
@@ -1078,16 +1080,16 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
             }
             describe_wait(l, t, now, waits, sizeof(waits));
             spawned_at(&tab, t, spawned, sizeof(spawned));
-            if (t->state <= DIESEL__DONE)
-                count[t->state]++;
+            st = diesel__task_state(l, t);
+            if (st <= DIESEL__DONE)
+                count[st]++;
             ninherited += t->dirty;
             if (w.json) {
                 if (listed > 0)
                     put(&w, ",\n");
                 task_json(&w, l, t, now, waits, spawned, hw);
             } else {
-                if (t->state == DIESEL__WAITING ||
-                    t->state == DIESEL__SLEEPING)
+                if (st == DIESEL__WAITING || st == DIESEL__SLEEPING)
                     snprintf(forbuf, sizeof(forbuf), "%.3fs",
                         secs(now - t->wait.since));
                 else
@@ -1104,7 +1106,7 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
                 snprintf(sw, sizeof(sw), "%llu",
                     (unsigned long long)t->switches);
                 if (table_cells(tb, 9, id, t->name,
-                    diesel__task_state_name(t->state), forbuf, sw, stack,
+                    diesel__task_state_name(st), forbuf, sw, stack,
                     high, waits, spawned) != 0) {
                     fail(out, "%s", strerror(ENOMEM));
                     goto out;

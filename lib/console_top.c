@@ -210,7 +210,7 @@ take_rows(struct diesel_loop *l, struct row **out, size_t *count,
                 cap *= 2;
             }
             r[k].id = t->id;
-            r[k].state = diesel__task_state_name(t->state);
+            r[k].state = diesel__task_state_name(diesel__task_state(l, t));
             memcpy(r[k].name, t->name, sizeof(r[k].name));
             r[k].busy = diesel__acct_ns(a->busy - a->base_busy);
             r[k].sched = diesel__acct_ns(a->sched - a->base_sched);

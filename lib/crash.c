@@ -154,6 +154,7 @@ diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
 {
     struct diesel__sline l = { "", 0 };
     size_t shown = 0;
+    enum diesel__state st;
 
     put(&l, "green threads (");
     put_u64(&l, lp->ntasks);
@@ -172,9 +173,10 @@ diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
          * stuck report that carries this table. */
         diesel__sline_esc(&l, t->name);
         put(&l, " ");
+        st = diesel__task_state(lp, t);
         put(&l, t == diesel__current ? running_label :
-            diesel__task_state_name(t->state));
-        if (t->state == DIESEL__WAITING || t->state == DIESEL__SLEEPING) {
+            diesel__task_state_name(st));
+        if (st == DIESEL__WAITING || st == DIESEL__SLEEPING) {
             switch (t->wait.kind) {
             case DIESEL__WAIT_FD:
                 put(&l, " on fd ");

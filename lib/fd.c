@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "park.h"
 
 /* Readiness now, without parking: poll(2) with a zero timeout. */
 static int

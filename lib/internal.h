@@ -53,14 +53,17 @@ enum diesel__wait_kind {
 };
 
 /* What a parked green thread waits on, for the console.  What every park
- * and wake touches comes first (see struct diesel__task). */
+ * on a descriptor and its wake touch comes first, up to since: those are
+ * in the record's hot line (see struct diesel__task). */
 struct diesel__wait {
     enum diesel__wait_kind kind;
     int fd;              /* WAIT_FD */
     int events;          /* WAIT_FD: DIESEL_READ/DIESEL_WRITE asked */
     int revents;         /* WAIT_FD: what was ready when woken */
     int64_t since;       /* monotonic ns when it parked */
-    int64_t deadline;    /* monotonic ns of its timeout, or -1 */
+    int64_t deadline;    /* monotonic ns of its timeout, valid while the
+                            record's timed bit is set (written only then,
+                            to keep a park without one off this line) */
     int64_t target;      /* WAIT_JOIN: id of the green thread */
     const char *what;    /* WAIT_OTHER: static description */
     const char *object;  /* WAIT_OTHER: the name of the object waited on
@@ -96,28 +99,31 @@ struct diesel__acct {
 
 struct diesel__task {
     struct diesel__ctx ctx;       /* saved registers while not running */
-    /* What a switch reads and writes comes first, in the cache line
-     * after the register save area (the record is 64-byte aligned), then
-     * what a park and its wake touch: a wake-run-park cycle of a green
-     * thread parked on a descriptor reads and writes these three lines of
-     * its record and no other (the field after wait starts the fourth). */
-    struct diesel__task *next;    /* run queue, stack pool, dead list */
-    struct diesel_loop *loop;     /* the loop it belongs to */
+    /* Everything a switch, a park on a descriptor and its wake read and
+     * write comes next, up to wait.since: on x86-64 the save area's last
+     * word and these fill the record's second line (the record is 64-byte
+     * aligned), so that a wake-run-park cycle of a green thread parked on
+     * a descriptor touches two lines of its record and no other.  The
+     * loop is diesel__loop there, not the loop field below. */
+    struct diesel__task *next;    /* stack pool, dead list */
     uint64_t switches;            /* times it was switched in */
     enum diesel__state state;
-    unsigned char yielded;        /* suspended by diesel_task_yield's tail
-                                     switch (task.c): its saved pc is in
-                                     the caller of diesel_task_yield, which
-                                     backtraces show as the top frame */
     int saved_errno;              /* errno while switched out */
+    int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
     unsigned cancelled : 1;       /* diesel_task_cancel was called */
     unsigned fresh : 1;           /* stack must be entered via setcontext */
     unsigned pooled : 1;          /* stack has the default size */
     unsigned daemon : 1;          /* does not keep the loop alive (a
                                      console session): see loop.c run() */
-    int wake_err;                 /* 0, ETIMEDOUT, ECANCELED... on wake */
-    struct diesel__heap_node timer; /* deadline of the current park */
+    unsigned yielded : 1;         /* suspended by diesel_task_yield's tail
+                                     switch (task.c): its saved pc is in
+                                     the caller of diesel_task_yield, which
+                                     backtraces show as the top frame */
+    unsigned timed : 1;           /* its park has a deadline: timer is in
+                                     the loop's heap, wait.deadline valid */
     struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
+    struct diesel__heap_node timer; /* deadline of the current park */
+    struct diesel_loop *loop;     /* the loop it belongs to */
     struct diesel__task *join_next; /* in the target's joiners list */
     struct diesel__task *joiners; /* green threads joined on this one */
     int64_t id;                   /* public id, > 0, never reused */
@@ -162,16 +168,28 @@ struct diesel__task {
     unsigned valgrind_id;         /* VALGRIND_STACK_REGISTER's id */
     void *asan_fake;              /* ASan's fake stack while switched out */
     void *tsan_fiber;             /* TSan's fiber handle */
-    ucontext_t uc;                /* makecontext'd entry; ucontext switch */
+    ucontext_t *uc;               /* the swapcontext fallback's context
+                                     (makecontext'd entry first), malloc'd
+                                     apart; NULL with the register switch,
+                                     which enters through the loop's
+                                     entry_uc.  In the record it took half
+                                     of it, and the record and the stack's
+                                     top share a page with room left for
+                                     the cache colours (stack.c) */
 };
 
-/* From next to the wait's target: at most two lines after the register
- * save area (so three lines of the record on x86-64, where the save area
- * takes most of the first; aarch64 saves more registers). */
+/* From next to the wait's since: the 56 bytes that, with x86-64's save
+ * area of 72, make two lines (aarch64 saves more registers, and takes
+ * one line more). */
 _Static_assert(offsetof(struct diesel__task, wait) +
-    offsetof(struct diesel__wait, target) -
-    offsetof(struct diesel__task, next) <= 2 * 64,
-    "a park and its wake touch two lines of the record past its registers");
+    offsetof(struct diesel__wait, deadline) -
+    offsetof(struct diesel__task, next) <= 56,
+    "a park and its wake touch 56 bytes of the record past its registers");
+#if defined(__x86_64__) && defined(DIESEL__SWITCH_ASM)
+_Static_assert(offsetof(struct diesel__task, wait) +
+    offsetof(struct diesel__wait, deadline) <= 2 * 64,
+    "on x86-64, registers and what a park touches are two lines");
+#endif
 
 /* A slot of the loop's table of live green threads.  The id is kept
  * beside the pointer so that a probe, or a walk over the ids, touches no
@@ -217,6 +235,16 @@ void diesel__task_foreach(struct diesel_loop *,
  * ids; returns the count.  Reads the table only, no record. */
 size_t diesel__task_ids(struct diesel_loop *, int64_t *ids);
 const char *diesel__task_state_name(enum diesel__state);
+/* t's state as the console shows it: ready for a green thread that the
+ * poll has queued (loop.c, dispatch) but that has not run since, whose
+ * record still says waiting so that the wake need not touch it.
+ * Signal-safe. */
+enum diesel__state diesel__task_state(const struct diesel_loop *,
+    const struct diesel__task *t);
+/* The ucontext through which fresh green thread t is entered. */
+ucontext_t *diesel__task_entry(struct diesel_loop *, struct diesel__task *t);
+/* Make room in the run queue for n green threads: 0, or -1 (ENOMEM). */
+int diesel__task_ready_reserve(struct diesel_loop *, size_t n);
 
 /* ------------------------------------------------------------------------
  * sync.c
@@ -382,7 +410,12 @@ extern const struct diesel__loop_hooks diesel__loop_observers[];
  * watched with diesel__loop_handler_add is ready.  It must not block. */
 typedef void (*diesel__fd_handler)(struct diesel_loop *, int fd, int events);
 
-/* A descriptor as the loop sees it. */
+/* A descriptor as the loop sees it.  reader and writer point at a green
+ * thread only while it is parked on the descriptor and not yet woken:
+ * whatever wakes it (the poll, its deadline, a cancel, a close) clears
+ * them.  A green thread parked on a descriptor whose entry no longer
+ * points at it is in the run queue, though its state still says
+ * waiting (see diesel__task_state). */
 struct diesel__fd {
     struct diesel__task *reader; /* green thread waiting for DIESEL_READ */
     struct diesel__task *writer; /* ... for DIESEL_WRITE */
@@ -414,13 +447,23 @@ struct diesel__run {
 
 struct diesel_loop {
     struct diesel__ctx ctx;          /* the loop's own (OS thread) context */
-    struct diesel__task *ready_head; /* run queue, FIFO */
-    struct diesel__task *ready_tail;
+    /* The run queue, FIFO: a ring of record addresses, each or'ed with
+     * the events (DIESEL_READ, DIESEL_WRITE) that woke it from a wait on
+     * a descriptor (records are 64-byte aligned), or 0.  A ring, not a
+     * list through the records, so that queueing a green thread writes
+     * nothing in its record: the poll's wake (loop.c, dispatch) touches
+     * the descriptor's entry and this ring, and the record is first
+     * touched when it is switched to (park.h). */
+    uintptr_t *ready;
+    size_t ready_first;              /* the head's index */
+    size_t ready_cap;                /* a power of two, at least ntasks:
+                                        reserved at each spawn, so that a
+                                        wake never allocates */
     size_t poll_left;                /* switches left before the next
                                         poll: every green thread ready at
                                         the last one, POLL_BUDGET at least
                                         (task.c) */
-    size_t nready;                   /* green threads in the run queue */
+    size_t nready;                   /* entries in the run queue */
     int saved_errno;                 /* its errno while a task runs */
     int *errno_ptr;                  /* &errno of this OS thread */
     uint64_t switches;               /* context switches (for the
@@ -497,6 +540,9 @@ struct diesel_loop {
     ucontext_t uc;                   /* the loop's context as a ucontext,
                                         for the fallback (last: it is
                                         large and seldom used) */
+    ucontext_t entry_uc;             /* with the register switch, made to
+                                        enter a fresh stack at the switch
+                                        to it (diesel__task_entry) */
 };
 
 extern __thread struct diesel_loop *diesel__loop;
@@ -553,68 +599,6 @@ void diesel__loop_forget(struct diesel_loop *, int fd, int err);
 int diesel__loop_handler_add(struct diesel_loop *, int fd,
     diesel__fd_handler handler);
 void diesel__loop_handler_del(struct diesel_loop *, int fd);
-
-/*
- * diesel_fd_wait's parking half, for a caller that is known to run in
- * green thread t and has its deadline (monotonic ns, -1 none) already:
- * conn.c.  Inline, because a frame of its own would be one more line of
- * the green thread's stack on every round trip.  The events ready, or -1
- * with errno.
- */
-static inline __attribute__((always_inline)) int
-diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
-{
-    struct diesel_loop *l = t->loop;
-    struct diesel__fd *f;
-    int err;
-
-    if (fd < 0) {
-        errno = EBADF;
-        return -1;
-    }
-    if (fd < l->nfds) {
-        f = &l->fds[fd];
-        if (((events & DIESEL_READ) && f->reader != NULL) ||
-            ((events & DIESEL_WRITE) && f->writer != NULL)) {
-            errno = EBUSY;
-            return -1;
-        }
-        /* Watched already (the loop disarms lazily): the common case of
-         * a green thread waiting again on its socket makes no call. */
-        if ((f->registered & events) == events)
-            goto watched;
-    }
-    if (diesel__loop_watch(l, fd, events) != 0) {
-        /* epoll refuses regular files and the like, which poll(2) calls
-         * always ready: so are they here. */
-        if (errno == EPERM)
-            return events;
-        return -1;
-    }
-    f = &l->fds[fd];
-watched:
-    if (events & DIESEL_READ)
-        f->reader = t;
-    if (events & DIESEL_WRITE)
-        f->writer = t;
-    t->wait.kind = DIESEL__WAIT_FD;
-    t->wait.fd = fd;
-    t->wait.events = events;
-    t->wait.revents = 0;
-    l->fd_waiters++;
-    err = diesel__task_park(t, deadline);
-    l->fd_waiters--;
-    f = &l->fds[fd];   /* the table may have grown meanwhile */
-    if (f->reader == t)
-        f->reader = NULL;
-    if (f->writer == t)
-        f->writer = NULL;
-    if (err != 0) {
-        errno = err;
-        return -1;
-    }
-    return t->wait.revents;
-}
 
 /* ------------------------------------------------------------------------
  * chan.c: channels between loops. */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "park.h"
 #include "sanitize.h"
 
 /* Dirty pooled stacks purged (stack.c) per turn that is about to wait. */
@@ -157,14 +158,36 @@ diesel__loop_handler_del(struct diesel_loop *l, int fd)
     }
 }
 
-/* Wake the green threads waiting on what fired; stop watching what no
- * one waits for any more (level-triggered, so it would fire again). */
+/* Queue t, parked on a descriptor, with the events ready (see
+ * dispatch).  With accounting on, its figures want the wake's time. */
+static inline void
+wake_queued(struct diesel_loop *l, struct diesel__task *t, int ev)
+{
+    ready_push_ev(l, t, ev);
+    if (__builtin_expect(l->acct != NULL, 0))
+        diesel__acct_wake(l, t, 1);
+}
+
+/*
+ * Wake the green threads waiting on what fired; stop watching what no
+ * one waits for any more (level-triggered, so it would fire again).
+ *
+ * A green thread parked on a descriptor is queued with the events that
+ * woke it and nothing else: its record keeps saying waiting until it is
+ * switched to (park.h, ready_pop), so that this loop touches the
+ * descriptor's entry and the run queue but no record.  Touched here and
+ * again when it runs, a record's line would be read twice per wake from
+ * memory when thousands are woken by one poll.  The entry's pointer is
+ * cleared instead, and that is what tells a queued green thread from a
+ * parked one (diesel__task_wake, diesel__task_state).
+ */
 static void
 dispatch(struct diesel_loop *l, int n)
 {
     for (int i = 0; i < n; i++) {
         int fd = l->fired[i].fd, ev = l->fired[i].events, want = 0;
         struct diesel__fd *f;
+        struct diesel__task *r, *w;
 
         if (fd < 0 || fd >= l->nfds)
             continue;
@@ -177,22 +200,31 @@ dispatch(struct diesel_loop *l, int n)
             continue;
         }
         /* Only a green thread still parked wants the event: one woken
-         * already (by an earlier poll, its deadline or a cancel) has yet
-         * to run and read.  Left armed, its descriptor would be reported
-         * by every poll until then, and with thousands of them queued
-         * each poll would cost thousands of reports for nothing. */
-        if (f->reader != NULL && f->reader->state == DIESEL__WAITING) {
+         * already (by an earlier poll, its deadline or a cancel) is off
+         * the entry, and has yet to run and read.  Left armed, its
+         * descriptor would be reported by every poll until then, and
+         * with thousands of them queued each poll would cost thousands of
+         * reports for nothing. */
+        r = f->reader;
+        w = f->writer;
+        if (r != NULL)
             want |= DIESEL_READ;
-            if (ev & DIESEL_READ) {
-                f->reader->wait.revents |= ev & f->reader->wait.events;
-                diesel__task_wake(f->reader, 0);
-            }
-        }
-        if (f->writer != NULL && f->writer->state == DIESEL__WAITING) {
+        if (w != NULL)
             want |= DIESEL_WRITE;
-            if (ev & DIESEL_WRITE) {
-                f->writer->wait.revents |= ev & f->writer->wait.events;
-                diesel__task_wake(f->writer, 0);
+        if (r != NULL && r == w) {
+            /* One green thread waiting both ways. */
+            if (ev & (DIESEL_READ | DIESEL_WRITE)) {
+                f->reader = f->writer = NULL;
+                wake_queued(l, r, ev & (DIESEL_READ | DIESEL_WRITE));
+            }
+        } else {
+            if (r != NULL && (ev & DIESEL_READ)) {
+                f->reader = NULL;
+                wake_queued(l, r, DIESEL_READ);
+            }
+            if (w != NULL && (ev & DIESEL_WRITE)) {
+                f->writer = NULL;
+                wake_queued(l, w, DIESEL_WRITE);
             }
         }
         if (f->registered & ev & ~want)
@@ -277,7 +309,7 @@ poll_timeout(struct diesel_loop *l)
     struct diesel__heap_node *n;
     int64_t left;
 
-    if (l->ready_head != NULL)
+    if (l->nready != 0)
         return 0;
     n = diesel__heap_min(&l->timers);
     if (n == NULL)
@@ -399,7 +431,6 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
         return -1;
     diesel__switch_init();
     diesel__heap_init(&l->timers);
-    l->ctx.uc = &l->uc;
     l->errno_ptr = &errno;
     l->exited = calloc(DIESEL__EXITED_KEEP, sizeof(*l->exited));
     if (l->exited == NULL) {

@@ -34,11 +34,16 @@
 #define DIESEL__CTX_WORDS 9     /* rbx rbp r12-r15 rsp rip, mxcsr+fpucw */
 #endif
 
+/* The register switch's save area.  The ucontext of the other way is
+ * kept apart (the owner's uc, passed beside it): the save area is the
+ * first line of a green thread's record, and the line after it holds what
+ * every switch and park reads and writes, with no room to spare. */
 struct diesel__ctx {
 #ifdef DIESEL__SWITCH_ASM
-    uintptr_t regs[DIESEL__CTX_WORDS];  /* the register switch's save area */
+    uintptr_t regs[DIESEL__CTX_WORDS];
+#else
+    char unused;                        /* ISO C has no empty struct */
 #endif
-    ucontext_t *uc;                     /* makecontext'd / swapcontext'd */
 };
 
 /* 1 when the register switch is in use (set by diesel__switch_init). */
@@ -59,28 +64,31 @@ void diesel__ctx_enter_asm(uintptr_t *from, ucontext_t *to);
 #endif
 
 /*
- * Suspend the caller in from and resume to.  fresh means to has never
- * run: enter it through its ucontext.  value is what to's own switching
- * call returns, if it was suspended by diesel__ctx_swap_asm (task.c's
- * tail switch); other ways of suspending ignore it.  Returns when
- * something resumes from.
+ * Suspend the caller in from (from_uc, for swapcontext) and resume to
+ * (to_uc).  fresh means to has never run: enter it through to_uc.  value
+ * is what to's own switching call returns, if it was suspended by
+ * diesel__ctx_swap_asm (task.c's tail switch); other ways of suspending
+ * ignore it.  Returns when something resumes from.
  */
 static inline void
-diesel__ctx_switch(struct diesel__ctx *from, struct diesel__ctx *to,
-    int fresh, int value)
+diesel__ctx_switch(struct diesel__ctx *from, ucontext_t *from_uc,
+    struct diesel__ctx *to, ucontext_t *to_uc, int fresh, int value)
 {
 #ifdef DIESEL__SWITCH_ASM
     if (diesel__switch_fast) {
         if (fresh)
-            diesel__ctx_enter_asm(from->regs, to->uc);
+            diesel__ctx_enter_asm(from->regs, to_uc);
         else
             diesel__ctx_swap_asm(from->regs, to->regs, value);
         return;
     }
+#else
+    (void)from;
+    (void)to;
 #endif
     (void)fresh;
     (void)value;
-    swapcontext(from->uc, to->uc);
+    swapcontext(from_uc, to_uc);
 }
 
 #endif /* DIESEL_SWITCH_H */

@@ -19,6 +19,7 @@
 
 #include "internal.h"
 #include "sanitize.h"
+#include "park.h"
 
 #define POLL_BUDGET 128   /* switches between two polls, at least */
 #define POOL_MAX 1024     /* default-size stacks kept for reuse */
@@ -136,162 +137,49 @@ diesel__task_ids(struct diesel_loop *l, int64_t *ids)
 
 /* ---- Switching ----------------------------------------------------------- */
 
-static void
-ready_push(struct diesel_loop *l, struct diesel__task *t)
-{
-    t->next = NULL;
-    if (l->ready_tail != NULL)
-        l->ready_tail->next = t;
-    else
-        l->ready_head = t;
-    l->ready_tail = t;
-    l->nready++;
-}
-
-static struct diesel__task *
-ready_pop(struct diesel_loop *l)
-{
-    struct diesel__task *t = l->ready_head;
-
-    l->ready_head = t->next;
-    if (l->ready_head == NULL)
-        l->ready_tail = NULL;
-    l->nready--;
-    return t;
-}
-
-/* Called first thing in a context that was just switched to. */
-static void
-arrived(struct diesel_loop *l, struct diesel__task *self)
-{
-#ifdef DIESEL__ASAN
-    const void *bottom;
-    size_t size;
-
-    __sanitizer_finish_switch_fiber(self ? self->asan_fake : l->asan_fake,
-        &bottom, &size);
-    if (l->asan_from_loop && self != NULL) {
-        l->asan_bottom = bottom;
-        l->asan_size = size;
-    }
-#else
-    (void)l;
-    (void)self;
-#endif
-}
-
-/*
- * The bookkeeping of a switch from `from` to `to` (NULL: the loop's
- * context), up to the jump.  errno is saved for from and set for to here,
- * before the jump, so that to need do nothing once resumed; for the same
- * reason this returns what to's diesel_task_yield returns if to was
- * suspended there by its tail switch: -1 if it was cancelled meanwhile,
- * with errno ECANCELED, else 0.
- */
-static inline __attribute__((always_inline)) int
-switch_begin(struct diesel_loop *l, struct diesel__task *from,
-    struct diesel__task *to)
-{
-    /* errno's address is fixed per OS thread: use the cached one rather
-     * than a call to __errno_location at each switch. */
-    int *errp = l->errno_ptr;
-    int value = 0;
-
-    if (__builtin_expect(l->acct != NULL, 0))
-        diesel__acct_switch(l, from, to);
-
-    if (from != NULL)
-        from->saved_errno = *errp;
-    else
-        l->saved_errno = *errp;
-    if (to != NULL) {
-        to->state = DIESEL__RUNNING;
-        to->switches++;
-        if (to->cancelled) {
-            *errp = ECANCELED;
-            value = -1;
-        } else {
-            *errp = to->saved_errno;
-        }
-    } else {
-        *errp = l->saved_errno;
-    }
-    /* A relaxed atomic store is a plain store on the CPUs we run on: the
-     * watchdog of hog.c reads the counter from its own thread. */
-    __atomic_store_n(&l->switches, l->switches + 1, __ATOMIC_RELAXED);
-    diesel__current = to;
-#ifdef DIESEL__ASAN
-    l->asan_from_loop = from == NULL;
-    if (from != NULL && from->state == DIESEL__DONE)
-        from->asan_fake = NULL;   /* its frames are gone for good */
-    __sanitizer_start_switch_fiber(
-        from == NULL ? &l->asan_fake :
-        from->state == DIESEL__DONE ? NULL : &from->asan_fake,
-        to ? (const void *)to->stack_lo : l->asan_bottom,
-        to ? (size_t)(to->stack_hi - to->stack_lo) : l->asan_size);
-#endif
-    DIESEL__TSAN_SWITCH(to ? to->tsan_fiber : l->tsan_fiber);
-    return value;
-}
-
-/*
- * Suspend from (NULL: the loop's context) and resume to (NULL: the loop).
- * Returns when something switches back to from.
- */
-static inline __attribute__((always_inline)) void
-switch_to(struct diesel_loop *l, struct diesel__task *from,
-    struct diesel__task *to)
-{
-    struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
-    struct diesel__ctx *tctx = to ? &to->ctx : &l->ctx;
-    int fresh = 0, value;
-
-    if (to != NULL && to->fresh) {
-        to->fresh = 0;
-        fresh = 1;
-    }
-    if (from != NULL)
-        from->yielded = 0;    /* suspended here, not in a tail switch */
-    value = switch_begin(l, from, to);
-    diesel__ctx_switch(fctx, tctx, fresh, value);
-    arrived(l, from);
-    /* Whoever resumed us set errno already (switch_begin), to ECANCELED
-     * if we were cancelled: only diesel_task_yield wants that. */
-    *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
-}
-
-/* The green thread to run after self gives the CPU away, or NULL for the
- * loop: the next ready one, unless the loop must poll first.  May be
- * self, when it is the only one ready. */
-static inline __attribute__((always_inline)) struct diesel__task *
-pick_next(struct diesel_loop *l)
-{
-    if (l->ready_head != NULL && l->poll_left != 0) {
-        l->poll_left--;
-        return ready_pop(l);
-    }
-    return NULL;
-}
-
-/* Give the CPU away from self (a green thread) until it is made ready. */
-static inline __attribute__((always_inline)) void
-suspend(struct diesel_loop *l, struct diesel__task *self)
-{
-    struct diesel__task *next = pick_next(l);
-
-    if (next == self) {
-        self->state = DIESEL__RUNNING;
-        return;
-    }
-    switch_to(l, self, next);
-}
+/* The run queue and the switch itself are in park.h, which conn.c shares. */
 
 void
 diesel__task_run_ready(struct diesel_loop *l)
 {
     l->poll_left = l->nready > POLL_BUDGET ? l->nready : POLL_BUDGET;
-    if (l->ready_head != NULL)
+    if (l->nready != 0)
         switch_to(l, NULL, ready_pop(l));
+}
+
+int
+diesel__task_ready_reserve(struct diesel_loop *l, size_t n)
+{
+    size_t cap = l->ready_cap ? l->ready_cap : 256;
+    uintptr_t *r;
+
+    if (n <= l->ready_cap)
+        return 0;
+    while (cap < n)
+        cap *= 2;
+    r = malloc(cap * sizeof(*r));
+    if (r == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    /* Unwrapped, in order, at the front. */
+    for (size_t i = 0; i < l->nready; i++)
+        r[i] = l->ready[(l->ready_first + i) & (l->ready_cap - 1)];
+    free(l->ready);
+    l->ready = r;
+    l->ready_first = 0;
+    l->ready_cap = cap;
+    return 0;
+}
+
+enum diesel__state
+diesel__task_state(const struct diesel_loop *l, const struct diesel__task *t)
+{
+    if (t->state == DIESEL__WAITING && t->wait.kind == DIESEL__WAIT_FD &&
+        t->wait.fd >= 0 && t->wait.fd < l->nfds &&
+        l->fds[t->wait.fd].reader != t && l->fds[t->wait.fd].writer != t)
+        return DIESEL__READY;
+    return t->state;
 }
 
 /* ---- Parking ------------------------------------------------------------- */
@@ -299,43 +187,32 @@ diesel__task_run_ready(struct diesel_loop *l)
 int
 diesel__task_park(struct diesel__task *t, int64_t deadline)
 {
-    struct diesel_loop *l = t->loop;
-
-    assert(t == diesel__current && t->state == DIESEL__RUNNING);
-    /* Cancellation stops waiting: a cancelled green thread never parks,
-     * while calls that need not wait (a timeout of 0, an item already
-     * there) still work, so that its clean-up code can run. */
-    if (t->cancelled) {
-        t->wait.kind = DIESEL__WAIT_NONE;
-        return ECANCELED;
-    }
-    t->wake_err = 0;
-    t->wait.since = l->now;
-    t->wait.deadline = deadline;
-    if (deadline >= 0) {
-        t->timer.key = deadline;
-        if (diesel__heap_insert(&l->timers, &t->timer) != 0) {
-            t->wait.kind = DIESEL__WAIT_NONE;
-            return ENOMEM;
-        }
-    }
-    t->state = t->wait.kind == DIESEL__WAIT_SLEEP ? DIESEL__SLEEPING :
-        DIESEL__WAITING;
-    suspend(l, t);
-    t->wait.kind = DIESEL__WAIT_NONE;
-    return t->wake_err;
+    return diesel__task_park_inline(t, deadline);
 }
 
 void
 diesel__task_wake(struct diesel__task *t, int err)
 {
-    struct diesel_loop *l = t->loop;
+    /* The loop of this thread: t->loop is off the lines a wake touches. */
+    struct diesel_loop *l = diesel__loop;
 
     if (t->state != DIESEL__WAITING && t->state != DIESEL__SLEEPING)
         return;
+    if (t->wait.kind == DIESEL__WAIT_FD && t->state == DIESEL__WAITING) {
+        struct diesel__fd *f = &l->fds[t->wait.fd];
+
+        if (f->reader != t && f->writer != t)
+            return;     /* queued by the poll already (see dispatch) */
+        if (f->reader == t)
+            f->reader = NULL;
+        if (f->writer == t)
+            f->writer = NULL;
+    }
     t->wake_err = err;
-    if (t->timer.index != DIESEL__HEAP_OUT)
+    if (t->timed) {
+        t->timed = 0;
         diesel__heap_remove(&l->timers, &t->timer);
+    }
     t->state = DIESEL__READY;
     ready_push(l, t);
     if (__builtin_expect(l->acct != NULL, 0))
@@ -380,17 +257,47 @@ diesel__task_cancel_daemons(struct diesel_loop *l)
 
 /* ---- Spawning and ending ------------------------------------------------- */
 
-/* Make t's ucontext enter the trampoline on t's stack. */
+/* Make uc enter the trampoline on t's stack. */
 static void
+make_entry(ucontext_t *uc, struct diesel__task *t)
+{
+    getcontext(uc);
+    uc->uc_stack.ss_sp = t->stack_lo;
+    uc->uc_stack.ss_size = (size_t)(t->stack_hi - t->stack_lo);
+    uc->uc_link = NULL;
+    makecontext(uc, trampoline, 0);
+}
+
+/*
+ * Ready t's stack to be entered: 0, or -1 ENOMEM.  With the register
+ * switch, a ucontext serves only to enter a fresh stack, once, and the
+ * loop's entry_uc is made for it at that switch (diesel__task_entry);
+ * with swapcontext, t keeps one of its own for every switch.  Either way
+ * one getcontext (a system call) per stack, not per spawn: a pooled stack
+ * is resumed, not entered.
+ */
+static int
 prepare_entry(struct diesel__task *t)
 {
-    getcontext(&t->uc);
-    t->uc.uc_stack.ss_sp = t->stack_lo;
-    t->uc.uc_stack.ss_size = (size_t)(t->stack_hi - t->stack_lo);
-    t->uc.uc_link = NULL;
-    makecontext(&t->uc, trampoline, 0);
-    t->ctx.uc = &t->uc;
+    if (!diesel__switch_fast) {
+        t->uc = malloc(sizeof(*t->uc));
+        if (t->uc == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        make_entry(t->uc, t);
+    }
     t->fresh = 1;
+    return 0;
+}
+
+ucontext_t *
+diesel__task_entry(struct diesel_loop *l, struct diesel__task *t)
+{
+    if (t->uc != NULL)
+        return t->uc;
+    make_entry(&l->entry_uc, t);
+    return &l->entry_uc;
 }
 
 static struct diesel__task *
@@ -426,7 +333,14 @@ stack_get(struct diesel_loop *l, size_t size, const char *name)
     t->loop = l;
     t->pooled = size == DIESEL_STACK_DEFAULT;
     t->tsan_fiber = DIESEL__TSAN_CREATE();
-    prepare_entry(t);
+    if (prepare_entry(t) != 0) {
+        diesel_log("diesel", DIESEL_LOG_ERROR,
+            "cannot allocate the entry context of green thread '%s': %s",
+            name, strerror(ENOMEM));
+        diesel__stack_destroy(t);
+        errno = ENOMEM;
+        return NULL;
+    }
     return t;
 }
 
@@ -466,7 +380,8 @@ diesel__task_spawn(const char *where, void *caller, const char *name,
     if (t == NULL)
         return -1;
     t->id = l->last_id + 1;
-    if (table_add(l, t) != 0) {
+    if (diesel__task_ready_reserve(l, l->ntasks + 1) != 0 ||
+        table_add(l, t) != 0) {
         t->next = l->dead;
         l->dead = t;
         errno = ENOMEM;
@@ -665,6 +580,10 @@ diesel__task_free_all(struct diesel_loop *l)
     free(l->tasks);
     l->tasks = NULL;
     l->tasks_cap = 0;
+    free(l->ready);
+    l->ready = NULL;
+    l->ready_cap = 0;
+    l->nready = 0;
     free(l->exited);
     l->exited = NULL;
 }
@@ -686,20 +605,17 @@ exited_status(struct diesel_loop *l, int64_t id, int *status)
 
 /* ---- Public calls -------------------------------------------------------- */
 
-/* Take next, the head of the run queue, off it, and put t at its tail:
- * ready_push(l, t) then ready_pop(l) in one go, nready unchanged. */
-static inline __attribute__((always_inline)) void
-ready_rotate(struct diesel_loop *l, struct diesel__task *t,
-    struct diesel__task *next)
+/* Take the head of the run queue off it, and put t at its tail:
+ * ready_pop(l) then ready_push(l, t), in one go, nready unchanged (the
+ * head's slot is the tail's when t is the only other one). */
+static inline __attribute__((always_inline)) struct diesel__task *
+ready_rotate(struct diesel_loop *l, struct diesel__task *t)
 {
+    struct diesel__task *next = ready_pop(l);
+
     t->state = DIESEL__READY;
-    t->next = NULL;
-    l->ready_head = next->next;
-    if (l->ready_head == NULL)
-        l->ready_head = t;
-    else
-        l->ready_tail->next = t;
-    l->ready_tail = t;
+    ready_push(l, t);
+    return next;
 }
 
 /* diesel_task_yield, every case, with an ordinary switch. */
@@ -721,9 +637,8 @@ yield(struct diesel__task *t)
         switch_to(l, t, NULL);
     } else {
         l->poll_left--;
-        next = l->ready_head;
-        if (next != NULL) {
-            ready_rotate(l, t, next);
+        if (l->nready != 0) {
+            next = ready_rotate(l, t);
             switch_to(l, t, next);
         }
         /* else the only one ready: it goes on. */
@@ -787,12 +702,12 @@ diesel_task_yield(void)
 
 #if defined(DIESEL__SWITCH_ASM) && !defined(DIESEL__ASAN)
     if (t != NULL && diesel__switch_fast) {
-        struct diesel_loop *l = t->loop;
-        struct diesel__task *next = l->ready_head;
+        struct diesel_loop *l = diesel__loop;
+        struct diesel__task *next = ready_peek(l);
 
         if (next != NULL && l->poll_left != 0 && !next->fresh) {
             l->poll_left--;
-            ready_rotate(l, t, next);
+            next = ready_rotate(l, t);
             t->yielded = 1;
             return diesel__ctx_swap_asm(t->ctx.regs, next->ctx.regs,
                 switch_begin(l, t, next));

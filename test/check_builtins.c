@@ -1168,7 +1168,7 @@ saved_word(struct diesel__task *t, int which)   /* 0 rsp, 1 rip, 2 rbp */
     {
         static const int uc_slot[] = { REG_RSP, REG_RIP, REG_RBP };
 
-        return (uintptr_t *)&t->ctx.uc->uc_mcontext.gregs[uc_slot[which]];
+        return (uintptr_t *)&t->uc->uc_mcontext.gregs[uc_slot[which]];
     }
 }
 

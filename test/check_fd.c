@@ -293,6 +293,85 @@ START_TEST(woken_descriptors_are_not_reported_again_before_their_thread_runs)
 }
 END_TEST
 
+/* ---- Woken by the poll, cancelled before it runs ------------------------ */
+
+/*
+ * The poll queues a green thread parked on a descriptor without touching
+ * its record (loop.c, dispatch): its record still says waiting.  Two
+ * readers woken by one poll: the first to run sees the other ready (as
+ * the console shows it) and cancels it.  The cancel must not queue it a
+ * second time: it was woken already, so its wait returns the event, and
+ * the cancel meets its next call.
+ */
+static int qp[2][2];
+static int64_t qid[2];
+static int qran[2], qrc[2], qsleep[2], qerr[2];
+static enum diesel__state qother[2];
+
+static int
+queued_reader(void *arg)
+{
+    int me = (int)(intptr_t)arg, other = 1 - me;
+    char c;
+
+    qrc[me] = diesel_fd_wait(qp[me][0], DIESEL_READ, 10000);
+    qran[me] = 1;
+    if (!qran[other]) {
+        struct diesel__task *o = diesel__task_find(diesel__loop, qid[other]);
+
+        qother[me] = diesel__task_state(diesel__loop, o);
+        ck_assert_int_eq(diesel_task_cancel(qid[other]), 0);
+    }
+    ck_assert_int_eq(read(qp[me][0], &c, 1), 1);
+    qsleep[me] = diesel_sleep(1);
+    qerr[me] = errno;
+    return 0;
+}
+
+static int
+queued_main(void *arg)
+{
+    int first, second;
+
+    (void)arg;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pipe(qp[i]), 0);
+        qid[i] = diesel_task_spawn("reader", queued_reader,
+            (void *)(intptr_t)i, 0);
+        ck_assert_int_gt(qid[i], 0);
+    }
+    /* Both parked, then both readable before the loop polls again. */
+    while (diesel__task_find(diesel__loop, qid[0])->state !=
+        DIESEL__WAITING || diesel__task_find(diesel__loop, qid[1])->state !=
+        DIESEL__WAITING)
+        ck_assert_int_eq(diesel_task_yield(), 0);
+    ck_assert_int_eq(write(qp[0][1], "x", 1), 1);
+    ck_assert_int_eq(write(qp[1][1], "x", 1), 1);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(diesel_task_join(qid[i], NULL, 10000), 0);
+    /* Whichever ran first saw the other queued, as ready. */
+    first = qother[0] == DIESEL__READY ? 0 : 1;
+    second = 1 - first;
+    ck_assert_int_eq(qother[first], DIESEL__READY);
+    ck_assert_int_eq(qrc[first], DIESEL_READ);
+    ck_assert_int_eq(qsleep[first], 0);
+    /* The other's wait returned what woke it; its next call is cancelled. */
+    ck_assert_int_eq(qrc[second], DIESEL_READ);
+    ck_assert_int_eq(qsleep[second], -1);
+    ck_assert_int_eq(qerr[second], ECANCELED);
+    for (int i = 0; i < 2; i++) {
+        diesel_fd_close(qp[i][0]);
+        close(qp[i][1]);
+    }
+    return 0;
+}
+
+START_TEST(a_green_thread_woken_by_the_poll_and_cancelled_wakes_once)
+{
+    ck_assert_int_eq(t_run(queued_main, NULL), 0);
+}
+END_TEST
+
 START_TEST(two_readers_of_one_fd_is_ebusy)
 {
     ck_assert_int_eq(t_run(busy_main, NULL), 0);
@@ -464,6 +543,8 @@ diesel_fd_suite(void)
     tcase_add_test(tc, closed_fd_wakes_waiter_and_reuse_sees_no_stale_event);
     tcase_add_test(tc, fd_closed_with_an_event_pending_loses_the_event);
     tcase_add_test(tc, hundreds_of_descriptors_wake_the_right_green_threads);
+    tcase_add_test(tc,
+        a_green_thread_woken_by_the_poll_and_cancelled_wakes_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -226,7 +226,7 @@ END_TEST
  * would share one D1 set and a few LL sets between all green threads:
  * the wake-run-park lines of a thousand connections would evict one
  * another however much cache is free.  Consecutive stacks are coloured
- * a line and, every 16, a page apart.
+ * a line and, every 28, a page apart.
  */
 START_TEST(stacks_are_cache_coloured)
 {

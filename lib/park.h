@@ -1,0 +1,292 @@
+/*
+ * park.h: the run queue, the switch, and the park, inline.  task.c is
+ * their home; conn.c (through diesel__fd_park) folds the park into its
+ * receive and send calls, because a frame of its own on the green
+ * thread's stack is one more cache line written when it parks and read
+ * back when it resumes, on every round trip.
+ */
+#ifndef DIESEL_PARK_H
+#define DIESEL_PARK_H
+
+#include <assert.h>
+#include <errno.h>
+
+#include "internal.h"
+#include "sanitize.h"
+
+/* Queue t with the events that woke it from a descriptor (0 for any
+ * other reason), without touching its record.  Room was reserved at its
+ * spawn (diesel__task_ready_reserve). */
+static inline void
+ready_push_ev(struct diesel_loop *l, struct diesel__task *t, int ev)
+{
+    assert(l->nready < l->ready_cap);
+    l->ready[(l->ready_first + l->nready) & (l->ready_cap - 1)] =
+        (uintptr_t)t | (uintptr_t)ev;
+    l->nready++;
+}
+
+static inline void
+ready_push(struct diesel_loop *l, struct diesel__task *t)
+{
+    ready_push_ev(l, t, 0);
+}
+
+/* The head of the run queue, not taken off it; NULL if empty. */
+static inline struct diesel__task *
+ready_peek(const struct diesel_loop *l)
+{
+    if (l->nready == 0)
+        return NULL;
+    return (struct diesel__task *)(l->ready[l->ready_first] &
+        ~(uintptr_t)63);
+}
+
+/* Take the head off the run queue (which is not empty).  The events that
+ * woke it, if any, go to its record now, which the switch to it touches
+ * anyway. */
+static inline struct diesel__task *
+ready_pop(struct diesel_loop *l)
+{
+    uintptr_t e = l->ready[l->ready_first];
+    struct diesel__task *t = (struct diesel__task *)(e & ~(uintptr_t)63);
+
+    l->ready_first = (l->ready_first + 1) & (l->ready_cap - 1);
+    l->nready--;
+    if (e & 63)
+        t->wait.revents = (int)(e & 63);
+    return t;
+}
+
+/* Called first thing in a context that was just switched to. */
+static inline void
+arrived(struct diesel_loop *l, struct diesel__task *self)
+{
+#ifdef DIESEL__ASAN
+    const void *bottom;
+    size_t size;
+
+    __sanitizer_finish_switch_fiber(self ? self->asan_fake : l->asan_fake,
+        &bottom, &size);
+    if (l->asan_from_loop && self != NULL) {
+        l->asan_bottom = bottom;
+        l->asan_size = size;
+    }
+#else
+    (void)l;
+    (void)self;
+#endif
+}
+
+/*
+ * The bookkeeping of a switch from `from` to `to` (NULL: the loop's
+ * context), up to the jump.  errno is saved for from and set for to here,
+ * before the jump, so that to need do nothing once resumed; for the same
+ * reason this returns what to's diesel_task_yield returns if to was
+ * suspended there by its tail switch: -1 if it was cancelled meanwhile,
+ * with errno ECANCELED, else 0.
+ */
+static inline __attribute__((always_inline)) int
+switch_begin(struct diesel_loop *l, struct diesel__task *from,
+    struct diesel__task *to)
+{
+    /* errno's address is fixed per OS thread: use the cached one rather
+     * than a call to __errno_location at each switch. */
+    int *errp = l->errno_ptr;
+    int value = 0;
+
+    if (__builtin_expect(l->acct != NULL, 0))
+        diesel__acct_switch(l, from, to);
+
+    if (from != NULL)
+        from->saved_errno = *errp;
+    else
+        l->saved_errno = *errp;
+    if (to != NULL) {
+        to->state = DIESEL__RUNNING;
+        to->switches++;
+        if (to->cancelled) {
+            *errp = ECANCELED;
+            value = -1;
+        } else {
+            *errp = to->saved_errno;
+        }
+    } else {
+        *errp = l->saved_errno;
+    }
+    /* A relaxed atomic store is a plain store on the CPUs we run on: the
+     * watchdog of hog.c reads the counter from its own thread. */
+    __atomic_store_n(&l->switches, l->switches + 1, __ATOMIC_RELAXED);
+    diesel__current = to;
+#ifdef DIESEL__ASAN
+    l->asan_from_loop = from == NULL;
+    if (from != NULL && from->state == DIESEL__DONE)
+        from->asan_fake = NULL;   /* its frames are gone for good */
+    __sanitizer_start_switch_fiber(
+        from == NULL ? &l->asan_fake :
+        from->state == DIESEL__DONE ? NULL : &from->asan_fake,
+        to ? (const void *)to->stack_lo : l->asan_bottom,
+        to ? (size_t)(to->stack_hi - to->stack_lo) : l->asan_size);
+#endif
+    DIESEL__TSAN_SWITCH(to ? to->tsan_fiber : l->tsan_fiber);
+    return value;
+}
+
+/*
+ * Suspend from (NULL: the loop's context) and resume to (NULL: the loop).
+ * Returns when something switches back to from.
+ */
+static inline __attribute__((always_inline)) void
+switch_to(struct diesel_loop *l, struct diesel__task *from,
+    struct diesel__task *to)
+{
+    struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
+    struct diesel__ctx *tctx = to ? &to->ctx : &l->ctx;
+    int fresh = 0, value;
+
+    if (to != NULL && to->fresh) {
+        to->fresh = 0;
+        fresh = 1;
+    }
+    if (from != NULL)
+        from->yielded = 0;    /* suspended here, not in a tail switch */
+    value = switch_begin(l, from, to);
+    diesel__ctx_switch(fctx, from ? from->uc : &l->uc, tctx,
+        to == NULL ? &l->uc : fresh ? diesel__task_entry(l, to) : to->uc,
+        fresh, value);
+    arrived(l, from);
+    /* Whoever resumed us set errno already (switch_begin), to ECANCELED
+     * if we were cancelled: only diesel_task_yield wants that. */
+    *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
+}
+
+/* The green thread to run after self gives the CPU away, or NULL for the
+ * loop: the next ready one, unless the loop must poll first.  May be
+ * self, when it is the only one ready. */
+static inline __attribute__((always_inline)) struct diesel__task *
+pick_next(struct diesel_loop *l)
+{
+    if (l->nready != 0 && l->poll_left != 0) {
+        l->poll_left--;
+        return ready_pop(l);
+    }
+    return NULL;
+}
+
+/* Give the CPU away from self (a green thread) until it is made ready. */
+static inline __attribute__((always_inline)) void
+suspend(struct diesel_loop *l, struct diesel__task *self)
+{
+    struct diesel__task *next = pick_next(l);
+
+    if (next == self) {
+        self->state = DIESEL__RUNNING;
+        return;
+    }
+    switch_to(l, self, next);
+}
+
+/* diesel__task_park, inline (see internal.h). */
+static inline __attribute__((always_inline)) int
+diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
+{
+    struct diesel_loop *l = diesel__loop;   /* t->loop is off the hot lines */
+
+    assert(t == diesel__current && t->state == DIESEL__RUNNING);
+    /* Cancellation stops waiting: a cancelled green thread never parks,
+     * while calls that need not wait (a timeout of 0, an item already
+     * there) still work, so that its clean-up code can run. */
+    if (t->cancelled) {
+        t->wait.kind = DIESEL__WAIT_NONE;
+        return ECANCELED;
+    }
+    t->wake_err = 0;
+    t->wait.since = l->now;
+    if (deadline >= 0) {
+        t->timer.key = deadline;
+        if (diesel__heap_insert(&l->timers, &t->timer) != 0) {
+            t->wait.kind = DIESEL__WAIT_NONE;
+            return ENOMEM;
+        }
+        t->wait.deadline = deadline;
+        t->timed = 1;
+    }
+    t->state = t->wait.kind == DIESEL__WAIT_SLEEP ? DIESEL__SLEEPING :
+        DIESEL__WAITING;
+    suspend(l, t);
+    t->wait.kind = DIESEL__WAIT_NONE;
+    /* Woken by the poll, which does not touch the record: the timer is
+     * ours to take out of the heap. */
+    if (t->timed) {
+        t->timed = 0;
+        diesel__heap_remove(&l->timers, &t->timer);
+    }
+    return t->wake_err;
+}
+
+/*
+ * diesel_fd_wait's parking half, for a caller that is known to run in
+ * green thread t and has its deadline (monotonic ns, -1 none) already:
+ * conn.c.  Inline, because a frame of its own would be one more line of
+ * the green thread's stack on every round trip.  The events ready, or -1
+ * with errno.
+ */
+static inline __attribute__((always_inline)) int
+diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
+{
+    struct diesel_loop *l = diesel__loop;
+    struct diesel__fd *f;
+    int err;
+
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    if (fd < l->nfds) {
+        f = &l->fds[fd];
+        if (((events & DIESEL_READ) && f->reader != NULL) ||
+            ((events & DIESEL_WRITE) && f->writer != NULL)) {
+            errno = EBUSY;
+            return -1;
+        }
+        /* Watched already (the loop disarms lazily): the common case of
+         * a green thread waiting again on its socket makes no call. */
+        if ((f->registered & events) == events)
+            goto watched;
+    }
+    if (diesel__loop_watch(l, fd, events) != 0) {
+        /* epoll refuses regular files and the like, which poll(2) calls
+         * always ready: so are they here. */
+        if (errno == EPERM)
+            return events;
+        return -1;
+    }
+    f = &l->fds[fd];
+watched:
+    if (events & DIESEL_READ)
+        f->reader = t;
+    if (events & DIESEL_WRITE)
+        f->writer = t;
+    t->wait.kind = DIESEL__WAIT_FD;
+    t->wait.fd = fd;
+    t->wait.events = events;
+    t->wait.revents = 0;
+    l->fd_waiters++;
+    err = diesel__task_park_inline(t, deadline);
+    l->fd_waiters--;
+    /* Whatever woke us cleared the descriptor's entry (see struct
+     * diesel__fd): nothing to undo there, and its line is not touched.
+     * But a park that did not happen (cancelled, no memory) left it. */
+    if (err != 0) {
+        f = &l->fds[fd];   /* the table may have grown meanwhile */
+        if (f->reader == t)
+            f->reader = NULL;
+        if (f->writer == t)
+            f->writer = NULL;
+        errno = err;
+        return -1;
+    }
+    return t->wait.revents;
+}
+
+#endif /* DIESEL_PARK_H */
