@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "park.h"
 
 struct diesel_chan {
     pthread_mutex_t mu;       /* guards everything below but the fds */

@@ -32,8 +32,9 @@
  * (pointer to slots), tasks_cap (size_t), now (int64, monotonic ns of its
  * last turn), ntasks (uint64).  In a slot: t (pointer, NULL when empty).
  * In a task: id (int64), name (char[name_size]), state (int, an index of
- * state_names), switches (uint64: 0 means it never ran), yielded (uint8),
- * ctx (the register switch's save area, described by asm_regs), ctx_uc
+ * state_names), switches (uint64: 0 means it never ran), timer_index
+ * (size_t: its deadline's place in the loop's timer heap, all ones when
+ * its park has none; wait.deadline is stale then), ctx (the register switch's save area, described by asm_regs), ctx_uc
  * (pointer to the ucontext_t that swapcontext filled, described by
  * uc_regs), stack_lo and stack_hi (pointers), where (char *, "file.c:42"
  * or NULL), spawn_caller (the spawn call's return address), spawned_at
@@ -57,7 +58,7 @@
 
 #include "internal.h"
 
-#define DEBUG_VERSION 1
+#define DEBUG_VERSION 2
 
 static const char *const state_names[] = {
     [DIESEL__READY] = "ready",
@@ -108,7 +109,7 @@ struct diesel_debug_root {
         loop_now, loop_ntasks;
     uint32_t slot_size, slot_t;
     uint32_t task_id, task_name, name_size, task_state, task_switches,
-        task_yielded, task_ctx, task_ctx_uc, task_stack_lo, task_stack_hi,
+        task_timer_index, task_ctx, task_ctx_uc, task_stack_lo, task_stack_hi,
         task_where, task_spawn_caller, task_spawned_at;
     uint32_t wait_kind, wait_fd, wait_events, wait_since, wait_deadline,
         wait_target, wait_what, wait_object;
@@ -121,7 +122,7 @@ struct diesel_debug_root {
 _Static_assert(FIELD_SIZE(struct diesel__task, id) == 8 &&
     FIELD_SIZE(struct diesel__task, state) == 4 &&
     FIELD_SIZE(struct diesel__task, switches) == 8 &&
-    FIELD_SIZE(struct diesel__task, yielded) == 1 &&
+    FIELD_SIZE(struct diesel__heap_node, index) == sizeof(void *) &&
     FIELD_SIZE(struct diesel__task, spawned_at) == 8 &&
     FIELD_SIZE(struct diesel__wait, kind) == 4 &&
     FIELD_SIZE(struct diesel__wait, fd) == 4 &&
@@ -171,9 +172,9 @@ const struct diesel_debug_root diesel_debug_root = {
     .name_size = FIELD_SIZE(struct diesel__task, name),
     .task_state = TASK(state),
     .task_switches = TASK(switches),
-    .task_yielded = TASK(yielded),
+    .task_timer_index = TASK(timer) + offsetof(struct diesel__heap_node, index),
     .task_ctx = TASK(ctx),
-    .task_ctx_uc = TASK(ctx) + offsetof(struct diesel__ctx, uc),
+    .task_ctx_uc = TASK(uc),
     .task_stack_lo = TASK(stack_lo),
     .task_stack_hi = TASK(stack_hi),
     .task_where = TASK(where),

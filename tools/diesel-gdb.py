@@ -29,7 +29,7 @@ import struct
 import gdb
 import gdb.unwinder
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 MAGIC = b"diesel-debug-root"
 MAX_LOOPS = 1024           # bounds on every walk: memory may be torn
 MAX_FRAMES = 128
@@ -60,7 +60,7 @@ def _esc(raw):
 
 
 class Root(object):
-    """diesel_debug_root, decoded (lib/debug.c, version 1)."""
+    """diesel_debug_root, decoded (lib/debug.c, version 2)."""
 
     U32_FIELDS = (
         "n_states",
@@ -68,7 +68,7 @@ class Root(object):
         "loop_now", "loop_ntasks",
         "slot_size", "slot_t",
         "task_id", "task_name", "name_size", "task_state", "task_switches",
-        "task_yielded", "task_ctx", "task_ctx_uc", "task_stack_lo",
+        "task_timer_index", "task_ctx", "task_ctx_uc", "task_stack_lo",
         "task_stack_hi", "task_where", "task_spawn_caller",
         "task_spawned_at",
         "wait_kind", "wait_fd", "wait_events", "wait_since",
@@ -199,8 +199,11 @@ class Task(object):
                 s += " '%s'" % obj
         else:
             s = "-"
+        # The deadline is the park's only while its timer is in the heap
+        # (a park without one leaves an earlier park's there).
         deadline = r.i64(a + r.wait_deadline)
-        if deadline >= 0:
+        if r.u64(a + r.task_timer_index) != 0xffffffffffffffff and \
+                deadline >= 0:
             s += ", timer %.3fs" % (max(deadline - self.loop.now, 0) / 1e9)
         return s
 
