@@ -199,9 +199,13 @@ read_req(struct diesel_conn *c, struct req *r, char *line)
     else
         line[n - 1] = '\0';
     if (line[0] != '*') {
-        /* Inline: words separated by spaces. */
-        for (char *p = strtok(line, " \t"); p != NULL;
-            p = strtok(NULL, " \t")) {
+        /* Inline: words separated by spaces.  strtok_r: strtok keeps its
+         * place in one static for the whole process, which the loops of
+         * -t N share (ThreadSanitizer caught two loops' clients in it). */
+        char *save = NULL;
+
+        for (char *p = strtok_r(line, " \t", &save); p != NULL;
+            p = strtok_r(NULL, " \t", &save)) {
             if (r->argc == ARGS_MAX) {
                 reply(c, too_many);
                 return -1;
