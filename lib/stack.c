@@ -42,11 +42,16 @@
  * even at the lowest offset 1,344 bytes of stack share its page, which
  * holds a sleeping green thread's frames: one page each, still.
  */
-#define STACK_LINES 28
+#define STACK_RECORD ((sizeof(struct diesel__task) + 63) / 64 * 64)
+/* As many as fit beside the record (aarch64 saves more registers: its
+ * record is a line or two longer, and gets that many fewer offsets). */
+#define STACK_LINES_FIT ((4096 - 1344 - STACK_RECORD) / 64 + 1)
+#define STACK_LINES (STACK_LINES_FIT < 28 ? STACK_LINES_FIT : 28)
 #define STACK_PAGES 16
-_Static_assert((sizeof(struct diesel__task) + 63) / 64 * 64 +
-    (STACK_LINES - 1) * 64 + 1344 <= 4096,
+_Static_assert(STACK_RECORD + (STACK_LINES - 1) * 64 + 1344 <= 4096,
     "the record, its colours and a sleeping stack fit one 4 KiB page");
+_Static_assert(STACK_LINES >= 24,
+    "fewer line colours than a 1 MiB LL needs for 1,000 stack tops");
 static unsigned stack_colour;    /* the next stack's (atomically) */
 
 /* Both found out by the first loop to need them, perhaps by two at once
