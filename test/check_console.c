@@ -1441,9 +1441,11 @@ START_TEST(reader_that_stops_reading_is_dropped_after_the_write_timeout)
             dcc_close(&stalled);
             if (dcc_attach(&other, app.pid, geteuid(), 0, T(5000)) != 0)
                 _exit(2);
-            st1 = dcc_command(&other, "get ticks", r1, sizeof(r1), T(2000));
+            /* Under valgrind the spew's slices take long turns: give
+             * each answer seconds (scaled), not a fixed two. */
+            st1 = dcc_command(&other, "get ticks", r1, sizeof(r1), T(10000));
             usleep(200000);
-            st2 = dcc_command(&other, "get ticks", r2, sizeof(r2), T(2000));
+            st2 = dcc_command(&other, "get ticks", r2, sizeof(r2), T(10000));
             if (st1 != 0 || st2 != 0)
                 _exit(3);
             ticks0 = atol(r1 + 2);
