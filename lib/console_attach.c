@@ -741,7 +741,7 @@ watch(struct diesel_loop *l)
 {
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-    if (diesel__loop_handler_add(l, console.rfd, on_pipe) == 0) {
+    if (diesel__loop_handler_add(l, console.rfd, on_pipe, 1) == 0) {
         console.loop = l;
         /* For the handler, should the loop get stuck. */
         diesel__stuck_setup(rendezvous_dir(dir, sizeof(dir)) == 0 ? dir :

@@ -80,6 +80,14 @@ diesel_console_stuck_after(int64_t ms)
     return 0;
 }
 
+int64_t
+diesel__stuck_after_ns(void)
+{
+    int64_t after = __atomic_load_n(&after_ns, __ATOMIC_RELAXED);
+
+    return after > 0 ? after : (int64_t)10 * 1000000000;
+}
+
 void
 diesel__stuck_setup(const char *d)
 {
