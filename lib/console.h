@@ -263,6 +263,8 @@ struct diesel__loops_target {
     int status;                  /* the command's: 0, or -1 (out.err) */
     struct diesel_console_out out;
     struct diesel__loopreq *req; /* while posted */
+    char *report;                /* stuck: its report (console_stuck.c),
+                                    malloc'd, NUL-terminated, or NULL */
     int reply[2];                /* its wake descriptor while posted */
 };
 /* Running loops now. */

@@ -147,7 +147,15 @@ on_signal(int sig, siginfo_t *si, void *uctx)
      * from this process): it takes precedence over "the program's own
      * raise". */
     if (code == SI_TKILL && si->si_pid == getpid()) {
-        int f = diesel__stuck_forwarded(sig, &r.pid, &r.uid, &r.nonce, uctx);
+        int f;
+
+        /* A report asked by a session on another loop (loops.c). */
+        if (diesel__stuck_report_forwarded(uctx)) {
+            __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
+            errno = saved;
+            return;
+        }
+        f = diesel__stuck_forwarded(sig, &r.pid, &r.uid, &r.nonce, uctx);
 
         if (f != 0) {
             if (f == 2) {
@@ -890,6 +898,17 @@ diesel_console_install(int signo)
 fail:
     pthread_mutex_unlock(&console.lock);
     return -1;
+}
+
+int
+diesel__console_signo(void)
+{
+    int signo;
+
+    pthread_mutex_lock(&console.lock);
+    signo = console.installed ? console.signo : 0;
+    pthread_mutex_unlock(&console.lock);
+    return signo;
 }
 
 int

@@ -89,6 +89,10 @@ sections(struct diesel_console_out *out, struct diesel__loops_target *ts,
             if (t->stuck) {
                 diesel_console_printf(out, ",\"stuck\":true,\"error\":");
                 diesel__console_out_json_string(out, "no answer in time");
+                if (t->report != NULL) {
+                    diesel_console_printf(out, ",\"report\":");
+                    diesel__console_out_json_string(out, t->report);
+                }
             } else if (t->status != 0) {
                 diesel_console_printf(out, ",\"error\":");
                 diesel__console_out_json_string(out, t->out.err);
@@ -107,6 +111,9 @@ sections(struct diesel_console_out *out, struct diesel__loops_target *ts,
         if (t->stuck) {
             diesel_console_printf(out, " stuck: no answer in %.1f s\n",
                 stuck_secs());
+            if (t->report != NULL)
+                diesel__console_out_write(out, t->report,
+                    strlen(t->report));
         } else if (t->status != 0) {
             diesel_console_printf(out, " ERR %s\n", t->out.err);
         } else {

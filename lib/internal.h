@@ -6,6 +6,7 @@
 #define DIESEL_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -744,6 +745,23 @@ int diesel__stuck_handle(int signo, int32_t pid, int32_t uid,
     int32_t nonce, void *uctx);
 int diesel__stuck_forwarded(int signo, int32_t *pid, int32_t *uid,
     int32_t *nonce, void *uctx);
+/* A report of a loop that did not run a command in time, for a session
+ * on another loop (loops.c): _ask hands fd and the loop l to l's thread
+ * th with the console's signal signo, whose handler (_forwarded, 1 if the
+ * signal was for it) writes the report there, as the stuck report's lines
+ * indented, and shuts fd's writing side down; _done, once the asker has
+ * read it or gave up, frees the one slot (waiting while the handler
+ * writes).  _ask: 0, or -1 with errno EBUSY (another session asks) or
+ * ESRCH. */
+int diesel__stuck_report_ask(pthread_t th, struct diesel_loop *l, int fd,
+    int signo);
+void diesel__stuck_report_done(void);
+int diesel__stuck_report_forwarded(void *uctx);
+/* How long l's current turn has lasted if it is stuck (not in poll, past
+ * the threshold), else -1: atomics only, from any thread while l runs. */
+int64_t diesel__stuck_for(struct diesel_loop *l);
+/* The console's signal, or 0 while it is not installed. */
+int diesel__console_signo(void);
 /* The request (pid, nonce) that was last served, by the handler or the
  * loop: so that a request signalled twice attaches once. */
 int diesel__console_seen(int32_t pid, int32_t nonce);

@@ -22,6 +22,8 @@
  *   <---- write reply fd ----------- lock, done, unlock
  *   lock: done? take reply : abandon
  *
+ * A request abandoned before its loop took it is dropped, not run late.
+ *
  * Every loop makes its mailbox at its start (one eventfd, or a pipe where
  * there is none), watched by its poll without counting as something
  * that can wake its green threads (the deadlock check ignores it).  Only
@@ -29,10 +31,12 @@
  * not be told to do so later, when a second loop starts.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -59,6 +63,7 @@ struct diesel__loopent {
     struct diesel_loop *loop;       /* dereferenced by its thread only */
     char name[DIESEL__NAME_MAX];
     int64_t tid;                    /* its OS thread, or -1 */
+    pthread_t thread;               /* the same, for pthread_kill */
     uint64_t seq;                   /* start order */
     int mail[2];                    /* the mailbox: -1 until made */
     int mail_signalled;             /* a wake is in the descriptor */
@@ -134,6 +139,16 @@ on_mail(struct diesel_loop *l, int fd, int events)
     pthread_mutex_unlock(&reg_lock);
     for (; q != NULL; q = next) {
         next = q->next;
+        pthread_mutex_lock(&reg_lock);
+        if (q->abandoned) {
+            /* The asker gave up (it reported this loop stuck): a command
+             * run now would surprise the operator, a cancel above all. */
+            q->status = -1;
+            req_finish(q);
+            pthread_mutex_unlock(&reg_lock);
+            continue;
+        }
+        pthread_mutex_unlock(&reg_lock);
         id = diesel__task_spawn(NULL, NULL, "console loop-request", req_main,
             q, 0);
         if (id < 0) {
@@ -212,6 +227,7 @@ diesel__loops_start(struct diesel_loop *l)
         return -1;
     e->loop = l;
     e->tid = diesel__platform_thread_id();
+    e->thread = pthread_self();
     e->mail[0] = e->mail[1] = -1;
     pthread_mutex_lock(&reg_lock);
     default_name(e->name, sizeof(e->name));
@@ -485,7 +501,7 @@ collect(struct diesel__loops_target *t, int64_t deadline)
         pthread_mutex_unlock(&reg_lock);
         left = deadline - diesel__now_ns();
         if (diesel_fd_wait(t->reply[0], DIESEL_READ,
-            left > 0 ? (left + 999999) / 1000000 : 0) != 0 &&
+            left > 0 ? (left + 999999) / 1000000 : 0) < 0 &&
             errno != ETIMEDOUT) {
             /* Cancelled: give up on this loop's answer. */
             pthread_mutex_lock(&reg_lock);
@@ -506,6 +522,70 @@ collect(struct diesel__loops_target *t, int64_t deadline)
     if (t->reply[1] != t->reply[0])
         close(t->reply[1]);
     t->reply[0] = t->reply[1] = -1;
+}
+
+#define REPORT_MAX 65536
+
+/* t did not answer: its report, written by the console's signal handler
+ * on its own thread (console_stuck.c), if the console is installed and
+ * the thread takes the signal within the time given. */
+static void
+stuck_report(struct diesel__loops_target *t, int64_t wait_ns)
+{
+    struct diesel__loopent *e;
+    int sv[2], signo = diesel__console_signo(), asked = -1;
+    int64_t deadline = diesel__now_ns() + wait_ns, left;
+    size_t len = 0;
+    char *buf;
+
+    if (signo == 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return;
+    fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+    fcntl(sv[1], F_SETFD, FD_CLOEXEC);
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+    /* Under the lock, the loop is still running: its thread exists. */
+    pthread_mutex_lock(&reg_lock);
+    for (e = reg_head; e != NULL && e->seq != t->seq; e = e->next)
+        ;
+    /* Only a loop that is stuck by the handler's own measure is
+     * interrupted: one that is merely slow may be anywhere, in malloc
+     * say, where the report's backtrace is no safe call. */
+    if (e != NULL && diesel__stuck_for(e->loop) >= 0)
+        asked = diesel__stuck_report_ask(e->thread, e->loop, sv[1], signo);
+    pthread_mutex_unlock(&reg_lock);
+    if (asked != 0 || (buf = malloc(REPORT_MAX)) == NULL) {
+        if (asked == 0)
+            diesel__stuck_report_done();
+        diesel_fd_close(sv[0]);
+        close(sv[1]);
+        return;
+    }
+    for (;;) {
+        ssize_t n = read(sv[0], buf + len, REPORT_MAX - 1 - len);
+
+        if (n > 0) {
+            len += (size_t)n;
+            if (len < REPORT_MAX - 1)
+                continue;
+        }
+        if (n == 0 || len >= REPORT_MAX - 1 ||
+            (n < 0 && errno != EAGAIN && errno != EINTR))
+            break;
+        left = deadline - diesel__now_ns();
+        if (left <= 0 || (diesel_fd_wait(sv[0], DIESEL_READ,
+            (left + 999999) / 1000000) < 0 && errno != ETIMEDOUT))
+            break;
+    }
+    diesel__stuck_report_done();
+    diesel_fd_close(sv[0]);
+    close(sv[1]);
+    if (len == 0) {
+        free(buf);
+        return;
+    }
+    buf[len] = '\0';
+    t->report = buf;
 }
 
 void
@@ -536,12 +616,18 @@ diesel__loops_run(struct diesel__loops_target *ts, size_t n,
     for (size_t i = 0; i < n; i++)
         if (ts[i].req != NULL)
             collect(&ts[i], deadline);
+    for (size_t i = 0; i < n; i++)
+        if (ts[i].stuck)
+            stuck_report(&ts[i], diesel__stuck_after_ns() > 1000000000 ?
+                diesel__stuck_after_ns() : 1000000000);
 }
 
 void
 diesel__loops_free(struct diesel__loops_target *ts, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         diesel__console_out_fini(&ts[i].out);
+        free(ts[i].report);
+    }
     free(ts);
 }

@@ -24,8 +24,10 @@
 static int nloops;                       /* besides the first */
 static atomic_int started;               /* other loops running */
 static atomic_int stop;                  /* the other loops end */
-static atomic_int spin;                  /* loop 1 spins while set */
+static atomic_int spin;                  /* loop 1 blocks while set */
+static int block_pipe[2];                /* ... in a read of this */
 static atomic_int cancelled;             /* a sleeper saw ECANCELED */
+static atomic_int main_cancelled;        /* ... an other_main did */
 static const char *names[MAXLOOPS];      /* each other loop's, or NULL */
 static atomic_int name_rc[MAXLOOPS];
 
@@ -114,12 +116,17 @@ other_main(void *arg)
     diesel_task_spawn("sleeper-b", sleeper, NULL, 0);
     atomic_fetch_add(&started, 1);
     while (!atomic_load(&stop)) {
-        /* Loop 1 holds its thread while asked: a stuck loop. */
+        /* Loop 1 holds its thread while asked, in a blocking read(2)
+         * (a spin would hold valgrind's one lock too): a stuck loop. */
         if (i == 1 && atomic_load(&spin)) {
-            while (atomic_load(&spin))
-                ;
+            char c;
+
+            ck_assert_int_eq(read(block_pipe[0], &c, 1), 1);
         }
-        diesel_sleep(5);
+        if (diesel_sleep(5) != 0 && errno == ECANCELED) {
+            atomic_fetch_add(&main_cancelled, 1);
+            break;
+        }
     }
     return 0;
 }
@@ -143,13 +150,15 @@ with_loops(int n, diesel_task_fn fn)
     pthread_t th[MAXLOOPS];
 
     nloops = n;
+    ck_assert_int_eq(pipe(block_pipe), 0);
     diesel__console_init();
     for (intptr_t i = 1; i <= n; i++)
         ck_assert_int_eq(pthread_create(&th[i - 1], NULL, other_thread,
             (void *)i), 0);
     ck_assert_int_eq(t_run(fn, NULL), 0);
     atomic_store(&stop, 1);
-    atomic_store(&spin, 0);
+    if (atomic_exchange(&spin, 0))
+        ck_assert_int_eq(write(block_pipe[1], "x", 1), 1);
     for (int i = 0; i < n; i++) {
         void *st;
 
@@ -356,41 +365,56 @@ END_TEST
 static int
 stuck_main(void *arg)
 {
-    char *t;
+    char *t, *p;
     int64_t t0;
 
     (void)arg;
     wait_started();
     /* Answers come from another thread: under valgrind slowly. */
     ck_assert_int_eq(diesel_console_stuck_after(t_slow(300)), 0);
+    /* Its signal takes the stuck loop's report. */
+    ck_assert_int_eq(diesel_console_install(0), 0);
     t = ok("loops");
     ck_assert_int_eq(count(t, "turning"), 3);
     free(t);
     atomic_store(&spin, 1);
-    /* Loop 1 spins once its sleep is over. */
+    /* Loop 1 blocks once its sleep is over. */
     diesel_sleep(t_slow(50));
     t0 = t_now_ms();
     t = ok("tasks");
-    ck_assert_msg(strstr(t, "\nloop loop-2 (thread ") != NULL &&
+    ck_assert_msg(strstr(t, "\nloop blocked (thread ") != NULL &&
         strstr(t, "): stuck: no answer in") != NULL, "%s", t);
-    /* The others answer all the same. */
-    ck_assert_int_eq(count(t, "sleeper-a"), 1);
-    ck_assert_msg(strstr(t, "loop-3:") != NULL, "%s", t);
+    /* Its report, from its own thread: what holds it, its backtrace (the
+     * read it is blocked in, called from other_main), its green
+     * threads. */
+    p = strstr(t, "): stuck: no answer in");
+    ck_assert_msg(strstr(p, "\n  the loop has not turned for ") != NULL &&
+        strstr(p, "\n  green thread 'main' (id 1) holds it") != NULL &&
+        strstr(p, "\n  its backtrace at the signal:") != NULL &&
+        strstr(p, "other_main") != NULL, "%s", t);
+    /* The others answer all the same; the report lists the blocked
+     * loop's green threads too. */
+    ck_assert_int_eq(count(t, "sleeper-a"), 2);
+    ck_assert_msg(strstr(t, "free:") != NULL, "%s", t);
     free(t);
     ck_assert_int_ge(t_now_ms() - t0, t_slow(300) - 10);
     t = ok("loops");
     ck_assert_int_eq(count(t, "turning"), 2);
     ck_assert_int_eq(count(t, "stuck"), 1);
     free(t);
-    err("tasks --loop loop-2", "loop loop-2 (thread");
-    err("cancel loop-2:1", "is stuck");
+    err("tasks --loop blocked", "loop blocked (thread");
+    /* Dropped, not run late, once the loop turns again: its main green
+     * thread goes on. */
+    err("cancel blocked:1", "is stuck");
     atomic_store(&spin, 0);
+    ck_assert_int_eq(write(block_pipe[1], "x", 1), 1);
     /* It answers again once it turns. */
     for (;;) {
         t = ok("loops");
         if (count(t, "turning") == 3)
             break;
         free(t);
+        diesel_sleep(10);
     }
     free(t);
     return 0;
@@ -398,7 +422,16 @@ stuck_main(void *arg)
 
 START_TEST(a_stuck_loop_is_named_the_others_answer)
 {
+    char dir[] = "/tmp/diesel-loops-XXXXXX";
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    names[1] = "blocked";
+    names[2] = "free";
     with_loops(2, stuck_main);
+    ck_assert_int_eq(atomic_load(&main_cancelled), 0);
+    ck_assert_int_eq(diesel_console_uninstall(), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
