@@ -217,7 +217,8 @@ diesel__console_register_owned(const char *name, const char *help,
             c->fn = fn;
             c->arg = arg;
             c->json = json;
-            c->loops = flags & (DIESEL__CMD_LOOPS | DIESEL__CMD_LOOPID);
+            c->loops = flags & (DIESEL__CMD_LOOPS | DIESEL__CMD_LOOPID |
+                DIESEL__CMD_WINDOW);
             h = NULL;
             rc = 0;
         } else {
@@ -243,7 +244,8 @@ diesel__console_register_owned(const char *name, const char *help,
     c->arg = arg;
     c->builtin = builtin != 0;
     c->json = json;
-    c->loops = flags & (DIESEL__CMD_LOOPS | DIESEL__CMD_LOOPID);
+    c->loops = flags & (DIESEL__CMD_LOOPS | DIESEL__CMD_LOOPID |
+        DIESEL__CMD_WINDOW);
     c->owner = owner;
     if (insert_at((void ***)&commands, &ncommands, &cap_commands, at,
         c) != 0) {

@@ -92,6 +92,9 @@ struct diesel__console_stream {
  * which loop runs it (console_loops.c). */
 #define DIESEL__CMD_LOOPS   8
 #define DIESEL__CMD_LOOPID  16
+/* ... and it takes a window of SECONDS (top, 1 s by default), which each
+ * loop's answer is given on top of the stuck threshold. */
+#define DIESEL__CMD_WINDOW  32
 int diesel__console_register(const char *name, const char *help,
     diesel_console_fn fn, void *arg, int flags);
 /* The same for a module's (console_module.c); `unload` takes them out. */
@@ -276,11 +279,12 @@ void diesel__loops_self(char *name, size_t size, int64_t *tid);
 int diesel__loops_snapshot(struct diesel__loops_target **ts, size_t *n,
     const char *only);
 /* Run fn(argv) on each, on its own loop (the caller's directly), and
- * wait for the answers until the stuck threshold; each target's out,
+ * wait for the answers until the stuck threshold (and extra_ns more: a
+ * window the command takes); each target's out,
  * status and stuck say how it went.  From a green thread. */
 void diesel__loops_run(struct diesel__loops_target *ts, size_t n,
     const struct diesel_console_out *like, diesel_console_fn fn, void *arg,
-    int argc, char **argv);
+    int argc, char **argv, int64_t extra_ns);
 void diesel__loops_free(struct diesel__loops_target *ts, size_t n);
 /* The `loops` built-in (console_loops.c). */
 int diesel__cmd_loops(struct diesel_console_out *, int, char **, void *);

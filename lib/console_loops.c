@@ -18,6 +18,9 @@
  * loop, and neither --loop nor LOOP:ID, nothing here runs and every reply
  * is what it always was.
  *
+ * top takes its window on every loop at once, each loop given that much
+ * longer to answer; hist and account, like the others, per loop.
+ *
  * The `loops` command lists the running loops: name, OS thread, green
  * threads, utilization while accounting is on, turning or stuck.
  */
@@ -147,6 +150,7 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
     const char *id;
     size_t n = 0;
     unsigned count;
+    int64_t extra = 0;
     int j = 1, named = 0, rc;
 
     if (diesel__loops_snapshot(&ts, &n, NULL) != 0)
@@ -212,7 +216,23 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
         diesel__loops_free(ts, n);
         return 1;
     }
-    diesel__loops_run(ts, n, out, fn, arg, argc, argv);
+    if (how & DIESEL__CMD_WINDOW) {
+        /* top SECONDS: every loop watches its own window at once. */
+        double secs = 1.0;
+
+        for (int i = 1; i < argc; i++) {
+            if (argv[i][0] != '-') {
+                char *end;
+
+                secs = strtod(argv[i], &end);
+                if (*end != '\0' || !(secs > 0) || secs > 3600)
+                    secs = 0;   /* its usage error, from each loop */
+                break;
+            }
+        }
+        extra = (int64_t)(secs * 1e9);
+    }
+    diesel__loops_run(ts, n, out, fn, arg, argc, argv, extra);
     if (count <= 1) {
         for (size_t i = 0; i < n; i++)
             ts[i].out.loop = NULL;
@@ -278,7 +298,7 @@ diesel__cmd_loops(struct diesel_console_out *out, int argc, char **argv,
             argv[1]);
     if (diesel__loops_snapshot(&ts, &n, NULL) != 0)
         return diesel_console_error(out, "%s", strerror(errno));
-    diesel__loops_run(ts, n, out, loop_row, NULL, 1, no);
+    diesel__loops_run(ts, n, out, loop_row, NULL, 1, no, 0);
     if (out->json) {
         diesel_console_printf(out, "{\"loops\":[");
     } else if ((tb = diesel_console_table_create(5)) == NULL ||

@@ -591,9 +591,10 @@ stuck_report(struct diesel__loops_target *t, int64_t wait_ns)
 void
 diesel__loops_run(struct diesel__loops_target *ts, size_t n,
     const struct diesel_console_out *like, diesel_console_fn fn, void *arg,
-    int argc, char **argv)
+    int argc, char **argv, int64_t extra_ns)
 {
-    int64_t deadline = diesel__now_ns() + diesel__stuck_after_ns();
+    int64_t deadline = diesel__now_ns() + diesel__stuck_after_ns() +
+        extra_ns;
 
     for (size_t i = 0; i < n; i++) {
         ts[i].out.json = like->json;

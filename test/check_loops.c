@@ -260,6 +260,25 @@ two_main(void *arg)
     ck_assert_int_eq(count(t, "loop worker (thread"), 1);
     free(t);
 
+    /* The accounting commands: account and hist per loop, top's window
+     * on both loops at once; loops shows the utilization once on. */
+    t = ok("account on");
+    ck_assert_int_eq(count(t, "loop main (thread"), 1);
+    ck_assert_int_eq(count(t, "loop worker (thread"), 1);
+    free(t);
+    t = ok("top 0.2");
+    p = strstr(t, "\nloop worker (thread ");
+    ck_assert_msg(strncmp(t, "loop main (thread ", 18) == 0 && p != NULL &&
+        strstr(p, "sleeper-a") != NULL, "%s", t);
+    free(t);
+    snprintf(line, sizeof(line), "hist worker:%ld", id - 1);
+    t = ok(line);
+    ck_assert_ptr_null(strstr(t, "loop main"));
+    free(t);
+    t = ok("loops");
+    ck_assert_msg(count(t, "%  ") == 2, "%s", t);
+    free(t);
+
     /* Names: taken, bad, or outside a loop. */
     errno = 0;
     ck_assert_int_eq(diesel_loop_name("worker"), -1);
