@@ -261,7 +261,7 @@ check-run: check-build
 # on every loop, the examples with -t 2 (their own processes, built with
 # it too).  It builds this tree with SANITIZE=thread (ASan cannot be
 # combined with it): `make clean` goes back to the usual build.
-TSAN_SUITES := chan cores
+TSAN_SUITES := chan cores loops
 check-tsan: deps
 	@$(MAKE) --no-print-directory SANITIZE=thread \
 	    CHECK_BACKENDS=$(BACKEND) check-build

@@ -20,8 +20,11 @@
  *   close channel k ---------> EPIPE: close its server, stop
  *   join thread k              log "loop K of N: C connections"
  *
- * The console is installed on the main loop only: it sees loop 0's green
- * threads (one console for every loop is future work).
+ * The console is installed on the main loop, and sees every loop: its
+ * per-loop commands (tasks, stats...) answer one section per loop, each
+ * loop's green threads as LOOP:ID, and `loops` lists them.  Loop 0 keeps
+ * the default name, main; loop k is named core-K (K = k + 1, as in the
+ * log's "loop K of N").
  */
 #ifndef EXAMPLES_CORES_H
 #define EXAMPLES_CORES_H
@@ -127,9 +130,14 @@ cores_worker(void *arg)
 {
     struct cores_loop *l = arg;
     struct diesel_server *s = NULL;
+    char name[32];
     void *item;
 
     cores_self = l;
+    snprintf(name, sizeof(name), "core-%d", l->index + 1);
+    if (diesel_loop_name(name) != 0)
+        diesel_log(cores.name, DIESEL_LOG_ERROR, "loop %d: cannot be named "
+            "%s: %s", l->index + 1, name, strerror(errno));
     if (cores.shared) {
         s = diesel_server_listen_flags(cores.bound, cores_conn, NULL, 0,
             DIESEL_SERVER_REUSEPORT);

@@ -32,7 +32,8 @@
  *     `keys` command and a `commands` counter.  SIGINT and SIGTERM stop it
  *     cleanly.  -t N runs N loops on N OS threads, each accepting on its
  *     own socket on the same port (cores.h), sharing the keys under a
- *     lock; the console sees the main loop's green threads only.
+ *     lock; the console sees every loop (tasks shows each one's green
+ *     threads, `loops` lists them).
  *
  * EXAMPLE
  *     $ examples/redisping &

@@ -56,6 +56,16 @@ DIESEL_API int diesel_loop_run(diesel_task_fn fn, void *arg);
  */
 DIESEL_API int diesel_loop_stop(int status);
 
+/*
+ * Name the current loop, for the console (its `loops` command, its
+ * sections per loop and LOOP:ID): one word of up to 31 printable bytes,
+ * without ':'.  A loop that is not named is "main" if no running loop is
+ * so named, else "loop-2", "loop-3"...  0, or -1 with errno EPERM (no
+ * loop runs on this thread), EINVAL (a bad name) or EEXIST (another
+ * running loop has it).
+ */
+DIESEL_API int diesel_loop_name(const char *name);
+
 /* The name of the poll backend compiled in: "epoll", "kqueue" or "poll". */
 DIESEL_API const char *diesel_loop_backend(void);
 

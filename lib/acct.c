@@ -21,6 +21,7 @@
  * then, so that switching on costs no walk over 100,000 records.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,7 +36,11 @@
 
 enum clock_kind { CLOCK_UNSET, CLOCK_COUNTER, CLOCK_MONO };
 
-static enum clock_kind clock_kind;
+/* Process-wide, and several loops may switch accounting on at once:
+ * written under clock_lock, read with atomics (a relaxed load of
+ * clock_kind on the switch path is a plain load). */
+static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
+static int clock_kind;
 static double ns_per_tick = 1.0;
 static uint64_t cal_tick;        /* the counter at calibration */
 static int64_t cal_ns;           /* CLOCK_MONOTONIC then */
@@ -94,7 +99,8 @@ counter_usable(void)
 static inline uint64_t
 ticks(void)
 {
-    if (__builtin_expect(clock_kind == CLOCK_COUNTER, 1))
+    if (__builtin_expect(__atomic_load_n(&clock_kind, __ATOMIC_RELAXED) ==
+        CLOCK_COUNTER, 1))
         return counter();
     return (uint64_t)diesel__now_ns();
 }
@@ -102,8 +108,12 @@ ticks(void)
 uint64_t
 diesel__acct_ns(uint64_t dt)
 {
-    return clock_kind == CLOCK_COUNTER ? (uint64_t)((double)dt * ns_per_tick)
-        : dt;
+    double r;
+
+    if (__atomic_load_n(&clock_kind, __ATOMIC_ACQUIRE) != CLOCK_COUNTER)
+        return dt;
+    __atomic_load(&ns_per_tick, &r, __ATOMIC_RELAXED);
+    return (uint64_t)((double)dt * r);
 }
 
 /* Pick the clock, the first time; measure the counter's rate against
@@ -114,14 +124,16 @@ clock_setup(void)
 {
     uint64_t c;
     int64_t t;
+    double r;
 
+    pthread_mutex_lock(&clock_lock);
     if (clock_kind == CLOCK_UNSET) {
         const char *env = getenv("DIESEL_ACCOUNT_CLOCK");
 
         if ((env != NULL && strcmp(env, "clock_gettime") == 0) ||
             !counter_usable()) {
-            clock_kind = CLOCK_MONO;
-            return;
+            __atomic_store_n(&clock_kind, CLOCK_MONO, __ATOMIC_RELEASE);
+            goto out;
         }
         cal_ns = diesel__now_ns();
         cal_tick = counter();
@@ -130,25 +142,31 @@ clock_setup(void)
         while (t - cal_ns < 2000000);
         c = counter();
         if (c <= cal_tick) {
-            clock_kind = CLOCK_MONO;
-            return;
+            __atomic_store_n(&clock_kind, CLOCK_MONO, __ATOMIC_RELEASE);
+            goto out;
         }
-        ns_per_tick = (double)(t - cal_ns) / (double)(c - cal_tick);
-        clock_kind = CLOCK_COUNTER;
-        return;
+        r = (double)(t - cal_ns) / (double)(c - cal_tick);
+        __atomic_store(&ns_per_tick, &r, __ATOMIC_RELAXED);
+        __atomic_store_n(&clock_kind, CLOCK_COUNTER, __ATOMIC_RELEASE);
+        goto out;
     }
     if (clock_kind == CLOCK_COUNTER) {
         t = diesel__now_ns();
         c = counter();
-        if (c > cal_tick && t - cal_ns > 1000000000)
-            ns_per_tick = (double)(t - cal_ns) / (double)(c - cal_tick);
+        if (c > cal_tick && t - cal_ns > 1000000000) {
+            r = (double)(t - cal_ns) / (double)(c - cal_tick);
+            __atomic_store(&ns_per_tick, &r, __ATOMIC_RELAXED);
+        }
     }
+out:
+    pthread_mutex_unlock(&clock_lock);
 }
 
 const char *
 diesel__acct_clock_name(void)
 {
-    return clock_kind == CLOCK_COUNTER ? COUNTER_NAME : "clock_gettime";
+    return __atomic_load_n(&clock_kind, __ATOMIC_ACQUIRE) == CLOCK_COUNTER ?
+        COUNTER_NAME : "clock_gettime";
 }
 
 /* ---- Histograms ---------------------------------------------------------- */

@@ -49,6 +49,7 @@ struct command {
     void *arg;
     int builtin;
     int json;                   /* speaks JSON (see console.h) */
+    int loops;                  /* DIESEL__CMD_LOOPS, _LOOPID (console.h) */
     struct diesel_module *owner; /* the module that added it, or NULL */
 };
 
@@ -216,6 +217,8 @@ diesel__console_register_owned(const char *name, const char *help,
             c->fn = fn;
             c->arg = arg;
             c->json = json;
+            c->loops = flags & (DIESEL__CMD_LOOPS | DIESEL__CMD_LOOPID |
+                DIESEL__CMD_WINDOW);
             h = NULL;
             rc = 0;
         } else {
@@ -241,6 +244,8 @@ diesel__console_register_owned(const char *name, const char *help,
     c->arg = arg;
     c->builtin = builtin != 0;
     c->json = json;
+    c->loops = flags & (DIESEL__CMD_LOOPS | DIESEL__CMD_LOOPID |
+        DIESEL__CMD_WINDOW);
     c->owner = owner;
     if (insert_at((void ***)&commands, &ncommands, &cap_commands, at,
         c) != 0) {
@@ -886,7 +891,7 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
     diesel_console_fn fn = NULL;
     void *arg = NULL;
     struct diesel_module *owner = NULL;
-    int json = 0, get_url = 0;
+    int json = 0, get_url = 0, loops = 0;
     size_t at;
     int argc, found, rc, j;
 
@@ -927,6 +932,7 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
         fn = c->fn;
         arg = c->arg;
         json = c->json;
+        loops = c->builtin ? c->loops : 0;
         /* Its module cannot be unloaded until the command returns. */
         if ((owner = c->owner) != NULL)
             diesel__module_hold(owner);
@@ -950,6 +956,13 @@ diesel__console_execute(struct diesel_console_out *out, char *line,
         return diesel_console_error(out, "%s does not speak JSON: run it "
             "without --json (help marks the commands that take it)",
             argv[0]);
+    }
+    /* Beside other loops, or asked for one by name: each loop runs it on
+     * its own (loops.c); alone, nothing changes. */
+    if (loops != 0 && owner == NULL) {
+        rc = diesel__console_loops(out, fn, arg, &argc, argv, loops);
+        if (rc != 1)
+            return rc;
     }
     errno = 0;
     if (owner != NULL) {

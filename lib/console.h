@@ -51,6 +51,9 @@ struct diesel_console_out {
                             attach's checked peer; this process for a
                             terminal or a pipe); -1: not known */
     long peer_uid;       /* its uid; -1: not known */
+    const char *loop;    /* the loop's name when the command runs on each
+                            of several loops (loops.c): ids are shown as
+                            LOOP:ID; NULL with one loop */
 };
 
 /*
@@ -83,6 +86,15 @@ struct diesel__console_stream {
 #define DIESEL__CMD_BUILTIN 1
 #define DIESEL__CMD_JSON    2
 #define DIESEL__CMD_NO_JSON 4
+/* A built-in that shows one loop's state (tasks, stats...): beside other
+ * loops it runs on each, one section per loop, and takes --loop NAME and
+ * LOOP:ID; one that takes a green thread's id only (cancel): LOOP:ID says
+ * which loop runs it (console_loops.c). */
+#define DIESEL__CMD_LOOPS   8
+#define DIESEL__CMD_LOOPID  16
+/* ... and it takes a window of SECONDS (top, 1 s by default), which each
+ * loop's answer is given on top of the stuck threshold. */
+#define DIESEL__CMD_WINDOW  32
 int diesel__console_register(const char *name, const char *help,
     diesel_console_fn fn, void *arg, int flags);
 /* The same for a module's (console_module.c); `unload` takes them out. */
@@ -239,5 +251,49 @@ int diesel__console_table_print_paced(struct diesel_console_table *,
  * that must stay on its line. */
 int diesel__console_out_text(struct diesel_console_out *, const char *s,
     size_t n);
+
+/* ------------------------------------------------------------------------
+ * loops.c: a command run on several loops, each on its own thread. */
+
+/* One loop a command runs on, and its reply. */
+struct diesel__loopreq;
+struct diesel__loops_target {
+    char name[32];               /* DIESEL__NAME_MAX */
+    int64_t tid;                 /* its OS thread, or -1 */
+    uint64_t seq;                /* which start of a loop of that name */
+    int self;                    /* the calling session's own loop */
+    int stuck;                   /* no answer by the deadline */
+    int status;                  /* the command's: 0, or -1 (out.err) */
+    struct diesel_console_out out;
+    struct diesel__loopreq *req; /* while posted */
+    char *report;                /* stuck: its report (console_stuck.c),
+                                    malloc'd, NUL-terminated, or NULL */
+    int reply[2];                /* its wake descriptor while posted */
+};
+/* Running loops now. */
+unsigned diesel__loops_count(void);
+/* The calling loop's name and thread id. */
+void diesel__loops_self(char *name, size_t size, int64_t *tid);
+/* The running loops in start order (only: just the one of that name),
+ * in a malloc'd array for diesel__loops_run.  0, or -1 (ENOMEM). */
+int diesel__loops_snapshot(struct diesel__loops_target **ts, size_t *n,
+    const char *only);
+/* Run fn(argv) on each, on its own loop (the caller's directly), and
+ * wait for the answers until the stuck threshold (and extra_ns more: a
+ * window the command takes); each target's out,
+ * status and stuck say how it went.  From a green thread. */
+void diesel__loops_run(struct diesel__loops_target *ts, size_t n,
+    const struct diesel_console_out *like, diesel_console_fn fn, void *arg,
+    int argc, char **argv, int64_t extra_ns);
+void diesel__loops_free(struct diesel__loops_target *ts, size_t n);
+/* The `loops` built-in (console_loops.c). */
+int diesel__cmd_loops(struct diesel_console_out *, int, char **, void *);
+/* Run a command flagged DIESEL__CMD_LOOPS or _LOOPID (how) on the loops
+ * it is for: 0 or -1 as the command's status, or 1 when it is for the
+ * calling loop alone and the caller runs it as usual (one loop, no
+ * --loop, no LOOP:ID).  argv and *argc may be changed (--loop taken out,
+ * LOOP:ID made ID). */
+int diesel__console_loops(struct diesel_console_out *out,
+    diesel_console_fn fn, void *arg, int *argc, char **argv, int how);
 
 #endif /* DIESEL_CONSOLE_H */

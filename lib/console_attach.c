@@ -147,7 +147,15 @@ on_signal(int sig, siginfo_t *si, void *uctx)
      * from this process): it takes precedence over "the program's own
      * raise". */
     if (code == SI_TKILL && si->si_pid == getpid()) {
-        int f = diesel__stuck_forwarded(sig, &r.pid, &r.uid, &r.nonce, uctx);
+        int f;
+
+        /* A report asked by a session on another loop (loops.c). */
+        if (diesel__stuck_report_forwarded(uctx)) {
+            __atomic_sub_fetch(&handler_active, 1, __ATOMIC_SEQ_CST);
+            errno = saved;
+            return;
+        }
+        f = diesel__stuck_forwarded(sig, &r.pid, &r.uid, &r.nonce, uctx);
 
         if (f != 0) {
             if (f == 2) {
@@ -741,7 +749,7 @@ watch(struct diesel_loop *l)
 {
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-    if (diesel__loop_handler_add(l, console.rfd, on_pipe) == 0) {
+    if (diesel__loop_handler_add(l, console.rfd, on_pipe, 1) == 0) {
         console.loop = l;
         /* For the handler, should the loop get stuck. */
         diesel__stuck_setup(rendezvous_dir(dir, sizeof(dir)) == 0 ? dir :
@@ -890,6 +898,17 @@ diesel_console_install(int signo)
 fail:
     pthread_mutex_unlock(&console.lock);
     return -1;
+}
+
+int
+diesel__console_signo(void)
+{
+    int signo;
+
+    pthread_mutex_lock(&console.lock);
+    signo = console.installed ? console.signo : 0;
+    pthread_mutex_unlock(&console.lock);
+    return signo;
 }
 
 int

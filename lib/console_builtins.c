@@ -1067,7 +1067,7 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     for (size_t i = 0; i < il.n && !w.full; i++) {
         struct diesel__task *t = diesel__task_find(l, il.id[i]);
         char waits[512], spawned[512], forbuf[32], stack[32], high[32];
-        char id[24], sw[24];
+        char id[64], sw[24];
         int deep;
         int64_t hw, now;
 
@@ -1102,7 +1102,11 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
                         (double)hw / 1024, t->dirty ? "*" : "");
                 else
                     snprintf(high, sizeof(high), "-");
-                snprintf(id, sizeof(id), "%lld", (long long)t->id);
+                if (out->loop != NULL)
+                    snprintf(id, sizeof(id), "%s:%lld", out->loop,
+                        (long long)t->id);
+                else
+                    snprintf(id, sizeof(id), "%lld", (long long)t->id);
                 snprintf(sw, sizeof(sw), "%llu",
                     (unsigned long long)t->switches);
                 if (table_cells(tb, 9, id, t->name,
@@ -2312,36 +2316,47 @@ static const struct {
     const char *help;
     diesel_console_fn fn;
     int no_json;        /* it has no JSON form: --json is refused */
+    int loops;          /* DIESEL__CMD_LOOPS or _LOOPID (console.h) */
 } builtins[] = {
     { "pid", "pid [--json]: process id, parent, user, executable, uptime",
-      diesel__cmd_pid, 0 },
+      diesel__cmd_pid, 0, 0 },
     { "tasks", "tasks [--json]: every green thread: id, name, state, what it "
       "waits on and for how long, switches, stack now and high-water mark, "
       "where spawned",
-      diesel__cmd_tasks, 0 },
+      diesel__cmd_tasks, 0,
+      DIESEL__CMD_LOOPS },
     { "stacks", "stacks [--all] [--json] [ID]: backtraces of the green "
       "threads, identical ones grouped; --all: the library's frames too",
-      diesel__cmd_stacks, 0 },
+      diesel__cmd_stacks, 0,
+      DIESEL__CMD_LOOPS },
     { "stats", "stats [--json]: loop figures: uptime, iterations, switches, "
       "polls, fds, timers, green threads, console, hog warnings and the "
-      "longest runs", diesel__cmd_stats, 0 },
+      "longest runs", diesel__cmd_stats, 0,
+      DIESEL__CMD_LOOPS },
     { "mem", "mem [--json]: RSS, malloc, stack memory reserved and committed, "
       "stack high-water marks, mappings against vm.max_map_count",
-      diesel__cmd_mem, 0 },
+      diesel__cmd_mem, 0,
+      DIESEL__CMD_LOOPS },
     { "fds", "fds [--json]: open descriptors: type, address or path, green "
-      "thread waiting on it", diesel__cmd_fds, 0 },
+      "thread waiting on it", diesel__cmd_fds, 0,
+      DIESEL__CMD_LOOPS },
     { "log", "log [--json] [LOGGER LEVEL | tail [N] | follow]: show the log "
       "levels, or set one (* is the default); tail: the last N lines logged "
       "(all those kept); follow: stream new lines until a line is sent",
-      diesel__cmd_log, 0 },
+      diesel__cmd_log, 0, 0 },
     { "cancel", "cancel [--json] ID: make green thread ID's blocking calls "
-      "fail with ECANCELED", diesel__cmd_cancel, 0 },
+      "fail with ECANCELED", diesel__cmd_cancel, 0,
+      DIESEL__CMD_LOOPID },
+    { "loops", "loops [--json]: the running loops: name, OS thread, green "
+      "threads, utilization while accounting is on, turning or stuck",
+      diesel__cmd_loops, 0, 0 },
     { "profile", "profile SECONDS [--hz N] [--folded]: sample the loop's "
       "thread (99 Hz): the hottest functions per green thread, or folded "
-      "stacks for a flame graph", diesel__cmd_profile, 1 },
+      "stacks for a flame graph", diesel__cmd_profile, 1, 0 },
     { "sync", "sync [--json]: events, queues and locks: holders, waiters "
       "and for how long, queue lengths, cycles of green threads waiting for "
-      "each other", diesel__cmd_sync, 0 },
+      "each other", diesel__cmd_sync, 0,
+      DIESEL__CMD_LOOPS },
 };
 
 void
@@ -2350,7 +2365,7 @@ diesel__console_builtins_register(void)
     diesel__bt_init();
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
         if (diesel__console_register(builtins[i].name, builtins[i].help,
-            builtins[i].fn, NULL, DIESEL__CMD_BUILTIN |
+            builtins[i].fn, NULL, DIESEL__CMD_BUILTIN | builtins[i].loops |
             (builtins[i].no_json ? DIESEL__CMD_NO_JSON : 0)) != 0)
             diesel_log("diesel", DIESEL_LOG_ERROR, "console: cannot "
                 "register the built-in command '%s': %s", builtins[i].name,

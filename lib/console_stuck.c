@@ -80,6 +80,14 @@ diesel_console_stuck_after(int64_t ms)
     return 0;
 }
 
+int64_t
+diesel__stuck_after_ns(void)
+{
+    int64_t after = __atomic_load_n(&after_ns, __ATOMIC_RELAXED);
+
+    return after > 0 ? after : (int64_t)10 * 1000000000;
+}
+
 void
 diesel__stuck_setup(const char *d)
 {
@@ -119,6 +127,12 @@ diesel__stuck_loop(struct diesel_loop *l)
 /* How long l's turn has lasted, if it is stuck; else -1. */
 static int64_t
 stuck_for(struct diesel_loop *l)
+{
+    return diesel__stuck_for(l);
+}
+
+int64_t
+diesel__stuck_for(struct diesel_loop *l)
 {
     int64_t after = __atomic_load_n(&after_ns, __ATOMIC_RELAXED), d;
 
@@ -287,55 +301,58 @@ connect_peer(int32_t pid)
     return fd;
 }
 
-/* The report (above) to the requester; 0, or -1 if it could not attach. */
-static int
-report(int32_t pid, int32_t nonce, int64_t ns, void *uctx)
+/* The report's lines (above), each after prefix, to fd; line may hold
+ * text to send before them (the greeting).  ms < 0: the loop waits in
+ * poll. */
+static void
+report_lines(int fd, const char *prefix, struct diesel__sline *line,
+    int64_t ms, void *uctx)
 {
     struct diesel__task *t = diesel__current;
     struct diesel_loop *l = diesel__loop;
-    struct diesel__sline line = { "", 0 };
     void *frames[BACKTRACE_MAX], *pc;
-    int64_t ms = ns / 1000000;
-    int fd, pfd[2] = { -1, -1 }, n, first = 0;
+    int pfd[2] = { -1, -1 }, n, first = 0;
 
-    fd = connect_peer(pid);
-    if (fd < 0)
-        return -1;
     if (pipe(pfd) == 0) {
         fcntl(pfd[0], F_SETFL, O_NONBLOCK);
         fcntl(pfd[1], F_SETFL, O_NONBLOCK);
     } else {
         pfd[0] = pfd[1] = -1;
     }
-    /* The greeting and the first report line in one write: dconsole sees
-     * the report as soon as it reads the greeting. */
-    line.n = diesel__console_greeting(line.b, sizeof(line.b) - 64, nonce);
-    diesel__sline_put(&line, "| the loop has not turned for ");
-    put_seconds(&line, ms);
-    diesel__sline_put(&line, " s");
-    emit(fd, &line);
-    diesel__sline_put(&line, "| ");
+    /* With the greeting, in one write: dconsole sees the report as soon
+     * as it reads the greeting. */
+    diesel__sline_put(line, prefix);
+    if (ms < 0) {
+        diesel__sline_put(line, "the loop waits in poll");
+    } else {
+        diesel__sline_put(line, "the loop has not turned for ");
+        put_seconds(line, ms);
+        diesel__sline_put(line, " s");
+    }
+    emit(fd, line);
+    diesel__sline_put(line, prefix);
     if (t != NULL) {
-        diesel__sline_put(&line, "green thread '");
+        diesel__sline_put(line, "green thread '");
         /* Escaped: a newline would end the report's framing, and
          * dconsole would drop the report it is most needed for. */
-        diesel__sline_esc(&line, t->name);
-        diesel__sline_put(&line, "' (id ");
-        diesel__sline_u64(&line, (uint64_t)t->id);
-        diesel__sline_put(&line, ") holds it, spawned at ");
+        diesel__sline_esc(line, t->name);
+        diesel__sline_put(line, "' (id ");
+        diesel__sline_u64(line, (uint64_t)t->id);
+        diesel__sline_put(line, ") holds it, spawned at ");
         if (t->where != NULL)
-            diesel__sline_esc(&line, t->where);
+            diesel__sline_esc(line, t->where);
         else if (t->spawn_caller != NULL)
-            put_frame(&line, pfd, t->spawn_caller, 0, NULL);
+            put_frame(line, pfd, t->spawn_caller, 0, NULL);
         else
-            diesel__sline_put(&line, "?");
+            diesel__sline_put(line, "?");
     } else {
-        diesel__sline_put(&line, "no green thread holds it (the loop's own "
+        diesel__sline_put(line, "no green thread holds it (the loop's own "
             "code runs)");
     }
-    emit(fd, &line);
-    diesel__sline_put(&line, "| its backtrace at the signal:");
-    emit(fd, &line);
+    emit(fd, line);
+    diesel__sline_put(line, prefix);
+    diesel__sline_put(line, "its backtrace at the signal:");
+    emit(fd, line);
     n = backtrace(frames, BACKTRACE_MAX);
     /* Skip the handler's own frames: start at the interrupted pc. */
     pc = interrupted_pc(uctx);
@@ -348,29 +365,131 @@ report(int32_t pid, int32_t nonce, int64_t ns, void *uctx)
     for (int i = first; i < n; i++) {
         int entry = 0;
 
-        diesel__sline_put(&line, "| ");
-        put_frame(&line, pfd, frames[i], frames[i] == pc, &entry);
+        diesel__sline_put(line, prefix);
+        put_frame(line, pfd, frames[i], frames[i] == pc, &entry);
         if (entry) {
-            line.n = 0;      /* the green thread's entry: the end */
+            line->n = 0;     /* the green thread's entry: the end */
+            line->b[0] = '\0';
             break;
         }
-        emit(fd, &line);
+        emit(fd, line);
     }
     if (l != NULL)
-        diesel__crash_table(l, fd, "| ", "running (holds the loop)");
-    diesel__sline_put(&line, "STUCK ");
-    diesel__sline_u64(&line, (uint64_t)ms);
-    emit(fd, &line);
-    close(fd);
+        diesel__crash_table(l, fd, prefix, "running (holds the loop)");
     if (pfd[0] >= 0) {
         close(pfd[0]);
         close(pfd[1]);
     }
+}
+
+/* The report (above) to the requester; 0, or -1 if it could not attach. */
+static int
+report(int32_t pid, int32_t nonce, int64_t ns, void *uctx)
+{
+    struct diesel__sline line = { "", 0 };
+    int64_t ms = ns / 1000000;
+    int fd;
+
+    fd = connect_peer(pid);
+    if (fd < 0)
+        return -1;
+    line.n = diesel__console_greeting(line.b, sizeof(line.b) - 64, nonce);
+    report_lines(fd, "| ", &line, ms, uctx);
+    diesel__sline_put(&line, "STUCK ");
+    diesel__sline_u64(&line, (uint64_t)ms);
+    emit(fd, &line);
+    close(fd);
     diesel__console_mark_seen(pid, nonce);
     diesel__sline_put(&line, "the loop is stuck: reported to console pid ");
     diesel__sline_u64(&line, (uint64_t)pid);
     diesel__log_signal_safe("diesel", DIESEL_LOG_WARNING, line.b);
     return 0;
+}
+
+/* ---- A report for a session on another loop (loops.c) --------------------
+ *
+ * A session whose command a loop did not run in time asks that loop's
+ * thread, with pthread_kill and the console's signal, to write this
+ * report to a socket of the session's: one request at a time, in a slot.
+ * pending counts the signals sent and not yet seen, so that one that
+ * arrives after the session gave up is taken here, never for the
+ * program's own raise (whose default action would end the process). */
+enum { REP_FREE, REP_FILLING, REP_READY, REP_WRITING, REP_DONE };
+static int rep_state;
+static int rep_fd = -1;
+static struct diesel_loop *rep_loop;
+static unsigned rep_pending;
+
+int
+diesel__stuck_report_ask(pthread_t th, struct diesel_loop *l, int fd,
+    int signo)
+{
+    int free_slot = REP_FREE;
+
+    if (!__atomic_compare_exchange_n(&rep_state, &free_slot, REP_FILLING, 0,
+        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        errno = EBUSY;
+        return -1;
+    }
+    __atomic_store_n(&rep_fd, fd, __ATOMIC_RELAXED);
+    __atomic_store_n(&rep_loop, l, __ATOMIC_RELAXED);
+    __atomic_store_n(&rep_state, REP_READY, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&rep_pending, 1, __ATOMIC_SEQ_CST);
+    if (pthread_kill(th, signo) != 0) {
+        __atomic_sub_fetch(&rep_pending, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&rep_state, REP_FREE, __ATOMIC_RELEASE);
+        errno = ESRCH;
+        return -1;
+    }
+    return 0;
+}
+
+void
+diesel__stuck_report_done(void)
+{
+    for (;;) {
+        int st = REP_READY;
+
+        /* Not taken: taken back.  Being written: wait (it never blocks). */
+        if (__atomic_compare_exchange_n(&rep_state, &st, REP_FREE, 0,
+            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return;
+        if (st == REP_DONE || st == REP_FREE) {
+            __atomic_store_n(&rep_state, REP_FREE, __ATOMIC_RELEASE);
+            return;
+        }
+        sched_yield();
+    }
+}
+
+int
+diesel__stuck_report_forwarded(void *uctx)
+{
+    unsigned p = __atomic_load_n(&rep_pending, __ATOMIC_SEQ_CST);
+    struct diesel_loop *l = diesel__loop;
+    int ready = REP_READY;
+
+    do {
+        if (p == 0)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&rep_pending, &p, p - 1, 0,
+        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    if (l != NULL && __atomic_load_n(&rep_state, __ATOMIC_ACQUIRE) ==
+        REP_READY && __atomic_load_n(&rep_loop, __ATOMIC_RELAXED) == l &&
+        __atomic_compare_exchange_n(&rep_state, &ready, REP_WRITING, 0,
+        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        struct diesel__sline line = { "", 0 };
+        int fd = __atomic_load_n(&rep_fd, __ATOMIC_RELAXED);
+        int64_t ms = -1;
+
+        if (!__atomic_load_n(&l->in_poll, __ATOMIC_ACQUIRE))
+            ms = (diesel__now_ns() - __atomic_load_n(&l->now,
+                __ATOMIC_RELAXED)) / 1000000;
+        report_lines(fd, "  ", &line, ms < 0 ? -1 : ms, uctx);
+        shutdown(fd, SHUT_WR);
+        __atomic_store_n(&rep_state, REP_DONE, __ATOMIC_RELEASE);
+    }
+    return 1;
 }
 
 int

@@ -6,6 +6,7 @@
 #define DIESEL_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -420,6 +421,7 @@ struct diesel__fd {
     struct diesel__task *reader; /* green thread waiting for DIESEL_READ */
     struct diesel__task *writer; /* ... for DIESEL_WRITE */
     int registered;              /* events the backend watches now */
+    int waker;                   /* the handler counts in loop->wakers */
     diesel__fd_handler handler;  /* instead of waking a green thread (the
                                     console's self-pipe), or NULL */
 };
@@ -537,6 +539,8 @@ struct diesel_loop {
     struct diesel_loop *debug_next;  /* the next running loop, or NULL */
     int64_t debug_lwp;               /* its OS thread's id (Linux: the
                                         tid), or -1 where unknown */
+    struct diesel__loopent *loops;   /* loops.c: its registry entry (name,
+                                        mailbox), from start to end */
     ucontext_t uc;                   /* the loop's context as a ucontext,
                                         for the fallback (last: it is
                                         large and seldom used) */
@@ -595,9 +599,11 @@ int diesel__loop_watch(struct diesel_loop *, int fd, int events);
 /* Wake fd's waiters with err and stop watching it. */
 void diesel__loop_forget(struct diesel_loop *, int fd, int err);
 /* Watch fd for reading with a handler called from the loop instead of a
- * green thread; it counts as a waker (see run() in loop.c). */
+ * green thread; it counts as a waker (see run() in loop.c) if waker is
+ * 1.  A loop's mailbox (loops.c) is not one: it only runs the console's
+ * commands, never wakes the program's green threads. */
 int diesel__loop_handler_add(struct diesel_loop *, int fd,
-    diesel__fd_handler handler);
+    diesel__fd_handler handler, int waker);
 void diesel__loop_handler_del(struct diesel_loop *, int fd);
 
 /* ------------------------------------------------------------------------
@@ -703,6 +709,10 @@ struct diesel__debug_regs {
 /* Observer hooks (observers.c): the loop joins the list and leaves it. */
 int diesel__debug_loop_start(struct diesel_loop *);
 void diesel__debug_loop_end(struct diesel_loop *);
+/* loops.c: the registry of running loops (names, mailboxes); observer
+ * hooks. */
+int diesel__loops_start(struct diesel_loop *);
+void diesel__loops_end(struct diesel_loop *);
 
 /* ------------------------------------------------------------------------
  * console_attach.c: a loop picks up the console's self-pipe when it starts
@@ -722,6 +732,9 @@ void diesel__stuck_setup(const char *dir);
 /* The loop watching the console's pipe (on this OS thread), or NULL;
  * with NULL, waits for handlers still looking at the old one. */
 void diesel__stuck_loop(struct diesel_loop *);
+/* How long a loop may take to answer a command posted from another loop
+ * (loops.c): the stuck threshold, or 10 s while it is off. */
+int64_t diesel__stuck_after_ns(void);
 /* In the handler: 1 if the request (pid, nonce) was answered here, with
  * the report, or handed to the loop's thread (which then answers it);
  * 0 if the loop is not stuck and the caller queues it as usual.  For
@@ -732,6 +745,23 @@ int diesel__stuck_handle(int signo, int32_t pid, int32_t uid,
     int32_t nonce, void *uctx);
 int diesel__stuck_forwarded(int signo, int32_t *pid, int32_t *uid,
     int32_t *nonce, void *uctx);
+/* A report of a loop that did not run a command in time, for a session
+ * on another loop (loops.c): _ask hands fd and the loop l to l's thread
+ * th with the console's signal signo, whose handler (_forwarded, 1 if the
+ * signal was for it) writes the report there, as the stuck report's lines
+ * indented, and shuts fd's writing side down; _done, once the asker has
+ * read it or gave up, frees the one slot (waiting while the handler
+ * writes).  _ask: 0, or -1 with errno EBUSY (another session asks) or
+ * ESRCH. */
+int diesel__stuck_report_ask(pthread_t th, struct diesel_loop *l, int fd,
+    int signo);
+void diesel__stuck_report_done(void);
+int diesel__stuck_report_forwarded(void *uctx);
+/* How long l's current turn has lasted if it is stuck (not in poll, past
+ * the threshold), else -1: atomics only, from any thread while l runs. */
+int64_t diesel__stuck_for(struct diesel_loop *l);
+/* The console's signal, or 0 while it is not installed. */
+int diesel__console_signo(void);
 /* The request (pid, nonce) that was last served, by the handler or the
  * loop: so that a request signalled twice attaches once. */
 int diesel__console_seen(int32_t pid, int32_t nonce);

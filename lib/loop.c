@@ -130,7 +130,7 @@ diesel__loop_forget(struct diesel_loop *l, int fd, int err)
 
 int
 diesel__loop_handler_add(struct diesel_loop *l, int fd,
-    diesel__fd_handler handler)
+    diesel__fd_handler handler, int waker)
 {
     assert(handler != NULL);
     if (fds_reserve(l, fd) != 0)
@@ -141,7 +141,8 @@ diesel__loop_handler_add(struct diesel_loop *l, int fd,
     l->fds[fd].handler = handler;
     /* Something outside the green threads can now make one runnable, so
      * the deadlock check in run() must not fire while it is watched. */
-    l->wakers++;
+    l->fds[fd].waker = waker != 0;
+    l->wakers += waker != 0;
     return 0;
 }
 
@@ -151,7 +152,8 @@ diesel__loop_handler_del(struct diesel_loop *l, int fd)
     if (fd < 0 || fd >= l->nfds || l->fds[fd].handler == NULL)
         return;
     l->fds[fd].handler = NULL;
-    l->wakers--;
+    l->wakers -= l->fds[fd].waker;
+    l->fds[fd].waker = 0;
     if (l->fds[fd].registered != 0 && set_events(l, fd, 0) != 0) {
         l->fds[fd].registered = 0;
         l->watched--;

@@ -42,6 +42,8 @@ const struct diesel__loop_hooks diesel__loop_observers[] = {
     { "crash", crash_start, crash_end, NULL, NULL },
     /* Debuggers find the loop (debug.c) from its start to its end. */
     { "debug", diesel__debug_loop_start, diesel__debug_loop_end, NULL, NULL },
+    /* Named, and reachable from the other loops' consoles (loops.c). */
+    { "loops", diesel__loops_start, diesel__loops_end, NULL, NULL },
     { "console", console_start, diesel__console_loop_end, NULL, NULL },
     { "hog", hog_start, diesel__hog_loop_end, NULL, diesel__hog_turn },
     { "acct", diesel__acct_loop_start, diesel__acct_loop_end,

@@ -1108,6 +1108,51 @@ START_TEST(echo_with_two_loops_spreads_connections_over_both_losing_none)
 }
 END_TEST
 
+/* The console sees both loops of echo -t 2: `dconsole PID tasks` shows
+ * each loop's section, with the green threads of the clients it serves
+ * (connected, each one echoed once, so that each has its green thread),
+ * as LOOP:ID; `loops` lists both, turning. */
+START_TEST(echo_with_two_loops_console_shows_both_loops_green_threads)
+{
+    enum { CLIENTS = 40 };
+    struct service s;
+    char out[65536], line[64], *core2;
+    int fd[CLIENTS], mains = 0, cores = 0;
+
+    start_opt(&s, "echo", "-t", "2", "127.0.0.1:0");
+    for (int i = 0; i < CLIENTS; i++) {
+        fd[i] = dial(s.port);
+        snprintf(line, sizeof(line), "client %d\n", i);
+        say(fd[i], line);
+        expect_within(fd[i], line, t_slow(5000));
+    }
+    ck_assert_int_eq(sh(out, sizeof(out), "%s %d tasks 2>&1",
+        t_tool_path("dconsole"), (int)s.pid), 0);
+    ck_assert_msg(strncmp(out, "loop main (thread ", 18) == 0, "%s", out);
+    core2 = strstr(out, "\nloop core-2 (thread ");
+    ck_assert_msg(core2 != NULL, "%s", out);
+    for (const char *p = out; (p = strstr(p, "\nmain:")) != NULL; p++)
+        mains += strncmp(strchr(p, ' ') + strspn(strchr(p, ' '), " "),
+            "conn 127.0.0.1:", 15) == 0 && p < core2;
+    for (const char *p = core2; (p = strstr(p, "\ncore-2:")) != NULL; p++)
+        cores += strncmp(strchr(p, ' ') + strspn(strchr(p, ' '), " "),
+            "conn 127.0.0.1:", 15) == 0;
+    /* The kernel spreads 40 connections: all on one socket would be a
+     * 2^-39 chance. */
+    ck_assert_msg(mains > 0 && cores > 0 && mains + cores == CLIENTS,
+        "main %d, core-2 %d:\n%s", mains, cores, out);
+    ck_assert_int_eq(sh(out, sizeof(out), "%s %d loops 2>&1",
+        t_tool_path("dconsole"), (int)s.pid), 0);
+    ck_assert_msg(strstr(out, "main *") != NULL &&
+        strstr(out, "core-2 ") != NULL, "%s", out);
+    ck_assert_msg(strstr(strstr(out, "core-2 "), "turning") != NULL, "%s",
+        out);
+    for (int i = 0; i < CLIENTS; i++)
+        close(fd[i]);
+    spread(stop(&s, SIGTERM), 2, CLIENTS, 1);
+}
+END_TEST
+
 START_TEST(echo_with_three_loops_falls_back_to_one_acceptor_round_robin)
 {
     struct service s;
@@ -1269,6 +1314,8 @@ diesel_examples_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc,
         echo_with_two_loops_spreads_connections_over_both_losing_none);
+    tcase_add_test(tc,
+        echo_with_two_loops_console_shows_both_loops_green_threads);
     tcase_add_test(tc,
         echo_with_three_loops_falls_back_to_one_acceptor_round_robin);
     tcase_add_test(tc, examples_refuse_a_bad_loop_count);

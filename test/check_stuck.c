@@ -235,6 +235,45 @@ START_TEST(stuck_request_on_another_thread_is_handed_to_the_loop)
 }
 END_TEST
 
+/*
+ * Two loops, the console's idle, the other held in a blocking read: the
+ * session is served, each loop has its section, the held one is named
+ * stuck with its report (taken on its own thread), and `loops` says so.
+ */
+START_TEST(stuck_other_loop_is_named_with_its_report)
+{
+    static struct t_proc d;
+    const char *p;
+    int st;
+
+    start_child("loop2", 0, NULL);
+    ck_assert(t_proc_expect(&child, 0, "holding", 10000));
+    st = dconsole(&d, "tasks");
+    ck_assert_msg(st == 0, "dconsole exited %d: out %s err %s; child %s",
+        st, d.obuf, d.ebuf, child.ebuf);
+    ck_assert_msg(strncmp(d.obuf, "loop main (thread ", 18) == 0, "%s",
+        d.obuf);
+    p = strstr(d.obuf, "\nloop worker (thread ");
+    ck_assert_msg(p != NULL && strstr(p, "): stuck: no answer in ") != NULL,
+        "%s", d.obuf);
+    ck_assert_msg(strstr(p, "the loop has not turned for ") != NULL &&
+        strstr(p, "green thread 'reader' (id ") != NULL &&
+        strstr(p, "stuck_read") != NULL &&
+        strstr(p, " reader running (holds the loop)\n") != NULL, "%s",
+        d.obuf);
+    /* The main loop's own section is an ordinary reply. */
+    ck_assert_msg(strstr(d.obuf, "main:1 ") != NULL, "%s", d.obuf);
+    st = dconsole(&d, "loops");
+    ck_assert_msg(st == 0, "dconsole exited %d: %s %s", st, d.obuf, d.ebuf);
+    p = strstr(d.obuf, "\nworker ");
+    ck_assert_msg(p != NULL && strstr(p, "stuck") != NULL &&
+        strstr(d.obuf, "turning") != NULL, "%s", d.obuf);
+    close(child.in);
+    child.in = -1;
+    ck_assert_int_eq(finish(&child, 10000), 0);
+}
+END_TEST
+
 START_TEST(stuck_idle_service_gets_a_normal_session)
 {
     static struct t_proc d;
@@ -366,6 +405,7 @@ diesel_stuck_suite(void)
     tcase_add_test(tc, stuck_blocking_read_is_reported_and_resumes);
     tcase_add_test(tc, stuck_request_on_another_thread_is_handed_to_the_loop);
     tcase_add_test(tc, stuck_idle_service_gets_a_normal_session);
+    tcase_add_test(tc, stuck_other_loop_is_named_with_its_report);
     tcase_add_test(tc, stuck_queued_and_forwarded_requests_attach_once);
     tcase_add_test(tc, stuck_report_off_waits_for_the_loop);
     tcase_add_test(tc, stuck_report_escapes_hostile_names);

@@ -14,6 +14,10 @@
  *     hostile  as spin, but the spinner and a sleeping green thread
  *              have the name of test/hostile.h
  *     idle     nothing holds the loop
+ *     loop2    the console's loop (main) is idle; a second loop, named
+ *              worker, on an OS thread of its own, is held by a green
+ *              thread named reader in stuck_read until the main loop
+ *              ends (MS is not used)
  *   STUCK_AFTER_MS: diesel_console_stuck_after() (default: not called)
  *
  * It prints "ready PID" once the loop runs, "holding" when the loop is
@@ -160,6 +164,27 @@ writer(void *arg)
     return NULL;
 }
 
+/* loop2: the second loop's first green thread, and its thread. */
+static pthread_t worker;
+static int worker_started;
+
+static int
+worker_main(void *arg)
+{
+    (void)arg;
+    if (diesel_loop_name("worker") != 0)
+        perror("diesel_loop_name");
+    diesel_task_spawn("reader", reader, NULL, 0);
+    return 0;
+}
+
+static void *
+worker_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)diesel_loop_run(worker_main, NULL);
+}
+
 static void *
 bystander(void *arg)
 {
@@ -184,6 +209,12 @@ app_main(void *arg)
          * table must keep their framing. */
         diesel_task_spawn(T_HOSTILE_NAME, sleeper, NULL, 0);
         diesel_task_spawn(T_HOSTILE_NAME, spinner, NULL, 0);
+    } else if (strcmp(mode, "loop2") == 0) {
+        /* Started from the main loop, which is thus the first: main. */
+        if (pipe(pipefd) != 0 ||
+            pthread_create(&worker, NULL, worker_thread, NULL) != 0)
+            return 1;
+        worker_started = 1;
     } else if (strcmp(mode, "read") == 0) {
         pthread_t t;
 
@@ -220,6 +251,17 @@ main(int argc, char **argv)
     if (diesel_console_install(0) != 0) {
         perror("diesel_console_install");
         return 1;
+    }
+    if (strcmp(mode, "loop2") == 0) {
+        void *st;
+        int rc;
+
+        rc = diesel_loop_run(app_main, NULL);
+        /* The worker's reader lets go, and its loop ends. */
+        if (!worker_started || write(pipefd[1], "x", 1) != 1 ||
+            pthread_join(worker, &st) != 0 || st != NULL)
+            return 1;
+        return rc == 0 ? 0 : 1;
     }
     if (strcmp(mode, "thread") == 0) {
         pthread_t t;

@@ -1,0 +1,634 @@
+/*
+ * loops.c: the process-wide registry of running loops, their names, and
+ * the mailbox through which a console session on one loop has a command
+ * run on another (issue 13: one console for every loop).
+ *
+ * Nothing here reads another loop's structures.  A session on loop A that
+ * wants `tasks` of loop B posts a request to B's mailbox (a wake
+ * descriptor that B's poll watches); B runs the very same built-in in a
+ * green thread of its own, into a reply of its own, marks the request
+ * done under the registry's lock and wakes A through A's reply
+ * descriptor.  A waits with a deadline (the stuck threshold,
+ * diesel_console_stuck_after): a loop that does not answer by then is
+ * reported stuck, and the request is abandoned (B frees it if it ever
+ * gets to it).  The only state shared between threads is the registry
+ * and the requests, all under one mutex.
+ *
+ *   session on A                     loop B
+ *   ------------                     ------
+ *   post: lock, queue, wake B ---->  on_mail (handler): lock, take queue
+ *   wait on reply fd                 spawn "console loop-request"
+ *                                    fn(&req->out, argv)  (B's own state)
+ *   <---- write reply fd ----------- lock, done, unlock
+ *   lock: done? take reply : abandon
+ *
+ * A request abandoned before its loop took it is dropped, not run late.
+ *
+ * Every loop makes its mailbox at its start (one eventfd, or a pipe where
+ * there is none), watched by its poll without counting as something
+ * that can wake its green threads (the deadlock check ignores it).  Only
+ * its own thread can add it to its poll, and a loop idle in poll could
+ * not be told to do so later, when a second loop starts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "internal.h"
+
+struct diesel__loopreq {
+    struct diesel__loopreq *next;   /* in the target's queue */
+    unsigned refs;                  /* the poster and the target */
+    unsigned done : 1;              /* the reply is in out */
+    unsigned abandoned : 1;         /* the poster gave up: no wake */
+    int status;                     /* fn's: 0, or -1 (out->err) */
+    int reply_w;                    /* the poster's wake descriptor */
+    diesel_console_fn fn;
+    void *arg;
+    int argc;
+    char **argv;                    /* one malloc'd block */
+    char loop[DIESEL__NAME_MAX];    /* the target's name, for LOOP:ID */
+    struct diesel_console_out out;  /* written by the target, read by the
+                                       poster once done (under the lock) */
+};
+
+struct diesel__loopent {
+    struct diesel__loopent *next;   /* the next started later */
+    struct diesel_loop *loop;       /* dereferenced by its thread only */
+    char name[DIESEL__NAME_MAX];
+    int64_t tid;                    /* its OS thread, or -1 */
+    pthread_t thread;               /* the same, for pthread_kill */
+    uint64_t seq;                   /* start order */
+    int mail[2];                    /* the mailbox: -1 until made */
+    int mail_signalled;             /* a wake is in the descriptor */
+    struct diesel__loopreq *head, *tail; /* requests not taken yet */
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct diesel__loopent *reg_head;     /* in start order */
+static unsigned reg_count;
+static uint64_t reg_seq;
+
+/* ---- Requests ------------------------------------------------------------- */
+
+/* reg_lock held. */
+static void
+req_unref(struct diesel__loopreq *r)
+{
+    if (--r->refs > 0)
+        return;
+    diesel__console_out_fini(&r->out);
+    free(r->argv);
+    free(r);
+}
+
+/* reg_lock held: the reply is in, wake the poster unless it left. */
+static void
+req_finish(struct diesel__loopreq *r)
+{
+    uint64_t v = 1;
+
+    r->done = 1;
+    if (!r->abandoned && write(r->reply_w, &v, sizeof(v)) < 0) {
+        /* An eventfd or an empty pipe is never full: nothing to do. */
+    }
+    req_unref(r);
+}
+
+static int
+req_main(void *arg)
+{
+    struct diesel__loopreq *r = arg;
+    int rc;
+
+    errno = 0;
+    rc = r->fn(&r->out, r->argc, r->argv, r->arg);
+    if (rc != 0 && !r->out.has_err)
+        diesel_console_error(&r->out, "%s", errno != 0 ? strerror(errno) :
+            "failed");
+    pthread_mutex_lock(&reg_lock);
+    r->status = rc != 0 ? -1 : 0;
+    req_finish(r);
+    pthread_mutex_unlock(&reg_lock);
+    return 0;
+}
+
+/* The mailbox is readable: run what was posted, each in a green thread. */
+static void
+on_mail(struct diesel_loop *l, int fd, int events)
+{
+    struct diesel__loopent *e = l->loops;
+    struct diesel__loopreq *q, *next;
+    uint64_t v;
+    int64_t id;
+
+    (void)events;
+    pthread_mutex_lock(&reg_lock);
+    if (read(fd, &v, sizeof(v)) < 0) {
+        /* Drained already: the queue says what there is. */
+    }
+    e->mail_signalled = 0;
+    q = e->head;
+    e->head = e->tail = NULL;
+    pthread_mutex_unlock(&reg_lock);
+    for (; q != NULL; q = next) {
+        next = q->next;
+        pthread_mutex_lock(&reg_lock);
+        if (q->abandoned) {
+            /* The asker gave up (it reported this loop stuck): a command
+             * run now would surprise the operator, a cancel above all. */
+            q->status = -1;
+            req_finish(q);
+            pthread_mutex_unlock(&reg_lock);
+            continue;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        id = diesel__task_spawn(NULL, NULL, "console loop-request", req_main,
+            q, 0);
+        if (id < 0) {
+            pthread_mutex_lock(&reg_lock);
+            diesel_console_error(&q->out, "loop %s cannot spawn a green "
+                "thread for the command: %s", e->name, strerror(errno));
+            q->status = -1;
+            req_finish(q);
+            pthread_mutex_unlock(&reg_lock);
+            continue;
+        }
+        /* Like a session, it must not keep the loop alive. */
+        diesel__task_set_daemon(diesel__task_find(l, id));
+    }
+}
+
+/* On the loop's own thread, reg_lock not held: make and watch e's
+ * mailbox.  0, or -1 with errno. */
+static int
+mail_open(struct diesel_loop *l, struct diesel__loopent *e)
+{
+    int fds[2];
+
+    if (e->mail[0] >= 0)
+        return 0;
+    if (diesel__platform_wakefd(fds) != 0)
+        return -1;
+    if (diesel__loop_handler_add(l, fds[0], on_mail, 0) != 0) {
+        int err = errno;
+
+        close(fds[0]);
+        if (fds[1] != fds[0])
+            close(fds[1]);
+        errno = err;
+        return -1;
+    }
+    pthread_mutex_lock(&reg_lock);
+    e->mail[0] = fds[0];
+    e->mail[1] = fds[1];
+    pthread_mutex_unlock(&reg_lock);
+    return 0;
+}
+
+/* ---- The registry ---------------------------------------------------------- */
+
+static struct diesel__loopent *
+find_name(const char *name)
+{
+    for (struct diesel__loopent *e = reg_head; e != NULL; e = e->next)
+        if (strcmp(e->name, name) == 0)
+            return e;
+    return NULL;
+}
+
+/* reg_lock held: "main" if no running loop has it, else the first free
+ * "loop-K", K from 2. */
+static void
+default_name(char *buf, size_t size)
+{
+    if (find_name("main") == NULL) {
+        snprintf(buf, size, "main");
+        return;
+    }
+    for (unsigned k = 2;; k++) {
+        snprintf(buf, size, "loop-%u", k);
+        if (find_name(buf) == NULL)
+            return;
+    }
+}
+
+int
+diesel__loops_start(struct diesel_loop *l)
+{
+    struct diesel__loopent *e, **p;
+    if ((e = calloc(1, sizeof(*e))) == NULL)
+        return -1;
+    e->loop = l;
+    e->tid = diesel__platform_thread_id();
+    e->thread = pthread_self();
+    e->mail[0] = e->mail[1] = -1;
+    pthread_mutex_lock(&reg_lock);
+    default_name(e->name, sizeof(e->name));
+    e->seq = ++reg_seq;
+    for (p = &reg_head; *p != NULL; p = &(*p)->next)
+        ;
+    *p = e;
+    reg_count++;
+    pthread_mutex_unlock(&reg_lock);
+    l->loops = e;
+    if (mail_open(l, e) != 0)
+        diesel_log("diesel", DIESEL_LOG_ERROR, "loop %s has no mailbox "
+            "(%s): the console cannot reach it from another loop", e->name,
+            strerror(errno));
+    return 0;
+}
+
+void
+diesel__loops_end(struct diesel_loop *l)
+{
+    struct diesel__loopent *e = l->loops, **p;
+    struct diesel__loopreq *q, *next;
+
+    if (e == NULL)
+        return;
+    if (e->mail[0] >= 0)
+        diesel__loop_handler_del(l, e->mail[0]);
+    pthread_mutex_lock(&reg_lock);
+    for (p = &reg_head; *p != NULL; p = &(*p)->next) {
+        if (*p == e) {
+            *p = e->next;
+            break;
+        }
+    }
+    reg_count--;
+    /* Requests that came too late: answered, not dropped. */
+    for (q = e->head; q != NULL; q = next) {
+        next = q->next;
+        diesel_console_error(&q->out, "loop %s ended before it could run "
+            "the command", e->name);
+        q->status = -1;
+        req_finish(q);
+    }
+    pthread_mutex_unlock(&reg_lock);
+    if (e->mail[0] >= 0) {
+        close(e->mail[0]);
+        if (e->mail[1] != e->mail[0])
+            close(e->mail[1]);
+    }
+    l->loops = NULL;
+    free(e);
+}
+
+int
+diesel_loop_name(const char *name)
+{
+    struct diesel_loop *l = diesel__loop;
+    struct diesel__loopent *e, *other;
+    size_t n;
+
+    if (l == NULL || l->loops == NULL) {
+        errno = EPERM;
+        return -1;
+    }
+    n = name != NULL ? strlen(name) : 0;
+    if (n == 0 || n >= DIESEL__NAME_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* One word, printable, without the ':' of LOOP:ID. */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        if (c <= ' ' || c >= 0x7f || c == ':' || c == '"' || c == '\\') {
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    e = l->loops;
+    pthread_mutex_lock(&reg_lock);
+    other = find_name(name);
+    if (other != NULL && other != e) {
+        pthread_mutex_unlock(&reg_lock);
+        errno = EEXIST;
+        return -1;
+    }
+    memcpy(e->name, name, n + 1);
+    pthread_mutex_unlock(&reg_lock);
+    return 0;
+}
+
+unsigned
+diesel__loops_count(void)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&reg_lock);
+    n = reg_count;
+    pthread_mutex_unlock(&reg_lock);
+    return n;
+}
+
+void
+diesel__loops_self(char *name, size_t size, int64_t *tid)
+{
+    struct diesel_loop *l = diesel__loop;
+
+    pthread_mutex_lock(&reg_lock);
+    snprintf(name, size, "%s", l != NULL && l->loops != NULL ?
+        l->loops->name : "-");
+    if (tid != NULL)
+        *tid = l != NULL && l->loops != NULL ? l->loops->tid : -1;
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* ---- Running a command on every loop ------------------------------------ */
+
+/* A copy of argv in one block. */
+static char **
+argv_copy(int argc, char **argv)
+{
+    size_t n = (size_t)(argc + 1) * sizeof(char *);
+    char **v, *p;
+
+    for (int i = 0; i < argc; i++)
+        n += strlen(argv[i]) + 1;
+    if ((v = malloc(n)) == NULL)
+        return NULL;
+    p = (char *)(v + argc + 1);
+    for (int i = 0; i < argc; i++) {
+        size_t k = strlen(argv[i]) + 1;
+
+        memcpy(p, argv[i], k);
+        v[i] = p;
+        p += k;
+    }
+    v[argc] = NULL;
+    return v;
+}
+
+int
+diesel__loops_snapshot(struct diesel__loops_target **ts, size_t *n,
+    const char *only)
+{
+    struct diesel__loops_target *t;
+    size_t k = 0;
+
+    *ts = NULL;
+    *n = 0;
+    pthread_mutex_lock(&reg_lock);
+    t = calloc(reg_count > 0 ? reg_count : 1, sizeof(*t));
+    if (t == NULL) {
+        pthread_mutex_unlock(&reg_lock);
+        errno = ENOMEM;
+        return -1;
+    }
+    for (struct diesel__loopent *e = reg_head; e != NULL; e = e->next) {
+        if (only != NULL && strcmp(only, e->name) != 0)
+            continue;
+        snprintf(t[k].name, sizeof(t[k].name), "%s", e->name);
+        t[k].tid = e->tid;
+        t[k].seq = e->seq;
+        t[k].self = diesel__loop != NULL && e == diesel__loop->loops;
+        t[k].reply[0] = t[k].reply[1] = -1;
+        diesel__console_out_init(&t[k].out);
+        k++;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    *ts = t;
+    *n = k;
+    return 0;
+}
+
+/* Post fn(argv) to the loop t names (by seq: a loop that ended and a new
+ * one of the same name are told apart).  0, or -1 with t->out's error. */
+static int
+post(struct diesel__loops_target *t, const struct diesel_console_out *like,
+    diesel_console_fn fn, void *arg, int argc, char **argv)
+{
+    struct diesel__loopreq *r;
+    struct diesel__loopent *e;
+    uint64_t v = 1;
+
+    if ((r = calloc(1, sizeof(*r))) == NULL ||
+        (r->argv = argv_copy(argc, argv)) == NULL) {
+        free(r);
+        diesel_console_error(&t->out, "%s", strerror(ENOMEM));
+        return -1;
+    }
+    if (diesel__platform_wakefd(t->reply) != 0) {
+        diesel_console_error(&t->out, "cannot make a reply descriptor: %s",
+            strerror(errno));
+        free(r->argv);
+        free(r);
+        t->reply[0] = t->reply[1] = -1;
+        return -1;
+    }
+    r->refs = 2;
+    r->reply_w = t->reply[1];
+    r->fn = fn;
+    r->arg = arg;
+    r->argc = argc;
+    diesel__console_out_init(&r->out);
+    r->out.json = like->json;
+    r->out.limit = like->limit;
+    r->out.peer_pid = like->peer_pid;
+    r->out.peer_uid = like->peer_uid;
+    pthread_mutex_lock(&reg_lock);
+    for (e = reg_head; e != NULL && e->seq != t->seq; e = e->next)
+        ;
+    if (e == NULL || e->mail[1] < 0) {
+        r->refs = 1;
+        req_unref(r);
+        pthread_mutex_unlock(&reg_lock);
+        diesel_console_error(&t->out, e == NULL ? "loop %s has ended" :
+            "loop %s has no mailbox: it cannot be reached from another "
+            "loop", t->name);
+        diesel_fd_close(t->reply[0]);
+        if (t->reply[1] != t->reply[0])
+            close(t->reply[1]);
+        t->reply[0] = t->reply[1] = -1;
+        return -1;
+    }
+    memcpy(r->loop, t->name, sizeof(r->loop));
+    r->out.loop = r->loop;
+    if (e->tail != NULL)
+        e->tail->next = r;
+    else
+        e->head = r;
+    e->tail = r;
+    if (!e->mail_signalled &&
+        write(e->mail[1], &v, sizeof(v)) == (ssize_t)sizeof(v))
+        e->mail_signalled = 1;
+    pthread_mutex_unlock(&reg_lock);
+    t->req = r;
+    return 0;
+}
+
+/* Wait for t's reply until deadline (monotonic ns), and take it. */
+static void
+collect(struct diesel__loops_target *t, int64_t deadline)
+{
+    struct diesel__loopreq *r = t->req;
+    int64_t left;
+    int done;
+
+    for (;;) {
+        pthread_mutex_lock(&reg_lock);
+        done = r->done;
+        if (done) {
+            /* The reply's buffer changes hands: the request keeps an
+             * empty one to free. */
+            t->status = r->status;
+            free(t->out.buf);
+            t->out.buf = r->out.buf;
+            t->out.len = r->out.len;
+            t->out.cap = r->out.cap;
+            t->out.has_err = r->out.has_err;
+            memcpy(t->out.err, r->out.err, sizeof(t->out.err));
+            r->out.buf = NULL;
+            r->out.len = r->out.cap = 0;
+        } else if ((left = deadline - diesel__now_ns()) <= 0) {
+            r->abandoned = 1;
+            t->stuck = 1;
+        }
+        if (done || t->stuck) {
+            req_unref(r);
+            pthread_mutex_unlock(&reg_lock);
+            break;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        left = deadline - diesel__now_ns();
+        if (diesel_fd_wait(t->reply[0], DIESEL_READ,
+            left > 0 ? (left + 999999) / 1000000 : 0) < 0 &&
+            errno != ETIMEDOUT) {
+            /* Cancelled: give up on this loop's answer. */
+            pthread_mutex_lock(&reg_lock);
+            if (!r->done) {
+                r->abandoned = 1;
+                req_unref(r);
+                pthread_mutex_unlock(&reg_lock);
+                diesel_console_error(&t->out, "cancelled while waiting for "
+                    "loop %s", t->name);
+                t->status = -1;
+                break;
+            }
+            pthread_mutex_unlock(&reg_lock);
+        }
+    }
+    t->req = NULL;
+    diesel_fd_close(t->reply[0]);
+    if (t->reply[1] != t->reply[0])
+        close(t->reply[1]);
+    t->reply[0] = t->reply[1] = -1;
+}
+
+#define REPORT_MAX 65536
+
+/* t did not answer: its report, written by the console's signal handler
+ * on its own thread (console_stuck.c), if the console is installed and
+ * the thread takes the signal within the time given. */
+static void
+stuck_report(struct diesel__loops_target *t, int64_t wait_ns)
+{
+    struct diesel__loopent *e;
+    int sv[2], signo = diesel__console_signo(), asked = -1;
+    int64_t deadline = diesel__now_ns() + wait_ns, left;
+    size_t len = 0;
+    char *buf;
+
+    if (signo == 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return;
+    fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+    fcntl(sv[1], F_SETFD, FD_CLOEXEC);
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+    /* Under the lock, the loop is still running: its thread exists. */
+    pthread_mutex_lock(&reg_lock);
+    for (e = reg_head; e != NULL && e->seq != t->seq; e = e->next)
+        ;
+    /* Only a loop that is stuck by the handler's own measure is
+     * interrupted: one that is merely slow may be anywhere, in malloc
+     * say, where the report's backtrace is no safe call. */
+    if (e != NULL && diesel__stuck_for(e->loop) >= 0)
+        asked = diesel__stuck_report_ask(e->thread, e->loop, sv[1], signo);
+    pthread_mutex_unlock(&reg_lock);
+    if (asked != 0 || (buf = malloc(REPORT_MAX)) == NULL) {
+        if (asked == 0)
+            diesel__stuck_report_done();
+        diesel_fd_close(sv[0]);
+        close(sv[1]);
+        return;
+    }
+    for (;;) {
+        ssize_t n = read(sv[0], buf + len, REPORT_MAX - 1 - len);
+
+        if (n > 0) {
+            len += (size_t)n;
+            if (len < REPORT_MAX - 1)
+                continue;
+        }
+        if (n == 0 || len >= REPORT_MAX - 1 ||
+            (n < 0 && errno != EAGAIN && errno != EINTR))
+            break;
+        left = deadline - diesel__now_ns();
+        if (left <= 0 || (diesel_fd_wait(sv[0], DIESEL_READ,
+            (left + 999999) / 1000000) < 0 && errno != ETIMEDOUT))
+            break;
+    }
+    diesel__stuck_report_done();
+    diesel_fd_close(sv[0]);
+    close(sv[1]);
+    if (len == 0) {
+        free(buf);
+        return;
+    }
+    buf[len] = '\0';
+    t->report = buf;
+}
+
+void
+diesel__loops_run(struct diesel__loops_target *ts, size_t n,
+    const struct diesel_console_out *like, diesel_console_fn fn, void *arg,
+    int argc, char **argv, int64_t extra_ns)
+{
+    int64_t deadline = diesel__now_ns() + diesel__stuck_after_ns() +
+        extra_ns;
+
+    for (size_t i = 0; i < n; i++) {
+        ts[i].out.json = like->json;
+        ts[i].out.limit = like->limit;
+        ts[i].out.peer_pid = like->peer_pid;
+        ts[i].out.peer_uid = like->peer_uid;
+        ts[i].out.loop = ts[i].name;
+        if (!ts[i].self && post(&ts[i], like, fn, arg, argc, argv) != 0)
+            ts[i].status = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ts[i].self) {
+            errno = 0;
+            ts[i].status = fn(&ts[i].out, argc, argv, arg) != 0 ? -1 : 0;
+            if (ts[i].status != 0 && !ts[i].out.has_err)
+                diesel_console_error(&ts[i].out, "%s", errno != 0 ?
+                    strerror(errno) : "failed");
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ts[i].req != NULL)
+            collect(&ts[i], deadline);
+    for (size_t i = 0; i < n; i++)
+        if (ts[i].stuck)
+            stuck_report(&ts[i], diesel__stuck_after_ns() > 1000000000 ?
+                diesel__stuck_after_ns() : 1000000000);
+}
+
+void
+diesel__loops_free(struct diesel__loops_target *ts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        diesel__console_out_fini(&ts[i].out);
+        free(ts[i].report);
+    }
+    free(ts);
+}

@@ -1,0 +1,470 @@
+/*
+ * check_loops.c: one console for every loop (issue 13, item 1).  Real
+ * loops on real OS threads in one process, and the console's commands run
+ * from a green thread of the first loop, as a session runs them: `loops`,
+ * the per-loop built-ins in one section per loop, --loop, LOOP:ID,
+ * cancel, names, and a loop that is stuck.  ThreadSanitizer runs this
+ * suite in CI (make check-tsan): a session reads no other loop's state.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests.h"
+#include "proc.h"
+#include "internal.h"
+#include "console.h"
+
+#define MAXLOOPS 4
+
+static int nloops;                       /* besides the first */
+static atomic_int started;               /* other loops running */
+static atomic_int stop;                  /* the other loops end */
+static atomic_int spin;                  /* loop 1 blocks while set */
+static int block_pipe[2];                /* ... in a read of this */
+static atomic_int cancelled;             /* a sleeper saw ECANCELED */
+static atomic_int main_cancelled;        /* ... an other_main did */
+static const char *names[MAXLOOPS];      /* each other loop's, or NULL */
+static atomic_int name_rc[MAXLOOPS];
+
+/* A reply, NUL-terminated (malloc'd), and its status. */
+struct res {
+    int rc;
+    char *text;
+    char err[256];
+};
+
+static struct res
+run(const char *line)
+{
+    struct diesel_console_out o;
+    struct res r;
+    char buf[512];
+    int quit;
+
+    diesel__console_out_init(&o);
+    snprintf(buf, sizeof(buf), "%s", line);
+    r.rc = diesel__console_execute(&o, buf, strlen(buf), &quit);
+    r.text = malloc(o.len + 1);
+    ck_assert_ptr_nonnull(r.text);
+    if (o.len > 0)
+        memcpy(r.text, o.buf, o.len);
+    r.text[o.len] = '\0';
+    snprintf(r.err, sizeof(r.err), "%s", o.has_err ? o.err : "");
+    diesel__console_out_fini(&o);
+    return r;
+}
+
+static char *
+ok(const char *line)
+{
+    struct res r = run(line);
+
+    ck_assert_msg(r.rc == 0, "%s: ERR %s", line, r.err);
+    return r.text;
+}
+
+static void
+err(const char *line, const char *want)
+{
+    struct res r = run(line);
+
+    ck_assert_msg(r.rc == -1, "%s: OK, not ERR:\n%s", line, r.text);
+    ck_assert_msg(strstr(r.err, want) != NULL, "%s: ERR '%s' lacks '%s'",
+        line, r.err, want);
+    free(r.text);
+}
+
+static int
+count(const char *text, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* ---- The other loops ------------------------------------------------------ */
+
+static int
+sleeper(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        if (diesel_sleep(5) != 0 && errno == ECANCELED) {
+            atomic_fetch_add(&cancelled, 1);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int
+other_main(void *arg)
+{
+    intptr_t i = (intptr_t)arg;
+
+    if (names[i] != NULL)
+        atomic_store(&name_rc[i], diesel_loop_name(names[i]) == 0 ? 0 :
+            errno);
+    diesel_task_spawn("sleeper-a", sleeper, NULL, 0);
+    diesel_task_spawn("sleeper-b", sleeper, NULL, 0);
+    atomic_fetch_add(&started, 1);
+    while (!atomic_load(&stop)) {
+        /* Loop 1 holds its thread while asked, in a blocking read(2)
+         * (a spin would hold valgrind's one lock too): a stuck loop. */
+        if (i == 1 && atomic_load(&spin)) {
+            char c;
+
+            ck_assert_int_eq(read(block_pipe[0], &c, 1), 1);
+        }
+        if (diesel_sleep(5) != 0 && errno == ECANCELED) {
+            atomic_fetch_add(&main_cancelled, 1);
+            break;
+        }
+    }
+    return 0;
+}
+
+static atomic_int first_up;              /* the first loop runs */
+
+static void *
+other_thread(void *arg)
+{
+    /* The first loop starts first, and is main. */
+    while (!atomic_load(&first_up))
+        usleep(1000);
+    return (void *)(intptr_t)diesel_loop_run(other_main, arg);
+}
+
+/* Start n other loops, run fn as the first loop's main green thread once
+ * they all run, stop them. */
+static void
+with_loops(int n, diesel_task_fn fn)
+{
+    pthread_t th[MAXLOOPS];
+
+    nloops = n;
+    ck_assert_int_eq(pipe(block_pipe), 0);
+    diesel__console_init();
+    for (intptr_t i = 1; i <= n; i++)
+        ck_assert_int_eq(pthread_create(&th[i - 1], NULL, other_thread,
+            (void *)i), 0);
+    ck_assert_int_eq(t_run(fn, NULL), 0);
+    atomic_store(&stop, 1);
+    if (atomic_exchange(&spin, 0))
+        ck_assert_int_eq(write(block_pipe[1], "x", 1), 1);
+    for (int i = 0; i < n; i++) {
+        void *st;
+
+        ck_assert_int_eq(pthread_join(th[i], &st), 0);
+        ck_assert_int_eq((int)(intptr_t)st, 0);
+    }
+}
+
+/* The first loop waits for the others before it asks anything. */
+static void
+wait_started(void)
+{
+    atomic_store(&first_up, 1);
+    while (atomic_load(&started) < nloops)
+        diesel_sleep(1);
+}
+
+/* ---- Two loops ------------------------------------------------------------ */
+
+static int
+two_main(void *arg)
+{
+    char *t, *p;
+    char line[128];
+    long id;
+
+    (void)arg;
+    /* The first loop is main by default. */
+    ck_assert_int_eq(diesel_loop_name("main"), 0);
+    wait_started();
+    ck_assert_int_eq(atomic_load(&name_rc[1]), 0);
+
+    t = ok("loops");
+    ck_assert_msg(strstr(t, "LOOP") && strstr(t, "THREAD") &&
+        strstr(t, "TASKS") && strstr(t, "STATE"), "%s", t);
+    ck_assert_msg(strstr(t, "main *") != NULL, "%s", t);
+    ck_assert_msg(strstr(t, "worker") != NULL, "%s", t);
+    ck_assert_int_eq(count(t, "turning"), 2);
+    free(t);
+
+    /* One section per loop, each loop's own green threads as LOOP:ID. */
+    t = ok("tasks");
+    ck_assert_msg(strstr(t, "loop main (thread ") == t, "%s", t);
+    ck_assert_msg(strstr(t, "\nloop worker (thread ") != NULL, "%s", t);
+    p = strstr(t, "\nloop worker");
+    ck_assert_msg(strstr(p, "sleeper-a") && strstr(p, "sleeper-b"), "%s",
+        t);
+    ck_assert_msg(strstr(p, "worker:") != NULL, "%s", t);
+    ck_assert_msg(strstr(t, "main:1 ") != NULL, "%s", t);
+    /* main's section has none of the worker's green threads. */
+    ck_assert_ptr_null(memmem(t, (size_t)(p - t), "sleeper", 7));
+    /* The id that tasks shows for sleeper-b, to cancel it. */
+    p = strstr(p, "worker:");
+    while (p != NULL && strstr(p, "sleeper-b") != NULL) {
+        char *eol = strchr(p, '\n');
+
+        if (eol != NULL && memmem(p, (size_t)(eol - p), "sleeper-b", 9))
+            break;
+        p = strstr(p + 1, "worker:");
+    }
+    ck_assert_ptr_nonnull(p);
+    id = strtol(p + strlen("worker:"), NULL, 10);
+    ck_assert_int_gt(id, 0);
+    free(t);
+
+    /* --loop narrows to one loop, its reply as it gives it. */
+    t = ok("tasks --loop worker");
+    ck_assert_ptr_null(strstr(t, "loop main"));
+    ck_assert_ptr_null(strstr(t, "loop worker ("));
+    ck_assert_msg(strstr(t, "sleeper-a") != NULL, "%s", t);
+    free(t);
+    t = ok("tasks --json");
+    ck_assert_msg(strncmp(t, "{\"loops\":[{\"loop\":\"main\",\"thread\":",
+        34) == 0, "%s", t);
+    ck_assert_msg(strstr(t, "{\"loop\":\"worker\"") != NULL, "%s", t);
+    ck_assert_int_eq(count(t, "\"reply\":{"), 2);
+    free(t);
+    err("tasks --loop nosuch", "no loop is named \"nosuch\"");
+    err("tasks --loop", "--loop needs a loop's name");
+
+    /* cancel takes the form shown; a bare id is ambiguous. */
+    err("cancel 3", "2 loops run");
+    snprintf(line, sizeof(line), "cancel worker:%ld", id);
+    t = ok(line);
+    ck_assert_msg(strstr(t, "sleeper-b") != NULL, "%s", t);
+    free(t);
+    while (atomic_load(&cancelled) == 0)
+        diesel_sleep(1);
+    snprintf(line, sizeof(line), "cancel worker:%ld", id + 1000);
+    err(line, "no green thread");
+
+    /* stacks with LOOP:ID, the other per-loop commands in sections. */
+    snprintf(line, sizeof(line), "stacks worker:%ld", id - 1);
+    t = ok(line);
+    ck_assert_msg(strstr(t, "sleeper-a") != NULL, "%s", t);
+    free(t);
+    t = ok("stats");
+    ck_assert_int_eq(count(t, "loop main (thread"), 1);
+    ck_assert_int_eq(count(t, "loop worker (thread"), 1);
+    free(t);
+
+    /* The accounting commands: account and hist per loop, top's window
+     * on both loops at once; loops shows the utilization once on. */
+    t = ok("account on");
+    ck_assert_int_eq(count(t, "loop main (thread"), 1);
+    ck_assert_int_eq(count(t, "loop worker (thread"), 1);
+    free(t);
+    t = ok("top 0.2");
+    p = strstr(t, "\nloop worker (thread ");
+    ck_assert_msg(strncmp(t, "loop main (thread ", 18) == 0 && p != NULL &&
+        strstr(p, "sleeper-a") != NULL, "%s", t);
+    free(t);
+    snprintf(line, sizeof(line), "hist worker:%ld", id - 1);
+    t = ok(line);
+    ck_assert_ptr_null(strstr(t, "loop main"));
+    free(t);
+    t = ok("loops");
+    ck_assert_msg(count(t, "%  ") == 2, "%s", t);
+    free(t);
+
+    /* Names: taken, bad, or outside a loop. */
+    errno = 0;
+    ck_assert_int_eq(diesel_loop_name("worker"), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(diesel_loop_name("a:b"), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_loop_name(""), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_loop_name("0123456789012345678901234567890123"),
+        -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_loop_name("front"), 0);
+    t = ok("loops");
+    ck_assert_msg(strstr(t, "front *") != NULL, "%s", t);
+    free(t);
+    return 0;
+}
+
+START_TEST(two_loops_one_console)
+{
+    names[1] = "worker";
+    with_loops(1, two_main);
+    ck_assert_int_eq(diesel_loop_name("x"), -1);
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
+/* ---- Four loops ------------------------------------------------------------ */
+
+static int
+four_main(void *arg)
+{
+    static const char *cmds[] = { "tasks", "stacks", "stats", "mem", "fds",
+        "sync" };
+    char *t;
+
+    (void)arg;
+    wait_started();
+    t = ok("loops --json");
+    ck_assert_msg(strstr(t, "\"name\":\"main\"") &&
+        strstr(t, "\"name\":\"loop-2\"") &&
+        strstr(t, "\"name\":\"loop-3\"") &&
+        strstr(t, "\"name\":\"loop-4\""), "%s", t);
+    ck_assert_msg(count(t, "\"state\":\"turning\"") == 4, "%s", t);
+    free(t);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        t = ok(cmds[i]);
+        ck_assert_msg(count(t, "\nloop loop-") == 3 &&
+            strncmp(t, "loop main (thread ", 18) == 0, "%s:\n%s", cmds[i],
+            t);
+        free(t);
+    }
+    t = ok("tasks --loop loop-3");
+    ck_assert_msg(strstr(t, "loop-3:") != NULL, "%s", t);
+    ck_assert_ptr_null(strstr(t, "loop-2:"));
+    free(t);
+    /* The commands that show the process, not a loop, are as they were. */
+    t = ok("pid");
+    ck_assert_ptr_null(strstr(t, "loop main"));
+    free(t);
+    return 0;
+}
+
+START_TEST(four_loops_one_console)
+{
+    with_loops(3, four_main);
+}
+END_TEST
+
+/* ---- One loop: nothing changes --------------------------------------------- */
+
+static int
+one_main(void *arg)
+{
+    char *t;
+
+    (void)arg;
+    wait_started();
+    t = ok("tasks");
+    ck_assert_ptr_null(strstr(t, "loop main"));
+    ck_assert_msg(strstr(t, "\n1 ") != NULL, "%s", t);
+    free(t);
+    t = ok("tasks --loop main");
+    ck_assert_msg(strstr(t, "\n1 ") != NULL, "%s", t);
+    free(t);
+    err("cancel main:99999", "no green thread");
+    t = ok("loops");
+    ck_assert_msg(strstr(t, "main *") != NULL, "%s", t);
+    ck_assert_int_eq(count(t, "turning"), 1);
+    free(t);
+    err("loops extra", "usage: loops");
+    return 0;
+}
+
+START_TEST(one_loop_replies_unchanged)
+{
+    with_loops(0, one_main);
+}
+END_TEST
+
+/* ---- A stuck loop ---------------------------------------------------------- */
+
+static int
+stuck_main(void *arg)
+{
+    char *t, *p;
+    int64_t t0;
+
+    (void)arg;
+    wait_started();
+    /* Answers come from another thread: under valgrind slowly. */
+    ck_assert_int_eq(diesel_console_stuck_after(t_slow(300)), 0);
+    /* Its signal takes the stuck loop's report. */
+    ck_assert_int_eq(diesel_console_install(0), 0);
+    t = ok("loops");
+    ck_assert_int_eq(count(t, "turning"), 3);
+    free(t);
+    atomic_store(&spin, 1);
+    /* Loop 1 blocks once its sleep is over. */
+    diesel_sleep(t_slow(50));
+    t0 = t_now_ms();
+    t = ok("tasks");
+    ck_assert_msg(strstr(t, "\nloop blocked (thread ") != NULL &&
+        strstr(t, "): stuck: no answer in") != NULL, "%s", t);
+    /* Its report, from its own thread: what holds it, its backtrace (the
+     * read it is blocked in, called from other_main), its green
+     * threads. */
+    p = strstr(t, "): stuck: no answer in");
+    ck_assert_msg(strstr(p, "\n  the loop has not turned for ") != NULL &&
+        strstr(p, "\n  green thread 'main' (id 1) holds it") != NULL &&
+        strstr(p, "\n  its backtrace at the signal:") != NULL &&
+        strstr(p, "other_main") != NULL, "%s", t);
+    /* The others answer all the same; the report lists the blocked
+     * loop's green threads too. */
+    ck_assert_int_eq(count(t, "sleeper-a"), 2);
+    ck_assert_msg(strstr(t, "free:") != NULL, "%s", t);
+    free(t);
+    ck_assert_int_ge(t_now_ms() - t0, t_slow(300) - 10);
+    t = ok("loops");
+    ck_assert_int_eq(count(t, "turning"), 2);
+    ck_assert_int_eq(count(t, "stuck"), 1);
+    free(t);
+    err("tasks --loop blocked", "loop blocked (thread");
+    /* Dropped, not run late, once the loop turns again: its main green
+     * thread goes on. */
+    err("cancel blocked:1", "is stuck");
+    atomic_store(&spin, 0);
+    ck_assert_int_eq(write(block_pipe[1], "x", 1), 1);
+    /* It answers again once it turns. */
+    for (;;) {
+        t = ok("loops");
+        if (count(t, "turning") == 3)
+            break;
+        free(t);
+        diesel_sleep(10);
+    }
+    free(t);
+    return 0;
+}
+
+START_TEST(a_stuck_loop_is_named_the_others_answer)
+{
+    char dir[] = "/tmp/diesel-loops-XXXXXX";
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    names[1] = "blocked";
+    names[2] = "free";
+    with_loops(2, stuck_main);
+    ck_assert_int_eq(atomic_load(&main_cancelled), 0);
+    ck_assert_int_eq(diesel_console_uninstall(), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+Suite *
+diesel_loops_suite(void)
+{
+    Suite *s = suite_create("loops");
+    TCase *tc = tcase_create("loops");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, two_loops_one_console);
+    tcase_add_test(tc, four_loops_one_console);
+    tcase_add_test(tc, one_loop_replies_unchanged);
+    tcase_add_test(tc, a_stuck_loop_is_named_the_others_answer);
+    suite_add_tcase(s, tc);
+    return s;
+}
