@@ -206,10 +206,23 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
         return 1;
     }
     if ((how & DIESEL__CMD_LOOPID) && !named && argc >= 2) {
+        /* The hint in the operator's own words: this loop's name and
+         * the id given, where it is one. */
+        const char *self = "main", *id = argv[argc - 1];
+        char name[sizeof(ts[0].name)];
+
+        for (size_t i = 0; i < n; i++)
+            if (ts[i].self)
+                self = ts[i].name;
+        snprintf(name, sizeof(name), "%s", self);
+        if (id[0] == '\0' || strspn(id, "0123456789") != strlen(id) ||
+            strlen(id) > 19)
+            id = "ID";
         diesel__loops_free(ts, n);
         return diesel_console_error(out, "%u loops run: say which loop the "
-            "green thread is on, LOOP:ID as tasks shows it (%s 2 is "
-            "%s main:2)", count, argv[0], argv[0]);
+            "green thread is on, LOOP:ID as tasks shows it (%s %s on "
+            "this session's loop is %s %s:%s)", count, argv[0], id,
+            argv[0], name, id);
     }
     if ((how & DIESEL__CMD_LOOPID) && !named) {
         /* Its usage error, as on one loop. */

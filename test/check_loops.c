@@ -241,6 +241,8 @@ two_main(void *arg)
 
     /* cancel takes the form shown; a bare id is ambiguous. */
     err("cancel 3", "2 loops run");
+    err("cancel 3", "(cancel 3 on this session's loop is cancel main:3)");
+    err("cancel x", "(cancel ID on this session's loop is cancel main:ID)");
     snprintf(line, sizeof(line), "cancel worker:%ld", id);
     t = ok(line);
     ck_assert_msg(strstr(t, "sleeper-b") != NULL, "%s", t);
