@@ -229,22 +229,28 @@ emptied(struct diesel_conn *c)
     }
 }
 
-/* End a receive call with result r (errno kept). */
+/* End a receive call with result r (errno kept: only giving back a big
+ * buffer calls anything that might change it). */
 HOT ssize_t
 leave_read(struct diesel_conn *c, ssize_t r)
 {
-    int err = errno;
-
     c->reading = 0;
-    if (c->closed) {
+    if (__builtin_expect(c->closed, 0)) {
         if (!c->writing)
             conn_free(c);
-        err = EBADF;
-        r = -1;
-    } else if (c->len == 0) {
-        emptied(c);
+        errno = EBADF;
+        return -1;
     }
-    errno = err;
+    if (c->len == 0) {
+        if (__builtin_expect(c->cap > CONN_BUF_KEEP, 0)) {
+            int err = errno;
+
+            emptied(c);
+            errno = err;
+        } else {
+            c->off = 0;
+        }
+    }
     return r;
 }
 
@@ -615,16 +621,13 @@ flush_out(struct diesel_conn *c, int64_t deadline)
 HOT int
 leave_write(struct diesel_conn *c, int r)
 {
-    int err = errno;
-
     c->writing = 0;
-    if (c->closed) {
+    if (__builtin_expect(c->closed, 0)) {
         if (!c->reading)
             conn_free(c);
-        err = EBADF;
-        r = -1;
+        errno = EBADF;
+        return -1;
     }
-    errno = err;
     return r;
 }
 
@@ -645,8 +648,9 @@ enter_write(struct diesel_conn *c, const char *func, const void *buf,
     return 0;
 }
 
-int
-diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
+/* diesel_conn_send but for its common case (below). */
+static __attribute__((noinline)) int
+send_slow(struct diesel_conn *c, const void *buf, size_t len,
     int64_t timeout_ms)
 {
     int64_t deadline;
@@ -661,6 +665,36 @@ diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
     c->writing = 1;
     r = send_all(c, buf, len, deadline);
     return leave_write(c, r);
+}
+
+/*
+ * The common case is tried first, in a frame of its own that is small: a
+ * green thread sends on a connection with nothing buffered before, and
+ * the socket takes it all at once.  That is one send(2) and nothing else:
+ * no park can happen during it, so the call need not mark the connection
+ * busy nor look for a close when it ends.  Anything else, a short write
+ * included, goes the whole way round with what is left.
+ */
+int
+diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
+    int64_t timeout_ms)
+{
+    if (__builtin_expect(diesel__current != NULL && c != NULL &&
+        buf != NULL && len > 0 && len <= SSIZE_MAX && timeout_ms >= -1 &&
+        c->wlen == 0 && !c->writing, 1)) {
+        ssize_t n = send(c->fd, buf, len, SEND_FLAGS);
+
+        if (n == (ssize_t)len)
+            return 0;
+        if (n > 0) {
+            buf = (const char *)buf + n;
+            len -= (size_t)n;
+        } else if (n < 0 && errno != EINTR && errno != EAGAIN &&
+            errno != EWOULDBLOCK) {
+            return -1;
+        }
+    }
+    return send_slow(c, buf, len, timeout_ms);
 }
 
 /*

@@ -142,6 +142,7 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
 {
     struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
     struct diesel__ctx *tctx = to ? &to->ctx : &l->ctx;
+    ucontext_t *fuc = NULL, *tuc = NULL;
     int fresh = 0, value;
 
     if (to != NULL && to->fresh) {
@@ -151,9 +152,16 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
     if (from != NULL)
         from->yielded = 0;    /* suspended here, not in a tail switch */
     value = switch_begin(l, from, to);
-    diesel__ctx_switch(fctx, from ? from->uc : &l->uc, tctx,
-        to == NULL ? &l->uc : fresh ? diesel__task_entry(l, to) : to->uc,
-        fresh, value);
+    /* The ucontext pointers sit on a line of the record that nothing
+     * else of a switch touches: the register switch loads them only to
+     * enter a fresh stack. */
+    if (!diesel__ctx_fast()) {
+        fuc = from ? from->uc : &l->uc;
+        tuc = to ? to->uc : &l->uc;
+    }
+    if (fresh)
+        tuc = diesel__task_entry(l, to);
+    diesel__ctx_switch(fctx, fuc, tctx, tuc, fresh, value);
     arrived(l, from);
     /* Whoever resumed us set errno already (switch_begin), to ECANCELED
      * if we were cancelled: only diesel_task_yield wants that. */
