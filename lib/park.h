@@ -162,6 +162,7 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
     if (fresh)
         tuc = diesel__task_entry(l, to);
     diesel__ctx_switch(fctx, fuc, tctx, tuc, fresh, value);
+    l = diesel__loop;       /* read again rather than kept (see park) */
     arrived(l, from);
     /* Whoever resumed us set errno already (switch_begin), to ECANCELED
      * if we were cancelled: only diesel_task_yield wants that. */
@@ -224,10 +225,12 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
     suspend(l, t);
     t->wait.kind = DIESEL__WAIT_NONE;
     /* Woken by the poll, which does not touch the record: the timer is
-     * ours to take out of the heap. */
+     * ours to take out of the heap.  The loop is read again, here and in
+     * the callers: kept across the switch it would be spilled to the
+     * stack, a line more to read back on every round trip. */
     if (t->timed) {
         t->timed = 0;
-        diesel__heap_remove(&l->timers, &t->timer);
+        diesel__heap_remove(&diesel__loop->timers, &t->timer);
     }
     return t->wake_err;
 }
@@ -281,11 +284,13 @@ watched:
     t->wait.revents = 0;
     l->fd_waiters++;
     err = diesel__task_park_inline(t, deadline);
+    l = diesel__loop;       /* not kept across the switch (see above) */
     l->fd_waiters--;
     /* Whatever woke us cleared the descriptor's entry (see struct
      * diesel__fd): nothing to undo there, and its line is not touched.
      * But a park that did not happen (cancelled, no memory) left it. */
-    if (err != 0) {
+    if (__builtin_expect(err != 0, 0)) {
+        fd = t->wait.fd;
         f = &l->fds[fd];   /* the table may have grown meanwhile */
         if (f->reader == t)
             f->reader = NULL;
