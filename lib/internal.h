@@ -590,8 +590,10 @@ diesel__running(const char *func)
 
     return t != NULL ? t : diesel__misuse(func);
 }
-/* Ensure fd is watched for events (added to what is watched already). */
-int diesel__loop_watch(struct diesel_loop *, int fd, int events);
+/* Ensure fd is watched for events (added to what is watched already).
+ * Its entry (the table may have grown), or NULL with errno. */
+struct diesel__fd *diesel__loop_watch(struct diesel_loop *, int fd,
+    int events);
 /* Wake fd's waiters with err and stop watching it. */
 void diesel__loop_forget(struct diesel_loop *, int fd, int err);
 /* Watch fd for reading with a handler called from the loop instead of a

@@ -97,14 +97,15 @@ set_events(struct diesel_loop *l, int fd, int events)
     return 0;
 }
 
-int
+struct diesel__fd *
 diesel__loop_watch(struct diesel_loop *l, int fd, int events)
 {
     if (fds_reserve(l, fd) != 0)
-        return -1;
-    if ((l->fds[fd].registered & events) == events)
-        return 0;
-    return set_events(l, fd, l->fds[fd].registered | events);
+        return NULL;
+    if ((l->fds[fd].registered & events) != events &&
+        set_events(l, fd, l->fds[fd].registered | events) != 0)
+        return NULL;
+    return &l->fds[fd];
 }
 
 void

@@ -87,16 +87,13 @@ arrived(struct diesel_loop *l, struct diesel__task *self)
  * with errno ECANCELED, else 0.
  */
 static inline __attribute__((always_inline)) int
-switch_begin(struct diesel_loop *l, struct diesel__task *from,
+switch_begin_core(struct diesel_loop *l, struct diesel__task *from,
     struct diesel__task *to)
 {
     /* errno's address is fixed per OS thread: use the cached one rather
      * than a call to __errno_location at each switch. */
     int *errp = l->errno_ptr;
     int value = 0;
-
-    if (__builtin_expect(l->acct != NULL, 0))
-        diesel__acct_switch(l, from, to);
 
     if (from != NULL)
         from->saved_errno = *errp;
@@ -132,12 +129,23 @@ switch_begin(struct diesel_loop *l, struct diesel__task *from,
     return value;
 }
 
+/* The same, with accounting's share when it is on. */
+static inline __attribute__((always_inline)) int
+switch_begin(struct diesel_loop *l, struct diesel__task *from,
+    struct diesel__task *to)
+{
+    if (__builtin_expect(l->acct != NULL, 0))
+        diesel__acct_switch(l, from, to);
+    return switch_begin_core(l, from, to);
+}
+
 /*
  * Suspend from (NULL: the loop's context) and resume to (NULL: the loop).
- * Returns when something switches back to from.
+ * Returns when something switches back to from.  Every case: task.c's
+ * diesel__switch_slow is this, out of line.
  */
 static inline __attribute__((always_inline)) void
-switch_to(struct diesel_loop *l, struct diesel__task *from,
+switch_to_any(struct diesel_loop *l, struct diesel__task *from,
     struct diesel__task *to)
 {
     struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
@@ -167,6 +175,41 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
     /* Whoever resumed us set errno already (switch_begin), to ECANCELED
      * if we were cancelled: only diesel_task_yield wants that. */
     *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
+}
+
+void diesel__switch_slow(struct diesel_loop *, struct diesel__task *from,
+    struct diesel__task *to);
+
+/*
+ * switch_to_any, with only the common case inline: the register switch,
+ * accounting off, to a green thread that has run before (or the loop).
+ * The others (a fresh stack to enter, swapcontext, accounting's clock)
+ * call functions that the common case does not, and values kept across
+ * those calls would be spilled to a frame on the green thread's stack
+ * that every switch then touches: they switch in a frame of their own.
+ */
+static inline __attribute__((always_inline)) void
+switch_to(struct diesel_loop *l, struct diesel__task *from,
+    struct diesel__task *to)
+{
+#ifdef DIESEL__SWITCH_ASM
+    if (__builtin_expect(diesel__switch_fast && l->acct == NULL &&
+        (to == NULL || !to->fresh), 1)) {
+        struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
+        struct diesel__ctx *tctx = to ? &to->ctx : &l->ctx;
+        int value;
+
+        if (from != NULL)
+            from->yielded = 0;  /* suspended here, not in a tail switch */
+        value = switch_begin_core(l, from, to);
+        diesel__ctx_swap_asm(fctx->regs, tctx->regs, value);
+        l = diesel__loop;   /* read again rather than kept (see park) */
+        arrived(l, from);
+        *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
+        return;
+    }
+#endif
+    diesel__switch_slow(l, from, to);
 }
 
 /* The green thread to run after self gives the CPU away, or NULL for the
@@ -253,6 +296,11 @@ diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
         errno = EBADF;
         return -1;
     }
+    /* What the wait is, first: it means nothing until wait.kind says so,
+     * and then fd need not be kept across the call below. */
+    t->wait.fd = fd;
+    t->wait.events = events;
+    t->wait.revents = 0;
     if (fd < l->nfds) {
         f = &l->fds[fd];
         if (((events & DIESEL_READ) && f->reader != NULL) ||
@@ -265,23 +313,23 @@ diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
         if ((f->registered & events) == events)
             goto watched;
     }
-    if (diesel__loop_watch(l, fd, events) != 0) {
+    /* Nothing but the entry is used after the call (the loop is read
+     * again): kept across it, values would be spilled to the stack, in a
+     * frame that every park touches. */
+    if ((f = diesel__loop_watch(l, fd, events)) == NULL) {
         /* epoll refuses regular files and the like, which poll(2) calls
          * always ready: so are they here. */
         if (errno == EPERM)
             return events;
         return -1;
     }
-    f = &l->fds[fd];
+    l = diesel__loop;
 watched:
     if (events & DIESEL_READ)
         f->reader = t;
     if (events & DIESEL_WRITE)
         f->writer = t;
     t->wait.kind = DIESEL__WAIT_FD;
-    t->wait.fd = fd;
-    t->wait.events = events;
-    t->wait.revents = 0;
     l->fd_waiters++;
     err = diesel__task_park_inline(t, deadline);
     l = diesel__loop;       /* not kept across the switch (see above) */
