@@ -181,28 +181,35 @@ void diesel__switch_slow(struct diesel_loop *, struct diesel__task *from,
     struct diesel__task *to);
 
 /*
- * switch_to_any, with only the common case inline: the register switch,
- * accounting off, to a green thread that has run before (or the loop).
- * The others (a fresh stack to enter, swapcontext, accounting's clock)
- * call functions that the common case does not, and values kept across
- * those calls would be spilled to a frame on the green thread's stack
- * that every switch then touches: they switch in a frame of their own.
+ * switch_to_any, with only the register switch inline, accounting off.
+ * The others (swapcontext, accounting's clock) call functions before the
+ * switch, and values kept across those calls would be spilled to the
+ * frame on the green thread's stack that every park then touches: they
+ * switch in a frame of their own (which backtraces show).
  */
 static inline __attribute__((always_inline)) void
 switch_to(struct diesel_loop *l, struct diesel__task *from,
     struct diesel__task *to)
 {
 #ifdef DIESEL__SWITCH_ASM
-    if (__builtin_expect(diesel__switch_fast && l->acct == NULL &&
-        (to == NULL || !to->fresh), 1)) {
+    if (__builtin_expect(diesel__switch_fast && l->acct == NULL, 1)) {
         struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
-        struct diesel__ctx *tctx = to ? &to->ctx : &l->ctx;
         int value;
 
         if (from != NULL)
             from->yielded = 0;  /* suspended here, not in a tail switch */
-        value = switch_begin_core(l, from, to);
-        diesel__ctx_swap_asm(fctx->regs, tctx->regs, value);
+        if (__builtin_expect(to != NULL && to->fresh, 0)) {
+            /* Entered, not resumed; in this frame all the same, so that
+             * green threads parked in the same place have the same
+             * frames, whatever ran after them. */
+            to->fresh = 0;
+            switch_begin_core(l, from, to);
+            diesel__ctx_enter_asm(fctx->regs, diesel__task_entry(l, to));
+        } else {
+            value = switch_begin_core(l, from, to);
+            diesel__ctx_swap_asm(fctx->regs, to ? to->ctx.regs : l->ctx.regs,
+                value);
+        }
         l = diesel__loop;   /* read again rather than kept (see park) */
         arrived(l, from);
         *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
@@ -303,14 +310,14 @@ diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
     t->wait.revents = 0;
     if (fd < l->nfds) {
         f = &l->fds[fd];
-        if (((events & DIESEL_READ) && f->reader != NULL) ||
-            ((events & DIESEL_WRITE) && f->writer != NULL)) {
+        if (((events & DIESEL_READ) && diesel__fd_reader(f) != NULL) ||
+            ((events & DIESEL_WRITE) && diesel__fd_writer(f) != NULL)) {
             errno = EBUSY;
             return -1;
         }
         /* Watched already (the loop disarms lazily): the common case of
          * a green thread waiting again on its socket makes no call. */
-        if ((f->registered & events) == events)
+        if ((diesel__fd_registered(f) & events) == events)
             goto watched;
     }
     /* Nothing but the entry is used after the call (the loop is read
@@ -326,9 +333,9 @@ diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
     l = diesel__loop;
 watched:
     if (events & DIESEL_READ)
-        f->reader = t;
+        diesel__fd_set_reader(f, t);
     if (events & DIESEL_WRITE)
-        f->writer = t;
+        diesel__fd_set_writer(f, t);
     t->wait.kind = DIESEL__WAIT_FD;
     l->fd_waiters++;
     err = diesel__task_park_inline(t, deadline);
@@ -340,10 +347,10 @@ watched:
     if (__builtin_expect(err != 0, 0)) {
         fd = t->wait.fd;
         f = &l->fds[fd];   /* the table may have grown meanwhile */
-        if (f->reader == t)
-            f->reader = NULL;
-        if (f->writer == t)
-            f->writer = NULL;
+        if (diesel__fd_reader(f) == t)
+            diesel__fd_set_reader(f, NULL);
+        if (diesel__fd_writer(f) == t)
+            diesel__fd_set_writer(f, NULL);
         errno = err;
         return -1;
     }
