@@ -532,6 +532,9 @@ struct diesel_loop {
                                         tests it: keep it in this line) */
     uint32_t acct_epoch;             /* acct.c: bumped each time it is
                                         switched on (0: never) */
+    struct diesel__task *acct_to;    /* park.h: the switch's target,
+                                        kept here across accounting's
+                                        call rather than on the stack */
     struct diesel__heap timers;      /* parked green threads by deadline */
     int64_t now;                     /* monotonic ns, cached per turn:
                                         also when the current turn began

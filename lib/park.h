@@ -141,82 +141,54 @@ switch_begin(struct diesel_loop *l, struct diesel__task *from,
 
 /*
  * Suspend from (NULL: the loop's context) and resume to (NULL: the loop).
- * Returns when something switches back to from.  Every case: task.c's
- * diesel__switch_slow is this, out of line.
+ * Returns when something switches back to from.
+ *
+ * Nothing but from lives across a call here, so that the frame that a
+ * green thread parks in holds its pushed registers and nothing else: a
+ * value kept in a register across a call would be spilled to that frame,
+ * one more line of the stack touched on every switch.  Hence the loop is
+ * read again after the switch, and to after accounting's call.  Every
+ * case switches in the caller's frame, so that green threads parked in
+ * one place have the same frames whatever the switch did.
  */
 static inline __attribute__((always_inline)) void
-switch_to_any(struct diesel_loop *l, struct diesel__task *from,
+switch_to(struct diesel_loop *l, struct diesel__task *from,
     struct diesel__task *to)
 {
-    struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
-    struct diesel__ctx *tctx = to ? &to->ctx : &l->ctx;
     ucontext_t *fuc = NULL, *tuc = NULL;
     int fresh = 0, value;
 
+    if (__builtin_expect(l->acct != NULL, 0)) {
+        l->acct_to = to;
+        diesel__acct_switch(l, from, to);
+        l = diesel__loop;
+        to = l->acct_to;
+    }
     if (to != NULL && to->fresh) {
         to->fresh = 0;
         fresh = 1;
     }
     if (from != NULL)
         from->yielded = 0;    /* suspended here, not in a tail switch */
-    value = switch_begin(l, from, to);
+    value = switch_begin_core(l, from, to);
     /* The ucontext pointers sit on a line of the record that nothing
      * else of a switch touches: the register switch loads them only to
      * enter a fresh stack. */
-    if (!diesel__ctx_fast()) {
-        fuc = from ? from->uc : &l->uc;
+    if (__builtin_expect(fresh, 0)) {
+        tuc = diesel__task_entry(l, to);
+        l = diesel__loop;
+    } else if (!diesel__ctx_fast()) {
         tuc = to ? to->uc : &l->uc;
     }
-    if (fresh)
-        tuc = diesel__task_entry(l, to);
-    diesel__ctx_switch(fctx, fuc, tctx, tuc, fresh, value);
-    l = diesel__loop;       /* read again rather than kept (see park) */
+    if (!diesel__ctx_fast())
+        fuc = from ? from->uc : &l->uc;
+    diesel__ctx_switch(from ? &from->ctx : &l->ctx, fuc,
+        to ? &to->ctx : &l->ctx, tuc, fresh, value);
+    l = diesel__loop;       /* read again rather than kept (see above) */
     arrived(l, from);
     /* Whoever resumed us set errno already (switch_begin), to ECANCELED
      * if we were cancelled: only diesel_task_yield wants that. */
     *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
-}
-
-void diesel__switch_slow(struct diesel_loop *, struct diesel__task *from,
-    struct diesel__task *to);
-
-/*
- * switch_to_any, with only the register switch inline, accounting off.
- * The others (swapcontext, accounting's clock) call functions before the
- * switch, and values kept across those calls would be spilled to the
- * frame on the green thread's stack that every park then touches: they
- * switch in a frame of their own (which backtraces show).
- */
-static inline __attribute__((always_inline)) void
-switch_to(struct diesel_loop *l, struct diesel__task *from,
-    struct diesel__task *to)
-{
-#ifdef DIESEL__SWITCH_ASM
-    if (__builtin_expect(diesel__switch_fast && l->acct == NULL, 1)) {
-        struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
-        int value;
-
-        if (from != NULL)
-            from->yielded = 0;  /* suspended here, not in a tail switch */
-        if (__builtin_expect(to != NULL && to->fresh, 0)) {
-            /* Entered, not resumed; in this frame all the same, so that
-             * green threads parked in the same place have the same
-             * frames, whatever ran after them. */
-            to->fresh = 0;
-            switch_begin_core(l, from, to);
-            diesel__ctx_enter_asm(fctx->regs, diesel__task_entry(l, to));
-        } else {
-            value = switch_begin_core(l, from, to);
-            diesel__ctx_swap_asm(fctx->regs, to ? to->ctx.regs : l->ctx.regs,
-                value);
-        }
-        l = diesel__loop;   /* read again rather than kept (see park) */
-        arrived(l, from);
-        *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
-        return;
-    }
-#endif
-    diesel__switch_slow(l, from, to);
 }
 
 /* The green thread to run after self gives the CPU away, or NULL for the

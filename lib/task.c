@@ -139,14 +139,6 @@ diesel__task_ids(struct diesel_loop *l, int64_t *ids)
 
 /* The run queue and the switch itself are in park.h, which conn.c shares. */
 
-/* switch_to's uncommon cases (park.h), in a frame of their own. */
-__attribute__((noinline)) void
-diesel__switch_slow(struct diesel_loop *l, struct diesel__task *from,
-    struct diesel__task *to)
-{
-    switch_to_any(l, from, to);
-}
-
 void
 diesel__task_run_ready(struct diesel_loop *l)
 {
