@@ -229,22 +229,28 @@ emptied(struct diesel_conn *c)
     }
 }
 
-/* End a receive call with result r (errno kept). */
+/* End a receive call with result r (errno kept: only giving back a big
+ * buffer calls anything that might change it). */
 HOT ssize_t
 leave_read(struct diesel_conn *c, ssize_t r)
 {
-    int err = errno;
-
     c->reading = 0;
-    if (c->closed) {
+    if (__builtin_expect(c->closed, 0)) {
         if (!c->writing)
             conn_free(c);
-        err = EBADF;
-        r = -1;
-    } else if (c->len == 0) {
-        emptied(c);
+        errno = EBADF;
+        return -1;
     }
-    errno = err;
+    if (c->len == 0) {
+        if (__builtin_expect(c->cap > CONN_BUF_KEEP, 0)) {
+            int err = errno;
+
+            emptied(c);
+            errno = err;
+        } else {
+            c->off = 0;
+        }
+    }
     return r;
 }
 
@@ -283,15 +289,19 @@ wait_readable(struct diesel_conn *c, int64_t deadline)
 /* ---- Receiving ----------------------------------------------------------- */
 
 /*
- * One read(2) of up to room bytes into dst, parking as needed.  >0 bytes,
- * 0 at end of stream, -1 on error (a connection error is kept in rerr so
- * that later calls report it too, rather than the end of stream that the
- * kernel reports after a reset).
+ * One read(2) of up to room bytes into dst, parking as needed; dst NULL
+ * for the room after the buffered bytes, which the caller has reserved.
+ * >0 bytes, 0 at end of stream, -1 on error (a connection error is kept
+ * in rerr so that later calls report it too, rather than the end of
+ * stream that the kernel reports after a reset).
+ *
+ * The buffer's room is worked out after the park, not before: kept
+ * across the switch, it would be spilled to the green thread's stack and
+ * read back from there, one more cache line on every round trip.
  */
 HOT ssize_t
 fill(struct diesel_conn *c, char *dst, size_t room, int64_t deadline)
 {
-    assert(room > 0);
     if (c->rerr != 0) {
         errno = c->rerr;
         return -1;
@@ -302,7 +312,15 @@ fill(struct diesel_conn *c, char *dst, size_t room, int64_t deadline)
         wait_readable(c, deadline) != 0)
         return -1;
     for (;;) {
-        ssize_t n = read(c->fd, dst, room);
+        ssize_t n;
+
+        if (dst == NULL) {
+            n = read(c->fd, c->buf + c->off + c->len,
+                room = c->cap - c->off - c->len);
+        } else {
+            n = read(c->fd, dst, room);
+        }
+        assert(room > 0);
 
         if (n > 0) {
             c->drained = (size_t)n < room;
@@ -380,8 +398,7 @@ fill_buffer(struct diesel_conn *c, size_t want, int64_t deadline)
     if (c->off + (want > c->len ? want : c->len + 1) > c->cap &&
         reserve(c, want) != 0)
         return -1;
-    n = fill(c, c->buf + c->off + c->len, c->cap - c->off - c->len,
-        deadline);
+    n = fill(c, NULL, 0, deadline);
     if (n > 0)
         c->len += (size_t)n;
     return n;
@@ -428,9 +445,8 @@ diesel_conn_recv(struct diesel_conn *c, void *buf, size_t len,
  * empty: a relay or an echo sends them straight from there and consumes
  * what went out, with no copy in between.
  */
-ssize_t
-diesel_conn_peek(struct diesel_conn *c, const void **data,
-    int64_t timeout_ms)
+HOT ssize_t
+peek(struct diesel_conn *c, const void **data, int64_t timeout_ms)
 {
     int64_t deadline;
     ssize_t n;
@@ -445,6 +461,25 @@ diesel_conn_peek(struct diesel_conn *c, const void **data,
         return leave_read(c, n);
     *data = c->buf + c->off;
     return leave_read(c, (ssize_t)c->len);
+}
+
+/* diesel_conn_peek with a timeout: apart, so that its frame (a timer
+ * to insert, a clock to read) is not the usual case's. */
+static __attribute__((noinline)) ssize_t
+peek_timed(struct diesel_conn *c, const void **data, int64_t timeout_ms)
+{
+    return peek(c, data, timeout_ms);
+}
+
+ssize_t
+diesel_conn_peek(struct diesel_conn *c, const void **data,
+    int64_t timeout_ms)
+{
+    /* No timeout, the usual case, is a copy of its own in which the
+     * deadline's tests fold away. */
+    if (timeout_ms == -1)
+        return peek(c, data, -1);
+    return peek_timed(c, data, timeout_ms);
 }
 
 int
@@ -615,16 +650,13 @@ flush_out(struct diesel_conn *c, int64_t deadline)
 HOT int
 leave_write(struct diesel_conn *c, int r)
 {
-    int err = errno;
-
     c->writing = 0;
-    if (c->closed) {
+    if (__builtin_expect(c->closed, 0)) {
         if (!c->reading)
             conn_free(c);
-        err = EBADF;
-        r = -1;
+        errno = EBADF;
+        return -1;
     }
-    errno = err;
     return r;
 }
 
@@ -645,8 +677,9 @@ enter_write(struct diesel_conn *c, const char *func, const void *buf,
     return 0;
 }
 
-int
-diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
+/* diesel_conn_send but for its common case (below). */
+static __attribute__((noinline)) int
+send_slow(struct diesel_conn *c, const void *buf, size_t len,
     int64_t timeout_ms)
 {
     int64_t deadline;
@@ -661,6 +694,36 @@ diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
     c->writing = 1;
     r = send_all(c, buf, len, deadline);
     return leave_write(c, r);
+}
+
+/*
+ * The common case is tried first, in a frame of its own that is small: a
+ * green thread sends on a connection with nothing buffered before, and
+ * the socket takes it all at once.  That is one send(2) and nothing else:
+ * no park can happen during it, so the call need not mark the connection
+ * busy nor look for a close when it ends.  Anything else, a short write
+ * included, goes the whole way round with what is left.
+ */
+int
+diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
+    int64_t timeout_ms)
+{
+    if (__builtin_expect(diesel__current != NULL && c != NULL &&
+        buf != NULL && len > 0 && len <= SSIZE_MAX && timeout_ms >= -1 &&
+        c->wlen == 0 && !c->writing, 1)) {
+        ssize_t n = send(c->fd, buf, len, SEND_FLAGS);
+
+        if (n == (ssize_t)len)
+            return 0;
+        if (n > 0) {
+            buf = (const char *)buf + n;
+            len -= (size_t)n;
+        } else if (n < 0 && errno != EINTR && errno != EAGAIN &&
+            errno != EWOULDBLOCK) {
+            return -1;
+        }
+    }
+    return send_slow(c, buf, len, timeout_ms);
 }
 
 /*

@@ -2071,8 +2071,8 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         if (fcntl(fd, F_GETFD) == -1)
             continue;
         if (fd < l->nfds) {
-            rd = l->fds[fd].reader;
-            wr = l->fds[fd].writer;
+            rd = diesel__fd_reader(&l->fds[fd]);
+            wr = diesel__fd_writer(&l->fds[fd]);
         }
         fd_describe(fd, &fi);
         if (w.json) {

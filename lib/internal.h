@@ -411,20 +411,79 @@ extern const struct diesel__loop_hooks diesel__loop_observers[];
  * watched with diesel__loop_handler_add is ready.  It must not block. */
 typedef void (*diesel__fd_handler)(struct diesel_loop *, int fd, int events);
 
-/* A descriptor as the loop sees it.  reader and writer point at a green
- * thread only while it is parked on the descriptor and not yet woken:
- * whatever wakes it (the poll, its deadline, a cancel, a close) clears
- * them.  A green thread parked on a descriptor whose entry no longer
- * points at it is in the run queue, though its state still says
- * waiting (see diesel__task_state). */
+/*
+ * A descriptor as the loop sees it.  Its reader and writer point at a
+ * green thread only while it is parked on the descriptor and not yet
+ * woken: whatever wakes it (the poll, its deadline, a cancel, a close)
+ * clears them.  A green thread parked on a descriptor whose entry no
+ * longer points at it is in the run queue, though its state still says
+ * waiting (see diesel__task_state).
+ *
+ * 16 bytes, four to a cache line: the poll's wake and the park each read
+ * the entry, and with thousands of connections the line is gone from
+ * the cache in between.  A record is 64-byte aligned, so each word's low
+ * bits are free for flags: DIESEL__FD_REG in rd and wr, the backend
+ * watches that direction now; DIESEL__FD_HANDLER in rd, the loop's
+ * handlers[fd] is called instead of waking a green thread (the console's
+ * self-pipe, a loop's mailbox); DIESEL__FD_WAKER in wr, of such a
+ * descriptor: its handler counts in loop->wakers (the self-pipe does, the
+ * mailbox does not).  Read and write them through the functions below.
+ */
 struct diesel__fd {
-    struct diesel__task *reader; /* green thread waiting for DIESEL_READ */
-    struct diesel__task *writer; /* ... for DIESEL_WRITE */
-    int registered;              /* events the backend watches now */
-    int waker;                   /* the handler counts in loop->wakers */
-    diesel__fd_handler handler;  /* instead of waking a green thread (the
-                                    console's self-pipe), or NULL */
+    /* Pointers, though tagged, rather than integers: the compiler may
+     * then take the run queue's integer stores, which the poll's wake
+     * makes between reading and clearing these, to be elsewhere. */
+    void *rd;                    /* green thread waiting for DIESEL_READ */
+    void *wr;                    /* ... for DIESEL_WRITE */
 };
+#define DIESEL__FD_REG ((uintptr_t)1)
+#define DIESEL__FD_HANDLER ((uintptr_t)2)
+#define DIESEL__FD_WAKER ((uintptr_t)2)  /* in wr, of a handler's fd: it
+                                            counts in loop->wakers */
+#define DIESEL__FD_FLAGS ((uintptr_t)3)
+_Static_assert(DIESEL_READ == 1 && DIESEL_WRITE == 2,
+    "diesel__fd_registered builds the events from the two REG bits");
+
+static inline struct diesel__task *
+diesel__fd_reader(const struct diesel__fd *f)
+{
+    return (struct diesel__task *)((uintptr_t)f->rd & ~DIESEL__FD_FLAGS);
+}
+
+static inline struct diesel__task *
+diesel__fd_writer(const struct diesel__fd *f)
+{
+    return (struct diesel__task *)((uintptr_t)f->wr & ~DIESEL__FD_FLAGS);
+}
+
+static inline void
+diesel__fd_set_reader(struct diesel__fd *f, struct diesel__task *t)
+{
+    f->rd = (void *)(((uintptr_t)f->rd & DIESEL__FD_FLAGS) | (uintptr_t)t);
+}
+
+static inline void
+diesel__fd_set_writer(struct diesel__fd *f, struct diesel__task *t)
+{
+    f->wr = (void *)(((uintptr_t)f->wr & DIESEL__FD_FLAGS) | (uintptr_t)t);
+}
+
+/* The events the backend watches now. */
+static inline int
+diesel__fd_registered(const struct diesel__fd *f)
+{
+    return (int)((uintptr_t)f->rd & DIESEL__FD_REG) |
+        (int)((uintptr_t)f->wr & DIESEL__FD_REG) << 1;
+}
+
+static inline void
+diesel__fd_set_registered(struct diesel__fd *f, int events)
+{
+    f->rd = (void *)(((uintptr_t)f->rd & ~DIESEL__FD_REG) |
+        ((events & DIESEL_READ) ? DIESEL__FD_REG : 0));
+    f->wr = (void *)(((uintptr_t)f->wr & ~DIESEL__FD_REG) |
+        ((events & DIESEL_WRITE) ? DIESEL__FD_REG : 0));
+}
 
 /* One event out of diesel__poll_wait. */
 struct diesel__fired {
@@ -478,6 +537,9 @@ struct diesel_loop {
                                         tests it: keep it in this line) */
     uint32_t acct_epoch;             /* acct.c: bumped each time it is
                                         switched on (0: never) */
+    struct diesel__task *acct_to;    /* park.h: the switch's target,
+                                        kept here across accounting's
+                                        call rather than on the stack */
     struct diesel__heap timers;      /* parked green threads by deadline */
     int64_t now;                     /* monotonic ns, cached per turn:
                                         also when the current turn began
@@ -488,8 +550,9 @@ struct diesel_loop {
                                         (relaxed atomics, as above) */
     void *backend;                   /* the poll backend's own state */
     struct diesel__fd *fds;          /* indexed by fd */
-    int nfds;                        /* size of fds */
-    int watched;                     /* fds with registered != 0 */
+    diesel__fd_handler *handlers;    /* by fd too, where fds says so */
+    int nfds;                        /* size of fds and handlers */
+    int watched;                     /* fds the backend watches */
     int fd_waiters;                  /* green threads parked on fds */
     int wakers;                      /* other sources that can wake a
                                         parked green thread (the console's
@@ -594,8 +657,10 @@ diesel__running(const char *func)
 
     return t != NULL ? t : diesel__misuse(func);
 }
-/* Ensure fd is watched for events (added to what is watched already). */
-int diesel__loop_watch(struct diesel_loop *, int fd, int events);
+/* Ensure fd is watched for events (added to what is watched already).
+ * Its entry (the table may have grown), or NULL with errno. */
+struct diesel__fd *diesel__loop_watch(struct diesel_loop *, int fd,
+    int events);
 /* Wake fd's waiters with err and stop watching it. */
 void diesel__loop_forget(struct diesel_loop *, int fd, int err);
 /* Watch fd for reading with a handler called from the loop instead of a

@@ -65,12 +65,22 @@ fds_reserve(struct diesel_loop *l, int fd)
 {
     int n;
     struct diesel__fd *fds;
+    diesel__fd_handler *h;
 
     if (fd < l->nfds)
         return 0;
     n = l->nfds ? l->nfds : 64;
     while (n <= fd)
         n *= 2;
+    /* The handlers first: the entries' size is what says both grew. */
+    h = realloc(l->handlers, (size_t)n * sizeof(*h));
+    if (h == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    l->handlers = h;
+    for (int i = l->nfds; i < n; i++)
+        h[i] = NULL;
     fds = realloc(l->fds, (size_t)n * sizeof(*fds));
     if (fds == NULL) {
         errno = ENOMEM;
@@ -86,25 +96,27 @@ static int
 set_events(struct diesel_loop *l, int fd, int events)
 {
     struct diesel__fd *f = &l->fds[fd];
+    int old = diesel__fd_registered(f);
 
-    if (diesel__poll_set(l, fd, f->registered, events) != 0)
+    if (diesel__poll_set(l, fd, old, events) != 0)
         return -1;
-    if (f->registered == 0 && events != 0)
+    if (old == 0 && events != 0)
         l->watched++;
-    else if (f->registered != 0 && events == 0)
+    else if (old != 0 && events == 0)
         l->watched--;
-    f->registered = events;
+    diesel__fd_set_registered(f, events);
     return 0;
 }
 
-int
+struct diesel__fd *
 diesel__loop_watch(struct diesel_loop *l, int fd, int events)
 {
     if (fds_reserve(l, fd) != 0)
-        return -1;
-    if ((l->fds[fd].registered & events) == events)
-        return 0;
-    return set_events(l, fd, l->fds[fd].registered | events);
+        return NULL;
+    if ((diesel__fd_registered(&l->fds[fd]) & events) != events &&
+        set_events(l, fd, diesel__fd_registered(&l->fds[fd]) | events) != 0)
+        return NULL;
+    return &l->fds[fd];
 }
 
 void
@@ -115,15 +127,16 @@ diesel__loop_forget(struct diesel_loop *l, int fd, int err)
     if (fd < 0 || fd >= l->nfds)
         return;
     f = &l->fds[fd];
-    if (f->reader != NULL)
-        diesel__task_wake(f->reader, err);
-    if (f->writer != NULL)
-        diesel__task_wake(f->writer, err);
-    f->reader = f->writer = NULL;
-    if (f->registered != 0 && set_events(l, fd, 0) != 0) {
+    if (diesel__fd_reader(f) != NULL)
+        diesel__task_wake(diesel__fd_reader(f), err);
+    if (diesel__fd_writer(f) != NULL)
+        diesel__task_wake(diesel__fd_writer(f), err);
+    diesel__fd_set_reader(f, NULL);
+    diesel__fd_set_writer(f, NULL);
+    if (diesel__fd_registered(f) != 0 && set_events(l, fd, 0) != 0) {
         /* The descriptor is already gone from the kernel's set (closed
          * behind our back): forget it here too. */
-        f->registered = 0;
+        diesel__fd_set_registered(f, 0);
         l->watched--;
     }
 }
@@ -135,13 +148,17 @@ diesel__loop_handler_add(struct diesel_loop *l, int fd,
     assert(handler != NULL);
     if (fds_reserve(l, fd) != 0)
         return -1;
-    assert(l->fds[fd].reader == NULL && l->fds[fd].writer == NULL);
+    assert(diesel__fd_reader(&l->fds[fd]) == NULL &&
+        diesel__fd_writer(&l->fds[fd]) == NULL);
     if (set_events(l, fd, DIESEL_READ) != 0)
         return -1;
-    l->fds[fd].handler = handler;
+    l->handlers[fd] = handler;
+    l->fds[fd].rd = (void *)((uintptr_t)l->fds[fd].rd | DIESEL__FD_HANDLER);
     /* Something outside the green threads can now make one runnable, so
      * the deadlock check in run() must not fire while it is watched. */
-    l->fds[fd].waker = waker != 0;
+    if (waker)
+        l->fds[fd].wr = (void *)((uintptr_t)l->fds[fd].wr |
+            DIESEL__FD_WAKER);
     l->wakers += waker != 0;
     return 0;
 }
@@ -149,13 +166,19 @@ diesel__loop_handler_add(struct diesel_loop *l, int fd,
 void
 diesel__loop_handler_del(struct diesel_loop *l, int fd)
 {
-    if (fd < 0 || fd >= l->nfds || l->fds[fd].handler == NULL)
+    struct diesel__fd *f;
+
+    if (fd < 0 || fd >= l->nfds || !((uintptr_t)l->fds[fd].rd & DIESEL__FD_HANDLER))
         return;
-    l->fds[fd].handler = NULL;
-    l->wakers -= l->fds[fd].waker;
-    l->fds[fd].waker = 0;
-    if (l->fds[fd].registered != 0 && set_events(l, fd, 0) != 0) {
-        l->fds[fd].registered = 0;
+    f = &l->fds[fd];
+    f->rd = (void *)((uintptr_t)f->rd & ~DIESEL__FD_HANDLER);
+    l->handlers[fd] = NULL;
+    if ((uintptr_t)f->wr & DIESEL__FD_WAKER) {
+        f->wr = (void *)((uintptr_t)f->wr & ~DIESEL__FD_WAKER);
+        l->wakers--;
+    }
+    if (diesel__fd_registered(f) != 0 && set_events(l, fd, 0) != 0) {
+        diesel__fd_set_registered(f, 0);
         l->watched--;
     }
 }
@@ -187,18 +210,23 @@ static void
 dispatch(struct diesel_loop *l, int n)
 {
     for (int i = 0; i < n; i++) {
-        int fd = l->fired[i].fd, ev = l->fired[i].events, want = 0;
+        int fd = l->fired[i].fd, ev = l->fired[i].events;
         struct diesel__fd *f;
         struct diesel__task *r, *w;
+        uintptr_t rd, wr;
 
         if (fd < 0 || fd >= l->nfds)
             continue;
         f = &l->fds[fd];
-        if (f->handler != NULL) {
+        /* The entry's words are read once: the run queue's stores could
+         * be to them as far as the compiler knows. */
+        rd = (uintptr_t)f->rd;
+        wr = (uintptr_t)f->wr;
+        if (__builtin_expect(rd & DIESEL__FD_HANDLER, 0)) {
             /* Not a green thread's: the console's self-pipe.  The handler
              * may spawn green threads and grow l->fds, so f is not used
              * after it. */
-            f->handler(l, fd, ev);
+            l->handlers[fd](l, fd, ev);
             continue;
         }
         /* Only a green thread still parked wants the event: one woken
@@ -207,30 +235,31 @@ dispatch(struct diesel_loop *l, int n)
          * descriptor would be reported by every poll until then, and
          * with thousands of them queued each poll would cost thousands of
          * reports for nothing. */
-        r = f->reader;
-        w = f->writer;
-        if (r != NULL)
-            want |= DIESEL_READ;
-        if (w != NULL)
-            want |= DIESEL_WRITE;
+        r = (struct diesel__task *)(rd & ~DIESEL__FD_FLAGS);
+        w = (struct diesel__task *)(wr & ~DIESEL__FD_FLAGS);
         if (r != NULL && r == w) {
             /* One green thread waiting both ways. */
             if (ev & (DIESEL_READ | DIESEL_WRITE)) {
-                f->reader = f->writer = NULL;
+                f->rd = (void *)(rd & DIESEL__FD_FLAGS);
+                f->wr = (void *)(wr & DIESEL__FD_FLAGS);
                 wake_queued(l, r, ev & (DIESEL_READ | DIESEL_WRITE));
             }
         } else {
             if (r != NULL && (ev & DIESEL_READ)) {
-                f->reader = NULL;
+                f->rd = (void *)(rd & DIESEL__FD_FLAGS);
                 wake_queued(l, r, DIESEL_READ);
             }
             if (w != NULL && (ev & DIESEL_WRITE)) {
-                f->writer = NULL;
+                f->wr = (void *)(wr & DIESEL__FD_FLAGS);
                 wake_queued(l, w, DIESEL_WRITE);
             }
         }
-        if (f->registered & ev & ~want)
-            set_events(l, fd, f->registered & want);
+        /* A direction that fired, is watched, and had no one waiting (rd
+         * or wr is the watched bit alone) is watched no more. */
+        if (__builtin_expect(((ev & DIESEL_READ) && rd == DIESEL__FD_REG) ||
+            ((ev & DIESEL_WRITE) && wr == DIESEL__FD_REG), 0))
+            set_events(l, fd, (r != NULL ? (int)(rd & DIESEL__FD_REG) : 0) |
+                (w != NULL ? (int)(wr & DIESEL__FD_REG) << 1 : 0));
     }
 }
 
@@ -478,6 +507,7 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
     diesel__heap_fini(&l->timers);
     diesel__poll_fini(l);
     free(l->fds);
+    free(l->handlers);
     free(l->fired);
     diesel__loop = NULL;
     free(l);

@@ -87,16 +87,13 @@ arrived(struct diesel_loop *l, struct diesel__task *self)
  * with errno ECANCELED, else 0.
  */
 static inline __attribute__((always_inline)) int
-switch_begin(struct diesel_loop *l, struct diesel__task *from,
+switch_begin_core(struct diesel_loop *l, struct diesel__task *from,
     struct diesel__task *to)
 {
     /* errno's address is fixed per OS thread: use the cached one rather
      * than a call to __errno_location at each switch. */
     int *errp = l->errno_ptr;
     int value = 0;
-
-    if (__builtin_expect(l->acct != NULL, 0))
-        diesel__acct_switch(l, from, to);
 
     if (from != NULL)
         from->saved_errno = *errp;
@@ -132,28 +129,62 @@ switch_begin(struct diesel_loop *l, struct diesel__task *from,
     return value;
 }
 
+/* The same, with accounting's share when it is on. */
+static inline __attribute__((always_inline)) int
+switch_begin(struct diesel_loop *l, struct diesel__task *from,
+    struct diesel__task *to)
+{
+    if (__builtin_expect(l->acct != NULL, 0))
+        diesel__acct_switch(l, from, to);
+    return switch_begin_core(l, from, to);
+}
+
 /*
  * Suspend from (NULL: the loop's context) and resume to (NULL: the loop).
  * Returns when something switches back to from.
+ *
+ * Nothing but from lives across a call here, so that the frame that a
+ * green thread parks in holds its pushed registers and nothing else: a
+ * value kept in a register across a call would be spilled to that frame,
+ * one more line of the stack touched on every switch.  Hence the loop is
+ * read again after the switch, and to after accounting's call.  Every
+ * case switches in the caller's frame, so that green threads parked in
+ * one place have the same frames whatever the switch did.
  */
 static inline __attribute__((always_inline)) void
 switch_to(struct diesel_loop *l, struct diesel__task *from,
     struct diesel__task *to)
 {
-    struct diesel__ctx *fctx = from ? &from->ctx : &l->ctx;
-    struct diesel__ctx *tctx = to ? &to->ctx : &l->ctx;
+    ucontext_t *fuc = NULL, *tuc = NULL;
     int fresh = 0, value;
 
+    if (__builtin_expect(l->acct != NULL, 0)) {
+        l->acct_to = to;
+        diesel__acct_switch(l, from, to);
+        l = diesel__loop;
+        to = l->acct_to;
+    }
     if (to != NULL && to->fresh) {
         to->fresh = 0;
         fresh = 1;
     }
     if (from != NULL)
         from->yielded = 0;    /* suspended here, not in a tail switch */
-    value = switch_begin(l, from, to);
-    diesel__ctx_switch(fctx, from ? from->uc : &l->uc, tctx,
-        to == NULL ? &l->uc : fresh ? diesel__task_entry(l, to) : to->uc,
-        fresh, value);
+    value = switch_begin_core(l, from, to);
+    /* The ucontext pointers sit on a line of the record that nothing
+     * else of a switch touches: the register switch loads them only to
+     * enter a fresh stack. */
+    if (__builtin_expect(fresh, 0)) {
+        tuc = diesel__task_entry(l, to);
+        l = diesel__loop;
+    } else if (!diesel__ctx_fast()) {
+        tuc = to ? to->uc : &l->uc;
+    }
+    if (!diesel__ctx_fast())
+        fuc = from ? from->uc : &l->uc;
+    diesel__ctx_switch(from ? &from->ctx : &l->ctx, fuc,
+        to ? &to->ctx : &l->ctx, tuc, fresh, value);
+    l = diesel__loop;       /* read again rather than kept (see above) */
     arrived(l, from);
     /* Whoever resumed us set errno already (switch_begin), to ECANCELED
      * if we were cancelled: only diesel_task_yield wants that. */
@@ -216,10 +247,12 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
     suspend(l, t);
     t->wait.kind = DIESEL__WAIT_NONE;
     /* Woken by the poll, which does not touch the record: the timer is
-     * ours to take out of the heap. */
+     * ours to take out of the heap.  The loop is read again, here and in
+     * the callers: kept across the switch it would be spilled to the
+     * stack, a line more to read back on every round trip. */
     if (t->timed) {
         t->timed = 0;
-        diesel__heap_remove(&l->timers, &t->timer);
+        diesel__heap_remove(&diesel__loop->timers, &t->timer);
     }
     return t->wake_err;
 }
@@ -242,47 +275,54 @@ diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
         errno = EBADF;
         return -1;
     }
+    /* What the wait is, first: it means nothing until wait.kind says so,
+     * and then fd need not be kept across the call below. */
+    t->wait.fd = fd;
+    t->wait.events = events;
+    t->wait.revents = 0;
     if (fd < l->nfds) {
         f = &l->fds[fd];
-        if (((events & DIESEL_READ) && f->reader != NULL) ||
-            ((events & DIESEL_WRITE) && f->writer != NULL)) {
+        if (((events & DIESEL_READ) && diesel__fd_reader(f) != NULL) ||
+            ((events & DIESEL_WRITE) && diesel__fd_writer(f) != NULL)) {
             errno = EBUSY;
             return -1;
         }
         /* Watched already (the loop disarms lazily): the common case of
          * a green thread waiting again on its socket makes no call. */
-        if ((f->registered & events) == events)
+        if ((diesel__fd_registered(f) & events) == events)
             goto watched;
     }
-    if (diesel__loop_watch(l, fd, events) != 0) {
+    /* Nothing but the entry is used after the call (the loop is read
+     * again): kept across it, values would be spilled to the stack, in a
+     * frame that every park touches. */
+    if ((f = diesel__loop_watch(l, fd, events)) == NULL) {
         /* epoll refuses regular files and the like, which poll(2) calls
          * always ready: so are they here. */
         if (errno == EPERM)
             return events;
         return -1;
     }
-    f = &l->fds[fd];
+    l = diesel__loop;
 watched:
     if (events & DIESEL_READ)
-        f->reader = t;
+        diesel__fd_set_reader(f, t);
     if (events & DIESEL_WRITE)
-        f->writer = t;
+        diesel__fd_set_writer(f, t);
     t->wait.kind = DIESEL__WAIT_FD;
-    t->wait.fd = fd;
-    t->wait.events = events;
-    t->wait.revents = 0;
     l->fd_waiters++;
     err = diesel__task_park_inline(t, deadline);
+    l = diesel__loop;       /* not kept across the switch (see above) */
     l->fd_waiters--;
     /* Whatever woke us cleared the descriptor's entry (see struct
      * diesel__fd): nothing to undo there, and its line is not touched.
      * But a park that did not happen (cancelled, no memory) left it. */
-    if (err != 0) {
+    if (__builtin_expect(err != 0, 0)) {
+        fd = t->wait.fd;
         f = &l->fds[fd];   /* the table may have grown meanwhile */
-        if (f->reader == t)
-            f->reader = NULL;
-        if (f->writer == t)
-            f->writer = NULL;
+        if (diesel__fd_reader(f) == t)
+            diesel__fd_set_reader(f, NULL);
+        if (diesel__fd_writer(f) == t)
+            diesel__fd_set_writer(f, NULL);
         errno = err;
         return -1;
     }

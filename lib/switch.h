@@ -63,12 +63,26 @@ int diesel__ctx_swap_asm(uintptr_t *from, uintptr_t *to, int value);
 void diesel__ctx_enter_asm(uintptr_t *from, ucontext_t *to);
 #endif
 
+/* Whether the register switch is in use (else swapcontext, and the
+ * ucontexts diesel__ctx_switch is given are the ones it uses). */
+static inline int
+diesel__ctx_fast(void)
+{
+#ifdef DIESEL__SWITCH_ASM
+    return diesel__switch_fast;
+#else
+    return 0;
+#endif
+}
+
 /*
  * Suspend the caller in from (from_uc, for swapcontext) and resume to
  * (to_uc).  fresh means to has never run: enter it through to_uc.  value
  * is what to's own switching call returns, if it was suspended by
  * diesel__ctx_swap_asm (task.c's tail switch); other ways of suspending
- * ignore it.  Returns when something resumes from.
+ * ignore it.  Returns when something resumes from.  The ucontexts are
+ * read only by swapcontext and the entry of a fresh to: a caller on the
+ * register switch passes NULL for those it need not load.
  */
 static inline void
 diesel__ctx_switch(struct diesel__ctx *from, ucontext_t *from_uc,

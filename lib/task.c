@@ -177,7 +177,8 @@ diesel__task_state(const struct diesel_loop *l, const struct diesel__task *t)
 {
     if (t->state == DIESEL__WAITING && t->wait.kind == DIESEL__WAIT_FD &&
         t->wait.fd >= 0 && t->wait.fd < l->nfds &&
-        l->fds[t->wait.fd].reader != t && l->fds[t->wait.fd].writer != t)
+        diesel__fd_reader(&l->fds[t->wait.fd]) != t &&
+        diesel__fd_writer(&l->fds[t->wait.fd]) != t)
         return DIESEL__READY;
     return t->state;
 }
@@ -201,12 +202,12 @@ diesel__task_wake(struct diesel__task *t, int err)
     if (t->wait.kind == DIESEL__WAIT_FD && t->state == DIESEL__WAITING) {
         struct diesel__fd *f = &l->fds[t->wait.fd];
 
-        if (f->reader != t && f->writer != t)
+        if (diesel__fd_reader(f) != t && diesel__fd_writer(f) != t)
             return;     /* queued by the poll already (see dispatch) */
-        if (f->reader == t)
-            f->reader = NULL;
-        if (f->writer == t)
-            f->writer = NULL;
+        if (diesel__fd_reader(f) == t)
+            diesel__fd_set_reader(f, NULL);
+        if (diesel__fd_writer(f) == t)
+            diesel__fd_set_writer(f, NULL);
     }
     t->wake_err = err;
     if (t->timed) {

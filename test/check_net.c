@@ -1181,6 +1181,73 @@ START_TEST(net_peek_shows_buffered_bytes_in_place_until_consumed)
 }
 END_TEST
 
+/* Writes 4 bytes to the descriptor at arg once the reader has parked. */
+static int
+late_writer(void *arg)
+{
+    int fd = *(int *)arg;
+
+    EXPECT(diesel_sleep(20) == 0);
+    EXPECT(write(fd, "late", 4) == 4);
+    return 0;
+}
+
+static int
+conn_closer(void *arg)
+{
+    EXPECT(diesel_conn_close(arg) == 0);
+    return 0;
+}
+
+/* diesel_conn_peek with no timeout is a copy of its own (conn.c): the
+ * same checks, the park, the end of stream and a close meanwhile. */
+static int
+peek_forever_main(void *arg)
+{
+    int *sv = arg, status;
+    struct diesel_conn *c = diesel_conn_create(sv[0]), *c2;
+    const void *d;
+    int64_t id;
+
+    EXPECT(c != NULL);
+    EXPECT(diesel_conn_peek(c, NULL, -1) == -1);
+    EXPECT(errno == EINVAL);
+    EXPECT(diesel_conn_peek(NULL, &d, -1) == -1);
+    EXPECT(errno == EINVAL);
+    /* Nothing there yet: it parks until the bytes come. */
+    id = diesel_task_spawn("late writer", late_writer, &sv[1], 0);
+    EXPECT(id > 0);
+    EXPECT(diesel_conn_peek(c, &d, -1) == 4);
+    EXPECT(memcmp(d, "late", 4) == 0);
+    EXPECT(diesel_task_join(id, &status, 5000) == 0);
+    EXPECT(diesel_conn_consume(c, 4) == 0);
+    shutdown(sv[1], SHUT_WR);
+    EXPECT(diesel_conn_peek(c, &d, -1) == 0);
+    EXPECT(diesel_conn_close(c) == 0);
+    /* Closed by another green thread while parked: EBADF, and the call
+     * frees the connection on its way out. */
+    c2 = diesel_conn_create(sv[2]);
+    EXPECT(c2 != NULL);
+    id = diesel_task_spawn("closer", conn_closer, c2, 0);
+    EXPECT(id > 0);
+    EXPECT(diesel_conn_peek(c2, &d, -1) == -1);
+    EXPECT(errno == EBADF);
+    EXPECT(diesel_task_join(id, &status, 5000) == 0);
+    close(sv[1]);
+    close(sv[3]);
+    return 0;
+}
+
+START_TEST(net_peek_without_a_timeout_parks_until_bytes_or_a_close)
+{
+    int sv[4];
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv + 2), 0);
+    CHECK_RUN(peek_forever_main, sv);
+}
+END_TEST
+
 /* ---- Servers ------------------------------------------------------------- */
 
 struct limit {
@@ -2567,6 +2634,7 @@ diesel_net_suite(void)
     tcase_add_test(tc, net_cancel_while_parked_in_recv_is_ecanceled);
     tcase_add_test(tc, net_one_receiver_at_a_time_but_a_sender_beside_it);
     tcase_add_test(tc, net_peek_shows_buffered_bytes_in_place_until_consumed);
+    tcase_add_test(tc, net_peek_without_a_timeout_parks_until_bytes_or_a_close);
     tcase_add_test(tc, net_calls_outside_a_green_thread_fail_with_eperm);
     tcase_add_test(tc, net_conn_create_takes_stream_sockets_only);
     tcase_add_test(tc, net_bad_addresses_are_einval);
