@@ -35,20 +35,69 @@ if [ ! -x examples/echo ] || [ ! -x $B/echo_load ]; then
 fi
 port=17400
 log=$(mktemp)
-trap 'rm -f "$log"; [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null' EXIT
+ewait=syscalls:sys_enter_epoll_wait
+trap 'rm -f "$log" "$log.perf"; [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null' EXIT
 
 cpu_ticks() {   # utime + stime of a pid (all its threads), in clock ticks
     awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# Counted, not timed: the server's context switches (voluntary and not,
+# all its threads, from /proc) and, where perf can count the kernel's
+# system-call tracepoints (root, or perf_event_paranoid -1), its system
+# calls and among them epoll_wait, over the same run as the CPU time.
+perf_ok=0
+if [ "${CORES_PERF:-1}" = 1 ] && command -v perf >/dev/null &&
+    perf stat -x, -o /dev/null -e raw_syscalls:sys_enter,$ewait -- true \
+    >/dev/null 2>&1; then
+    perf_ok=1
+fi
+switches() {   # voluntary + nonvoluntary context switches of a pid
+    cat /proc/"$1"/task/*/status 2>/dev/null | awk '
+        /^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+count_start() {   # pid: start counting
+    cs0=$(switches "$1")
+    cpid=
+    if [ "$perf_ok" = 1 ]; then
+        perf stat -x, -o "$log.perf" -e raw_syscalls:sys_enter,$ewait \
+            -p "$1" 2>/dev/null &
+        cpid=$!
+        # perf attaches to every thread of the pid before it counts.
+        sleep 0.2
+    fi
+}
+# pid -> counted="switches syscalls epoll_waits" ("-" if not counted); not
+# in a subshell: perf is this shell's child.
+count_stop() {
+    local cs1 sc=- ew=-
+    cs1=$(switches "$1")
+    if [ -n "$cpid" ]; then
+        kill -INT "$cpid" 2>/dev/null
+        wait "$cpid" 2>/dev/null
+        sc=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$log.perf")
+        ew=$(awk -F, '/sys_enter_epoll_wait/ { print $1 }' "$log.perf")
+        rm -f "$log.perf"
+    fi
+    counted="$((cs1 - cs0)) ${sc:--} ${ew:--}"
+}
+
 start() {   # example loops -> spid, port
-    port=$((port + 1))
-    "${pin_srv[@]}" "examples/$1" -t "$2" "127.0.0.1:$port" >/dev/null \
-        2>"$log" &
-    spid=$!
-    for _ in $(seq 100); do
-        grep -q "listening on" "$log" 2>/dev/null && return 0
-        sleep 0.05
+    local try
+    for try in $(seq 20); do
+        port=$((port + 1))
+        "${pin_srv[@]}" "examples/$1" -t "$2" "127.0.0.1:$port" \
+            >/dev/null 2>"$log" &
+        spid=$!
+        for _ in $(seq 100); do
+            grep -q "listening on" "$log" 2>/dev/null && return 0
+            # Another benchmark's port (helpers share the machine): the next.
+            grep -q "in use" "$log" 2>/dev/null && break
+            sleep 0.05
+        done
+        wait "$spid" 2>/dev/null
+        spid=
+        grep -q "in use" "$log" 2>/dev/null || break
     done
     echo "examples/$1 -t $2 did not start: $(cat "$log")" >&2
     return 1
@@ -63,10 +112,50 @@ stop() {
         "$log" | paste -sd+
 }
 
+# Sums over the runs of a line, for the counted table: requests, switches,
+# system calls, epoll_waits (the last two only where perf counted).
+declare -A nreq ncs nsc new_
+tally() {   # key requests "switches syscalls epoll_waits"
+    local c s e
+    read -r c s e <<<"$3"
+    [ "$2" -gt 0 ] || return 0
+    nreq[$1]=$(( ${nreq[$1]:-0} + $2 ))
+    ncs[$1]=$(( ${ncs[$1]:-0} + c ))
+    if [ "$s" != - ]; then
+        nsc[$1]=$(( ${nsc[$1]:-0} + s ))
+        new_[$1]=$(( ${new_[$1]:-0} + e ))
+    fi
+}
+# The counted row of a line: system calls, context switches and
+# epoll_waits per request, -t 1, -t 2 and their ratio.
+counted_row() {   # label key1 key2
+    awk -v l="$1" -v n1="${nreq[$2]:-0}" -v n2="${nreq[$3]:-0}" \
+        -v c1="${ncs[$2]:-0}" -v c2="${ncs[$3]:-0}" \
+        -v s1="${nsc[$2]:--}" -v s2="${nsc[$3]:--}" \
+        -v e1="${new_[$2]:--}" -v e2="${new_[$3]:--}" '
+    function per(x, n) { return (x == "-" || n == 0) ? "-" : sprintf("%.3f", x / n) }
+    function ratio(a, b) { return (a == "-" || b == "-" || b + 0 == 0) ? "-" : sprintf("%.2fx", a / b) }
+    BEGIN {
+        a = per(s1, n1); b = per(s2, n2); r1 = ratio(a, b)
+        c = per(c1, n1); d = per(c2, n2); r2 = ratio(c, d)
+        e = per(e1, n1); f = per(e2, n2)
+        # ratio(a, b) is a / b: -t 2 over -t 1 is ratio(b, a).
+        printf "%-18s %8s %8s %6s %8s %8s %6s %8s %8s\n", l, a, b,
+            ratio(b, a), c, d, ratio(d, c), e, f
+    }'
+}
+counted_head() {
+    printf '%-18s %8s %8s %6s %8s %8s %6s %8s %8s\n' "" "syscalls" "" "" \
+        "switches" "" "" "epoll_wait" ""
+    printf '%-18s %8s %8s %6s %8s %8s %6s %8s %8s\n' "per request" "-t 1" \
+        "-t 2" ratio "-t 1" "-t 2" ratio "-t 1" "-t 2"
+}
+
 min() { awk -v a="$1" -v b="${2:-$1}" 'BEGIN { print (a < b ? a : b) }'; }
 max() { awk -v a="$1" -v b="${2:-$1}" 'BEGIN { print (a > b ? a : b) }'; }
 
 declare -A rate cpu lost split
+load0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
 # ---- echo ----------------------------------------------------------------
 conns=${CORES_CONNS:-100}
@@ -74,15 +163,19 @@ for _ in $(seq "$reps"); do
     for t in 1 2; do
         start echo "$t" || continue
         t0=$(cpu_ticks "$spid")
+        count_start "$spid"
         out=$("${pin_cli[@]}" $B/echo_load -c "$conns" -d "$secs" -w 1 \
             "127.0.0.1:$port")
         t1=$(cpu_ticks "$spid")
+        count_stop "$spid"
         counts=$(stop)
         r=$(sed -n 's/.*rtt_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
         all=$(sed -n 's/.*rtt_total=\([0-9]*\).*/\1/p' <<<"$out")
         errs=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$out")
         c=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="${all:-0}" \
             'BEGIN { if (n > 0) printf "%.3f", t / hz * 1e6 / n; else print 99 }')
+        # Per round trip: counted over the warm-up too, as the CPU time.
+        tally "echo$t" "${all:-0}" "$counted"
         rate[echo$t]=$(max "${r:-0}" "${rate[echo$t]:-}")
         cpu[echo$t]=$(min "$c" "${cpu[echo$t]:-}")
         # Lost: errors, or connections the loops did not all count.
@@ -106,24 +199,31 @@ printf '%-18s %11d %11d %12s %12s %5.2fx %5d  %s\n' "echo 64 B" \
     "${cpu[echo2]:--}" \
     "$(awk -v a="${cpu[echo2]:-0}" -v b="${cpu[echo1]:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
     $(( ${lost[echo1]:-0} + ${lost[echo2]:-0} )) "${split[echo2]:--}"
+echo "counted over the same runs (their mean; syscalls and epoll_wait: perf)"
+counted_head
+counted_row "echo 64 B" echo1 echo2
 
 # ---- redis-benchmark ---------------------------------------------------------
 if ! command -v redis-benchmark >/dev/null || [ ! -x examples/redisping ]; then
     echo "redis part skipped: redis-benchmark (Debian: redis-tools) or examples/redisping missing"
     exit 0
 fi
-# pipeline test -> "rps cpu_us_per_request completed"
+# pipeline test -> "rps cpu_us_per_request completed switches syscalls
+# epoll_waits" (the last three over the run, "-" where not counted)
 measure() {
     local t0 t1 out rps done
     t0=$(cpu_ticks "$spid")
+    count_start "$spid"
     out=$("${pin_cli[@]}" redis-benchmark -p "$port" -c 50 -n "$3" -P "$1" \
         -t "$2" --csv 2>/dev/null)
     t1=$(cpu_ticks "$spid")
+    count_stop "$spid"
     rps=$(awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }' <<<"$out")
     # redis-benchmark prints its line only once every request was answered.
     done=0; [ -n "$rps" ] && done=$3
     awk -v r="${rps:-0}" -v t=$((t1 - t0)) -v hz="$hz" -v n="$3" -v d="$done" \
-        'BEGIN { printf "%.0f %.3f %d\n", r, t / hz * 1e6 / n, d }'
+        -v k="$counted" \
+        'BEGIN { printf "%.0f %.3f %d %s\n", r, t / hz * 1e6 / n, d, k }'
 }
 
 printf '\nexamples/redisping -t 1 and -t 2: redis-benchmark -c 50 -n %s (%s at -P 16); best of %s taking turns\n' \
@@ -138,8 +238,9 @@ for p in 1 16; do
         for _ in $(seq "$reps"); do
             for t in 1 2; do
                 start redisping "$t" || continue
-                read -r r c d < <(measure "$p" "$test" "$nn")
+                read -r r c d k1 k2 k3 < <(measure "$p" "$test" "$nn")
                 stop >/dev/null
+                tally "$k$t" "$d" "$k1 $k2 $k3"
                 rate[$k$t]=$(max "$r" "${rate[$k$t]:-}")
                 cpu[$k$t]=$(min "$c" "${cpu[$k$t]:-}")
                 lost[$k]=$(( ${lost[$k]:-0} + nn - d ))
@@ -152,6 +253,14 @@ for p in 1 16; do
             "${lost[$k]}"
     done
 done
+echo "counted over the same runs (their mean; syscalls and epoll_wait: perf)"
+counted_head
+for p in 1 16; do
+    for test in ping_inline set get; do
+        counted_row "$(tr a-z A-Z <<<"$test") -P $p" "$test${p}1" "$test${p}2"
+    done
+done
+echo "load average before and after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)"
 cat <<'EOF'
 (cpu_us: the server's CPU time per request, all its threads, from
 /proc ticks (10 ms: short runs are coarse); ratio: -t 2 over -t 1, the
