@@ -14,7 +14,41 @@
 # completed requests).  With CORES_PIN=0 nothing is pinned.  Each line is
 # measured CORES_REPS times (default 3), -t 1 and -t 2 taking turns, and
 # the best of each is printed: timed figures on a shared machine are
-# noisy (20% from one run to the next is common).
+# noisy (20% from one run to the next is common).  Beside them, counted
+# over the same runs: the server's system calls, context switches and
+# epoll_waits per request (perf's tracepoints; CORES_PERF=0: switches only).
+#
+# What the counts show (redisping, redis-benchmark -c 50 -P 1, pinned as
+# above; December 2026):
+# - The program's own work is the same: callgrind counts 3,260 user-space
+#   instructions per SET with -t 1 and 3,390 with -t 2 (1.04x; the loop's
+#   turns, more of them).  The locks are never slept on (no futex call in
+#   a run).  Each request costs one read and one sendto either way.
+# - At -P 1 some 90% of the CPU time is the kernel's (stime: loopback TCP,
+#   the wake-ups), and what -t 2 adds is there: epoll_wait rises from 0.2-
+#   0.4 per request to 0.8-0.86, and context switches from 0.04-0.07 per
+#   request to 0.27-0.31, each switch a loop going to sleep in epoll_wait
+#   and being woken.  Those cost ~2.5 us a request here, the 1.2-1.4x.
+# - Why: redis-benchmark is one thread on one CPU and the bottleneck; the
+#   server is busy about half the time.  One loop polls 50 clients and
+#   finds 3 or 4 requests a poll, seldom with none: it rarely sleeps.  Two
+#   loops each poll 25: each finds about one a poll, and sleeps whenever
+#   its own 25 all wait on redis-benchmark, even while the other loop has
+#   work, so the CPU goes from one loop to the other and back.  That is
+#   inherent to two pollers sharing one CPU below saturation, not to the
+#   loops' code.  echo_load saturates the server (0.05-0.09 epoll_wait a
+#   round trip either way), so echo stays near 1.1x, and at -P 16 a read
+#   carries 16 requests and the extra polls and switches weigh less.
+# - On a machine with more cores, each loop needs a CPU of its own (then a
+#   loop that sleeps hands its CPU to nobody, and costs what -t 1 does at
+#   the same load per loop), and the load generator more CPUs than the
+#   loops (redis-benchmark --threads, several echo_load) so that the
+#   loops, not the load, are the bottleneck: then throughput should
+#   scale with the loops.  What the loops share would then cost too: the
+#   keys are in 16 tables under 16 locks, each loop's record has cache
+#   lines of its own, and redisping's `commands` counter is still one
+#   atomic add per command on one line, the next thing to split if such a
+#   run shows it.
 #
 #   test/bench/cores_bench.sh [SECONDS] [REQUESTS]   (default 3 s, 100000)
 set -u
@@ -265,7 +299,12 @@ cat <<'EOF'
 (cpu_us: the server's CPU time per request, all its threads, from
 /proc ticks (10 ms: short runs are coarse); ratio: -t 2 over -t 1, the
 goal at most 1.1x; lost: requests or connections that did not complete.
-With more cores, each loop would need a CPU of its own and the load
-generator more than one (echo_load instances or redis-benchmark
---threads on other CPUs) for -t 2 to show throughput scaling.)
+syscalls, switches, epoll_wait: per request, the server's, counted (the
+mean of the runs).  With both loops on one CPU and redis-benchmark the
+bottleneck, each loop finds fewer requests a poll and sleeps when its
+own clients are idle: more epoll_waits and switches, the kernel's cost,
+not the loops' code (see this script's header).  With more cores, each
+loop would need a CPU of its own and the load generator more than one
+(echo_load instances or redis-benchmark --threads on other CPUs) for
+-t 2 to show throughput scaling.)
 EOF
