@@ -137,13 +137,16 @@ start() {   # example loops -> spid, port
     return 1
 }
 
-# Stop it; the loops' connection counts from its log, "a+b".
+# Stop it; the loops' connection counts from its log, counts="a+b".  Not
+# in a subshell ($(stop)): there the wait returned at once, the server
+# being no child of it, and its last lines were read before it wrote them.
 stop() {
     kill "$spid" 2>/dev/null
     wait "$spid" 2>/dev/null
     spid=
-    sed -n 's/.*loop [0-9]* of [0-9]*: \([0-9]*\) connections.*/\1/p' \
-        "$log" | paste -sd+
+    counts=$(sed -n \
+        's/.*loop [0-9]* of [0-9]*: \([0-9]*\) connections.*/\1/p' \
+        "$log" | paste -sd+)
 }
 
 # Sums over the runs of a line, for the counted table: requests, switches,
@@ -202,7 +205,7 @@ for _ in $(seq "$reps"); do
             "127.0.0.1:$port")
         t1=$(cpu_ticks "$spid")
         count_stop "$spid"
-        counts=$(stop)
+        stop
         r=$(sed -n 's/.*rtt_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
         all=$(sed -n 's/.*rtt_total=\([0-9]*\).*/\1/p' <<<"$out")
         errs=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$out")
@@ -273,7 +276,7 @@ for p in 1 16; do
             for t in 1 2; do
                 start redisping "$t" || continue
                 read -r r c d k1 k2 k3 < <(measure "$p" "$test" "$nn")
-                stop >/dev/null
+                stop
                 tally "$k$t" "$d" "$k1 $k2 $k3"
                 rate[$k$t]=$(max "$r" "${rate[$k$t]:-}")
                 cpu[$k$t]=$(min "$c" "${cpu[$k$t]:-}")
