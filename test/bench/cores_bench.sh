@@ -29,16 +29,27 @@
 #   0.4 per request to 0.8-0.86, and context switches from 0.04-0.07 per
 #   request to 0.27-0.31, each switch a loop going to sleep in epoll_wait
 #   and being woken.  Those cost ~2.5 us a request here, the 1.2-1.4x.
-# - Why: redis-benchmark is one thread on one CPU and the bottleneck; the
-#   server is busy about half the time.  One loop polls 50 clients and
-#   finds 3 or 4 requests a poll, seldom with none: it rarely sleeps.  Two
-#   loops each poll 25: each finds about one a poll, and sleeps whenever
-#   its own 25 all wait on redis-benchmark, even while the other loop has
-#   work, so the CPU goes from one loop to the other and back.  That is
-#   inherent to two pollers sharing one CPU below saturation, not to the
-#   loops' code.  echo_load saturates the server (0.05-0.09 epoll_wait a
-#   round trip either way), so echo stays near 1.1x, and at -P 16 a read
-#   carries 16 requests and the extra polls and switches weigh less.
+# - Why: redis-benchmark is one thread that answers every reply it got in
+#   one pass with a burst of requests, and the kernel spreads its 50
+#   connections over both loops: each burst wakes both loops, each polls
+#   for its half and sleeps again, and the CPU goes from one to the other.
+#   One loop takes the whole burst in one wake-up and one poll (1.8
+#   requests a poll in a traced run of 100,000 SETs, 1.25 with two loops,
+#   most polls with two loops finding one).  A control, two generators
+#   (redis-benchmark -c 25 each) on CPU 1: two processes of one loop each
+#   on CPU 0, a generator each, cost what one loop under both generators
+#   does (7.4-10.3 us against 9.2-10.0 a request; 0.06-0.14 switches and
+#   0.24-0.46 epoll_wait against 0.10-0.11 and 0.42-0.45), while one
+#   process of two loops, each generator's connections split over both,
+#   costs 13.0-13.3 us, 1.3-1.4x (0.33 switches, 0.79-0.87 epoll_wait).
+#   Two pollers on one CPU cost nothing more as such; splitting one
+#   client's bursts over them does (threads against processes, the other
+#   difference, is none to the scheduler).  Not the loops' code nor their
+#   locks, then; on cores of their own the two halves of a burst are
+#   served at once, which is what the loops are for.  echo_load keeps the
+#   server saturated (0.05-0.1 epoll_wait a round trip either way), so
+#   echo stays near 1.0-1.1x, and at -P 16 a read carries 16 requests and
+#   the extra polls and switches weigh less.
 # - On a machine with more cores, each loop needs a CPU of its own (then a
 #   loop that sleeps hands its CPU to nobody, and costs what -t 1 does at
 #   the same load per loop), and the load generator more CPUs than the
@@ -303,11 +314,11 @@ cat <<'EOF'
 /proc ticks (10 ms: short runs are coarse); ratio: -t 2 over -t 1, the
 goal at most 1.1x; lost: requests or connections that did not complete.
 syscalls, switches, epoll_wait: per request, the server's, counted (the
-mean of the runs).  With both loops on one CPU and redis-benchmark the
-bottleneck, each loop finds fewer requests a poll and sleeps when its
-own clients are idle: more epoll_waits and switches, the kernel's cost,
-not the loops' code (see this script's header).  With more cores, each
-loop would need a CPU of its own and the load generator more than one
-(echo_load instances or redis-benchmark --threads on other CPUs) for
--t 2 to show throughput scaling.)
+mean of the runs).  With both loops on one CPU, each burst of
+redis-benchmark's requests wakes both loops, each taking half: more
+epoll_waits and switches, the kernel's cost, not the loops' code (see
+this script's header).  With more cores, each loop would need a CPU of
+its own and the load generator more than one (echo_load instances or
+redis-benchmark --threads on other CPUs) for -t 2 to show throughput
+scaling.)
 EOF
