@@ -44,12 +44,12 @@
 #   costs 13.0-13.3 us, 1.3-1.4x (0.33 switches, 0.79-0.87 epoll_wait).
 #   Two pollers on one CPU cost nothing more as such; splitting one
 #   client's bursts over them does (threads against processes, the other
-#   difference, is none to the scheduler).  Not the loops' code nor their
-#   locks, then; on cores of their own the two halves of a burst are
-#   served at once, which is what the loops are for.  echo_load keeps the
-#   server saturated (0.05-0.1 epoll_wait a round trip either way), so
-#   echo stays near 1.0-1.1x, and at -P 16 a read carries 16 requests and
-#   the extra polls and switches weigh less.
+#   difference, should be none to the scheduler).  Not the loops' code
+#   nor their locks, then; on cores of their own the two halves of a
+#   burst are served at once, which is what the loops are for.  echo_load
+#   keeps the server saturated (0.05-0.1 epoll_wait a round trip either
+#   way), so echo stays near 1.0-1.1x, and at -P 16 a read carries 16
+#   requests and the extra polls and switches weigh less.
 # - On a machine with more cores, each loop needs a CPU of its own (then a
 #   loop that sleeps hands its CPU to nobody, and costs what -t 1 does at
 #   the same load per loop), and the load generator more CPUs than the
