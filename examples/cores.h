@@ -42,8 +42,11 @@
 
 #define CORES_MAX 64
 
+/* Each loop's on cache lines of its own: its thread counts its
+ * connections here, and a neighbour's count would otherwise share the
+ * line (false sharing between loops on two cores). */
 struct cores_loop {
-    int index;                  /* 0 for the main loop */
+    _Alignas(64) int index;     /* 0 for the main loop */
     pthread_t th;               /* its thread (not for loop 0) */
     struct diesel_chan *ch;     /* connections handed to it; closed: stop */
     long conns;                 /* connections it served (its thread's) */

@@ -1242,6 +1242,70 @@ START_TEST(redisping_with_two_loops_shares_its_keys_and_survives_benchmark)
 }
 END_TEST
 
+/* Many keys, spread over redisping's tables (16, by hash) and written
+ * from connections that the kernel spreads over both loops: each is found
+ * with its own value, counted once, and deleted once. */
+START_TEST(redisping_with_two_loops_keeps_every_one_of_many_keys)
+{
+    enum { KEYS = 320, PER = 64 };
+    struct service s;
+    char *req = malloc(64 * KEYS), *want = malloc(64 * KEYS);
+    char *out = malloc(64 * KEYS);
+    size_t rn, wn;
+
+    ck_assert_ptr_nonnull(req);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_ptr_nonnull(out);
+    start_opt(&s, "redisping", "-t", "2", "127.0.0.1:0");
+    /* Five connections of 64 SETs each, pipelined. */
+    for (int c = 0; c < KEYS / PER; c++) {
+        rn = wn = 0;
+        for (int i = c * PER; i < (c + 1) * PER; i++) {
+            rn += (size_t)sprintf(req + rn, "SET key:%d value-of-%d\r\n", i,
+                i * 7);
+            wn += (size_t)sprintf(want + wn, "+OK\r\n");
+        }
+        answer(s.port, req, out, 64 * KEYS);
+        ck_assert_str_eq(out, want);
+    }
+    answer(s.port, "DBSIZE\r\n", out, 64 * KEYS);
+    ck_assert_str_eq(out, ":320\r\n");
+    /* Every value, from one connection, and a key never set. */
+    rn = wn = 0;
+    for (int i = KEYS - 1; i >= 0; i--) {
+        char val[32];
+        int n = snprintf(val, sizeof(val), "value-of-%d", i * 7);
+
+        rn += (size_t)sprintf(req + rn, "GET key:%d\r\n", i);
+        wn += (size_t)sprintf(want + wn, "$%d\r\n%s\r\n", n, val);
+    }
+    rn += (size_t)sprintf(req + rn, "GET key:%d\r\n", KEYS);
+    wn += (size_t)sprintf(want + wn, "$-1\r\n");
+    answer(s.port, req, out, 64 * KEYS);
+    ck_assert_str_eq(out, want);
+    /* Deleted in DELs of 63 keys (the 64th argument is DEL), each once:
+     * the second DEL of a key finds nothing. */
+    for (int c = 0; c < KEYS; c += 63) {
+        int n = 0;
+        char num[32];
+
+        rn = (size_t)sprintf(req, "DEL");
+        for (int i = c; i < c + 63 && i < KEYS; i++, n++)
+            rn += (size_t)sprintf(req + rn, " key:%d", i);
+        rn += (size_t)sprintf(req + rn, "\r\nDEL key:%d\r\n", c);
+        snprintf(num, sizeof(num), ":%d\r\n:0\r\n", n);
+        answer(s.port, req, out, 64 * KEYS);
+        ck_assert_str_eq(out, num);
+    }
+    answer(s.port, "DBSIZE\r\n", out, 64 * KEYS);
+    ck_assert_str_eq(out, ":0\r\n");
+    stop(&s, SIGTERM);
+    free(req);
+    free(want);
+    free(out);
+}
+END_TEST
+
 /* collect asks every service at once: a round with three silent services
  * lasts one timeout, not three (it took 3 x -t when it asked them one
  * after another, as one process could attach only once at a time). */
@@ -1322,6 +1386,7 @@ diesel_examples_suite(void)
     tcase_add_test(tc, httphello_with_two_loops_answers_every_request_on_both);
     tcase_add_test(tc,
         redisping_with_two_loops_shares_its_keys_and_survives_benchmark);
+    tcase_add_test(tc, redisping_with_two_loops_keeps_every_one_of_many_keys);
     suite_add_tcase(s, tc);
 
     /* The fleet's collector: a case of its own, to run it alone. */
