@@ -239,6 +239,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -2005,6 +2006,18 @@ put_waiter_json(struct w *w, const struct diesel__task *t)
     put(w, "}");
 }
 
+/*
+ * With several loops, `fds` runs on each at once (console_loops.c), and
+ * each walk opens a descriptor of its own (the /proc/self/fd directory)
+ * that the walks on other threads see and describe while its owner may
+ * be closing it: a race on the descriptor (ThreadSanitizer reports it),
+ * and the description of a descriptor that is gone or reused.  The walks
+ * list and describe under this lock, never across a park: each
+ * descriptor is checked and described in one stretch under it, and the
+ * list is made in another.
+ */
+static pthread_mutex_t fds_walk = PTHREAD_MUTEX_INITIALIZER;
+
 int
 diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
@@ -2015,13 +2028,17 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     struct diesel_console_table *tb = NULL;
     int *fds = NULL;
     size_t n = 0, listed = 0, head = 0;
+    int rc;
 
     (void)arg;
     if (args(out, &w, argc, argv, NULL, 0, "fds [--json]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
     pace_init(&p, l);
-    if (diesel__platform_fd_list(&fds, &n) != 0) {
+    pthread_mutex_lock(&fds_walk);
+    rc = diesel__platform_fd_list(&fds, &n);
+    pthread_mutex_unlock(&fds_walk);
+    if (rc != 0) {
         /* No list from the system: sweep the descriptor range, bounded
          * (a million fcntl calls would take long), in slices. */
         struct rlimit rl;
@@ -2068,13 +2085,17 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
             free(fds);
             return interrupted(out);
         }
-        if (fcntl(fd, F_GETFD) == -1)
+        pthread_mutex_lock(&fds_walk);
+        if (fcntl(fd, F_GETFD) == -1) {
+            pthread_mutex_unlock(&fds_walk);
             continue;
+        }
+        fd_describe(fd, &fi);
+        pthread_mutex_unlock(&fds_walk);
         if (fd < l->nfds) {
             rd = diesel__fd_reader(&l->fds[fd]);
             wr = diesel__fd_writer(&l->fds[fd]);
         }
-        fd_describe(fd, &fi);
         if (w.json) {
             put(&w, "%s{\"fd\":%d,\"type\":\"%s\"", listed ? ",\n" : "",
                 fd, fi.type);
