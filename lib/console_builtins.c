@@ -239,6 +239,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -2005,6 +2006,13 @@ put_waiter_json(struct w *w, const struct diesel__task *t)
     put(w, "}");
 }
 
+/* One listing of the descriptors at a time in the process: a listing
+ * holds a descriptor of its own (the directory it reads), which another
+ * loop's `fds`, listing at the same time, would find and describe while
+ * it is closed (ThreadSanitizer saw it with several loops).  Held only
+ * while listing, which never parks. */
+static pthread_mutex_t fd_list_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int
 diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
@@ -2015,13 +2023,17 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     struct diesel_console_table *tb = NULL;
     int *fds = NULL;
     size_t n = 0, listed = 0, head = 0;
+    int have;
 
     (void)arg;
     if (args(out, &w, argc, argv, NULL, 0, "fds [--json]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
     pace_init(&p, l);
-    if (diesel__platform_fd_list(&fds, &n) != 0) {
+    pthread_mutex_lock(&fd_list_lock);
+    have = diesel__platform_fd_list(&fds, &n) == 0;
+    pthread_mutex_unlock(&fd_list_lock);
+    if (!have) {
         /* No list from the system: sweep the descriptor range, bounded
          * (a million fcntl calls would take long), in slices. */
         struct rlimit rl;
