@@ -10,7 +10,10 @@
  * loop accepts alone and hands every connection but its own share to the
  * other loops, round robin, through a channel per loop.  The same channel
  * stops a loop: the main loop, which alone receives SIGINT and SIGTERM
- * (the other threads block them, and the console's signal), closes it.
+ * (the other threads block them), closes it.  The console's signal is
+ * not blocked: an attach that lands on another loop's thread is handed
+ * to the console's loop, and a stuck core-K can be asked for its report
+ * (its own thread's handler writes it).
  *
  *   main thread: loop 0        thread k: loop k
  *   listen (REUSEPORT) ------> listen on the port loop 0 got
@@ -184,7 +187,6 @@ cores_start(void)
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGTRAP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     for (; started < cores.n; started++) {
         struct cores_loop *l = &cores.loop[started];

@@ -2341,31 +2341,37 @@ static const struct {
 } builtins[] = {
     { "pid", "pid [--json]: process id, parent, user, executable, uptime",
       diesel__cmd_pid, 0, 0 },
-    { "tasks", "tasks [--json]: every green thread: id, name, state, what it "
+    { "tasks", "tasks [--json] [--loop NAME]: "
+      "every green thread: id, name, state, what it "
       "waits on and for how long, switches, stack now and high-water mark, "
       "where spawned",
       diesel__cmd_tasks, 0,
       DIESEL__CMD_LOOPS },
-    { "stacks", "stacks [--all] [--json] [ID]: backtraces of the green "
+    { "stacks", "stacks [--all] [--json] [--loop NAME] [[LOOP:]ID]: "
+      "backtraces of the green "
       "threads, identical ones grouped; --all: the library's frames too",
       diesel__cmd_stacks, 0,
       DIESEL__CMD_LOOPS },
-    { "stats", "stats [--json]: loop figures: uptime, iterations, switches, "
+    { "stats", "stats [--json] [--loop NAME]: "
+      "loop figures: uptime, iterations, switches, "
       "polls, fds, timers, green threads, console, hog warnings and the "
       "longest runs", diesel__cmd_stats, 0,
       DIESEL__CMD_LOOPS },
-    { "mem", "mem [--json]: RSS, malloc, stack memory reserved and committed, "
+    { "mem", "mem [--json] [--loop NAME]: "
+      "RSS, malloc, stack memory reserved and committed, "
       "stack high-water marks, mappings against vm.max_map_count",
       diesel__cmd_mem, 0,
       DIESEL__CMD_LOOPS },
-    { "fds", "fds [--json]: open descriptors: type, address or path, green "
+    { "fds", "fds [--json] [--loop NAME]: "
+      "open descriptors: type, address or path, green "
       "thread waiting on it", diesel__cmd_fds, 0,
       DIESEL__CMD_LOOPS },
     { "log", "log [--json] [LOGGER LEVEL | tail [N] | follow]: show the log "
       "levels, or set one (* is the default); tail: the last N lines logged "
       "(all those kept); follow: stream new lines until a line is sent",
       diesel__cmd_log, 0, 0 },
-    { "cancel", "cancel [--json] ID: make green thread ID's blocking calls "
+    { "cancel", "cancel [--json] [LOOP:]ID: "
+      "make green thread ID's blocking calls "
       "fail with ECANCELED", diesel__cmd_cancel, 0,
       DIESEL__CMD_LOOPID },
     { "loops", "loops [--json]: the running loops: name, OS thread, green "
@@ -2374,7 +2380,8 @@ static const struct {
     { "profile", "profile SECONDS [--hz N] [--folded]: sample the loop's "
       "thread (99 Hz): the hottest functions per green thread, or folded "
       "stacks for a flame graph", diesel__cmd_profile, 1, 0 },
-    { "sync", "sync [--json]: events, queues and locks: holders, waiters "
+    { "sync", "sync [--json] [--loop NAME]: "
+      "events, queues and locks: holders, waiters "
       "and for how long, queue lengths, cycles of green threads waiting for "
       "each other", diesel__cmd_sync, 0,
       DIESEL__CMD_LOOPS },

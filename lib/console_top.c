@@ -536,14 +536,17 @@ void
 diesel__console_top_register(void)
 {
     static const struct diesel__builtin cmds[] = {
-        { "top", "top [SECONDS] [--json]: the green threads ranked by busy "
+        { "top", "top [SECONDS] [--json] [--loop NAME]: "
+          "the green threads ranked by busy "
           "time over a window (1 s), with their wake-to-run delays, runs "
           "and wakes, and the loop's utilization", diesel__cmd_top,
           DIESEL__CMD_LOOPS | DIESEL__CMD_WINDOW },
-        { "hist", "hist [ID] [--json]: histograms of run lengths and "
+        { "hist", "hist [[LOOP:]ID] [--json] [--loop NAME]: "
+          "histograms of run lengths and "
           "scheduling delays, for the loop or green thread ID, since "
           "accounting was switched on", diesel__cmd_hist, DIESEL__CMD_LOOPS },
-        { "account", "account [on|off] [--json]: whether time accounting "
+        { "account", "account [on|off] [--json] [--loop NAME]: "
+          "whether time accounting "
           "is on; switch it on or off", diesel__cmd_account,
           DIESEL__CMD_LOOPS },
     };

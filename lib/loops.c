@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,9 @@ struct diesel__loopent {
     uint64_t seq;                   /* start order */
     int mail[2];                    /* the mailbox: -1 until made */
     int mail_signalled;             /* a wake is in the descriptor */
+    sigset_t mask;                  /* its thread's blocked signals when
+                                       it started (set before it is in
+                                       the registry) */
     struct diesel__loopreq *head, *tail; /* requests not taken yet */
 };
 
@@ -229,6 +233,10 @@ diesel__loops_start(struct diesel_loop *l)
     e->tid = diesel__platform_thread_id();
     e->thread = pthread_self();
     e->mail[0] = e->mail[1] = -1;
+    /* Another thread's mask cannot be read: the loop says its own, so
+     * that a session knows at once that its report cannot come. */
+    sigemptyset(&e->mask);
+    pthread_sigmask(SIG_BLOCK, NULL, &e->mask);
     pthread_mutex_lock(&reg_lock);
     default_name(e->name, sizeof(e->name));
     e->seq = ++reg_seq;
@@ -551,6 +559,21 @@ stuck_report(struct diesel__loops_target *t, int64_t wait_ns)
     /* Only a loop that is stuck by the handler's own measure is
      * interrupted: one that is merely slow may be anywhere, in malloc
      * say, where the report's backtrace is no safe call. */
+    if (e != NULL && sigismember(&e->mask, signo) == 1) {
+        /* The signal would stay pending until the thread unblocks it:
+         * said now, not after waiting for a report that cannot come. */
+        char *why = malloc(128);
+
+        pthread_mutex_unlock(&reg_lock);
+        diesel_fd_close(sv[0]);
+        close(sv[1]);
+        if (why != NULL) {
+            snprintf(why, 128, "  no report: loop %s blocks signal %d, "
+                "the console's, on its thread\n", t->name, signo);
+            t->report = why;
+        }
+        return;
+    }
     if (e != NULL && diesel__stuck_for(e->loop) >= 0)
         asked = diesel__stuck_report_ask(e->thread, e->loop, sv[1], signo);
     pthread_mutex_unlock(&reg_lock);

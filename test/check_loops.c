@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,7 @@ other_main(void *arg)
 }
 
 static atomic_int first_up;              /* the first loop runs */
+static atomic_int trap_blocked;          /* loop 1 blocks SIGTRAP */
 
 static void *
 other_thread(void *arg)
@@ -139,6 +141,13 @@ other_thread(void *arg)
     /* The first loop starts first, and is main. */
     while (!atomic_load(&first_up))
         usleep(1000);
+    if ((intptr_t)arg == 1 && atomic_load(&trap_blocked)) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTRAP);
+        ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+    }
     return (void *)(intptr_t)diesel_loop_run(other_main, arg);
 }
 
@@ -456,6 +465,99 @@ START_TEST(a_stuck_loop_is_named_the_others_answer)
 }
 END_TEST
 
+/*
+ * A stuck loop whose thread blocks the console's signal (as the examples'
+ * other loops once did): no report can come, and its section says why
+ * instead of waiting for one.
+ */
+static int
+blocked_main(void *arg)
+{
+    char *t, *p;
+
+    (void)arg;
+    wait_started();
+    ck_assert_int_eq(diesel_console_stuck_after(t_slow(300)), 0);
+    ck_assert_int_eq(diesel_console_install(0), 0);
+    atomic_store(&spin, 1);
+    diesel_sleep(t_slow(50));
+    t = ok("tasks");
+    p = strstr(t, "\nloop blocked (thread ");
+    ck_assert_msg(p != NULL && strstr(p, "): stuck: no answer in") != NULL,
+        "%s", t);
+    ck_assert_msg(strstr(p, "\n  no report: loop blocked blocks signal 5, "
+        "the console's, on its thread\n") != NULL, "%s", t);
+    ck_assert_msg(strstr(p, "its backtrace") == NULL, "%s", t);
+    /* The other loop answers as ever (and no report lists the blocked
+     * loop's green threads). */
+    ck_assert_int_eq(count(t, "sleeper-a"), 1);
+    free(t);
+    t = ok("tasks --json");
+    ck_assert_msg(strstr(t, "\"report\":\"  no report: loop blocked "
+        "blocks signal 5") != NULL, "%s", t);
+    free(t);
+    atomic_store(&spin, 0);
+    ck_assert_int_eq(write(block_pipe[1], "x", 1), 1);
+    return 0;
+}
+
+START_TEST(a_stuck_loop_blocking_the_signal_says_so)
+{
+    char dir[] = "/tmp/diesel-loops-XXXXXX";
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    names[1] = "blocked";
+    names[2] = "free";
+    atomic_store(&trap_blocked, 1);
+    with_loops(2, blocked_main);
+    ck_assert_int_eq(diesel_console_uninstall(), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* help's usages name --loop and LOOP:ID where a command takes them. */
+static int
+help_main(void *arg)
+{
+    static const char *const want[][2] = {
+        { "help tasks", "tasks [--json] [--loop NAME]  " },
+        { "help stacks", "[--loop NAME] [[LOOP:]ID]  " },
+        { "help stats", "stats [--json] [--loop NAME]  " },
+        { "help mem", "mem [--json] [--loop NAME]  " },
+        { "help fds", "fds [--json] [--loop NAME]  " },
+        { "help sync", "sync [--json] [--loop NAME]  " },
+        { "help top", "top [SECONDS] [--json] [--loop NAME]  " },
+        { "help hist", "hist [[LOOP:]ID] [--json] [--loop NAME]  " },
+        { "help account", "account [on|off] [--json] [--loop NAME]  " },
+        { "help cancel", "cancel [--json] [LOOP:]ID  " },
+    };
+    char *t;
+
+    (void)arg;
+    wait_started();
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        t = ok(want[i][0]);
+        ck_assert_msg(strstr(t, want[i][1]) != NULL, "%s: %s", want[i][0],
+            t);
+        free(t);
+    }
+    /* Not for those that run on the session's loop alone. */
+    t = ok("help loops");
+    ck_assert_ptr_null(strstr(t, "--loop"));
+    free(t);
+    t = ok("help pid");
+    ck_assert_ptr_null(strstr(t, "--loop"));
+    free(t);
+    return 0;
+}
+
+START_TEST(help_names_loop_options)
+{
+    with_loops(1, help_main);
+}
+END_TEST
+
 Suite *
 diesel_loops_suite(void)
 {
@@ -467,6 +569,8 @@ diesel_loops_suite(void)
     tcase_add_test(tc, four_loops_one_console);
     tcase_add_test(tc, one_loop_replies_unchanged);
     tcase_add_test(tc, a_stuck_loop_is_named_the_others_answer);
+    tcase_add_test(tc, a_stuck_loop_blocking_the_signal_says_so);
+    tcase_add_test(tc, help_names_loop_options);
     suite_add_tcase(s, tc);
     return s;
 }
