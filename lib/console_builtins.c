@@ -2007,16 +2007,165 @@ put_waiter_json(struct w *w, const struct diesel__task *t)
 }
 
 /*
- * With several loops, `fds` runs on each at once (console_loops.c), and
- * each walk opens a descriptor of its own (the /proc/self/fd directory)
- * that the walks on other threads see and describe while its owner may
- * be closing it: a race on the descriptor (ThreadSanitizer reports it),
- * and the description of a descriptor that is gone or reused.  The walks
- * list and describe under this lock, never across a park: each
- * descriptor is checked and described in one stretch under it, and the
- * list is made in another.
+ * With several loops, `fds` lists the process's descriptors once, on the
+ * session's loop, and asks every loop (each on its own thread, through
+ * its mailbox: loops.c) for the descriptors its green threads wait on,
+ * one line each: "FD r|w ID LEN NAME" (NAME is LEN bytes).  So no loop
+ * reads another's table, and no two walks run at once: a walk holds a
+ * descriptor of its own (the /proc/self/fd directory), which another
+ * walk would find and describe while it is closed.
  */
-static pthread_mutex_t fds_walk = PTHREAD_MUTEX_INITIALIZER;
+struct fdw {
+    int fd;
+    int dir;                            /* DIESEL_READ or DIESEL_WRITE */
+    long long id;
+    char loop[DIESEL__NAME_MAX];
+    char name[DIESEL__NAME_MAX];
+};
+
+static int
+fd_waiters(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    struct diesel_loop *l = diesel__loop;
+
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    for (int fd = 0; fd < l->nfds; fd++) {
+        for (int d = DIESEL_READ; d <= DIESEL_WRITE; d++) {
+            struct diesel__task *t = d == DIESEL_READ ?
+                diesel__fd_reader(&l->fds[fd]) :
+                diesel__fd_writer(&l->fds[fd]);
+
+            if (t != NULL && diesel_console_printf(out, "%d %c %lld %zu %s\n",
+                fd, d == DIESEL_READ ? 'r' : 'w', (long long)t->id,
+                strlen(t->name), t->name) < 0)
+                return diesel_console_error(out, "%s", strerror(ENOMEM));
+        }
+    }
+    return 0;
+}
+
+/* Every loop's waiters (only's, if not NULL) into *ws, sorted by fd; the
+ * loops that did not answer are named in stuck.  0, or -1 with out's
+ * error set. */
+static int
+fd_waiters_all(struct diesel_console_out *out, const char *only,
+    struct fdw **ws, size_t *nws, char *stuck, size_t stuck_size)
+{
+    struct diesel__loops_target *ts;
+    char *av[] = { "fds", NULL };
+    size_t n, cap = 0, k = 0;
+    struct fdw *v = NULL;
+
+    stuck[0] = '\0';
+    if (diesel__loops_snapshot(&ts, &n, only) != 0)
+        return fail(out, "%s", strerror(errno));
+    if (n == 0) {
+        diesel__loops_free(ts, n);
+        return fail(out, "no loop is named \"%.40s\" (loops lists them)",
+            only);
+    }
+    diesel__loops_run(ts, n, out, fd_waiters, NULL, 1, av, 0);
+    for (size_t i = 0; i < n; i++) {
+        const char *b = ts[i].out.buf, *e = b + ts[i].out.len;
+
+        if (ts[i].stuck || ts[i].status != 0) {
+            size_t u = strlen(stuck);
+
+            snprintf(stuck + u, stuck_size - u, "%s%s", u ? ", " : "",
+                ts[i].name);
+            continue;
+        }
+        while (b != NULL && b < e) {
+            struct fdw f;
+            char d;
+            size_t len;
+            int used = 0;
+            const char *nl = memchr(b, '\n', (size_t)(e - b));
+            char line[64];
+            size_t ll = nl == NULL ? (size_t)(e - b) : (size_t)(nl - b);
+
+            memset(&f, 0, sizeof(f));
+            snprintf(line, sizeof(line), "%.*s", (int)(ll < 63 ? ll : 63),
+                b);
+            if (sscanf(line, "%d %c %lld %zu%n", &f.fd, &d, &f.id, &len,
+                &used) != 4 || used == 0 || b[used] != ' ' ||
+                len >= sizeof(f.name) || len > (size_t)(e - b) - used - 1)
+                break;
+            /* The name is len bytes and may hold anything, '\n' too. */
+            nl = b + used + 1 + len;
+            snprintf(f.name, sizeof(f.name), "%.*s", (int)len,
+                b + used + 1);
+            snprintf(f.loop, sizeof(f.loop), "%s", ts[i].name);
+            f.dir = d == 'r' ? DIESEL_READ : DIESEL_WRITE;
+            if (k == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                struct fdw *nv = realloc(v, nc * sizeof(*nv));
+
+                if (nv == NULL) {
+                    free(v);
+                    diesel__loops_free(ts, n);
+                    return fail(out, "%s", strerror(ENOMEM));
+                }
+                v = nv;
+                cap = nc;
+            }
+            v[k++] = f;
+            b = nl < e ? nl + 1 : e;
+        }
+    }
+    diesel__loops_free(ts, n);
+    for (size_t i = 1; i < k; i++) {      /* by fd: few, mostly in order */
+        struct fdw f = v[i];
+        size_t j = i;
+
+        for (; j > 0 && v[j - 1].fd > f.fd; j--)
+            v[j] = v[j - 1];
+        v[j] = f;
+    }
+    *ws = v;
+    *nws = k;
+    return 0;
+}
+
+/* fd's waiters in ws (sorted by fd). */
+static void
+fd_waiters_of(const struct fdw *ws, size_t nws, int fd,
+    const struct fdw **rd, const struct fdw **wr)
+{
+    size_t lo = 0, hi = nws;
+
+    *rd = *wr = NULL;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (ws[mid].fd < fd)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < nws && ws[i].fd == fd; i++) {
+        if (ws[i].dir == DIESEL_READ)
+            *rd = &ws[i];
+        else
+            *wr = &ws[i];
+    }
+}
+
+static void
+put_fdw_json(struct w *w, const struct fdw *f)
+{
+    if (f == NULL) {
+        put(w, "null");
+        return;
+    }
+    put(w, "{\"id\":%lld,\"name\":", f->id);
+    jstr(w, f->name);
+    put(w, ",\"loop\":");
+    jstr(w, f->loop);
+    put(w, "}");
+}
 
 int
 diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
@@ -2027,18 +2176,36 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     struct pace p;
     struct diesel_console_table *tb = NULL;
     int *fds = NULL;
-    size_t n = 0, listed = 0, head = 0;
-    int rc;
+    size_t n = 0, listed = 0, head = 0, nws = 0;
+    struct fdw *ws = NULL;
+    const char *only = NULL;
+    char *av[4], stuck[256];
+    int ac = 0, multi;
 
     (void)arg;
-    if (args(out, &w, argc, argv, NULL, 0, "fds [--json]") < 0 ||
+    /* --loop NAME: the descriptors that loop's green threads wait on. */
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--loop") == 0) {
+            if (i + 1 >= argc)
+                return fail(out, "--loop needs a loop's name (loops lists "
+                    "them)");
+            only = argv[++i];
+        } else if (ac < 3) {
+            av[ac++] = argv[i];
+        } else {
+            return fail(out, "usage: fds [--json] [--loop NAME]");
+        }
+    }
+    av[ac] = NULL;
+    if (args(out, &w, ac, av, NULL, 0, "fds [--json] [--loop NAME]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
+    multi = only != NULL || diesel__loops_count() > 1;
+    if (multi && fd_waiters_all(out, only, &ws, &nws, stuck,
+        sizeof(stuck)) != 0)
+        return -1;
     pace_init(&p, l);
-    pthread_mutex_lock(&fds_walk);
-    rc = diesel__platform_fd_list(&fds, &n);
-    pthread_mutex_unlock(&fds_walk);
-    if (rc != 0) {
+    if (diesel__platform_fd_list(&fds, &n) != 0) {
         /* No list from the system: sweep the descriptor range, bounded
          * (a million fcntl calls would take long), in slices. */
         struct rlimit rl;
@@ -2050,13 +2217,16 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         if (l->nfds > max)
             max = l->nfds;
         fds = malloc((size_t)max * sizeof(*fds));
-        if (fds == NULL)
+        if (fds == NULL) {
+            free(ws);
             return fail(out, "%s", strerror(ENOMEM));
+        }
         for (int fd = 0; fd < max; fd++) {
             if (fcntl(fd, F_GETFD) != -1)
                 fds[n++] = fd;
             if (pace(&p) != 0) {
                 free(fds);
+                free(ws);
                 return interrupted(out);
             }
         }
@@ -2071,11 +2241,13 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         table_cells(tb, 4, "FD", "TYPE", "WHAT", "WAITER") != 0) {
         diesel_console_table_destroy(tb);
         free(fds);
+        free(ws);
         return fail(out, "%s", strerror(ENOMEM));
     }
     for (size_t i = 0; i < n && !w.full; i++) {
         int fd = fds[i];
         struct diesel__task *rd = NULL, *wr = NULL;
+        const struct fdw *frd = NULL, *fwr = NULL;
         struct fdinfo fi;
         char what[2048], waiter[160 + 2 * DIESEL__NAME_MAX], num[16];
         size_t k = 0;
@@ -2083,19 +2255,20 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         if (i > 0 && pace(&p) != 0) {
             diesel_console_table_destroy(tb);
             free(fds);
+            free(ws);
             return interrupted(out);
         }
-        pthread_mutex_lock(&fds_walk);
-        if (fcntl(fd, F_GETFD) == -1) {
-            pthread_mutex_unlock(&fds_walk);
+        if (fcntl(fd, F_GETFD) == -1)
             continue;
-        }
-        fd_describe(fd, &fi);
-        pthread_mutex_unlock(&fds_walk);
-        if (fd < l->nfds) {
+        if (multi) {
+            fd_waiters_of(ws, nws, fd, &frd, &fwr);
+            if (only != NULL && frd == NULL && fwr == NULL)
+                continue;
+        } else if (fd < l->nfds) {
             rd = diesel__fd_reader(&l->fds[fd]);
             wr = diesel__fd_writer(&l->fds[fd]);
         }
+        fd_describe(fd, &fi);
         if (w.json) {
             put(&w, "%s{\"fd\":%d,\"type\":\"%s\"", listed ? ",\n" : "",
                 fd, fi.type);
@@ -2111,9 +2284,15 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
             put(&w, ",\"path\":");
             jstr(&w, fi.path[0] ? fi.path : NULL);
             put(&w, ",\"reader\":");
-            put_waiter_json(&w, rd);
+            if (multi)
+                put_fdw_json(&w, frd);
+            else
+                put_waiter_json(&w, rd);
             put(&w, ",\"writer\":");
-            put_waiter_json(&w, wr);
+            if (multi)
+                put_fdw_json(&w, fwr);
+            else
+                put_waiter_json(&w, wr);
             put(&w, "}");
             listed++;
             continue;
@@ -2126,6 +2305,12 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         else
             snprintf(what, sizeof(what), "%s", fi.path[0] ? fi.path : "-");
         waiter[0] = '\0';
+        if (frd != NULL)
+            k += (size_t)snprintf(waiter, sizeof(waiter), "read: %s:%lld "
+                "(%s)", frd->loop, frd->id, frd->name);
+        if (fwr != NULL && k < sizeof(waiter))
+            k += (size_t)snprintf(waiter + k, sizeof(waiter) - k, "%swrite: "
+                "%s:%lld (%s)", k ? ", " : "", fwr->loop, fwr->id, fwr->name);
         if (rd != NULL)
             k += (size_t)snprintf(waiter, sizeof(waiter), "read: %lld (%s)",
                 (long long)rd->id, rd->name);
@@ -2136,11 +2321,18 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         if (table_cells(tb, 4, num, fi.type, what, waiter) != 0) {
             diesel_console_table_destroy(tb);
             free(fds);
+            free(ws);
             return fail(out, "%s", strerror(ENOMEM));
         }
     }
     if (w.json) {
-        put(&w, "%s]}\n", listed ? "\n" : "");
+        put(&w, "%s]", listed ? "\n" : "");
+        if (multi) {
+            /* The loops that did not answer, whose waiters are missing. */
+            put(&w, ",\"unanswered\":");
+            jstr(&w, stuck);
+        }
+        put(&w, "}\n");
         put_before(&w, head, "{\"count\":%zu,\"fds\":[", listed);
     } else {
         int r = diesel__console_table_print_paced(tb, out, pace_cb, &p);
@@ -2148,13 +2340,22 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         diesel_console_table_destroy(tb);
         if (r > 0) {
             free(fds);
+            free(ws);
             return interrupted(out);
         }
         if (r < 0)
             w.full = 1;
-        put(&w, "%zu descriptors open\n", listed);
+        if (only != NULL)
+            put(&w, "%zu descriptors that loop %s's green threads wait on\n",
+                listed, only);
+        else
+            put(&w, "%zu descriptors open\n", listed);
+        if (multi && stuck[0] != '\0')
+            put(&w, "(no answer from loop %s: the descriptors its green "
+                "threads wait on are not shown)\n", stuck);
     }
     free(fds);
+    free(ws);
     return done(&w);
 }
 
@@ -2364,8 +2565,8 @@ static const struct {
       DIESEL__CMD_LOOPS },
     { "fds", "fds [--json] [--loop NAME]: "
       "open descriptors: type, address or path, green "
-      "thread waiting on it", diesel__cmd_fds, 0,
-      DIESEL__CMD_LOOPS },
+      "thread waiting on it (LOOP:ID with several loops; --loop: those "
+      "NAME's wait on)", diesel__cmd_fds, 0, 0 },
     { "log", "log [--json] [LOGGER LEVEL | tail [N] | follow]: show the log "
       "levels, or set one (* is the default); tail: the last N lines logged "
       "(all those kept); follow: stream new lines until a line is sent",

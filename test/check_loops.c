@@ -105,16 +105,34 @@ sleeper(void *arg)
     return 0;
 }
 
+/* A green thread parked on a pipe that nothing writes: fds shows it as
+ * the pipe's reader, as LOOP:ID. */
+static int
+piper(void *arg)
+{
+    int *p = arg;
+
+    while (!atomic_load(&stop))
+        if (diesel_fd_wait(p[0], DIESEL_READ, 5) < 0 && errno == ECANCELED)
+            break;
+    return 0;
+}
+
 static int
 other_main(void *arg)
 {
     intptr_t i = (intptr_t)arg;
+    int p[2];
+    int64_t pid;
 
     if (names[i] != NULL)
         atomic_store(&name_rc[i], diesel_loop_name(names[i]) == 0 ? 0 :
             errno);
     diesel_task_spawn("sleeper-a", sleeper, NULL, 0);
     diesel_task_spawn("sleeper-b", sleeper, NULL, 0);
+    ck_assert_int_eq(pipe(p), 0);
+    pid = diesel_task_spawn("piper", piper, p, 0);
+    ck_assert_int_gt(pid, 0);
     atomic_fetch_add(&started, 1);
     while (!atomic_load(&stop)) {
         /* Loop 1 holds its thread while asked, in a blocking read(2)
@@ -129,6 +147,9 @@ other_main(void *arg)
             break;
         }
     }
+    diesel_task_join(pid, NULL, -1);
+    diesel_fd_close(p[0]);
+    close(p[1]);
     return 0;
 }
 
@@ -322,7 +343,7 @@ END_TEST
 static int
 four_main(void *arg)
 {
-    static const char *cmds[] = { "tasks", "stacks", "stats", "mem", "fds",
+    static const char *cmds[] = { "tasks", "stacks", "stats", "mem",
         "sync" };
     char *t;
 
@@ -342,6 +363,26 @@ four_main(void *arg)
             t);
         free(t);
     }
+    /* fds: the process's descriptors once, each loop's waiters in it. */
+    t = ok("fds");
+    ck_assert_msg(count(t, "loop loop-") == 0 && count(t, "\nFD ") == 0 &&
+        strncmp(t, "FD ", 3) == 0, "%s", t);
+    ck_assert_msg(strstr(t, "read: loop-2:") && strstr(t, "read: loop-3:") &&
+        strstr(t, "read: loop-4:") && count(t, "(piper)") == 3, "%s", t);
+    ck_assert_msg(strstr(t, " descriptors open\n") != NULL, "%s", t);
+    free(t);
+    t = ok("fds --loop loop-3");
+    ck_assert_msg(count(t, "(piper)") == 1 && strstr(t, "read: loop-3:") &&
+        !strstr(t, "loop-2:") && !strstr(t, "loop-4:") &&
+        strstr(t, "descriptors that loop loop-3's green threads wait on"),
+        "%s", t);
+    free(t);
+    t = ok("fds --json");
+    ck_assert_msg(count(t, "\"loop\":\"loop-") == 3 &&
+        strstr(t, "\"unanswered\":\"\"}") != NULL, "%s", t);
+    free(t);
+    err("fds --loop nosuch", "no loop is named \"nosuch\"");
+    err("fds --loop", "--loop needs a loop's name");
     t = ok("tasks --loop loop-3");
     ck_assert_msg(strstr(t, "loop-3:") != NULL, "%s", t);
     ck_assert_ptr_null(strstr(t, "loop-2:"));
@@ -436,6 +477,13 @@ stuck_main(void *arg)
     /* Dropped, not run late, once the loop turns again: its main green
      * thread goes on. */
     err("cancel blocked:1", "is stuck");
+    /* fds lists the process's descriptors and says whose waiters are
+     * missing: the blocked loop's piper, not the other's. */
+    t = ok("fds");
+    ck_assert_msg(strstr(t, "(no answer from loop blocked: the descriptors "
+        "its green threads wait on are not shown)") != NULL &&
+        count(t, "(piper)") == 1, "%s", t);
+    free(t);
     atomic_store(&spin, 0);
     ck_assert_int_eq(write(block_pipe[1], "x", 1), 1);
     /* It answers again once it turns. */
