@@ -36,7 +36,7 @@ diesel__wake_queued(struct diesel_loop *l, struct diesel__task *t, int ev)
  * cleared instead, and that is what tells a queued green thread from a
  * parked one (diesel__task_wake, diesel__task_state).
  */
-static inline void
+static inline __attribute__((always_inline)) void
 diesel__loop_fired(struct diesel_loop *l, int fd, int ev)
 {
     struct diesel__fd *f;

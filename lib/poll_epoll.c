@@ -106,6 +106,12 @@ diesel__poll_dispatch(struct diesel_loop *l, int n)
         uint32_t e = b->events[i].events;
         int ev = 0;
 
+        /* Bytes to read and nothing else, the usual event, in one test
+         * and a wake of its own (the events a constant in it). */
+        if (__builtin_expect(e == EPOLLIN, 1)) {
+            diesel__loop_fired(l, b->events[i].data.fd, DIESEL_READ);
+            continue;
+        }
         /* Errors and hangups wake both directions: the green thread
          * learns what happened from its own read or write. */
         if (e & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
