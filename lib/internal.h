@@ -237,7 +237,7 @@ void diesel__task_foreach(struct diesel_loop *,
 size_t diesel__task_ids(struct diesel_loop *, int64_t *ids);
 const char *diesel__task_state_name(enum diesel__state);
 /* t's state as the console shows it: ready for a green thread that the
- * poll has queued (loop.c, dispatch) but that has not run since, whose
+ * poll has queued (dispatch.h) but that has not run since, whose
  * record still says waiting so that the wake need not touch it.
  * Signal-safe. */
 enum diesel__state diesel__task_state(const struct diesel_loop *,
@@ -485,12 +485,6 @@ diesel__fd_set_registered(struct diesel__fd *f, int events)
         ((events & DIESEL_WRITE) ? DIESEL__FD_REG : 0));
 }
 
-/* One event out of diesel__poll_wait. */
-struct diesel__fired {
-    int fd;
-    int events;          /* DIESEL_READ | DIESEL_WRITE */
-};
-
 /* The exit status of a green thread that returned, kept for a late join. */
 struct diesel__exited {
     int64_t id;
@@ -512,7 +506,7 @@ struct diesel_loop {
      * the events (DIESEL_READ, DIESEL_WRITE) that woke it from a wait on
      * a descriptor (records are 64-byte aligned), or 0.  A ring, not a
      * list through the records, so that queueing a green thread writes
-     * nothing in its record: the poll's wake (loop.c, dispatch) touches
+     * nothing in its record: the poll's wake (dispatch.h) touches
      * the descriptor's entry and this ring, and the record is first
      * touched when it is switched to (park.h). */
     uintptr_t *ready;
@@ -557,8 +551,6 @@ struct diesel_loop {
     int wakers;                      /* other sources that can wake a
                                         parked green thread (the console's
                                         self-pipe) */
-    struct diesel__fired *fired;     /* filled by diesel__poll_wait */
-    int fired_cap;
     struct diesel__task_slot *tasks; /* live green threads by id: an
                                         open-addressing hash table */
     size_t tasks_cap;                /* a power of two, or 0 */
@@ -663,6 +655,9 @@ struct diesel__fd *diesel__loop_watch(struct diesel_loop *, int fd,
     int events);
 /* Wake fd's waiters with err and stop watching it. */
 void diesel__loop_forget(struct diesel_loop *, int fd, int err);
+/* Watch fd for events only (0: not at all); a failure is left for the
+ * next event to try again (dispatch.h). */
+void diesel__loop_disarm(struct diesel_loop *, int fd, int events);
 /* Watch fd for reading with a handler called from the loop instead of a
  * green thread; it counts as a waker (see run() in loop.c) if waker is
  * 1.  A loop's mailbox (loops.c) is not one: it only runs the console's
@@ -933,11 +928,12 @@ int diesel__poll_init(struct diesel_loop *);
 void diesel__poll_fini(struct diesel_loop *);
 /* Change what fd is watched for from old to events (0 removes it). */
 int diesel__poll_set(struct diesel_loop *, int fd, int old, int events);
-/* Wait up to timeout_ms (-1 forever) and fill loop->fired; returns the
- * count, 0 on EINTR, -1 on error. */
+/* Wait up to timeout_ms (-1 forever); returns the count of events, 0 on
+ * EINTR, -1 on error.  The loop then runs its timers, and then: */
 int diesel__poll_wait(struct diesel_loop *, int timeout_ms);
-/* Make room for n entries in loop->fired. */
-int diesel__poll_fired_reserve(struct diesel_loop *, int n);
+/* Hand each of the n events of the last wait, one per descriptor, to
+ * diesel__loop_fired (dispatch.h), in the order the kernel gave them. */
+void diesel__poll_dispatch(struct diesel_loop *, int n);
 
 /* ------------------------------------------------------------------------
  * log.c */

@@ -183,84 +183,13 @@ diesel__loop_handler_del(struct diesel_loop *l, int fd)
     }
 }
 
-/* Queue t, parked on a descriptor, with the events ready (see
- * dispatch).  With accounting on, its figures want the wake's time. */
-static inline void
-wake_queued(struct diesel_loop *l, struct diesel__task *t, int ev)
+/* dispatch.h's rare path: a direction that fired with no one waiting
+ * is watched no more (level-triggered, it would fire again).  A failure
+ * leaves it watched, and the next event tries again. */
+void
+diesel__loop_disarm(struct diesel_loop *l, int fd, int events)
 {
-    ready_push_ev(l, t, ev);
-    if (__builtin_expect(l->acct != NULL, 0))
-        diesel__acct_wake(l, t, 1);
-}
-
-/*
- * Wake the green threads waiting on what fired; stop watching what no
- * one waits for any more (level-triggered, so it would fire again).
- *
- * A green thread parked on a descriptor is queued with the events that
- * woke it and nothing else: its record keeps saying waiting until it is
- * switched to (park.h, ready_pop), so that this loop touches the
- * descriptor's entry and the run queue but no record.  Touched here and
- * again when it runs, a record's line would be read twice per wake from
- * memory when thousands are woken by one poll.  The entry's pointer is
- * cleared instead, and that is what tells a queued green thread from a
- * parked one (diesel__task_wake, diesel__task_state).
- */
-static void
-dispatch(struct diesel_loop *l, int n)
-{
-    for (int i = 0; i < n; i++) {
-        int fd = l->fired[i].fd, ev = l->fired[i].events;
-        struct diesel__fd *f;
-        struct diesel__task *r, *w;
-        uintptr_t rd, wr;
-
-        if (fd < 0 || fd >= l->nfds)
-            continue;
-        f = &l->fds[fd];
-        /* The entry's words are read once: the run queue's stores could
-         * be to them as far as the compiler knows. */
-        rd = (uintptr_t)f->rd;
-        wr = (uintptr_t)f->wr;
-        if (__builtin_expect(rd & DIESEL__FD_HANDLER, 0)) {
-            /* Not a green thread's: the console's self-pipe.  The handler
-             * may spawn green threads and grow l->fds, so f is not used
-             * after it. */
-            l->handlers[fd](l, fd, ev);
-            continue;
-        }
-        /* Only a green thread still parked wants the event: one woken
-         * already (by an earlier poll, its deadline or a cancel) is off
-         * the entry, and has yet to run and read.  Left armed, its
-         * descriptor would be reported by every poll until then, and
-         * with thousands of them queued each poll would cost thousands of
-         * reports for nothing. */
-        r = (struct diesel__task *)(rd & ~DIESEL__FD_FLAGS);
-        w = (struct diesel__task *)(wr & ~DIESEL__FD_FLAGS);
-        if (r != NULL && r == w) {
-            /* One green thread waiting both ways. */
-            if (ev & (DIESEL_READ | DIESEL_WRITE)) {
-                f->rd = (void *)(rd & DIESEL__FD_FLAGS);
-                f->wr = (void *)(wr & DIESEL__FD_FLAGS);
-                wake_queued(l, r, ev & (DIESEL_READ | DIESEL_WRITE));
-            }
-        } else {
-            if (r != NULL && (ev & DIESEL_READ)) {
-                f->rd = (void *)(rd & DIESEL__FD_FLAGS);
-                wake_queued(l, r, DIESEL_READ);
-            }
-            if (w != NULL && (ev & DIESEL_WRITE)) {
-                f->wr = (void *)(wr & DIESEL__FD_FLAGS);
-                wake_queued(l, w, DIESEL_WRITE);
-            }
-        }
-        /* A direction that fired, is watched, and had no one waiting (rd
-         * or wr is the watched bit alone) is watched no more. */
-        if (__builtin_expect(((ev & DIESEL_READ) && rd == DIESEL__FD_REG) ||
-            ((ev & DIESEL_WRITE) && wr == DIESEL__FD_REG), 0))
-            set_events(l, fd, (r != NULL ? (int)(rd & DIESEL__FD_REG) : 0) |
-                (w != NULL ? (int)(wr & DIESEL__FD_REG) << 1 : 0));
-    }
+    (void)set_events(l, fd, events);
 }
 
 /* ---- The loop --------------------------------------------------------- */
@@ -436,7 +365,7 @@ run(struct diesel_loop *l)
          * reported: their green threads run first. */
         fire_timers(l);
         if (n > 0)
-            dispatch(l, n);
+            diesel__poll_dispatch(l, n);
     }
 }
 
@@ -508,7 +437,6 @@ diesel_loop_run(diesel_task_fn fn, void *arg)
     diesel__poll_fini(l);
     free(l->fds);
     free(l->handlers);
-    free(l->fired);
     diesel__loop = NULL;
     free(l);
     if (err != 0)
@@ -532,22 +460,5 @@ diesel_loop_stop(int status)
         l->stop_status = status;
     }
     diesel__task_cancel_all(l);
-    return 0;
-}
-
-int
-diesel__poll_fired_reserve(struct diesel_loop *l, int n)
-{
-    struct diesel__fired *f;
-
-    if (n <= l->fired_cap)
-        return 0;
-    f = realloc(l->fired, (size_t)n * sizeof(*f));
-    if (f == NULL) {
-        errno = ENOMEM;
-        return -1;
-    }
-    l->fired = f;
-    l->fired_cap = n;
     return 0;
 }

@@ -4,13 +4,15 @@
  * Level-triggered, and lazily disarmed by the loop: a descriptor stays in
  * the set between waits, so a green thread that reads, writes and waits
  * again costs no epoll_ctl; only an event that nobody waits for any more
- * takes the descriptor out (loop.c, dispatch).
+ * takes the descriptor out (dispatch.h).  Events go to the loop
+ * straight from the array epoll_wait filled.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "internal.h"
 
 const char diesel__poll_name[] = "epoll";
@@ -36,14 +38,8 @@ diesel__poll_init(struct diesel_loop *l)
     b->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (b->epfd < 0)
         goto fail;
-    if (diesel__poll_fired_reserve(l, b->cap) != 0)
-        goto fail_fd;
     l->backend = b;
     return 0;
-fail_fd:
-    err = errno;
-    close(b->epfd);
-    errno = err;
 fail:
     err = errno;
     free(b->events);
@@ -96,18 +92,33 @@ diesel__poll_wait(struct diesel_loop *l, int timeout_ms)
 
     if (n < 0)
         return errno == EINTR ? 0 : -1;
+    return n;
+}
+
+void
+diesel__poll_dispatch(struct diesel_loop *l, int n)
+{
+    struct backend *b = l->backend;
+
+    /* A handler (the console's) may change the set, but epoll_ctl does
+     * not touch this array, and it grows only below. */
     for (int i = 0; i < n; i++) {
         uint32_t e = b->events[i].events;
         int ev = 0;
 
+        /* Bytes to read and nothing else, the usual event, in one test
+         * and a wake of its own (the events a constant in it). */
+        if (__builtin_expect(e == EPOLLIN, 1)) {
+            diesel__loop_fired(l, b->events[i].data.fd, DIESEL_READ);
+            continue;
+        }
         /* Errors and hangups wake both directions: the green thread
          * learns what happened from its own read or write. */
         if (e & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
             ev |= DIESEL_READ;
         if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
             ev |= DIESEL_WRITE;
-        l->fired[i].fd = b->events[i].data.fd;
-        l->fired[i].events = ev;
+        diesel__loop_fired(l, b->events[i].data.fd, ev);
     }
     /* A full batch suggests more are waiting: take more next time. */
     if (n == b->cap) {
@@ -115,9 +126,7 @@ diesel__poll_wait(struct diesel_loop *l, int timeout_ms)
             (size_t)b->cap * 2 * sizeof(*e));
         if (e != NULL) {
             b->events = e;
-            if (diesel__poll_fired_reserve(l, b->cap * 2) == 0)
-                b->cap *= 2;
+            b->cap *= 2;
         }
     }
-    return n;
 }

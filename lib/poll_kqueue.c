@@ -2,15 +2,15 @@
  * poll_kqueue.c: the BSD and macOS backend.
  *
  * Level-triggered like poll_epoll.c: EVFILT_READ and EVFILT_WRITE are
- * added without EV_CLEAR, and the loop disarms lazily (loop.c, dispatch).
+ * added without EV_CLEAR, and the loop disarms lazily (dispatch.h).
  * Each direction is a filter of its own, so the kernel may report two
- * events for one descriptor in one wait; they are merged into one fired
- * entry.
+ * events for one descriptor in one wait; they are merged into one entry
+ * of the fired list, which the loop then takes (diesel__poll_dispatch).
  *
  * Additions go to the kernel at once, in one kevent() call for both
  * filters: a bad descriptor must fail diesel__poll_set as it fails
  * epoll_ctl, and only the kernel knows what it can watch.  Deletions wait
- * in a changelist that rides on the next wait.  They come from dispatch
+ * in a changelist that rides on the next wait.  They come from the wakes
  * and diesel_fd_close, the caller could do nothing about their failure,
  * and so they cost no system call of their own.  The price is that a
  * deletion can reach the kernel after its descriptor was closed (close(2)
@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "internal.h"
 
 const char diesel__poll_name[] = "kqueue";
@@ -57,11 +58,14 @@ struct backend {
     struct kevent *events;   /* what kevent() returns */
     struct kevent *changes;  /* deletions waiting for the next wait */
     int nchanges;
-    int cap;                 /* size of events and changes, and at least
-                                of loop->fired: every change's error fits
-                                in events, and every event in fired */
-    int *slot;               /* fd -> its entry in loop->fired during a
-                                wait, or stale (see merge) */
+    struct fired {           /* the last wait's events, one per fd */
+        int fd, events;
+    } *fired;
+    int cap;                 /* size of events, changes and fired: every
+                                change's error fits in events, and every
+                                event in fired */
+    int *slot;               /* fd -> its entry in fired during a wait,
+                                or stale (see merge) */
     int nslot;               /* size of slot */
 };
 
@@ -78,7 +82,8 @@ diesel__poll_init(struct diesel_loop *l)
     b->cap = 256;
     b->events = malloc((size_t)b->cap * sizeof(*b->events));
     b->changes = malloc((size_t)b->cap * sizeof(*b->changes));
-    if (b->events == NULL || b->changes == NULL)
+    b->fired = malloc((size_t)b->cap * sizeof(*b->fired));
+    if (b->events == NULL || b->changes == NULL || b->fired == NULL)
         goto fail;
     b->kq = kqueue();
     if (b->kq < 0)
@@ -86,16 +91,11 @@ diesel__poll_init(struct diesel_loop *l)
     /* A kqueue is not inherited across fork(2), but its descriptor
      * number would be across exec(2) on some systems. */
     (void)fcntl(b->kq, F_SETFD, FD_CLOEXEC);
-    if (diesel__poll_fired_reserve(l, b->cap) != 0)
-        goto fail_kq;
     l->backend = b;
     return 0;
-fail_kq:
-    err = errno;
-    close(b->kq);
-    errno = err;
 fail:
     err = errno;
+    free(b->fired);
     free(b->changes);
     free(b->events);
     free(b);
@@ -110,6 +110,7 @@ diesel__poll_fini(struct diesel_loop *l)
 
     /* Closing the queue drops its filters, queued deletions included. */
     close(b->kq);
+    free(b->fired);
     free(b->changes);
     free(b->events);
     free(b->slot);
@@ -117,15 +118,17 @@ diesel__poll_fini(struct diesel_loop *l)
     l->backend = NULL;
 }
 
-/* Double the event and change lists, and loop->fired with them. */
+/* Double the event, change and fired lists. */
 static int
-grow(struct diesel_loop *l, struct backend *b)
+grow(struct backend *b)
 {
     int cap = b->cap * 2;
     struct kevent *e;
+    struct fired *f = realloc(b->fired, (size_t)cap * sizeof(*f));
 
-    if (diesel__poll_fired_reserve(l, cap) != 0)
+    if (f == NULL)
         return -1;
+    b->fired = f;
     e = realloc(b->events, (size_t)cap * sizeof(*e));
     if (e == NULL)
         return -1;
@@ -294,18 +297,29 @@ diesel__poll_wait(struct diesel_loop *l, int timeout_ms)
          * can only have been set in this one. */
         if (fd >= 0 && fd < b->nslot) {
             j = b->slot[fd];
-            if (j >= 0 && j < k && l->fired[j].fd == fd) {
-                l->fired[j].events |= ev;
+            if (j >= 0 && j < k && b->fired[j].fd == fd) {
+                b->fired[j].events |= ev;
                 continue;
             }
             b->slot[fd] = k;
         }
-        l->fired[k].fd = fd;
-        l->fired[k].events = ev;
+        b->fired[k].fd = fd;
+        b->fired[k].events = ev;
         k++;
     }
     /* A full batch suggests more are waiting: take more next time. */
     if (n == b->cap)
-        (void)grow(l, b);
+        (void)grow(b);
     return k;
+}
+
+void
+diesel__poll_dispatch(struct diesel_loop *l, int n)
+{
+    struct backend *b = l->backend;
+
+    /* Not b->events: a wake that stops watching a descriptor applies
+     * or queues changes, whose answers land there. */
+    for (int i = 0; i < n; i++)
+        diesel__loop_fired(l, b->fired[i].fd, b->fired[i].events);
 }

@@ -3,12 +3,16 @@
  *
  * The pollfd array is kept packed, with an index from descriptor to
  * slot so that changes are O(1); each wait is O(watched descriptors).
+ * What fired is listed apart before the loop sees it: a wake that stops
+ * watching a descriptor (dispatch.h) moves the array's last entry into
+ * its hole, under a walk of the array.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "internal.h"
 
 const char diesel__poll_name[] = "poll";
@@ -18,6 +22,9 @@ struct backend {
     int n, cap;
     int *slot;               /* fd -> index in pfd, or -1 */
     int nslot;
+    struct fired {           /* what the last wait reported, cap long */
+        int fd, events;
+    } *fired;
 };
 
 int
@@ -38,12 +45,13 @@ diesel__poll_fini(struct diesel_loop *l)
 
     free(b->pfd);
     free(b->slot);
+    free(b->fired);
     free(b);
     l->backend = NULL;
 }
 
 static int
-reserve(struct diesel_loop *l, struct backend *b, int fd)
+reserve(struct backend *b, int fd)
 {
     if (fd >= b->nslot) {
         int n = b->nslot ? b->nslot : 64;
@@ -60,13 +68,17 @@ reserve(struct diesel_loop *l, struct backend *b, int fd)
     }
     if (b->n == b->cap) {
         int cap = b->cap ? b->cap * 2 : 64;
-        struct pollfd *p = realloc(b->pfd, (size_t)cap * sizeof(*p));
+        struct pollfd *p;
+        struct fired *f = realloc(b->fired, (size_t)cap * sizeof(*f));
+
+        if (f == NULL)
+            return -1;
+        b->fired = f;
+        p = realloc(b->pfd, (size_t)cap * sizeof(*p));
         if (p == NULL)
             return -1;
         b->pfd = p;
         b->cap = cap;
-        if (diesel__poll_fired_reserve(l, cap) != 0)
-            return -1;
     }
     return 0;
 }
@@ -80,7 +92,7 @@ diesel__poll_set(struct diesel_loop *l, int fd, int old, int events)
     int i;
 
     (void)old;
-    if (reserve(l, b, fd) != 0) {
+    if (reserve(b, fd) != 0) {
         errno = ENOMEM;
         return -1;
     }
@@ -129,9 +141,19 @@ diesel__poll_wait(struct diesel_loop *l, int timeout_ms)
             ev |= DIESEL_READ;
         if (r & (POLLOUT | POLLERR | POLLHUP | POLLNVAL))
             ev |= DIESEL_WRITE;
-        l->fired[k].fd = b->pfd[i].fd;
-        l->fired[k].events = ev;
+        b->fired[k].fd = b->pfd[i].fd;
+        b->fired[k].events = ev;
         k++;
     }
     return k;
+}
+
+void
+diesel__poll_dispatch(struct diesel_loop *l, int n)
+{
+    struct backend *b = l->backend;
+
+    /* A handler (the console's) may grow the arrays: read b each time. */
+    for (int i = 0; i < n; i++)
+        diesel__loop_fired(l, b->fired[i].fd, b->fired[i].events);
 }

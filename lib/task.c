@@ -203,7 +203,7 @@ diesel__task_wake(struct diesel__task *t, int err)
         struct diesel__fd *f = &l->fds[t->wait.fd];
 
         if (diesel__fd_reader(f) != t && diesel__fd_writer(f) != t)
-            return;     /* queued by the poll already (see dispatch) */
+            return;     /* queued by the poll already (see dispatch.h) */
         if (diesel__fd_reader(f) == t)
             diesel__fd_set_reader(f, NULL);
         if (diesel__fd_writer(f) == t)
