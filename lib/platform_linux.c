@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -355,12 +356,24 @@ diesel__platform_resident(void *addr, size_t len)
     return bytes;
 }
 
+/*
+ * One mallinfo2() at a time: with several loops, `mem` runs on each at
+ * once, and where glibc's malloc is not the one in use (ASan's replaces
+ * it) the first call sets glibc's arenas up, which is not safe to race:
+ * another caller walked the arena list half made and crashed.
+ */
+static pthread_mutex_t malloc_info_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int
 diesel__platform_malloc_info(struct diesel__malloc_info *m)
 {
 #if defined(__GLIBC__) && \
     (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    struct mallinfo2 mi = mallinfo2();
+    struct mallinfo2 mi;
+
+    pthread_mutex_lock(&malloc_info_lock);
+    mi = mallinfo2();
+    pthread_mutex_unlock(&malloc_info_lock);
 
     m->source = "glibc mallinfo2";
     m->arena = (int64_t)mi.arena;
