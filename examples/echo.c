@@ -13,8 +13,8 @@
  *     "PID <pid>, serving <address>" once it listens.  SIGINT and
  *     SIGTERM stop it cleanly.  -t N runs N loops on N OS threads, each
  *     accepting on its own socket on the same port (cores.h); the console
- *     sees the main loop only, and each loop logs how many connections it
- *     served when it stops.
+ *     sees every loop (the others are core-2, core-3...), and each loop
+ *     logs how many connections it served when it stops.
  *
  * EXAMPLE
  *     $ examples/echo 127.0.0.1:7000 &

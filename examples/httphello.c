@@ -18,7 +18,8 @@
  *     passes, and the connection is closed.  The live console is
  *     installed; SIGINT and SIGTERM stop it cleanly.  -t N runs N loops
  *     on N OS threads, each accepting on its own socket on the same port
- *     (cores.h); the console sees the main loop's green threads only.
+ *     (cores.h); the console sees every loop's green threads (the
+ *     other loops are core-2, core-3...).
  *
  * EXAMPLE
  *     $ examples/httphello &
