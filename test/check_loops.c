@@ -32,62 +32,25 @@ static atomic_int main_cancelled;        /* ... an other_main did */
 static const char *names[MAXLOOPS];      /* each other loop's, or NULL */
 static atomic_int name_rc[MAXLOOPS];
 
-/* A reply, NUL-terminated (malloc'd), and its status. */
-struct res {
-    int rc;
-    char *text;
-    char err[256];
-};
-
-static struct res
-run(const char *line)
-{
-    struct diesel_console_out o;
-    struct res r;
-    char buf[512];
-    int quit;
-
-    diesel__console_out_init(&o);
-    snprintf(buf, sizeof(buf), "%s", line);
-    r.rc = diesel__console_execute(&o, buf, strlen(buf), &quit);
-    r.text = malloc(o.len + 1);
-    ck_assert_ptr_nonnull(r.text);
-    if (o.len > 0)
-        memcpy(r.text, o.buf, o.len);
-    r.text[o.len] = '\0';
-    snprintf(r.err, sizeof(r.err), "%s", o.has_err ? o.err : "");
-    diesel__console_out_fini(&o);
-    return r;
-}
-
+/* The commands as a session runs them (helpers.c), by this suite's short
+ * names: the reply's text, the command having succeeded; an ERR that
+ * contains want; how many times needle is in text. */
 static char *
 ok(const char *line)
 {
-    struct res r = run(line);
-
-    ck_assert_msg(r.rc == 0, "%s: ERR %s", line, r.err);
-    return r.text;
+    return t_console_ok(line);
 }
 
 static void
 err(const char *line, const char *want)
 {
-    struct res r = run(line);
-
-    ck_assert_msg(r.rc == -1, "%s: OK, not ERR:\n%s", line, r.text);
-    ck_assert_msg(strstr(r.err, want) != NULL, "%s: ERR '%s' lacks '%s'",
-        line, r.err, want);
-    free(r.text);
+    t_console_err(line, want);
 }
 
 static int
 count(const char *text, const char *needle)
 {
-    int n = 0;
-
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
+    return t_count(text, needle);
 }
 
 /* ---- The other loops ------------------------------------------------------ */
