@@ -2047,18 +2047,19 @@ fd_waiters(struct diesel_console_out *out, int argc, char **argv, void *arg)
 }
 
 /* Every loop's waiters (only's, if not NULL) into *ws, sorted by fd; the
- * loops that did not answer are named in stuck.  0, or -1 with out's
- * error set. */
+ * loops that did not answer are named in *stuck (malloc'd), ", " between
+ * names (a loop's name has no space), "" when all did.  0, or -1 with
+ * out's error set. */
 static int
 fd_waiters_all(struct diesel_console_out *out, const char *only,
-    struct fdw **ws, size_t *nws, char *stuck, size_t stuck_size)
+    struct fdw **ws, size_t *nws, char **stuck)
 {
     struct diesel__loops_target *ts;
     char *av[] = { "fds", NULL };
-    size_t n, cap = 0, k = 0;
+    size_t n, cap = 0, k = 0, u = 0;
     struct fdw *v = NULL;
 
-    stuck[0] = '\0';
+    *stuck = NULL;
     if (diesel__loops_snapshot(&ts, &n, only) != 0)
         return fail(out, "%s", strerror(errno));
     if (n == 0) {
@@ -2066,14 +2067,18 @@ fd_waiters_all(struct diesel_console_out *out, const char *only,
         return fail(out, "no loop is named \"%.40s\" (loops lists them)",
             only);
     }
+    /* Room for every name, whatever the count of loops. */
+    if ((*stuck = malloc(n * (sizeof(ts[0].name) + 2) + 1)) == NULL) {
+        diesel__loops_free(ts, n);
+        return fail(out, "%s", strerror(ENOMEM));
+    }
+    (*stuck)[0] = '\0';
     diesel__loops_run(ts, n, out, fd_waiters, NULL, 1, av, 0);
     for (size_t i = 0; i < n; i++) {
         const char *b = ts[i].out.buf, *e = b + ts[i].out.len;
 
         if (ts[i].stuck || ts[i].status != 0) {
-            size_t u = strlen(stuck);
-
-            snprintf(stuck + u, stuck_size - u, "%s%s", u ? ", " : "",
+            u += (size_t)sprintf(*stuck + u, "%s%s", u ? ", " : "",
                 ts[i].name);
             continue;
         }
@@ -2105,6 +2110,8 @@ fd_waiters_all(struct diesel_console_out *out, const char *only,
 
                 if (nv == NULL) {
                     free(v);
+                    free(*stuck);
+                    *stuck = NULL;
                     diesel__loops_free(ts, n);
                     return fail(out, "%s", strerror(ENOMEM));
                 }
@@ -2153,6 +2160,26 @@ fd_waiters_of(const struct fdw *ws, size_t nws, int fd,
     }
 }
 
+/* names, ", " between them (fd_waiters_all: no name has a space, a comma
+ * may be in one), as a JSON array of strings. */
+static void
+put_names_json(struct w *w, const char *names)
+{
+    put(w, "[");
+    for (const char *p = names; *p != '\0';) {
+        const char *sep = strstr(p, ", ");
+        size_t k = sep != NULL ? (size_t)(sep - p) : strlen(p);
+        char name[DIESEL__NAME_MAX];
+
+        snprintf(name, sizeof(name), "%.*s", (int)k, p);
+        if (p != names)
+            put(w, ",");
+        jstr(w, name);
+        p += k + (sep != NULL ? 2 : 0);
+    }
+    put(w, "]");
+}
+
 static void
 put_fdw_json(struct w *w, const struct fdw *f)
 {
@@ -2179,7 +2206,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     size_t n = 0, listed = 0, head = 0, nws = 0;
     struct fdw *ws = NULL;
     const char *only = NULL;
-    char *av[4], stuck[256];
+    char *av[4], *stuck = NULL;
     int ac = 0, multi;
 
     (void)arg;
@@ -2201,8 +2228,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         (l = loop_or_fail(out)) == NULL)
         return -1;
     multi = only != NULL || diesel__loops_count() > 1;
-    if (multi && fd_waiters_all(out, only, &ws, &nws, stuck,
-        sizeof(stuck)) != 0)
+    if (multi && fd_waiters_all(out, only, &ws, &nws, &stuck) != 0)
         return -1;
     pace_init(&p, l);
     if (diesel__platform_fd_list(&fds, &n) != 0) {
@@ -2219,6 +2245,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         fds = malloc((size_t)max * sizeof(*fds));
         if (fds == NULL) {
             free(ws);
+            free(stuck);
             return fail(out, "%s", strerror(ENOMEM));
         }
         for (int fd = 0; fd < max; fd++) {
@@ -2227,6 +2254,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
             if (pace(&p) != 0) {
                 free(fds);
                 free(ws);
+                free(stuck);
                 return interrupted(out);
             }
         }
@@ -2242,6 +2270,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         diesel_console_table_destroy(tb);
         free(fds);
         free(ws);
+        free(stuck);
         return fail(out, "%s", strerror(ENOMEM));
     }
     for (size_t i = 0; i < n && !w.full; i++) {
@@ -2256,6 +2285,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
             diesel_console_table_destroy(tb);
             free(fds);
             free(ws);
+            free(stuck);
             return interrupted(out);
         }
         if (fcntl(fd, F_GETFD) == -1)
@@ -2322,6 +2352,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
             diesel_console_table_destroy(tb);
             free(fds);
             free(ws);
+            free(stuck);
             return fail(out, "%s", strerror(ENOMEM));
         }
     }
@@ -2330,7 +2361,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         if (multi) {
             /* The loops that did not answer, whose waiters are missing. */
             put(&w, ",\"unanswered\":");
-            jstr(&w, stuck);
+            put_names_json(&w, stuck);
         }
         put(&w, "}\n");
         put_before(&w, head, "{\"count\":%zu,\"fds\":[", listed);
@@ -2341,6 +2372,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         if (r > 0) {
             free(fds);
             free(ws);
+            free(stuck);
             return interrupted(out);
         }
         if (r < 0)
@@ -2356,6 +2388,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     }
     free(fds);
     free(ws);
+    free(stuck);
     return done(&w);
 }
 

@@ -26,6 +26,7 @@ static int nloops;                       /* besides the first */
 static atomic_int started;               /* other loops running */
 static atomic_int stop;                  /* the other loops end */
 static atomic_int spin;                  /* loop 1 blocks while set */
+static atomic_int spin_two;              /* ... and loop 2 too */
 static int block_pipe[2];                /* ... in a read of this */
 static atomic_int cancelled;             /* a sleeper saw ECANCELED */
 static atomic_int main_cancelled;        /* ... an other_main did */
@@ -100,7 +101,8 @@ other_main(void *arg)
     while (!atomic_load(&stop)) {
         /* Loop 1 holds its thread while asked, in a blocking read(2)
          * (a spin would hold valgrind's one lock too): a stuck loop. */
-        if (i == 1 && atomic_load(&spin)) {
+        if ((i == 1 || (i == 2 && atomic_load(&spin_two))) &&
+            atomic_load(&spin)) {
             char c;
 
             ck_assert_int_eq(read(block_pipe[0], &c, 1), 1);
@@ -342,7 +344,7 @@ four_main(void *arg)
     free(t);
     t = ok("fds --json");
     ck_assert_msg(count(t, "\"loop\":\"loop-") == 3 &&
-        strstr(t, "\"unanswered\":\"\"}") != NULL, "%s", t);
+        strstr(t, "\"unanswered\":[]}") != NULL, "%s", t);
     free(t);
     err("fds --loop nosuch", "no loop is named \"nosuch\"");
     err("fds --loop", "--loop needs a loop's name");
@@ -569,6 +571,81 @@ START_TEST(help_names_loop_options)
 }
 END_TEST
 
+/* ---- fds --json names the loops that did not answer ----------------------- */
+
+/* The value of "unanswered" in fds --json's reply, which must be JSON. */
+static void
+unanswered(char *buf, size_t size)
+{
+    char *t = ok("fds --json");
+
+    ck_assert_json(t);
+    ck_assert_msg(t_json_value(t, "unanswered", buf, size) == 0, "%s", t);
+    free(t);
+}
+
+static int
+unanswered_main(void *arg)
+{
+    char v[256], *t;
+
+    (void)arg;
+    wait_started();
+    ck_assert_int_eq(atomic_load(&name_rc[2]), 0);
+    ck_assert_int_eq(diesel_console_stuck_after(t_slow(300)), 0);
+    ck_assert_int_eq(diesel_console_install(0), 0);
+    /* All answer: an empty array. */
+    unanswered(v, sizeof(v));
+    ck_assert_str_eq(v, "[]");
+    /* Two stuck, one with a comma in its name: two strings, in the
+     * order the loops started, which is either. */
+    atomic_store(&spin_two, 1);
+    atomic_store(&spin, 1);
+    diesel_sleep(t_slow(50));
+    unanswered(v, sizeof(v));
+    ck_assert_msg(strcmp(v, "[\"blocked\",\"slow,ish\"]") == 0 ||
+        strcmp(v, "[\"slow,ish\",\"blocked\"]") == 0, "%s", v);
+    /* The text names them too. */
+    t = ok("fds");
+    ck_assert_msg(strstr(t, "(no answer from loop blocked, slow,ish: ") ||
+        strstr(t, "(no answer from loop slow,ish, blocked: "), "%s", t);
+    free(t);
+    atomic_store(&spin, 0);
+    atomic_store(&spin_two, 0);
+    ck_assert_int_eq(write(block_pipe[1], "xx", 2), 2);
+    /* One of three, once the others turn again. */
+    for (;;) {
+        t = ok("loops");
+        if (count(t, "turning") == 4)
+            break;
+        free(t);
+        diesel_sleep(10);
+    }
+    free(t);
+    atomic_store(&spin, 1);
+    diesel_sleep(t_slow(50));
+    unanswered(v, sizeof(v));
+    ck_assert_str_eq(v, "[\"blocked\"]");
+    atomic_store(&spin, 0);
+    ck_assert_int_eq(write(block_pipe[1], "x", 1), 1);
+    return 0;
+}
+
+START_TEST(fds_json_names_unanswered_loops_in_an_array)
+{
+    char dir[] = "/tmp/diesel-loops-XXXXXX";
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    names[1] = "blocked";
+    names[2] = "slow,ish";
+    names[3] = "free";
+    with_loops(3, unanswered_main);
+    ck_assert_int_eq(diesel_console_uninstall(), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 Suite *
 diesel_loops_suite(void)
 {
@@ -582,6 +659,7 @@ diesel_loops_suite(void)
     tcase_add_test(tc, a_stuck_loop_is_named_the_others_answer);
     tcase_add_test(tc, a_stuck_loop_blocking_the_signal_says_so);
     tcase_add_test(tc, help_names_loop_options);
+    tcase_add_test(tc, fds_json_names_unanswered_loops_in_an_array);
     suite_add_tcase(s, tc);
     return s;
 }
