@@ -308,8 +308,7 @@ END_TEST
 static int
 four_main(void *arg)
 {
-    static const char *cmds[] = { "tasks", "stacks", "stats", "mem",
-        "sync" };
+    static const char *cmds[] = { "tasks", "stacks", "stats", "sync" };
     char *t;
 
     (void)arg;
@@ -646,6 +645,138 @@ START_TEST(fds_json_names_unanswered_loops_in_an_array)
 }
 END_TEST
 
+/* ---- mem: the process's figures once, each loop's in its section ---------- */
+
+/* The text between start and the next section ("\nloop "), or the end. */
+static char *
+section(const char *t, const char *start)
+{
+    const char *p = strstr(t, start), *e;
+
+    ck_assert_msg(p != NULL, "no %s in:\n%s", start, t);
+    e = strstr(p + 1, "\nloop ");
+    return strndup(p, e != NULL ? (size_t)(e - p) : strlen(p));
+}
+
+static const char *const proc_lines[] = { "\nrss ", "\nmalloc ",
+    "\nstacks reserved ", "\nmappings ", "\nguard pages " };
+static const char *const loop_lines[] = { "\nstacks committed ",
+    "\nstack high water " };
+
+static int
+mem_main(void *arg)
+{
+    char *t, *s, v[4096];
+
+    (void)arg;
+    wait_started();
+    t = ok("mem");
+    ck_assert_msg(strncmp(t, "process (pid ", 13) == 0, "%s", t);
+    ck_assert_msg(count(t, "\nloop main (thread ") == 1 &&
+        count(t, "\nloop worker (thread ") == 1, "%s", t);
+    /* The process's part once, in its section; each loop's part in each
+     * loop's, and nothing of the process's there. */
+    s = section(t, "process (pid ");
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_msg(count(t, proc_lines[i]) == 1, "%s:\n%s",
+            proc_lines[i], t);
+        ck_assert_msg(strstr(s, proc_lines[i]) != NULL, "%s:\n%s",
+            proc_lines[i], t);
+    }
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(strstr(s, loop_lines[i]) == NULL, "%s", t);
+    free(s);
+    for (int k = 0; k < 2; k++) {
+        s = section(t, k == 0 ? "\nloop main (thread " :
+            "\nloop worker (thread ");
+        for (size_t i = 0; i < 2; i++)
+            ck_assert_msg(count(s, loop_lines[i]) == 1, "%s:\n%s",
+                loop_lines[i], t);
+        for (size_t i = 0; i < 5; i++)
+            ck_assert_msg(strstr(s, proc_lines[i]) == NULL, "%s", t);
+        free(s);
+    }
+    /* The worker's own green threads: sleeper-a, -b, piper and its main
+     * at least. */
+    s = section(t, "\nloop worker (thread ");
+    ck_assert_msg(strstr(s, " in 1 green threads") == NULL, "%s", s);
+    free(s);
+    free(t);
+
+    /* JSON: {"process":{...},"loops":[{...,"reply":{"stacks":{...}}}]} */
+    t = ok("mem --json");
+    ck_assert_json(t);
+    ck_assert_msg(strncmp(t, "{\"process\":{\"rss\":", 18) == 0, "%s", t);
+    ck_assert_int_eq(t_json_value(t, "process", v, sizeof(v)), 0);
+    ck_assert_msg(strstr(v, "\"malloc\":") && strstr(v, "\"mappings\":") &&
+        strstr(v, "\"guard\":") && strstr(v, "\"stacks\":{\"mapped\":") &&
+        strstr(v, "\"reserved\":") && !strstr(v, "committed") &&
+        !strstr(v, "high_water"), "%s", v);
+    ck_assert_int_eq(t_json_value(t, "loops", v, sizeof(v)), 0);
+    ck_assert_msg(count(v, "\"reply\":{\"stacks\":{\"committed\":") == 2 &&
+        count(v, "\"high_water_max\":") == 2 && !strstr(v, "\"rss\"") &&
+        !strstr(v, "\"mapped\"") && !strstr(v, "\"mappings\""), "%s", v);
+    free(t);
+
+    /* One loop by name: its whole reply, as alone. */
+    t = ok("mem --loop worker");
+    ck_assert_msg(strncmp(t, "rss ", 4) == 0 && !strstr(t, "\nloop ") &&
+        !strstr(t, "process ("), "%s", t);
+    for (size_t i = 1; i < 5; i++)
+        ck_assert_msg(count(t, proc_lines[i]) == 1, "%s", t);
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(count(t, loop_lines[i]) == 1, "%s", t);
+    free(t);
+    err("mem extra", "usage: mem [--json]");
+    return 0;
+}
+
+START_TEST(mem_shows_the_process_once_and_each_loop_its_own)
+{
+    names[1] = "worker";
+    with_loops(1, mem_main);
+}
+END_TEST
+
+/* One loop: mem is one reply, the process's lines and the loop's in their
+ * old order, no section. */
+static int
+mem_one_main(void *arg)
+{
+    static const char *const order[] = { "rss ", "\nmalloc ",
+        "\nstacks reserved ", "\nstacks committed ", "\nstack high water ",
+        "\nmappings ", "\nguard pages " };
+    char *t;
+    const char *p;
+
+    (void)arg;
+    wait_started();
+    t = ok("mem");
+    p = t;
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        ck_assert_msg((p = strstr(p, order[i])) != NULL, "%s after %s:\n%s",
+            order[i], i > 0 ? order[i - 1] : "", t);
+        ck_assert_int_eq(count(t, order[i]), 1);
+    }
+    ck_assert_msg(strncmp(t, "rss ", 4) == 0 && !strstr(t, "process (") &&
+        !strstr(t, "loop main"), "%s", t);
+    free(t);
+    t = ok("mem --json");
+    ck_assert_json(t);
+    ck_assert_msg(strncmp(t, "{\"rss\":", 7) == 0 &&
+        strstr(t, "\"stacks\":{\"mapped\":") &&
+        strstr(t, ",\"committed\":") && strstr(t, "]},\"mappings\":"),
+        "%s", t);
+    free(t);
+    return 0;
+}
+
+START_TEST(one_loop_mem_is_one_reply_as_before)
+{
+    with_loops(0, mem_one_main);
+}
+END_TEST
+
 Suite *
 diesel_loops_suite(void)
 {
@@ -660,6 +791,8 @@ diesel_loops_suite(void)
     tcase_add_test(tc, a_stuck_loop_blocking_the_signal_says_so);
     tcase_add_test(tc, help_names_loop_options);
     tcase_add_test(tc, fds_json_names_unanswered_loops_in_an_array);
+    tcase_add_test(tc, mem_shows_the_process_once_and_each_loop_its_own);
+    tcase_add_test(tc, one_loop_mem_is_one_reply_as_before);
     suite_add_tcase(s, tc);
     return s;
 }
