@@ -1745,173 +1745,298 @@ add_high(struct diesel__task *t, struct highs *h)
     return deep ? deep_add(&h->deep, t, hw) : 0;
 }
 
-int
-diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
-    void *arg)
+/* mem's figures of the whole process, the same whichever loop asks. */
+struct mem_proc {
+    int64_t rss, peak;
+    struct diesel__malloc_info mi;   /* source NULL: no figures */
+    struct diesel__stack_stats ss;   /* every loop's stacks */
+    long maps, limit;
+};
+
+/* ... and those of one loop: its green threads' stacks and its pool. */
+struct mem_loop {
+    struct committed live, pooled;
+    int64_t committed;               /* -1 unknown */
+    struct highs hi;
+};
+
+static void
+mem_proc_get(struct mem_proc *m)
 {
-    struct diesel_loop *l;
-    struct w w;
-    struct diesel__stack_stats ss;
-    struct diesel__malloc_info mi;
-    struct committed live = { 0, 0, 0 }, pooled = { 0, 0, 0 };
-    struct highs hi = { 0, 0, -1, 0, 0, "", { NULL, 0, 0 } };
+    diesel__platform_rss(&m->rss, &m->peak);
+    if (diesel__platform_malloc_info(&m->mi) != 0)
+        m->mi.source = NULL;
+    diesel__stack_stats(&m->ss);
+    m->maps = diesel__platform_map_count();
+    m->limit = diesel__platform_map_limit();
+}
+
+/* Walk l's green threads and pool: 0, 1 interrupted, -1 out of memory;
+ * the caller frees m->hi.deep.d. */
+static int
+mem_loop_get(struct diesel_loop *l, struct mem_loop *m)
+{
     struct idlist il;
     struct pace p;
-    int64_t rss, peak, committed;
-    long maps, limit;
-    char a[32], b[32], c[32], e[32];
 
-    (void)arg;
-    if (args(out, &w, argc, argv, NULL, 0, "mem [--json]") < 0 ||
-        (l = loop_or_fail(out)) == NULL)
-        return -1;
-    diesel__platform_rss(&rss, &peak);
-    if (diesel__platform_malloc_info(&mi) != 0)
-        mi.source = NULL;
-    diesel__stack_stats(&ss);
+    memset(m, 0, sizeof(*m));
+    m->hi.max = -1;
     pace_init(&p, l);
     if (purge_pool(l, &p) != 0)
-        return interrupted(out);
+        return 1;
     if (ids_sorted(l, &il) != 0)
-        return fail(out, "%s", strerror(ENOMEM));
+        return -1;
     for (size_t i = 0; i < il.n; i++) {
         struct diesel__task *t = diesel__task_find(l, il.id[i]);
 
         if (t != NULL) {
-            add_resident(t, &live);
-            if (add_high(t, &hi) != 0) {
+            add_resident(t, &m->live);
+            if (add_high(t, &m->hi) != 0) {
                 free(il.id);
-                free(hi.deep.d);
-                return fail(out, "%s", strerror(ENOMEM));
+                return -1;
             }
         }
-        if (pace(&p) != 0)
-            goto stopped;
+        if (pace(&p) != 0) {
+            free(il.id);
+            return 1;
+        }
     }
     free(il.id);
     /* The pool, at most POOL_MAX stacks (a mincore(2) each), in one go:
      * it is a list that changes whenever the loop turns. */
     for (struct diesel__task *t = l->pool; t != NULL; t = t->next)
-        add_resident(t, &pooled);
-    committed = live.unknown || pooled.unknown ? -1 :
-        live.bytes + pooled.bytes;
-    maps = diesel__platform_map_count();
-    limit = diesel__platform_map_limit();
-    if (w.json) {
-        put(&w, "{\"rss\":");
-        jnum(&w, rss);
-        put(&w, ",\"rss_peak\":");
-        jnum(&w, peak);
-        put(&w, ",\"malloc\":");
-        if (mi.source == NULL) {
-            put(&w, "null");
-        } else {
-            put(&w, "{\"source\":");
-            jstr(&w, mi.source);
-            put(&w, ",\"in_use\":");
-            jnum(&w, mi.in_use);
-            put(&w, ",\"free\":");
-            jnum(&w, mi.free);
-            put(&w, ",\"mmapped\":");
-            jnum(&w, mi.mmapped);
-            put(&w, ",\"arena\":");
-            jnum(&w, mi.arena);
-            put(&w, ",\"releasable\":");
-            jnum(&w, mi.releasable);
-            put(&w, "}");
-        }
-        put(&w, ",\"stacks\":{\"mapped\":%llu,\"reserved\":%llu,"
-            "\"committed\":", (unsigned long long)ss.mapped,
-            (unsigned long long)ss.bytes);
-        jnum(&w, committed);
-        put(&w, ",\"green_threads\":%llu,\"committed_green_threads\":",
-            (unsigned long long)live.stacks);
-        jnum(&w, live.unknown ? -1 : live.bytes);
-        put(&w, ",\"pooled\":%llu,\"committed_pooled\":",
-            (unsigned long long)pooled.stacks);
-        jnum(&w, pooled.unknown ? -1 : pooled.bytes);
-        put(&w, ",\"high_water\":%lld,\"high_water_known\":%llu,"
-            "\"high_water_max\":", (long long)hi.total,
-            (unsigned long long)hi.known);
-        jnum(&w, hi.max);
-        if (hi.max >= 0) {
-            put(&w, ",\"high_water_max_id\":%lld,\"high_water_max_name\":",
-                (long long)hi.max_id);
-            jstr(&w, hi.max_name);
-            put(&w, ",\"high_water_max_stack_size\":%lld",
-                (long long)hi.max_size);
-        } else {
-            put(&w, ",\"high_water_max_id\":null,"
-                "\"high_water_max_name\":null,"
-                "\"high_water_max_stack_size\":null");
-        }
-        put(&w, ",\"deep\":[");
-        put_deep_ids(&w, &hi.deep);
-        put(&w, "]},\"mappings\":");
-        jnum(&w, maps);
-        put(&w, ",\"max_map_count\":");
-        jnum(&w, limit);
-        put(&w, ",\"guard\":\"%s\"}\n", ss.guard_madvise ? "madvise" :
-            "mprotect");
-        free(hi.deep.d);
-        return done(&w);
+        add_resident(t, &m->pooled);
+    m->committed = m->live.unknown || m->pooled.unknown ? -1 :
+        m->live.bytes + m->pooled.bytes;
+    return 0;
+}
+
+/* "rss":...,"malloc":{...} */
+static void
+mem_proc_json_head(struct w *w, const struct mem_proc *m)
+{
+    put(w, "\"rss\":");
+    jnum(w, m->rss);
+    put(w, ",\"rss_peak\":");
+    jnum(w, m->peak);
+    put(w, ",\"malloc\":");
+    if (m->mi.source == NULL) {
+        put(w, "null");
+    } else {
+        put(w, "{\"source\":");
+        jstr(w, m->mi.source);
+        put(w, ",\"in_use\":");
+        jnum(w, m->mi.in_use);
+        put(w, ",\"free\":");
+        jnum(w, m->mi.free);
+        put(w, ",\"mmapped\":");
+        jnum(w, m->mi.mmapped);
+        put(w, ",\"arena\":");
+        jnum(w, m->mi.arena);
+        put(w, ",\"releasable\":");
+        jnum(w, m->mi.releasable);
+        put(w, "}");
     }
-    fmt_bytes(a, sizeof(a), rss);
-    fmt_bytes(b, sizeof(b), peak);
-    put(&w, "rss               %s (peak %s)\n", a, b);
-    if (mi.source == NULL) {
-        put(&w, "malloc            unknown (no figures from this "
+}
+
+/* "committed":...,"deep":[...] inside "stacks" */
+static void
+mem_loop_json(struct w *w, const struct mem_loop *m)
+{
+    const struct highs *hi = &m->hi;
+
+    put(w, "\"committed\":");
+    jnum(w, m->committed);
+    put(w, ",\"green_threads\":%llu,\"committed_green_threads\":",
+        (unsigned long long)m->live.stacks);
+    jnum(w, m->live.unknown ? -1 : m->live.bytes);
+    put(w, ",\"pooled\":%llu,\"committed_pooled\":",
+        (unsigned long long)m->pooled.stacks);
+    jnum(w, m->pooled.unknown ? -1 : m->pooled.bytes);
+    put(w, ",\"high_water\":%lld,\"high_water_known\":%llu,"
+        "\"high_water_max\":", (long long)hi->total,
+        (unsigned long long)hi->known);
+    jnum(w, hi->max);
+    if (hi->max >= 0) {
+        put(w, ",\"high_water_max_id\":%lld,\"high_water_max_name\":",
+            (long long)hi->max_id);
+        jstr(w, hi->max_name);
+        put(w, ",\"high_water_max_stack_size\":%lld",
+            (long long)hi->max_size);
+    } else {
+        put(w, ",\"high_water_max_id\":null,"
+            "\"high_water_max_name\":null,"
+            "\"high_water_max_stack_size\":null");
+    }
+    put(w, ",\"deep\":[");
+    put_deep_ids(w, &hi->deep);
+    put(w, "]");
+}
+
+/* ,"mappings":...,"guard":"..." */
+static void
+mem_proc_json_tail(struct w *w, const struct mem_proc *m)
+{
+    put(w, ",\"mappings\":");
+    jnum(w, m->maps);
+    put(w, ",\"max_map_count\":");
+    jnum(w, m->limit);
+    put(w, ",\"guard\":\"%s\"", m->ss.guard_madvise ? "madvise" :
+        "mprotect");
+}
+
+static void
+mem_proc_text_head(struct w *w, const struct mem_proc *m)
+{
+    char a[32], b[32], c[32], e[32];
+
+    fmt_bytes(a, sizeof(a), m->rss);
+    fmt_bytes(b, sizeof(b), m->peak);
+    put(w, "rss               %s (peak %s)\n", a, b);
+    if (m->mi.source == NULL) {
+        put(w, "malloc            unknown (no figures from this "
             "allocator)\n");
     } else {
-        fmt_bytes(a, sizeof(a), mi.in_use);
-        fmt_bytes(b, sizeof(b), mi.free);
-        fmt_bytes(c, sizeof(c), mi.mmapped);
-        fmt_bytes(e, sizeof(e), mi.arena);
-        put(&w, "malloc            %s in use, %s free, %s mmapped, %s arena "
-            "(%s)\n", a, b, c, e, mi.source);
+        fmt_bytes(a, sizeof(a), m->mi.in_use);
+        fmt_bytes(b, sizeof(b), m->mi.free);
+        fmt_bytes(c, sizeof(c), m->mi.mmapped);
+        fmt_bytes(e, sizeof(e), m->mi.arena);
+        put(w, "malloc            %s in use, %s free, %s mmapped, %s arena "
+            "(%s)\n", a, b, c, e, m->mi.source);
     }
-    fmt_bytes(a, sizeof(a), (int64_t)ss.bytes);
-    put(&w, "stacks reserved   %llu stacks, %s (all loops of the process)\n",
-        (unsigned long long)ss.mapped, a);
-    fmt_bytes(a, sizeof(a), committed);
-    fmt_bytes(b, sizeof(b), live.unknown ? -1 : live.bytes);
-    fmt_bytes(c, sizeof(c), pooled.unknown ? -1 : pooled.bytes);
-    put(&w, "stacks committed  %s: %s in %llu green threads, %s in %llu "
-        "pooled stacks\n", a, b, (unsigned long long)live.stacks, c,
-        (unsigned long long)pooled.stacks);
-    if (hi.known == 0) {
-        put(&w, "stack high water  unknown\n");
+    fmt_bytes(a, sizeof(a), (int64_t)m->ss.bytes);
+    put(w, "stacks reserved   %llu stacks, %s (all loops of the process)\n",
+        (unsigned long long)m->ss.mapped, a);
+}
+
+static void
+mem_loop_text(struct w *w, const struct mem_loop *m)
+{
+    const struct highs *hi = &m->hi;
+    char a[32], b[32], c[32], e[32];
+
+    fmt_bytes(a, sizeof(a), m->committed);
+    fmt_bytes(b, sizeof(b), m->live.unknown ? -1 : m->live.bytes);
+    fmt_bytes(c, sizeof(c), m->pooled.unknown ? -1 : m->pooled.bytes);
+    put(w, "stacks committed  %s: %s in %llu green threads, %s in %llu "
+        "pooled stacks\n", a, b, (unsigned long long)m->live.stacks, c,
+        (unsigned long long)m->pooled.stacks);
+    if (hi->known == 0) {
+        put(w, "stack high water  unknown\n");
     } else {
         char ename[TX_NAME];
 
-        fmt_bytes(a, sizeof(a), hi.total);
-        fmt_bytes(b, sizeof(b), hi.total / (int64_t)hi.known);
-        fmt_bytes(c, sizeof(c), hi.max);
-        fmt_bytes(e, sizeof(e), hi.max_size);
-        put(&w, "stack high water  %s in %llu green threads, %s each on "
+        fmt_bytes(a, sizeof(a), hi->total);
+        fmt_bytes(b, sizeof(b), hi->total / (int64_t)hi->known);
+        fmt_bytes(c, sizeof(c), hi->max);
+        fmt_bytes(e, sizeof(e), hi->max_size);
+        put(w, "stack high water  %s in %llu green threads, %s each on "
             "average; deepest %s of %s (%lld%%) in '%s' (id %lld)\n", a,
-            (unsigned long long)hi.known, b, c, e,
-            (long long)(hi.max * 100 / hi.max_size),
-            tx(ename, sizeof(ename), hi.max_name),
-            (long long)hi.max_id);
+            (unsigned long long)hi->known, b, c, e,
+            (long long)(hi->max * 100 / hi->max_size),
+            tx(ename, sizeof(ename), hi->max_name),
+            (long long)hi->max_id);
     }
-    if (maps >= 0 && limit > 0)
-        put(&w, "mappings          %ld of %ld (vm.max_map_count)\n", maps,
-            limit);
-    else if (maps >= 0)
-        put(&w, "mappings          %ld (no limit known)\n", maps);
+}
+
+static void
+mem_proc_text_tail(struct w *w, const struct mem_proc *m)
+{
+    if (m->maps >= 0 && m->limit > 0)
+        put(w, "mappings          %ld of %ld (vm.max_map_count)\n", m->maps,
+            m->limit);
+    else if (m->maps >= 0)
+        put(w, "mappings          %ld (no limit known)\n", m->maps);
     else
-        put(&w, "mappings          unknown\n");
-    put(&w, "guard pages       %s\n", ss.guard_madvise ?
+        put(w, "mappings          unknown\n");
+    put(w, "guard pages       %s\n", m->ss.guard_madvise ?
         "madvise (MADV_GUARD_INSTALL: no extra mapping per stack)" :
         "mprotect (one more mapping per stack)");
-    put_deep_lines(&w, &hi.deep);
-    free(hi.deep.d);
+}
+
+/*
+ * mem, whole (one loop: the process's figures and the loop's, as they
+ * always were), or the part of the process alone or of the loop alone
+ * (several loops: console_loops.c prints the process's once, then each
+ * loop's in its section).
+ */
+enum { MEM_ALL, MEM_PROCESS, MEM_LOOP };
+
+static int
+mem(struct diesel_console_out *out, int argc, char **argv, int part)
+{
+    struct diesel_loop *l;
+    struct w w;
+    struct mem_proc mp;
+    struct mem_loop ml;
+    int r = 0;
+
+    if (args(out, &w, argc, argv, NULL, 0, "mem [--json]") < 0 ||
+        (l = loop_or_fail(out)) == NULL)
+        return -1;
+    memset(&ml, 0, sizeof(ml));
+    if (part != MEM_PROCESS && (r = mem_loop_get(l, &ml)) != 0) {
+        free(ml.hi.deep.d);
+        return r > 0 ? interrupted(out) : fail(out, "%s", strerror(ENOMEM));
+    }
+    /* After the walk, whose purge of the pool may have given stacks
+     * back. */
+    if (part != MEM_LOOP)
+        mem_proc_get(&mp);
+    if (w.json) {
+        put(&w, "{");
+        if (part != MEM_LOOP) {
+            mem_proc_json_head(&w, &mp);
+            put(&w, ",");
+        }
+        put(&w, "\"stacks\":{");
+        if (part != MEM_LOOP)
+            put(&w, "\"mapped\":%llu,\"reserved\":%llu",
+                (unsigned long long)mp.ss.mapped,
+                (unsigned long long)mp.ss.bytes);
+        if (part == MEM_ALL)
+            put(&w, ",");
+        if (part != MEM_PROCESS)
+            mem_loop_json(&w, &ml);
+        put(&w, "}");
+        if (part != MEM_LOOP)
+            mem_proc_json_tail(&w, &mp);
+        put(&w, "}\n");
+    } else {
+        if (part != MEM_LOOP)
+            mem_proc_text_head(&w, &mp);
+        if (part != MEM_PROCESS)
+            mem_loop_text(&w, &ml);
+        if (part != MEM_LOOP)
+            mem_proc_text_tail(&w, &mp);
+        put_deep_lines(&w, &ml.hi.deep);
+    }
+    free(ml.hi.deep.d);
     return done(&w);
-stopped:
-    free(il.id);
-    free(hi.deep.d);
-    return interrupted(out);
+}
+
+int
+diesel__cmd_mem(struct diesel_console_out *out, int argc, char **argv,
+    void *arg)
+{
+    (void)arg;
+    return mem(out, argc, argv, MEM_ALL);
+}
+
+int
+diesel__cmd_mem_process(struct diesel_console_out *out, int argc,
+    char **argv, void *arg)
+{
+    (void)arg;
+    return mem(out, argc, argv, MEM_PROCESS);
+}
+
+int
+diesel__cmd_mem_loop(struct diesel_console_out *out, int argc, char **argv,
+    void *arg)
+{
+    (void)arg;
+    return mem(out, argc, argv, MEM_LOOP);
 }
 
 /* ---- fds ----------------------------------------------------------------- */
@@ -2047,18 +2172,19 @@ fd_waiters(struct diesel_console_out *out, int argc, char **argv, void *arg)
 }
 
 /* Every loop's waiters (only's, if not NULL) into *ws, sorted by fd; the
- * loops that did not answer are named in stuck.  0, or -1 with out's
- * error set. */
+ * loops that did not answer are named in *stuck (malloc'd), ", " between
+ * names (a loop's name has no space), "" when all did.  0, or -1 with
+ * out's error set. */
 static int
 fd_waiters_all(struct diesel_console_out *out, const char *only,
-    struct fdw **ws, size_t *nws, char *stuck, size_t stuck_size)
+    struct fdw **ws, size_t *nws, char **stuck)
 {
     struct diesel__loops_target *ts;
     char *av[] = { "fds", NULL };
-    size_t n, cap = 0, k = 0;
+    size_t n, cap = 0, k = 0, u = 0;
     struct fdw *v = NULL;
 
-    stuck[0] = '\0';
+    *stuck = NULL;
     if (diesel__loops_snapshot(&ts, &n, only) != 0)
         return fail(out, "%s", strerror(errno));
     if (n == 0) {
@@ -2066,14 +2192,18 @@ fd_waiters_all(struct diesel_console_out *out, const char *only,
         return fail(out, "no loop is named \"%.40s\" (loops lists them)",
             only);
     }
+    /* Room for every name, whatever the count of loops. */
+    if ((*stuck = malloc(n * (sizeof(ts[0].name) + 2) + 1)) == NULL) {
+        diesel__loops_free(ts, n);
+        return fail(out, "%s", strerror(ENOMEM));
+    }
+    (*stuck)[0] = '\0';
     diesel__loops_run(ts, n, out, fd_waiters, NULL, 1, av, 0);
     for (size_t i = 0; i < n; i++) {
         const char *b = ts[i].out.buf, *e = b + ts[i].out.len;
 
         if (ts[i].stuck || ts[i].status != 0) {
-            size_t u = strlen(stuck);
-
-            snprintf(stuck + u, stuck_size - u, "%s%s", u ? ", " : "",
+            u += (size_t)sprintf(*stuck + u, "%s%s", u ? ", " : "",
                 ts[i].name);
             continue;
         }
@@ -2105,6 +2235,8 @@ fd_waiters_all(struct diesel_console_out *out, const char *only,
 
                 if (nv == NULL) {
                     free(v);
+                    free(*stuck);
+                    *stuck = NULL;
                     diesel__loops_free(ts, n);
                     return fail(out, "%s", strerror(ENOMEM));
                 }
@@ -2153,6 +2285,26 @@ fd_waiters_of(const struct fdw *ws, size_t nws, int fd,
     }
 }
 
+/* names, ", " between them (fd_waiters_all: no name has a space, a comma
+ * may be in one), as a JSON array of strings. */
+static void
+put_names_json(struct w *w, const char *names)
+{
+    put(w, "[");
+    for (const char *p = names; *p != '\0';) {
+        const char *sep = strstr(p, ", ");
+        size_t k = sep != NULL ? (size_t)(sep - p) : strlen(p);
+        char name[DIESEL__NAME_MAX];
+
+        snprintf(name, sizeof(name), "%.*s", (int)k, p);
+        if (p != names)
+            put(w, ",");
+        jstr(w, name);
+        p += k + (sep != NULL ? 2 : 0);
+    }
+    put(w, "]");
+}
+
 static void
 put_fdw_json(struct w *w, const struct fdw *f)
 {
@@ -2179,7 +2331,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     size_t n = 0, listed = 0, head = 0, nws = 0;
     struct fdw *ws = NULL;
     const char *only = NULL;
-    char *av[4], stuck[256];
+    char *av[4], *stuck = NULL;
     int ac = 0, multi;
 
     (void)arg;
@@ -2201,8 +2353,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         (l = loop_or_fail(out)) == NULL)
         return -1;
     multi = only != NULL || diesel__loops_count() > 1;
-    if (multi && fd_waiters_all(out, only, &ws, &nws, stuck,
-        sizeof(stuck)) != 0)
+    if (multi && fd_waiters_all(out, only, &ws, &nws, &stuck) != 0)
         return -1;
     pace_init(&p, l);
     if (diesel__platform_fd_list(&fds, &n) != 0) {
@@ -2219,6 +2370,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         fds = malloc((size_t)max * sizeof(*fds));
         if (fds == NULL) {
             free(ws);
+            free(stuck);
             return fail(out, "%s", strerror(ENOMEM));
         }
         for (int fd = 0; fd < max; fd++) {
@@ -2227,6 +2379,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
             if (pace(&p) != 0) {
                 free(fds);
                 free(ws);
+                free(stuck);
                 return interrupted(out);
             }
         }
@@ -2242,6 +2395,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         diesel_console_table_destroy(tb);
         free(fds);
         free(ws);
+        free(stuck);
         return fail(out, "%s", strerror(ENOMEM));
     }
     for (size_t i = 0; i < n && !w.full; i++) {
@@ -2256,6 +2410,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
             diesel_console_table_destroy(tb);
             free(fds);
             free(ws);
+            free(stuck);
             return interrupted(out);
         }
         if (fcntl(fd, F_GETFD) == -1)
@@ -2322,6 +2477,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
             diesel_console_table_destroy(tb);
             free(fds);
             free(ws);
+            free(stuck);
             return fail(out, "%s", strerror(ENOMEM));
         }
     }
@@ -2330,7 +2486,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         if (multi) {
             /* The loops that did not answer, whose waiters are missing. */
             put(&w, ",\"unanswered\":");
-            jstr(&w, stuck);
+            put_names_json(&w, stuck);
         }
         put(&w, "}\n");
         put_before(&w, head, "{\"count\":%zu,\"fds\":[", listed);
@@ -2341,6 +2497,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
         if (r > 0) {
             free(fds);
             free(ws);
+            free(stuck);
             return interrupted(out);
         }
         if (r < 0)
@@ -2356,6 +2513,7 @@ diesel__cmd_fds(struct diesel_console_out *out, int argc, char **argv,
     }
     free(fds);
     free(ws);
+    free(stuck);
     return done(&w);
 }
 

@@ -20,6 +20,11 @@ int diesel__cmd_tasks(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_stacks(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_stats(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_mem(struct diesel_console_out *, int, char **, void *);
+/* mem's two halves, for its reply beside several loops (console_loops.c):
+ * the process's figures, once; one loop's, in its section. */
+int diesel__cmd_mem_process(struct diesel_console_out *, int, char **,
+    void *);
+int diesel__cmd_mem_loop(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_fds(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_log(struct diesel_console_out *, int, char **, void *);
 int diesel__cmd_cancel(struct diesel_console_out *, int, char **, void *);

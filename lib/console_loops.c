@@ -19,7 +19,10 @@
  * is what it always was.
  *
  * top takes its window on every loop at once, each loop given that much
- * longer to answer; hist and account, like the others, per loop.
+ * longer to answer; hist and account, like the others, per loop.  mem
+ * prints the figures of the whole process once, "process (pid N):" in
+ * front of the loops' sections ({"process":{...},"loops":[...]}), and
+ * each loop's section has its own stacks only.
  *
  * The `loops` command lists the running loops: name, OS thread, green
  * threads, utilization while accounting is on, turning or stuck.
@@ -28,9 +31,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "console.h"
+#include "console_builtins.h"
 #include "internal.h"
+
+/*
+ * A command whose reply holds figures of the whole process beside the
+ * loop's own (mem: RSS, malloc, mappings; a loop's stacks): with several
+ * loops' sections, the process's part is printed once, in front, and
+ * each loop runs its own part only.  --loop NAME still gets the whole.
+ */
+static const struct {
+    diesel_console_fn whole, process, loop;
+} split[] = {
+    { diesel__cmd_mem, diesel__cmd_mem_process, diesel__cmd_mem_loop },
+};
 
 /* "NAME:ID" where NAME is a running loop's: 1 and the split, else 0. */
 static int
@@ -71,15 +88,28 @@ stuck_secs(void)
     return (double)diesel__stuck_after_ns() / 1e9;
 }
 
-/* One section per loop. */
+/* One section per loop, after the process's part if proc is not NULL. */
 static int
 sections(struct diesel_console_out *out, struct diesel__loops_target *ts,
-    size_t n)
+    size_t n, struct diesel_console_out *proc)
 {
     int answered = 0;
 
+    if (proc != NULL) {
+        trim(proc);
+        if (out->json) {
+            diesel_console_printf(out, "{\"process\":");
+            diesel__console_out_write(out, proc->buf, proc->len);
+            diesel_console_printf(out, ",");
+        } else {
+            diesel_console_printf(out, "process (pid %ld):\n",
+                (long)getpid());
+            diesel__console_out_write(out, proc->buf, proc->len);
+            diesel_console_printf(out, "\n\n");
+        }
+    }
     if (out->json)
-        diesel_console_printf(out, "{\"loops\":[");
+        diesel_console_printf(out, "%s\"loops\":[", proc == NULL ? "{" : "");
     for (size_t i = 0; i < n; i++) {
         struct diesel__loops_target *t = &ts[i];
 
@@ -146,6 +176,8 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
 {
     int argc = *argcp;
     struct diesel__loops_target *ts = NULL;
+    struct diesel_console_out proc;
+    diesel_console_fn process = NULL;
     char want[32] = "", byid[32];
     const char *id;
     size_t n = 0;
@@ -245,7 +277,32 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
         }
         extra = (int64_t)(secs * 1e9);
     }
+    if (!named) {
+        for (size_t i = 0; i < sizeof(split) / sizeof(split[0]); i++) {
+            if (fn == split[i].whole) {
+                fn = split[i].loop;
+                process = split[i].process;
+            }
+        }
+    }
     diesel__loops_run(ts, n, out, fn, arg, argc, argv, extra);
+    if (process != NULL) {
+        /* The process's figures, on this session's loop, once the loops
+         * have answered: its usage error is the command's. */
+        diesel__console_out_init(&proc);
+        proc.json = out->json;
+        proc.limit = out->limit;
+        proc.peer_pid = out->peer_pid;
+        proc.peer_uid = out->peer_uid;
+        errno = 0;
+        if (process(&proc, argc, argv, arg) != 0) {
+            rc = diesel_console_error(out, "%s", proc.has_err ? proc.err :
+                errno != 0 ? strerror(errno) : "failed");
+            diesel__console_out_fini(&proc);
+            diesel__loops_free(ts, n);
+            return rc;
+        }
+    }
     if (count <= 1) {
         for (size_t i = 0; i < n; i++)
             ts[i].out.loop = NULL;
@@ -266,8 +323,10 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
                 diesel_console_error(out, "%s", t->out.err);
         }
     } else {
-        rc = sections(out, ts, n);
+        rc = sections(out, ts, n, process != NULL ? &proc : NULL);
     }
+    if (process != NULL)
+        diesel__console_out_fini(&proc);
     diesel__loops_free(ts, n);
     return rc;
 }

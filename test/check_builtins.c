@@ -53,13 +53,6 @@ void t_standin_figures(int sessions, unsigned long dropped)
 
 /* ---- Running a command --------------------------------------------------- */
 
-struct res {
-    int rc;
-    char *out;           /* NUL-terminated; "" when nothing */
-    char err[256];
-    size_t len;
-};
-
 static const struct {
     const char *name;
     diesel_console_fn fn;
@@ -76,56 +69,33 @@ static const struct {
 
 /* Run a command line (words split on spaces); output limit 0 means the
  * console's own. */
-static struct res
+static struct t_reply
 cmd_limit(const char *line, size_t limit, int json_flag)
 {
-    struct diesel_console_out out;
-    struct res r;
-    char copy[1024], *argv[16], *save = NULL, *word;
-    int argc = 0;
+    char name[32];
     diesel_console_fn fn = NULL;
 
-    diesel__console_out_init(&out);
-    if (limit != 0)
-        out.limit = limit;
-    out.json = json_flag;
-    snprintf(copy, sizeof(copy), "%s", line);
-    for (word = strtok_r(copy, " ", &save); word != NULL && argc < 15;
-        word = strtok_r(NULL, " ", &save))
-        argv[argc++] = word;
-    argv[argc] = NULL;
-    ck_assert_int_gt(argc, 0);
+    snprintf(name, sizeof(name), "%.*s", (int)strcspn(line, " "), line);
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-        if (strcmp(cmds[i].name, argv[0]) == 0)
+        if (strcmp(cmds[i].name, name) == 0)
             fn = cmds[i].fn;
     }
-    ck_assert_msg(fn != NULL, "no command %s", argv[0]);
-    r.rc = fn(&out, argc, argv, NULL);
-    r.len = out.len;
-    r.out = out.buf != NULL ? out.buf : strdup("");
-    if (out.buf != NULL)
-        r.out[out.len] = '\0';
-    snprintf(r.err, sizeof(r.err), "%s", out.has_err ? out.err : "");
-    if (r.rc == 0)
-        ck_assert_msg(!out.has_err, "%s: OK with an error: %s", line,
-            out.err);
-    else
-        ck_assert_msg(out.has_err, "%s: failed without a message", line);
-    return r;
+    ck_assert_msg(fn != NULL, "no command %s", name);
+    return t_console_fn(fn, line, limit, json_flag);
 }
 
-static struct res
+static struct t_reply
 cmd(const char *line)
 {
     return cmd_limit(line, 0, 0);
 }
 
-static struct res
+static struct t_reply
 cmd_ok(const char *line)
 {
-    struct res r = cmd(line);
+    struct t_reply r = cmd(line);
 
-    ck_assert_msg(r.rc == 0, "%s: ERR %s", line, r.err);
+    t_reply_ok(&r, line);
     return r;
 }
 
@@ -133,12 +103,9 @@ cmd_ok(const char *line)
 static void
 cmd_err(const char *line, const char *want)
 {
-    struct res r = cmd(line);
+    struct t_reply r = cmd(line);
 
-    ck_assert_msg(r.rc == -1, "%s: expected ERR, got OK:\n%s", line, r.out);
-    ck_assert_msg(strstr(r.err, want) != NULL, "%s: ERR '%s' lacks '%s'",
-        line, r.err, want);
-    free(r.out);
+    t_reply_err(&r, line, want, 0);
 }
 
 static int
@@ -282,154 +249,6 @@ task_line(const char *text, int64_t id, char *buf, size_t size)
     return line_starting(text, prefix, buf, size);
 }
 
-/* ---- A small JSON checker: one value, strict syntax, valid UTF-8 --------- */
-
-static const char *jv(const char *p, int depth);
-
-static const char *
-jws(const char *p)
-{
-    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-        p++;
-    return p;
-}
-
-static const char *
-jstring(const char *p)
-{
-    const unsigned char *s = (const unsigned char *)p;
-
-    if (*s++ != '"')
-        return NULL;
-    while (*s != '"') {
-        if (*s < 0x20)
-            return NULL;
-        if (*s == '\\') {
-            s++;
-            if (*s == 'u') {
-                for (int i = 1; i <= 4; i++) {
-                    if (!strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
-                        return NULL;
-                }
-                s += 5;
-            } else if (*s && strchr("\"\\/bfnrt", *s)) {
-                s++;
-            } else {
-                return NULL;
-            }
-        } else if (*s < 0x80) {
-            s++;
-        } else {
-            int k = *s >= 0xf0 ? 3 : *s >= 0xe0 ? 2 : *s >= 0xc2 ? 1 : -1;
-            if (k < 0 || *s > 0xf4)
-                return NULL;
-            for (int i = 1; i <= k; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                    return NULL;
-            }
-            s += k + 1;
-        }
-    }
-    return (const char *)s + 1;
-}
-
-static const char *
-jnumber(const char *p)
-{
-    const char *s = p;
-
-    if (*s == '-')
-        s++;
-    if (*s < '0' || *s > '9')
-        return NULL;
-    while (*s >= '0' && *s <= '9')
-        s++;
-    if (*s == '.') {
-        s++;
-        if (*s < '0' || *s > '9')
-            return NULL;
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    if (*s == 'e' || *s == 'E') {
-        s++;
-        if (*s == '+' || *s == '-')
-            s++;
-        if (*s < '0' || *s > '9')
-            return NULL;
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    return s;
-}
-
-static const char *
-jv(const char *p, int depth)
-{
-    if (depth > 64 || p == NULL)
-        return NULL;
-    p = jws(p);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        int obj = *p == '{';
-
-        p = jws(p + 1);
-        if (*p == close)
-            return p + 1;
-        for (;;) {
-            if (obj) {
-                p = jstring(jws(p));
-                if (p == NULL || *(p = jws(p)) != ':')
-                    return NULL;
-                p++;
-            }
-            p = jv(p, depth + 1);
-            if (p == NULL)
-                return NULL;
-            p = jws(p);
-            if (*p == close)
-                return p + 1;
-            if (*p != ',')
-                return NULL;
-            p++;
-        }
-    }
-    if (*p == '"')
-        return jstring(p);
-    if (strncmp(p, "true", 4) == 0)
-        return p + 4;
-    if (strncmp(p, "false", 5) == 0)
-        return p + 5;
-    if (strncmp(p, "null", 4) == 0)
-        return p + 4;
-    return jnumber(p);
-}
-
-static int
-json_valid(const char *text)
-{
-    const char *end = jv(text, 0);
-
-    return end != NULL && *jws(end) == '\0';
-}
-
-#define ck_assert_json(text) \
-    ck_assert_msg(json_valid(text), "not valid JSON:\n%s", (text))
-
-/* The number after "key": in a JSON text (the first occurrence), or -1. */
-static double
-json_num(const char *text, const char *key)
-{
-    char pat[64];
-    const char *p;
-
-    snprintf(pat, sizeof(pat), "\"%s\":", key);
-    p = strstr(text, pat);
-    if (p == NULL || p[strlen(pat)] == 'n')
-        return -1;
-    return strtod(p + strlen(pat), NULL);
-}
-
 /* ---- Green threads to look at -------------------------------------------- */
 
 static __attribute__((noinline)) int
@@ -532,7 +351,7 @@ static int
 tasks_main(void *arg)
 {
     int64_t s[3], rd, jn, y, fresh, target;
-    struct res r;
+    struct t_reply r;
     char line[1024], want[128];
     int64_t self = diesel_task_self();
 
@@ -598,7 +417,7 @@ tasks_main(void *arg)
     /* The same facts in JSON. */
     r = cmd_ok("tasks --json");
     ck_assert_json(r.out);
-    ck_assert_int_eq((int)json_num(r.out, "count"), 8);
+    ck_assert_int_eq((int)t_json_num(r.out, "count"), 8);
     snprintf(want, sizeof(want), "{\"id\":%lld,\"name\":\"reader\","
         "\"state\":\"waiting\"", (long long)rd);
     ck_assert_ptr_nonnull(strstr(r.out, want));
@@ -613,8 +432,8 @@ tasks_main(void *arg)
     ck_assert_ptr_nonnull(strstr(r.out, "\"state\":\"running\",\"waits_on\":"
         "null,\"wait\":null,\"for_s\":null"));
     /* The size asked for, and the rest of the record's page. */
-    ck_assert_double_ge(json_num(r.out, "stack_size"), 131072);
-    ck_assert_double_lt(json_num(r.out, "stack_size"), 131072 + 8192);
+    ck_assert_double_ge(t_json_num(r.out, "stack_size"), 131072);
+    ck_assert_double_lt(t_json_num(r.out, "stack_size"), 131072 + 8192);
     free(r.out);
 
     /* The console's own --json flag works as well as the word. */
@@ -642,7 +461,7 @@ END_TEST
 static int
 spawned_by_call_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     char line[1024], want[256];
     int64_t id;
 
@@ -677,7 +496,7 @@ END_TEST
 static int
 aligned_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     char line[1024];
     int64_t a, b;
 
@@ -767,7 +586,7 @@ static int
 stacks_main(void *arg)
 {
     int64_t b, c, rd, ids[50];
-    struct res r;
+    struct t_reply r;
     char line[1024], want[128];
     const char *p;
     int pfd[2];
@@ -851,7 +670,7 @@ stacks_main(void *arg)
 
     r = cmd_ok("stacks --json");
     ck_assert_json(r.out);
-    ck_assert_int_eq((int)json_num(r.out, "count"), 54);
+    ck_assert_int_eq((int)t_json_num(r.out, "count"), 54);
     ck_assert_ptr_nonnull(strstr(r.out, "{\"count\":50,\"how\":\"unwound\","
         "\"ids\":["));
     ck_assert_ptr_nonnull(strstr(r.out, "\"func\":\"sleeper_a\""));
@@ -906,7 +725,7 @@ END_TEST
 static int
 not_started_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     int64_t id;
     char line[64];
 
@@ -960,7 +779,7 @@ sorter(void *arg)
 static int
 no_lines_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     char want[256];
     const char *p, *end;
     int64_t id;
@@ -1117,7 +936,7 @@ END_TEST
 static int
 ucontext_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
 
     (void)arg;
     for (int i = 0; i < 5; i++)
@@ -1179,7 +998,7 @@ doctored_main(void *arg)
     uintptr_t no_cfi;
     struct diesel__task *t;
     uintptr_t save[3], *frames, lo;
-    struct res r;
+    struct t_reply r;
     int64_t id;
     char line[64];
 
@@ -1252,7 +1071,7 @@ END_TEST
 static int
 stats_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     char line[256];
 
     (void)arg;
@@ -1288,17 +1107,17 @@ stats_main(void *arg)
 
     r = cmd_ok("stats --json");
     ck_assert_json(r.out);
-    ck_assert_int_eq((int)json_num(r.out, "green_threads"), 9);
-    ck_assert_int_eq((int)json_num(r.out, "spawned"), 9);
-    ck_assert_int_eq((int)json_num(r.out, "timers_pending"), 7);
-    ck_assert_int_eq((int)json_num(r.out, "ready"), 1);
-    ck_assert_int_ge((int)json_num(r.out, "switches"), 9);
-    ck_assert_int_ge((int)json_num(r.out, "iterations"), 1);
-    ck_assert_double_eq(json_num(r.out, "polls"),
+    ck_assert_int_eq((int)t_json_num(r.out, "green_threads"), 9);
+    ck_assert_int_eq((int)t_json_num(r.out, "spawned"), 9);
+    ck_assert_int_eq((int)t_json_num(r.out, "timers_pending"), 7);
+    ck_assert_int_eq((int)t_json_num(r.out, "ready"), 1);
+    ck_assert_int_ge((int)t_json_num(r.out, "switches"), 9);
+    ck_assert_int_ge((int)t_json_num(r.out, "iterations"), 1);
+    ck_assert_double_eq(t_json_num(r.out, "polls"),
         (double)diesel__loop->polls);
-    ck_assert_double_eq(json_num(r.out, "events"),
+    ck_assert_double_eq(t_json_num(r.out, "events"),
         (double)diesel__loop->events);
-    ck_assert_double_ge(json_num(r.out, "uptime_s"), 0.019);
+    ck_assert_double_ge(t_json_num(r.out, "uptime_s"), 0.019);
     free(r.out);
     /* No runs: the reply says why. */
     diesel_loop_hog_warn(0);
@@ -1333,7 +1152,7 @@ static int
 stats_doc_main(void *arg)
 {
     const char *page = arg;
-    struct res r;
+    struct t_reply r;
     char word[64];
 
     r = cmd_ok("stats");
@@ -1431,7 +1250,7 @@ END_TEST
 static int
 mem_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     char line[256];
     struct diesel__stack_stats ss;
 
@@ -1462,19 +1281,19 @@ mem_main(void *arg)
     r = cmd_ok("mem --json");
     ck_assert_json(r.out);
     diesel__stack_stats(&ss);
-    ck_assert_int_eq((int)json_num(r.out, "mapped"), (int)ss.mapped);
-    ck_assert_double_eq(json_num(r.out, "reserved"), (double)ss.bytes);
-    ck_assert_int_eq((int)json_num(r.out, "green_threads"), 21);
-    ck_assert_int_eq((int)json_num(r.out, "pooled"), 3);
+    ck_assert_int_eq((int)t_json_num(r.out, "mapped"), (int)ss.mapped);
+    ck_assert_double_eq(t_json_num(r.out, "reserved"), (double)ss.bytes);
+    ck_assert_int_eq((int)t_json_num(r.out, "green_threads"), 21);
+    ck_assert_int_eq((int)t_json_num(r.out, "pooled"), 3);
     /* Each live stack has at least its record page resident, and
      * at most all of it. */
-    ck_assert_double_ge(json_num(r.out, "committed_green_threads"),
+    ck_assert_double_ge(t_json_num(r.out, "committed_green_threads"),
         21.0 * (double)diesel__stack_page());
-    ck_assert_double_le(json_num(r.out, "committed"), (double)ss.bytes);
-    ck_assert_double_gt(json_num(r.out, "rss"), 0);
-    ck_assert_double_ge(json_num(r.out, "rss_peak"), json_num(r.out, "rss"));
-    ck_assert_double_gt(json_num(r.out, "mappings"), 20);
-    ck_assert_double_gt(json_num(r.out, "max_map_count"), 0);
+    ck_assert_double_le(t_json_num(r.out, "committed"), (double)ss.bytes);
+    ck_assert_double_gt(t_json_num(r.out, "rss"), 0);
+    ck_assert_double_ge(t_json_num(r.out, "rss_peak"), t_json_num(r.out, "rss"));
+    ck_assert_double_gt(t_json_num(r.out, "mappings"), 20);
+    ck_assert_double_gt(t_json_num(r.out, "max_map_count"), 0);
     ck_assert_ptr_nonnull(strstr(r.out, ss.guard_madvise ?
         "\"guard\":\"madvise\"" : "\"guard\":\"mprotect\""));
     free(r.out);
@@ -1492,7 +1311,7 @@ END_TEST
 static int
 pid_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     char line[4200], want[4200], exe[4096];
     ssize_t n;
     double loop_up, proc_up;
@@ -1525,9 +1344,9 @@ pid_main(void *arg)
     free(r.out);
     r = cmd_ok("pid --json");
     ck_assert_json(r.out);
-    ck_assert_int_eq((int)json_num(r.out, "pid"), (int)getpid());
-    ck_assert_int_eq((int)json_num(r.out, "uid"), (int)getuid());
-    ck_assert_double_ge(json_num(r.out, "loop_uptime_s"), 0.049);
+    ck_assert_int_eq((int)t_json_num(r.out, "pid"), (int)getpid());
+    ck_assert_int_eq((int)t_json_num(r.out, "uid"), (int)getuid());
+    ck_assert_double_ge(t_json_num(r.out, "loop_uptime_s"), 0.049);
     free(r.out);
     cmd_err("pid 1", "usage: pid [--json]");
     return 0;
@@ -1565,7 +1384,7 @@ fds_listed_below(const char *text, int max)
 static int
 fds_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     char line[1024], want[256], path[96];
     int pfd[2], lfd, cfd, afd, ufd, file, v6 = -1;
     struct sockaddr_in sin;
@@ -1669,7 +1488,7 @@ fds_main(void *arg)
 
     r = cmd_ok("fds --json");
     ck_assert_json(r.out);
-    ck_assert_int_ge((int)json_num(r.out, "count"), t_count_fds());
+    ck_assert_int_ge((int)t_json_num(r.out, "count"), t_count_fds());
     snprintf(want, sizeof(want), "{\"fd\":%d,\"type\":\"socket\","
         "\"proto\":\"unix\",\"listening\":false,\"local\":\"unix:\","
         "\"peer\":\"unix:\",\"path\":null,\"reader\":{\"id\":%lld,"
@@ -1710,7 +1529,7 @@ END_TEST
 static int
 log_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     char line[256];
 
     (void)arg;
@@ -1784,7 +1603,7 @@ END_TEST
 static int
 cancel_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
     int64_t id, self = diesel_task_self();
     int st = 0;
     char line[128];
@@ -1832,7 +1651,7 @@ END_TEST
 static int
 escape_main(void *arg)
 {
-    struct res r;
+    struct t_reply r;
 
     (void)arg;
     ck_assert_int_eq(diesel_task_rename("q\"b\\c\x01\x7f\xff\xc3\xa9\t"), 0);
@@ -1897,7 +1716,7 @@ static int
 hostile_main(void *arg)
 {
     int64_t ids[3];
-    struct res r;
+    struct t_reply r;
     char line[64];
 
     (void)arg;
@@ -1936,7 +1755,7 @@ END_TEST
 
 START_TEST(commands_need_a_loop)
 {
-    struct res r = cmd("tasks");
+    struct t_reply r = cmd("tasks");
 
     ck_assert_int_eq(r.rc, -1);
     ck_assert_str_eq(r.err, "no loop runs on this thread");
@@ -1977,7 +1796,7 @@ many_main(void *arg)
         "tasks --json", "stacks --json" };
     double ms[sizeof(lines) / sizeof(lines[0])];
     struct timespec t0;
-    struct res r;
+    struct t_reply r;
     char want[128];
 
     (void)arg;
@@ -2142,7 +1961,7 @@ walks_turn_main(void *arg)
     spawn_walked(0, NULL, &(size_t){ 0 });
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
         int64_t before = turns;
-        struct res r = cmd_ok(lines[i]);
+        struct t_reply r = cmd_ok(lines[i]);
 
         ck_assert_msg(turns > before, "%s over %d green threads: the loop "
             "did not turn while it ran", lines[i], WALKED);
@@ -2427,7 +2246,7 @@ churn_main(void *arg)
         all[WALKED_MAX * 4];
     size_t nstable, nall = 0, listed, stable_groups = 0;
     int64_t last, turns0, ended0, total;
-    struct res r;
+    struct t_reply r;
     const char *p;
     char want[128];
 
@@ -2448,7 +2267,7 @@ churn_main(void *arg)
         "while stacks walked");
     ck_assert_int_gt(churn_ended, ended0);
     ck_assert_json(r.out);
-    total = (int64_t)json_num(r.out, "count");
+    total = (int64_t)t_json_num(r.out, "count");
     /* Every group: its count and ids; no id twice, none spawned after the
      * command began; the stable ones all in one group, alone. */
     for (p = strstr(r.out, "{\"count\":"); (p = strstr(p + 1,
@@ -2456,7 +2275,7 @@ churn_main(void *arg)
         size_t n = json_ids(strstr(p, "\"ids\":"), ids,
             sizeof(ids) / sizeof(ids[0]));
 
-        ck_assert_int_eq((int64_t)json_num(p, "count"), (int64_t)n);
+        ck_assert_int_eq((int64_t)t_json_num(p, "count"), (int64_t)n);
         for (size_t i = 0; i < n; i++) {
             ck_assert_msg(ids[i] <= last, "green thread %lld, spawned "
                 "during the walk, is listed", (long long)ids[i]);
@@ -2532,7 +2351,7 @@ churn_main(void *arg)
         }
     }
     ck_assert_uint_eq(nall, nstable);
-    ck_assert_int_eq((int64_t)json_num(r.out, "count"), (int64_t)listed);
+    ck_assert_int_eq((int64_t)t_json_num(r.out, "count"), (int64_t)listed);
     free(r.out);
     diesel_loop_stop(0);
     return 0;
@@ -2546,7 +2365,7 @@ END_TEST
 
 /* A green thread running stacks, cancelled while it walks. */
 static int dumper_started;
-static struct res dumper_res;
+static struct t_reply dumper_res;
 
 static int
 dumper(void *arg)

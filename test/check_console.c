@@ -241,16 +241,6 @@ app_wait_log(struct app *a, const char *needle, int timeout_ms)
 }
 
 static int
-count_in(const char *hay, const char *needle)
-{
-    int n = 0;
-
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
-}
-
-static int
 proc_fds(pid_t pid)
 {
     char path[64];
@@ -1304,9 +1294,9 @@ START_TEST(fifty_attach_detach_cycles_leave_no_descriptor_behind)
         usleep(10000);
     ck_assert_int_eq(proc_fds(app.pid), before);
     app_drain(&app);
-    ck_assert_int_eq(count_in(app.log, "WARNING:Connected"), cycles);
+    ck_assert_int_eq(t_count(app.log, "WARNING:Connected"), cycles);
     ck_assert_int_eq(app_stop(&app), 0);
-    ck_assert_int_eq(count_in(app.log, "WARNING:Disconnected"), cycles);
+    ck_assert_int_eq(t_count(app.log, "WARNING:Disconnected"), cycles);
     rdv_teardown();
 }
 END_TEST
@@ -1503,7 +1493,7 @@ START_TEST(descriptor_table_full_fails_the_attach_cleanly_and_recovers)
     ck_assert_msg(cpu1 - cpu0 < sysconf(_SC_CLK_TCK) / 5,
         "%ld ticks of CPU in 1 s", cpu1 - cpu0);
     app_drain(&app);
-    ck_assert_int_eq(count_in(app.log, "console attach from pid"), 1);
+    ck_assert_int_eq(t_count(app.log, "console attach from pid"), 1);
     /* Room again: everything works. */
     expect(&a, "fdfree", 0, NULL);
     dcc_close(&a);
@@ -1756,7 +1746,7 @@ storm(int signo)
     ck_assert_int_eq(sessions, 1);
     ck_assert_int_eq(kill(app.pid, 0), 0);
     app_drain(&app);
-    ck_assert_int_eq(count_in(app.log, "WARNING:Connected"), 1);
+    ck_assert_int_eq(t_count(app.log, "WARNING:Connected"), 1);
     dcc_close(&c);
     /* And a real attach still works afterwards. */
     ck_assert_int_eq(dcc_attach(&c, app.pid, geteuid(), signo, T(5000)), 0);
@@ -1774,14 +1764,14 @@ storm(int signo)
         fprintf(stderr, "signal storm (signal %d): %d commands served "
             "meanwhile; %lu requests dropped (pipe full), %d refusals "
             "logged, %ld more counted\n", signo, served, dropped,
-            count_in(app.log, "refused:"), quiet);
+            t_count(app.log, "refused:"), quiet);
         /* SIGTRAP is a standard signal: a storm of it coalesces into a
          * few deliveries, which may or may not exceed the ten refusals
          * a second that are logged one by one.  A real-time signal
          * queues every one, so there the rest must have been counted
          * (but valgrind drops most of a storm itself: "Signal 5 being
          * dropped from thread 0's queue"). */
-        ck_assert_int_gt(count_in(app.log, "refused:"), 0);
+        ck_assert_int_gt(t_count(app.log, "refused:"), 0);
         if (signo != SIGTRAP && !under_valgrind())
             ck_assert_msg(p != NULL, "the storm's refusals were not counted");
     }
@@ -1863,7 +1853,7 @@ START_TEST(two_sessions_are_served_independently)
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "other: %#x", st);
     dcc_close(&c);
     ck_assert_int_eq(app_stop(&app), 0);
-    ck_assert_int_eq(count_in(app.log, "WARNING:Connected"), 2);
+    ck_assert_int_eq(t_count(app.log, "WARNING:Connected"), 2);
     rdv_teardown();
 }
 END_TEST
@@ -1908,7 +1898,7 @@ START_TEST(fifth_session_is_told_busy)
     ck_assert(app_wait_log(&app, "refused: 4 sessions already open",
         T(2000)));
     /* Once they are gone, a session comes up again. */
-    for (int i = 0; i < 200 && count_in(app.log, "Disconnected") < 4; i++) {
+    for (int i = 0; i < 200 && t_count(app.log, "Disconnected") < 4; i++) {
         usleep(10000);
         app_drain(&app);
     }
@@ -1951,9 +1941,9 @@ START_TEST(deadlock_with_the_console_installed_is_logged_once_and_sync_shows_it)
         "%s", reply);
     /* The session's commands turned the loop: still one report. */
     app_drain(&app);
-    ck_assert_int_eq(count_in(app.log, "every green thread is parked"), 1);
+    ck_assert_int_eq(t_count(app.log, "every green thread is parked"), 1);
     /* The cycle, logged when it closed and again in the report. */
-    ck_assert_int_eq(count_in(app.log, "deadlock: cycle:"), 2);
+    ck_assert_int_eq(t_count(app.log, "deadlock: cycle:"), 2);
     ck_assert_ptr_null(strstr(app.log, "cancelling them all"));
     /* Break it: left fails, lets go of a, and right gets through. */
     expect(&c, "cancel 2", 0, NULL);
@@ -1964,7 +1954,7 @@ START_TEST(deadlock_with_the_console_installed_is_logged_once_and_sync_shows_it)
         strstr(reply, "| 2 objects, 0 cycles\n") != NULL, "%s", reply);
     dcc_close(&c);
     ck_assert_int_eq(app_stop(&app), 0);
-    ck_assert_int_eq(count_in(app.log, "every green thread is parked"), 1);
+    ck_assert_int_eq(t_count(app.log, "every green thread is parked"), 1);
     rdv_teardown();
 }
 END_TEST
@@ -2166,34 +2156,30 @@ json_forms_agree(void *arg)
     diesel_task_yield();
     snprintf(victim, sizeof(victim), "cancel %lld --json", (long long)id);
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-        struct diesel_console_out o;
+        struct t_reply r;
         const char *name = lines[i][0], *colon;
-        int quit, rc;
+        char *help;
 
         /* The help line: "NAME [--json] ...: what it does". */
-        diesel__console_out_init(&o);
         snprintf(line, sizeof(line), "help %s", name);
-        ck_assert_int_eq(diesel__console_execute(&o, line, strlen(line),
-            &quit), 0);
-        ck_assert_ptr_nonnull(o.buf);
-        o.buf[o.len] = '\0';
-        colon = strstr(o.buf, "  ");   /* USAGE  what it does */
-        if (strstr(o.buf, "[--json]") != NULL && colon != NULL &&
-            strstr(o.buf, "[--json]") < colon)
+        help = t_console_ok(line);
+        ck_assert_msg(help[0] != '\0', "%s: nothing", line);
+        colon = strstr(help, "  ");   /* USAGE  what it does */
+        if (strstr(help, "[--json]") != NULL && colon != NULL &&
+            strstr(help, "[--json]") < colon)
             says |= 1u << i;
-        diesel__console_out_fini(&o);
+        free(help);
         /* The reply to --json. */
-        diesel__console_out_init(&o);
         snprintf(line, sizeof(line), "%s",
             lines[i][1] != NULL ? lines[i][1] : victim);
-        rc = diesel__console_execute(&o, line, strlen(line), &quit);
+        r = t_console(line);
         /* Those that do not speak JSON refuse --json (set, quit). */
-        if (rc != 0)
-            ck_assert_msg(o.has_err && strstr(o.err, "does not speak JSON")
-                != NULL, "%s: ERR %s", line, o.has_err ? o.err : "");
-        if (rc == 0 && o.len > 0 && (o.buf[0] == '{' || o.buf[0] == '['))
+        if (r.rc != 0)
+            ck_assert_msg(strstr(r.err, "does not speak JSON") != NULL,
+                "%s: ERR %s", line, r.err);
+        if (r.rc == 0 && (r.out[0] == '{' || r.out[0] == '['))
             gives |= 1u << i;
-        diesel__console_out_fini(&o);
+        free(r.out);
     }
     ck_assert_msg(says == gives, "help says --json for %#x, --json gives "
         "JSON for %#x (bit i is line i)", says, gives);
@@ -2206,16 +2192,9 @@ json_forms_agree(void *arg)
 static void
 refused(const char *cmd, const char *want)
 {
-    struct diesel_console_out o;
-    char line[128];
-    int quit;
+    struct t_reply r = t_console(cmd);
 
-    snprintf(line, sizeof(line), "%s", cmd);
-    diesel__console_out_init(&o);
-    ck_assert_int_eq(diesel__console_execute(&o, line, strlen(line), &quit),
-        -1);
-    ck_assert_str_eq(o.err, want);
-    diesel__console_out_fini(&o);
+    t_reply_err(&r, cmd, want, 1);
 }
 
 static int
@@ -2406,7 +2385,7 @@ local_client(void *arg)
         local_got[n] = '\0';
         if (strstr(local_got, "OK\nOK\n") != NULL &&
             strstr(local_got, "| local\nOK\n") != NULL &&
-            count_in(local_got, "OK\n") >= 3)
+            t_count(local_got, "OK\n") >= 3)
             break;
     }
     return 0;
@@ -2461,9 +2440,9 @@ pty_client(void *arg)
     (void)arg;
     ck_assert_int_eq(write(pty_master, "echo tty\n", 9), 9);
     while (n < sizeof(pty_got) - 1 &&
-        count_in(pty_got, ">>> ") < 3) {
+        t_count(pty_got, ">>> ") < 3) {
         /* One line at a time, as someone typing. */
-        if (count_in(pty_got, ">>> ") == 2 && !second) {
+        if (t_count(pty_got, ">>> ") == 2 && !second) {
             second = 1;
             ck_assert_int_eq(write(pty_master, "nosuch\n", 7), 7);
         }

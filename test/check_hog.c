@@ -57,16 +57,6 @@ run_cmd(diesel_console_fn fn, const char *a0, const char *a1)
 }
 
 static int
-count_of(const char *hay, const char *needle)
-{
-    int n = 0;
-
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
-}
-
-static int
 threads(void)
 {
     DIR *d = opendir("/proc/self/task");
@@ -149,7 +139,7 @@ START_TEST(hog_warning_names_the_green_thread_with_a_backtrace)
     p = strchr(p + 1, '\n') + 1;
     ck_assert_msg(strstr(p, "trampoline") == NULL &&
         strstr(p, "??") == NULL, "%s", out);
-    ck_assert_int_eq(count_of(out, "without yielding"), 1);
+    ck_assert_int_eq(t_count(out, "without yielding"), 1);
 }
 END_TEST
 
@@ -201,9 +191,9 @@ START_TEST(hog_warns_once_per_episode)
     t_log_capture_start();
     ck_assert_int_eq(t_run(episodes_main, NULL), 0);
     out = t_log_capture_end();
-    ck_assert_msg(count_of(out, "WARNING:green thread 'main' (id 1) has held "
+    ck_assert_msg(t_count(out, "WARNING:green thread 'main' (id 1) has held "
         "the loop for") == 2, "%s", out);
-    ck_assert_int_eq(count_of(out, "still running:"), 2);
+    ck_assert_int_eq(t_count(out, "still running:"), 2);
 }
 END_TEST
 
@@ -436,7 +426,7 @@ high_main(void *arg)
         "has used ", (long long)b);
     ck_assert_msg(strstr(s, want) != NULL, "%s", s);
     ck_assert_msg(strstr(s, "over 75% of its stack\n") != NULL, "%s", s);
-    ck_assert_int_eq(count_of(s, "WARNING: "), 1);
+    ck_assert_int_eq(t_count(s, "WARNING: "), 1);
     free(s);
     s = run_cmd(diesel__cmd_mem, "mem", NULL);
     ck_assert_msg(strstr(s, "stack high water  ") != NULL, "%s", s);
@@ -454,8 +444,8 @@ high_main(void *arg)
     /* Logged once, however many times it is looked at. */
     snprintf(want, sizeof(want), "{diesel} WARNING:green thread 'deep' "
         "(id %lld) has used ", (long long)b);
-    ck_assert_msg(count_of(s, want) == 1, "%s", s);
-    ck_assert_int_eq(count_of(s, "over 75% of its stack"), 1);
+    ck_assert_msg(t_count(s, want) == 1, "%s", s);
+    ck_assert_int_eq(t_count(s, "over 75% of its stack"), 1);
 
     /* A pooled stack does not pass its mark on. */
     c = diesel_task_spawn("pooled-deep", digger,

@@ -26,68 +26,32 @@ static int nloops;                       /* besides the first */
 static atomic_int started;               /* other loops running */
 static atomic_int stop;                  /* the other loops end */
 static atomic_int spin;                  /* loop 1 blocks while set */
+static atomic_int spin_two;              /* ... and loop 2 too */
 static int block_pipe[2];                /* ... in a read of this */
 static atomic_int cancelled;             /* a sleeper saw ECANCELED */
 static atomic_int main_cancelled;        /* ... an other_main did */
 static const char *names[MAXLOOPS];      /* each other loop's, or NULL */
 static atomic_int name_rc[MAXLOOPS];
 
-/* A reply, NUL-terminated (malloc'd), and its status. */
-struct res {
-    int rc;
-    char *text;
-    char err[256];
-};
-
-static struct res
-run(const char *line)
-{
-    struct diesel_console_out o;
-    struct res r;
-    char buf[512];
-    int quit;
-
-    diesel__console_out_init(&o);
-    snprintf(buf, sizeof(buf), "%s", line);
-    r.rc = diesel__console_execute(&o, buf, strlen(buf), &quit);
-    r.text = malloc(o.len + 1);
-    ck_assert_ptr_nonnull(r.text);
-    if (o.len > 0)
-        memcpy(r.text, o.buf, o.len);
-    r.text[o.len] = '\0';
-    snprintf(r.err, sizeof(r.err), "%s", o.has_err ? o.err : "");
-    diesel__console_out_fini(&o);
-    return r;
-}
-
+/* The commands as a session runs them (helpers.c), by this suite's short
+ * names: the reply's text, the command having succeeded; an ERR that
+ * contains want; how many times needle is in text. */
 static char *
 ok(const char *line)
 {
-    struct res r = run(line);
-
-    ck_assert_msg(r.rc == 0, "%s: ERR %s", line, r.err);
-    return r.text;
+    return t_console_ok(line);
 }
 
 static void
 err(const char *line, const char *want)
 {
-    struct res r = run(line);
-
-    ck_assert_msg(r.rc == -1, "%s: OK, not ERR:\n%s", line, r.text);
-    ck_assert_msg(strstr(r.err, want) != NULL, "%s: ERR '%s' lacks '%s'",
-        line, r.err, want);
-    free(r.text);
+    t_console_err(line, want);
 }
 
 static int
 count(const char *text, const char *needle)
 {
-    int n = 0;
-
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
+    return t_count(text, needle);
 }
 
 /* ---- The other loops ------------------------------------------------------ */
@@ -137,7 +101,8 @@ other_main(void *arg)
     while (!atomic_load(&stop)) {
         /* Loop 1 holds its thread while asked, in a blocking read(2)
          * (a spin would hold valgrind's one lock too): a stuck loop. */
-        if (i == 1 && atomic_load(&spin)) {
+        if ((i == 1 || (i == 2 && atomic_load(&spin_two))) &&
+            atomic_load(&spin)) {
             char c;
 
             ck_assert_int_eq(read(block_pipe[0], &c, 1), 1);
@@ -343,8 +308,7 @@ END_TEST
 static int
 four_main(void *arg)
 {
-    static const char *cmds[] = { "tasks", "stacks", "stats", "mem",
-        "sync" };
+    static const char *cmds[] = { "tasks", "stacks", "stats", "sync" };
     char *t;
 
     (void)arg;
@@ -379,7 +343,7 @@ four_main(void *arg)
     free(t);
     t = ok("fds --json");
     ck_assert_msg(count(t, "\"loop\":\"loop-") == 3 &&
-        strstr(t, "\"unanswered\":\"\"}") != NULL, "%s", t);
+        strstr(t, "\"unanswered\":[]}") != NULL, "%s", t);
     free(t);
     err("fds --loop nosuch", "no loop is named \"nosuch\"");
     err("fds --loop", "--loop needs a loop's name");
@@ -606,6 +570,213 @@ START_TEST(help_names_loop_options)
 }
 END_TEST
 
+/* ---- fds --json names the loops that did not answer ----------------------- */
+
+/* The value of "unanswered" in fds --json's reply, which must be JSON. */
+static void
+unanswered(char *buf, size_t size)
+{
+    char *t = ok("fds --json");
+
+    ck_assert_json(t);
+    ck_assert_msg(t_json_value(t, "unanswered", buf, size) == 0, "%s", t);
+    free(t);
+}
+
+static int
+unanswered_main(void *arg)
+{
+    char v[256], *t;
+
+    (void)arg;
+    wait_started();
+    ck_assert_int_eq(atomic_load(&name_rc[2]), 0);
+    ck_assert_int_eq(diesel_console_stuck_after(t_slow(300)), 0);
+    ck_assert_int_eq(diesel_console_install(0), 0);
+    /* All answer: an empty array. */
+    unanswered(v, sizeof(v));
+    ck_assert_str_eq(v, "[]");
+    /* Two stuck, one with a comma in its name: two strings, in the
+     * order the loops started, which is either. */
+    atomic_store(&spin_two, 1);
+    atomic_store(&spin, 1);
+    diesel_sleep(t_slow(50));
+    unanswered(v, sizeof(v));
+    ck_assert_msg(strcmp(v, "[\"blocked\",\"slow,ish\"]") == 0 ||
+        strcmp(v, "[\"slow,ish\",\"blocked\"]") == 0, "%s", v);
+    /* The text names them too. */
+    t = ok("fds");
+    ck_assert_msg(strstr(t, "(no answer from loop blocked, slow,ish: ") ||
+        strstr(t, "(no answer from loop slow,ish, blocked: "), "%s", t);
+    free(t);
+    atomic_store(&spin, 0);
+    atomic_store(&spin_two, 0);
+    ck_assert_int_eq(write(block_pipe[1], "xx", 2), 2);
+    /* One of three, once the others turn again. */
+    for (;;) {
+        t = ok("loops");
+        if (count(t, "turning") == 4)
+            break;
+        free(t);
+        diesel_sleep(10);
+    }
+    free(t);
+    atomic_store(&spin, 1);
+    diesel_sleep(t_slow(50));
+    unanswered(v, sizeof(v));
+    ck_assert_str_eq(v, "[\"blocked\"]");
+    atomic_store(&spin, 0);
+    ck_assert_int_eq(write(block_pipe[1], "x", 1), 1);
+    return 0;
+}
+
+START_TEST(fds_json_names_unanswered_loops_in_an_array)
+{
+    char dir[] = "/tmp/diesel-loops-XXXXXX";
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    setenv("DIESEL_CONSOLE_DIR", dir, 1);
+    names[1] = "blocked";
+    names[2] = "slow,ish";
+    names[3] = "free";
+    with_loops(3, unanswered_main);
+    ck_assert_int_eq(diesel_console_uninstall(), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* ---- mem: the process's figures once, each loop's in its section ---------- */
+
+/* The text between start and the next section ("\nloop "), or the end. */
+static char *
+section(const char *t, const char *start)
+{
+    const char *p = strstr(t, start), *e;
+
+    ck_assert_msg(p != NULL, "no %s in:\n%s", start, t);
+    e = strstr(p + 1, "\nloop ");
+    return strndup(p, e != NULL ? (size_t)(e - p) : strlen(p));
+}
+
+static const char *const proc_lines[] = { "\nrss ", "\nmalloc ",
+    "\nstacks reserved ", "\nmappings ", "\nguard pages " };
+static const char *const loop_lines[] = { "\nstacks committed ",
+    "\nstack high water " };
+
+static int
+mem_main(void *arg)
+{
+    char *t, *s, v[4096];
+
+    (void)arg;
+    wait_started();
+    t = ok("mem");
+    ck_assert_msg(strncmp(t, "process (pid ", 13) == 0, "%s", t);
+    ck_assert_msg(count(t, "\nloop main (thread ") == 1 &&
+        count(t, "\nloop worker (thread ") == 1, "%s", t);
+    /* The process's part once, in its section; each loop's part in each
+     * loop's, and nothing of the process's there. */
+    s = section(t, "process (pid ");
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_msg(count(t, proc_lines[i]) == 1, "%s:\n%s",
+            proc_lines[i], t);
+        ck_assert_msg(strstr(s, proc_lines[i]) != NULL, "%s:\n%s",
+            proc_lines[i], t);
+    }
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(strstr(s, loop_lines[i]) == NULL, "%s", t);
+    free(s);
+    for (int k = 0; k < 2; k++) {
+        s = section(t, k == 0 ? "\nloop main (thread " :
+            "\nloop worker (thread ");
+        for (size_t i = 0; i < 2; i++)
+            ck_assert_msg(count(s, loop_lines[i]) == 1, "%s:\n%s",
+                loop_lines[i], t);
+        for (size_t i = 0; i < 5; i++)
+            ck_assert_msg(strstr(s, proc_lines[i]) == NULL, "%s", t);
+        free(s);
+    }
+    /* The worker's own green threads: sleeper-a, -b, piper and its main
+     * at least. */
+    s = section(t, "\nloop worker (thread ");
+    ck_assert_msg(strstr(s, " in 1 green threads") == NULL, "%s", s);
+    free(s);
+    free(t);
+
+    /* JSON: {"process":{...},"loops":[{...,"reply":{"stacks":{...}}}]} */
+    t = ok("mem --json");
+    ck_assert_json(t);
+    ck_assert_msg(strncmp(t, "{\"process\":{\"rss\":", 18) == 0, "%s", t);
+    ck_assert_int_eq(t_json_value(t, "process", v, sizeof(v)), 0);
+    ck_assert_msg(strstr(v, "\"malloc\":") && strstr(v, "\"mappings\":") &&
+        strstr(v, "\"guard\":") && strstr(v, "\"stacks\":{\"mapped\":") &&
+        strstr(v, "\"reserved\":") && !strstr(v, "committed") &&
+        !strstr(v, "high_water"), "%s", v);
+    ck_assert_int_eq(t_json_value(t, "loops", v, sizeof(v)), 0);
+    ck_assert_msg(count(v, "\"reply\":{\"stacks\":{\"committed\":") == 2 &&
+        count(v, "\"high_water_max\":") == 2 && !strstr(v, "\"rss\"") &&
+        !strstr(v, "\"mapped\"") && !strstr(v, "\"mappings\""), "%s", v);
+    free(t);
+
+    /* One loop by name: its whole reply, as alone. */
+    t = ok("mem --loop worker");
+    ck_assert_msg(strncmp(t, "rss ", 4) == 0 && !strstr(t, "\nloop ") &&
+        !strstr(t, "process ("), "%s", t);
+    for (size_t i = 1; i < 5; i++)
+        ck_assert_msg(count(t, proc_lines[i]) == 1, "%s", t);
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(count(t, loop_lines[i]) == 1, "%s", t);
+    free(t);
+    err("mem extra", "usage: mem [--json]");
+    return 0;
+}
+
+START_TEST(mem_shows_the_process_once_and_each_loop_its_own)
+{
+    names[1] = "worker";
+    with_loops(1, mem_main);
+}
+END_TEST
+
+/* One loop: mem is one reply, the process's lines and the loop's in their
+ * old order, no section. */
+static int
+mem_one_main(void *arg)
+{
+    static const char *const order[] = { "rss ", "\nmalloc ",
+        "\nstacks reserved ", "\nstacks committed ", "\nstack high water ",
+        "\nmappings ", "\nguard pages " };
+    char *t;
+    const char *p;
+
+    (void)arg;
+    wait_started();
+    t = ok("mem");
+    p = t;
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        ck_assert_msg((p = strstr(p, order[i])) != NULL, "%s after %s:\n%s",
+            order[i], i > 0 ? order[i - 1] : "", t);
+        ck_assert_int_eq(count(t, order[i]), 1);
+    }
+    ck_assert_msg(strncmp(t, "rss ", 4) == 0 && !strstr(t, "process (") &&
+        !strstr(t, "loop main"), "%s", t);
+    free(t);
+    t = ok("mem --json");
+    ck_assert_json(t);
+    ck_assert_msg(strncmp(t, "{\"rss\":", 7) == 0 &&
+        strstr(t, "\"stacks\":{\"mapped\":") &&
+        strstr(t, ",\"committed\":") && strstr(t, "]},\"mappings\":"),
+        "%s", t);
+    free(t);
+    return 0;
+}
+
+START_TEST(one_loop_mem_is_one_reply_as_before)
+{
+    with_loops(0, mem_one_main);
+}
+END_TEST
+
 Suite *
 diesel_loops_suite(void)
 {
@@ -619,6 +790,9 @@ diesel_loops_suite(void)
     tcase_add_test(tc, a_stuck_loop_is_named_the_others_answer);
     tcase_add_test(tc, a_stuck_loop_blocking_the_signal_says_so);
     tcase_add_test(tc, help_names_loop_options);
+    tcase_add_test(tc, fds_json_names_unanswered_loops_in_an_array);
+    tcase_add_test(tc, mem_shows_the_process_once_and_each_loop_its_own);
+    tcase_add_test(tc, one_loop_mem_is_one_reply_as_before);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -17,13 +17,7 @@
 
 /* ---- Running a command --------------------------------------------------- */
 
-struct res {
-    int rc;
-    char *out;           /* NUL-terminated */
-    char err[256];
-};
-
-static struct res
+static struct t_reply
 cmd(const char *line)
 {
     static const struct {
@@ -34,49 +28,32 @@ cmd(const char *line)
         { "hist", diesel__cmd_hist },
         { "account", diesel__cmd_account },
     };
-    struct diesel_console_out out;
-    struct res r;
-    char copy[256], *argv[8], *save = NULL, *word;
-    int argc = 0;
+    char name[32];
     diesel_console_fn fn = NULL;
 
-    diesel__console_out_init(&out);
-    snprintf(copy, sizeof(copy), "%s", line);
-    for (word = strtok_r(copy, " ", &save); word != NULL && argc < 7;
-        word = strtok_r(NULL, " ", &save))
-        argv[argc++] = word;
-    argv[argc] = NULL;
+    snprintf(name, sizeof(name), "%.*s", (int)strcspn(line, " "), line);
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-        if (strcmp(cmds[i].name, argv[0]) == 0)
+        if (strcmp(cmds[i].name, name) == 0)
             fn = cmds[i].fn;
-    ck_assert_msg(fn != NULL, "no command %s", argv[0]);
-    r.rc = fn(&out, argc, argv, NULL);
-    r.out = strndup(out.buf != NULL ? out.buf : "", out.len);
-    snprintf(r.err, sizeof(r.err), "%s", out.has_err ? out.err : "");
-    ck_assert_msg(r.rc == 0 ? !out.has_err : out.has_err, "%s: rc %d, "
-        "error '%s'", line, r.rc, r.err);
-    diesel__console_out_fini(&out);
-    return r;
+    ck_assert_msg(fn != NULL, "no command %s", name);
+    return t_console_fn(fn, line, 0, 0);
 }
 
 static char *
 cmd_ok(const char *line)
 {
-    struct res r = cmd(line);
+    struct t_reply r = cmd(line);
 
-    ck_assert_msg(r.rc == 0, "%s: ERR %s", line, r.err);
+    t_reply_ok(&r, line);
     return r.out;
 }
 
 static void
 cmd_err(const char *line, const char *want)
 {
-    struct res r = cmd(line);
+    struct t_reply r = cmd(line);
 
-    ck_assert_msg(r.rc == -1, "%s: OK:\n%s", line, r.out);
-    ck_assert_msg(strcmp(r.err, want) == 0, "%s: ERR '%s', not '%s'", line,
-        r.err, want);
-    free(r.out);
+    t_reply_err(&r, line, want, 1);
 }
 
 /* The unsigned number after "key": in text, after from. */

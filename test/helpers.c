@@ -14,6 +14,7 @@
 
 #include "tests.h"
 #include "internal.h"
+#include "console.h"
 
 int
 t_run(diesel_task_fn fn, void *arg)
@@ -147,3 +148,274 @@ t_source_line(const char *file, const char *name)
     ck_assert_msg(found == 1, "%s: %d lines carry %s", path, found, marker);
     return line;
 }
+
+/* ---- Console commands, run in process ------------------------------------ */
+
+int
+t_count(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* out's reply, copied, and out finished. */
+static struct t_reply
+reply_of(struct diesel_console_out *out, int rc)
+{
+    struct t_reply r;
+
+    r.rc = rc;
+    r.len = out->len;
+    r.out = malloc(out->len + 1);
+    ck_assert_ptr_nonnull(r.out);
+    if (out->len > 0)
+        memcpy(r.out, out->buf, out->len);
+    r.out[out->len] = '\0';
+    snprintf(r.err, sizeof(r.err), "%s", out->has_err ? out->err : "");
+    diesel__console_out_fini(out);
+    return r;
+}
+
+struct t_reply
+t_console(const char *line)
+{
+    struct diesel_console_out o;
+    char buf[1024];
+    int quit, rc;
+
+    diesel__console_out_init(&o);
+    snprintf(buf, sizeof(buf), "%s", line);
+    rc = diesel__console_execute(&o, buf, strlen(buf), &quit);
+    return reply_of(&o, rc);
+}
+
+struct t_reply
+t_console_fn(diesel_console_fn fn, const char *line, size_t limit, int json)
+{
+    struct diesel_console_out out;
+    char copy[1024], *argv[16], *save = NULL, *word;
+    int argc = 0, rc;
+
+    diesel__console_out_init(&out);
+    if (limit != 0)
+        out.limit = limit;
+    out.json = json;
+    snprintf(copy, sizeof(copy), "%s", line);
+    for (word = strtok_r(copy, " ", &save); word != NULL && argc < 15;
+        word = strtok_r(NULL, " ", &save))
+        argv[argc++] = word;
+    argv[argc] = NULL;
+    ck_assert_int_gt(argc, 0);
+    rc = fn(&out, argc, argv, NULL);
+    if (rc == 0)
+        ck_assert_msg(!out.has_err, "%s: OK with an error: %s", line,
+            out.err);
+    else
+        ck_assert_msg(out.has_err, "%s: failed without a message", line);
+    return reply_of(&out, rc);
+}
+
+void
+t_reply_ok(const struct t_reply *r, const char *line)
+{
+    ck_assert_msg(r->rc == 0, "%s: ERR %s", line, r->err);
+}
+
+void
+t_reply_err(struct t_reply *r, const char *line, const char *want,
+    int exact)
+{
+    ck_assert_msg(r->rc == -1, "%s: OK, not ERR:\n%s", line, r->out);
+    if (exact)
+        ck_assert_msg(strcmp(r->err, want) == 0, "%s: ERR '%s', not '%s'",
+            line, r->err, want);
+    else
+        ck_assert_msg(strstr(r->err, want) != NULL, "%s: ERR '%s' lacks "
+            "'%s'", line, r->err, want);
+    free(r->out);
+    r->out = NULL;
+}
+
+char *
+t_console_ok(const char *line)
+{
+    struct t_reply r = t_console(line);
+
+    t_reply_ok(&r, line);
+    return r.out;
+}
+
+void
+t_console_err(const char *line, const char *want)
+{
+    struct t_reply r = t_console(line);
+
+    t_reply_err(&r, line, want, 0);
+}
+
+/* ---- A small JSON checker: one value, strict syntax, valid UTF-8 ------ */
+
+static const char *jv(const char *p, int depth);
+
+static const char *
+jws(const char *p)
+{
+    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *
+jstring(const char *p)
+{
+    const unsigned char *s = (const unsigned char *)p;
+
+    if (*s++ != '"')
+        return NULL;
+    while (*s != '"') {
+        if (*s < 0x20)
+            return NULL;
+        if (*s == '\\') {
+            s++;
+            if (*s == 'u') {
+                for (int i = 1; i <= 4; i++) {
+                    if (!strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+                        return NULL;
+                }
+                s += 5;
+            } else if (*s && strchr("\"\\/bfnrt", *s)) {
+                s++;
+            } else {
+                return NULL;
+            }
+        } else if (*s < 0x80) {
+            s++;
+        } else {
+            int k = *s >= 0xf0 ? 3 : *s >= 0xe0 ? 2 : *s >= 0xc2 ? 1 : -1;
+            if (k < 0 || *s > 0xf4)
+                return NULL;
+            for (int i = 1; i <= k; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                    return NULL;
+            }
+            s += k + 1;
+        }
+    }
+    return (const char *)s + 1;
+}
+
+static const char *
+jnumber(const char *p)
+{
+    const char *s = p;
+
+    if (*s == '-')
+        s++;
+    if (*s < '0' || *s > '9')
+        return NULL;
+    while (*s >= '0' && *s <= '9')
+        s++;
+    if (*s == '.') {
+        s++;
+        if (*s < '0' || *s > '9')
+            return NULL;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (*s < '0' || *s > '9')
+            return NULL;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return s;
+}
+
+static const char *
+jv(const char *p, int depth)
+{
+    if (depth > 64 || p == NULL)
+        return NULL;
+    p = jws(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int obj = *p == '{';
+
+        p = jws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (obj) {
+                p = jstring(jws(p));
+                if (p == NULL || *(p = jws(p)) != ':')
+                    return NULL;
+                p++;
+            }
+            p = jv(p, depth + 1);
+            if (p == NULL)
+                return NULL;
+            p = jws(p);
+            if (*p == close)
+                return p + 1;
+            if (*p != ',')
+                return NULL;
+            p++;
+        }
+    }
+    if (*p == '"')
+        return jstring(p);
+    if (strncmp(p, "true", 4) == 0)
+        return p + 4;
+    if (strncmp(p, "false", 5) == 0)
+        return p + 5;
+    if (strncmp(p, "null", 4) == 0)
+        return p + 4;
+    return jnumber(p);
+}
+
+int
+t_json_valid(const char *text)
+{
+    const char *end = jv(text, 0);
+
+    return end != NULL && *jws(end) == '\0';
+}
+
+double
+t_json_num(const char *text, const char *key)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    p = strstr(text, pat);
+    if (p == NULL || p[strlen(pat)] == 'n')
+        return -1;
+    return strtod(p + strlen(pat), NULL);
+}
+
+int
+t_json_value(const char *text, const char *key, char *buf, size_t size)
+{
+    char pat[64];
+    const char *p, *end;
+
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    p = strstr(text, pat);
+    if (p == NULL)
+        return -1;
+    p = jws(p + strlen(pat));
+    end = jv(p, 0);
+    if (end == NULL || (size_t)(end - p) >= size)
+        return -1;
+    memcpy(buf, p, (size_t)(end - p));
+    buf[end - p] = '\0';
+    return 0;
+}
+

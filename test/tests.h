@@ -48,4 +48,50 @@ const char *t_log_capture_end(void);
  */
 int t_source_line(const char *file, const char *name);
 
+/* How many times needle occurs in hay (overlapping ones too). */
+int t_count(const char *hay, const char *needle);
+
+/*
+ * Console commands run in this process, as a session runs them.  A reply:
+ * the command's status (0, or -1 with err set), its text (malloc'd,
+ * NUL-terminated, "" when it printed nothing: the caller frees out) and
+ * its length, its ERR message ("" when none).
+ */
+struct t_reply {
+    int rc;
+    char *out;
+    size_t len;
+    char err[256];
+};
+
+/* line through the command table (diesel__console_execute), as a session
+ * or dconsole -e sends it. */
+struct t_reply t_console(const char *line);
+/* line given to fn itself, its words split on spaces; limit: the reply's
+ * cap (0: the console's own); json: as if the session had asked for it.
+ * The test fails if the status and the ERR message disagree. */
+struct t_reply t_console_fn(diesel_console_fn fn, const char *line,
+    size_t limit, int json);
+/* The reply succeeded (else the test fails, naming line and the ERR). */
+void t_reply_ok(const struct t_reply *r, const char *line);
+/* The reply is an ERR whose message contains want (exact: is want); its
+ * text is freed. */
+void t_reply_err(struct t_reply *r, const char *line, const char *want,
+    int exact);
+/* t_console's text, the command having succeeded; its ERR, containing
+ * want. */
+char *t_console_ok(const char *line);
+void t_console_err(const char *line, const char *want);
+
+/* text is one JSON value, strict syntax, valid UTF-8. */
+int t_json_valid(const char *text);
+#define ck_assert_json(text) \
+    ck_assert_msg(t_json_valid(text), "not valid JSON:\n%s", (text))
+/* The number after "key": in a JSON text (the first occurrence), or -1. */
+double t_json_num(const char *text, const char *key);
+/* The value after "key": (the first occurrence), as its JSON text in buf
+ * (NUL-terminated): 0, or -1 if there is no such key, its value is not
+ * valid JSON, or it does not fit. */
+int t_json_value(const char *text, const char *key, char *buf, size_t size);
+
 #endif
