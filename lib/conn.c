@@ -15,7 +15,6 @@
  * that fits the socket buffer.  Writes never raise SIGPIPE: MSG_NOSIGNAL
  * where send(2) has it, SO_NOSIGPIPE on the socket where that exists.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -320,7 +319,7 @@ fill(struct diesel_conn *c, char *dst, size_t room, int64_t deadline)
         } else {
             n = read(c->fd, dst, room);
         }
-        assert(room > 0);
+        DIESEL__HOT_ASSERT(room > 0);
 
         if (n > 0) {
             c->drained = (size_t)n < room;

@@ -18,6 +18,19 @@
 #include "heap.h"
 #include "switch.h"
 
+/*
+ * An assertion on the round trip's path (the run queue, the park, a
+ * read): checked where DIESEL_DEBUG is defined, which the sanitizer
+ * builds do (Makefile), and compiled out otherwise, where each cost
+ * instructions on every switch.  An assert(3) elsewhere stays as it is.
+ */
+#ifdef DIESEL_DEBUG
+#include <assert.h>
+#define DIESEL__HOT_ASSERT(x) assert(x)
+#else
+#define DIESEL__HOT_ASSERT(x) ((void)0)
+#endif
+
 #define DIESEL__NAME_MAX 32
 
 struct diesel__sync;

@@ -8,7 +8,6 @@
 #ifndef DIESEL_PARK_H
 #define DIESEL_PARK_H
 
-#include <assert.h>
 #include <errno.h>
 
 #include "internal.h"
@@ -20,7 +19,7 @@
 static inline void
 ready_push_ev(struct diesel_loop *l, struct diesel__task *t, int ev)
 {
-    assert(l->nready < l->ready_cap);
+    DIESEL__HOT_ASSERT(l->nready < l->ready_cap);
     l->ready[(l->ready_first + l->nready) & (l->ready_cap - 1)] =
         (uintptr_t)t | (uintptr_t)ev;
     l->nready++;
@@ -102,7 +101,11 @@ switch_begin_core(struct diesel_loop *l, struct diesel__task *from,
     if (to != NULL) {
         to->state = DIESEL__RUNNING;
         to->switches++;
-        if (to->cancelled) {
+        /* ECANCELED is for diesel_task_yield's tail switch alone (its
+         * caller returns what we say); a green thread suspended anywhere
+         * else gets its own errno back, and need not restore it itself
+         * once resumed (switch_to). */
+        if (__builtin_expect(to->cancelled && to->yielded, 0)) {
             *errp = ECANCELED;
             value = -1;
         } else {
@@ -184,11 +187,17 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
         fuc = from ? from->uc : &l->uc;
     diesel__ctx_switch(from ? &from->ctx : &l->ctx, fuc,
         to ? &to->ctx : &l->ctx, tuc, fresh, value);
+#if defined(DIESEL__ASAN) || defined(DIESEL__TSAN)
     l = diesel__loop;       /* read again rather than kept (see above) */
     arrived(l, from);
-    /* Whoever resumed us set errno already (switch_begin), to ECANCELED
-     * if we were cancelled: only diesel_task_yield wants that. */
+    /* Whoever resumed us set errno already (switch_begin); the
+     * sanitizers' fiber calls around the jump might not keep it. */
     *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
+#else
+    /* Whoever resumed us set errno already (switch_begin): nothing to
+     * do here, and the loop need not even be read again. */
+    (void)l;
+#endif
 }
 
 /* The green thread to run after self gives the CPU away, or NULL for the
@@ -223,7 +232,7 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
 {
     struct diesel_loop *l = diesel__loop;   /* t->loop is off the hot lines */
 
-    assert(t == diesel__current && t->state == DIESEL__RUNNING);
+    DIESEL__HOT_ASSERT(t == diesel__current && t->state == DIESEL__RUNNING);
     /* Cancellation stops waiting: a cancelled green thread never parks,
      * while calls that need not wait (a timeout of 0, an item already
      * there) still work, so that its clean-up code can run. */
