@@ -523,15 +523,18 @@ struct diesel_loop {
      * the descriptor's entry and this ring, and the record is first
      * touched when it is switched to (park.h). */
     uintptr_t *ready;
-    size_t ready_first;              /* the head's index */
-    size_t ready_cap;                /* a power of two, at least ntasks:
-                                        reserved at each spawn, so that a
-                                        wake never allocates */
+    size_t ready_head;               /* entries taken off, ever: the
+                                        head is ready[head & mask] */
+    size_t ready_tail;               /* entries put on, ever (so that
+                                        tail - head are queued) */
+    size_t ready_mask;               /* ready_cap - 1 */
     size_t poll_left;                /* switches left before the next
                                         poll: every green thread ready at
                                         the last one, POLL_BUDGET at least
                                         (task.c) */
-    size_t nready;                   /* entries in the run queue */
+    size_t ready_cap;                /* a power of two, at least ntasks:
+                                        reserved at each spawn, so that a
+                                        wake never allocates */
     int saved_errno;                 /* its errno while a task runs */
     int *errno_ptr;                  /* &errno of this OS thread */
     uint64_t switches;               /* context switches (for the
@@ -560,7 +563,12 @@ struct diesel_loop {
     diesel__fd_handler *handlers;    /* by fd too, where fds says so */
     int nfds;                        /* size of fds and handlers */
     int watched;                     /* fds the backend watches */
-    int fd_waiters;                  /* green threads parked on fds */
+    int fd_waiters;                  /* green threads parked on fds and
+                                        not woken yet: counted up by the
+                                        park, down by whatever takes them
+                                        off the descriptor's entry (the
+                                        poll's wake, diesel__task_wake, a
+                                        park that did not happen) */
     int wakers;                      /* other sources that can wake a
                                         parked green thread (the console's
                                         self-pipe) */
@@ -655,6 +663,12 @@ int64_t diesel__deadline(int64_t timeout_ms);
 /* The calling green thread, or NULL (and errno EPERM, one log line naming
  * func) when called outside one. */
 struct diesel__task *diesel__misuse(const char *func);
+/* Entries in the run queue. */
+static inline size_t
+diesel__nready(const struct diesel_loop *l)
+{
+    return l->ready_tail - l->ready_head;
+}
 static inline struct diesel__task *
 diesel__running(const char *func)
 {
@@ -894,6 +908,8 @@ struct diesel_conn {
     unsigned reading : 1;        /* a receive call is in progress */
     unsigned writing : 1;        /* a send call is in progress */
     unsigned closed : 1;         /* closed during a call: free at its end */
+    unsigned failed : 1;         /* rerr is set: with eof, one test says
+                                    that a read need not be tried */
     char *buf;                   /* receive buffer (above), or NULL */
     size_t cap;                  /* its size */
     size_t off;                  /* first unread byte */

@@ -19,10 +19,9 @@
 static inline void
 ready_push_ev(struct diesel_loop *l, struct diesel__task *t, int ev)
 {
-    DIESEL__HOT_ASSERT(l->nready < l->ready_cap);
-    l->ready[(l->ready_first + l->nready) & (l->ready_cap - 1)] =
-        (uintptr_t)t | (uintptr_t)ev;
-    l->nready++;
+    DIESEL__HOT_ASSERT(diesel__nready(l) < l->ready_cap);
+    l->ready[l->ready_tail & l->ready_mask] = (uintptr_t)t | (uintptr_t)ev;
+    l->ready_tail++;
 }
 
 static inline void
@@ -35,9 +34,9 @@ ready_push(struct diesel_loop *l, struct diesel__task *t)
 static inline struct diesel__task *
 ready_peek(const struct diesel_loop *l)
 {
-    if (l->nready == 0)
+    if (diesel__nready(l) == 0)
         return NULL;
-    return (struct diesel__task *)(l->ready[l->ready_first] &
+    return (struct diesel__task *)(l->ready[l->ready_head & l->ready_mask] &
         ~(uintptr_t)63);
 }
 
@@ -47,11 +46,10 @@ ready_peek(const struct diesel_loop *l)
 static inline struct diesel__task *
 ready_pop(struct diesel_loop *l)
 {
-    uintptr_t e = l->ready[l->ready_first];
+    uintptr_t e = l->ready[l->ready_head & l->ready_mask];
     struct diesel__task *t = (struct diesel__task *)(e & ~(uintptr_t)63);
 
-    l->ready_first = (l->ready_first + 1) & (l->ready_cap - 1);
-    l->nready--;
+    l->ready_head++;
     if (e & 63)
         t->wait.revents = (int)(e & 63);
     return t;
@@ -105,11 +103,10 @@ switch_begin_core(struct diesel_loop *l, struct diesel__task *from,
          * caller returns what we say); a green thread suspended anywhere
          * else gets its own errno back, and need not restore it itself
          * once resumed (switch_to). */
-        if (__builtin_expect(to->cancelled && to->yielded, 0)) {
+        *errp = to->saved_errno;
+        if (__builtin_expect(to->cancelled, 0) && to->yielded) {
             *errp = ECANCELED;
             value = -1;
-        } else {
-            *errp = to->saved_errno;
         }
     } else {
         *errp = l->saved_errno;
@@ -167,12 +164,23 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
         l = diesel__loop;
         to = l->acct_to;
     }
+    if (from != NULL)
+        from->yielded = 0;    /* suspended here, not in a tail switch */
+#ifdef DIESEL__SWITCH_ASM
+    /* The usual case first, in one test of the way and one of to: the
+     * register switch to a context that has run before. */
+    if (__builtin_expect(diesel__switch_fast, 1) &&
+        __builtin_expect(to == NULL || !to->fresh, 1)) {
+        value = switch_begin_core(l, from, to);
+        diesel__ctx_swap_asm(from ? from->ctx.regs : l->ctx.regs,
+            to ? to->ctx.regs : l->ctx.regs, value);
+        goto resumed;
+    }
+#endif
     if (to != NULL && to->fresh) {
         to->fresh = 0;
         fresh = 1;
     }
-    if (from != NULL)
-        from->yielded = 0;    /* suspended here, not in a tail switch */
     value = switch_begin_core(l, from, to);
     /* The ucontext pointers sit on a line of the record that nothing
      * else of a switch touches: the register switch loads them only to
@@ -187,6 +195,9 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
         fuc = from ? from->uc : &l->uc;
     diesel__ctx_switch(from ? &from->ctx : &l->ctx, fuc,
         to ? &to->ctx : &l->ctx, tuc, fresh, value);
+#ifdef DIESEL__SWITCH_ASM
+resumed:
+#endif
 #if defined(DIESEL__ASAN) || defined(DIESEL__TSAN)
     l = diesel__loop;       /* read again rather than kept (see above) */
     arrived(l, from);
@@ -206,7 +217,7 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
 static inline __attribute__((always_inline)) struct diesel__task *
 pick_next(struct diesel_loop *l)
 {
-    if (l->nready != 0 && l->poll_left != 0) {
+    if (diesel__nready(l) != 0 && l->poll_left != 0) {
         l->poll_left--;
         return ready_pop(l);
     }
@@ -258,8 +269,10 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
     /* Woken by the poll, which does not touch the record: the timer is
      * ours to take out of the heap.  The loop is read again, here and in
      * the callers: kept across the switch it would be spilled to the
-     * stack, a line more to read back on every round trip. */
-    if (t->timed) {
+     * stack, a line more to read back on every round trip.  A park with
+     * no deadline set no timer (and whatever else wakes it clears the
+     * bit, never sets it): no test, where the deadline is a constant. */
+    if (deadline >= 0 && t->timed) {
         t->timed = 0;
         diesel__heap_remove(&diesel__loop->timers, &t->timer);
     }
@@ -280,16 +293,13 @@ diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
     struct diesel__fd *f;
     int err;
 
-    if (fd < 0) {
-        errno = EBADF;
-        return -1;
-    }
     /* What the wait is, first: it means nothing until wait.kind says so,
      * and then fd need not be kept across the call below. */
     t->wait.fd = fd;
     t->wait.events = events;
     t->wait.revents = 0;
-    if (fd < l->nfds) {
+    /* An entry in the table, in one unsigned compare: fd < 0 is not. */
+    if (__builtin_expect((unsigned)fd < (unsigned)l->nfds, 1)) {
         f = &l->fds[fd];
         if (((events & DIESEL_READ) && diesel__fd_reader(f) != NULL) ||
             ((events & DIESEL_WRITE) && diesel__fd_writer(f) != NULL)) {
@@ -300,6 +310,10 @@ diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
          * a green thread waiting again on its socket makes no call. */
         if ((diesel__fd_registered(f) & events) == events)
             goto watched;
+    }
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
     }
     /* Nothing but the entry is used after the call (the loop is read
      * again): kept across it, values would be spilled to the stack, in a
@@ -318,16 +332,19 @@ watched:
     if (events & DIESEL_WRITE)
         diesel__fd_set_writer(f, t);
     t->wait.kind = DIESEL__WAIT_FD;
+    /* Counted down by whatever wakes it (see fd_waiters), so that the
+     * loop need not be read again after the switch. */
     l->fd_waiters++;
     err = diesel__task_park_inline(t, deadline);
-    l = diesel__loop;       /* not kept across the switch (see above) */
-    l->fd_waiters--;
     /* Whatever woke us cleared the descriptor's entry (see struct
      * diesel__fd): nothing to undo there, and its line is not touched.
      * But a park that did not happen (cancelled, no memory) left it. */
     if (__builtin_expect(err != 0, 0)) {
+        l = diesel__loop;   /* not kept across the switch (see above) */
         fd = t->wait.fd;
         f = &l->fds[fd];   /* the table may have grown meanwhile */
+        if (diesel__fd_reader(f) == t || diesel__fd_writer(f) == t)
+            l->fd_waiters--;
         if (diesel__fd_reader(f) == t)
             diesel__fd_set_reader(f, NULL);
         if (diesel__fd_writer(f) == t)
