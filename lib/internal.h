@@ -902,14 +902,17 @@ struct diesel_server;
 struct diesel_conn {
     int fd;
     int rerr;                    /* sticky receive error, or 0 */
-    unsigned eof : 1;            /* read(2) returned 0 */
-    unsigned drained : 1;        /* the last read was short: the socket is
+    /* Flags, a byte each rather than bits: every receive sets and clears
+     * reading and sets drained, a store each where a bit is a load, a
+     * mask and a store (the struct is no bigger: the pointer below is
+     * 8-byte aligned). */
+    unsigned char eof;           /* read(2) returned 0 */
+    unsigned char drained;       /* the last read was short: the socket is
                                     presumed empty, so park before reading */
-    unsigned reading : 1;        /* a receive call is in progress */
-    unsigned writing : 1;        /* a send call is in progress */
-    unsigned closed : 1;         /* closed during a call: free at its end */
-    unsigned failed : 1;         /* rerr is set: with eof, one test says
-                                    that a read need not be tried */
+    unsigned char reading;       /* a receive call is in progress */
+    unsigned char writing;       /* a send call is in progress */
+    unsigned char closed;        /* closed during a call: free at its end */
+    unsigned char failed;        /* rerr is set */
     char *buf;                   /* receive buffer (above), or NULL */
     size_t cap;                  /* its size */
     size_t off;                  /* first unread byte */

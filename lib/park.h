@@ -158,18 +158,14 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
     ucontext_t *fuc = NULL, *tuc = NULL;
     int fresh = 0, value;
 
-    if (__builtin_expect(l->acct != NULL, 0)) {
-        l->acct_to = to;
-        diesel__acct_switch(l, from, to);
-        l = diesel__loop;
-        to = l->acct_to;
-    }
     if (from != NULL)
         from->yielded = 0;    /* suspended here, not in a tail switch */
 #ifdef DIESEL__SWITCH_ASM
-    /* The usual case first, in one test of the way and one of to: the
-     * register switch to a context that has run before. */
-    if (__builtin_expect(diesel__switch_fast, 1) &&
+    /* The usual case first, in a test each of accounting, the way and
+     * to: the register switch to a context that has run before.  Where
+     * the caller knows whether to is NULL (suspend), so does this. */
+    if (__builtin_expect(l->acct == NULL, 1) &&
+        __builtin_expect(diesel__switch_fast, 1) &&
         __builtin_expect(to == NULL || !to->fresh, 1)) {
         value = switch_begin_core(l, from, to);
         diesel__ctx_swap_asm(from ? from->ctx.regs : l->ctx.regs,
@@ -177,6 +173,12 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
         goto resumed;
     }
 #endif
+    if (__builtin_expect(l->acct != NULL, 0)) {
+        l->acct_to = to;
+        diesel__acct_switch(l, from, to);
+        l = diesel__loop;
+        to = l->acct_to;
+    }
     if (to != NULL && to->fresh) {
         to->fresh = 0;
         fresh = 1;
@@ -234,7 +236,12 @@ suspend(struct diesel_loop *l, struct diesel__task *self)
         self->state = DIESEL__RUNNING;
         return;
     }
-    switch_to(l, self, next);
+    /* A copy of the switch each for a green thread and for the loop, in
+     * which the tests of to fold. */
+    if (next != NULL)
+        switch_to(l, self, next);
+    else
+        switch_to(l, self, NULL);
 }
 
 /* diesel__task_park, inline (see internal.h). */
