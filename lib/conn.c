@@ -288,8 +288,8 @@ wait_fd(struct diesel_conn *c, int events, int64_t deadline)
         errno = ETIMEDOUT;
         return -1;
     }
-    return diesel__fd_park(diesel__current, c->fd, events, deadline) < 0 ?
-        -1 : 0;
+    return diesel__fd_park_core(diesel__current, c->fd, events, deadline) <
+        0 ? -1 : 0;
 }
 
 static int flush_out(struct diesel_conn *c, int64_t deadline);

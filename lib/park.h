@@ -50,8 +50,9 @@ ready_pop(struct diesel_loop *l)
     struct diesel__task *t = (struct diesel__task *)(e & ~(uintptr_t)63);
 
     l->ready_head++;
-    if (e & 63)
-        t->wait.revents = (int)(e & 63);
+    /* No test: revents is read by a descriptor's wait alone, which was
+     * woken by its events, or with an error and then revents unread. */
+    t->wait.revents = (int)(e & 63);
     return t;
 }
 
@@ -290,11 +291,14 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
  * diesel_fd_wait's parking half, for a caller that is known to run in
  * green thread t and has its deadline (monotonic ns, -1 none) already:
  * conn.c.  Inline, because a frame of its own would be one more line of
- * the green thread's stack on every round trip.  The events ready, or -1
- * with errno.
+ * the green thread's stack on every round trip.  -1 with errno; else
+ * the events ready if it did not park (a regular file, always ready),
+ * or 0 once woken with t->wait.revents ready: conn.c, which wants no
+ * more than success, need not read those.
  */
 static inline __attribute__((always_inline)) int
-diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
+diesel__fd_park_core(struct diesel__task *t, int fd, int events,
+    int64_t deadline)
 {
     struct diesel_loop *l = diesel__loop;
     struct diesel__fd *f;
@@ -359,7 +363,16 @@ watched:
         errno = err;
         return -1;
     }
-    return t->wait.revents;
+    return 0;
+}
+
+/* The same, returning the events ready, or -1 with errno. */
+static inline __attribute__((always_inline)) int
+diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
+{
+    int r = diesel__fd_park_core(t, fd, events, deadline);
+
+    return r != 0 ? r : t->wait.revents;
 }
 
 #endif /* DIESEL_PARK_H */
