@@ -73,6 +73,8 @@ DIESEL_CFLAGS += $(shell $(CC) -fstack-clash-protection -Werror -E -x c \
 ifneq ($(SANITIZE),)
 DIESEL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
     -fno-sanitize-recover=all
+# The round trip's own assertions (internal.h) are checked here.
+DIESEL_CPPFLAGS += -DDIESEL_DEBUG
 DIESEL_LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 ifeq ($(SWITCH),ucontext)

@@ -15,7 +15,6 @@
  * that fits the socket buffer.  Writes never raise SIGPIPE: MSG_NOSIGNAL
  * where send(2) has it, SO_NOSIGPIPE on the socket where that exists.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -31,6 +30,7 @@
 #define CONN_BUF_KEEP ((size_t)64 * 1024)   /* freed when empty above this */
 #define CONN_HIGH_WATER ((size_t)64 * 1024) /* default output mark */
 #define NOBLOCK 0                           /* deadline of a 0 timeout */
+#define EMPTY ((char *)1)                   /* fill(): into an empty buffer */
 /* The helpers between a receive and its park are folded into the call:
  * each frame of its own would be one more cache line of the green
  * thread's stack written and read back on every round trip. */
@@ -216,9 +216,18 @@ enter_read(struct diesel_conn *c, const char *func, int64_t timeout_ms,
     return 0;
 }
 
+/* -1 with errno err. */
+static __attribute__((noinline, cold)) int
+fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
 /* The receive buffer is empty: the next read starts at its front, and a
- * big one is given back. */
-static void
+ * big one is given back.  Apart, so that diesel_conn_consume saves no
+ * register for its call. */
+static __attribute__((noinline)) void
 emptied(struct diesel_conn *c)
 {
     c->off = 0;
@@ -254,6 +263,20 @@ leave_read(struct diesel_conn *c, ssize_t r)
     return r;
 }
 
+/* leave_read for a call that leaves bytes in the buffer. */
+HOT ssize_t
+leave_read_some(struct diesel_conn *c, ssize_t r)
+{
+    c->reading = 0;
+    if (__builtin_expect(c->closed, 0)) {
+        if (!c->writing)
+            conn_free(c);
+        errno = EBADF;
+        return -1;
+    }
+    return r;
+}
+
 /* Park until fd is ready for events or the deadline passes.  Straight to
  * the park: enter() has checked the green thread, and the deadline is
  * the loop's kind already. */
@@ -265,8 +288,8 @@ wait_fd(struct diesel_conn *c, int events, int64_t deadline)
         errno = ETIMEDOUT;
         return -1;
     }
-    return diesel__fd_park(diesel__current, c->fd, events, deadline) < 0 ?
-        -1 : 0;
+    return diesel__fd_park_core(diesel__current, c->fd, events, deadline) <
+        0 ? -1 : 0;
 }
 
 static int flush_out(struct diesel_conn *c, int64_t deadline);
@@ -290,7 +313,9 @@ wait_readable(struct diesel_conn *c, int64_t deadline)
 
 /*
  * One read(2) of up to room bytes into dst, parking as needed; dst NULL
- * for the room after the buffered bytes, which the caller has reserved.
+ * for the room after the buffered bytes, which the caller has reserved,
+ * EMPTY for the whole buffer, which the caller knows is empty and at
+ * least CONN_BUF_INIT long.
  * >0 bytes, 0 at end of stream, -1 on error (a connection error is kept
  * in rerr so that later calls report it too, rather than the end of
  * stream that the kernel reports after a reset).
@@ -302,25 +327,28 @@ wait_readable(struct diesel_conn *c, int64_t deadline)
 HOT ssize_t
 fill(struct diesel_conn *c, char *dst, size_t room, int64_t deadline)
 {
-    if (c->rerr != 0) {
-        errno = c->rerr;
-        return -1;
-    }
-    if (c->eof)
+    if (__builtin_expect(c->eof || c->failed, 0)) {
+        if (c->failed) {
+            errno = c->rerr;
+            return -1;
+        }
         return 0;
+    }
     if (c->drained && deadline != NOBLOCK &&
         wait_readable(c, deadline) != 0)
         return -1;
     for (;;) {
         ssize_t n;
 
-        if (dst == NULL) {
+        if (dst == EMPTY) {
+            n = read(c->fd, c->buf, room = c->cap);
+        } else if (dst == NULL) {
             n = read(c->fd, c->buf + c->off + c->len,
                 room = c->cap - c->off - c->len);
         } else {
             n = read(c->fd, dst, room);
         }
-        assert(room > 0);
+        DIESEL__HOT_ASSERT(room > 0);
 
         if (n > 0) {
             c->drained = (size_t)n < room;
@@ -347,6 +375,7 @@ fill(struct diesel_conn *c, char *dst, size_t room, int64_t deadline)
             return -1;
         default:
             c->rerr = errno;
+            c->failed = 1;
             return -1;
         }
     }
@@ -457,10 +486,22 @@ peek(struct diesel_conn *c, const void **data, int64_t timeout_ms)
         errno = EINVAL;
         return leave_read(c, -1);
     }
-    if (c->len == 0 && (n = fill_buffer(c, CONN_BUF_INIT, deadline)) <= 0)
-        return leave_read(c, n);
+    if (c->len == 0) {
+        /* Out of a receive call an empty buffer starts at its front
+         * (leave_read, emptied), and no other call changes it while
+         * this one has it (c->reading): nothing to add after the park. */
+        DIESEL__HOT_ASSERT(c->off == 0);
+        if (__builtin_expect(c->cap < CONN_BUF_INIT, 0) &&
+            reserve(c, CONN_BUF_INIT) != 0)
+            return leave_read(c, -1);
+        if ((n = fill(c, EMPTY, 0, deadline)) <= 0)
+            return leave_read(c, n);
+        c->len = (size_t)n;
+        *data = c->buf;
+        return leave_read_some(c, n);
+    }
     *data = c->buf + c->off;
-    return leave_read(c, (ssize_t)c->len);
+    return leave_read_some(c, (ssize_t)c->len);
 }
 
 /* diesel_conn_peek with a timeout: apart, so that its frame (a timer
@@ -485,18 +526,19 @@ diesel_conn_peek(struct diesel_conn *c, const void **data,
 int
 diesel_conn_consume(struct diesel_conn *c, size_t n)
 {
-    if (c == NULL || n > c->len) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (c->reading) {
-        errno = EBUSY;      /* a receive call is using the buffer */
-        return -1;
-    }
+    /* Every call here is a tail call, so that the usual case is a leaf
+     * with no frame. */
+    if (c == NULL || n > c->len)
+        return fail(EINVAL);
+    if (c->reading)
+        return fail(EBUSY);     /* a receive call is using the buffer */
     c->off += n;
     c->len -= n;
-    if (c->len == 0)
-        emptied(c);
+    if (c->len == 0) {
+        c->off = 0;
+        if (__builtin_expect(c->cap > CONN_BUF_KEEP, 0))
+            return emptied(c), 0;
+    }
     return 0;
 }
 
@@ -704,24 +746,46 @@ send_slow(struct diesel_conn *c, const void *buf, size_t len,
  * busy nor look for a close when it ends.  Anything else, a short write
  * included, goes the whole way round with what is left.
  */
+struct send_args {
+    struct diesel_conn *c;
+    const void *buf;
+    size_t len;
+    int64_t timeout_ms;
+};
+
+/* The rest of diesel_conn_send after a send(2) that took n bytes of
+ * a->len, not all. */
+static __attribute__((noinline)) int
+send_rest(const struct send_args *a, ssize_t n)
+{
+    if (n > 0) {
+        return send_slow(a->c, (const char *)a->buf + n,
+            a->len - (size_t)n, a->timeout_ms);
+    }
+    if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+        return -1;
+    return send_slow(a->c, a->buf, a->len, a->timeout_ms);
+}
+
 int
 diesel_conn_send(struct diesel_conn *c, const void *buf, size_t len,
     int64_t timeout_ms)
 {
     if (__builtin_expect(diesel__current != NULL && c != NULL &&
-        buf != NULL && len > 0 && len <= SSIZE_MAX && timeout_ms >= -1 &&
+        buf != NULL && len - 1 < (size_t)SSIZE_MAX && timeout_ms >= -1 &&
         c->wlen == 0 && !c->writing, 1)) {
-        ssize_t n = send(c->fd, buf, len, SEND_FLAGS);
+        /* The arguments that the rest may need are stored in the frame
+         * and read back only if it is needed, rather than kept in
+         * callee-saved registers across the call, each then saved,
+         * moved and restored whether needed or not. */
+        struct send_args a = { c, buf, len, timeout_ms };
+        ssize_t n;
 
-        if (n == (ssize_t)len)
+        __asm__ volatile("" : "+m"(a));
+        n = send(c->fd, buf, len, SEND_FLAGS);
+        if (__builtin_expect(n == (ssize_t)a.len, 1))
             return 0;
-        if (n > 0) {
-            buf = (const char *)buf + n;
-            len -= (size_t)n;
-        } else if (n < 0 && errno != EINTR && errno != EAGAIN &&
-            errno != EWOULDBLOCK) {
-            return -1;
-        }
+        return send_rest(&a, n);
     }
     return send_slow(c, buf, len, timeout_ms);
 }

@@ -1623,7 +1623,7 @@ diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
     if (args(out, &w, argc, argv, NULL, 0, "stats [--json]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
-    ready = l->nready;
+    ready = diesel__nready(l);
     up = diesel__now_ns() - l->started;
     if (w.json) {
         put(&w, "{\"uptime_s\":%.3f,\"iterations\":%llu,\"switches\":%llu,"

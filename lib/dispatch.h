@@ -12,11 +12,15 @@
 #include "internal.h"
 #include "park.h"
 
-/* Queue t, parked on a descriptor, with the events ready.  With
- * accounting on, its figures want the wake's time. */
+/* Queue t, parked on a descriptor and just taken off its entry, with the
+ * events ready.  It is parked on a descriptor no more (fd_waiters: the
+ * count is kept here, in the loop's line that the queueing writes
+ * anyway, rather than by the park around its switch).  With accounting
+ * on, its figures want the wake's time. */
 static inline void
 diesel__wake_queued(struct diesel_loop *l, struct diesel__task *t, int ev)
 {
+    l->fd_waiters--;
     ready_push_ev(l, t, ev);
     if (__builtin_expect(l->acct != NULL, 0))
         diesel__acct_wake(l, t, 1);

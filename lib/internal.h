@@ -18,6 +18,19 @@
 #include "heap.h"
 #include "switch.h"
 
+/*
+ * An assertion on the round trip's path (the run queue, the park, a
+ * read): checked where DIESEL_DEBUG is defined, which the sanitizer
+ * builds do (Makefile), and compiled out otherwise, where each cost
+ * instructions on every switch.  An assert(3) elsewhere stays as it is.
+ */
+#ifdef DIESEL_DEBUG
+#include <assert.h>
+#define DIESEL__HOT_ASSERT(x) assert(x)
+#else
+#define DIESEL__HOT_ASSERT(x) ((void)0)
+#endif
+
 #define DIESEL__NAME_MAX 32
 
 struct diesel__sync;
@@ -510,15 +523,18 @@ struct diesel_loop {
      * the descriptor's entry and this ring, and the record is first
      * touched when it is switched to (park.h). */
     uintptr_t *ready;
-    size_t ready_first;              /* the head's index */
-    size_t ready_cap;                /* a power of two, at least ntasks:
-                                        reserved at each spawn, so that a
-                                        wake never allocates */
+    size_t ready_head;               /* entries taken off, ever: the
+                                        head is ready[head & mask] */
+    size_t ready_tail;               /* entries put on, ever (so that
+                                        tail - head are queued) */
+    size_t ready_mask;               /* ready_cap - 1 */
     size_t poll_left;                /* switches left before the next
                                         poll: every green thread ready at
                                         the last one, POLL_BUDGET at least
                                         (task.c) */
-    size_t nready;                   /* entries in the run queue */
+    size_t ready_cap;                /* a power of two, at least ntasks:
+                                        reserved at each spawn, so that a
+                                        wake never allocates */
     int saved_errno;                 /* its errno while a task runs */
     int *errno_ptr;                  /* &errno of this OS thread */
     uint64_t switches;               /* context switches (for the
@@ -547,7 +563,12 @@ struct diesel_loop {
     diesel__fd_handler *handlers;    /* by fd too, where fds says so */
     int nfds;                        /* size of fds and handlers */
     int watched;                     /* fds the backend watches */
-    int fd_waiters;                  /* green threads parked on fds */
+    int fd_waiters;                  /* green threads parked on fds and
+                                        not woken yet: counted up by the
+                                        park, down by whatever takes them
+                                        off the descriptor's entry (the
+                                        poll's wake, diesel__task_wake, a
+                                        park that did not happen) */
     int wakers;                      /* other sources that can wake a
                                         parked green thread (the console's
                                         self-pipe) */
@@ -642,6 +663,12 @@ int64_t diesel__deadline(int64_t timeout_ms);
 /* The calling green thread, or NULL (and errno EPERM, one log line naming
  * func) when called outside one. */
 struct diesel__task *diesel__misuse(const char *func);
+/* Entries in the run queue. */
+static inline size_t
+diesel__nready(const struct diesel_loop *l)
+{
+    return l->ready_tail - l->ready_head;
+}
 static inline struct diesel__task *
 diesel__running(const char *func)
 {
@@ -875,12 +902,17 @@ struct diesel_server;
 struct diesel_conn {
     int fd;
     int rerr;                    /* sticky receive error, or 0 */
-    unsigned eof : 1;            /* read(2) returned 0 */
-    unsigned drained : 1;        /* the last read was short: the socket is
+    /* Flags, a byte each rather than bits: every receive sets and clears
+     * reading and sets drained, a store each where a bit is a load, a
+     * mask and a store (the struct is no bigger: the pointer below is
+     * 8-byte aligned). */
+    unsigned char eof;           /* read(2) returned 0 */
+    unsigned char drained;       /* the last read was short: the socket is
                                     presumed empty, so park before reading */
-    unsigned reading : 1;        /* a receive call is in progress */
-    unsigned writing : 1;        /* a send call is in progress */
-    unsigned closed : 1;         /* closed during a call: free at its end */
+    unsigned char reading;       /* a receive call is in progress */
+    unsigned char writing;       /* a send call is in progress */
+    unsigned char closed;        /* closed during a call: free at its end */
+    unsigned char failed;        /* rerr is set */
     char *buf;                   /* receive buffer (above), or NULL */
     size_t cap;                  /* its size */
     size_t off;                  /* first unread byte */

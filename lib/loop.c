@@ -269,7 +269,7 @@ poll_timeout(struct diesel_loop *l)
     struct diesel__heap_node *n;
     int64_t left;
 
-    if (l->nready != 0)
+    if (diesel__nready(l) != 0)
         return 0;
     n = diesel__heap_min(&l->timers);
     if (n == NULL)

@@ -8,7 +8,6 @@
 #ifndef DIESEL_PARK_H
 #define DIESEL_PARK_H
 
-#include <assert.h>
 #include <errno.h>
 
 #include "internal.h"
@@ -20,10 +19,9 @@
 static inline void
 ready_push_ev(struct diesel_loop *l, struct diesel__task *t, int ev)
 {
-    assert(l->nready < l->ready_cap);
-    l->ready[(l->ready_first + l->nready) & (l->ready_cap - 1)] =
-        (uintptr_t)t | (uintptr_t)ev;
-    l->nready++;
+    DIESEL__HOT_ASSERT(diesel__nready(l) < l->ready_cap);
+    l->ready[l->ready_tail & l->ready_mask] = (uintptr_t)t | (uintptr_t)ev;
+    l->ready_tail++;
 }
 
 static inline void
@@ -36,9 +34,9 @@ ready_push(struct diesel_loop *l, struct diesel__task *t)
 static inline struct diesel__task *
 ready_peek(const struct diesel_loop *l)
 {
-    if (l->nready == 0)
+    if (diesel__nready(l) == 0)
         return NULL;
-    return (struct diesel__task *)(l->ready[l->ready_first] &
+    return (struct diesel__task *)(l->ready[l->ready_head & l->ready_mask] &
         ~(uintptr_t)63);
 }
 
@@ -48,13 +46,13 @@ ready_peek(const struct diesel_loop *l)
 static inline struct diesel__task *
 ready_pop(struct diesel_loop *l)
 {
-    uintptr_t e = l->ready[l->ready_first];
+    uintptr_t e = l->ready[l->ready_head & l->ready_mask];
     struct diesel__task *t = (struct diesel__task *)(e & ~(uintptr_t)63);
 
-    l->ready_first = (l->ready_first + 1) & (l->ready_cap - 1);
-    l->nready--;
-    if (e & 63)
-        t->wait.revents = (int)(e & 63);
+    l->ready_head++;
+    /* No test: revents is read by a descriptor's wait alone, which was
+     * woken by its events, or with an error and then revents unread. */
+    t->wait.revents = (int)(e & 63);
     return t;
 }
 
@@ -102,11 +100,14 @@ switch_begin_core(struct diesel_loop *l, struct diesel__task *from,
     if (to != NULL) {
         to->state = DIESEL__RUNNING;
         to->switches++;
-        if (to->cancelled) {
+        /* ECANCELED is for diesel_task_yield's tail switch alone (its
+         * caller returns what we say); a green thread suspended anywhere
+         * else gets its own errno back, and need not restore it itself
+         * once resumed (switch_to). */
+        *errp = to->saved_errno;
+        if (__builtin_expect(to->cancelled, 0) && to->yielded) {
             *errp = ECANCELED;
             value = -1;
-        } else {
-            *errp = to->saved_errno;
         }
     } else {
         *errp = l->saved_errno;
@@ -158,6 +159,21 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
     ucontext_t *fuc = NULL, *tuc = NULL;
     int fresh = 0, value;
 
+    if (from != NULL)
+        from->yielded = 0;    /* suspended here, not in a tail switch */
+#ifdef DIESEL__SWITCH_ASM
+    /* The usual case first, in a test each of accounting, the way and
+     * to: the register switch to a context that has run before.  Where
+     * the caller knows whether to is NULL (suspend), so does this. */
+    if (__builtin_expect(l->acct == NULL, 1) &&
+        __builtin_expect(diesel__switch_fast, 1) &&
+        __builtin_expect(to == NULL || !to->fresh, 1)) {
+        value = switch_begin_core(l, from, to);
+        diesel__ctx_swap_asm(from ? from->ctx.regs : l->ctx.regs,
+            to ? to->ctx.regs : l->ctx.regs, value);
+        goto resumed;
+    }
+#endif
     if (__builtin_expect(l->acct != NULL, 0)) {
         l->acct_to = to;
         diesel__acct_switch(l, from, to);
@@ -168,8 +184,6 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
         to->fresh = 0;
         fresh = 1;
     }
-    if (from != NULL)
-        from->yielded = 0;    /* suspended here, not in a tail switch */
     value = switch_begin_core(l, from, to);
     /* The ucontext pointers sit on a line of the record that nothing
      * else of a switch touches: the register switch loads them only to
@@ -184,11 +198,20 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
         fuc = from ? from->uc : &l->uc;
     diesel__ctx_switch(from ? &from->ctx : &l->ctx, fuc,
         to ? &to->ctx : &l->ctx, tuc, fresh, value);
+#ifdef DIESEL__SWITCH_ASM
+resumed:
+#endif
+#if defined(DIESEL__ASAN) || defined(DIESEL__TSAN)
     l = diesel__loop;       /* read again rather than kept (see above) */
     arrived(l, from);
-    /* Whoever resumed us set errno already (switch_begin), to ECANCELED
-     * if we were cancelled: only diesel_task_yield wants that. */
+    /* Whoever resumed us set errno already (switch_begin); the
+     * sanitizers' fiber calls around the jump might not keep it. */
     *l->errno_ptr = from ? from->saved_errno : l->saved_errno;
+#else
+    /* Whoever resumed us set errno already (switch_begin): nothing to
+     * do here, and the loop need not even be read again. */
+    (void)l;
+#endif
 }
 
 /* The green thread to run after self gives the CPU away, or NULL for the
@@ -197,7 +220,7 @@ switch_to(struct diesel_loop *l, struct diesel__task *from,
 static inline __attribute__((always_inline)) struct diesel__task *
 pick_next(struct diesel_loop *l)
 {
-    if (l->nready != 0 && l->poll_left != 0) {
+    if (diesel__nready(l) != 0 && l->poll_left != 0) {
         l->poll_left--;
         return ready_pop(l);
     }
@@ -214,7 +237,12 @@ suspend(struct diesel_loop *l, struct diesel__task *self)
         self->state = DIESEL__RUNNING;
         return;
     }
-    switch_to(l, self, next);
+    /* A copy of the switch each for a green thread and for the loop, in
+     * which the tests of to fold. */
+    if (next != NULL)
+        switch_to(l, self, next);
+    else
+        switch_to(l, self, NULL);
 }
 
 /* diesel__task_park, inline (see internal.h). */
@@ -223,7 +251,7 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
 {
     struct diesel_loop *l = diesel__loop;   /* t->loop is off the hot lines */
 
-    assert(t == diesel__current && t->state == DIESEL__RUNNING);
+    DIESEL__HOT_ASSERT(t == diesel__current && t->state == DIESEL__RUNNING);
     /* Cancellation stops waiting: a cancelled green thread never parks,
      * while calls that need not wait (a timeout of 0, an item already
      * there) still work, so that its clean-up code can run. */
@@ -249,8 +277,10 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
     /* Woken by the poll, which does not touch the record: the timer is
      * ours to take out of the heap.  The loop is read again, here and in
      * the callers: kept across the switch it would be spilled to the
-     * stack, a line more to read back on every round trip. */
-    if (t->timed) {
+     * stack, a line more to read back on every round trip.  A park with
+     * no deadline set no timer (and whatever else wakes it clears the
+     * bit, never sets it): no test, where the deadline is a constant. */
+    if (deadline >= 0 && t->timed) {
         t->timed = 0;
         diesel__heap_remove(&diesel__loop->timers, &t->timer);
     }
@@ -261,26 +291,26 @@ diesel__task_park_inline(struct diesel__task *t, int64_t deadline)
  * diesel_fd_wait's parking half, for a caller that is known to run in
  * green thread t and has its deadline (monotonic ns, -1 none) already:
  * conn.c.  Inline, because a frame of its own would be one more line of
- * the green thread's stack on every round trip.  The events ready, or -1
- * with errno.
+ * the green thread's stack on every round trip.  -1 with errno; else
+ * the events ready if it did not park (a regular file, always ready),
+ * or 0 once woken with t->wait.revents ready: conn.c, which wants no
+ * more than success, need not read those.
  */
 static inline __attribute__((always_inline)) int
-diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
+diesel__fd_park_core(struct diesel__task *t, int fd, int events,
+    int64_t deadline)
 {
     struct diesel_loop *l = diesel__loop;
     struct diesel__fd *f;
     int err;
 
-    if (fd < 0) {
-        errno = EBADF;
-        return -1;
-    }
     /* What the wait is, first: it means nothing until wait.kind says so,
      * and then fd need not be kept across the call below. */
     t->wait.fd = fd;
     t->wait.events = events;
     t->wait.revents = 0;
-    if (fd < l->nfds) {
+    /* An entry in the table, in one unsigned compare: fd < 0 is not. */
+    if (__builtin_expect((unsigned)fd < (unsigned)l->nfds, 1)) {
         f = &l->fds[fd];
         if (((events & DIESEL_READ) && diesel__fd_reader(f) != NULL) ||
             ((events & DIESEL_WRITE) && diesel__fd_writer(f) != NULL)) {
@@ -291,6 +321,10 @@ diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
          * a green thread waiting again on its socket makes no call. */
         if ((diesel__fd_registered(f) & events) == events)
             goto watched;
+    }
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
     }
     /* Nothing but the entry is used after the call (the loop is read
      * again): kept across it, values would be spilled to the stack, in a
@@ -309,16 +343,19 @@ watched:
     if (events & DIESEL_WRITE)
         diesel__fd_set_writer(f, t);
     t->wait.kind = DIESEL__WAIT_FD;
+    /* Counted down by whatever wakes it (see fd_waiters), so that the
+     * loop need not be read again after the switch. */
     l->fd_waiters++;
     err = diesel__task_park_inline(t, deadline);
-    l = diesel__loop;       /* not kept across the switch (see above) */
-    l->fd_waiters--;
     /* Whatever woke us cleared the descriptor's entry (see struct
      * diesel__fd): nothing to undo there, and its line is not touched.
      * But a park that did not happen (cancelled, no memory) left it. */
     if (__builtin_expect(err != 0, 0)) {
+        l = diesel__loop;   /* not kept across the switch (see above) */
         fd = t->wait.fd;
         f = &l->fds[fd];   /* the table may have grown meanwhile */
+        if (diesel__fd_reader(f) == t || diesel__fd_writer(f) == t)
+            l->fd_waiters--;
         if (diesel__fd_reader(f) == t)
             diesel__fd_set_reader(f, NULL);
         if (diesel__fd_writer(f) == t)
@@ -326,7 +363,16 @@ watched:
         errno = err;
         return -1;
     }
-    return t->wait.revents;
+    return 0;
+}
+
+/* The same, returning the events ready, or -1 with errno. */
+static inline __attribute__((always_inline)) int
+diesel__fd_park(struct diesel__task *t, int fd, int events, int64_t deadline)
+{
+    int r = diesel__fd_park_core(t, fd, events, deadline);
+
+    return r != 0 ? r : t->wait.revents;
 }
 
 #endif /* DIESEL_PARK_H */

@@ -142,8 +142,9 @@ diesel__task_ids(struct diesel_loop *l, int64_t *ids)
 void
 diesel__task_run_ready(struct diesel_loop *l)
 {
-    l->poll_left = l->nready > POLL_BUDGET ? l->nready : POLL_BUDGET;
-    if (l->nready != 0)
+    l->poll_left = diesel__nready(l) > POLL_BUDGET ? diesel__nready(l) :
+        POLL_BUDGET;
+    if (diesel__nready(l) != 0)
         switch_to(l, NULL, ready_pop(l));
 }
 
@@ -163,12 +164,14 @@ diesel__task_ready_reserve(struct diesel_loop *l, size_t n)
         return -1;
     }
     /* Unwrapped, in order, at the front. */
-    for (size_t i = 0; i < l->nready; i++)
-        r[i] = l->ready[(l->ready_first + i) & (l->ready_cap - 1)];
+    for (size_t i = 0; i < diesel__nready(l); i++)
+        r[i] = l->ready[(l->ready_head + i) & l->ready_mask];
     free(l->ready);
     l->ready = r;
-    l->ready_first = 0;
+    l->ready_tail -= l->ready_head;
+    l->ready_head = 0;
     l->ready_cap = cap;
+    l->ready_mask = cap - 1;
     return 0;
 }
 
@@ -204,6 +207,7 @@ diesel__task_wake(struct diesel__task *t, int err)
 
         if (diesel__fd_reader(f) != t && diesel__fd_writer(f) != t)
             return;     /* queued by the poll already (see dispatch.h) */
+        l->fd_waiters--;
         if (diesel__fd_reader(f) == t)
             diesel__fd_set_reader(f, NULL);
         if (diesel__fd_writer(f) == t)
@@ -584,7 +588,8 @@ diesel__task_free_all(struct diesel_loop *l)
     free(l->ready);
     l->ready = NULL;
     l->ready_cap = 0;
-    l->nready = 0;
+    l->ready_mask = 0;
+    l->ready_head = l->ready_tail = 0;
     free(l->exited);
     l->exited = NULL;
 }
@@ -638,7 +643,7 @@ yield(struct diesel__task *t)
         switch_to(l, t, NULL);
     } else {
         l->poll_left--;
-        if (l->nready != 0) {
+        if (diesel__nready(l) != 0) {
             next = ready_rotate(l, t);
             switch_to(l, t, next);
         }
