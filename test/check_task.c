@@ -247,7 +247,7 @@ END_TEST
 static int
 join_race_main(void *arg)
 {
-    int ok = 0, st;
+    int ok = 0, ok0 = 0, st;
 
     (void)arg;
     for (int i = 0; i < 200; i++) {
@@ -257,13 +257,18 @@ join_race_main(void *arg)
         if (rc == 0) {
             ck_assert_int_eq(st, 1000 + i % 3);
             ok++;
+            ok0 += i % 3 == 0;
         } else {
             ck_assert(errno == ETIMEDOUT);
             diesel_task_join(id, &st, -1);
         }
     }
-    /* Those that slept 0 or 1 ms always make it. */
-    ck_assert_int_ge(ok, 133);
+    /* Those that slept 0 ms always make it: their timer is due before
+     * the join's 2 ms.  Those that slept 1 ms usually do, but not on a
+     * machine so loaded (valgrind beside other jobs) that a turn takes
+     * longer than the millisecond between the two timers. */
+    ck_assert_int_eq(ok0, 67);
+    ck_assert_int_ge(ok, 67);
     return 0;
 }
 
