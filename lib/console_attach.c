@@ -196,8 +196,11 @@ on_signal(int sig, siginfo_t *si, void *uctx)
 /* Log the count of refusals not logged, once their second is over (or
  * now, if force): called for every request and at the loop's end, since
  * the console keeps no timer. */
+static pthread_mutex_t refuse_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* refuse_lock held. */
 static void
-refusals_flush(int force)
+refusals_flush_locked(int force)
 {
     int64_t second = diesel__now_ns() / 1000000000;
 
@@ -211,6 +214,16 @@ refusals_flush(int force)
     console.refused_quiet = 0;
 }
 
+/* Under a lock of their own: requests are attached on the console's loop
+ * and, while it is stuck, on others (diesel__console_attach_record). */
+static void
+refusals_flush(int force)
+{
+    pthread_mutex_lock(&refuse_lock);
+    refusals_flush_locked(force);
+    pthread_mutex_unlock(&refuse_lock);
+}
+
 /* A refusal or failure, as one ERROR line; a storm of them is counted
  * rather than logged line by line. */
 static void
@@ -219,12 +232,15 @@ refuse(const char *fmt, ...)
     char msg[512];
     va_list ap;
 
-    refusals_flush(0);
+    pthread_mutex_lock(&refuse_lock);
+    refusals_flush_locked(0);
     if (console.refused_in_window >= REFUSALS_PER_SECOND) {
         console.refused_quiet++;
+        pthread_mutex_unlock(&refuse_lock);
         return;
     }
     console.refused_in_window++;
+    pthread_mutex_unlock(&refuse_lock);
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
@@ -540,6 +556,16 @@ diesel__console_mark_seen(int32_t pid, int32_t nonce)
     __atomic_store_n(&seen, seen_key(pid, nonce), __ATOMIC_RELEASE);
 }
 
+/* Seen already, or marked now, in one step: two loops may take the same
+ * request (the self-pipe's and one routed to another loop). */
+static int
+seen_or_mark(int32_t pid, int32_t nonce)
+{
+    uint64_t k = seen_key(pid, nonce);
+
+    return __atomic_exchange_n(&seen, k, __ATOMIC_ACQ_REL) == k;
+}
+
 /* ---- Sessions ------------------------------------------------------------- */
 
 struct attach {
@@ -608,9 +634,8 @@ attach(struct diesel_loop *l, const struct record *r)
             "dconsole does", (int)r->pid, (int)r->code);
         return;
     }
-    if (diesel__console_seen(r->pid, r->nonce))
+    if (seen_or_mark(r->pid, r->nonce))
         return;     /* signalled again, or answered by the handler */
-    diesel__console_mark_seen(r->pid, r->nonce);
     if (rendezvous_dir(dir, sizeof(dir)) != 0) {
         refuse("console request from pid %d refused: the rendezvous "
             "directory's name is too long", (int)r->pid);
@@ -723,6 +748,24 @@ attach(struct diesel_loop *l, const struct record *r)
     __atomic_add_fetch(&attached, 1, __ATOMIC_RELAXED);
     diesel_log("diesel", DIESEL_LOG_WARNING, "Connected to local console "
         "(pid %ld, uid %u)", (long)peer_pid, (unsigned)peer_uid);
+}
+
+void
+diesel__console_attach_record(struct diesel_loop *l, int32_t pid,
+    int32_t uid, int32_t code, int32_t nonce)
+{
+    struct record r = { pid, uid, code, nonce };
+
+    attach(l, &r);
+}
+
+void
+diesel__console_requeue(int32_t pid, int32_t uid, int32_t code,
+    int32_t nonce)
+{
+    struct record r = { pid, uid, code, nonce };
+
+    queue(&r);
 }
 
 /* The self-pipe is readable: a few records per turn, so that a storm of

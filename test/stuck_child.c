@@ -18,6 +18,13 @@
  *              worker, on an OS thread of its own, is held by a green
  *              thread named reader in stuck_read until the main loop
  *              ends (MS is not used)
+ *     mainstuck    two loops: the console's (main) held by reader in
+ *              stuck_read as in read mode; worker turns, with a green
+ *              thread napper that sleeps (it prints "napper ID" once it
+ *              runs, "napper cancelled" when it is cancelled)
+ *     allstuck     as mainstuck, and worker is held too, by a green thread
+ *              named wreader in stuck_read on a pipe of its own (released
+ *              with main's)
  *   STUCK_AFTER_MS: diesel_console_stuck_after() (default: not called)
  *
  * It prints "ready PID" once the loop runs, "holding" when the loop is
@@ -46,6 +53,8 @@
 static const char *mode = "idle";
 static int64_t hold_ms = 3000;
 static int pipefd[2] = { -1, -1 };
+static int pipe2fd[2] = { -1, -1 };  /* allstuck: the worker's */
+static int stopfd[2] = { -1, -1 };   /* mainstuck, allstuck: ends worker */
 static volatile uint64_t sink;
 
 static int64_t
@@ -161,7 +170,68 @@ writer(void *arg)
         ;
     if (write(pipefd[1], "x", 1) != 1)
         perror("write");
+    if (pipe2fd[1] >= 0 && write(pipe2fd[1], "x", 1) != 1)
+        perror("write");
     return NULL;
+}
+
+/* mainstuck, allstuck: the worker loop's green threads. */
+static int
+wreader(void *arg)
+{
+    char c;
+    ssize_t r;
+
+    (void)arg;
+    say("worker holding");
+    r = stuck_read(pipe2fd[0], &c, 1);  /* line: worker stuck_read */
+    diesel_sleep(1);
+    say(r == 1 ? "worker released" : "worker read failed");
+    return 0;
+}
+
+static int
+napper(void *arg)
+{
+    char line[64];
+
+    (void)arg;
+    snprintf(line, sizeof(line), "napper %lld",
+        (long long)diesel_task_self());
+    say(line);
+    if (diesel_sleep(3600 * 1000) != 0 && errno == ECANCELED)
+        say("napper cancelled");
+    return 0;
+}
+
+static int
+stopper(void *arg)
+{
+    (void)arg;
+    diesel_fd_wait(stopfd[0], DIESEL_READ, -1);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+static int
+worker2_main(void *arg)
+{
+    (void)arg;
+    if (diesel_loop_name("worker") != 0)
+        perror("diesel_loop_name");
+    diesel_task_spawn("stopper", stopper, NULL, 0);
+    if (strcmp(mode, "allstuck") == 0)
+        diesel_task_spawn("wreader", wreader, NULL, 0);
+    else
+        diesel_task_spawn("napper", napper, NULL, 0);
+    return 0;
+}
+
+static void *
+worker2_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)diesel_loop_run(worker2_main, NULL);
 }
 
 /* loop2: the second loop's first green thread, and its thread. */
@@ -215,6 +285,18 @@ app_main(void *arg)
             pthread_create(&worker, NULL, worker_thread, NULL) != 0)
             return 1;
         worker_started = 1;
+    } else if (strcmp(mode, "mainstuck") == 0 ||
+        strcmp(mode, "allstuck") == 0) {
+        pthread_t t;
+
+        /* Started from the main loop, which is thus the first: main. */
+        if (pthread_create(&worker, NULL, worker2_thread, NULL) != 0)
+            return 1;
+        worker_started = 1;
+        if (pthread_create(&t, NULL, writer, NULL) != 0)
+            return 1;
+        pthread_detach(t);
+        diesel_task_spawn("reader", reader, NULL, 0);
     } else if (strcmp(mode, "read") == 0) {
         pthread_t t;
 
@@ -251,6 +333,19 @@ main(int argc, char **argv)
     if (diesel_console_install(0) != 0) {
         perror("diesel_console_install");
         return 1;
+    }
+    if (strcmp(mode, "mainstuck") == 0 || strcmp(mode, "allstuck") == 0) {
+        void *st;
+        int rc;
+
+        if (pipe(pipefd) != 0 || pipe(stopfd) != 0 ||
+            (strcmp(mode, "allstuck") == 0 && pipe(pipe2fd) != 0))
+            return 1;
+        rc = diesel_loop_run(app_main, NULL);
+        if (!worker_started || write(stopfd[1], "x", 1) != 1 ||
+            pthread_join(worker, &st) != 0 || st != NULL)
+            return 1;
+        return rc == 0 ? 0 : 1;
     }
     if (strcmp(mode, "loop2") == 0) {
         void *st;
