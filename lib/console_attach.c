@@ -29,6 +29,15 @@
  * lasted past a threshold), the handler answers by itself instead of
  * writing the record: console_stuck.c.  A request signalled twice (dconsole
  * signals again while it waits) attaches once: see diesel__console_seen.
+ *
+ * With several loops, the handler answers by itself only when every loop
+ * is stuck.  While the loop watching the pipe is stuck and another turns,
+ * it hands the record to that loop (loops.c, diesel__loops_route: a slot
+ * and a wake of its mailbox), whose on_mail calls attach() just as on_pipe
+ * does, with every check: the session is spawned on, and lives on, that
+ * loop.  Nothing below assumes the session's loop is the pipe's; what
+ * two loops may both touch (the seen request, the refusals' counts, the
+ * count of sessions) is atomic or under a lock of its own.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -25,6 +25,13 @@
  * loop's thread with pthread_kill (a one-request slot), since only there
  * can the backtrace of the holder be taken.
  *
+ * With several loops (loops.c), a stuck console loop is not the end of
+ * it: if another loop turns, the request is routed to it and gets a full
+ * session there (diesel__loops_route).  Only when every loop is stuck
+ * does the handler report, one section per loop, each other loop's taken
+ * on that loop's thread ("Every loop stuck", below).  With one loop, the
+ * report is what it always was.
+ *
  * Async-signal-safe calls only: open, fstat, fstatat, socket, connect,
  * getsockopt, send, pipe, read, close, clock_gettime, pthread_kill.
  * backtrace() and backtrace_symbols_fd() are not on POSIX's list: see

@@ -24,6 +24,12 @@
  *
  * A request abandoned before its loop took it is dropped, not run late.
  *
+ * The mailbox also carries the console's attach requests while the loop
+ * that installed the console is stuck: its signal handler, which can take
+ * no lock, picks a turning loop from a signal-safe copy of the registry
+ * (sig_slots), puts the request in a slot (att_slots) and writes that
+ * loop's mailbox; on_mail attaches it there (console_attach.c).
+ *
  * Every loop makes its mailbox at its start (one eventfd, or a pipe where
  * there is none), watched by its poll without counting as something
  * that can wake its green threads (the deadlock check ignores it).  Only
