@@ -435,6 +435,37 @@ START_TEST(stuck_every_loop_is_reported_in_one)
 }
 END_TEST
 
+/*
+ * Every loop stuck, but worker's thread blocks the console signal: its
+ * section says so at once, main's is the full report.
+ */
+START_TEST(stuck_every_loop_a_masked_one_says_so)
+{
+    static struct t_proc d;
+    const char *m, *w;
+    int st;
+
+    start_child("allstuckmask", t_slow(60000), NULL);
+    ck_assert(t_proc_expect(&child, 0, "worker holding", 10000));
+    ck_assert(expect_count(&child, 0, "holding\n", 2, 10000));
+    st = dconsole(&d, NULL);
+    ck_assert_msg(st == 8, "dconsole exited %d: out %s err %s; child %s",
+        st, d.obuf, d.ebuf, child.ebuf);
+    m = strstr(d.obuf, "\nloop main (thread ");
+    w = strstr(d.obuf, "\nloop worker (thread ");
+    ck_assert_msg(m != NULL && w != NULL && m < w &&
+        before(m, " reader running (holds the loop)\n", w), "%s", d.obuf);
+    ck_assert_msg(strstr(w, "):\n  no report: the loop blocks signal 5, "
+        "the console's, on its thread\n") == strchr(w + 1, ')'), "%s",
+        d.obuf);
+    ck_assert_int_eq(write(child.in, "go\n", 3), 3);
+    ck_assert(expect_count(&child, 0, "released\n", 2, 20000));
+    close(child.in);
+    child.in = -1;
+    ck_assert_int_eq(finish(&child, 10000), 0);
+}
+END_TEST
+
 START_TEST(stuck_idle_service_gets_a_normal_session)
 {
     static struct t_proc d;
@@ -569,6 +600,7 @@ diesel_stuck_suite(void)
     tcase_add_test(tc, stuck_other_loop_is_named_with_its_report);
     tcase_add_test(tc, stuck_main_loop_attach_is_served_on_another);
     tcase_add_test(tc, stuck_every_loop_is_reported_in_one);
+    tcase_add_test(tc, stuck_every_loop_a_masked_one_says_so);
     tcase_add_test(tc, stuck_queued_and_forwarded_requests_attach_once);
     tcase_add_test(tc, stuck_report_off_waits_for_the_loop);
     tcase_add_test(tc, stuck_report_escapes_hostile_names);

@@ -25,6 +25,8 @@
  *     allstuck     as mainstuck, and worker is held too, by a green thread
  *              named wreader in stuck_read on a pipe of its own (released
  *              with main's)
+ *     allstuckmask as allstuck, but worker's OS thread blocks the console
+ *              signal
  *   STUCK_AFTER_MS: diesel_console_stuck_after() (default: not called)
  *
  * It prints "ready PID" once the loop runs, "holding" when the loop is
@@ -122,7 +124,9 @@ stuck_read(int fd, char *buf, size_t n)
 {
     ssize_t r = read(fd, buf, n);   /* line: read */
 
-    sink++;     /* not a tail call: this frame stays in the backtrace */
+    /* Not a tail call: this frame stays in the backtrace.  Atomic: two
+     * loops' threads may be here at once (allstuck). */
+    __atomic_add_fetch(&sink, 1, __ATOMIC_RELAXED);
     return r;
 }
 
@@ -175,6 +179,13 @@ writer(void *arg)
     return NULL;
 }
 
+/* allstuck or allstuckmask. */
+static int
+all_stuck(void)
+{
+    return strncmp(mode, "allstuck", 8) == 0;
+}
+
 /* mainstuck, allstuck: the worker loop's green threads. */
 static int
 wreader(void *arg)
@@ -220,7 +231,7 @@ worker2_main(void *arg)
     if (diesel_loop_name("worker") != 0)
         perror("diesel_loop_name");
     diesel_task_spawn("stopper", stopper, NULL, 0);
-    if (strcmp(mode, "allstuck") == 0)
+    if (all_stuck())
         diesel_task_spawn("wreader", wreader, NULL, 0);
     else
         diesel_task_spawn("napper", napper, NULL, 0);
@@ -231,6 +242,13 @@ static void *
 worker2_thread(void *arg)
 {
     (void)arg;
+    if (strcmp(mode, "allstuckmask") == 0) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTRAP);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+    }
     return (void *)(intptr_t)diesel_loop_run(worker2_main, NULL);
 }
 
@@ -285,8 +303,7 @@ app_main(void *arg)
             pthread_create(&worker, NULL, worker_thread, NULL) != 0)
             return 1;
         worker_started = 1;
-    } else if (strcmp(mode, "mainstuck") == 0 ||
-        strcmp(mode, "allstuck") == 0) {
+    } else if (strcmp(mode, "mainstuck") == 0 || all_stuck()) {
         pthread_t t;
 
         /* Started from the main loop, which is thus the first: main. */
@@ -334,12 +351,12 @@ main(int argc, char **argv)
         perror("diesel_console_install");
         return 1;
     }
-    if (strcmp(mode, "mainstuck") == 0 || strcmp(mode, "allstuck") == 0) {
+    if (strcmp(mode, "mainstuck") == 0 || all_stuck()) {
         void *st;
         int rc;
 
         if (pipe(pipefd) != 0 || pipe(stopfd) != 0 ||
-            (strcmp(mode, "allstuck") == 0 && pipe(pipe2fd) != 0))
+            (all_stuck() && pipe(pipe2fd) != 0))
             return 1;
         rc = diesel_loop_run(app_main, NULL);
         if (!worker_started || write(stopfd[1], "x", 1) != 1 ||
