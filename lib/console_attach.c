@@ -712,9 +712,12 @@ attach(struct diesel_loop *l, const struct record *r)
         return;
     }
     greeting(hello, sizeof(hello), r->nonce);
-    busy = __atomic_load_n(&attached, __ATOMIC_RELAXED) >=
+    /* A place taken now, given back if the session does not start: two
+     * loops may attach at once (diesel__console_attach_record). */
+    busy = __atomic_add_fetch(&attached, 1, __ATOMIC_RELAXED) >
         DIESEL__CONSOLE_SESSIONS_MAX;
     if (busy) {
+        __atomic_sub_fetch(&attached, 1, __ATOMIC_RELAXED);
         char msg[sizeof(hello) + 64];
 
         /* Two short lines into an empty socket buffer: they fit.  A
@@ -733,6 +736,7 @@ attach(struct diesel_loop *l, const struct record *r)
     if (a == NULL) {
         refuse("console attach from pid %d failed: out of memory",
             (int)r->pid);
+        __atomic_sub_fetch(&attached, 1, __ATOMIC_RELAXED);
         close(fd);
         return;
     }
@@ -748,13 +752,13 @@ attach(struct diesel_loop *l, const struct record *r)
     if (id < 0) {
         refuse("console attach from pid %d failed: cannot spawn its green "
             "thread: %s", (int)r->pid, strerror(errno));
+        __atomic_sub_fetch(&attached, 1, __ATOMIC_RELAXED);
         close(fd);
         free(a);
         return;
     }
     /* A session must not keep the program alive on its own. */
     diesel__task_set_daemon(diesel__task_find(l, id));
-    __atomic_add_fetch(&attached, 1, __ATOMIC_RELAXED);
     diesel_log("diesel", DIESEL_LOG_WARNING, "Connected to local console "
         "(pid %ld, uid %u)", (long)peer_pid, (unsigned)peer_uid);
 }
@@ -765,6 +769,10 @@ diesel__console_attach_record(struct diesel_loop *l, int32_t pid,
 {
     struct record r = { pid, uid, code, nonce };
 
+    /* Uninstalled since the handler routed it: dropped, as the records
+     * in the self-pipe were. */
+    if (__atomic_load_n(&handler_wfd, __ATOMIC_ACQUIRE) < 0)
+        return;
     attach(l, &r);
 }
 
