@@ -130,6 +130,36 @@ struct attslot {
 };
 static struct attslot att_slots[ATT_SLOTS];
 
+/* fork(2): the child has one thread, the forking one.  The slots of the
+ * other threads' loops would route its requests to loops that no longer
+ * run there (their mailboxes are the parent's): they go, and so do
+ * routed requests and the count of handlers that were reading. */
+static pthread_once_t sig_atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+sig_atfork_child(void)
+{
+    struct diesel_loop *self = diesel__loop;
+
+    for (int i = 0; i < SIG_SLOTS; i++) {
+        if (__atomic_load_n(&sig_slots[i].loop, __ATOMIC_RELAXED) != self ||
+            self == NULL) {
+            __atomic_store_n(&sig_slots[i].loop, NULL, __ATOMIC_RELAXED);
+            sig_slots[i].held = 0;
+        }
+    }
+    for (int i = 0; i < ATT_SLOTS; i++)
+        __atomic_store_n(&att_slots[i].state, ATT_FREE, __ATOMIC_RELAXED);
+    __atomic_store_n(&sig_readers, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sig_hidden, 0, __ATOMIC_RELAXED);
+}
+
+static void
+sig_atfork(void)
+{
+    pthread_atfork(NULL, NULL, sig_atfork_child);
+}
+
 /* reg_lock held, on e's thread: e's name into its slot. */
 static void
 sig_name_set(const struct diesel__loopent *e)
@@ -466,6 +496,7 @@ diesel__loops_start(struct diesel_loop *l)
     struct diesel__loopent *e, **p;
     if ((e = calloc(1, sizeof(*e))) == NULL)
         return -1;
+    pthread_once(&sig_atfork_once, sig_atfork);
     e->loop = l;
     e->tid = diesel__platform_thread_id();
     e->thread = pthread_self();

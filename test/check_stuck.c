@@ -54,14 +54,23 @@ finish(struct t_proc *p, int64_t ms)
 }
 
 /* Run dconsole on the child with extra words; its exit status. */
+static int dconsole_pid(struct t_proc *d, long target, const char *word);
+
 static int
 dconsole(struct t_proc *d, const char *word)
+{
+    return dconsole_pid(d, (long)child.pid, word);
+}
+
+/* The same, on the process target. */
+static int
+dconsole_pid(struct t_proc *d, long target, const char *word)
 {
     char pid[32], t[32];
     char *argv[6];
     int n = 0;
 
-    snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
+    snprintf(pid, sizeof(pid), "%ld", target);
     snprintf(t, sizeof(t), "%lld", (long long)(t_slow(5000) / 1000));
     argv[n++] = "dconsole";
     argv[n++] = "-t";
@@ -466,6 +475,39 @@ START_TEST(stuck_every_loop_a_masked_one_says_so)
 }
 END_TEST
 
+/*
+ * A process of two loops forks; in the child, one thread and one loop,
+ * which installs the console afresh and gets stuck, the request is not
+ * routed to the parent's other loop (its slot is the parent's): the
+ * child's handler reports, as with one loop.
+ */
+START_TEST(stuck_forked_child_reports_as_one_loop)
+{
+    static struct t_proc d;
+    const char *p;
+    long pid = -1;
+    int st;
+
+    start_child("forkstuck", 0, NULL);
+    ck_assert(t_proc_expect(&child, 0, "forked ", 10000));
+    p = strstr(child.obuf, "forked ");
+    ck_assert(p != NULL && sscanf(p, "forked %ld", &pid) == 1 && pid > 0);
+    ck_assert(t_proc_expect(&child, 0, "holding", 10000));
+    st = dconsole_pid(&d, pid, NULL);
+    ck_assert_msg(st == 8, "dconsole exited %d: out %s err %s; child %s",
+        st, d.obuf, d.ebuf, child.ebuf);
+    ck_assert_msg(strncmp(d.obuf, "the loop has not turned for ", 28) == 0 &&
+        strstr(d.obuf, "green thread 'main' (id 1) holds it") != NULL &&
+        strstr(d.obuf, "every loop") == NULL, "%s", d.obuf);
+    ck_assert(t_proc_expect(&child, 1, "the loop is stuck: reported to "
+        "console pid ", 5000));
+    ck_assert_int_eq(write(child.in, "go\n", 3), 3);
+    close(child.in);
+    child.in = -1;
+    ck_assert_int_eq(finish(&child, 10000), 0);
+}
+END_TEST
+
 START_TEST(stuck_idle_service_gets_a_normal_session)
 {
     static struct t_proc d;
@@ -601,6 +643,7 @@ diesel_stuck_suite(void)
     tcase_add_test(tc, stuck_main_loop_attach_is_served_on_another);
     tcase_add_test(tc, stuck_every_loop_is_reported_in_one);
     tcase_add_test(tc, stuck_every_loop_a_masked_one_says_so);
+    tcase_add_test(tc, stuck_forked_child_reports_as_one_loop);
     tcase_add_test(tc, stuck_queued_and_forwarded_requests_attach_once);
     tcase_add_test(tc, stuck_report_off_waits_for_the_loop);
     tcase_add_test(tc, stuck_report_escapes_hostile_names);

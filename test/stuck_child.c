@@ -27,6 +27,11 @@
  *              with main's)
  *     allstuckmask as allstuck, but worker's OS thread blocks the console
  *              signal
+ *     forkstuck    as mainstuck, but once worker runs, main forks: the
+ *              child (one thread, one loop) installs the console afresh,
+ *              prints "forked PID" and "holding", and holds its loop in
+ *              stuck_read until the parent reads a line on its standard
+ *              input, then exits
  *   STUCK_AFTER_MS: diesel_console_stuck_after() (default: not called)
  *
  * It prints "ready PID" once the loop runs, "holding" when the loop is
@@ -44,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +63,8 @@ static int64_t hold_ms = 3000;
 static int pipefd[2] = { -1, -1 };
 static int pipe2fd[2] = { -1, -1 };  /* allstuck: the worker's */
 static int stopfd[2] = { -1, -1 };   /* mainstuck, allstuck: ends worker */
+static int forkfd[2] = { -1, -1 };   /* forkstuck: releases the child */
+static int napping;                  /* napper runs */
 static volatile uint64_t sink;
 
 static int64_t
@@ -210,6 +218,7 @@ napper(void *arg)
     snprintf(line, sizeof(line), "napper %lld",
         (long long)diesel_task_self());
     say(line);
+    __atomic_store_n(&napping, 1, __ATOMIC_RELEASE);
     if (diesel_sleep(3600 * 1000) != 0 && errno == ECANCELED)
         say("napper cancelled");
     return 0;
@@ -282,6 +291,8 @@ bystander(void *arg)
     return NULL;
 }
 
+static pid_t child;                  /* forkstuck */
+
 static int
 app_main(void *arg)
 {
@@ -303,6 +314,28 @@ app_main(void *arg)
             pthread_create(&worker, NULL, worker_thread, NULL) != 0)
             return 1;
         worker_started = 1;
+    } else if (strcmp(mode, "forkstuck") == 0) {
+        char c;
+
+        if (pthread_create(&worker, NULL, worker2_thread, NULL) != 0)
+            return 1;
+        worker_started = 1;
+        while (!__atomic_load_n(&napping, __ATOMIC_ACQUIRE))
+            diesel_sleep(10);
+        fflush(stdout);
+        if ((child = fork()) < 0)
+            return 1;
+        if (child == 0) {
+            /* Its own console, advertised under its own pid. */
+            if (diesel_console_uninstall() != 0 ||
+                diesel_console_install(0) != 0) {
+                perror("console in the child");
+                _exit(1);
+            }
+            printf("forked %ld\n", (long)getpid());
+            say("holding");
+            _exit(stuck_read(forkfd[0], &c, 1) == 1 ? 0 : 1);
+        }
     } else if (strcmp(mode, "mainstuck") == 0 || all_stuck()) {
         pthread_t t;
 
@@ -331,6 +364,15 @@ app_main(void *arg)
         n = read(0, buf, sizeof(buf));
         if (n <= 0 && !(n < 0 && errno == EINTR))
             break;
+        if (n > 0 && child > 0 && write(forkfd[1], "x", 1) != 1)
+            perror("write");
+    }
+    if (child > 0) {
+        int st;
+
+        if (waitpid(child, &st, 0) != child || !WIFEXITED(st) ||
+            WEXITSTATUS(st) != 0)
+            return 1;
     }
     diesel_loop_stop(0);
     return 0;
@@ -351,11 +393,12 @@ main(int argc, char **argv)
         perror("diesel_console_install");
         return 1;
     }
-    if (strcmp(mode, "mainstuck") == 0 || all_stuck()) {
+    if (strcmp(mode, "mainstuck") == 0 || strcmp(mode, "forkstuck") == 0 ||
+        all_stuck()) {
         void *st;
         int rc;
 
-        if (pipe(pipefd) != 0 || pipe(stopfd) != 0 ||
+        if (pipe(pipefd) != 0 || pipe(stopfd) != 0 || pipe(forkfd) != 0 ||
             (all_stuck() && pipe(pipe2fd) != 0))
             return 1;
         rc = diesel_loop_run(app_main, NULL);
