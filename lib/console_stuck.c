@@ -32,8 +32,9 @@
  * on that loop's thread ("Every loop stuck", below).  With one loop, the
  * report is what it always was.
  *
- * Async-signal-safe calls only: open, fstat, fstatat, socket, connect,
- * getsockopt, send, pipe, read, close, clock_gettime, pthread_kill.
+ * Async-signal-safe calls only: open, fstat, fstatat, socket, socketpair,
+ * connect, getsockopt, send, pipe, read, poll, fcntl, shutdown, close,
+ * clock_gettime, sigismember, pthread_kill.
  * backtrace() and backtrace_symbols_fd() are not on POSIX's list: see
  * diesel_console(3) for why they are acceptable here (crash.c uses them
  * the same way).  Frames are named from the tables built before
@@ -423,11 +424,12 @@ struct every {
 };
 
 /* The lines read from in until its end or deadline, each after "| ", to
- * out; signal-safe (poll, read). */
-static void
+ * out; signal-safe (poll, read).  The bytes read. */
+static size_t
 relay(int out, int in, int64_t deadline, struct diesel__sline *line)
 {
     char buf[512];
+    size_t total = 0;
     int start = 1;
 
     for (;;) {
@@ -435,6 +437,7 @@ relay(int out, int in, int64_t deadline, struct diesel__sline *line)
         int64_t left;
 
         if (n > 0) {
+            total += (size_t)n;
             for (ssize_t i = 0; i < n; i++) {
                 if (start) {
                     diesel__sline_put(line, "| ");
@@ -463,6 +466,7 @@ relay(int out, int in, int64_t deadline, struct diesel__sline *line)
     }
     if (!start)
         emit(out, line);
+    return total;
 }
 
 /* One loop's section of the report (diesel__loops_view's callback). */
@@ -503,7 +507,11 @@ every_section(void *arg, const struct diesel__loop_view *v)
     deadline = diesel__now_ns() + (int64_t)LOOP_REPORT_MS * 1000000;
     if (deadline > e->deadline)
         deadline = e->deadline;
+#ifdef SOCK_CLOEXEC
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+#else
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+#endif
         diesel__sline_put(line, "|   no report: no socket pair for it");
         emit(e->fd, line);
         return;
@@ -519,7 +527,11 @@ every_section(void *arg, const struct diesel__loop_view *v)
             "is asking for one now" : "|   no report: its thread is gone");
         emit(e->fd, line);
     } else {
-        relay(e->fd, sv[0], deadline, line);
+        if (relay(e->fd, sv[0], deadline, line) == 0) {
+            diesel__sline_put(line, "|   no report: its thread did not "
+                "answer in time");
+            emit(e->fd, line);
+        }
         diesel__stuck_report_done();
     }
     close(sv[0]);

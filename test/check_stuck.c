@@ -504,7 +504,8 @@ START_TEST(stuck_forked_child_reports_as_one_loop)
     ck_assert_int_eq(write(child.in, "go\n", 3), 3);
     close(child.in);
     child.in = -1;
-    ck_assert_int_eq(finish(&child, 10000), 0);
+    st = finish(&child, 10000);
+    ck_assert_msg(st == 0, "exit %d: %s", st, child.ebuf);
 }
 END_TEST
 

@@ -332,9 +332,16 @@ app_main(void *arg)
                 perror("console in the child");
                 _exit(1);
             }
+            ssize_t r;
+
             printf("forked %ld\n", (long)getpid());
             say("holding");
-            _exit(stuck_read(forkfd[0], &c, 1) == 1 ? 0 : 1);
+            /* Valgrind may end the read with EINTR at the signal. */
+            while ((r = stuck_read(forkfd[0], &c, 1)) < 0 && errno == EINTR)
+                ;
+            if (r != 1)
+                perror("child read");
+            _exit(r == 1 ? 0 : 1);
         }
     } else if (strcmp(mode, "mainstuck") == 0 || all_stuck()) {
         pthread_t t;
@@ -370,9 +377,15 @@ app_main(void *arg)
     if (child > 0) {
         int st;
 
-        if (waitpid(child, &st, 0) != child || !WIFEXITED(st) ||
-            WEXITSTATUS(st) != 0)
+        pid_t w;
+
+        while ((w = waitpid(child, &st, 0)) < 0 && errno == EINTR)
+            ;
+        if (w != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "the forked child: waitpid %ld, status %#x\n",
+                (long)w, w == child ? st : 0);
             return 1;
+        }
     }
     diesel_loop_stop(0);
     return 0;
