@@ -260,10 +260,11 @@ check-run: check-build
 	@MAKE='$(MAKE)' sh test/docs.sh
 
 # Loops on several OS threads under ThreadSanitizer: the channel, accept
-# on every loop, the examples with -t 2 (their own processes, built with
-# it too).  It builds this tree with SANITIZE=thread (ASan cannot be
+# on every loop, the console's signal handler with one or every loop stuck
+# (stuck), the examples with -t 2 (their own processes, built with it
+# too).  It builds this tree with SANITIZE=thread (ASan cannot be
 # combined with it): `make clean` goes back to the usual build.
-TSAN_SUITES := chan cores loops
+TSAN_SUITES := chan cores loops stuck
 check-tsan: deps
 	@$(MAKE) --no-print-directory SANITIZE=thread \
 	    CHECK_BACKENDS=$(BACKEND) check-build

@@ -29,6 +29,15 @@
  * lasted past a threshold), the handler answers by itself instead of
  * writing the record: console_stuck.c.  A request signalled twice (dconsole
  * signals again while it waits) attaches once: see diesel__console_seen.
+ *
+ * With several loops, the handler answers by itself only when every loop
+ * is stuck.  While the loop watching the pipe is stuck and another turns,
+ * it hands the record to that loop (loops.c, diesel__loops_route: a slot
+ * and a wake of its mailbox), whose on_mail calls attach() just as on_pipe
+ * does, with every check: the session is spawned on, and lives on, that
+ * loop.  Nothing below assumes the session's loop is the pipe's; what
+ * two loops may both touch (the seen request, the refusals' counts, the
+ * count of sessions) is atomic or under a lock of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -196,8 +205,11 @@ on_signal(int sig, siginfo_t *si, void *uctx)
 /* Log the count of refusals not logged, once their second is over (or
  * now, if force): called for every request and at the loop's end, since
  * the console keeps no timer. */
+static pthread_mutex_t refuse_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* refuse_lock held. */
 static void
-refusals_flush(int force)
+refusals_flush_locked(int force)
 {
     int64_t second = diesel__now_ns() / 1000000000;
 
@@ -211,6 +223,16 @@ refusals_flush(int force)
     console.refused_quiet = 0;
 }
 
+/* Under a lock of their own: requests are attached on the console's loop
+ * and, while it is stuck, on others (diesel__console_attach_record). */
+static void
+refusals_flush(int force)
+{
+    pthread_mutex_lock(&refuse_lock);
+    refusals_flush_locked(force);
+    pthread_mutex_unlock(&refuse_lock);
+}
+
 /* A refusal or failure, as one ERROR line; a storm of them is counted
  * rather than logged line by line. */
 static void
@@ -219,12 +241,15 @@ refuse(const char *fmt, ...)
     char msg[512];
     va_list ap;
 
-    refusals_flush(0);
+    pthread_mutex_lock(&refuse_lock);
+    refusals_flush_locked(0);
     if (console.refused_in_window >= REFUSALS_PER_SECOND) {
         console.refused_quiet++;
+        pthread_mutex_unlock(&refuse_lock);
         return;
     }
     console.refused_in_window++;
+    pthread_mutex_unlock(&refuse_lock);
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
@@ -540,6 +565,16 @@ diesel__console_mark_seen(int32_t pid, int32_t nonce)
     __atomic_store_n(&seen, seen_key(pid, nonce), __ATOMIC_RELEASE);
 }
 
+/* Seen already, or marked now, in one step: two loops may take the same
+ * request (the self-pipe's and one routed to another loop). */
+static int
+seen_or_mark(int32_t pid, int32_t nonce)
+{
+    uint64_t k = seen_key(pid, nonce);
+
+    return __atomic_exchange_n(&seen, k, __ATOMIC_ACQ_REL) == k;
+}
+
 /* ---- Sessions ------------------------------------------------------------- */
 
 struct attach {
@@ -608,9 +643,8 @@ attach(struct diesel_loop *l, const struct record *r)
             "dconsole does", (int)r->pid, (int)r->code);
         return;
     }
-    if (diesel__console_seen(r->pid, r->nonce))
+    if (seen_or_mark(r->pid, r->nonce))
         return;     /* signalled again, or answered by the handler */
-    diesel__console_mark_seen(r->pid, r->nonce);
     if (rendezvous_dir(dir, sizeof(dir)) != 0) {
         refuse("console request from pid %d refused: the rendezvous "
             "directory's name is too long", (int)r->pid);
@@ -678,9 +712,12 @@ attach(struct diesel_loop *l, const struct record *r)
         return;
     }
     greeting(hello, sizeof(hello), r->nonce);
-    busy = __atomic_load_n(&attached, __ATOMIC_RELAXED) >=
+    /* A place taken now, given back if the session does not start: two
+     * loops may attach at once (diesel__console_attach_record). */
+    busy = __atomic_add_fetch(&attached, 1, __ATOMIC_RELAXED) >
         DIESEL__CONSOLE_SESSIONS_MAX;
     if (busy) {
+        __atomic_sub_fetch(&attached, 1, __ATOMIC_RELAXED);
         char msg[sizeof(hello) + 64];
 
         /* Two short lines into an empty socket buffer: they fit.  A
@@ -699,6 +736,7 @@ attach(struct diesel_loop *l, const struct record *r)
     if (a == NULL) {
         refuse("console attach from pid %d failed: out of memory",
             (int)r->pid);
+        __atomic_sub_fetch(&attached, 1, __ATOMIC_RELAXED);
         close(fd);
         return;
     }
@@ -714,15 +752,37 @@ attach(struct diesel_loop *l, const struct record *r)
     if (id < 0) {
         refuse("console attach from pid %d failed: cannot spawn its green "
             "thread: %s", (int)r->pid, strerror(errno));
+        __atomic_sub_fetch(&attached, 1, __ATOMIC_RELAXED);
         close(fd);
         free(a);
         return;
     }
     /* A session must not keep the program alive on its own. */
     diesel__task_set_daemon(diesel__task_find(l, id));
-    __atomic_add_fetch(&attached, 1, __ATOMIC_RELAXED);
     diesel_log("diesel", DIESEL_LOG_WARNING, "Connected to local console "
         "(pid %ld, uid %u)", (long)peer_pid, (unsigned)peer_uid);
+}
+
+void
+diesel__console_attach_record(struct diesel_loop *l, int32_t pid,
+    int32_t uid, int32_t code, int32_t nonce)
+{
+    struct record r = { pid, uid, code, nonce };
+
+    /* Uninstalled since the handler routed it: dropped, as the records
+     * in the self-pipe were. */
+    if (__atomic_load_n(&handler_wfd, __ATOMIC_ACQUIRE) < 0)
+        return;
+    attach(l, &r);
+}
+
+void
+diesel__console_requeue(int32_t pid, int32_t uid, int32_t code,
+    int32_t nonce)
+{
+    struct record r = { pid, uid, code, nonce };
+
+    queue(&r);
 }
 
 /* The self-pipe is readable: a few records per turn, so that a storm of

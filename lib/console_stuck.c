@@ -25,8 +25,16 @@
  * loop's thread with pthread_kill (a one-request slot), since only there
  * can the backtrace of the holder be taken.
  *
- * Async-signal-safe calls only: open, fstat, fstatat, socket, connect,
- * getsockopt, send, pipe, read, close, clock_gettime, pthread_kill.
+ * With several loops (loops.c), a stuck console loop is not the end of
+ * it: if another loop turns, the request is routed to it and gets a full
+ * session there (diesel__loops_route).  Only when every loop is stuck
+ * does the handler report, one section per loop, each other loop's taken
+ * on that loop's thread ("Every loop stuck", below).  With one loop, the
+ * report is what it always was.
+ *
+ * Async-signal-safe calls only: open, fstat, fstatat, socket, socketpair,
+ * connect, getsockopt, send, pipe, read, poll, fcntl, shutdown, close,
+ * clock_gettime, sigismember, pthread_kill.
  * backtrace() and backtrace_symbols_fd() are not on POSIX's list: see
  * diesel_console(3) for why they are acceptable here (crash.c uses them
  * the same way).  Frames are named from the tables built before
@@ -36,6 +44,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -382,25 +391,196 @@ report_lines(int fd, const char *prefix, struct diesel__sline *line,
     }
 }
 
+/* ---- Every loop stuck ------------------------------------------------------
+ *
+ * With several loops, the handler reports only when none of them turns
+ * (else the request goes to one that does: diesel__loops_route), and its
+ * report has one section per loop, its lines indented under a heading:
+ *
+ *   | every loop is stuck (2 loops)
+ *   | loop main (thread 4242):
+ *   |   the loop has not turned for 3.201 s
+ *   |   ...
+ *   | loop worker (thread 4243):
+ *   |   the loop has not turned for 2.950 s
+ *   |   ...
+ *   STUCK 3201
+ *
+ * This loop's section is written here; another's is written by a handler
+ * on that loop's own thread (the holder's backtrace can be taken nowhere
+ * else), asked as a session asks (diesel__stuck_report_ask), into a
+ * socket pair whose lines are copied over with the prefix, each loop
+ * given at most LOOP_REPORT_MS and all of them ALL_REPORT_MS.
+ */
+#define LOOP_REPORT_MS 2000
+#define ALL_REPORT_MS 4000
+
+struct every {
+    int fd;                     /* the requester */
+    int signo;
+    void *uctx;
+    int64_t deadline;           /* of the whole report, monotonic ns */
+    struct diesel__sline *line;
+};
+
+/* The lines read from in until its end or deadline, each after "| ", to
+ * out; signal-safe (poll, read).  The bytes read. */
+static size_t
+relay(int out, int in, int64_t deadline, struct diesel__sline *line)
+{
+    char buf[512];
+    size_t total = 0;
+    int start = 1;
+
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        int64_t left;
+
+        if (n > 0) {
+            total += (size_t)n;
+            for (ssize_t i = 0; i < n; i++) {
+                if (start) {
+                    diesel__sline_put(line, "| ");
+                    start = 0;
+                }
+                if (buf[i] == '\n') {
+                    emit(out, line);
+                    start = 1;
+                } else if (line->n < sizeof(line->b) - 2) {
+                    line->b[line->n++] = buf[i];
+                    line->b[line->n] = '\0';
+                }
+            }
+            continue;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            break;
+        left = deadline - diesel__now_ns();
+        if (left <= 0)
+            break;
+        {
+            struct pollfd p = { in, POLLIN, 0 };
+
+            (void)poll(&p, 1, (int)((left + 999999) / 1000000));
+        }
+    }
+    if (!start)
+        emit(out, line);
+    return total;
+}
+
+/* One loop's section of the report (diesel__loops_view's callback). */
+static void
+every_section(void *arg, const struct diesel__loop_view *v)
+{
+    struct every *e = arg;
+    struct diesel__sline *line = e->line;
+    int sv[2], fl;
+    int64_t ns, deadline;
+
+    diesel__sline_put(line, "| loop ");
+    diesel__sline_esc(line, v->name);
+    diesel__sline_put(line, " (thread ");
+    diesel__sline_u64(line, (uint64_t)v->tid);
+    diesel__sline_put(line, "):");
+    emit(e->fd, line);
+    if (v->loop == diesel__loop) {
+        ns = stuck_for(v->loop);
+        report_lines(e->fd, "|   ", line, ns < 0 ? -1 : ns / 1000000,
+            e->uctx);
+        return;
+    }
+    if (stuck_for(v->loop) < 0) {
+        /* It turned meanwhile: a request now would get a session. */
+        diesel__sline_put(line, "|   it turns again: attach again for a "
+            "session");
+        emit(e->fd, line);
+        return;
+    }
+    if (v->blocks) {
+        diesel__sline_put(line, "|   no report: the loop blocks signal ");
+        diesel__sline_u64(line, (uint64_t)e->signo);
+        diesel__sline_put(line, ", the console's, on its thread");
+        emit(e->fd, line);
+        return;
+    }
+    deadline = diesel__now_ns() + (int64_t)LOOP_REPORT_MS * 1000000;
+    if (deadline > e->deadline)
+        deadline = e->deadline;
+#ifdef SOCK_CLOEXEC
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+#else
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+#endif
+        diesel__sline_put(line, "|   no report: no socket pair for it");
+        emit(e->fd, line);
+        return;
+    }
+    fl = fcntl(sv[0], F_GETFL);
+    if (fl >= 0)
+        fcntl(sv[0], F_SETFL, fl | O_NONBLOCK);
+    fl = fcntl(sv[1], F_GETFL);
+    if (fl >= 0)
+        fcntl(sv[1], F_SETFL, fl | O_NONBLOCK);
+    if (diesel__stuck_report_ask(v->thread, v->loop, sv[1], e->signo) != 0) {
+        diesel__sline_put(line, errno == EBUSY ? "|   no report: a session "
+            "is asking for one now" : "|   no report: its thread is gone");
+        emit(e->fd, line);
+    } else {
+        if (relay(e->fd, sv[0], deadline, line) == 0) {
+            diesel__sline_put(line, "|   no report: its thread did not "
+                "answer in time");
+            emit(e->fd, line);
+        }
+        diesel__stuck_report_done();
+    }
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* The report (above) to the requester; 0, or -1 if it could not attach. */
 static int
-report(int32_t pid, int32_t nonce, int64_t ns, void *uctx)
+report(int signo, int32_t pid, int32_t nonce, int64_t ns, void *uctx)
 {
     struct diesel__sline line = { "", 0 };
     int64_t ms = ns / 1000000;
+    unsigned n, hidden = 0;
     int fd;
 
+    if (diesel__console_seen(pid, nonce))
+        return 0;   /* reported already: dconsole signalled again */
     fd = connect_peer(pid);
     if (fd < 0)
         return -1;
     line.n = diesel__console_greeting(line.b, sizeof(line.b) - 64, nonce);
-    report_lines(fd, "| ", &line, ms, uctx);
+    n = diesel__loops_view(0, NULL, NULL, &hidden);
+    if (n + hidden <= 1) {
+        report_lines(fd, "| ", &line, ms, uctx);
+    } else {
+        struct every e = { fd, signo, uctx, diesel__now_ns() +
+            (int64_t)ALL_REPORT_MS * 1000000, &line };
+
+        /* With the greeting, in one write, as report_lines does. */
+        diesel__sline_put(&line, "| every loop is stuck (");
+        diesel__sline_u64(&line, (uint64_t)(n + hidden));
+        diesel__sline_put(&line, " loops)");
+        emit(fd, &line);
+        n = diesel__loops_view(signo, every_section, &e, &hidden);
+        if (hidden > 0) {
+            diesel__sline_put(&line, "| ");
+            diesel__sline_u64(&line, (uint64_t)hidden);
+            diesel__sline_put(&line, " more loops, started past the ones "
+                "the handler can see: not shown");
+            emit(fd, &line);
+        }
+    }
     diesel__sline_put(&line, "STUCK ");
     diesel__sline_u64(&line, (uint64_t)ms);
     emit(fd, &line);
     close(fd);
     diesel__console_mark_seen(pid, nonce);
-    diesel__sline_put(&line, "the loop is stuck: reported to console pid ");
+    diesel__sline_put(&line, n + hidden <= 1 ? "the loop is stuck: reported "
+        "to console pid " : "every loop is stuck: reported to console pid ");
     diesel__sline_u64(&line, (uint64_t)pid);
     diesel__log_signal_safe("diesel", DIESEL_LOG_WARNING, line.b);
     return 0;
@@ -506,8 +686,11 @@ diesel__stuck_handle(int signo, int32_t pid, int32_t uid, int32_t nonce,
     l = __atomic_load_n(&stuck_loop, __ATOMIC_SEQ_CST);
     if (l == NULL || (ns = stuck_for(l)) < 0) {
         /* Idle, or busy for less than the threshold: the loop serves it. */
+    } else if (diesel__loops_route(l, pid, uid, SI_QUEUE, nonce)) {
+        /* Another loop turns: the session is served there. */
+        done = 1;
     } else if (diesel__loop == l) {
-        done = report(pid, nonce, ns, uctx) == 0;
+        done = report(signo, pid, nonce, ns, uctx) == 0;
     } else if (__atomic_compare_exchange_n(&slot_state, &free_slot,
         SLOT_FILLING, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
         /* Another OS thread: only the loop's can take the holder's
@@ -533,7 +716,6 @@ diesel__stuck_forwarded(int signo, int32_t *pid, int32_t *uid,
     int64_t ns;
     int ready = SLOT_READY, r = 2;
 
-    (void)signo;
     if (__atomic_load_n(&slot_state, __ATOMIC_ACQUIRE) != SLOT_READY)
         return 0;
     l = __atomic_load_n(&stuck_loop, __ATOMIC_SEQ_CST);
@@ -546,7 +728,8 @@ diesel__stuck_forwarded(int signo, int32_t *pid, int32_t *uid,
         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return 0;
     if (l != NULL && (ns = stuck_for(l)) >= 0 &&
-        report(*pid, *nonce, ns, uctx) == 0)
+        (diesel__loops_route(l, *pid, *uid, SI_QUEUE, *nonce) ||
+        report(signo, *pid, *nonce, ns, uctx) == 0))
         r = 1;
     return r;
 }

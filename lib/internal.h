@@ -801,12 +801,41 @@ void diesel__debug_loop_end(struct diesel_loop *);
 int diesel__loops_start(struct diesel_loop *);
 void diesel__loops_end(struct diesel_loop *);
 
+/* loops.c, the console's signal handler's view of the loops (issue 13):
+ * atomics only, async-signal-safe.  _route hands an attach request to a
+ * loop other than stuck that is turning (not stuck by diesel__stuck_for),
+ * through a slot and a write to its mailbox; that loop's on_mail attaches
+ * it (diesel__console_attach_record) and the session lives there: 1, or
+ * 0 if no loop can take it.  _view calls fn for each loop the handler can
+ * see, in the order of their slots (start order, unless one ended),
+ * keeping them from ending meanwhile; with fn NULL it only counts them.
+ * The count of loops seen; *hidden, if not NULL, the loops it cannot see
+ * (started while its slots were all taken). */
+struct diesel__loop_view {
+    struct diesel_loop *loop;
+    pthread_t thread;
+    int64_t tid;
+    int blocks;                  /* its thread blocks the signal given */
+    char name[DIESEL__NAME_MAX];
+};
+int diesel__loops_route(struct diesel_loop *stuck, int32_t pid,
+    int32_t uid, int32_t code, int32_t nonce);
+unsigned diesel__loops_view(int signo, void (*fn)(void *,
+    const struct diesel__loop_view *), void *arg, unsigned *hidden);
+
 /* ------------------------------------------------------------------------
  * console_attach.c: a loop picks up the console's self-pipe when it starts
  * on the thread that installed the console, and lets go of it at its end. */
 
 void diesel__console_loop_start(struct diesel_loop *);
 void diesel__console_loop_end(struct diesel_loop *);
+/* A request the handler routed to loop l (loops.c): attached there, with
+ * every check of the self-pipe's requests; _requeue, signal-safe, puts
+ * one that no loop took back on the self-pipe. */
+void diesel__console_attach_record(struct diesel_loop *l, int32_t pid,
+    int32_t uid, int32_t code, int32_t nonce);
+void diesel__console_requeue(int32_t pid, int32_t uid, int32_t code,
+    int32_t nonce);
 
 /* ------------------------------------------------------------------------
  * console_stuck.c: when a green thread holds the loop for long, the

@@ -24,6 +24,12 @@
  *
  * A request abandoned before its loop took it is dropped, not run late.
  *
+ * The mailbox also carries the console's attach requests while the loop
+ * that installed the console is stuck: its signal handler, which can take
+ * no lock, picks a turning loop from a signal-safe copy of the registry
+ * (sig_slots), puts the request in a slot (att_slots) and writes that
+ * loop's mailbox; on_mail attaches it there (console_attach.c).
+ *
  * Every loop makes its mailbox at its start (one eventfd, or a pipe where
  * there is none), watched by its poll without counting as something
  * that can wake its green threads (the deadlock check ignores it).  Only
@@ -33,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,12 +79,267 @@ struct diesel__loopent {
                                        it started (set before it is in
                                        the registry) */
     struct diesel__loopreq *head, *tail; /* requests not taken yet */
+    int sig;                        /* its slot in sig_slots, or -1 */
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct diesel__loopent *reg_head;     /* in start order */
 static unsigned reg_count;
 static uint64_t reg_seq;
+
+/*
+ * The signal handler's view of the loops (console_stuck.c), which cannot
+ * take reg_lock: a fixed array of slots, written under reg_lock by the
+ * loops themselves, read with atomics.  A slot is in use while its loop
+ * is not NULL (stored last at the start, first at the end); a loop that
+ * ends waits for the handlers reading slots (sig_readers) before its
+ * structure and mailbox can go.  The name is copied a byte at a time
+ * between two counts (name_seq odd while it is rewritten), so that a
+ * handler reads a whole name or says it could not.
+ */
+#define SIG_SLOTS 64
+
+struct sigslot {
+    struct diesel_loop *loop;       /* NULL: free */
+    pthread_t thread;
+    int64_t tid;
+    sigset_t mask;                  /* its thread's blocked signals */
+    int mail_w;                     /* its mailbox's write end, or -1 */
+    unsigned name_seq;
+    char name[DIESEL__NAME_MAX];
+    int held;                       /* under reg_lock: taken, or freed
+                                       while a handler may still read it */
+};
+static struct sigslot sig_slots[SIG_SLOTS];
+static int sig_readers;             /* handlers reading the slots now */
+static unsigned sig_hidden;         /* loops without a slot */
+
+/*
+ * Attach requests the handler routed to a turning loop (diesel__loops_route):
+ * a few slots, filled by the handler, taken by the loop's on_mail.  A
+ * loop that ends with one not taken puts it back on the console's
+ * self-pipe, where it would have gone without the route.
+ */
+#define ATT_SLOTS 8
+enum { ATT_FREE, ATT_FILLING, ATT_READY, ATT_TAKING };
+
+struct attslot {
+    int state;
+    struct diesel_loop *to;
+    int32_t pid, uid, code, nonce;
+};
+static struct attslot att_slots[ATT_SLOTS];
+
+/* fork(2): the child has one thread, the forking one.  The slots of the
+ * other threads' loops would route its requests to loops that no longer
+ * run there (their mailboxes are the parent's): they go, and so do
+ * routed requests and the count of handlers that were reading. */
+static pthread_once_t sig_atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+sig_atfork_child(void)
+{
+    struct diesel_loop *self = diesel__loop;
+
+    for (int i = 0; i < SIG_SLOTS; i++) {
+        if (__atomic_load_n(&sig_slots[i].loop, __ATOMIC_RELAXED) != self ||
+            self == NULL) {
+            __atomic_store_n(&sig_slots[i].loop, NULL, __ATOMIC_RELAXED);
+            sig_slots[i].held = 0;
+        }
+    }
+    for (int i = 0; i < ATT_SLOTS; i++)
+        __atomic_store_n(&att_slots[i].state, ATT_FREE, __ATOMIC_RELAXED);
+    __atomic_store_n(&sig_readers, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sig_hidden, 0, __ATOMIC_RELAXED);
+}
+
+static void
+sig_atfork(void)
+{
+    pthread_atfork(NULL, NULL, sig_atfork_child);
+}
+
+/* reg_lock held, on e's thread: e's name into its slot. */
+static void
+sig_name_set(const struct diesel__loopent *e)
+{
+    struct sigslot *s;
+
+    if (e->sig < 0)
+        return;
+    s = &sig_slots[e->sig];
+    __atomic_add_fetch(&s->name_seq, 1, __ATOMIC_SEQ_CST);
+    for (size_t i = 0; i < sizeof(s->name); i++)
+        __atomic_store_n(&s->name[i], e->name[i], __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->name_seq, 1, __ATOMIC_SEQ_CST);
+}
+
+/* reg_lock held, on e's thread: a slot for e, if one is free. */
+static void
+sig_claim(struct diesel__loopent *e)
+{
+    struct sigslot *s;
+
+    e->sig = -1;
+    for (int i = 0; i < SIG_SLOTS; i++) {
+        if (!sig_slots[i].held) {
+            e->sig = i;
+            break;
+        }
+    }
+    if (e->sig < 0) {
+        __atomic_add_fetch(&sig_hidden, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    s = &sig_slots[e->sig];
+    s->held = 1;
+    s->thread = e->thread;
+    s->tid = e->tid;
+    s->mask = e->mask;
+    __atomic_store_n(&s->mail_w, -1, __ATOMIC_RELAXED);
+    sig_name_set(e);
+    __atomic_store_n(&s->loop, e->loop, __ATOMIC_RELEASE);
+}
+
+/* On e's thread, reg_lock not held: e's slot freed, once no handler reads
+ * the slots any more. */
+static void
+sig_release(struct diesel__loopent *e)
+{
+    pthread_mutex_lock(&reg_lock);
+    if (e->sig >= 0)
+        __atomic_store_n(&sig_slots[e->sig].loop, NULL, __ATOMIC_SEQ_CST);
+    else
+        __atomic_sub_fetch(&sig_hidden, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&reg_lock);
+    /* A handler on another thread may still look at it (never one on
+     * this thread: it returned before we run again). */
+    while (__atomic_load_n(&sig_readers, __ATOMIC_SEQ_CST) > 0)
+        sched_yield();
+    if (e->sig >= 0) {
+        pthread_mutex_lock(&reg_lock);
+        sig_slots[e->sig].held = 0;
+        pthread_mutex_unlock(&reg_lock);
+    }
+}
+
+/* The slot's name into name (DIESEL__NAME_MAX), or "?" if it was being
+ * rewritten all along. */
+static void
+sig_name_get(struct sigslot *s, char *name)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        unsigned a = __atomic_load_n(&s->name_seq, __ATOMIC_SEQ_CST);
+
+        for (size_t i = 0; i < sizeof(s->name); i++)
+            name[i] = __atomic_load_n(&s->name[i], __ATOMIC_RELAXED);
+        name[sizeof(s->name) - 1] = '\0';
+        if ((a & 1) == 0 &&
+            __atomic_load_n(&s->name_seq, __ATOMIC_SEQ_CST) == a)
+            return;
+    }
+    name[0] = '?';
+    name[1] = '\0';
+}
+
+int
+diesel__loops_route(struct diesel_loop *stuck, int32_t pid, int32_t uid,
+    int32_t code, int32_t nonce)
+{
+    struct diesel_loop *to = NULL;
+    int w = -1, routed = 0;
+    uint64_t v = 1;
+
+    __atomic_add_fetch(&sig_readers, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < SIG_SLOTS && to == NULL; i++) {
+        struct diesel_loop *l = __atomic_load_n(&sig_slots[i].loop,
+            __ATOMIC_SEQ_CST);
+
+        if (l == NULL || l == stuck ||
+            (w = __atomic_load_n(&sig_slots[i].mail_w,
+            __ATOMIC_ACQUIRE)) < 0 || diesel__stuck_for(l) >= 0)
+            continue;
+        to = l;
+    }
+    for (int i = 0; to != NULL && i < ATT_SLOTS && !routed; i++) {
+        struct attslot *a = &att_slots[i];
+        int free_slot = ATT_FREE;
+
+        if (!__atomic_compare_exchange_n(&a->state, &free_slot, ATT_FILLING,
+            0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            continue;
+        __atomic_store_n(&a->to, to, __ATOMIC_RELAXED);
+        __atomic_store_n(&a->pid, pid, __ATOMIC_RELAXED);
+        __atomic_store_n(&a->uid, uid, __ATOMIC_RELAXED);
+        __atomic_store_n(&a->code, code, __ATOMIC_RELAXED);
+        __atomic_store_n(&a->nonce, nonce, __ATOMIC_RELAXED);
+        __atomic_store_n(&a->state, ATT_READY, __ATOMIC_RELEASE);
+        /* An eventfd or a pipe with room: the loop wakes (a full pipe
+         * holds wakes enough already). */
+        if (write(w, &v, sizeof(v)) < 0) {
+            /* See above. */
+        }
+        routed = 1;
+    }
+    __atomic_sub_fetch(&sig_readers, 1, __ATOMIC_SEQ_CST);
+    return routed;
+}
+
+unsigned
+diesel__loops_view(int signo, void (*fn)(void *,
+    const struct diesel__loop_view *), void *arg, unsigned *hidden)
+{
+    unsigned n = 0;
+
+    __atomic_add_fetch(&sig_readers, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < SIG_SLOTS; i++) {
+        struct sigslot *s = &sig_slots[i];
+        struct diesel__loop_view v;
+
+        v.loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+        if (v.loop == NULL)
+            continue;
+        n++;
+        if (fn == NULL)
+            continue;
+        v.thread = s->thread;
+        v.tid = s->tid;
+        v.blocks = signo > 0 && sigismember(&s->mask, signo) == 1;
+        sig_name_get(s, v.name);
+        fn(arg, &v);
+    }
+    if (hidden != NULL)
+        *hidden = __atomic_load_n(&sig_hidden, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&sig_readers, 1, __ATOMIC_SEQ_CST);
+    return n;
+}
+
+/* On l's thread: the attach requests routed to l, attached here. */
+static void
+att_take(struct diesel_loop *l)
+{
+    for (int i = 0; i < ATT_SLOTS; i++) {
+        struct attslot *a = &att_slots[i];
+        int ready = ATT_READY;
+        int32_t pid, uid, code, nonce;
+
+        if (__atomic_load_n(&a->state, __ATOMIC_ACQUIRE) != ATT_READY ||
+            __atomic_load_n(&a->to, __ATOMIC_RELAXED) != l ||
+            !__atomic_compare_exchange_n(&a->state, &ready, ATT_TAKING, 0,
+            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            continue;
+        pid = __atomic_load_n(&a->pid, __ATOMIC_RELAXED);
+        uid = __atomic_load_n(&a->uid, __ATOMIC_RELAXED);
+        code = __atomic_load_n(&a->code, __ATOMIC_RELAXED);
+        nonce = __atomic_load_n(&a->nonce, __ATOMIC_RELAXED);
+        __atomic_store_n(&a->state, ATT_FREE, __ATOMIC_RELEASE);
+        if (l != NULL)
+            diesel__console_attach_record(l, pid, uid, code, nonce);
+        else
+            diesel__console_requeue(pid, uid, code, nonce);
+    }
+}
 
 /* ---- Requests ------------------------------------------------------------- */
 
@@ -141,6 +403,8 @@ on_mail(struct diesel_loop *l, int fd, int events)
     q = e->head;
     e->head = e->tail = NULL;
     pthread_mutex_unlock(&reg_lock);
+    /* An attach the console's handler sent here, its loop being stuck. */
+    att_take(l);
     for (; q != NULL; q = next) {
         next = q->next;
         pthread_mutex_lock(&reg_lock);
@@ -192,6 +456,9 @@ mail_open(struct diesel_loop *l, struct diesel__loopent *e)
     pthread_mutex_lock(&reg_lock);
     e->mail[0] = fds[0];
     e->mail[1] = fds[1];
+    if (e->sig >= 0)
+        __atomic_store_n(&sig_slots[e->sig].mail_w, fds[1],
+            __ATOMIC_RELEASE);
     pthread_mutex_unlock(&reg_lock);
     return 0;
 }
@@ -229,6 +496,7 @@ diesel__loops_start(struct diesel_loop *l)
     struct diesel__loopent *e, **p;
     if ((e = calloc(1, sizeof(*e))) == NULL)
         return -1;
+    pthread_once(&sig_atfork_once, sig_atfork);
     e->loop = l;
     e->tid = diesel__platform_thread_id();
     e->thread = pthread_self();
@@ -244,6 +512,7 @@ diesel__loops_start(struct diesel_loop *l)
         ;
     *p = e;
     reg_count++;
+    sig_claim(e);
     pthread_mutex_unlock(&reg_lock);
     l->loops = e;
     if (mail_open(l, e) != 0)
@@ -261,6 +530,18 @@ diesel__loops_end(struct diesel_loop *l)
 
     if (e == NULL)
         return;
+    /* Out of the handler's sight first: no attach is routed here once
+     * this returns; one routed before and not taken goes back to the
+     * console's self-pipe. */
+    sig_release(e);
+    for (int i = 0; i < ATT_SLOTS; i++) {
+        struct attslot *a = &att_slots[i];
+
+        if (__atomic_load_n(&a->state, __ATOMIC_ACQUIRE) == ATT_READY &&
+            __atomic_load_n(&a->to, __ATOMIC_RELAXED) == l)
+            __atomic_store_n(&a->to, NULL, __ATOMIC_RELAXED);
+    }
+    att_take(NULL);
     if (e->mail[0] >= 0)
         diesel__loop_handler_del(l, e->mail[0]);
     pthread_mutex_lock(&reg_lock);
@@ -323,6 +604,7 @@ diesel_loop_name(const char *name)
         return -1;
     }
     memcpy(e->name, name, n + 1);
+    sig_name_set(e);
     pthread_mutex_unlock(&reg_lock);
     return 0;
 }

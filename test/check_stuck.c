@@ -54,14 +54,23 @@ finish(struct t_proc *p, int64_t ms)
 }
 
 /* Run dconsole on the child with extra words; its exit status. */
+static int dconsole_pid(struct t_proc *d, long target, const char *word);
+
 static int
 dconsole(struct t_proc *d, const char *word)
+{
+    return dconsole_pid(d, (long)child.pid, word);
+}
+
+/* The same, on the process target. */
+static int
+dconsole_pid(struct t_proc *d, long target, const char *word)
 {
     char pid[32], t[32];
     char *argv[6];
     int n = 0;
 
-    snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
+    snprintf(pid, sizeof(pid), "%ld", target);
     snprintf(t, sizeof(t), "%lld", (long long)(t_slow(5000) / 1000));
     argv[n++] = "dconsole";
     argv[n++] = "-t";
@@ -274,6 +283,232 @@ START_TEST(stuck_other_loop_is_named_with_its_report)
 }
 END_TEST
 
+/* needle in hay before end (a section's end). */
+static int
+before(const char *hay, const char *needle, const char *end)
+{
+    const char *p = strstr(hay, needle);
+
+    return p != NULL && p < end;
+}
+
+/* Wait up to t_slow(ms) for n needles in its output (or error output). */
+static int
+expect_count(struct t_proc *p, int err, const char *needle, int n,
+    int64_t ms)
+{
+    int64_t end = t_now_ms() + t_slow(ms);
+
+    for (;;) {
+        if (count(err ? p->ebuf : p->obuf, needle) >= n)
+            return 1;
+        if (t_now_ms() >= end || (err ? p->err : p->out) < 0)
+            return count(err ? p->ebuf : p->obuf, needle) >= n;
+        t_proc_pump(p, 20);
+    }
+}
+
+/* Run dconsole on the child with the commands in script on its standard
+ * input (a session from a pipe); its exit status. */
+static int
+dconsole_script(struct t_proc *d, const char *script)
+{
+    char pid[32], t[32];
+    char *argv[] = { "dconsole", "-t", t, pid, NULL };
+    size_t n = strlen(script);
+
+    snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
+    snprintf(t, sizeof(t), "%lld", (long long)(t_slow(5000) / 1000));
+    start(d, t_tool_path("dconsole"), argv);
+    ck_assert(write(d->in, script, n) == (ssize_t)n);
+    close(d->in);
+    d->in = -1;
+    return finish(d, 60000);
+}
+
+/*
+ * Two loops, the console's (main) held in a blocking read, the other
+ * turning: the attach is served on the turning loop, a full session.
+ * Its `loops` marks its own loop and names main stuck, `tasks` gives
+ * main's report in main's section and worker's green threads in its own,
+ * and a command that changes something (cancel) works on worker.
+ */
+START_TEST(stuck_main_loop_attach_is_served_on_another)
+{
+    static struct t_proc d;
+    char script[128], want[64];
+    const char *p, *w;
+    long long napper = -1;
+    int st;
+
+    start_child("mainstuck", t_slow(60000), NULL);
+    ck_assert(t_proc_expect(&child, 0, "napper ", 10000));
+    ck_assert(expect_count(&child, 0, "holding\n", 1, 10000));
+    p = strstr(child.obuf, "napper ");
+    ck_assert(p != NULL && sscanf(p, "napper %lld", &napper) == 1);
+    snprintf(script, sizeof(script), "loops\ntasks\ncancel worker:%lld\n",
+        napper);
+    st = dconsole_script(&d, script);
+    ck_assert_msg(st == 0, "dconsole exited %d: out %s err %s; child %s",
+        st, d.obuf, d.ebuf, child.ebuf);
+    /* loops: this session's loop is worker; main is stuck. */
+    p = strstr(d.obuf, "\nworker * ");
+    ck_assert_msg(p != NULL && before(p, " turning\n", strchr(p + 1, '\n') +
+        1), "%s", d.obuf);
+    p = strstr(d.obuf, "\nmain ");
+    ck_assert_msg(p != NULL && before(p, " stuck\n", strchr(p + 1, '\n') +
+        1) && before(p, "*", strchr(p + 1, '\n')) == 0, "%s", d.obuf);
+    /* tasks: main named stuck with its report, worker's own reply. */
+    p = strstr(d.obuf, "loop main (thread ");
+    ck_assert_msg(p != NULL && strstr(p, "): stuck: no answer in ") ==
+        strchr(p, ')'), "%s", d.obuf);
+    w = strstr(d.obuf, "\nloop worker (thread ");
+    ck_assert_msg(w != NULL && w > p, "%s", d.obuf);
+    ck_assert_msg(before(p, "the loop has not turned for ", w) &&
+        before(p, "green thread 'reader' (id ", w) &&
+        before(p, "stuck_read", w) &&
+        before(p, " reader running (holds the loop)\n", w), "%s", d.obuf);
+    snprintf(want, sizeof(want), "worker:%lld ", napper);
+    ck_assert_msg(strstr(w, want) != NULL && strstr(w, "napper") != NULL,
+        "%s", d.obuf);
+    /* cancel, on the session's loop. */
+    ck_assert_msg(t_proc_expect(&child, 0, "napper cancelled", 10000),
+        "%s %s", child.obuf, d.obuf);
+    ck_assert(t_proc_expect(&child, 1, "Disconnected", 5000));
+    ck_assert_int_eq(count(child.ebuf, "Connected to local console"), 1);
+    ck_assert_msg(strstr(child.ebuf, "reported to console") == NULL, "%s",
+        child.ebuf);
+    ck_assert_int_eq(write(child.in, "go\n", 3), 3);
+    ck_assert_msg(t_proc_expect(&child, 0, "released", 20000), "%s",
+        child.obuf);
+    /* The requests queued on main's self-pipe meanwhile attach nothing. */
+    usleep((useconds_t)t_slow(300) * 1000);
+    t_proc_pump(&child, 100);
+    ck_assert_int_eq(count(child.ebuf, "Connected to local console"), 1);
+    close(child.in);
+    child.in = -1;
+    ck_assert_int_eq(finish(&child, 10000), 0);
+}
+END_TEST
+
+/*
+ * Two loops, both held in a blocking read: one report, a section per
+ * loop, each with its own holder's backtrace and green threads, taken on
+ * its own thread.
+ */
+START_TEST(stuck_every_loop_is_reported_in_one)
+{
+    static struct t_proc d;
+    const char *m, *w;
+    int st;
+
+    start_child("allstuck", t_slow(60000), NULL);
+    ck_assert(t_proc_expect(&child, 0, "worker holding", 10000));
+    ck_assert(expect_count(&child, 0, "holding\n", 2, 10000));
+    st = dconsole(&d, NULL);
+    ck_assert_msg(st == 8, "dconsole exited %d: out %s err %s; child %s",
+        st, d.obuf, d.ebuf, child.ebuf);
+    ck_assert_msg(strncmp(d.obuf, "every loop is stuck (2 loops)\n", 30) ==
+        0, "%s", d.obuf);
+    m = strstr(d.obuf, "\nloop main (thread ");
+    w = strstr(d.obuf, "\nloop worker (thread ");
+    ck_assert_msg(m != NULL && w != NULL && m < w, "%s", d.obuf);
+    ck_assert_msg(strstr(m, "  the loop has not turned for ") == strchr(m + 1,
+        '\n') + 1 && before(m, "  green thread 'reader' (id ", w) &&
+        before(m, "stuck_read", w) &&
+        before(m, " reader running (holds the loop)\n", w) &&
+        before(m, " main waiting on fd 0 read\n", w), "%s", d.obuf);
+    ck_assert_msg(strstr(w, "  the loop has not turned for ") == strchr(w + 1,
+        '\n') + 1 && strstr(w, "  green thread 'wreader' (id ") != NULL &&
+        strstr(w, "stuck_read") != NULL &&
+        strstr(w, " wreader running (holds the loop)\n") != NULL &&
+        strstr(w, " stopper waiting on fd ") != NULL, "%s", d.obuf);
+    ck_assert_msg(strstr(d.obuf, "| ") == NULL, "%s", d.obuf);
+    ck_assert_msg(strstr(d.ebuf, "is stuck (no turn for ") != NULL, "%s",
+        d.ebuf);
+    ck_assert(t_proc_expect(&child, 1, "every loop is stuck: reported to "
+        "console pid ", 5000));
+    ck_assert_int_eq(write(child.in, "go\n", 3), 3);
+    ck_assert_msg(t_proc_expect(&child, 0, "worker released", 20000), "%s",
+        child.obuf);
+    ck_assert(expect_count(&child, 0, "released\n", 2, 20000));
+    /* The service serves a session once free, and never attached the
+     * stuck request late. */
+    st = dconsole(&d, "pid");
+    ck_assert_msg(st == 0, "dconsole exited %d: %s %s", st, d.obuf, d.ebuf);
+    ck_assert(t_proc_expect(&child, 1, "Disconnected", 5000));
+    ck_assert_int_eq(count(child.ebuf, "Connected to local console"), 1);
+    close(child.in);
+    child.in = -1;
+    ck_assert_int_eq(finish(&child, 10000), 0);
+}
+END_TEST
+
+/*
+ * Every loop stuck, but worker's thread blocks the console signal: its
+ * section says so at once, main's is the full report.
+ */
+START_TEST(stuck_every_loop_a_masked_one_says_so)
+{
+    static struct t_proc d;
+    const char *m, *w;
+    int st;
+
+    start_child("allstuckmask", t_slow(60000), NULL);
+    ck_assert(t_proc_expect(&child, 0, "worker holding", 10000));
+    ck_assert(expect_count(&child, 0, "holding\n", 2, 10000));
+    st = dconsole(&d, NULL);
+    ck_assert_msg(st == 8, "dconsole exited %d: out %s err %s; child %s",
+        st, d.obuf, d.ebuf, child.ebuf);
+    m = strstr(d.obuf, "\nloop main (thread ");
+    w = strstr(d.obuf, "\nloop worker (thread ");
+    ck_assert_msg(m != NULL && w != NULL && m < w &&
+        before(m, " reader running (holds the loop)\n", w), "%s", d.obuf);
+    ck_assert_msg(strstr(w, "):\n  no report: the loop blocks signal 5, "
+        "the console's, on its thread\n") == strchr(w + 1, ')'), "%s",
+        d.obuf);
+    ck_assert_int_eq(write(child.in, "go\n", 3), 3);
+    ck_assert(expect_count(&child, 0, "released\n", 2, 20000));
+    close(child.in);
+    child.in = -1;
+    ck_assert_int_eq(finish(&child, 10000), 0);
+}
+END_TEST
+
+/*
+ * A process of two loops forks; in the child, one thread and one loop,
+ * which installs the console afresh and gets stuck, the request is not
+ * routed to the parent's other loop (its slot is the parent's): the
+ * child's handler reports, as with one loop.
+ */
+START_TEST(stuck_forked_child_reports_as_one_loop)
+{
+    static struct t_proc d;
+    const char *p;
+    long pid = -1;
+    int st;
+
+    start_child("forkstuck", 0, NULL);
+    ck_assert(t_proc_expect(&child, 0, "forked ", 10000));
+    p = strstr(child.obuf, "forked ");
+    ck_assert(p != NULL && sscanf(p, "forked %ld", &pid) == 1 && pid > 0);
+    ck_assert(t_proc_expect(&child, 0, "holding", 10000));
+    st = dconsole_pid(&d, pid, NULL);
+    ck_assert_msg(st == 8, "dconsole exited %d: out %s err %s; child %s",
+        st, d.obuf, d.ebuf, child.ebuf);
+    ck_assert_msg(strncmp(d.obuf, "the loop has not turned for ", 28) == 0 &&
+        strstr(d.obuf, "green thread 'main' (id 1) holds it") != NULL &&
+        strstr(d.obuf, "every loop") == NULL, "%s", d.obuf);
+    ck_assert(t_proc_expect(&child, 1, "the loop is stuck: reported to "
+        "console pid ", 5000));
+    ck_assert_int_eq(write(child.in, "go\n", 3), 3);
+    close(child.in);
+    child.in = -1;
+    st = finish(&child, 10000);
+    ck_assert_msg(st == 0, "exit %d: %s", st, child.ebuf);
+}
+END_TEST
+
 START_TEST(stuck_idle_service_gets_a_normal_session)
 {
     static struct t_proc d;
@@ -406,6 +641,10 @@ diesel_stuck_suite(void)
     tcase_add_test(tc, stuck_request_on_another_thread_is_handed_to_the_loop);
     tcase_add_test(tc, stuck_idle_service_gets_a_normal_session);
     tcase_add_test(tc, stuck_other_loop_is_named_with_its_report);
+    tcase_add_test(tc, stuck_main_loop_attach_is_served_on_another);
+    tcase_add_test(tc, stuck_every_loop_is_reported_in_one);
+    tcase_add_test(tc, stuck_every_loop_a_masked_one_says_so);
+    tcase_add_test(tc, stuck_forked_child_reports_as_one_loop);
     tcase_add_test(tc, stuck_queued_and_forwarded_requests_attach_once);
     tcase_add_test(tc, stuck_report_off_waits_for_the_loop);
     tcase_add_test(tc, stuck_report_escapes_hostile_names);

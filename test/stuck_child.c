@@ -18,6 +18,20 @@
  *              worker, on an OS thread of its own, is held by a green
  *              thread named reader in stuck_read until the main loop
  *              ends (MS is not used)
+ *     mainstuck    two loops: the console's (main) held by reader in
+ *              stuck_read as in read mode; worker turns, with a green
+ *              thread napper that sleeps (it prints "napper ID" once it
+ *              runs, "napper cancelled" when it is cancelled)
+ *     allstuck     as mainstuck, and worker is held too, by a green thread
+ *              named wreader in stuck_read on a pipe of its own (released
+ *              with main's)
+ *     allstuckmask as allstuck, but worker's OS thread blocks the console
+ *              signal
+ *     forkstuck    as mainstuck, but once worker runs, main forks: the
+ *              child (one thread, one loop) installs the console afresh,
+ *              prints "forked PID" and "holding", and holds its loop in
+ *              stuck_read until the parent reads a line on its standard
+ *              input, then exits
  *   STUCK_AFTER_MS: diesel_console_stuck_after() (default: not called)
  *
  * It prints "ready PID" once the loop runs, "holding" when the loop is
@@ -35,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +61,10 @@
 static const char *mode = "idle";
 static int64_t hold_ms = 3000;
 static int pipefd[2] = { -1, -1 };
+static int pipe2fd[2] = { -1, -1 };  /* allstuck: the worker's */
+static int stopfd[2] = { -1, -1 };   /* mainstuck, allstuck: ends worker */
+static int forkfd[2] = { -1, -1 };   /* forkstuck: releases the child */
+static int napping;                  /* napper runs */
 static volatile uint64_t sink;
 
 static int64_t
@@ -113,7 +132,9 @@ stuck_read(int fd, char *buf, size_t n)
 {
     ssize_t r = read(fd, buf, n);   /* line: read */
 
-    sink++;     /* not a tail call: this frame stays in the backtrace */
+    /* Not a tail call: this frame stays in the backtrace.  Atomic: two
+     * loops' threads may be here at once (allstuck). */
+    __atomic_add_fetch(&sink, 1, __ATOMIC_RELAXED);
     return r;
 }
 
@@ -161,7 +182,83 @@ writer(void *arg)
         ;
     if (write(pipefd[1], "x", 1) != 1)
         perror("write");
+    if (pipe2fd[1] >= 0 && write(pipe2fd[1], "x", 1) != 1)
+        perror("write");
     return NULL;
+}
+
+/* allstuck or allstuckmask. */
+static int
+all_stuck(void)
+{
+    return strncmp(mode, "allstuck", 8) == 0;
+}
+
+/* mainstuck, allstuck: the worker loop's green threads. */
+static int
+wreader(void *arg)
+{
+    char c;
+    ssize_t r;
+
+    (void)arg;
+    say("worker holding");
+    r = stuck_read(pipe2fd[0], &c, 1);  /* line: worker stuck_read */
+    diesel_sleep(1);
+    say(r == 1 ? "worker released" : "worker read failed");
+    return 0;
+}
+
+static int
+napper(void *arg)
+{
+    char line[64];
+
+    (void)arg;
+    snprintf(line, sizeof(line), "napper %lld",
+        (long long)diesel_task_self());
+    say(line);
+    __atomic_store_n(&napping, 1, __ATOMIC_RELEASE);
+    if (diesel_sleep(3600 * 1000) != 0 && errno == ECANCELED)
+        say("napper cancelled");
+    return 0;
+}
+
+static int
+stopper(void *arg)
+{
+    (void)arg;
+    diesel_fd_wait(stopfd[0], DIESEL_READ, -1);
+    diesel_loop_stop(0);
+    return 0;
+}
+
+static int
+worker2_main(void *arg)
+{
+    (void)arg;
+    if (diesel_loop_name("worker") != 0)
+        perror("diesel_loop_name");
+    diesel_task_spawn("stopper", stopper, NULL, 0);
+    if (all_stuck())
+        diesel_task_spawn("wreader", wreader, NULL, 0);
+    else
+        diesel_task_spawn("napper", napper, NULL, 0);
+    return 0;
+}
+
+static void *
+worker2_thread(void *arg)
+{
+    (void)arg;
+    if (strcmp(mode, "allstuckmask") == 0) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTRAP);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+    }
+    return (void *)(intptr_t)diesel_loop_run(worker2_main, NULL);
 }
 
 /* loop2: the second loop's first green thread, and its thread. */
@@ -194,6 +291,8 @@ bystander(void *arg)
     return NULL;
 }
 
+static pid_t child;                  /* forkstuck */
+
 static int
 app_main(void *arg)
 {
@@ -215,6 +314,46 @@ app_main(void *arg)
             pthread_create(&worker, NULL, worker_thread, NULL) != 0)
             return 1;
         worker_started = 1;
+    } else if (strcmp(mode, "forkstuck") == 0) {
+        char c;
+
+        if (pthread_create(&worker, NULL, worker2_thread, NULL) != 0)
+            return 1;
+        worker_started = 1;
+        while (!__atomic_load_n(&napping, __ATOMIC_ACQUIRE))
+            diesel_sleep(10);
+        fflush(stdout);
+        if ((child = fork()) < 0)
+            return 1;
+        if (child == 0) {
+            /* Its own console, advertised under its own pid. */
+            if (diesel_console_uninstall() != 0 ||
+                diesel_console_install(0) != 0) {
+                perror("console in the child");
+                _exit(1);
+            }
+            ssize_t r;
+
+            printf("forked %ld\n", (long)getpid());
+            say("holding");
+            /* Valgrind may end the read with EINTR at the signal. */
+            while ((r = stuck_read(forkfd[0], &c, 1)) < 0 && errno == EINTR)
+                ;
+            if (r != 1)
+                perror("child read");
+            _exit(r == 1 ? 0 : 1);
+        }
+    } else if (strcmp(mode, "mainstuck") == 0 || all_stuck()) {
+        pthread_t t;
+
+        /* Started from the main loop, which is thus the first: main. */
+        if (pthread_create(&worker, NULL, worker2_thread, NULL) != 0)
+            return 1;
+        worker_started = 1;
+        if (pthread_create(&t, NULL, writer, NULL) != 0)
+            return 1;
+        pthread_detach(t);
+        diesel_task_spawn("reader", reader, NULL, 0);
     } else if (strcmp(mode, "read") == 0) {
         pthread_t t;
 
@@ -232,6 +371,21 @@ app_main(void *arg)
         n = read(0, buf, sizeof(buf));
         if (n <= 0 && !(n < 0 && errno == EINTR))
             break;
+        if (n > 0 && child > 0 && write(forkfd[1], "x", 1) != 1)
+            perror("write");
+    }
+    if (child > 0) {
+        int st;
+
+        pid_t w;
+
+        while ((w = waitpid(child, &st, 0)) < 0 && errno == EINTR)
+            ;
+        if (w != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "the forked child: waitpid %ld, status %#x\n",
+                (long)w, w == child ? st : 0);
+            return 1;
+        }
     }
     diesel_loop_stop(0);
     return 0;
@@ -251,6 +405,20 @@ main(int argc, char **argv)
     if (diesel_console_install(0) != 0) {
         perror("diesel_console_install");
         return 1;
+    }
+    if (strcmp(mode, "mainstuck") == 0 || strcmp(mode, "forkstuck") == 0 ||
+        all_stuck()) {
+        void *st;
+        int rc;
+
+        if (pipe(pipefd) != 0 || pipe(stopfd) != 0 || pipe(forkfd) != 0 ||
+            (all_stuck() && pipe(pipe2fd) != 0))
+            return 1;
+        rc = diesel_loop_run(app_main, NULL);
+        if (!worker_started || write(stopfd[1], "x", 1) != 1 ||
+            pthread_join(worker, &st) != 0 || st != NULL)
+            return 1;
+        return rc == 0 ? 0 : 1;
     }
     if (strcmp(mode, "loop2") == 0) {
         void *st;
