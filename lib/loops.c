@@ -922,10 +922,19 @@ diesel__loops_run(struct diesel__loops_target *ts, size_t n,
     for (size_t i = 0; i < n; i++)
         if (ts[i].req != NULL)
             collect(&ts[i], deadline);
-    for (size_t i = 0; i < n; i++)
-        if (ts[i].stuck)
-            stuck_report(&ts[i], diesel__stuck_after_ns() > 1000000000 ?
-                diesel__stuck_after_ns() : 1000000000);
+    for (size_t i = 0; i < n; i++) {
+        if (!ts[i].stuck)
+            continue;
+        stuck_report(&ts[i], diesel__stuck_after_ns() > 1000000000 ?
+            diesel__stuck_after_ns() : 1000000000);
+        /* In the log too, as a stuck console loop is: an operator
+         * reading it afterwards learns that this loop stopped turning. */
+        diesel_log("diesel", DIESEL_LOG_WARNING, "loop %s (thread %lld) "
+            "is stuck: it did not answer the console of pid %ld%s",
+            ts[i].name, (long long)ts[i].tid, like->peer_pid,
+            ts[i].report != NULL && strncmp(ts[i].report, "  no report",
+            11) != 0 ? "; its report went to that console" : "");
+    }
 }
 
 void

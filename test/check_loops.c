@@ -433,6 +433,13 @@ stuck_main(void *arg)
     ck_assert_msg(strstr(t, "free:") != NULL, "%s", t);
     free(t);
     ck_assert_int_ge(t_now_ms() - t0, t_slow(300) - 10);
+    /* The log says so too, for whoever reads it afterwards. */
+    t = ok("log tail 50");
+    ck_assert_msg(strstr(t, "loop blocked (thread ") != NULL &&
+        strstr(t, ") is stuck: it did not answer the console of pid ") !=
+        NULL && strstr(t, "; its report went to that console") != NULL,
+        "%s", t);
+    free(t);
     t = ok("loops");
     ck_assert_int_eq(count(t, "turning"), 2);
     ck_assert_int_eq(count(t, "stuck"), 1);
@@ -507,6 +514,12 @@ blocked_main(void *arg)
     t = ok("tasks --json");
     ck_assert_msg(strstr(t, "\"report\":\"  no report: loop blocked "
         "blocks signal 5") != NULL, "%s", t);
+    free(t);
+    /* Logged, without claiming a report went anywhere. */
+    t = ok("log tail 50");
+    p = strstr(t, ") is stuck: it did not answer the console of pid ");
+    ck_assert_msg(p != NULL && strstr(p, "its report went") == NULL,
+        "%s", t);
     free(t);
     atomic_store(&spin, 0);
     ck_assert_int_eq(write(block_pipe[1], "x", 1), 1);
