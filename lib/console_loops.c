@@ -13,7 +13,9 @@
  * or, with --json, one document: {"loops":[{"loop":"main","thread":4242,
  * "reply":{...}}, ...]}.  --loop NAME narrows it to one loop (its reply
  * alone, as that loop gives it), and so does an argument LOOP:ID, which
- * the loop gets as ID (cancel main:5 runs cancel 5 on main).  A loop that
+ * the loop gets as ID (cancel main:5 runs cancel 5 on main); a LOOP:ID
+ * of a loop that does not run is refused as --loop's name is, even with
+ * one loop (whose own name may stand in front of an id).  A loop that
  * does not answer within the stuck threshold is named as stuck.  With one
  * loop, and neither --loop nor LOOP:ID, nothing here runs and every reply
  * is what it always was.
@@ -72,6 +74,16 @@ loop_id(const char *w, const struct diesel__loops_target *ts, size_t n,
         }
     }
     return 0;
+}
+
+/* "NAME:DIGITS", a loop's name or not: the form of LOOP:ID. */
+static int
+looks_loop_id(const char *w)
+{
+    const char *colon = strchr(w, ':');
+
+    return colon != NULL && colon != w && colon[1] != '\0' &&
+        strspn(colon + 1, "0123456789") == strlen(colon + 1);
 }
 
 static void
@@ -212,6 +224,14 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
             named = 1;
             argv[j++] = (char *)id;
             continue;
+        }
+        if (looks_loop_id(argv[i])) {
+            /* LOOP:ID of a loop that does not run: that, not a bad id. */
+            int k = (int)(strchr(argv[i], ':') - argv[i]);
+
+            diesel__loops_free(ts, n);
+            return diesel_console_error(out, "no loop is named \"%.*s\" "
+                "(loops lists them)", k < 40 ? k : 40, argv[i]);
         }
         argv[j++] = argv[i];
     }

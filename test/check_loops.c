@@ -777,6 +777,64 @@ START_TEST(one_loop_mem_is_one_reply_as_before)
 }
 END_TEST
 
+/* ---- Loop names and argument errors ---------------------------------------- */
+
+/* line fails with one ERR containing want, and nothing else: no section
+ * of any loop. */
+static void
+err_alone(const char *line, const char *want)
+{
+    struct t_reply r = t_console(line);
+
+    ck_assert_msg(r.rc != 0 && strstr(r.err, want) != NULL && r.len == 0,
+        "%s: rc %d, ERR \"%s\" (want \"%s\"), text:\n%s", line, r.rc,
+        r.err, want, r.out);
+    free(r.out);
+}
+
+static int
+names_main(void *arg)
+{
+    (void)arg;
+    wait_started();
+    /* A LOOP:ID whose loop does not run says so, as --loop does. */
+    err_alone("cancel core-9:4", "no loop is named \"core-9\"");
+    err_alone("stacks core-9:1", "no loop is named \"core-9\"");
+    err_alone("hist core-9:1", "no loop is named \"core-9\"");
+    err_alone("tasks --loop core-9", "no loop is named \"core-9\"");
+    return 0;
+}
+
+START_TEST(loop_id_of_a_loop_that_does_not_run_says_so)
+{
+    names[1] = "worker";
+    with_loops(1, names_main);
+}
+END_TEST
+
+static int
+names_one_main(void *arg)
+{
+    char *t;
+
+    (void)arg;
+    wait_started();
+    err_alone("cancel core-2:3", "no loop is named \"core-2\"");
+    err_alone("stacks core-2:1", "no loop is named \"core-2\"");
+    /* The one loop's own name is as good as none. */
+    t = ok("stacks main:1");
+    ck_assert_msg(strstr(t, "ids: 1\n") != NULL, "%s", t);
+    free(t);
+    err("cancel main:99999", "no green thread 99999");
+    return 0;
+}
+
+START_TEST(one_loop_names_a_loop_that_does_not_run)
+{
+    with_loops(0, names_one_main);
+}
+END_TEST
+
 Suite *
 diesel_loops_suite(void)
 {
@@ -793,6 +851,8 @@ diesel_loops_suite(void)
     tcase_add_test(tc, fds_json_names_unanswered_loops_in_an_array);
     tcase_add_test(tc, mem_shows_the_process_once_and_each_loop_its_own);
     tcase_add_test(tc, one_loop_mem_is_one_reply_as_before);
+    tcase_add_test(tc, loop_id_of_a_loop_that_does_not_run_says_so);
+    tcase_add_test(tc, one_loop_names_a_loop_that_does_not_run);
     suite_add_tcase(s, tc);
     return s;
 }
