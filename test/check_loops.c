@@ -835,6 +835,42 @@ START_TEST(one_loop_names_a_loop_that_does_not_run)
 }
 END_TEST
 
+static int
+args_main(void *arg)
+{
+    (void)arg;
+    wait_started();
+    /* A bad argument: one ERR, before any loop is asked, with help's
+     * usage. */
+    err_alone("hist abc", "'abc' is not a green thread id; usage: hist "
+        "[[LOOP:]ID] [--json] [--loop NAME]");
+    err_alone("stacks abc", "'abc' is not a green thread id; usage: stacks "
+        "[--all] [--json] [--loop NAME] [[LOOP:]ID]");
+    err_alone("stacks 1 2", "usage: stacks [--all] [--json] [--loop NAME] "
+        "[[LOOP:]ID]");
+    err_alone("top 0", "'0' is not a number of seconds between 0 and 3600; "
+        "usage: top [SECONDS] [--json] [--loop NAME]");
+    err_alone("top --all", "unknown option '--all'; usage: top [SECONDS] "
+        "[--json] [--loop NAME]");
+    err_alone("account maybe", "'maybe' is neither on nor off; usage: "
+        "account [on|off] [--json] [--loop NAME]");
+    err_alone("tasks extra", "usage: tasks [--json] [--loop NAME]");
+    err_alone("stats now", "usage: stats [--json] [--loop NAME]");
+    err_alone("sync now", "usage: sync [--json] [--loop NAME]");
+    err_alone("mem all", "usage: mem [--json] [--loop NAME]");
+    err_alone("cancel worker:1 2", "usage: cancel [--json] [LOOP:]ID");
+    err_alone("hist --loop worker abc", "'abc' is not a green thread id; "
+        "usage: hist [[LOOP:]ID] [--json] [--loop NAME]");
+    return 0;
+}
+
+START_TEST(bad_arguments_give_one_error_before_asking)
+{
+    names[1] = "worker";
+    with_loops(1, args_main);
+}
+END_TEST
+
 Suite *
 diesel_loops_suite(void)
 {
@@ -853,6 +889,7 @@ diesel_loops_suite(void)
     tcase_add_test(tc, one_loop_mem_is_one_reply_as_before);
     tcase_add_test(tc, loop_id_of_a_loop_that_does_not_run_says_so);
     tcase_add_test(tc, one_loop_names_a_loop_that_does_not_run);
+    tcase_add_test(tc, bad_arguments_give_one_error_before_asking);
     suite_add_tcase(s, tc);
     return s;
 }
