@@ -1370,7 +1370,7 @@ how_note(enum diesel__bt_how how)
 static void
 put_ids(struct w *w, const struct group *g)
 {
-    char line[IDS_LINE_MAX + 64];
+    char line[IDS_LINE_MAX + 128];  /* room for LOOP:ID-ID, ", ..." */
     const struct member *m = g->m;
     size_t k = 0, n = g->count;
 
@@ -1384,8 +1384,10 @@ put_ids(struct w *w, const struct group *g)
             k += (size_t)snprintf(line + k, sizeof(line) - k, ", ...");
             break;
         }
-        k += (size_t)snprintf(line + k, sizeof(line) - k, "%s%lld",
-            i ? ", " : "", (long long)m[i].id);
+        /* Beside other loops, ids read LOOP:ID, as tasks shows them. */
+        k += (size_t)snprintf(line + k, sizeof(line) - k, "%s%s%s%lld",
+            i ? ", " : "", w->out->loop != NULL ? w->out->loop : "",
+            w->out->loop != NULL ? ":" : "", (long long)m[i].id);
         if (j > i)
             k += (size_t)snprintf(line + k, sizeof(line) - k, "-%lld",
                 (long long)m[j].id);

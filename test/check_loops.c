@@ -871,6 +871,106 @@ START_TEST(bad_arguments_give_one_error_before_asking)
 }
 END_TEST
 
+/* ---- Ids as LOOP:ID in top, stacks and hist --------------------------------- */
+
+/* Every "    ids: " line of text names its ids as LOOP:..., loop being
+ * the section's; how many there are. */
+static int
+ids_lines(const char *text, const char *loop)
+{
+    char want[64];
+    int n = 0;
+
+    snprintf(want, sizeof(want), "    ids: %s:", loop);
+    for (const char *p = text; (p = strstr(p, "    ids: ")) != NULL; p++, n++)
+        ck_assert_msg(strncmp(p, want, strlen(want)) == 0, "%s in:\n%s",
+            want, text);
+    return n;
+}
+
+static int
+ids_main(void *arg)
+{
+    char *t, *p, line[64];
+    long id;
+
+    (void)arg;
+    wait_started();
+    t = ok("stacks");
+    p = strstr(t, "\nloop worker (thread ");
+    ck_assert_ptr_nonnull(p);
+    *p = '\0';
+    ck_assert_int_gt(ids_lines(t, "main"), 0);
+    ck_assert_int_gt(ids_lines(p + 1, "worker"), 0);
+    ck_assert_msg(strstr(p + 1, ", worker:") || strstr(p + 1, "-"), "%s",
+        p + 1);
+    free(t);
+    t = ok("stacks --loop worker");
+    ck_assert_int_gt(ids_lines(t, "worker"), 0);
+    p = strstr(t, "    ids: worker:");
+    id = strtol(p + strlen("    ids: worker:"), NULL, 10);
+    ck_assert_int_gt(id, 0);
+    free(t);
+
+    t = ok("account on");
+    free(t);
+    t = ok("top 0.2");
+    p = strstr(t, "\nloop worker (thread ");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_msg(strstr(t, "\nID           NAME ") != NULL, "%s", t);
+    ck_assert_msg(strstr(p, "\nID             NAME ") != NULL, "%s", t);
+    ck_assert_msg(strstr(p, "\nworker:") != NULL && !strstr(t, "\n1 "),
+        "%s", t);
+    free(t);
+    snprintf(line, sizeof(line), "hist worker:%ld", id);
+    t = ok(line);
+    snprintf(line, sizeof(line), "green thread worker:%ld (", id);
+    ck_assert_msg(strstr(t, line) != NULL, "%s", t);
+    free(t);
+    t = ok("account off");
+    free(t);
+    return 0;
+}
+
+START_TEST(top_stacks_hist_show_loop_ids_beside_other_loops)
+{
+    names[1] = "worker";
+    with_loops(1, ids_main);
+}
+END_TEST
+
+/* One loop: ids bare, as they always were. */
+static int
+ids_one_main(void *arg)
+{
+    char *t;
+
+    (void)arg;
+    wait_started();
+    t = ok("stacks");
+    ck_assert_msg(strstr(t, "    ids: 1") != NULL && !strstr(t, "main:"),
+        "%s", t);
+    free(t);
+    t = ok("account on");
+    free(t);
+    t = ok("top 0.1");
+    ck_assert_msg(strstr(t, "\nID      NAME ") != NULL &&
+        strstr(t, "\n1       ") != NULL && !strstr(t, "main:"), "%s", t);
+    free(t);
+    t = ok("hist 1");
+    ck_assert_msg(strstr(t, "green thread 1 (") != NULL, "%s", t);
+    free(t);
+    t = ok("account off");
+    free(t);
+    return 0;
+}
+
+START_TEST(one_loop_top_stacks_hist_ids_unchanged)
+{
+    with_loops(0, ids_one_main);
+}
+END_TEST
+
 Suite *
 diesel_loops_suite(void)
 {
@@ -890,6 +990,8 @@ diesel_loops_suite(void)
     tcase_add_test(tc, loop_id_of_a_loop_that_does_not_run_says_so);
     tcase_add_test(tc, one_loop_names_a_loop_that_does_not_run);
     tcase_add_test(tc, bad_arguments_give_one_error_before_asking);
+    tcase_add_test(tc, top_stacks_hist_show_loop_ids_beside_other_loops);
+    tcase_add_test(tc, one_loop_top_stacks_hist_ids_unchanged);
     suite_add_tcase(s, tc);
     return s;
 }
