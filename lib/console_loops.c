@@ -91,7 +91,8 @@ looks_loop_id(const char *w)
 /*
  * The arguments of the commands run on several loops, checked here
  * before any loop is asked: a usage error is the command's, once, not
- * each loop's.  The usage is help's (--loop NAME, LOOP:ID).
+ * each loop's, in the words the command has for it alone (keep the two
+ * alike).
  */
 enum { ARG_NONE, ARG_ID, ARG_SECS, ARG_ONOFF, ARG_ONE_ID };
 
@@ -148,9 +149,13 @@ check_args(struct diesel_console_out *out, diesel_console_fn fn, int argc,
     switch (forms[f].arg) {
     case ARG_ID:
     case ARG_ONE_ID:
-        if (diesel__console_parse_id(word) == 0)
+        if (diesel__console_parse_id(word) != 0)
+            break;
+        if (fn == diesel__cmd_hist)
             return diesel_console_error(out, "'%.64s' is not a green "
                 "thread id; usage: %s", word, usage);
+        return diesel_console_error(out, "bad green thread id '%.64s'; "
+            "usage: %s", word, usage);
         break;
     case ARG_SECS: {
         char *end;

@@ -3,7 +3,7 @@
  * account.  Durations are printed as 12ns, 3.4us, 5.6ms or 1.23s.  The
  * samples are output as it is, so some lines are wider than 80 columns.
  *
- * top [SECONDS] [--json]
+ * top [SECONDS] [--json] [--loop NAME]
  *   The green threads ranked by busy time over a window (default 1 s,
  *   at most 3600), like top(1) and recon's proc_window; accounting is
  *   switched on for the window if it was off, and off again after.
@@ -29,7 +29,7 @@
  *   busiest first; count is every green thread.  The window ends when the
  *   walk over the green threads that follows the wait is over.
  *
- * hist [ID] [--json]
+ * hist [[LOOP:]ID] [--json] [--loop NAME]
  *   Log-scale histograms of run lengths (switched in to switched out)
  *   and of scheduling delays (ready to running), for the loop (every
  *   green thread) or for green thread ID, since accounting was switched
@@ -47,7 +47,7 @@
  *     "count":620},...]},"sched":{...}}
  *   With an ID: "id" and "name" of that green thread.
  *
- * account [on|off] [--json]
+ * account [on|off] [--json] [--loop NAME]
  *   Says whether accounting is on, or switches it on or off for good
  *   (top still switches it on for its window).
  *     time accounting is on (clock rdtsc) since 12.30s
@@ -279,7 +279,7 @@ int
 diesel__cmd_top(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "top [SECONDS] [--json]";
+    static const char usage[] = "top [SECONDS] [--json] [--loop NAME]";
     struct diesel_loop *l = diesel__loop;
     struct out o;
     char *pos[1], *end;
@@ -446,7 +446,8 @@ int
 diesel__cmd_hist(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "hist [ID] [--json]";
+    static const char usage[] =
+        "hist [[LOOP:]ID] [--json] [--loop NAME]";
     static const struct diesel__hist empty;
     struct diesel_loop *l = diesel__loop;
     const struct diesel__hist *run, *wait;
@@ -509,7 +510,8 @@ int
 diesel__cmd_account(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "account [on|off] [--json]";
+    static const char usage[] =
+        "account [on|off] [--json] [--loop NAME]";
     struct diesel_loop *l = diesel__loop;
     struct out o;
     char *pos[1];

@@ -844,7 +844,7 @@ args_main(void *arg)
      * usage. */
     err_alone("hist abc", "'abc' is not a green thread id; usage: hist "
         "[[LOOP:]ID] [--json] [--loop NAME]");
-    err_alone("stacks abc", "'abc' is not a green thread id; usage: stacks "
+    err_alone("stacks abc", "bad green thread id 'abc'; usage: stacks "
         "[--all] [--json] [--loop NAME] [[LOOP:]ID]");
     err_alone("stacks 1 2", "usage: stacks [--all] [--json] [--loop NAME] "
         "[[LOOP:]ID]");
