@@ -24,8 +24,15 @@
  *     format, each top-level number of the stats as diesel_<name> with
  *     pid and name labels, and diesel_up 1 or 0, into FILE (through a
  *     temporary file and rename(2), as node_exporter's textfile collector
- *     asks).  -i is the interval (default 60 s), -n the rounds (default 0:
- *     until SIGINT or SIGTERM).
+ *     asks).  A service of several loops (diesel_loop(3)) answers
+ *     {"loops":[{"loop":"main","thread":N,"reply":{...}},...]}: each
+ *     loop's numbers are written with a loop="NAME" label as well,
+ *
+ *         diesel_switches{pid="123",name="echo",loop="core-2"} 4021
+ *
+ *     and a loop that did not answer has none; a service of one loop is
+ *     written as ever, no loop label.  -i is the interval (default 60 s),
+ *     -n the rounds (default 0: until SIGINT or SIGTERM).
  *
  * EXAMPLE
  *     $ examples/echo & examples/collect -n 1
@@ -84,15 +91,42 @@ put_label(FILE *f, const char *s)
     }
 }
 
-/* The top-level "key":number pairs of a flat JSON object, as metrics. */
+/* Past the JSON value at p (an object, array, string or scalar): where
+ * it ends, or at the string's end if it is cut short. */
+static const char *
+skip_value(const char *p)
+{
+    int depth = 0;
+
+    do {
+        if (*p == '"') {
+            for (p++; *p != '\0' && *p != '"'; )
+                p += *p == '\\' && p[1] != '\0' ? 2 : 1;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+        } else if (depth == 0) {
+            while (*p != '\0' && *p != ',' && *p != '}' && *p != ']')
+                p++;
+            return p;
+        }
+        if (*p != '\0')
+            p++;
+    } while (*p != '\0' && depth > 0);
+    return p;
+}
+
+/* The top-level "key":number pairs of the flat JSON object json..end, as
+ * metrics, labelled with the loop's name if loop is not NULL. */
 static void
 put_metrics(FILE *f, const struct diesel_console_service *sv,
-    const char *json)
+    const char *loop, const char *json, const char *end_of)
 {
     const char *p = json;
     int depth = 0;
 
-    while (*p != '\0') {
+    while (p < end_of && *p != '\0') {
         if (*p == '{' || *p == '[') {
             depth++;
             p++;
@@ -118,12 +152,83 @@ put_metrics(FILE *f, const struct diesel_console_service *sv,
                         *k <= '9') ? *k : '_', f);
                 fprintf(f, "{pid=\"%ld\",name=\"", (long)sv->pid);
                 put_label(f, sv->comm);
+                if (loop != NULL) {
+                    fputs("\",loop=\"", f);
+                    put_label(f, loop);
+                }
                 fprintf(f, "\"} %.15g\n", v);
                 p = num_end;
             }
         } else {
             p++;
         }
+    }
+}
+
+/*
+ * A service of several loops answers {"loops":[{"loop":"main",
+ * "thread":N,"reply":{...}},...]}: each loop's figures with a loop
+ * label (a loop that did not answer has an "error", no "reply", and no
+ * figures).  A service of one loop answers its figures alone, exported
+ * as ever.
+ */
+static void
+put_stats(FILE *f, const struct diesel_console_service *sv, const char *json)
+{
+    static const char head[] = "{\"loops\":[";
+    const char *p = json + sizeof(head) - 1;
+
+    if (strncmp(json, head, sizeof(head) - 1) != 0) {
+        put_metrics(f, sv, NULL, json, json + strlen(json));
+        return;
+    }
+    while (*p == '{') {
+        const char *end = skip_value(p), *q = p + 1, *reply = NULL;
+        const char *reply_end = NULL;
+        char loop[128] = "";
+
+        /* The element's "key":value pairs, one level down. */
+        while (q < end && *q == '"') {
+            const char *key = q + 1, *val;
+            size_t klen;
+
+            q = skip_value(q);
+            klen = (size_t)(q - 1 - key);
+            if (*q != ':')
+                break;
+            val = ++q;
+            q = skip_value(q);
+            if (klen == 4 && memcmp(key, "loop", 4) == 0 && *val == '"') {
+                size_t k = 0;
+
+                /* Names are plain (diesel_loop_name(3)); an escape is
+                 * kept as the byte it stands for, \uXXXX as '?'. */
+                for (const char *c = val + 1; c < q - 1 &&
+                    k < sizeof(loop) - 1; c++) {
+                    if (*c == '\\' && c + 1 < q - 1) {
+                        c++;
+                        loop[k++] = *c == 'u' ? '?' : *c;
+                        if (*c == 'u')
+                            c += 4 < q - 1 - c ? 4 : 0;
+                    } else {
+                        loop[k++] = *c;
+                    }
+                }
+                loop[k] = '\0';
+            } else if (klen == 5 && memcmp(key, "reply", 5) == 0 &&
+                *val == '{') {
+                reply = val;
+                reply_end = q;
+            }
+            if (*q == ',')
+                q++;
+        }
+        if (reply != NULL && loop[0] != '\0')
+            put_metrics(f, sv, loop, reply, reply_end);
+        p = end;
+        if (*p != ',')
+            break;
+        p++;
     }
 }
 
@@ -177,7 +282,7 @@ put_answer(FILE *out, const struct opts *o, const struct answer *a)
         put_label(out, a->sv.comm);
         fprintf(out, "\"} %d\n", a->st == 0);
         if (a->st == 0)
-            put_metrics(out, &a->sv, a->reply);
+            put_stats(out, &a->sv, a->reply);
         return;
     }
     fprintf(out, "{\"pid\":%ld,\"name\":\"", (long)a->sv.pid);

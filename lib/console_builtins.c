@@ -231,7 +231,7 @@
  *   not a positive decimal number, and for the green thread serving this
  *   console session (use quit).
  *
- * Errors are one line, e.g. "usage: stacks [--all] [--json] [ID]".  When the
+ * Errors are one line, e.g. "usage: cancel [--json] [LOOP:]ID".  When the
  * reply does not fit the console's output limit, the command stops and
  * fails with "reply too long (over the console's output limit)".
  */
@@ -1045,7 +1045,8 @@ diesel__cmd_tasks(struct diesel_console_out *out, int argc, char **argv,
     int rc = -1;
 
     (void)arg;
-    if (args(out, &w, argc, argv, NULL, 0, "tasks [--json]") < 0 ||
+    if (args(out, &w, argc, argv, NULL, 0,
+        "tasks [--json] [--loop NAME]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
     pace_init(&p, l);
@@ -1370,7 +1371,7 @@ how_note(enum diesel__bt_how how)
 static void
 put_ids(struct w *w, const struct group *g)
 {
-    char line[IDS_LINE_MAX + 64];
+    char line[IDS_LINE_MAX + 128];  /* room for LOOP:ID-ID, ", ..." */
     const struct member *m = g->m;
     size_t k = 0, n = g->count;
 
@@ -1384,8 +1385,10 @@ put_ids(struct w *w, const struct group *g)
             k += (size_t)snprintf(line + k, sizeof(line) - k, ", ...");
             break;
         }
-        k += (size_t)snprintf(line + k, sizeof(line) - k, "%s%lld",
-            i ? ", " : "", (long long)m[i].id);
+        /* Beside other loops, ids read LOOP:ID, as tasks shows them. */
+        k += (size_t)snprintf(line + k, sizeof(line) - k, "%s%s%s%lld",
+            i ? ", " : "", w->out->loop != NULL ? w->out->loop : "",
+            w->out->loop != NULL ? ":" : "", (long long)m[i].id);
         if (j > i)
             k += (size_t)snprintf(line + k, sizeof(line) - k, "-%lld",
                 (long long)m[j].id);
@@ -1491,7 +1494,8 @@ int
 diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "stacks [--all] [--json] [ID]";
+    static const char usage[] =
+        "stacks [--all] [--json] [--loop NAME] [[LOOP:]ID]";
     struct diesel_loop *l;
     struct idlist il = { NULL, 0 };
     struct groups gs = { NULL, 0, 0, NULL, 0 };
@@ -1620,7 +1624,8 @@ diesel__cmd_stats(struct diesel_console_out *out, int argc, char **argv,
     int64_t up;
 
     (void)arg;
-    if (args(out, &w, argc, argv, NULL, 0, "stats [--json]") < 0 ||
+    if (args(out, &w, argc, argv, NULL, 0,
+        "stats [--json] [--loop NAME]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
     ready = diesel__nready(l);
@@ -1971,7 +1976,8 @@ mem(struct diesel_console_out *out, int argc, char **argv, int part)
     struct mem_loop ml;
     int r = 0;
 
-    if (args(out, &w, argc, argv, NULL, 0, "mem [--json]") < 0 ||
+    if (args(out, &w, argc, argv, NULL, 0,
+        "mem [--json] [--loop NAME]") < 0 ||
         (l = loop_or_fail(out)) == NULL)
         return -1;
     memset(&ml, 0, sizeof(ml));
@@ -2645,7 +2651,7 @@ int
 diesel__cmd_cancel(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "cancel [--json] ID";
+    static const char usage[] = "cancel [--json] [LOOP:]ID";
     struct diesel_loop *l;
     struct diesel__task *t;
     char *pos[1], name[DIESEL__NAME_MAX], ename[TX_NAME];

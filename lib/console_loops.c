@@ -13,8 +13,12 @@
  * or, with --json, one document: {"loops":[{"loop":"main","thread":4242,
  * "reply":{...}}, ...]}.  --loop NAME narrows it to one loop (its reply
  * alone, as that loop gives it), and so does an argument LOOP:ID, which
- * the loop gets as ID (cancel main:5 runs cancel 5 on main).  A loop that
- * does not answer within the stuck threshold is named as stuck.  With one
+ * the loop gets as ID (cancel main:5 runs cancel 5 on main); a LOOP:ID
+ * of a loop that does not run is refused as --loop's name is, even with
+ * one loop (whose own name may stand in front of an id).  A loop that
+ * does not answer within the stuck threshold is named as stuck.  The
+ * arguments are checked before any loop is asked (check_args), so that a
+ * usage error is one ERR, with help's usage, not one per loop.  With one
  * loop, and neither --loop nor LOOP:ID, nothing here runs and every reply
  * is what it always was.
  *
@@ -70,6 +74,106 @@ loop_id(const char *w, const struct diesel__loops_target *ts, size_t n,
             *id = colon + 1;
             return 1;
         }
+    }
+    return 0;
+}
+
+/* "NAME:DIGITS", a loop's name or not: the form of LOOP:ID. */
+static int
+looks_loop_id(const char *w)
+{
+    const char *colon = strchr(w, ':');
+
+    return colon != NULL && colon != w && colon[1] != '\0' &&
+        strspn(colon + 1, "0123456789") == strlen(colon + 1);
+}
+
+/*
+ * The arguments of the commands run on several loops, checked here
+ * before any loop is asked: a usage error is the command's, once, not
+ * each loop's, in the words the command has for it alone (keep the two
+ * alike).
+ */
+enum { ARG_NONE, ARG_ID, ARG_SECS, ARG_ONOFF, ARG_ONE_ID };
+
+static const struct {
+    diesel_console_fn fn;
+    const char *usage;
+    const char *flag;       /* an option besides --json, or NULL */
+    int arg;                /* its one word, if any */
+} forms[] = {
+    { diesel__cmd_tasks, "tasks [--json] [--loop NAME]", NULL, ARG_NONE },
+    { diesel__cmd_stacks, "stacks [--all] [--json] [--loop NAME] "
+      "[[LOOP:]ID]", "--all", ARG_ID },
+    { diesel__cmd_stats, "stats [--json] [--loop NAME]", NULL, ARG_NONE },
+    { diesel__cmd_mem, "mem [--json] [--loop NAME]", NULL, ARG_NONE },
+    { diesel__cmd_sync, "sync [--json] [--loop NAME]", NULL, ARG_NONE },
+    { diesel__cmd_top, "top [SECONDS] [--json] [--loop NAME]", NULL,
+      ARG_SECS },
+    { diesel__cmd_hist, "hist [[LOOP:]ID] [--json] [--loop NAME]", NULL,
+      ARG_ID },
+    { diesel__cmd_account, "account [on|off] [--json] [--loop NAME]", NULL,
+      ARG_ONOFF },
+    { diesel__cmd_cancel, "cancel [--json] [LOOP:]ID", NULL, ARG_ONE_ID },
+};
+
+/* 0, or -1 with the usage error set. */
+static int
+check_args(struct diesel_console_out *out, diesel_console_fn fn, int argc,
+    char **argv)
+{
+    const char *word = NULL, *usage;
+    size_t f;
+    int n = 0;
+
+    for (f = 0; f < sizeof(forms) / sizeof(forms[0]); f++)
+        if (forms[f].fn == fn)
+            break;
+    if (f == sizeof(forms) / sizeof(forms[0]))
+        return 0;       /* not one of these: it checks its own */
+    usage = forms[f].usage;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0 || (forms[f].flag != NULL &&
+            strcmp(argv[i], forms[f].flag) == 0))
+            continue;
+        if (argv[i][0] == '-' && argv[i][1] == '-')
+            return diesel_console_error(out, "unknown option '%.64s'; "
+                "usage: %s", argv[i], usage);
+        if (n++ > 0 || forms[f].arg == ARG_NONE)
+            return diesel_console_error(out, "usage: %s", usage);
+        word = argv[i];
+    }
+    if (word == NULL)
+        return forms[f].arg == ARG_ONE_ID ? diesel_console_error(out,
+            "usage: %s", usage) : 0;
+    switch (forms[f].arg) {
+    case ARG_ID:
+    case ARG_ONE_ID:
+        if (diesel__console_parse_id(word) != 0)
+            break;
+        if (fn == diesel__cmd_hist)
+            return diesel_console_error(out, "'%.64s' is not a green "
+                "thread id; usage: %s", word, usage);
+        return diesel_console_error(out, "bad green thread id '%.64s'; "
+            "usage: %s", word, usage);
+        break;
+    case ARG_SECS: {
+        char *end;
+        double secs;
+
+        errno = 0;
+        secs = strtod(word, &end);
+        if (errno != 0 || end == word || *end != '\0' || !(secs > 0) ||
+            secs > 3600)
+            return diesel_console_error(out, "'%.64s' is not a number of "
+                "seconds between 0 and 3600; usage: %s", word, usage);
+        break;
+    }
+    case ARG_ONOFF:
+        if (strcmp(word, "on") != 0 && strcmp(word, "off") != 0)
+            return diesel_console_error(out, "'%.64s' is neither on nor "
+                "off; usage: %s", word, usage);
+        break;
     }
     return 0;
 }
@@ -213,6 +317,14 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
             argv[j++] = (char *)id;
             continue;
         }
+        if (looks_loop_id(argv[i])) {
+            /* LOOP:ID of a loop that does not run: that, not a bad id. */
+            int k = (int)(strchr(argv[i], ':') - argv[i]);
+
+            diesel__loops_free(ts, n);
+            return diesel_console_error(out, "no loop is named \"%.*s\" "
+                "(loops lists them)", k < 40 ? k : 40, argv[i]);
+        }
         argv[j++] = argv[i];
     }
     argc = *argcp = j;
@@ -261,6 +373,10 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
         diesel__loops_free(ts, n);
         return 1;
     }
+    if (check_args(out, fn, argc, argv) != 0) {
+        diesel__loops_free(ts, n);
+        return -1;
+    }
     if (how & DIESEL__CMD_WINDOW) {
         /* top SECONDS: every loop watches its own window at once. */
         double secs = 1.0;
@@ -271,7 +387,7 @@ diesel__console_loops(struct diesel_console_out *out, diesel_console_fn fn,
 
                 secs = strtod(argv[i], &end);
                 if (*end != '\0' || !(secs > 0) || secs > 3600)
-                    secs = 0;   /* its usage error, from each loop */
+                    secs = 0;   /* not so: check_args refused it */
                 break;
             }
         }

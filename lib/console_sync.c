@@ -201,7 +201,8 @@ diesel__cmd_sync(struct diesel_console_out *out, int argc, char **argv,
     (void)arg;
     (void)argv;
     if (argc > 1)
-        return diesel_console_error(out, "usage: sync [--json]");
+        return diesel_console_error(out,
+            "usage: sync [--json] [--loop NAME]");
     if (l == NULL)
         return diesel_console_error(out, "no loop runs on this thread");
     if (c.json)

@@ -3,7 +3,7 @@
  * account.  Durations are printed as 12ns, 3.4us, 5.6ms or 1.23s.  The
  * samples are output as it is, so some lines are wider than 80 columns.
  *
- * top [SECONDS] [--json]
+ * top [SECONDS] [--json] [--loop NAME]
  *   The green threads ranked by busy time over a window (default 1 s,
  *   at most 3600), like top(1) and recon's proc_window; accounting is
  *   switched on for the window if it was off, and off again after.
@@ -29,7 +29,7 @@
  *   busiest first; count is every green thread.  The window ends when the
  *   walk over the green threads that follows the wait is over.
  *
- * hist [ID] [--json]
+ * hist [[LOOP:]ID] [--json] [--loop NAME]
  *   Log-scale histograms of run lengths (switched in to switched out)
  *   and of scheduling delays (ready to running), for the loop (every
  *   green thread) or for green thread ID, since accounting was switched
@@ -47,11 +47,14 @@
  *     "count":620},...]},"sched":{...}}
  *   With an ID: "id" and "name" of that green thread.
  *
- * account [on|off] [--json]
+ * account [on|off] [--json] [--loop NAME]
  *   Says whether accounting is on, or switches it on or off for good
  *   (top still switches it on for its window).
  *     time accounting is on (clock rdtsc) since 12.30s
  *   {"on":true,"clock":"rdtsc","since_s":12.300}
+ *
+ * Beside other loops (console_loops.c), top's IDs and hist's green
+ * thread read LOOP:ID, as tasks shows them; with one loop, as above.
  *
  * Both walks of top visit the green threads in slices, between which the
  * loop turns (console_builtins.c's pacing), so that 100,000 of them never
@@ -238,11 +241,19 @@ top_text(struct out *o, const struct row *r, size_t n, size_t walked,
     int64_t wall)
 {
     size_t shown = n < TOP_ROWS ? n : TOP_ROWS;
+    const char *loop = o->out->loop;
+    /* Beside other loops, ids read LOOP:ID, as tasks shows them. */
+    int idw = loop != NULL ? (int)strlen(loop) + 8 : 7;
 
-    say(o, "%-7s %-16s %-7s %-9s %-16s %-8s %-8s %s\n", "ID", "NAME",
+    say(o, "%-*s %-16s %-7s %-9s %-16s %-8s %-8s %s\n", idw, "ID", "NAME",
         "BUSY%", "BUSY", "SCHED", "RUNS", "WAKES", "STATE");
     for (size_t i = 0; i < shown; i++) {
-        char busy[16], sched[16], smax[16], both[40], pct[16];
+        char busy[16], sched[16], smax[16], both[40], pct[16], id[64];
+
+        if (loop != NULL)
+            snprintf(id, sizeof(id), "%s:%lld", loop, (long long)r[i].id);
+        else
+            snprintf(id, sizeof(id), "%lld", (long long)r[i].id);
 
         fmt_dur(busy, sizeof(busy), r[i].busy);
         fmt_dur(sched, sizeof(sched), r[i].sched);
@@ -250,8 +261,8 @@ top_text(struct out *o, const struct row *r, size_t n, size_t walked,
         snprintf(both, sizeof(both), "%s/%s", sched, smax);
         snprintf(pct, sizeof(pct), "%.1f%%", wall > 0 ?
             100.0 * (double)r[i].busy / (double)wall : 0.0);
-        say(o, "%-7lld %-16s %-7s %-9s %-16s %-8llu %-8llu %s\n",
-            (long long)r[i].id, r[i].name, pct, busy, both,
+        say(o, "%-*s %-16s %-7s %-9s %-16s %-8llu %-8llu %s\n",
+            idw, id, r[i].name, pct, busy, both,
             (unsigned long long)r[i].runs, (unsigned long long)r[i].wakes,
             r[i].state);
     }
@@ -268,7 +279,7 @@ int
 diesel__cmd_top(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "top [SECONDS] [--json]";
+    static const char usage[] = "top [SECONDS] [--json] [--loop NAME]";
     struct diesel_loop *l = diesel__loop;
     struct out o;
     char *pos[1], *end;
@@ -435,13 +446,14 @@ int
 diesel__cmd_hist(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "hist [ID] [--json]";
+    static const char usage[] =
+        "hist [[LOOP:]ID] [--json] [--loop NAME]";
     static const struct diesel__hist empty;
     struct diesel_loop *l = diesel__loop;
     const struct diesel__hist *run, *wait;
     struct diesel__task *t = NULL;
     struct out o;
-    char *pos[1], whose[64];
+    char *pos[1], whose[128];
     double since;
     int64_t id = 0;
     int n;
@@ -468,7 +480,8 @@ diesel__cmd_hist(struct diesel_console_out *out, int argc, char **argv,
     } else {
         run = diesel__acct_fresh(l, t) ? &t->acct.run : &empty;
         wait = diesel__acct_fresh(l, t) ? &t->acct.wait : &empty;
-        snprintf(whose, sizeof(whose), "green thread %lld (%s)",
+        snprintf(whose, sizeof(whose), "green thread %s%s%lld (%s)",
+            out->loop != NULL ? out->loop : "", out->loop != NULL ? ":" : "",
             (long long)t->id, t->name);
     }
     if (o.json) {
@@ -497,7 +510,8 @@ int
 diesel__cmd_account(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "account [on|off] [--json]";
+    static const char usage[] =
+        "account [on|off] [--json] [--loop NAME]";
     struct diesel_loop *l = diesel__loop;
     struct out o;
     char *pos[1];

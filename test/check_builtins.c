@@ -706,7 +706,8 @@ stacks_main(void *arg)
     cmd_err("stacks 0", "bad green thread id '0'");
     cmd_err("stacks -5", "bad green thread id '-5'");
     cmd_err("stacks 99999999999999999999999", "bad green thread id");
-    cmd_err("stacks 1 2", "usage: stacks [--all] [--json] [ID]");
+    cmd_err("stacks 1 2", "usage: stacks [--all] [--json] [--loop NAME] "
+        "[[LOOP:]ID]");
     cmd_err("stacks --bogus", "unknown option");
 
     (void)rd;
@@ -1633,7 +1634,7 @@ cancel_main(void *arg)
     cmd_err("cancel -3", "bad green thread id");
     cmd_err("cancel 12x", "bad green thread id");
     cmd_err("cancel 99999999999999999999999", "bad green thread id");
-    cmd_err("cancel", "usage: cancel [--json] ID");
+    cmd_err("cancel", "usage: cancel [--json] [LOOP:]ID");
     cmd_err("cancel 1 2", "usage: cancel");
     snprintf(line, sizeof(line), "cancel %lld", (long long)self);
     cmd_err(line, "serves this console session");

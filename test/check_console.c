@@ -2201,7 +2201,7 @@ static int
 refusals_in_a_loop(void *arg)
 {
     (void)arg;
-    refused("sync now", "usage: sync [--json]");
+    refused("sync now", "usage: sync [--json] [--loop NAME]");
     /* Run from a command but not in a session: nowhere to stream. */
     refused("log follow", "log follow streams into a console session: run "
         "it from dconsole");

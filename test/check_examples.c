@@ -1387,6 +1387,55 @@ START_TEST(collect_asks_every_service_at_once)
 }
 END_TEST
 
+/* collect -p of a service of two loops: each loop's figures, labelled
+ * with its name (stats --json nests them under "loops"). */
+START_TEST(collect_exports_each_loop_of_a_service_of_two)
+{
+    char dir[64], rdv[96], prom[128], want[256], *out = malloc(1 << 16);
+    static const char *const loops[] = { "main", "core-2" };
+    struct service s;
+    FILE *f;
+    size_t n;
+
+    ck_assert_ptr_nonnull(out);
+    strcpy(dir, "/tmp/diesel-collect-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(rdv, sizeof(rdv), "%s/r", dir);
+    snprintf(prom, sizeof(prom), "%s/diesel.prom", dir);
+    setenv("DIESEL_CONSOLE_DIR", rdv, 1);
+    start_opt(&s, "echo", "-t", "2", "127.0.0.1:0");
+    ck_assert_int_eq(sh(out, 1 << 16, "%s/../examples/collect -n 1 -t 5 "
+        "-p %s", t_dir(), prom), 0);
+    f = fopen(prom, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(out, 1, (1 << 16) - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    snprintf(want, sizeof(want), "diesel_up{pid=\"%ld\",name=\"echo\"} 1\n",
+        (long)s.pid);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    for (size_t i = 0; i < 2; i++) {
+        static const char *const metrics[] = { "uptime_s", "switches",
+            "green_threads", "console_sessions" };
+
+        for (size_t k = 0; k < 4; k++) {
+            snprintf(want, sizeof(want), "\ndiesel_%s{pid=\"%ld\","
+                "name=\"echo\",loop=\"%s\"} ", metrics[k], (long)s.pid,
+                loops[i]);
+            ck_assert_msg(t_count(out, want) == 1, "%s in:\n%s", want, out);
+        }
+    }
+    /* None without the loop's name, nor of the loops' wrapping. */
+    snprintf(want, sizeof(want), "{pid=\"%ld\",name=\"echo\"} ",
+        (long)s.pid);
+    ck_assert_msg(t_count(out, want) == 1 && !strstr(out, "diesel_thread"),
+        "%s", out);
+    stop(&s, SIGTERM);
+    ck_assert_int_eq(sh(out, 1 << 16, "rm -rf %s", dir), 0);
+    free(out);
+}
+END_TEST
+
 Suite *
 diesel_examples_suite(void)
 {
@@ -1425,6 +1474,7 @@ diesel_examples_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, collect_reports_each_service_and_a_silent_one_in_time);
     tcase_add_test(tc, collect_asks_every_service_at_once);
+    tcase_add_test(tc, collect_exports_each_loop_of_a_service_of_two);
     suite_add_tcase(s, tc);
 
     /* Clients that misbehave (issue 9, items 8 and 9). */

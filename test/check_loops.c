@@ -790,6 +790,200 @@ START_TEST(one_loop_mem_is_one_reply_as_before)
 }
 END_TEST
 
+/* ---- Loop names and argument errors ---------------------------------------- */
+
+/* line fails with one ERR containing want, and nothing else: no section
+ * of any loop. */
+static void
+err_alone(const char *line, const char *want)
+{
+    struct t_reply r = t_console(line);
+
+    ck_assert_msg(r.rc != 0 && strstr(r.err, want) != NULL && r.len == 0,
+        "%s: rc %d, ERR \"%s\" (want \"%s\"), text:\n%s", line, r.rc,
+        r.err, want, r.out);
+    free(r.out);
+}
+
+static int
+names_main(void *arg)
+{
+    (void)arg;
+    wait_started();
+    /* A LOOP:ID whose loop does not run says so, as --loop does. */
+    err_alone("cancel core-9:4", "no loop is named \"core-9\"");
+    err_alone("stacks core-9:1", "no loop is named \"core-9\"");
+    err_alone("hist core-9:1", "no loop is named \"core-9\"");
+    err_alone("tasks --loop core-9", "no loop is named \"core-9\"");
+    return 0;
+}
+
+START_TEST(loop_id_of_a_loop_that_does_not_run_says_so)
+{
+    names[1] = "worker";
+    with_loops(1, names_main);
+}
+END_TEST
+
+static int
+names_one_main(void *arg)
+{
+    char *t;
+
+    (void)arg;
+    wait_started();
+    err_alone("cancel core-2:3", "no loop is named \"core-2\"");
+    err_alone("stacks core-2:1", "no loop is named \"core-2\"");
+    /* The one loop's own name is as good as none. */
+    t = ok("stacks main:1");
+    ck_assert_msg(strstr(t, "ids: 1\n") != NULL, "%s", t);
+    free(t);
+    err("cancel main:99999", "no green thread 99999");
+    return 0;
+}
+
+START_TEST(one_loop_names_a_loop_that_does_not_run)
+{
+    with_loops(0, names_one_main);
+}
+END_TEST
+
+static int
+args_main(void *arg)
+{
+    (void)arg;
+    wait_started();
+    /* A bad argument: one ERR, before any loop is asked, with help's
+     * usage. */
+    err_alone("hist abc", "'abc' is not a green thread id; usage: hist "
+        "[[LOOP:]ID] [--json] [--loop NAME]");
+    err_alone("stacks abc", "bad green thread id 'abc'; usage: stacks "
+        "[--all] [--json] [--loop NAME] [[LOOP:]ID]");
+    err_alone("stacks 1 2", "usage: stacks [--all] [--json] [--loop NAME] "
+        "[[LOOP:]ID]");
+    err_alone("top 0", "'0' is not a number of seconds between 0 and 3600; "
+        "usage: top [SECONDS] [--json] [--loop NAME]");
+    err_alone("top --all", "unknown option '--all'; usage: top [SECONDS] "
+        "[--json] [--loop NAME]");
+    err_alone("account maybe", "'maybe' is neither on nor off; usage: "
+        "account [on|off] [--json] [--loop NAME]");
+    err_alone("tasks extra", "usage: tasks [--json] [--loop NAME]");
+    err_alone("stats now", "usage: stats [--json] [--loop NAME]");
+    err_alone("sync now", "usage: sync [--json] [--loop NAME]");
+    err_alone("mem all", "usage: mem [--json] [--loop NAME]");
+    err_alone("cancel worker:1 2", "usage: cancel [--json] [LOOP:]ID");
+    err_alone("hist --loop worker abc", "'abc' is not a green thread id; "
+        "usage: hist [[LOOP:]ID] [--json] [--loop NAME]");
+    return 0;
+}
+
+START_TEST(bad_arguments_give_one_error_before_asking)
+{
+    names[1] = "worker";
+    with_loops(1, args_main);
+}
+END_TEST
+
+/* ---- Ids as LOOP:ID in top, stacks and hist --------------------------------- */
+
+/* Every "    ids: " line of text names its ids as LOOP:..., loop being
+ * the section's; how many there are. */
+static int
+ids_lines(const char *text, const char *loop)
+{
+    char want[64];
+    int n = 0;
+
+    snprintf(want, sizeof(want), "    ids: %s:", loop);
+    for (const char *p = text; (p = strstr(p, "    ids: ")) != NULL; p++, n++)
+        ck_assert_msg(strncmp(p, want, strlen(want)) == 0, "%s in:\n%s",
+            want, text);
+    return n;
+}
+
+static int
+ids_main(void *arg)
+{
+    char *t, *p, line[64];
+    long id;
+
+    (void)arg;
+    wait_started();
+    t = ok("stacks");
+    p = strstr(t, "\nloop worker (thread ");
+    ck_assert_ptr_nonnull(p);
+    *p = '\0';
+    ck_assert_int_gt(ids_lines(t, "main"), 0);
+    ck_assert_int_gt(ids_lines(p + 1, "worker"), 0);
+    ck_assert_msg(strstr(p + 1, ", worker:") || strstr(p + 1, "-"), "%s",
+        p + 1);
+    free(t);
+    t = ok("stacks --loop worker");
+    ck_assert_int_gt(ids_lines(t, "worker"), 0);
+    p = strstr(t, "    ids: worker:");
+    id = strtol(p + strlen("    ids: worker:"), NULL, 10);
+    ck_assert_int_gt(id, 0);
+    free(t);
+
+    t = ok("account on");
+    free(t);
+    t = ok("top 0.2");
+    p = strstr(t, "\nloop worker (thread ");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_msg(strstr(t, "\nID           NAME ") != NULL, "%s", t);
+    ck_assert_msg(strstr(p, "\nID             NAME ") != NULL, "%s", t);
+    ck_assert_msg(strstr(p, "\nworker:") != NULL && !strstr(t, "\n1 "),
+        "%s", t);
+    free(t);
+    snprintf(line, sizeof(line), "hist worker:%ld", id);
+    t = ok(line);
+    snprintf(line, sizeof(line), "green thread worker:%ld (", id);
+    ck_assert_msg(strstr(t, line) != NULL, "%s", t);
+    free(t);
+    t = ok("account off");
+    free(t);
+    return 0;
+}
+
+START_TEST(top_stacks_hist_show_loop_ids_beside_other_loops)
+{
+    names[1] = "worker";
+    with_loops(1, ids_main);
+}
+END_TEST
+
+/* One loop: ids bare, as they always were. */
+static int
+ids_one_main(void *arg)
+{
+    char *t;
+
+    (void)arg;
+    wait_started();
+    t = ok("stacks");
+    ck_assert_msg(strstr(t, "    ids: 1") != NULL && !strstr(t, "main:"),
+        "%s", t);
+    free(t);
+    t = ok("account on");
+    free(t);
+    t = ok("top 0.1");
+    ck_assert_msg(strstr(t, "\nID      NAME ") != NULL &&
+        strstr(t, "\n1       ") != NULL && !strstr(t, "main:"), "%s", t);
+    free(t);
+    t = ok("hist 1");
+    ck_assert_msg(strstr(t, "green thread 1 (") != NULL, "%s", t);
+    free(t);
+    t = ok("account off");
+    free(t);
+    return 0;
+}
+
+START_TEST(one_loop_top_stacks_hist_ids_unchanged)
+{
+    with_loops(0, ids_one_main);
+}
+END_TEST
+
 Suite *
 diesel_loops_suite(void)
 {
@@ -806,6 +1000,11 @@ diesel_loops_suite(void)
     tcase_add_test(tc, fds_json_names_unanswered_loops_in_an_array);
     tcase_add_test(tc, mem_shows_the_process_once_and_each_loop_its_own);
     tcase_add_test(tc, one_loop_mem_is_one_reply_as_before);
+    tcase_add_test(tc, loop_id_of_a_loop_that_does_not_run_says_so);
+    tcase_add_test(tc, one_loop_names_a_loop_that_does_not_run);
+    tcase_add_test(tc, bad_arguments_give_one_error_before_asking);
+    tcase_add_test(tc, top_stacks_hist_show_loop_ids_beside_other_loops);
+    tcase_add_test(tc, one_loop_top_stacks_hist_ids_unchanged);
     suite_add_tcase(s, tc);
     return s;
 }

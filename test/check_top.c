@@ -250,20 +250,20 @@ refusals_main(void *arg)
 {
     (void)arg;
     cmd_err("top 0", "'0' is not a number of seconds between 0 and 3600; "
-        "usage: top [SECONDS] [--json]");
+        "usage: top [SECONDS] [--json] [--loop NAME]");
     cmd_err("top 3601", "'3601' is not a number of seconds between 0 and "
-        "3600; usage: top [SECONDS] [--json]");
+        "3600; usage: top [SECONDS] [--json] [--loop NAME]");
     cmd_err("top x", "'x' is not a number of seconds between 0 and 3600; "
-        "usage: top [SECONDS] [--json]");
-    cmd_err("top 1 2", "usage: top [SECONDS] [--json]");
+        "usage: top [SECONDS] [--json] [--loop NAME]");
+    cmd_err("top 1 2", "usage: top [SECONDS] [--json] [--loop NAME]");
     cmd_err("top --all", "unknown option '--all'; usage: top [SECONDS] "
-        "[--json]");
+        "[--json] [--loop NAME]");
     cmd_err("hist", "time accounting is off: `account on` switches it on "
         "(top does, for its window only)");
-    cmd_err("hist x", "'x' is not a green thread id; usage: hist [ID] "
-        "[--json]");
+    cmd_err("hist x", "'x' is not a green thread id; usage: hist "
+        "[[LOOP:]ID] [--json] [--loop NAME]");
     cmd_err("account maybe", "'maybe' is neither on nor off; usage: account "
-        "[on|off] [--json]");
+        "[on|off] [--json] [--loop NAME]");
     free(cmd_ok("account on"));
     cmd_err("hist 999999", "no green thread with id 999999");
     return 0;
