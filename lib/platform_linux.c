@@ -676,7 +676,8 @@ diesel__platform_proc_each(int signo,
 
         if (*end != '\0' || pid <= 0)
             continue;
-        if (diesel__platform_proc_get((pid_t)pid, signo, &p) != 0 || !p.catches)
+        if (diesel__platform_proc_get((pid_t)pid, signo != 0 ? signo :
+            SIGTRAP, &p) != 0 || (signo != 0 && !p.catches))
             continue;
         r = fn(&p, arg);
     }

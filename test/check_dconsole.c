@@ -3217,6 +3217,56 @@ START_TEST(session_stuck_loop_is_reported_with_exit_8)
 }
 END_TEST
 
+/* A service whose console listens on SIGUSR2: an attach on SIGTRAP is
+ * told which signal to use (it does not catch SIGTRAP, which would kill
+ * it), and -l lists it, saying its signal; -s USR2 attaches. */
+START_TEST(session_console_on_another_signal_is_named)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char ps[32], want[600];
+    char *dummy_argv[] = { "dconsole", "-s", "USR2", "dummy", NULL };
+    char *attach[] = { "dconsole", ps, "pid", NULL };
+    char *usr2[] = { "dconsole", "-s", "USR2", ps, "pid", NULL };
+    char *list[] = { "dconsole", "-l", NULL };
+    char *list_trap[] = { "dconsole", "-s", "TRAP", "-l", NULL };
+
+    make_base();
+    snprintf(rdv, sizeof(rdv), "%s/r", base);
+    setenv("DIESEL_CONSOLE_DIR", rdv, 1);
+    setenv("HOME", base, 1);
+    proc_start(&dummy, t_tool_path("dconsole"), dummy_argv, 0, -1, NULL);
+    snprintf(want, sizeof(want), "PID %ld\n", (long)dummy.pid);
+    ck_assert_msg(t_proc_expect(&dummy, 0, want, 5000), "%s", dummy.obuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, "{dummy} INFO:sleeping\n", 5000),
+        "%s", dummy.ebuf);
+    snprintf(ps, sizeof(ps), "%ld", (long)dummy.pid);
+
+    ck_assert_int_eq(dconsole_run(p, attach, 0, t_slow(5000)), 5);
+    snprintf(want, sizeof(want), "PID %ld (dconsole) does not catch SIGTRAP: "
+        "its console listens for SIGUSR2, not SIGTRAP (%s/service-%ld): use "
+        "-s %d\n", (long)dummy.pid, rdv, (long)dummy.pid, SIGUSR2);
+    ck_assert_msg(strstr(p->ebuf, want) != NULL, "%s", p->ebuf);
+    ck_assert_ptr_null(strstr(p->ebuf, "signalling it would kill it"));
+
+    ck_assert_int_eq(dconsole_run(p, list, 0, t_slow(5000)), 0);
+    snprintf(want, sizeof(want), "\n%7ld ", (long)dummy.pid);
+    ck_assert_msg(strstr(p->obuf, want) != NULL, "%s", p->obuf);
+    snprintf(want, sizeof(want), "  (console on SIGUSR2: dconsole -s %d "
+        "%ld)\n", SIGUSR2, (long)dummy.pid);
+    ck_assert_msg(strstr(p->obuf, want) != NULL, "%s", p->obuf);
+    /* Asked for SIGTRAP's only, it is not among them. */
+    ck_assert_int_eq(dconsole_run(p, list_trap, 0, t_slow(5000)), 0);
+    snprintf(want, sizeof(want), "%7ld ", (long)dummy.pid);
+    ck_assert_msg(strstr(p->obuf, want) == NULL, "%s", p->obuf);
+
+    /* The hint works, and the service was never killed. */
+    ck_assert_int_eq(dconsole_run(p, usr2, 0, t_slow(5000)), 0);
+    snprintf(want, sizeof(want), "%ld\n", (long)dummy.pid);
+    ck_assert_msg(strstr(p->obuf, want) != NULL, "%s", p->obuf);
+    free(p);
+}
+END_TEST
+
 Suite *
 diesel_dconsole_suite(void)
 {
@@ -3303,6 +3353,7 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_log_tail_shows_the_dummys_sleeping_lines);
     tcase_add_test(ts,
         session_log_follow_streams_new_lines_until_the_session_ends);
+    tcase_add_test(ts, session_console_on_another_signal_is_named);
     suite_add_tcase(s, ts);
     return s;
 }

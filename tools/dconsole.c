@@ -1008,6 +1008,9 @@ list_row(const struct diesel_console_service *sv, void *arg)
         printf("%7ld  %8s  ", (long)sv->pid, up);
     }
     put_safe(stdout, sv->comm, strlen(sv->comm));
+    if (sv->signo != SIGTRAP)
+        printf("  (console on %s: dconsole -s %d %ld)", sig_name(sv->signo),
+            sv->signo, (long)sv->pid);
     putchar('\n');
     return 0;
 }
@@ -1018,7 +1021,9 @@ list_procs(const struct opts *o)
     int signo = o->signo != 0 ? o->signo : SIGTRAP;
     size_t rows = 0;
 
-    if (diesel_console_client_list(signo, o->dir, list_row, &rows) != 0) {
+    /* With no -s, those on another signal too, each saying its own. */
+    if (diesel_console_client_list(o->signo != 0 ? o->signo : -1, o->dir,
+        list_row, &rows) != 0) {
         warn("cannot list processes: %s", strerror(errno));
         return ST_FAILED;
     }
