@@ -1150,8 +1150,8 @@ parse_args(int argc, char **argv, struct opts *o)
                 o->timeout = strtod(val, &end);
                 if (errno != 0 || end == val || *end != '\0' ||
                     !(o->timeout > 0) || o->timeout > 86400)
-                    return usage("-t %s: not a number of seconds between 0 "
-                        "and 86400", val);
+                    return usage("-t %s: not a number of seconds greater "
+                        "than 0 and at most 86400", val);
             }
             break;
         }
