@@ -3353,6 +3353,32 @@ START_TEST(session_page_names_every_builtin_command)
 }
 END_TEST
 
+/* One operand that is a whole line ("tasks --json", a command quoted
+ * whole over ssh) runs as that line; two operands are still quoted word
+ * by word (greet gets one argument with its space). */
+START_TEST(session_one_operand_with_blanks_runs_as_a_line)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+
+    ck_assert_int_eq(oneshot(p, pid, "tasks --json", NULL, NULL), 0);
+    ck_assert_msg(strncmp(p->obuf, "{", 1) == 0, "%s%s", p->obuf, p->ebuf);
+    ck_assert_ptr_null(strstr(p->ebuf, "unknown command"));
+    ck_assert_int_eq(oneshot(p, pid, "greet \"Ada Lovelace\"", NULL, NULL),
+        0);
+    ck_assert_msg(strstr(p->obuf, "Ada Lovelace") != NULL, "%s%s", p->obuf,
+        p->ebuf);
+    ck_assert_int_eq(oneshot(p, pid, "greet", "Ada Lovelace", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "Ada Lovelace") != NULL, "%s%s", p->obuf,
+        p->ebuf);
+    /* Its first word no command: the service names that word. */
+    ck_assert_int_eq(oneshot(p, pid, "nosuch --json", NULL, NULL), 1);
+    ck_assert_msg(strstr(p->ebuf, "unknown command \"nosuch\"") != NULL,
+        "%s", p->ebuf);
+    free(p);
+}
+END_TEST
+
 Suite *
 diesel_dconsole_suite(void)
 {
@@ -3442,6 +3468,7 @@ diesel_dconsole_suite(void)
         session_log_follow_streams_new_lines_until_the_session_ends);
     tcase_add_test(ts, session_console_on_another_signal_is_named);
     tcase_add_test(ts, session_page_names_every_builtin_command);
+    tcase_add_test(ts, session_one_operand_with_blanks_runs_as_a_line);
     suite_add_tcase(s, ts);
     return s;
 }

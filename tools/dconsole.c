@@ -820,13 +820,38 @@ join_command(char **argv, int argc, size_t *len)
     return line;
 }
 
+/*
+ * One operand holding a whole line, "tasks --json" (as a command quoted
+ * whole over ssh): its first word a name, then a blank.  No command's
+ * name holds a blank, so quoting it as one word could only be refused:
+ * it is sent as the line, as if typed at the prompt.
+ */
+static int
+whole_line(char **argv, int argc)
+{
+    const char *a = argv[0];
+    size_t name;
+
+    if (argc != 1)
+        return 0;
+    name = strspn(a, "abcdefghijklmnopqrstuvwxyz"
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+    return name > 0 && (a[name] == ' ' || a[name] == '\t');
+}
+
 static int
 one_shot(struct session *s)
 {
-    size_t n;
-    char *line = join_command(s->o->cmd, s->o->ncmd, &n);
+    size_t n = 0;
+    char *line;
     int r;
 
+    if (whole_line(s->o->cmd, s->o->ncmd)) {
+        line = strdup(s->o->cmd[0]);
+        n = line != NULL ? strlen(line) : 0;
+    } else {
+        line = join_command(s->o->cmd, s->o->ncmd, &n);
+    }
     if (line == NULL)
         return fail(s, ST_FAILED, "out of memory");
     r = run_command(s, line, n);
