@@ -3242,9 +3242,18 @@ START_TEST(session_console_on_another_signal_is_named)
     snprintf(ps, sizeof(ps), "%ld", (long)dummy.pid);
 
     ck_assert_int_eq(dconsole_run(p, attach, 0, t_slow(5000)), 5);
-    snprintf(want, sizeof(want), "PID %ld (dconsole) does not catch SIGTRAP: "
-        "its console listens for SIGUSR2, not SIGTRAP (%s/service-%ld): use "
-        "-s %d\n", (long)dummy.pid, rdv, (long)dummy.pid, SIGUSR2);
+    if (t_under_valgrind()) {
+        /* valgrind catches every signal for it: the advertisement says
+         * which one its console is on. */
+        snprintf(want, sizeof(want), "(%s/service-%ld: its console listens "
+            "for SIGUSR2, not SIGTRAP: use -s %d); not signalled", rdv,
+            (long)dummy.pid, SIGUSR2);
+    } else {
+        snprintf(want, sizeof(want), "PID %ld (dconsole) does not catch "
+            "SIGTRAP: its console listens for SIGUSR2, not SIGTRAP "
+            "(%s/service-%ld): use -s %d\n", (long)dummy.pid, rdv,
+            (long)dummy.pid, SIGUSR2);
+    }
     ck_assert_msg(strstr(p->ebuf, want) != NULL, "%s", p->ebuf);
     ck_assert_ptr_null(strstr(p->ebuf, "signalling it would kill it"));
 
