@@ -169,8 +169,8 @@ cores_thread(void *arg)
     struct cores_loop *l = arg;
 
     l->status = diesel_loop_run(cores_worker, l);
-    diesel_log(cores.name, DIESEL_LOG_INFO, "loop %d of %d: %ld connections",
-        l->index + 1, cores.n, l->conns);
+    diesel_log(cores.name, DIESEL_LOG_INFO, "loop %d of %d: %ld connection%s",
+        l->index + 1, cores.n, l->conns, l->conns == 1 ? "" : "s");
     return NULL;
 }
 
@@ -295,8 +295,8 @@ cores_run(const char *name, const char *addr, diesel_conn_fn handler,
     }
     status = diesel_loop_run(cores_main, NULL);
     if (loops > 1)
-        diesel_log(name, DIESEL_LOG_INFO, "loop 1 of %d: %ld connections",
-            loops, cores.loop[0].conns);
+        diesel_log(name, DIESEL_LOG_INFO, "loop 1 of %d: %ld connection%s",
+            loops, cores.loop[0].conns, cores.loop[0].conns == 1 ? "" : "s");
     for (int i = 1; i < cores.n; i++) {
         pthread_join(cores.loop[i].th, NULL);
         if (cores.loop[i].status != 0)

@@ -635,6 +635,7 @@ struct diesel_console_service {
     long uptime;            /* seconds since it started, -1 if unknown */
     char comm[64];          /* its command name, as the system keeps it
                                (unescaped: escape it before printing) */
+    int signo;              /* the signal its console listens on */
 };
 
 /*
@@ -688,8 +689,9 @@ DIESEL_API int diesel_console_client_fd(const struct diesel_console_client *c);
 DIESEL_API void diesel_console_client_close(struct diesel_console_client *c);
 /*
  * Call fn for every process that is proven to have its console on signo
- * (0: SIGTRAP), as an attach would prove it, and that the caller may
- * attach to; stop when fn returns non-zero.  dir as for an attach.
+ * (0: SIGTRAP; -1: on any signal, each its own in signo), as an attach
+ * would prove it, and that the caller may attach to; stop when fn returns
+ * non-zero.  dir as for an attach.
  */
 DIESEL_API int diesel_console_client_list(int signo, const char *dir,
     int (*fn)(const struct diesel_console_service *, void *), void *arg);

@@ -1587,7 +1587,8 @@ diesel__cmd_stacks(struct diesel_console_out *out, int argc, char **argv,
     if (w.json)
         put(&w, "]}\n");
     else
-        put(&w, "%zu green threads, %zu distinct stacks\n", nd, gs.n);
+        put(&w, "%zu green thread%s, %zu distinct stack%s\n", nd,
+            nd == 1 ? "" : "s", gs.n, gs.n == 1 ? "" : "s");
     rc = done(&w);
 out:
     groups_free(&gs);

@@ -684,6 +684,35 @@ proven(int dfd, const struct diesel__proc *p, int signo, const char *hint,
     return 0;
 }
 
+/*
+ * The signal p's console listens on when it is not signo: p advertises
+ * itself in its user's rendezvous directory dir (checked as an attach
+ * checks it), with its start time, and catches that signal.  0 if not:
+ * the caller says what it would have said.  Nothing is signalled on its
+ * word: an attach with that signal proves everything again.
+ */
+static int
+other_signal(const struct diesel__proc *p, const char *dir, int signo)
+{
+    struct diesel__proc q;
+    struct stat st;
+    uint64_t start;
+    char why[160];
+    int bad, dfd, sig = 0;
+
+    dfd = diesel__console_dir_open(dir, p->uid, &bad, &st);
+    if (dfd < 0)
+        return 0;
+    if (read_advert(dfd, p->pid, p->uid, &start, &sig, why,
+        sizeof(why)) != 0 || p->start == 0 || start != p->start ||
+        sig == signo || sig <= 0 ||
+        diesel__platform_proc_get(p->pid, sig, &q) != 0 || !q.catches ||
+        q.start != p->start)
+        sig = 0;
+    close(dfd);
+    return sig;
+}
+
 /* The pid in name if it is prefix<pid>suffix; else 0. */
 static long
 named_pid(const char *name, const char *prefix, const char *suffix)
@@ -1265,6 +1294,22 @@ prove(struct diesel_console_client *c, pid_t pid)
             "user", (unsigned long)p.uid, (unsigned long)me);
     }
     if (!p.catches) {
+        char rdv[PATH_MAX];
+        int sig = diesel__console_rendezvous(c->uid, c->o->dir, rdv,
+            sizeof(rdv)) == 0 ? other_signal(&p, rdv, c->signo) : 0;
+
+        if (sig != 0) {
+            char have[32], use[48] = "";
+
+            if (c->o->signal_hint != NULL)
+                snprintf(use, sizeof(use), ": use %.24s %d",
+                    c->o->signal_hint, sig);
+            return fail(c, ENOTSUP, "PID %ld (%s) does not catch %s: its "
+                "console listens for %s, not %s (%s/service-%ld)%s",
+                (long)pid, c->comm, sig_name(c->signo),
+                diesel_signal_name(sig, have, sizeof(have)),
+                sig_name(c->signo), rdv, (long)pid, use);
+        }
         if (p.ignores)
             return fail(c, ENOTSUP, "PID %ld (%s) ignores %s: it has no "
                 "console handler (diesel_console_install)", (long)pid,
@@ -1384,9 +1429,10 @@ list_one(const struct diesel__proc *p, void *arg)
     struct listing *l = arg;
     struct diesel_console_client c;
     struct diesel_console_service sv;
+    struct diesel__proc q;
     char why[512];
     uid_t me = geteuid();
-    int ok;
+    int ok, sig = 0;
 
     if (me != 0 && p->uid != me)
         return 0;
@@ -1399,12 +1445,27 @@ list_one(const struct diesel__proc *p, void *arg)
     if (diesel__console_rendezvous(p->uid, l->dir, c.dir,
         sizeof(c.dir)) != 0 || check_dir(&c) != 0)
         return 0;
-    ok = proven(c.dfd, p, l->signo, NULL, why, sizeof(why)) == 0;
-    sweep(c.dfd, l->signo);
+    if (l->signo < 0) {
+        /* Any signal: the one it advertises, if it catches that one. */
+        uint64_t start;
+        int adv = read_advert(c.dfd, p->pid, p->uid, &start, &sig, why,
+            sizeof(why)) == 0;
+
+        ok = adv && sig > 0 &&
+            diesel__platform_proc_get(p->pid, sig, &q) == 0 && q.catches &&
+            proven(c.dfd, &q, sig, NULL, why, sizeof(why)) == 0;
+        if (adv)        /* only where there is something to sweep */
+            sweep(c.dfd, ok ? sig : SIGTRAP);
+    } else {
+        sig = l->signo;
+        ok = proven(c.dfd, p, sig, NULL, why, sizeof(why)) == 0;
+        sweep(c.dfd, sig);
+    }
     close(c.dfd);
     if (!ok)
         return 0;
     memset(&sv, 0, sizeof(sv));
+    sv.signo = sig;
     sv.pid = p->pid;
     sv.uid = p->uid;
     sv.uptime = p->uptime;
@@ -1442,9 +1503,9 @@ diesel_console_client_list(int signo, const char *dir,
     int r;
 
     memset(&l, 0, sizeof(l));
-    l.signo = signo != 0 ? signo : SIGTRAP;
+    l.signo = signo > 0 ? signo : signo < 0 ? -1 : SIGTRAP;
     l.dir = dir;
-    r = diesel__platform_proc_each(l.signo, list_one, &l);
+    r = diesel__platform_proc_each(l.signo > 0 ? l.signo : 0, list_one, &l);
     if (r == 0 && l.err != 0) {
         errno = l.err;
         r = -1;

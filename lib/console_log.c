@@ -26,7 +26,7 @@
  * were read, are dropped and counted, and the count is said in the
  * stream as soon as the client takes lines again, and at the end:
  *
- *   following the log: send a line (Ctrl-C, then Enter) to stop
+ *   following the log: Ctrl-C in dconsole stops it (a raw client sends a line)
  *   [2026/12/07 00:42:46] {dummy} INFO:sleeping
  *   (1523 lines dropped: the console did not take them in time)
  *   ...
@@ -191,8 +191,8 @@ diesel__cmd_log_follow(struct diesel_console_out *out, int argc,
     memset(&f, 0, sizeof(f));
     diesel__console_out_init(&f.lines);
     seq = diesel__log_since((uint64_t)-1, copy_line, &f, &lost);
-    diesel_console_printf(out, "following the log: send a line (Ctrl-C, "
-        "then Enter) to stop\n");
+    diesel_console_printf(out, "following the log: Ctrl-C in dconsole "
+        "stops it (a raw client sends a line)\n");
     if (st->send(st, out) < 0)
         rc = -1;
     diesel__console_out_reset(out);

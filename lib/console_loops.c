@@ -166,7 +166,8 @@ check_args(struct diesel_console_out *out, diesel_console_fn fn, int argc,
         if (errno != 0 || end == word || *end != '\0' || !(secs > 0) ||
             secs > 3600)
             return diesel_console_error(out, "'%.64s' is not a number of "
-                "seconds between 0 and 3600; usage: %s", word, usage);
+                "seconds greater than 0 and at most 3600; usage: %s", word,
+                usage);
         break;
     }
     case ARG_ONOFF:

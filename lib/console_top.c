@@ -300,8 +300,8 @@ diesel__cmd_top(struct diesel_console_out *out, int argc, char **argv,
         if (errno != 0 || end == pos[0] || *end != '\0' || !(secs > 0) ||
             secs > TOP_MAX_S)
             return diesel_console_error(out, "'%.64s' is not a number of "
-                "seconds between 0 and %.0f; usage: %s", pos[0], TOP_MAX_S,
-                usage);
+                "seconds greater than 0 and at most %.0f; usage: %s", pos[0],
+                TOP_MAX_S, usage);
     }
     if (l == NULL)
         return diesel_console_error(out, "no loop runs on this thread");

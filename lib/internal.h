@@ -1083,8 +1083,8 @@ struct diesel__proc {
  * when there is no such process (zombies count as gone), EACCES when the
  * system will not say. */
 int diesel__platform_proc_get(pid_t pid, int signo, struct diesel__proc *p);
-/* Call fn for every process that catches signo and that we may see; stop
- * early when fn returns non-zero. */
+/* Call fn for every process that catches signo (0: every process) and
+ * that we may see; stop early when fn returns non-zero. */
 int diesel__platform_proc_each(int signo,
     int (*fn)(const struct diesel__proc *, void *), void *arg);
 /* A handle on pid taken before it is checked (a pidfd on Linux), so that

@@ -654,8 +654,8 @@ diesel__platform_proc_each(int signo,
         struct diesel__proc p;
 
         memset(&p, 0, sizeof(p));
-        fill(&all[i], signo, &p);
-        if (p.state == 'Z' || !p.catches)
+        fill(&all[i], signo != 0 ? signo : SIGTRAP, &p);
+        if (p.state == 'Z' || (signo != 0 && !p.catches))
             continue;
         if (fn(&p, arg) != 0)
             break;

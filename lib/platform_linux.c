@@ -676,7 +676,8 @@ diesel__platform_proc_each(int signo,
 
         if (*end != '\0' || pid <= 0)
             continue;
-        if (diesel__platform_proc_get((pid_t)pid, signo, &p) != 0 || !p.catches)
+        if (diesel__platform_proc_get((pid_t)pid, signo != 0 ? signo :
+            SIGTRAP, &p) != 0 || (signo != 0 && !p.catches))
             continue;
         r = fn(&p, arg);
     }
@@ -901,7 +902,6 @@ diesel__platform_dlopen_at(int dirfd, const char *name, const char *path,
     void *h;
     const char *e;
 
-    (void)path;
     if ((size_t)snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dirfd,
         name) >= sizeof(p)) {
         snprintf(why, size, "file name too long");
@@ -909,8 +909,19 @@ diesel__platform_dlopen_at(int dirfd, const char *name, const char *path,
     }
     h = dlopen(p, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
+        const char *at;
+
         e = dlerror();
-        snprintf(why, size, "%s", e != NULL ? e : "dlopen failed");
+        if (e == NULL)
+            e = "dlopen failed";
+        /* The loader names the file by the name it was given: say the
+         * path the operator typed instead of /proc/self/fd/N/NAME. */
+        at = strstr(e, p);
+        if (at != NULL && path != NULL)
+            snprintf(why, size, "%.*s%s%s", (int)(at - e), e, path,
+                at + strlen(p));
+        else
+            snprintf(why, size, "%s", e);
     }
     return h;
 }

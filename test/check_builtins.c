@@ -693,7 +693,7 @@ stacks_main(void *arg)
     ck_assert_msg(starts_with(r.out, "[1] === sleeper-c ===\n"), "%s",
         r.out);
     ck_assert_ptr_nonnull(strstr(r.out, "    sleeper_c (test/check_"));
-    ck_assert_ptr_nonnull(strstr(r.out, "1 green threads, 1 distinct stacks"));
+    ck_assert_ptr_nonnull(strstr(r.out, "1 green thread, 1 distinct stack\n"));
     free(r.out);
     snprintf(want, sizeof(want), "stacks --json %lld", (long long)b);
     r = cmd_ok(want);
@@ -735,7 +735,7 @@ not_started_main(void *arg)
     snprintf(line, sizeof(line), "stacks %lld", (long long)id);
     r = cmd_ok(line);
     ck_assert_str_eq(r.out, "[1] === later ===\n    ids: 2\n"
-        "    (not started)\n1 green threads, 1 distinct stacks\n");
+        "    (not started)\n1 green thread, 1 distinct stack\n");
     free(r.out);
     r = cmd_ok("stacks --json 2");
     ck_assert_json(r.out);

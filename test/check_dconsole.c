@@ -2867,7 +2867,7 @@ START_TEST(session_log_follow_streams_new_lines_until_the_session_ends)
     snprintf(ps, sizeof(ps), "%ld", (long)pid);
     snprintf(ts, sizeof(ts), "%ld", (long)t_slow(5));
     proc_start(f, t_tool_path("dconsole"), argv, 0, -1, NULL);
-    ck_assert_msg(t_proc_expect(f, 0, "following the log: send a line",
+    ck_assert_msg(t_proc_expect(f, 0, "following the log: Ctrl-C in dconsole",
         t_slow(5000)), "%s%s", f->obuf, f->ebuf);
     ck_assert_int_eq(oneshot(p, pid, "greet", "follower", NULL), 0);
     ck_assert_msg(t_proc_expect(f, 0, "{dummy} INFO:greeted follower\n",
@@ -3217,6 +3217,177 @@ START_TEST(session_stuck_loop_is_reported_with_exit_8)
 }
 END_TEST
 
+/* A service whose console listens on SIGUSR2: an attach on SIGTRAP is
+ * told which signal to use (it does not catch SIGTRAP, which would kill
+ * it), and -l lists it, saying its signal; -s USR2 attaches. */
+START_TEST(session_console_on_another_signal_is_named)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char ps[32], want[600];
+    char *dummy_argv[] = { "dconsole", "-s", "USR2", "dummy", NULL };
+    char *attach[] = { "dconsole", ps, "pid", NULL };
+    char *usr2[] = { "dconsole", "-s", "USR2", ps, "pid", NULL };
+    char *list[] = { "dconsole", "-l", NULL };
+    char *list_trap[] = { "dconsole", "-s", "TRAP", "-l", NULL };
+
+    make_base();
+    snprintf(rdv, sizeof(rdv), "%s/r", base);
+    setenv("DIESEL_CONSOLE_DIR", rdv, 1);
+    setenv("HOME", base, 1);
+    proc_start(&dummy, t_tool_path("dconsole"), dummy_argv, 0, -1, NULL);
+    snprintf(want, sizeof(want), "PID %ld\n", (long)dummy.pid);
+    ck_assert_msg(t_proc_expect(&dummy, 0, want, 5000), "%s", dummy.obuf);
+    ck_assert_msg(t_proc_expect(&dummy, 1, "{dummy} INFO:sleeping\n", 5000),
+        "%s", dummy.ebuf);
+    snprintf(ps, sizeof(ps), "%ld", (long)dummy.pid);
+
+    ck_assert_int_eq(dconsole_run(p, attach, 0, t_slow(5000)), 5);
+    if (t_under_valgrind()) {
+        /* valgrind catches every signal for it: the advertisement says
+         * which one its console is on. */
+        snprintf(want, sizeof(want), "(%s/service-%ld: its console listens "
+            "for SIGUSR2, not SIGTRAP: use -s %d); not signalled", rdv,
+            (long)dummy.pid, SIGUSR2);
+    } else {
+        snprintf(want, sizeof(want), "PID %ld (dconsole) does not catch "
+            "SIGTRAP: its console listens for SIGUSR2, not SIGTRAP "
+            "(%s/service-%ld): use -s %d\n", (long)dummy.pid, rdv,
+            (long)dummy.pid, SIGUSR2);
+    }
+    ck_assert_msg(strstr(p->ebuf, want) != NULL, "%s", p->ebuf);
+    ck_assert_ptr_null(strstr(p->ebuf, "signalling it would kill it"));
+
+    ck_assert_int_eq(dconsole_run(p, list, 0, t_slow(5000)), 0);
+    snprintf(want, sizeof(want), "\n%7ld ", (long)dummy.pid);
+    ck_assert_msg(strstr(p->obuf, want) != NULL, "%s", p->obuf);
+    snprintf(want, sizeof(want), "  (console on SIGUSR2: dconsole -s %d "
+        "%ld)\n", SIGUSR2, (long)dummy.pid);
+    ck_assert_msg(strstr(p->obuf, want) != NULL, "%s", p->obuf);
+    /* Asked for SIGTRAP's only, it is not among them. */
+    ck_assert_int_eq(dconsole_run(p, list_trap, 0, t_slow(5000)), 0);
+    snprintf(want, sizeof(want), "%7ld ", (long)dummy.pid);
+    ck_assert_msg(strstr(p->obuf, want) == NULL, "%s", p->obuf);
+
+    /* The hint works, and the service was never killed. */
+    ck_assert_int_eq(dconsole_run(p, usr2, 0, t_slow(5000)), 0);
+    snprintf(want, sizeof(want), "%ld\n", (long)dummy.pid);
+    ck_assert_msg(strstr(p->obuf, want) != NULL, "%s", p->obuf);
+    free(p);
+}
+END_TEST
+
+/* -t out of range says the range it takes; -o that cannot be opened says
+ * what dconsole(1) quotes. */
+START_TEST(dconsole_option_errors_say_what_the_page_quotes)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    char *t0[] = { "dconsole", "-t", "0", "1", "pid", NULL };
+    char *tbig[] = { "dconsole", "-t", "86401", "1", "pid", NULL };
+    char *o[] = { "dconsole", "-o", "/nonexistent-dconux/x", "1", "pid",
+        NULL };
+    char path[1024], *page;
+    FILE *f;
+    long n;
+
+    ck_assert_int_eq(dconsole_run(p, t0, 0, t_slow(5000)), 2);
+    ck_assert_msg(strstr(p->ebuf, "dconsole: -t 0: not a number of seconds "
+        "greater than 0 and at most 86400\n") != NULL, "%s", p->ebuf);
+    ck_assert_int_eq(dconsole_run(p, tbig, 0, t_slow(5000)), 2);
+    ck_assert_msg(strstr(p->ebuf, "dconsole: -t 86401: not a number of "
+        "seconds greater than 0 and at most 86400\n") != NULL, "%s",
+        p->ebuf);
+    ck_assert_int_eq(dconsole_run(p, o, 0, t_slow(5000)), 1);
+    ck_assert_str_eq(p->ebuf, "dconsole: -o /nonexistent-dconux/x: No such "
+        "file or directory\n");
+    /* The page quotes it whole: "No" escaped, not taken for a macro. */
+    snprintf(path, sizeof(path), "%s/../man/dconsole.1", t_dir());
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    rewind(f);
+    page = malloc((size_t)n + 1);
+    ck_assert_int_eq(fread(page, 1, (size_t)n, f), (size_t)n);
+    page[n] = '\0';
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(page, "-o FILE: \\&No such file or "
+        "directory"));
+    free(page);
+    free(p);
+}
+END_TEST
+
+/* Every built-in command that help lists is named in dconsole(1)'s
+ * Commands list. */
+START_TEST(session_page_names_every_builtin_command)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+    char path[1024], line[512], words[4096] = " ";
+    const char *s, *end;
+    int in_section = 0, n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/../man/dconsole.1", t_dir());
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, ".Ss ", 4) == 0 || strncmp(line, ".Sh ", 4) == 0)
+            in_section = strcmp(line, ".Ss Commands\n") == 0;
+        else if (in_section && strncmp(line, ".Ic ", 4) == 0) {
+            for (char *w = strtok(line + 4, " ,;\n"); w != NULL;
+                w = strtok(NULL, " ,;\n")) {
+                strncat(words, w, sizeof(words) - strlen(words) - 2);
+                strcat(words, " ");
+            }
+        }
+    }
+    fclose(f);
+    ck_assert_int_eq(oneshot(p, pid, "help", NULL, NULL), 0);
+    s = strstr(p->obuf, "Built-in commands:\n");
+    end = strstr(p->obuf, "This service's commands:");
+    ck_assert_msg(s != NULL && end != NULL, "%s", p->obuf);
+    for (s = strchr(s, '\n') + 1; s < end; s = strchr(s, '\n') + 1) {
+        char name[64];
+
+        ck_assert_int_eq(sscanf(s, " %62s", name + 1), 1);
+        name[0] = ' ';
+        strcat(name, " ");
+        ck_assert_msg(strstr(words, name) != NULL, "dconsole(1)'s Commands "
+            "do not name%s(they name:%s)", name, words);
+        n++;
+    }
+    ck_assert_int_ge(n, 20);
+    free(p);
+}
+END_TEST
+
+/* One operand that is a whole line ("tasks --json", a command quoted
+ * whole over ssh) runs as that line; two operands are still quoted word
+ * by word (greet gets one argument with its space). */
+START_TEST(session_one_operand_with_blanks_runs_as_a_line)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+
+    ck_assert_int_eq(oneshot(p, pid, "tasks --json", NULL, NULL), 0);
+    ck_assert_msg(strncmp(p->obuf, "{", 1) == 0, "%s%s", p->obuf, p->ebuf);
+    ck_assert_ptr_null(strstr(p->ebuf, "unknown command"));
+    ck_assert_int_eq(oneshot(p, pid, "greet \"Ada Lovelace\"", NULL, NULL),
+        0);
+    ck_assert_msg(strstr(p->obuf, "Ada Lovelace") != NULL, "%s%s", p->obuf,
+        p->ebuf);
+    ck_assert_int_eq(oneshot(p, pid, "greet", "Ada Lovelace", NULL), 0);
+    ck_assert_msg(strstr(p->obuf, "Ada Lovelace") != NULL, "%s%s", p->obuf,
+        p->ebuf);
+    /* Its first word no command: the service names that word. */
+    ck_assert_int_eq(oneshot(p, pid, "nosuch --json", NULL, NULL), 1);
+    ck_assert_msg(strstr(p->ebuf, "unknown command \"nosuch\"") != NULL,
+        "%s", p->ebuf);
+    free(p);
+}
+END_TEST
+
 Suite *
 diesel_dconsole_suite(void)
 {
@@ -3228,6 +3399,7 @@ diesel_dconsole_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, dconsole_usage_errors_exit_2);
+    tcase_add_test(tc, dconsole_option_errors_say_what_the_page_quotes);
     tcase_add_test(tc, dconsole_help_lists_the_exit_codes_of_the_man_page);
     tcase_add_test(tc, dconsole_no_such_process_exits_3);
     tcase_add_test(tc, dconsole_refuses_a_target_without_handler_and_leaves_it_alive);
@@ -3303,6 +3475,9 @@ diesel_dconsole_suite(void)
     tcase_add_test(ts, session_log_tail_shows_the_dummys_sleeping_lines);
     tcase_add_test(ts,
         session_log_follow_streams_new_lines_until_the_session_ends);
+    tcase_add_test(ts, session_console_on_another_signal_is_named);
+    tcase_add_test(ts, session_page_names_every_builtin_command);
+    tcase_add_test(ts, session_one_operand_with_blanks_runs_as_a_line);
     suite_add_tcase(s, ts);
     return s;
 }

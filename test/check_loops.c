@@ -861,8 +861,8 @@ args_main(void *arg)
         "[--all] [--json] [--loop NAME] [[LOOP:]ID]");
     err_alone("stacks 1 2", "usage: stacks [--all] [--json] [--loop NAME] "
         "[[LOOP:]ID]");
-    err_alone("top 0", "'0' is not a number of seconds between 0 and 3600; "
-        "usage: top [SECONDS] [--json] [--loop NAME]");
+    err_alone("top 0", "'0' is not a number of seconds greater than 0 and "
+        "at most 3600; usage: top [SECONDS] [--json] [--loop NAME]");
     err_alone("top --all", "unknown option '--all'; usage: top [SECONDS] "
         "[--json] [--loop NAME]");
     err_alone("account maybe", "'maybe' is neither on nor off; usage: "

@@ -769,6 +769,41 @@ START_TEST(redisping_conns_module_refuses_another_service)
 }
 END_TEST
 
+/* A file the loader refuses (not ELF): the message names the path the
+ * operator typed, not the /proc/self/fd/N/NAME it was loaded through. */
+START_TEST(load_error_names_the_path_typed)
+{
+    struct dcc c;
+    char line[PATH_MAX + 64], want[PATH_MAX + 256], f[PATH_MAX];
+    FILE *fp;
+
+    app_up(NULL);
+    attach(&c);
+    fmt(f, sizeof(f), "%s/passwd", base);
+    fp = fopen(f, "w");
+    ck_assert_ptr_nonnull(fp);
+    for (int i = 0; i < 8; i++)
+        fputs("root:x:0:0:root:/root:/bin/sh\n", fp);
+    ck_assert_int_eq(fclose(fp), 0);
+    ck_assert_int_eq(chmod(f, 0644), 0);
+    fmt(line, sizeof(line), "load %s", f);
+    ck_assert_int_eq(run(&c, line), 1);
+    fmt(want, sizeof(want), "ERR load: %s: ", f);
+    ck_assert_msg(strncmp(reply, want, strlen(want)) == 0, "[%s], wanted "
+        "[%s...]", reply, want);
+    ck_assert_msg(strstr(reply, "ELF") != NULL, "%s", reply);
+    ck_assert_msg(strstr(reply, "/proc/self/fd") == NULL, "%s", reply);
+    fmt(want, sizeof(want), "refused (peer pid %ld, uid %u): %s: ",
+        (long)getpid(), (unsigned)geteuid(), f);
+    logged(want);
+    ck_assert_msg(strstr(app.ebuf, "/proc/self/fd") == NULL, "%s",
+        app.ebuf);
+    ok(&c, "modules", "no module loaded");
+    dcc_close(&c);
+    app_down();
+}
+END_TEST
+
 Suite *
 diesel_module_suite(void)
 {
@@ -789,6 +824,7 @@ diesel_module_suite(void)
         peek_of_an_unmapped_address_is_an_error_and_the_service_lives);
     tcase_add_test(tc, redisping_conns_module_lists_real_clients);
     tcase_add_test(tc, redisping_conns_module_refuses_another_service);
+    tcase_add_test(tc, load_error_names_the_path_typed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -249,12 +249,12 @@ static int
 refusals_main(void *arg)
 {
     (void)arg;
-    cmd_err("top 0", "'0' is not a number of seconds between 0 and 3600; "
-        "usage: top [SECONDS] [--json] [--loop NAME]");
-    cmd_err("top 3601", "'3601' is not a number of seconds between 0 and "
-        "3600; usage: top [SECONDS] [--json] [--loop NAME]");
-    cmd_err("top x", "'x' is not a number of seconds between 0 and 3600; "
-        "usage: top [SECONDS] [--json] [--loop NAME]");
+    cmd_err("top 0", "'0' is not a number of seconds greater than 0 and "
+        "at most 3600; usage: top [SECONDS] [--json] [--loop NAME]");
+    cmd_err("top 3601", "'3601' is not a number of seconds greater than 0 "
+        "and at most 3600; usage: top [SECONDS] [--json] [--loop NAME]");
+    cmd_err("top x", "'x' is not a number of seconds greater than 0 and "
+        "at most 3600; usage: top [SECONDS] [--json] [--loop NAME]");
     cmd_err("top 1 2", "usage: top [SECONDS] [--json] [--loop NAME]");
     cmd_err("top --all", "unknown option '--all'; usage: top [SECONDS] "
         "[--json] [--loop NAME]");

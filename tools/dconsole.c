@@ -820,13 +820,38 @@ join_command(char **argv, int argc, size_t *len)
     return line;
 }
 
+/*
+ * One operand holding a whole line, "tasks --json" (as a command quoted
+ * whole over ssh): its first word a name, then a blank.  No command's
+ * name holds a blank, so quoting it as one word could only be refused:
+ * it is sent as the line, as if typed at the prompt.
+ */
+static int
+whole_line(char **argv, int argc)
+{
+    const char *a = argv[0];
+    size_t name;
+
+    if (argc != 1)
+        return 0;
+    name = strspn(a, "abcdefghijklmnopqrstuvwxyz"
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+    return name > 0 && (a[name] == ' ' || a[name] == '\t');
+}
+
 static int
 one_shot(struct session *s)
 {
-    size_t n;
-    char *line = join_command(s->o->cmd, s->o->ncmd, &n);
+    size_t n = 0;
+    char *line;
     int r;
 
+    if (whole_line(s->o->cmd, s->o->ncmd)) {
+        line = strdup(s->o->cmd[0]);
+        n = line != NULL ? strlen(line) : 0;
+    } else {
+        line = join_command(s->o->cmd, s->o->ncmd, &n);
+    }
     if (line == NULL)
         return fail(s, ST_FAILED, "out of memory");
     r = run_command(s, line, n);
@@ -1008,6 +1033,9 @@ list_row(const struct diesel_console_service *sv, void *arg)
         printf("%7ld  %8s  ", (long)sv->pid, up);
     }
     put_safe(stdout, sv->comm, strlen(sv->comm));
+    if (sv->signo != SIGTRAP)
+        printf("  (console on %s: dconsole -s %d %ld)", sig_name(sv->signo),
+            sv->signo, (long)sv->pid);
     putchar('\n');
     return 0;
 }
@@ -1018,7 +1046,9 @@ list_procs(const struct opts *o)
     int signo = o->signo != 0 ? o->signo : SIGTRAP;
     size_t rows = 0;
 
-    if (diesel_console_client_list(signo, o->dir, list_row, &rows) != 0) {
+    /* With no -s, those on another signal too, each saying its own. */
+    if (diesel_console_client_list(o->signo != 0 ? o->signo : -1, o->dir,
+        list_row, &rows) != 0) {
         warn("cannot list processes: %s", strerror(errno));
         return ST_FAILED;
     }
@@ -1145,8 +1175,8 @@ parse_args(int argc, char **argv, struct opts *o)
                 o->timeout = strtod(val, &end);
                 if (errno != 0 || end == val || *end != '\0' ||
                     !(o->timeout > 0) || o->timeout > 86400)
-                    return usage("-t %s: not a number of seconds between 0 "
-                        "and 86400", val);
+                    return usage("-t %s: not a number of seconds greater "
+                        "than 0 and at most 86400", val);
             }
             break;
         }
