@@ -273,6 +273,35 @@ START_TEST(local_ctrl_c_interrupts_a_wait_and_the_session_goes_on)
 }
 END_TEST
 
+/* Ctrl-C the moment the editor gives the line up, before the command
+ * has reached the session and started its wait: that wait is still the
+ * one interrupted, and the session goes on (it used to give up the
+ * reply instead and leave the sleep running). */
+START_TEST(local_ctrl_c_before_the_wait_starts_interrupts_it)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    struct termios t;
+
+    term_start(p);
+    for (int i = 0; i < 5; i++) {
+        int64_t end = t_now_ms() + t_slow(10000);
+
+        term_type(p, "sleep 600000\r", NULL);
+        /* No pause: the signal lands as close to the line as it can. */
+        do {
+            ck_assert_int_eq(tcgetattr(p->out, &t), 0);
+            ck_assert_msg(t_now_ms() < end, "the editor kept the terminal "
+                "raw");
+        } while (!(t.c_lflag & ISIG));
+        ck_assert_int_eq(kill(p->pid, SIGINT), 0);
+        term_type_in(p, "", 1, "error: sleep: interrupted");
+    }
+    term_type(p, "conns\r", "no connections");
+    term_quit(p);
+    free(p);
+}
+END_TEST
+
 /* Standard input not a terminal: one command per line, no prompt; the
  * same replies; a failed command makes the exit status 1. */
 START_TEST(local_runs_commands_from_a_pipe)
@@ -725,6 +754,7 @@ diesel_local_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, local_tries_the_example_services_on_a_pty);
     tcase_add_test(tc, local_ctrl_c_interrupts_a_wait_and_the_session_goes_on);
+    tcase_add_test(tc, local_ctrl_c_before_the_wait_starts_interrupts_it);
     tcase_add_test(tc, local_runs_commands_from_a_pipe);
     tcase_add_test(tc, local_runs_one_command_from_its_arguments);
     tcase_add_test(tc, local_errors_are_sentences);

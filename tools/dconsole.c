@@ -125,6 +125,7 @@ struct session {
     int interactive;        /* terminal on both ends: prompt and editor */
     int64_t main_id;        /* the main green thread */
     int64_t reply_id;       /* the reply green thread, 0 if none */
+    int local_cmd;          /* its command is one of dconsole local's */
     int closed;             /* the app closed the session */
     int stopping;           /* a signal is stopping dconsole */
     const char *err;        /* the last ERR message (in the line) */
@@ -440,6 +441,7 @@ run_command(struct session *s, const char *cmd, size_t n)
         return RP_CLOSED;
     }
     s->owed++;
+    s->local_cmd = s->o->local && dc_local_is_command(cmd, n);
     s->reply_id = diesel_task_spawn("reply", reply_task, s, 0);
     if (s->reply_id < 0) {
         s->reply_id = 0;
@@ -452,6 +454,8 @@ run_command(struct session *s, const char *cmd, size_t n)
         st = RP_INTERRUPTED;
     }
     s->reply_id = 0;
+    if (s->o->local)
+        dc_local_reply_done();
     fflush(stdout);
     if (st == RP_INTERRUPTED)
         s->skip++;      /* its reply is still due: skip it */
@@ -878,7 +882,7 @@ signal_task(void *arg)
                 /* Ctrl-C while a reply prints: back to the prompt.  A
                  * local command that waits is cancelled instead, and
                  * says so in its reply. */
-                if (!s->o->local || !dc_local_interrupt())
+                if (!s->o->local || !dc_local_interrupt(s->local_cmd))
                     diesel_task_cancel(s->reply_id);
                 continue;
             }

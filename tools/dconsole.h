@@ -28,7 +28,16 @@ struct diesel_console_client;
 struct diesel_console_client *dc_local_open(int64_t timeout_ms, char *why,
     size_t size);
 
-/* Ctrl-C: cancel the wait of the local command running, if any (1). */
-int dc_local_interrupt(void);
+/* Is line one of the commands `dconsole local` adds (whose waits Ctrl-C
+ * interrupts, dc_local_interrupt)? */
+int dc_local_is_command(const char *line, size_t n);
+
+/* Ctrl-C while the reply to a local command (local: dc_local_is_command)
+ * is due: cancel the wait it runs, or, when it has not started one yet,
+ * the wait it starts (1).  0: nothing of the local commands' to cancel.
+ * dc_local_reply_done, once that reply has ended, drops what was not
+ * used. */
+int dc_local_interrupt(int local);
+void dc_local_reply_done(void);
 
 #endif

@@ -68,6 +68,7 @@ static struct {
     struct lconn *conns;
     int next_id;                    /* the next connection's number */
     int64_t worker;                 /* the worker running now, or 0 */
+    int pending;                    /* Ctrl-C came before the worker */
     int registered;
     int ended;                      /* the session is over */
     int64_t timeout_ms;             /* a wait's when not given (-t) */
@@ -267,6 +268,12 @@ dc_job_run(struct job *j, struct diesel_console_out *out,
             strerror(err));
     }
     L.worker = id;
+    if (L.pending) {
+        /* Ctrl-C came while the command was on its way here: the wait
+         * it starts is interrupted (cancelling is sticky). */
+        L.pending = 0;
+        diesel_task_cancel(id);
+    }
     if (diesel_task_join(id, &rc, -1) != 0) {
         /* The session itself is cancelled (the loop stops): it cannot
          * wait any more, so the worker ends the job alone (and clears
@@ -287,12 +294,23 @@ dc_job_run(struct job *j, struct diesel_console_out *out,
 }
 
 int
-dc_local_interrupt(void)
+dc_local_interrupt(int local)
 {
-    if (L.worker <= 0)
+    if (L.worker > 0) {
+        diesel_task_cancel(L.worker);
+        return 1;
+    }
+    if (!local)
         return 0;
-    diesel_task_cancel(L.worker);
+    /* The line may not even have reached the session yet. */
+    L.pending = 1;
     return 1;
+}
+
+void
+dc_local_reply_done(void)
+{
+    L.pending = 0;
 }
 
 /* ---- Words --------------------------------------------------------------- */
@@ -761,6 +779,24 @@ static const struct {
         "URL: status, headers, body size (--body: the body too)",
         dc_local_fetch },
 };
+
+int
+dc_local_is_command(const char *line, size_t n)
+{
+    size_t i = 0, w;
+
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    for (w = i; w < n && line[w] != ' ' && line[w] != '\t' &&
+        line[w] != '\r' && line[w] != '\n'; w++)
+        ;
+    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+        if (strlen(commands[k].name) == w - i &&
+            memcmp(commands[k].name, line + i, w - i) == 0)
+            return 1;
+    }
+    return 0;
+}
 
 static int
 serve_main(void *arg)
