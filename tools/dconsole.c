@@ -126,6 +126,8 @@ struct session {
     int64_t main_id;        /* the main green thread */
     int64_t reply_id;       /* the reply green thread, 0 if none */
     int local_cmd;          /* its command is one of dconsole local's */
+    int busy;               /* a typed line is on its way to a reply */
+    int int_pending;        /* Ctrl-C came before its reply started */
     int closed;             /* the app closed the session */
     int stopping;           /* a signal is stopping dconsole */
     const char *err;        /* the last ERR message (in the line) */
@@ -413,6 +415,16 @@ reply_task(void *arg)
     }
 }
 
+/* Ctrl-C while a reply is due: a local command's wait is interrupted,
+ * and says so in its reply; any other reply is given up (the prompt comes
+ * back, and the reply is skipped when it comes). */
+static void
+interrupt(struct session *s)
+{
+    if (!s->o->local || !dc_local_interrupt(s->local_cmd))
+        diesel_task_cancel(s->reply_id);
+}
+
 /* Send one command and read its reply: RP_OK, RP_ERR (printed)... */
 static int
 run_command(struct session *s, const char *cmd, size_t n)
@@ -447,6 +459,10 @@ run_command(struct session *s, const char *cmd, size_t n)
         s->reply_id = 0;
         fail(s, ST_FAILED, "cannot start a green thread: %s", strerror(errno));
         return RP_CLOSED;
+    }
+    if (s->int_pending) {
+        s->int_pending = 0;
+        interrupt(s);
     }
     if (diesel_task_join(s->reply_id, &st, -1) != 0) {
         /* We are cancelled: the loop is stopping. */
@@ -662,7 +678,10 @@ interactive(struct session *s)
         int64_t watch = diesel_task_spawn("watch", watch_task, s, 0);
         char *line;
 
+        s->busy = 0;
+        s->int_pending = 0;
         r = dc_edit_readline(s->ed, PROMPT, &line);
+        s->busy = r > 0;
         if (watch > 0) {
             diesel_task_cancel(watch);
             diesel_task_join(watch, NULL, -1);
@@ -879,11 +898,15 @@ signal_task(void *arg)
             return 0;
         while (read(sig_pipe[0], &c, 1) == 1) {
             if (c == SIGINT && s->interactive && s->reply_id > 0) {
-                /* Ctrl-C while a reply prints: back to the prompt.  A
-                 * local command that waits is cancelled instead, and
-                 * says so in its reply. */
-                if (!s->o->local || !dc_local_interrupt(s->local_cmd))
-                    diesel_task_cancel(s->reply_id);
+                /* Ctrl-C while a reply prints: back to the prompt. */
+                interrupt(s);
+                continue;
+            }
+            if (c == SIGINT && s->interactive && s->busy) {
+                /* The line has left the editor (which gave the terminal
+                 * back, so Ctrl-C is a signal again) but its reply has
+                 * not started: it is for that reply. */
+                s->int_pending = 1;
                 continue;
             }
             stop_signal = c;
