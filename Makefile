@@ -18,6 +18,8 @@
 # Variants: SANITIZE=address,undefined   BACKEND=epoll|kqueue|poll
 #           SWITCH=asm|ucontext          WERROR=1 (as CI builds)
 #           CHECK_BACKENDS=epoll         check runs only these backends
+#           CHECK_SUITES="task fd"       ... and only these suites on the
+#                                        library's own (default: all)
 # CC, CFLAGS, CPPFLAGS and LDFLAGS are honoured.  Changing any of them
 # rebuilds what they touch (see FLAGS below).
 
@@ -252,7 +254,7 @@ check: deps
 
 check-run: check-build
 	@set -e; for b in $(CHECK_BACKENDS); do \
-	    if [ $$b = $(BACKEND) ]; then suites=; else suites="$(LOOP_SUITES)"; fi; \
+	    if [ $$b = $(BACKEND) ]; then suites="$(CHECK_SUITES)"; else suites="$(LOOP_SUITES)"; fi; \
 	    echo "== backend $$b: $${suites:-all suites}"; \
 	    DIESEL_TEST_DIR=test DIESEL_TOOLS_DIR=tools \
 	    ./test/check_diesel_$$b $$suites; \
