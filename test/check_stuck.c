@@ -326,6 +326,120 @@ dconsole_script(struct t_proc *d, const char *script)
     return finish(d, 60000);
 }
 
+/* dconsole -t (t_slow(1000): one second, ten under valgrind) on the
+ * child, running the one command `hold`. */
+static void
+dconsole_hold(struct t_proc *d)
+{
+    static char pid[32], t[32];
+    char *argv[] = { "dconsole", "-t", t, pid, "hold", NULL };
+
+    snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
+    snprintf(t, sizeof(t), "%.1f", (double)t_slow(1000) / 1000.0);
+    start(d, t_tool_path("dconsole"), argv);
+    close(d->in);
+    d->in = -1;
+}
+
+/*
+ * An open session whose own loop gets stuck (`hold` spins in the
+ * session's green thread): the reply says nothing, so after -t dconsole
+ * probes with a second attach, which gets the stuck report: it is printed
+ * on standard error, once, with what it means.  The reply comes when the
+ * loop turns again, and dconsole exits 0.
+ */
+START_TEST(stuck_silent_session_is_probed_and_reported)
+{
+    static struct t_proc d;
+    char want[128];
+    int st;
+
+    start_child("hold", t_slow(120000), NULL);
+    dconsole_hold(&d);
+    ck_assert_msg(t_proc_expect(&child, 0, "holding", 10000), "%s %s",
+        child.obuf, d.ebuf);
+    ck_assert_msg(expect_count(&d, 1, "(holds the loop)\n", 1, 30000),
+        "no report: out %s err %s; child %s", d.obuf, d.ebuf, child.ebuf);
+    snprintf(want, sizeof(want), " s: the loop of PID %ld is stuck, and "
+        "answers when it turns again; its report:\n", (long)child.pid);
+    ck_assert_msg(strstr(d.ebuf, "dconsole: no reply for ") == d.ebuf &&
+        strstr(d.ebuf, want) != NULL, "%s", d.ebuf);
+    ck_assert_msg(strstr(d.ebuf, "\nthe loop has not turned for ") != NULL &&
+        strstr(d.ebuf, "stuck_spin") != NULL &&
+        strstr(d.ebuf, " running (holds the loop)\n") != NULL, "%s", d.ebuf);
+    ck_assert_msg(strstr(d.obuf, "held") == NULL, "%s", d.obuf);
+    /* The loop turns again: the reply. */
+    ck_assert_int_eq(write(child.in, "x", 1), 1);
+    st = finish(&d, 30000);
+    ck_assert_msg(st == 0, "dconsole exited %d: out %s err %s", st, d.obuf,
+        d.ebuf);
+    ck_assert_msg(strcmp(d.obuf, "held\n") == 0, "%s", d.obuf);
+    ck_assert_int_eq(count(d.ebuf, "no reply for "), 1);
+}
+END_TEST
+
+/*
+ * The same with a second loop that turns: the probe gets a session, on
+ * worker, whose `loops` names main stuck; dconsole says so, and where the
+ * report is.
+ */
+START_TEST(stuck_silent_session_names_its_stuck_loop)
+{
+    static struct t_proc d;
+    char want[160];
+    int st;
+
+    start_child("hold2", t_slow(120000), NULL);
+    ck_assert(t_proc_expect(&child, 0, "napper ", 10000));
+    dconsole_hold(&d);
+    ck_assert_msg(t_proc_expect(&child, 0, "holding", 10000), "%s %s",
+        child.obuf, d.ebuf);
+    ck_assert_msg(t_proc_expect(&d, 1, "whose tasks shows the report\n",
+        30000), "no word: out %s err %s; child %s", d.obuf, d.ebuf,
+        child.ebuf);
+    snprintf(want, sizeof(want), " s: loop main of PID %ld is stuck, and "
+        "answers when it turns again; `dconsole %ld` gets a session on a "
+        "loop that turns", (long)child.pid, (long)child.pid);
+    ck_assert_msg(strstr(d.ebuf, "dconsole: no reply for ") == d.ebuf &&
+        strstr(d.ebuf, want) != NULL, "%s", d.ebuf);
+    ck_assert_msg(strstr(d.ebuf, "worker") == NULL, "%s", d.ebuf);
+    ck_assert_int_eq(write(child.in, "x", 1), 1);
+    st = finish(&d, 30000);
+    ck_assert_msg(st == 0, "dconsole exited %d: out %s err %s", st, d.obuf,
+        d.ebuf);
+    ck_assert_msg(strcmp(d.obuf, "held\n") == 0, "%s", d.obuf);
+    ck_assert_int_eq(count(d.ebuf, "no reply for "), 1);
+}
+END_TEST
+
+/* A reply that is only slow (its loop turns: a command that parks) gets
+ * a probe too (top for 3 s, -t 1), which finds a loop that turns and
+ * says nothing. */
+START_TEST(stuck_slow_reply_probe_says_nothing)
+{
+    static struct t_proc d;
+    char pid[32], t[32], wait[32];
+    char *argv[] = { "dconsole", "-t", t, pid, "top", wait, NULL };
+    int st;
+
+    start_child("idle", 0, NULL);
+    snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
+    snprintf(t, sizeof(t), "%.1f", (double)t_slow(1000) / 1000.0);
+    snprintf(wait, sizeof(wait), "%lld", (long long)t_slow(3000) / 1000);
+    start(&d, t_tool_path("dconsole"), argv);
+    close(d.in);
+    d.in = -1;
+    st = finish(&d, 60000);
+    ck_assert_msg(st == 0, "dconsole exited %d: out %s err %s", st, d.obuf,
+        d.ebuf);
+    ck_assert_msg(d.en == 0, "%s", d.ebuf);
+    /* The probe did attach: a second session, opened and closed. */
+    ck_assert_msg(expect_count(&child, 1, "Connected to local console", 2,
+        10000) && count(child.ebuf, "Connected to local console") == 2,
+        "%s", child.ebuf);
+}
+END_TEST
+
 /*
  * Two loops, the console's (main) held in a blocking read, the other
  * turning: the attach is served on the turning loop, a full session.
@@ -649,6 +763,9 @@ diesel_stuck_suite(void)
     tcase_add_test(tc, stuck_report_off_waits_for_the_loop);
     tcase_add_test(tc, stuck_report_escapes_hostile_names);
     tcase_add_test(tc, stuck_after_rejects_negative);
+    tcase_add_test(tc, stuck_silent_session_is_probed_and_reported);
+    tcase_add_test(tc, stuck_silent_session_names_its_stuck_loop);
+    tcase_add_test(tc, stuck_slow_reply_probe_says_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,6 +14,12 @@
  *     hostile  as spin, but the spinner and a sleeping green thread
  *              have the name of test/hostile.h
  *     idle     nothing holds the loop
+ *     hold     nothing holds the loop until a session runs the console
+ *              command `hold`, which spins in the session's green thread
+ *              (in stuck_spin) for MS, or until let go, then replies
+ *              "held"
+ *     hold2    as hold, with a second loop, worker, that turns (with
+ *              napper, as in mainstuck)
  *     loop2    the console's loop (main) is idle; a second loop, named
  *              worker, on an OS thread of its own, is held by a green
  *              thread named reader in stuck_read until the main loop
@@ -224,6 +230,20 @@ napper(void *arg)
     return 0;
 }
 
+/* hold, hold2: the command that holds the session's loop. */
+static int
+cmd_hold(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    say("holding");
+    stuck_spin(hold_ms, 0);
+    say("released");
+    diesel_console_printf(out, "held\n");
+    return 0;
+}
+
 static int
 stopper(void *arg)
 {
@@ -343,6 +363,10 @@ app_main(void *arg)
                 perror("child read");
             _exit(r == 1 ? 0 : 1);
         }
+    } else if (strcmp(mode, "hold2") == 0) {
+        if (pthread_create(&worker, NULL, worker2_thread, NULL) != 0)
+            return 1;
+        worker_started = 1;
     } else if (strcmp(mode, "mainstuck") == 0 || all_stuck()) {
         pthread_t t;
 
@@ -406,8 +430,14 @@ main(int argc, char **argv)
         perror("diesel_console_install");
         return 1;
     }
+    if (strncmp(mode, "hold", 4) == 0 &&
+        diesel_console_command("hold", "hold: spin in this session's green "
+            "thread (stuck_child)", cmd_hold, NULL) != 0) {
+        perror("diesel_console_command");
+        return 1;
+    }
     if (strcmp(mode, "mainstuck") == 0 || strcmp(mode, "forkstuck") == 0 ||
-        all_stuck()) {
+        strcmp(mode, "hold2") == 0 || all_stuck()) {
         void *st;
         int rc;
 

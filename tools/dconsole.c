@@ -127,6 +127,8 @@ struct session {
     int64_t reply_id;       /* the reply green thread, 0 if none */
     int local_cmd;          /* its command is one of dconsole local's */
     int busy;               /* a typed line is on its way to a reply */
+    int64_t last_rx;        /* when the reply last said something (ms) */
+    int64_t probe_id;       /* the probe green thread, 0 if none */
     int int_pending;        /* Ctrl-C came before its reply started */
     int closed;             /* the app closed the session */
     int stopping;           /* a signal is stopping dconsole */
@@ -378,12 +380,15 @@ static int
 reply_line(struct session *s, char **line, size_t *n)
 {
     static int tty = -1;
+    int r;
 
     if (tty < 0)
         tty = isatty(STDOUT_FILENO);
     if (!tty && !diesel_console_client_pending(s->c))
         fflush(stdout);
-    return diesel_console_client_line(s->c, line, n, -1);
+    r = diesel_console_client_line(s->c, line, n, -1);
+    s->last_rx = diesel_now();
+    return r;
 }
 
 /* The reply green thread: reads one reply to its end. */
@@ -413,6 +418,155 @@ reply_task(void *arg)
         ended(s, line, n);
         return RP_CLOSED;
     }
+}
+
+/*
+ * A reply that says nothing for -t seconds: is the service's loop stuck?
+ * The session cannot tell (its loop is the one that would answer), so
+ * the probe attaches once more, beside it.  A stuck loop answers with its
+ * stuck report, printed on standard error with what it means; a session
+ * means a loop turns, and the command is only slow: it is closed, and
+ * nothing is said.  Once per command; the reply's end, or Ctrl-C, ends
+ * the probe.
+ */
+struct probe {
+    char *text;             /* the stuck report, lines */
+    size_t len, cap;
+};
+
+static void
+probe_notice(void *arg, int kind, const char *text, size_t len)
+{
+    struct probe *p = arg;
+
+    if (kind != DIESEL_CONSOLE_REPORT)
+        return;     /* a refusal: the attach fails, and says nothing */
+    if (p->len + len + 2 > p->cap) {
+        size_t cap = p->cap ? p->cap : 1024;
+        char *t;
+
+        while (p->len + len + 2 > cap)
+            cap *= 2;
+        if ((t = realloc(p->text, cap)) == NULL)
+            return;
+        p->text = t;
+        p->cap = cap;
+    }
+    memcpy(p->text + p->len, text, len);
+    p->len += len;
+    p->text[p->len++] = '\n';
+    p->text[p->len] = '\0';
+}
+
+/* The probe has a session: a loop turns.  With several loops, the
+ * session's own may be the one stuck: `loops` says which are. */
+static void
+probe_loops(struct session *s, struct diesel_console_client *c,
+    int64_t silent)
+{
+    char *reply = NULL, *line, *next;
+    size_t len;
+
+    /* No time limit: `loops` waits for the stuck loop's answer (the
+     * stuck threshold), and the reply's end cancels the probe. */
+    if (diesel_console_client_run(c, "loops", &reply, &len, -1) != 0) {
+        free(reply);
+        return;
+    }
+    for (line = reply; line != NULL && *line != '\0'; line = next) {
+        char name[64];
+        size_t n;
+
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        n = strlen(line);
+        /* LOOP THREAD TASKS UTIL STATE: the last word. */
+        if (n < 6 || strcmp(line + n - 6, " stuck") != 0 ||
+            sscanf(line, "%63s", name) != 1)
+            continue;
+        fflush(stdout);
+        warn("no reply for %.1f s: loop %s of PID %ld is stuck, and "
+            "answers when it turns again%s; `dconsole %ld` gets a session "
+            "on a loop that turns, whose tasks shows the report",
+            (double)silent / 1000.0, name, (long)s->pid,
+            s->interactive ? " (Ctrl-C gives the prompt back)" : "",
+            (long)s->pid);
+    }
+    free(reply);
+}
+
+static int
+probe_task(void *arg)
+{
+    struct session *s = arg;
+    struct diesel_console_attach_opts ao;
+    struct diesel_console_client *c;
+    struct probe p = { NULL, 0, 0 };
+    char why[1024];
+    int64_t silent = diesel_now() - s->last_rx;
+
+    memset(&ao, 0, sizeof(ao));
+    ao.signo = s->signo;
+    ao.dir = s->o->dir;
+    ao.timeout_ms = (int64_t)(s->o->timeout * 1000.0 + 0.5);
+    ao.notice = probe_notice;
+    ao.arg = &p;
+    c = diesel_console_client_attach(s->pid, &ao, why, sizeof(why));
+    if (c != NULL) {
+        probe_loops(s, c, silent);
+        diesel_console_client_close(c);
+    } else if (errno == EDEADLK && p.len > 0) {
+        fflush(stdout);
+        warn("no reply for %.1f s: the loop of PID %ld is stuck, and "
+            "answers when it turns again%s; its report:",
+            (double)silent / 1000.0, (long)s->pid,
+            s->interactive ? " (Ctrl-C gives the prompt back)" : "");
+        for (size_t at = 0; at < p.len;) {
+            char *nl = memchr(p.text + at, '\n', p.len - at);
+            size_t n = (size_t)(nl - (p.text + at));
+
+            put_safe(stderr, p.text + at, n);     /* the app's words */
+            putc('\n', stderr);
+            at += n + 1;
+        }
+        fflush(stderr);
+    }
+    free(p.text);
+    return 0;
+}
+
+/* Wait for the reply green thread; when it is silent for -t, probe. */
+static int
+join_reply(struct session *s, int *st)
+{
+    int64_t quiet = (int64_t)(s->o->timeout * 1000.0 + 0.5);
+    int r;
+
+    s->last_rx = diesel_now();
+    for (;;) {
+        int64_t wait = -1;
+
+        if (!s->o->local && s->probe_id == 0) {
+            wait = s->last_rx + quiet - diesel_now();
+            if (wait < 0)
+                wait = 0;
+        }
+        r = diesel_task_join(s->reply_id, st, wait);
+        if (r == 0 || errno != ETIMEDOUT)
+            break;
+        if (diesel_now() - s->last_rx >= quiet) {
+            s->probe_id = diesel_task_spawn("probe", probe_task, s, 0);
+            if (s->probe_id < 0)
+                s->probe_id = 1;    /* no probe, and no other try */
+        }
+    }
+    if (s->probe_id > 1) {
+        diesel_task_cancel(s->probe_id);
+        diesel_task_join(s->probe_id, NULL, -1);
+    }
+    s->probe_id = 0;
+    return r;
 }
 
 /* Ctrl-C while a reply is due: a local command's wait is interrupted,
@@ -464,7 +618,7 @@ run_command(struct session *s, const char *cmd, size_t n)
         s->int_pending = 0;
         interrupt(s);
     }
-    if (diesel_task_join(s->reply_id, &st, -1) != 0) {
+    if (join_reply(s, &st) != 0) {
         /* We are cancelled: the loop is stopping. */
         diesel_task_cancel(s->reply_id);
         st = RP_INTERRUPTED;
