@@ -412,30 +412,45 @@ START_TEST(stuck_silent_session_names_its_stuck_loop)
 }
 END_TEST
 
-/* A reply that is only slow (its loop turns: a command that parks) gets
- * a probe too (top for 3 s, -t 1), which finds a loop that turns and
- * says nothing. */
+/* A reply that is only slow (its loop turns: `nap` parks the session's
+ * green thread for 4 s, -t 1: a probe after 2 s) gets a probe too, which finds the loop
+ * turning and says nothing; top, whose window is silent by design, gets
+ * none. */
 START_TEST(stuck_slow_reply_probe_says_nothing)
 {
     static struct t_proc d;
-    char pid[32], t[32], wait[32];
-    char *argv[] = { "dconsole", "-t", t, pid, "top", wait, NULL };
+    char pid[32], t[32], win[32];
+    char *argv[] = { "dconsole", "-t", t, pid, "nap", NULL, NULL };
     int st;
 
-    start_child("idle", 0, NULL);
+    start_child("hold", t_slow(4000), NULL);
     snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
     snprintf(t, sizeof(t), "%.1f", (double)t_slow(1000) / 1000.0);
-    snprintf(wait, sizeof(wait), "%lld", (long long)t_slow(3000) / 1000);
     start(&d, t_tool_path("dconsole"), argv);
     close(d.in);
     d.in = -1;
     st = finish(&d, 60000);
     ck_assert_msg(st == 0, "dconsole exited %d: out %s err %s", st, d.obuf,
         d.ebuf);
+    ck_assert_msg(strcmp(d.obuf, "napped\n") == 0, "%s", d.obuf);
     ck_assert_msg(d.en == 0, "%s", d.ebuf);
     /* The probe did attach: a second session, opened and closed. */
-    ck_assert_msg(expect_count(&child, 1, "Connected to local console", 2,
-        10000) && count(child.ebuf, "Connected to local console") == 2,
+    ck_assert_msg(expect_count(&child, 1, "Disconnected from local console",
+        2, 10000) && count(child.ebuf, "Connected to local console") == 2,
+        "%s", child.ebuf);
+    /* top's window is silent by design: no probe (3 s, -t 1). */
+    argv[4] = "top";
+    argv[5] = win;
+    argv[6] = NULL;
+    snprintf(win, sizeof(win), "%lld", (long long)t_slow(3000) / 1000);
+    start(&d, t_tool_path("dconsole"), argv);
+    close(d.in);
+    d.in = -1;
+    st = finish(&d, 60000);
+    ck_assert_msg(st == 0 && d.en == 0, "dconsole top exited %d: out %s "
+        "err %s", st, d.obuf, d.ebuf);
+    ck_assert_msg(expect_count(&child, 1, "Disconnected from local console",
+        3, 10000) && count(child.ebuf, "Connected to local console") == 3,
         "%s", child.ebuf);
 }
 END_TEST

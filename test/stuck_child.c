@@ -20,6 +20,8 @@
  *              "held"
  *     hold2    as hold, with a second loop, worker, that turns (with
  *              napper, as in mainstuck)
+ *              Both also have `nap`, which parks the session's green
+ *              thread for MS (the loop turns), then replies "napped"
  *     loop2    the console's loop (main) is idle; a second loop, named
  *              worker, on an OS thread of its own, is held by a green
  *              thread named reader in stuck_read until the main loop
@@ -245,6 +247,18 @@ cmd_hold(struct diesel_console_out *out, int argc, char **argv, void *arg)
 }
 
 static int
+cmd_nap(struct diesel_console_out *out, int argc, char **argv, void *arg)
+{
+    (void)argc;
+    (void)argv;
+    (void)arg;
+    if (diesel_sleep(hold_ms) != 0)
+        return diesel_console_error(out, "nap: %s", strerror(errno));
+    diesel_console_printf(out, "napped\n");
+    return 0;
+}
+
+static int
 stopper(void *arg)
 {
     (void)arg;
@@ -431,8 +445,10 @@ main(int argc, char **argv)
         return 1;
     }
     if (strncmp(mode, "hold", 4) == 0 &&
-        diesel_console_command("hold", "hold: spin in this session's green "
-            "thread (stuck_child)", cmd_hold, NULL) != 0) {
+        (diesel_console_command("hold", "hold: spin in this session's green "
+            "thread (stuck_child)", cmd_hold, NULL) != 0 ||
+        diesel_console_command("nap", "nap: park this session's green "
+            "thread (stuck_child)", cmd_nap, NULL) != 0)) {
         perror("diesel_console_command");
         return 1;
     }

@@ -129,6 +129,7 @@ struct session {
     int busy;               /* a typed line is on its way to a reply */
     int64_t last_rx;        /* when the reply last said something (ms) */
     int64_t probe_id;       /* the probe green thread, 0 if none */
+    int no_probe;           /* the command is silent by design */
     int int_pending;        /* Ctrl-C came before its reply started */
     int closed;             /* the app closed the session */
     int stopping;           /* a signal is stopping dconsole */
@@ -434,6 +435,18 @@ struct probe {
     size_t len, cap;
 };
 
+#define PROBE_TRIES 3
+#define PROBE_MIN_MS 2000   /* twice the service's default threshold */
+
+/* The silence that makes a probe: -t, and at least PROBE_MIN_MS. */
+static int64_t
+probe_quiet(const struct session *s)
+{
+    int64_t t = (int64_t)(s->o->timeout * 1000.0 + 0.5);
+
+    return t > PROBE_MIN_MS ? t : PROBE_MIN_MS;
+}
+
 static void
 probe_notice(void *arg, int kind, const char *text, size_t len)
 {
@@ -501,10 +514,10 @@ probe_task(void *arg)
 {
     struct session *s = arg;
     struct diesel_console_attach_opts ao;
-    struct diesel_console_client *c;
+    struct diesel_console_client *c = NULL;
     struct probe p = { NULL, 0, 0 };
     char why[1024];
-    int64_t silent = diesel_now() - s->last_rx;
+    int err = 0;
 
     memset(&ao, 0, sizeof(ao));
     ao.signo = s->signo;
@@ -512,15 +525,25 @@ probe_task(void *arg)
     ao.timeout_ms = (int64_t)(s->o->timeout * 1000.0 + 0.5);
     ao.notice = probe_notice;
     ao.arg = &p;
-    c = diesel_console_client_attach(s->pid, &ao, why, sizeof(why));
+    /* The service calls its loop stuck once a turn has lasted its
+     * threshold (1 s by default); before that, the request waits for the
+     * loop, and times out: try again, the loop stuck longer by then. */
+    for (int i = 0; i < PROBE_TRIES; i++) {
+        if (i > 0 && diesel_sleep(probe_quiet(s)) != 0)
+            break;      /* the reply came, or Ctrl-C */
+        c = diesel_console_client_attach(s->pid, &ao, why, sizeof(why));
+        err = errno;
+        if (c != NULL || err != ETIMEDOUT)
+            break;
+    }
     if (c != NULL) {
-        probe_loops(s, c, silent);
+        probe_loops(s, c, diesel_now() - s->last_rx);
         diesel_console_client_close(c);
-    } else if (errno == EDEADLK && p.len > 0) {
+    } else if (err == EDEADLK && p.len > 0) {
         fflush(stdout);
         warn("no reply for %.1f s: the loop of PID %ld is stuck, and "
             "answers when it turns again%s; its report:",
-            (double)silent / 1000.0, (long)s->pid,
+            (double)(diesel_now() - s->last_rx) / 1000.0, (long)s->pid,
             s->interactive ? " (Ctrl-C gives the prompt back)" : "");
         for (size_t at = 0; at < p.len;) {
             char *nl = memchr(p.text + at, '\n', p.len - at);
@@ -536,18 +559,37 @@ probe_task(void *arg)
     return 0;
 }
 
+/* Commands whose silence is their design: top and profile watch for a
+ * window, log follow streams what comes.  No probe for them (it would
+ * open a session at every window of top's redraw). */
+static int
+silent_by_design(const char *cmd, size_t n)
+{
+    char w1[16] = "", w2[16] = "";
+    char line[64];
+
+    if (n >= sizeof(line))
+        n = sizeof(line) - 1;
+    memcpy(line, cmd, n);
+    line[n] = '\0';
+    if (sscanf(line, "%15s %15s", w1, w2) < 1)
+        return 0;
+    return strcmp(w1, "top") == 0 || strcmp(w1, "profile") == 0 ||
+        (strcmp(w1, "log") == 0 && strcmp(w2, "follow") == 0);
+}
+
 /* Wait for the reply green thread; when it is silent for -t, probe. */
 static int
 join_reply(struct session *s, int *st)
 {
-    int64_t quiet = (int64_t)(s->o->timeout * 1000.0 + 0.5);
+    int64_t quiet = probe_quiet(s);
     int r;
 
     s->last_rx = diesel_now();
     for (;;) {
         int64_t wait = -1;
 
-        if (!s->o->local && s->probe_id == 0) {
+        if (!s->o->local && !s->no_probe && s->probe_id == 0) {
             wait = s->last_rx + quiet - diesel_now();
             if (wait < 0)
                 wait = 0;
@@ -608,6 +650,7 @@ run_command(struct session *s, const char *cmd, size_t n)
     }
     s->owed++;
     s->local_cmd = s->o->local && dc_local_is_command(cmd, n);
+    s->no_probe = silent_by_design(cmd, n);
     s->reply_id = diesel_task_spawn("reply", reply_task, s, 0);
     if (s->reply_id < 0) {
         s->reply_id = 0;
