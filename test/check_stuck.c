@@ -389,6 +389,11 @@ START_TEST(stuck_silent_session_names_its_stuck_loop)
     char want[160];
     int st;
 
+    /* The probe's `loops` takes main's report with pthread_kill to main's
+     * spinning thread, which valgrind does not hand over reliably (see
+     * above): it hung there one run in three. */
+    if (t_under_valgrind())
+        return;
     start_child("hold2", t_slow(120000), NULL);
     ck_assert(t_proc_expect(&child, 0, "napper ", 10000));
     dconsole_hold(&d);
