@@ -17,9 +17,17 @@
 # -P 1, GET and SET.  A run under valgrind is some 50 times slower than
 # natively: the counts do not care.
 #
+# COUNT_LINES=K adds, under each server's figures, the K source lines
+# with the most D1 misses per round trip (reads, writes, instructions,
+# file:line, function, the line's text), by the same difference: which
+# load or store misses, and so which object (the task record, the stack,
+# the conn, the loop's fd table...) it touches.  A server built without
+# symbols shows as ???.
+#
 #   test/bench/counted.sh          (COUNT_CONNS, COUNT_SHORT, COUNT_LONG,
 #                                   COUNT_REQS to change the defaults;
-#                                   COUNT_SERVERS="diesel libuv" for some)
+#                                   COUNT_SERVERS="diesel libuv" for some;
+#                                   COUNT_LINES=12 for the lines)
 set -u
 cd "$(dirname "$0")/../.."
 B=test/bench
@@ -59,6 +67,37 @@ counts() {
          /^summary:/ { print $(ev["Ir"] + 1),
              $(ev["D1mr"] + 1) + $(ev["D1mw"] + 1),
              $(ev["DLmr"] + 1) + $(ev["DLmw"] + 1) }' "$1"
+}
+
+# The COUNT_LINES lines of most D1 misses per unit of work: the
+# difference of the per-line counts of two runs (short, long) divided by
+# the difference of their work.
+lines() {   # short-out long-out work
+    awk -v w="$3" '
+        /^events:/ { for (i = 2; i <= NF; i++) ev[$i] = i - 1; next }
+        /^fl=/ { fl = substr($0, 4); next }
+        /^fn=/ { fn = substr($0, 4); next }
+        /^[0-9]/ {
+            key = fl SUBSEP $1 SUBSEP fn
+            sign = FILENAME == ARGV[1] ? -1 : 1
+            r[key] += sign * $(ev["D1mr"] + 1)
+            m[key] += sign * $(ev["D1mw"] + 1)
+            ir[key] += sign * $(ev["Ir"] + 1)
+        }
+        END {
+            for (key in r) {
+                split(key, a, SUBSEP)
+                printf "%.3f %.3f %.3f %.1f %s %s %s\n",
+                    (r[key] + m[key]) / w, r[key] / w, m[key] / w,
+                    ir[key] / w, a[1], a[2], a[3]
+            }
+        }' "$1" "$2" | sort -rn | head -n "$COUNT_LINES" |
+    while read -r _ dr dw ir fl ln fn; do
+        src=
+        [ -r "$fl" ] && src=$(sed -n "${ln}{s/^[[:space:]]*//;p;q}" "$fl")
+        printf '    %6s %6s %6s  %s:%s %s | %.60s\n' "$dr" "$dw" "$ir" \
+            "${fl##*/}" "$ln" "$fn" "$src"
+    done
 }
 
 # Runs cmd... under cachegrind on PORT, drives it with the load command
@@ -115,6 +154,15 @@ measure() {
         printf "%-12s %6s %12.0f %12.3f %12.3f %10d\n", name, n,
             (y[1] - x[1]) / w, (y[2] - x[2]) / w, (y[3] - x[3]) / w, w
     }'
+    if [ "${COUNT_LINES:-0}" -gt 0 ] && [ -s "$tmp/cg.$p1" ] &&
+        [ -s "$tmp/cg.$p2" ]; then
+        local w=$(( ${c2##* } - ${c1##* } ))
+        if [ "$w" -gt 0 ]; then
+            printf '    %6s %6s %6s  D1 misses per unit of work, by line\n' \
+                D1mr D1mw instr
+            lines "$tmp/cg.$p1" "$tmp/cg.$p2" "$w"
+        fi
+    fi
 }
 
 printf 'counted: cachegrind --cache-sim=yes --D1=32768,8,64 --LL=1048576,16,64; server on CPU 0\n'
