@@ -2315,6 +2315,13 @@ START_TEST(session_one_shot_and_piped_exit_codes)
         "without --json (help marks the commands that take it)\n");
     /* Variables. */
     ck_assert_int_eq(oneshot(p, pid, "set", "interval", "7"), 0);
+    ck_assert_str_eq(p->obuf, "interval: 7 (was 5)\n");
+    /* The dummy's interval is a range: out of it, refused and kept. */
+    ck_assert_int_eq(oneshot(p, pid, "set", "interval", "-5"), 1);
+    ck_assert_str_eq(p->obuf, "");
+    ck_assert_str_eq(p->ebuf, "error: bad value '-5' for interval: want an "
+        "integer greater than 0 and at most 86400\n");
+    ck_assert_int_eq(oneshot(p, pid, "set", "interval", "86401"), 1);
     ck_assert_int_eq(oneshot(p, pid, "get", "interval", NULL), 0);
     ck_assert_str_eq(p->obuf, "7\n");
     ck_assert_int_eq(oneshot(p, pid, "quit", NULL, NULL), 0);
