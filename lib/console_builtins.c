@@ -2747,8 +2747,20 @@ diesel__cmd_cancel(struct diesel_console_out *out, int argc, char **argv,
     if (diesel_task_cancel(id) != 0)
         return fail(out, errno == ESRCH ? "no green thread %lld" :
             "cannot cancel green thread %lld", (long long)id);
-    diesel_log("diesel", DIESEL_LOG_WARNING, "console: cancelled green "
-        "thread %lld (%s)", (long long)id, name);
+    /* Who asked, as the attach's line names the peer: the log of a
+     * service whose work was cut short says by whom. */
+    if (out->peer_pid < 0)
+        diesel_log("diesel", DIESEL_LOG_WARNING, "console: cancelled green "
+            "thread %lld (%s) for a session whose peer is not known",
+            (long long)id, name);
+    else if (out->peer_uid < 0)
+        diesel_log("diesel", DIESEL_LOG_WARNING, "console: cancelled green "
+            "thread %lld (%s) for the session of pid %ld", (long long)id,
+            name, out->peer_pid);
+    else
+        diesel_log("diesel", DIESEL_LOG_WARNING, "console: cancelled green "
+            "thread %lld (%s) for the session of pid %ld, uid %ld",
+            (long long)id, name, out->peer_pid, out->peer_uid);
     if (w.json) {
         put(&w, "{\"cancelled\":%lld,\"name\":", (long long)id);
         jstr(&w, name);

@@ -385,6 +385,38 @@ START_TEST(greeting_names_pid_program_and_echoes_the_nonce)
 }
 END_TEST
 
+/* The log line of a cancel names the session that asked, by its peer,
+ * as the attach's line does. */
+START_TEST(cancel_is_logged_with_the_session_that_asked)
+{
+    struct dcc c;
+    char want[256], cmdline[64];
+    const char *p;
+    long id;
+
+    app_setup();
+    attach(&c);
+    expect(&c, "tasks --json", 0, NULL);
+    p = strstr(reply, ",\"name\":\"ticker\"");
+    ck_assert_msg(p != NULL, "%s", reply);
+    while (p > reply && p[-1] != ':')
+        p--;
+    id = strtol(p, NULL, 10);
+    ck_assert_int_gt(id, 0);
+    snprintf(cmdline, sizeof(cmdline), "cancel %ld", id);
+    snprintf(want, sizeof(want), "| cancelled green thread %ld (ticker)\nOK\n",
+        id);
+    expect(&c, cmdline, 0, want);
+    snprintf(want, sizeof(want), "{diesel} WARNING:console: cancelled green "
+        "thread %ld (ticker) for the session of pid %ld, uid %u\n", id,
+        (long)getpid(), (unsigned)geteuid());
+    ck_assert_msg(app_wait_log(&app, want, T(2000)), "log: %s", app.log);
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
 START_TEST(eof_ends_the_session_too)
 {
     struct dcc c;
@@ -2557,6 +2589,7 @@ diesel_console_suite(void)
     tcase_add_test(tc, eof_ends_the_session_too);
     tcase_add_test(tc, help_lists_every_command_sorted_or_one);
     tcase_add_test(tc, get_and_set_variables_of_every_type);
+    tcase_add_test(tc, cancel_is_logged_with_the_session_that_asked);
     tcase_add_test(tc, set_says_what_it_set_and_refuses_values_out_of_range);
     tcase_add_test(tc, registered_commands_print_fail_and_are_escaped);
     tcase_add_test(tc, bad_bytes_get_an_error_each_and_the_session_goes_on);
