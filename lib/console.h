@@ -239,6 +239,11 @@ int diesel__console_out_json_string(struct diesel_console_out *,
 /* console_table.c: diesel_console_table(3), and for the built-ins: */
 /* Columns s takes on a terminal (valid UTF-8; see console_table.c). */
 size_t diesel__console_text_width(const char *s);
+/* s (escaped text) in a field of field columns, into dst: cut with "..."
+ * when wider, padded with blanks when narrower (dst has room for s and
+ * field more bytes). */
+void diesel__console_text_fit(char *dst, size_t size, const char *s,
+    unsigned field);
 size_t diesel__console_table_rows(const struct diesel_console_table *);
 /* Bytes of text the table holds (to stop at the reply's limit). */
 size_t diesel__console_table_bytes(const struct diesel_console_table *);
