@@ -1151,6 +1151,13 @@ diesel__console_frame(struct diesel__console_sink *sink,
     f.n = 0;
     f.failed = 0;
     frame_text(&f, out);
+    /* A reply cut at the limit did not get to its client whole: ERR, as
+     * the built-ins say it, whatever the command returned, so that a
+     * script does not take the cut text for all of it (dconsole exits
+     * 1).  The note at its end says where. */
+    if (status == 0 && diesel__console_out_cut(out))
+        return frame_status(&f, -1, "reply too long (over the console's "
+            "output limit, 16 MiB): its text was cut");
     return frame_status(&f, status, out->has_err ? out->err : "failed");
 }
 

@@ -233,6 +233,8 @@ void diesel__console_out_fini(struct diesel_console_out *);
 /* Append len bytes (cut at the limit); -1 and ENOBUFS once cut. */
 int diesel__console_out_write(struct diesel_console_out *, const char *buf,
     size_t len);
+/* Whether the reply was cut at the limit (its note is in). */
+int diesel__console_out_cut(const struct diesel_console_out *);
 /* Append s as a JSON string, quotes included. */
 int diesel__console_out_json_string(struct diesel_console_out *,
     const char *s);
