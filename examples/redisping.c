@@ -9,7 +9,10 @@
  * DESCRIPTION
  *     Commands: PING [message], ECHO message, SET key value, GET key,
  *     DEL key..., DBSIZE, CONFIG GET (answers an empty list, which
- *     redis-benchmark accepts), QUIT.  Both inline commands ("PING\r\n")
+ *     redis-benchmark accepts), QUIT.  Another count of arguments is
+ *     answered as redis-server answers it: "-ERR wrong number of
+ *     arguments for 'ping' command" (SET's beyond the value, its
+ *     options there, are ignored).  Both inline commands ("PING\r\n")
  *     and RESP arrays ("*1\r\n$4\r\nPING\r\n") are understood.  Pipelined
  *     commands are answered in one write: replies are buffered with
  *     diesel_conn_write and go out when the connection would wait for
@@ -338,6 +341,20 @@ escape(char *out, const char *s, size_t n)
     return out;
 }
 
+/*
+ * The arguments each command takes, the command's name counted, as
+ * redis-server's command table has them (-N: at least N): a known command
+ * given another count is answered as redis-server answers it, "-ERR wrong
+ * number of arguments for 'ping' command", not run on part of them.
+ */
+static const struct {
+    const char *name;            /* lower case, as the error names it */
+    int min, max;
+} arity[] = {
+    { "ping", 1, 2 }, { "echo", 2, 2 }, { "set", 3, ARGS_MAX },
+    { "get", 2, 2 }, { "del", 2, ARGS_MAX }, { "dbsize", 1, 1 },
+};
+
 /* Run one command; -1 ends the connection. */
 static int
 run(struct diesel_conn *c, struct req *r)
@@ -345,6 +362,17 @@ run(struct diesel_conn *c, struct req *r)
     const char *cmd = r->argv[0];
 
     __atomic_fetch_add(&ncommands, 1, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < sizeof(arity) / sizeof(arity[0]); i++) {
+        char err[96];
+
+        if (strcasecmp(cmd, arity[i].name) != 0)
+            continue;
+        if (r->argc >= arity[i].min && r->argc <= arity[i].max)
+            break;
+        snprintf(err, sizeof(err), "-ERR wrong number of arguments for "
+            "'%s' command\r\n", arity[i].name);
+        return reply(c, err);
+    }
     if (strcasecmp(cmd, "PING") == 0) {
         if (r->argc == 1)
             return reply(c, "+PONG\r\n");
@@ -422,8 +450,8 @@ run(struct diesel_conn *c, struct req *r)
     }
     {
         char err[256], name[4 * 40 + 4];
-        snprintf(err, sizeof(err), "-ERR unknown command or wrong number "
-            "of arguments for '%s'\r\n", escape(name, cmd, r->len[0]));
+        snprintf(err, sizeof(err), "-ERR unknown command '%s'\r\n",
+            escape(name, cmd, r->len[0]));
         return reply(c, err);
     }
 }

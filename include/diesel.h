@@ -493,6 +493,10 @@ DIESEL_API void diesel_console_table_destroy(struct diesel_console_table *t);
  * (EEXIST if a command or a variable has the name). */
 DIESEL_API int diesel_console_var_int(const char *name, int64_t *p,
     int writable);
+/* A writable integer that set stores only from min to max inclusive
+ * (EINVAL if min > max): a value outside is refused, and says the range. */
+DIESEL_API int diesel_console_var_int_range(const char *name, int64_t *p,
+    int64_t min, int64_t max);
 DIESEL_API int diesel_console_var_double(const char *name, double *p,
     int writable);
 DIESEL_API int diesel_console_var_string(const char *name, char *buf,

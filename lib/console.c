@@ -61,6 +61,7 @@ struct var {
     void *p;                    /* int64_t *, double * or char[size] */
     size_t size;                /* VAR_STRING: the buffer's size */
     int writable;
+    int64_t min, max;           /* VAR_INT: the values set may store */
     struct diesel_module *owner; /* the module that added it, or NULL */
 };
 
@@ -278,7 +279,7 @@ diesel_console_command_json(const char *name, const char *help,
 
 static int
 var_add(const char *name, enum var_type type, void *p, size_t size,
-    int writable, struct diesel_module *owner)
+    int writable, int64_t min, int64_t max, struct diesel_module *owner)
 {
     struct var *v;
     size_t at;
@@ -300,6 +301,8 @@ var_add(const char *name, enum var_type type, void *p, size_t size,
     v->p = p;
     v->size = size;
     v->writable = writable != 0;
+    v->min = min;
+    v->max = max;
     v->owner = owner;
     pthread_mutex_lock(&table_lock);
     /* A command's name is taken too (one namespace). */
@@ -319,20 +322,34 @@ var_add(const char *name, enum var_type type, void *p, size_t size,
 int
 diesel_console_var_int(const char *name, int64_t *p, int writable)
 {
-    return var_add(name, VAR_INT, p, sizeof(*p), writable, NULL);
+    return var_add(name, VAR_INT, p, sizeof(*p), writable, INT64_MIN,
+        INT64_MAX, NULL);
+}
+
+int
+diesel_console_var_int_range(const char *name, int64_t *p, int64_t min,
+    int64_t max)
+{
+    if (min > max) {
+        errno = EINVAL;
+        return -1;
+    }
+    return var_add(name, VAR_INT, p, sizeof(*p), 1, min, max, NULL);
 }
 
 int
 diesel_console_var_double(const char *name, double *p, int writable)
 {
-    return var_add(name, VAR_DOUBLE, p, sizeof(*p), writable, NULL);
+    return var_add(name, VAR_DOUBLE, p, sizeof(*p), writable, INT64_MIN,
+        INT64_MAX, NULL);
 }
 
 int
 diesel_console_var_string(const char *name, char *buf, size_t size,
     int writable)
 {
-    return var_add(name, VAR_STRING, buf, size, writable, NULL);
+    return var_add(name, VAR_STRING, buf, size, writable, INT64_MIN,
+        INT64_MAX, NULL);
 }
 
 int
@@ -345,7 +362,8 @@ diesel__console_var_owned(const char *name, int type, void *p, size_t size,
         errno = EINVAL;
         return -1;
     }
-    return var_add(name, types[type], p, size, writable, owner);
+    return var_add(name, types[type], p, size, writable, INT64_MIN,
+        INT64_MAX, owner);
 }
 
 /* Take out the entries of one array whose owner is owner; their count. */
@@ -704,12 +722,35 @@ parse_double(struct diesel_console_out *out, const char *s, double *v)
     return 0;
 }
 
+/* "greater than 0 and at most 86400", as the other range errors read. */
+static void
+range_words(char *buf, size_t size, int64_t min, int64_t max)
+{
+    int n;
+
+    if (min == INT64_MIN)
+        n = snprintf(buf, size, "at most %lld", (long long)max);
+    else if (min == 1)
+        n = snprintf(buf, size, "greater than 0");
+    else
+        n = snprintf(buf, size, "at least %lld", (long long)min);
+    if (min != INT64_MIN && max != INT64_MAX && n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, " and at most %lld",
+            (long long)max);
+}
+
+/*
+ * set NAME VALUE stores the value and says what it set and what was
+ * there, "interval: 5 (was 1)", so that a typo shows and an operator's
+ * log of the session holds the value to go back to.
+ */
 static int
 cmd_set(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
     struct var *v;
-    int64_t i = 0;
-    double d = 0;
+    int64_t i = 0, oi;
+    double d = 0, od;
+    char *old = NULL, words[96];
     size_t at, n;
     int found, rc = 0;
 
@@ -729,12 +770,26 @@ cmd_set(struct diesel_console_out *out, int argc, char **argv, void *arg)
     }
     switch (v->type) {
     case VAR_INT:
-        if ((rc = parse_int(out, argv[2], &i)) == 0)
-            *(int64_t *)v->p = i;
+        if ((rc = parse_int(out, argv[2], &i)) != 0)
+            break;
+        if (i < v->min || i > v->max) {
+            range_words(words, sizeof(words), v->min, v->max);
+            rc = diesel_console_error(out, "bad value '%.64s' for %s: want "
+                "an integer %s", argv[2], v->name, words);
+            break;
+        }
+        oi = *(int64_t *)v->p;
+        *(int64_t *)v->p = i;
+        diesel_console_printf(out, "%s: %lld (was %lld)\n", v->name,
+            (long long)i, (long long)oi);
         break;
     case VAR_DOUBLE:
-        if ((rc = parse_double(out, argv[2], &d)) == 0)
-            *(double *)v->p = d;
+        if ((rc = parse_double(out, argv[2], &d)) != 0)
+            break;
+        od = *(double *)v->p;
+        *(double *)v->p = d;
+        diesel_console_printf(out, "%s: %.17g (was %.17g)\n", v->name, d,
+            od);
         break;
     case VAR_STRING:
         n = strlen(argv[2]);
@@ -743,7 +798,19 @@ cmd_set(struct diesel_console_out *out, int argc, char **argv, void *arg)
                 "bytes", v->name, v->size - 1);
             break;
         }
+        /* The old value is shown escaped, as get shows it; without
+         * memory for its copy, only the new one is. */
+        old = strndup(v->p, v->size);
         memcpy(v->p, argv[2], n + 1);
+        diesel_console_printf(out, "%s: ", v->name);
+        diesel__console_out_text(out, argv[2], n);
+        if (old != NULL) {
+            diesel_console_printf(out, " (was ");
+            diesel__console_out_text(out, old, strlen(old));
+            diesel_console_printf(out, ")");
+        }
+        diesel_console_printf(out, "\n");
+        free(old);
         break;
     }
 out:
@@ -1084,6 +1151,13 @@ diesel__console_frame(struct diesel__console_sink *sink,
     f.n = 0;
     f.failed = 0;
     frame_text(&f, out);
+    /* A reply cut at the limit did not get to its client whole: ERR, as
+     * the built-ins say it, whatever the command returned, so that a
+     * script does not take the cut text for all of it (dconsole exits
+     * 1).  The note at its end says where. */
+    if (status == 0 && diesel__console_out_cut(out))
+        return frame_status(&f, -1, "reply too long (over the console's "
+            "output limit, 16 MiB): its text was cut");
     return frame_status(&f, status, out->has_err ? out->err : "failed");
 }
 

@@ -233,12 +233,19 @@ void diesel__console_out_fini(struct diesel_console_out *);
 /* Append len bytes (cut at the limit); -1 and ENOBUFS once cut. */
 int diesel__console_out_write(struct diesel_console_out *, const char *buf,
     size_t len);
+/* Whether the reply was cut at the limit (its note is in). */
+int diesel__console_out_cut(const struct diesel_console_out *);
 /* Append s as a JSON string, quotes included. */
 int diesel__console_out_json_string(struct diesel_console_out *,
     const char *s);
 /* console_table.c: diesel_console_table(3), and for the built-ins: */
 /* Columns s takes on a terminal (valid UTF-8; see console_table.c). */
 size_t diesel__console_text_width(const char *s);
+/* s (escaped text) in a field of field columns, into dst: cut with "..."
+ * when wider, padded with blanks when narrower (dst has room for s and
+ * field more bytes). */
+void diesel__console_text_fit(char *dst, size_t size, const char *s,
+    unsigned field);
 size_t diesel__console_table_rows(const struct diesel_console_table *);
 /* Bytes of text the table holds (to stop at the reply's limit). */
 size_t diesel__console_table_bytes(const struct diesel_console_table *);

@@ -210,7 +210,7 @@
  *    "listening":false,"local":"127.0.0.1:5000","peer":"127.0.0.1:43222",
  *    "path":null,"reader":{"id":12,"name":"conn"},"writer":null},...]}
  *
- * log [LOGGER LEVEL]
+ * log [[--new] LOGGER LEVEL]
  *   Without arguments, the levels: the default first, as "*", then each
  *   logger in use (given a level, or logged to), with its effective level:
  *     LOGGER  LEVEL    WHENCE
@@ -220,9 +220,12 @@
  *   With LOGGER LEVEL, set it (LOGGER "*" sets the default; LEVEL is
  *   DEBUG, INFO, WARNING, ERROR or CRITICAL, any case), and reply
  *     dummy DEBUG (was INFO)
+ *   A LOGGER no code has logged to is an ERR naming those there are,
+ *   unless --new says it is one yet to log:
+ *     nosuch DEBUG (a new logger; was INFO)
  *   {"default":"INFO","loggers":{"diesel":"WARNING","dummy":"INFO"},
  *    "inherited":["dummy"]}
- *   {"logger":"dummy","level":"DEBUG","was":"INFO"}
+ *   {"logger":"dummy","level":"DEBUG","was":"INFO","new":false}
  *
  * cancel ID
  *     cancelled green thread 12 (sleeper)
@@ -2575,14 +2578,52 @@ log_json_inherited(const char *name, int level, int own, void *arg)
     jstr(lj->w, name);
 }
 
+/*
+ * Whether a logger is known (it was given a level, or something logged
+ * to it), and the names of those that are, for the error of one that is
+ * not: "*, diesel, dummy", cut with ", ..." where the line would not fit.
+ */
+struct log_known {
+    const char *name;            /* the one looked for */
+    int found;
+    int full;                    /* list ends with ", ..." */
+    char list[112];              /* the names, escaped */
+    size_t len;
+};
+
+static void
+log_known_entry(const char *name, int level, int own, void *arg)
+{
+    struct log_known *k = arg;
+    char buf[TX_NAME];
+    size_t n;
+
+    (void)level;
+    (void)own;
+    if (name != NULL && strcmp(name, k->name) == 0)
+        k->found = 1;
+    if (k->full)
+        return;
+    tx(buf, sizeof(buf), name != NULL ? name : "*");
+    n = strlen(buf);
+    /* Room is kept for ", ..." after every name. */
+    if (k->len + 2 + n + sizeof(", ...") > sizeof(k->list)) {
+        memcpy(k->list + k->len, ", ...", sizeof(", ..."));
+        k->full = 1;
+        return;
+    }
+    k->len += (size_t)snprintf(k->list + k->len, sizeof(k->list) - k->len,
+        "%s%s", k->len ? ", " : "", buf);
+}
+
 int
 diesel__cmd_log(struct diesel_console_out *out, int argc, char **argv,
     void *arg)
 {
-    static const char usage[] = "log [--json] [LOGGER LEVEL]";
-    char *pos[2];
+    static const char usage[] = "log [--json] [[--new] LOGGER LEVEL]";
+    char *pos[2], *av[8];
     struct w w;
-    int npos, level, was;
+    int npos, level, was, isnew = 0, ac = 0;
     const char *logger;
 
     /* `log tail N` (console_log.c); `log tail LEVEL` still sets the
@@ -2594,9 +2635,18 @@ diesel__cmd_log(struct diesel_console_out *out, int argc, char **argv,
         (argc == 2 || diesel_log_level_parse(argv[2]) < 0))
         return diesel__cmd_log_follow(out, argc - 1, argv + 1, arg);
     (void)arg;
-    if ((npos = args(out, &w, argc, argv, pos, 2, usage)) < 0)
+    /* --new: LOGGER may be one that has not logged yet. */
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--new") == 0)
+            isnew = 1;
+        else if (ac < (int)(sizeof(av) / sizeof(av[0])))
+            av[ac++] = argv[i];
+        else
+            return fail(out, "usage: %s", usage);
+    }
+    if ((npos = args(out, &w, ac, av, pos, 2, usage)) < 0)
         return -1;
-    if (npos == 0) {
+    if (npos == 0 && !isnew) {
         if (w.json) {
             struct log_json lj = { &w, 1 };
 
@@ -2627,6 +2677,21 @@ diesel__cmd_log(struct diesel_console_out *out, int argc, char **argv,
         return fail(out, "unknown level '%.64s': use DEBUG, INFO, WARNING, "
             "ERROR or CRITICAL", pos[1]);
     logger = strcmp(pos[0], "*") == 0 ? NULL : pos[0];
+    if (logger != NULL) {
+        /* A name no code has logged to is most likely a typo: setting it
+         * would make a logger nothing uses.  --new says it is meant, for
+         * a logger whose first line is yet to come. */
+        struct log_known k = { logger, 0, 0, "", 0 };
+
+        diesel__log_foreach(log_known_entry, &k);
+        if (k.found)
+            isnew = 0;
+        else if (!isnew)
+            return fail(out, "unknown logger '%.64s': the loggers are %s; "
+                "--new sets one yet to log", pos[0], k.list);
+    } else {
+        isnew = 0;
+    }
     was = diesel_log_level(logger);
     if (diesel_log_level_set(logger, level) != 0)
         return fail(out, errno == EINVAL ? "bad logger name '%.64s'" :
@@ -2637,11 +2702,12 @@ diesel__cmd_log(struct diesel_console_out *out, int argc, char **argv,
     if (w.json) {
         put(&w, "{\"logger\":");
         jstr(&w, pos[0]);
-        put(&w, ",\"level\":\"%s\",\"was\":\"%s\"}\n",
-            diesel_log_level_name(level), diesel_log_level_name(was));
+        put(&w, ",\"level\":\"%s\",\"was\":\"%s\",\"new\":%s}\n",
+            diesel_log_level_name(level), diesel_log_level_name(was),
+            isnew ? "true" : "false");
     } else {
-        put(&w, "%s %s (was %s)\n", pos[0], diesel_log_level_name(level),
-            diesel_log_level_name(was));
+        put(&w, "%s %s (%swas %s)\n", pos[0], diesel_log_level_name(level),
+            isnew ? "a new logger; " : "", diesel_log_level_name(was));
     }
     return done(&w);
 }
@@ -2681,8 +2747,20 @@ diesel__cmd_cancel(struct diesel_console_out *out, int argc, char **argv,
     if (diesel_task_cancel(id) != 0)
         return fail(out, errno == ESRCH ? "no green thread %lld" :
             "cannot cancel green thread %lld", (long long)id);
-    diesel_log("diesel", DIESEL_LOG_WARNING, "console: cancelled green "
-        "thread %lld (%s)", (long long)id, name);
+    /* Who asked, as the attach's line names the peer: the log of a
+     * service whose work was cut short says by whom. */
+    if (out->peer_pid < 0)
+        diesel_log("diesel", DIESEL_LOG_WARNING, "console: cancelled green "
+            "thread %lld (%s) for a session whose peer is not known",
+            (long long)id, name);
+    else if (out->peer_uid < 0)
+        diesel_log("diesel", DIESEL_LOG_WARNING, "console: cancelled green "
+            "thread %lld (%s) for the session of pid %ld", (long long)id,
+            name, out->peer_pid);
+    else
+        diesel_log("diesel", DIESEL_LOG_WARNING, "console: cancelled green "
+            "thread %lld (%s) for the session of pid %ld, uid %ld",
+            (long long)id, name, out->peer_pid, out->peer_uid);
     if (w.json) {
         put(&w, "{\"cancelled\":%lld,\"name\":", (long long)id);
         jstr(&w, name);
@@ -2732,8 +2810,9 @@ static const struct {
       "open descriptors: type, address or path, green "
       "thread waiting on it (LOOP:ID with several loops; --loop: those "
       "NAME's wait on)", diesel__cmd_fds, 0, 0 },
-    { "log", "log [--json] [LOGGER LEVEL | tail [N] | follow]: show the log "
-      "levels, or set one (* is the default); tail: the last N lines logged "
+    { "log", "log [--json] [[--new] LOGGER LEVEL | tail [N] | follow]: show "
+      "the log levels, or set one (* is the default; --new: a logger yet to "
+      "log); tail: the last N lines logged "
       "(all those kept); follow: stream new lines until a line is sent",
       diesel__cmd_log, 0, 0 },
     { "cancel", "cancel [--json] [LOOP:]ID: "

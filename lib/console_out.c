@@ -110,6 +110,12 @@ cut(struct diesel_console_out *o, const char *buf, size_t len)
 }
 
 int
+diesel__console_out_cut(const struct diesel_console_out *o)
+{
+    return o->len > room(o);
+}
+
+int
 diesel__console_out_write(struct diesel_console_out *o, const char *buf,
     size_t len)
 {

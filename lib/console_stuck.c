@@ -347,13 +347,17 @@ report_lines(int fd, const char *prefix, struct diesel__sline *line,
         diesel__sline_esc(line, t->name);
         diesel__sline_put(line, "' (id ");
         diesel__sline_u64(line, (uint64_t)t->id);
-        diesel__sline_put(line, ") holds it, spawned at ");
-        if (t->where != NULL)
+        diesel__sline_put(line, ") holds it");
+        /* Where it was spawned, as tasks says it: a green thread the
+         * library started (main, a connection's, a session) has no
+         * site, and the line says nothing rather than "?". */
+        if (t->where != NULL) {
+            diesel__sline_put(line, ", spawned at ");
             diesel__sline_esc(line, t->where);
-        else if (t->spawn_caller != NULL)
+        } else if (t->spawn_caller != NULL) {
+            diesel__sline_put(line, ", spawned at ");
             put_frame(line, pfd, t->spawn_caller, 0, NULL);
-        else
-            diesel__sline_put(line, "?");
+        }
     } else {
         diesel__sline_put(line, "no green thread holds it (the loop's own "
             "code runs)");

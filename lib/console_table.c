@@ -23,6 +23,7 @@
  * them as it goes and prints them in slices too
  * (diesel__console_table_print_paced).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -103,6 +104,37 @@ diesel__console_text_width(const char *s)
         w += cols;
     }
     return w;
+}
+
+void
+diesel__console_text_fit(char *dst, size_t size, const char *s,
+    unsigned field)
+{
+    size_t n = 0, at;
+    unsigned used = 0, cols;
+    int cut = diesel__console_text_width(s) > field;
+    unsigned room = !cut ? field : field > sizeof(ELLIPSIS) - 1 ?
+        field - (unsigned)(sizeof(ELLIPSIS) - 1) : 0;
+
+    assert(size > 0);
+    while (s[n] != '\0') {
+        size_t k = char_at(s + n, &cols);
+
+        if (used + cols > room || n + k + sizeof(ELLIPSIS) > size)
+            break;
+        used += cols;
+        n += k;
+    }
+    memcpy(dst, s, n);
+    at = n;
+    if (cut) {
+        memcpy(dst + at, ELLIPSIS, sizeof(ELLIPSIS) - 1);
+        at += sizeof(ELLIPSIS) - 1;
+        used += (unsigned)(sizeof(ELLIPSIS) - 1);
+    }
+    for (; used < field && at + 1 < size; used++)
+        dst[at++] = ' ';
+    dst[at] = '\0';
 }
 
 struct diesel_console_table *

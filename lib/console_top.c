@@ -8,8 +8,8 @@
  *   at most 3600), like top(1) and recon's proc_window; accounting is
  *   switched on for the window if it was off, and off again after.
  *     top: 1.00s window, clock rdtsc: loop 12.3% busy, 1001 turns/s, 40023 switches/s, 7 green threads
- *     ID      NAME             BUSY%   BUSY      SCHED            RUNS     WAKES    STATE
- *     3       worker           91.2%   912.0ms   2.1ms/80.0us     1000     0        ready
+ *     ID      NAME    BUSY%   BUSY      SCHED            RUNS     WAKES    STATE
+ *     3       worker  91.2%   912.0ms   2.1ms/80.0us     1000     0        ready
  *     ...
  *     (4 more green threads, less busy)
  *     (99990 green threads neither ran nor were woken)
@@ -18,7 +18,9 @@
  *   BUSY% that over the window; SCHED is the time it waited to run once
  *   ready (woken, spawned or yielded), in all and the longest once;
  *   RUNS the times it was switched in, WAKES the times a wake made it
- *   ready; STATE its state at the window's end.  The head line's busy
+ *   ready; STATE its state at the window's end.  NAME is as wide as the
+ *   widest name listed (escaped; cut at 32 columns with "..."), two
+ *   blanks after it.  The head line's busy
  *   share is the loop's time outside poll.
  *   {"window_s":1.000,"clock":"rdtsc","utilization":0.123,
  *    "turns_per_s":1001,"switches_per_s":40023,"count":7,"tasks":[
@@ -70,6 +72,8 @@
 #include "internal.h"
 
 #define TOP_ROWS 20
+#define TOP_NAME_MAX 32   /* columns of NAME at most; longer names end
+                             in "..." (the JSON has them whole) */
 #define TOP_MAX_S 3600.0
 
 /* A reply under construction: the first failed write sticks. */
@@ -244,11 +248,29 @@ top_text(struct out *o, const struct row *r, size_t n, size_t walked,
     const char *loop = o->out->loop;
     /* Beside other loops, ids read LOOP:ID, as tasks shows them. */
     int idw = loop != NULL ? (int)strlen(loop) + 8 : 7;
+    /* NAME is as wide as the widest name shown (escaped, as tasks shows
+     * it), up to TOP_NAME_MAX columns: a fixed field cut long names
+     * and let wide ones push the later columns out of line.  Two blanks
+     * follow it, as a name may hold one. */
+    char ename[4 * DIESEL__NAME_MAX], cell[4 * DIESEL__NAME_MAX +
+        TOP_NAME_MAX + 1];
+    unsigned namew = 4;
 
-    say(o, "%-*s %-16s %-7s %-9s %-16s %-8s %-8s %s\n", idw, "ID", "NAME",
+    for (size_t i = 0; i < shown; i++) {
+        size_t at = 0, w;
+
+        (void)diesel__escape(ename, sizeof(ename), &at, r[i].name,
+            strlen(r[i].name), DIESEL__ESC_TEXT);
+        w = diesel__console_text_width(ename);
+        if (w > namew)
+            namew = w > TOP_NAME_MAX ? TOP_NAME_MAX : (unsigned)w;
+    }
+    diesel__console_text_fit(cell, sizeof(cell), "NAME", namew);
+    say(o, "%-*s %s  %-7s %-9s %-16s %-8s %-8s %s\n", idw, "ID", cell,
         "BUSY%", "BUSY", "SCHED", "RUNS", "WAKES", "STATE");
     for (size_t i = 0; i < shown; i++) {
         char busy[16], sched[16], smax[16], both[40], pct[16], id[64];
+        size_t at = 0;
 
         if (loop != NULL)
             snprintf(id, sizeof(id), "%s:%lld", loop, (long long)r[i].id);
@@ -261,8 +283,11 @@ top_text(struct out *o, const struct row *r, size_t n, size_t walked,
         snprintf(both, sizeof(both), "%s/%s", sched, smax);
         snprintf(pct, sizeof(pct), "%.1f%%", wall > 0 ?
             100.0 * (double)r[i].busy / (double)wall : 0.0);
-        say(o, "%-*s %-16s %-7s %-9s %-16s %-8llu %-8llu %s\n",
-            idw, id, r[i].name, pct, busy, both,
+        (void)diesel__escape(ename, sizeof(ename), &at, r[i].name,
+            strlen(r[i].name), DIESEL__ESC_TEXT);
+        diesel__console_text_fit(cell, sizeof(cell), ename, namew);
+        say(o, "%-*s %s  %-7s %-9s %-16s %-8llu %-8llu %s\n",
+            idw, id, cell, pct, busy, both,
             (unsigned long long)r[i].runs, (unsigned long long)r[i].wakes,
             r[i].state);
     }

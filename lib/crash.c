@@ -153,19 +153,32 @@ diesel__crash_table(struct diesel_loop *lp, int fd, const char *prefix,
     const char *running_label)
 {
     struct diesel__sline l = { "", 0 };
-    size_t shown = 0;
+    const struct diesel__task *sorted[TABLE_MAX];
+    size_t k = 0;
     enum diesel__state st;
 
     put(&l, "green threads (");
     put_u64(&l, lp->ntasks);
     put(&l, "):");
     say_to(&l, fd, prefix);
-    for (size_t i = 0; i < lp->tasks_cap && shown < TABLE_MAX; i++) {
+    /* By id, as tasks lists them, not in the order of the id table's
+     * slots: the TABLE_MAX lowest ids, kept sorted as the slots are
+     * walked (no malloc in a signal handler).  An id above the last
+     * kept costs one comparison once the array is full. */
+    for (size_t i = 0; i < lp->tasks_cap; i++) {
         const struct diesel__task *t = lp->tasks[i].t;
+        size_t j;
 
-        if (t == NULL)
+        if (t == NULL || (k == TABLE_MAX && t->id > sorted[k - 1]->id))
             continue;
-        shown++;
+        j = k < TABLE_MAX ? k++ : k - 1;
+        for (; j > 0 && sorted[j - 1]->id > t->id; j--)
+            sorted[j] = sorted[j - 1];
+        sorted[j] = t;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const struct diesel__task *t = sorted[i];
+
         put(&l, "  ");
         put_u64(&l, (uint64_t)t->id);
         put(&l, " ");

@@ -1534,11 +1534,11 @@ log_main(void *arg)
     char line[256];
 
     (void)arg;
-    r = cmd_ok("log alpha debug");
-    ck_assert_str_eq(r.out, "alpha DEBUG (was INFO)\n");
+    r = cmd_ok("log --new alpha debug");
+    ck_assert_str_eq(r.out, "alpha DEBUG (a new logger; was INFO)\n");
     free(r.out);
     ck_assert_int_eq(diesel_log_level("alpha"), DIESEL_LOG_DEBUG);
-    r = cmd_ok("log beta WARN");
+    r = cmd_ok("log --new beta WARN");
     free(r.out);
     r = cmd_ok("log");
     ck_assert_ptr_nonnull(row_starting(r.out, "LOGGER | LEVEL | WHENCE",
@@ -1579,14 +1579,14 @@ log_main(void *arg)
     r = cmd_ok("log --json alpha INFO");
     ck_assert_json(r.out);
     ck_assert_str_eq(r.out, "{\"logger\":\"alpha\",\"level\":\"INFO\","
-        "\"was\":\"DEBUG\"}\n");
+        "\"was\":\"DEBUG\",\"new\":false}\n");
     free(r.out);
 
     cmd_err("log alpha LOUD", "unknown level 'LOUD'");
-    cmd_err("log alpha", "usage: log [--json] [LOGGER LEVEL]");
+    cmd_err("log alpha", "usage: log [--json] [[--new] LOGGER LEVEL]");
     cmd_err("log a b c", "usage: log");
-    cmd_err("log 0123456789012345678901234567890123456789012345678901234567"
-        "890123456789 INFO", "bad logger name");
+    cmd_err("log --new 0123456789012345678901234567890123456789012345678901"
+        "234567890123456789 INFO", "bad logger name");
     ck_assert_int_eq(diesel_log_level("alpha"), DIESEL_LOG_INFO);
     ck_assert_int_eq(diesel_log_level(NULL), DIESEL_LOG_ERROR);
     diesel_log_level_set(NULL, DIESEL_LOG_INFO);
@@ -1596,6 +1596,63 @@ log_main(void *arg)
 START_TEST(log_shows_and_sets_levels)
 {
     ck_assert_int_eq(t_run(log_main, NULL), 0);
+}
+END_TEST
+
+static int
+log_unknown_main(void *arg)
+{
+    struct t_reply r;
+    char many[32];
+
+    (void)arg;
+    diesel_log("known", DIESEL_LOG_DEBUG, "below the level, still known");
+    /* A typo is refused, naming the loggers there are (as log lists
+     * them), and makes no logger. */
+    r = cmd("log nosuch DEBUG");
+    t_reply_err(&r, "log nosuch DEBUG", "unknown logger 'nosuch': the "
+        "loggers are *, diesel, known; --new sets one yet to log", 1);
+    r = cmd_ok("log");
+    ck_assert_msg(strstr(r.out, "nosuch") == NULL, "%s", r.out);
+    free(r.out);
+    ck_assert_int_eq(diesel_log_level("nosuch"), DIESEL_LOG_INFO);
+    /* The level is checked first: a bad one says so, whatever the name. */
+    cmd_err("log nosuch LOUD", "unknown level 'LOUD'");
+    /* A logger that only logged, below its level, is known. */
+    r = cmd_ok("log known DEBUG");
+    ck_assert_str_eq(r.out, "known DEBUG (was INFO)\n");
+    free(r.out);
+    /* --new (anywhere) sets the level of one yet to log, which its first
+     * line then meets; on a known one it is only a set. */
+    r = cmd_ok("log nosuch --new DEBUG");
+    ck_assert_str_eq(r.out, "nosuch DEBUG (a new logger; was INFO)\n");
+    free(r.out);
+    ck_assert_int_eq(diesel_log_level("nosuch"), DIESEL_LOG_DEBUG);
+    r = cmd_ok("log --new --json known INFO");
+    ck_assert_str_eq(r.out, "{\"logger\":\"known\",\"level\":\"INFO\","
+        "\"was\":\"DEBUG\",\"new\":false}\n");
+    free(r.out);
+    r = cmd_ok("log nosuch WARNING");
+    ck_assert_str_eq(r.out, "nosuch WARNING (was DEBUG)\n");
+    free(r.out);
+    cmd_err("log --new", "usage: log [--json] [[--new] LOGGER LEVEL]");
+    cmd_err("log --new x", "usage: log [--json] [[--new] LOGGER LEVEL]");
+    cmd_err("log --old x INFO", "unknown option '--old'");
+    /* With many loggers the list is cut, and the line still ends with
+     * the way out. */
+    for (int i = 0; i < 40; i++) {
+        snprintf(many, sizeof(many), "many-logger-%02d", i);
+        diesel_log(many, DIESEL_LOG_DEBUG, "below the level");
+    }
+    r = cmd("log nosuch2 INFO");
+    t_reply_err(&r, "log nosuch2 INFO", ", ...; --new sets one yet to log",
+        0);
+    return 0;
+}
+
+START_TEST(log_refuses_an_unknown_logger_unless_new)
+{
+    ck_assert_int_eq(t_run(log_unknown_main, NULL), 0);
 }
 END_TEST
 
@@ -1619,8 +1676,11 @@ cancel_main(void *arg)
         (long long)id);
     ck_assert_str_eq(r.out, line);
     free(r.out);
-    ck_assert_ptr_nonnull(strstr(t_log_capture_end(),
-        "{diesel} WARNING:console: cancelled green thread"));
+    /* This session was made without a peer: the log says so. */
+    snprintf(line, sizeof(line), "{diesel} WARNING:console: cancelled green "
+        "thread %lld (victim) for a session whose peer is not known\n",
+        (long long)id);
+    ck_assert_ptr_nonnull(strstr(t_log_capture_end(), line));
     /* Its sleep failed with ECANCELED. */
     ck_assert_int_eq(diesel_task_join(id, &st, 1000), 0);
     ck_assert_int_eq(st, ECANCELED + 1000);
@@ -2437,6 +2497,7 @@ diesel_builtins_suite(void)
     tcase_add_test(tc, pid_reports_the_process);
     tcase_add_test(tc, fds_shows_types_addresses_paths_and_waiters);
     tcase_add_test(tc, log_shows_and_sets_levels);
+    tcase_add_test(tc, log_refuses_an_unknown_logger_unless_new);
     tcase_add_test(tc, cancel_makes_the_blocking_call_fail);
     tcase_add_test(tc, json_is_escaped_and_replies_respect_the_limit);
     tcase_add_test(tc, hostile_green_thread_names_stay_on_their_rows);

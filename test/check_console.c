@@ -385,6 +385,38 @@ START_TEST(greeting_names_pid_program_and_echoes_the_nonce)
 }
 END_TEST
 
+/* The log line of a cancel names the session that asked, by its peer,
+ * as the attach's line does. */
+START_TEST(cancel_is_logged_with_the_session_that_asked)
+{
+    struct dcc c;
+    char want[256], cmdline[64];
+    const char *p;
+    long id;
+
+    app_setup();
+    attach(&c);
+    expect(&c, "tasks --json", 0, NULL);
+    p = strstr(reply, ",\"name\":\"ticker\"");
+    ck_assert_msg(p != NULL, "%s", reply);
+    while (p > reply && p[-1] != ':')
+        p--;
+    id = strtol(p, NULL, 10);
+    ck_assert_int_gt(id, 0);
+    snprintf(cmdline, sizeof(cmdline), "cancel %ld", id);
+    snprintf(want, sizeof(want), "| cancelled green thread %ld (ticker)\nOK\n",
+        id);
+    expect(&c, cmdline, 0, want);
+    snprintf(want, sizeof(want), "{diesel} WARNING:console: cancelled green "
+        "thread %ld (ticker) for the session of pid %ld, uid %u\n", id,
+        (long)getpid(), (unsigned)geteuid());
+    ck_assert_msg(app_wait_log(&app, want, T(2000)), "log: %s", app.log);
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
 START_TEST(eof_ends_the_session_too)
 {
     struct dcc c;
@@ -469,6 +501,48 @@ START_TEST(help_lists_every_command_sorted_or_one)
 }
 END_TEST
 
+START_TEST(set_says_what_it_set_and_refuses_values_out_of_range)
+{
+    struct dcc c;
+    int64_t v = 3;
+
+    app_setup();
+    attach(&c);
+    /* A range of 1 to 3600: the words the other range errors use. */
+    expect(&c, "set window 5", 0, "| window: 5 (was 10)\nOK\n");
+    expect(&c, "set window -5", 1, "ERR bad value '-5' for window: want an "
+        "integer greater than 0 and at most 3600\n");
+    expect(&c, "set window 0", 1, NULL);
+    expect(&c, "set window 3601", 1, NULL);
+    expect(&c, "set window 3600", 0, "| window: 3600 (was 5)\nOK\n");
+    expect(&c, "set window 1", 0, "| window: 1 (was 3600)\nOK\n");
+    /* Parsing comes first: not a number says so, not the range. */
+    expect(&c, "set window 1.5", 1, "ERR not an integer: 1.5\n");
+    expect(&c, "set window 99999999999999999999", 1, NULL);
+    ck_assert_msg(strncmp(reply, "ERR out of range", 16) == 0, "%s", reply);
+    /* A range that takes in 0 and negatives. */
+    expect(&c, "set offset -5", 0, "| offset: -5 (was 0)\nOK\n");
+    expect(&c, "set offset -6", 1, "ERR bad value '-6' for offset: want an "
+        "integer at least -5 and at most 5\n");
+    expect(&c, "set offset 6", 1, NULL);
+    /* Nothing refused was stored. */
+    expect(&c, "get window", 0, "| 1\nOK\n");
+    expect(&c, "get offset", 0, "| -5\nOK\n");
+    /* A string's old value is escaped as get shows it. */
+    expect(&c, "set name a\033b", 0, "| name: a\\x1bb (was diesel)\nOK\n");
+    expect(&c, "set name c", 0, "| name: c (was a\\x1bb)\nOK\n");
+    dcc_close(&c);
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+    /* An empty range is refused when the variable is made. */
+    errno = 0;
+    ck_assert_int_eq(diesel_console_var_int_range("emptyrange", &v, 2, 1),
+        -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(diesel_console_var_int_range("onevalue", &v, 3, 3), 0);
+}
+END_TEST
+
 START_TEST(get_and_set_variables_of_every_type)
 {
     struct dcc c;
@@ -476,19 +550,22 @@ START_TEST(get_and_set_variables_of_every_type)
     app_setup();
     attach(&c);
     expect(&c, "get answer", 0, "| 42\nOK\n");
-    expect(&c, "set answer -17", 0, "OK\n");
+    expect(&c, "set answer -17", 0, "| answer: -17 (was 42)\nOK\n");
     expect(&c, "get answer", 0, "| -17\nOK\n");
-    expect(&c, "set answer 9223372036854775807", 0, "OK\n");
+    expect(&c, "set answer 9223372036854775807", 0,
+        "| answer: 9223372036854775807 (was -17)\nOK\n");
     expect(&c, "get answer", 0, "| 9223372036854775807\nOK\n");
     expect(&c, "get ratio", 0, "| 0.5\nOK\n");
-    expect(&c, "set ratio 2.25e3", 0, "OK\n");
+    expect(&c, "set ratio 2.25e3", 0, "| ratio: 2250 (was 0.5)\nOK\n");
     expect(&c, "get ratio", 0, "| 2250\nOK\n");
     expect(&c, "get name", 0, "| diesel\nOK\n");
-    expect(&c, "set name \"two words\"", 0, "OK\n");
+    expect(&c, "set name \"two words\"", 0,
+        "| name: two words (was diesel)\nOK\n");
     expect(&c, "get name", 0, "| two words\nOK\n");
     expect(&c, "get --json name", 0, "| {\"name\":\"name\",\"type\":"
         "\"string\",\"writable\":true,\"value\":\"two words\"}\nOK\n");
-    expect(&c, "set name 0123456789abcde", 0, "OK\n");
+    expect(&c, "set name 0123456789abcde", 0,
+        "| name: 0123456789abcde (was two words)\nOK\n");
     expect(&c, "set name 0123456789abcdef", 1,
         "ERR too long: name holds at most 15 bytes\n");
     expect(&c, "get name", 0, "| 0123456789abcde\nOK\n");
@@ -724,7 +801,7 @@ START_TEST(ten_thousand_pipelined_commands_reply_in_order)
 }
 END_TEST
 
-START_TEST(reply_is_cut_at_sixteen_mebibytes_with_a_note)
+START_TEST(reply_is_cut_at_sixteen_mebibytes_with_a_note_and_err)
 {
     static char big[17 << 20];
     struct dcc c;
@@ -733,10 +810,13 @@ START_TEST(reply_is_cut_at_sixteen_mebibytes_with_a_note)
     app_setup();
     attach(&c);
     ck_assert_int_eq(dcc_command(&c, "spew 20000000", big, sizeof(big),
-        T(20000)), 0);
+        T(20000)), 1);
     note = strstr(big, "| [output cut at ");
     ck_assert_ptr_nonnull(note);
-    ck_assert_str_eq(note + strlen(note) - 3, "OK\n");
+    /* The command returned 0, but its reply did not get through whole:
+     * ERR, as a built-in's cut reply ends. */
+    ck_assert_str_eq(strchr(note, '\n') + 1, "ERR reply too long (over the "
+        "console's output limit, 16 MiB): its text was cut\n");
     /* 64-byte lines, each framed with "| ": well over 16 MiB of text. */
     ck_assert_uint_gt((size_t)(note - big), (size_t)16 << 20);
     expect(&c, "echo still here", 0, "| still here\nOK\n");
@@ -2512,13 +2592,15 @@ diesel_console_suite(void)
     tcase_add_test(tc, eof_ends_the_session_too);
     tcase_add_test(tc, help_lists_every_command_sorted_or_one);
     tcase_add_test(tc, get_and_set_variables_of_every_type);
+    tcase_add_test(tc, cancel_is_logged_with_the_session_that_asked);
+    tcase_add_test(tc, set_says_what_it_set_and_refuses_values_out_of_range);
     tcase_add_test(tc, registered_commands_print_fail_and_are_escaped);
     tcase_add_test(tc, bad_bytes_get_an_error_each_and_the_session_goes_on);
     tcase_add_test(tc, line_at_the_limit_passes_one_byte_more_does_not);
     tcase_add_test(tc,
         megabyte_line_is_refused_at_the_limit_and_memory_stays_flat);
     tcase_add_test(tc, ten_thousand_pipelined_commands_reply_in_order);
-    tcase_add_test(tc, reply_is_cut_at_sixteen_mebibytes_with_a_note);
+    tcase_add_test(tc, reply_is_cut_at_sixteen_mebibytes_with_a_note_and_err);
     suite_add_tcase(s, tc);
 
     tcase_set_timeout(sec, 60);

@@ -2315,6 +2315,13 @@ START_TEST(session_one_shot_and_piped_exit_codes)
         "without --json (help marks the commands that take it)\n");
     /* Variables. */
     ck_assert_int_eq(oneshot(p, pid, "set", "interval", "7"), 0);
+    ck_assert_str_eq(p->obuf, "interval: 7 (was 5)\n");
+    /* The dummy's interval is a range: out of it, refused and kept. */
+    ck_assert_int_eq(oneshot(p, pid, "set", "interval", "-5"), 1);
+    ck_assert_str_eq(p->obuf, "");
+    ck_assert_str_eq(p->ebuf, "error: bad value '-5' for interval: want an "
+        "integer greater than 0 and at most 86400\n");
+    ck_assert_int_eq(oneshot(p, pid, "set", "interval", "86401"), 1);
     ck_assert_int_eq(oneshot(p, pid, "get", "interval", NULL), 0);
     ck_assert_str_eq(p->obuf, "7\n");
     ck_assert_int_eq(oneshot(p, pid, "quit", NULL, NULL), 0);
@@ -3034,9 +3041,10 @@ START_TEST(session_busy_worker_leads_top)
         != NULL, "%s", p->obuf);
     ck_assert_int_eq(oneshot(p, pid, "top", NULL, NULL), 0);
     ck_assert_msg(strstr(p->obuf, "top: ") == p->obuf, "%s", p->obuf);
-    ck_assert_msg(strstr(p->obuf, "\nID      NAME             BUSY%   BUSY"
-        "      SCHED            RUNS     WAKES    STATE\n") != NULL, "%s",
-        p->obuf);
+    /* NAME as wide as the widest name (the session's, "console PID"). */
+    ck_assert_msg(strstr(p->obuf, "\nID      NAME ") != NULL &&
+        strstr(p->obuf, "  BUSY%   BUSY      SCHED            RUNS     "
+        "WAKES    STATE\n") != NULL, "%s", p->obuf);
     /* The first row, under the header, is the worker's. */
     first = strstr(p->obuf, "STATE\n");
     ck_assert_ptr_nonnull(first);
@@ -3049,6 +3057,44 @@ START_TEST(session_busy_worker_leads_top)
         strstr(p->obuf, "\"name\":"), "%s", p->obuf);
     ck_assert_int_eq(oneshot(p, pid, "account", NULL, NULL), 0);
     ck_assert_str_eq(p->obuf, "time accounting is off\n");
+    free(p);
+}
+END_TEST
+
+/* A reply cut at the service's 16 MiB limit is a failed command: exit
+ * 1 and why on standard error, the text up to the cut still written. */
+START_TEST(session_reply_cut_at_the_limit_exits_1)
+{
+    struct t_proc *p = malloc(sizeof(*p));
+    pid_t pid = dummy_start(0);
+    char ps[32], ts[32], out[300], tail[64];
+    char *argv[] = { "dconsole", "-t", ts, "-o", out, ps, "count", "3000000",
+        NULL };
+    struct stat st;
+    ssize_t n;
+    int fd;
+
+    snprintf(ps, sizeof(ps), "%ld", (long)pid);
+    snprintf(ts, sizeof(ts), "%ld", (long)t_slow(20));
+    snprintf(out, sizeof(out), "%s/reply", base);
+    ck_assert_int_eq(dconsole_run(p, argv, 0, 60000), 1);
+    ck_assert_str_eq(p->ebuf, "error: reply too long (over the console's "
+        "output limit, 16 MiB): its text was cut\n");
+    /* The text as far as the cut, and the note that says where. */
+    ck_assert_int_eq(stat(out, &st), 0);
+    ck_assert_int_gt(st.st_size, ((off_t)16 << 20) - 4096);
+    fd = open(out, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    n = pread(fd, tail, sizeof(tail) - 1, st.st_size - (off_t)sizeof(tail) +
+        1);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    tail[n] = '\0';
+    ck_assert_msg(strstr(tail, "\n[output cut at ") != NULL, "%s", tail);
+    unlink(out);
+    /* A reply within the limit still exits 0. */
+    ck_assert_int_eq(oneshot(p, pid, "count", "3", NULL), 0);
+    ck_assert_str_eq(p->obuf, "1\n2\n3\n");
     free(p);
 }
 END_TEST
@@ -3467,6 +3513,7 @@ diesel_dconsole_suite(void)
         session_dummy_stops_on_signals_after_its_stopper_is_cancelled);
     tcase_add_test(ts, session_list_shows_the_dummy);
     tcase_add_test(ts, session_busy_worker_leads_top);
+    tcase_add_test(ts, session_reply_cut_at_the_limit_exits_1);
     tcase_add_test(ts, session_top_redraws_until_a_key);
     tcase_add_test(ts, session_unsafe_dir_means_no_signal_and_no_connection);
     tcase_add_test(ts, session_old_tcp_port_gets_nothing);

@@ -652,6 +652,21 @@ END_TEST
 
 /* ---- redisping -------------------------------------------------------- */
 
+/* redis-cli's answer to a command given the wrong count of arguments:
+ * redis-server's words (redis-cli 7 adds an empty line after an error
+ * when not on a terminal). */
+static void
+wrong_args(const char *out, const char *cmd)
+{
+    char want[128];
+
+    snprintf(want, sizeof(want), "ERR wrong number of arguments for '%s' "
+        "command\n", cmd);
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0 &&
+        strspn(out + strlen(want), "\n") == strlen(out + strlen(want)),
+        "'%s', not '%s'", out, want);
+}
+
 START_TEST(redisping_answers_redis_cli)
 {
     struct service s;
@@ -675,6 +690,28 @@ START_TEST(redisping_answers_redis_cli)
     ck_assert_str_eq(out, "\n");
     ck_assert_int_eq(sh(out, sizeof(out), CLI "flyaway now", s.port), 0);
     ck_assert_ptr_nonnull(strstr(out, "ERR unknown command"));
+    /* A known command given another count of arguments is refused as
+     * redis-server refuses it, not run on part of them (PING a b
+     * answered a). */
+    ck_assert_int_eq(sh(out, sizeof(out), CLI "ping a b", s.port), 0);
+    wrong_args(out, "ping");
+    ck_assert_int_eq(sh(out, sizeof(out), CLI "ping hello", s.port), 0);
+    ck_assert_str_eq(out, "hello\n");
+    ck_assert_int_eq(sh(out, sizeof(out), CLI "echo", s.port), 0);
+    wrong_args(out, "echo");
+    ck_assert_int_eq(sh(out, sizeof(out), CLI "get a b", s.port), 0);
+    wrong_args(out, "get");
+    ck_assert_int_eq(sh(out, sizeof(out), CLI "set onlykey", s.port), 0);
+    wrong_args(out, "set");
+    ck_assert_int_eq(sh(out, sizeof(out), CLI "del", s.port), 0);
+    wrong_args(out, "del");
+    ck_assert_int_eq(sh(out, sizeof(out), CLI "DBSIZE x", s.port), 0);
+    wrong_args(out, "dbsize");
+    /* Inline, the same answer, and the connection goes on. */
+    ck_assert_int_eq(sh(out, sizeof(out), "printf 'PING a b\\r\\nPING\\r\\n' "
+        "| timeout 10 nc -N 127.0.0.1 %d", s.port), 0);
+    ck_assert_str_eq(out, "-ERR wrong number of arguments for 'ping' "
+        "command\r\n+PONG\r\n");
     /* Inline commands, as PING_INLINE sends them, and a bad array. */
     ck_assert_int_eq(sh(out, sizeof(out), "printf 'PING\\r\\nECHO hi\\r\\n' "
         "| timeout 10 nc -N 127.0.0.1 %d", s.port), 0);
@@ -789,14 +826,13 @@ START_TEST(redisping_protocol_errors_are_answered_and_close)
      * escaped, and the next request is answered in frame. */
     answer(s.port, "*1\r\n$11\r\nfoo\r\nbar\x01'\\\r\nPING\r\n", out,
         sizeof(out));
-    ck_assert_str_eq(out, "-ERR unknown command or wrong number of "
-        "arguments for 'foo\\r\\nbar\\x01\\'\\\\'\r\n+PONG\r\n");
+    ck_assert_str_eq(out, "-ERR unknown command "
+        "'foo\\r\\nbar\\x01\\'\\\\'\r\n+PONG\r\n");
     /* A long one is cut, and says so. */
     answer(s.port, "aaaaaaaaaabbbbbbbbbbccccccccccddddddddddeeeee\r\n"
         "PING\r\n", out, sizeof(out));
-    ck_assert_str_eq(out, "-ERR unknown command or wrong number of "
-        "arguments for 'aaaaaaaaaabbbbbbbbbbccccccccccdddddddddd...'\r\n"
-        "+PONG\r\n");
+    ck_assert_str_eq(out, "-ERR unknown command "
+        "'aaaaaaaaaabbbbbbbbbbccccccccccdddddddddd...'\r\n+PONG\r\n");
     /* The server goes on. */
     redis_other(s.port);
     stop(&s, SIGTERM);

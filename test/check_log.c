@@ -183,7 +183,9 @@ START_TEST(log_tail_prints_the_last_lines_kept)
     assert_matches(r, "^\\{\"lines\":\\[\"\\[[0-9/: ]+\\] \\{tailtest\\} "
         "INFO:line 4\",\"\\[[0-9/: ]+\\] \\{tailtest\\} INFO:line 5\"\\],"
         "\"capacity\":3,\"kept\":3,\"total\":5\\}\n$");
-    /* A level after tail is still a logger named tail. */
+    /* A level after tail is still a logger named tail (one that
+     * logged: a name no code has used is refused without --new). */
+    diesel_log("tail", DIESEL_LOG_DEBUG, "below the level");
     run_line("log tail DEBUG", 0);
     ck_assert_int_eq(diesel_log_level("tail"), DIESEL_LOG_DEBUG);
     ck_assert_str_eq(run_line("log tail 0", -1), "bad line count '0': want "

@@ -228,6 +228,47 @@ START_TEST(stuck_spinning_green_thread_is_reported)
 }
 END_TEST
 
+/*
+ * The holder here is main, which the library spawned: it has no spawn
+ * site, and its line says none (it said "spawned at ?").  The table of
+ * green threads is by id, as tasks lists them, not in the order of the
+ * id table's slots.
+ */
+START_TEST(stuck_report_of_a_holder_without_site_sorted_by_id)
+{
+    static struct t_proc d;
+    const char *p;
+    long last = 0, id;
+    int rows = 0, st;
+
+    start_child("mainspin", t_slow(4000), NULL);
+    ck_assert(t_proc_expect(&child, 0, "holding", 10000));
+    st = dconsole(&d, NULL);
+    ck_assert_msg(st == 8, "dconsole exited %d: out %s err %s; child %s",
+        st, d.obuf, d.ebuf, child.ebuf);
+    ck_assert_msg(strstr(d.obuf, "\ngreen thread 'main' (id 1) holds it\n")
+        != NULL && strstr(d.obuf, "spawned at") == NULL &&
+        strchr(d.obuf, '?') == NULL, "%s", d.obuf);
+    p = strstr(d.obuf, "\ngreen threads (41):\n");
+    ck_assert_msg(p != NULL, "%s", d.obuf);
+    for (p = strchr(p + 1, '\n') + 1; strncmp(p, "  ", 2) == 0;
+        p = strchr(p, '\n') + 1) {
+        id = strtol(p + 2, NULL, 10);
+        ck_assert_msg(id > last, "id %ld after %ld:\n%s", id, last, d.obuf);
+        last = id;
+        rows++;
+    }
+    ck_assert_int_eq(rows, 41);
+    ck_assert_int_eq(last, 41);
+    ck_assert_int_eq(write(child.in, "go\n", 3), 3);
+    ck_assert_msg(t_proc_expect(&child, 0, "released", 20000), "%s",
+        child.obuf);
+    close(child.in);
+    child.in = -1;
+    ck_assert_int_eq(finish(&child, 10000), 0);
+}
+END_TEST
+
 START_TEST(stuck_blocking_read_is_reported_and_resumes)
 {
     stuck_then_free("read", "reader", "stuck_read", "read", "reader",
@@ -772,6 +813,7 @@ diesel_stuck_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, stuck_spinning_green_thread_is_reported);
     tcase_add_test(tc, stuck_blocking_read_is_reported_and_resumes);
+    tcase_add_test(tc, stuck_report_of_a_holder_without_site_sorted_by_id);
     tcase_add_test(tc, stuck_request_on_another_thread_is_handed_to_the_loop);
     tcase_add_test(tc, stuck_idle_service_gets_a_normal_session);
     tcase_add_test(tc, stuck_other_loop_is_named_with_its_report);

@@ -190,8 +190,9 @@ top_main(void *arg)
     ck_assert_ptr_null(diesel__loop->acct);
     text = cmd_ok("top 0.2");
     ck_assert_msg(strncmp(text, "top: 0.", 7) == 0, "%s", text);
-    ck_assert_ptr_nonnull(strstr(text, "\nID      NAME             BUSY%   "
-        "BUSY      SCHED            RUNS     WAKES    STATE\n"));
+    /* NAME as wide as the widest name shown: worker, idler, main. */
+    ck_assert_msg(strstr(text, "\nID      NAME    BUSY%   BUSY      SCHED"
+        "            RUNS     WAKES    STATE\n") != NULL, "%s", text);
     row = strstr(text, "STATE\n") + 6;
     ck_assert_msg(strncmp(row + 8, "worker ", 7) == 0, "%s", text);
     ck_assert_ptr_nonnull(strstr(text, ", 4 green threads\n"));
@@ -207,6 +208,109 @@ top_main(void *arg)
 START_TEST(top_ranks_the_busy_green_thread_first)
 {
     ck_assert_int_eq(t_run(top_main, NULL), 0);
+}
+END_TEST
+
+/* The display column at which byte off of line starts (UTF-8). */
+static size_t
+col_of(const char *line, size_t off)
+{
+    size_t c = 0;
+
+    for (size_t i = 0; i < off; i++)
+        c += ((unsigned char)line[i] & 0xc0) != 0x80;
+    return c;
+}
+
+/* The display column of the BUSY% figure (or header) in each row of
+ * top's table is col: one column for every row, whatever its name. */
+static void
+top_rows_align(const char *text, size_t col)
+{
+    const char *p = strstr(text, "\nID ");
+    int rows = 0;
+
+    ck_assert_ptr_nonnull(p);
+    for (p++; *p != '\0' && *p != '('; rows++) {
+        const char *end = strchr(p, '\n');
+        const char *pct = rows == 0 ? strstr(p, "BUSY%") : NULL;
+
+        ck_assert_ptr_nonnull(end);
+        if (rows > 0) {
+            /* The first figure ending in '%' on the row. */
+            for (const char *q = end; q > p; q--) {
+                if (q[-1] == '%' && (q[0] == ' ' || q[0] == '\n')) {
+                    pct = q - 1;
+                    while (pct > p && pct[-1] != ' ')
+                        pct--;
+                }
+            }
+        }
+        ck_assert_msg(pct != NULL && pct < end && col_of(p, (size_t)(pct -
+            p)) == col && pct[-1] == ' ' && pct[-2] == ' ', "row %d: BUSY%% "
+            "not at column %zu:\n%s", rows, col, text);
+        p = end + 1;
+    }
+    ck_assert_int_gt(rows, 1);
+}
+
+static int
+top_names_main(void *arg)
+{
+    /* A name is 31 bytes at most (diesel_task(3)), which NAME shows
+     * whole; escaped, one of control bytes takes up to 4 columns a byte,
+     * and is cut at 32 columns, ending in "...". */
+    static const char full[] = "a-green-thread-name-of-thirty-1";
+    static const char ctl[] = "ctl\x01\x01\x01\x01\x01\x01\x01\x01\x01tail";
+    int64_t a = diesel_task_spawn(full, worker, NULL, 0);
+    int64_t b = diesel_task_spawn("r\xc3\xa9sum\xc3\xa9 worker", worker,
+        NULL, 0);
+    int64_t c = diesel_task_spawn(ctl, worker, NULL, 0);
+    char *text, want[128];
+
+    (void)arg;
+    ck_assert_uint_eq(strlen(full), 31);
+    text = cmd_ok("top 0.2");
+    /* NAME is 32 columns, the cap: the escaped name is cut, the others
+     * whole and padded, and every row lines up. */
+    snprintf(want, sizeof(want), "\nID      NAME%30sBUSY%%   BUSY ", "");
+    ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+    snprintf(want, sizeof(want), " %s   ", full);
+    ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+    ck_assert_msg(strstr(text, " ctl\\x01\\x01\\x01\\x01\\x01\\x01\\x...  ")
+        != NULL && strstr(text, "tail") == NULL, "%s", text);
+    ck_assert_msg(strstr(text, " r\xc3\xa9sum\xc3\xa9 worker   ") != NULL,
+        "%s", text);
+    ck_assert_msg(strchr(text, '\x01') == NULL, "%s", text);
+    top_rows_align(text, 8 + 32 + 2);
+    free(text);
+    /* The JSON has the names whole. */
+    text = cmd_ok("top 0.1 --json");
+    ck_assert_msg(strstr(text, "\\u0001tail\"") != NULL, "%s", text);
+    free(text);
+    stop_and_join(a, b);
+    ck_assert_int_eq(diesel_task_join(c, NULL, -1), 0);
+    /* Short names: a narrow column, no longer a fixed 16. */
+    stop_all = 0;
+    a = diesel_task_spawn("w", worker, NULL, 0);
+    text = cmd_ok("top 0.2");
+    {
+        const char *h = strstr(text, "\nID      NAME");
+        size_t namew;
+
+        ck_assert_ptr_nonnull(h);
+        namew = (size_t)(strstr(h, "BUSY%") - h) - 1 - 8 - 2;
+        ck_assert_msg(namew >= 4 && namew < 16, "NAME %zu wide:\n%s", namew,
+            text);
+        top_rows_align(text, 8 + namew + 2);
+    }
+    free(text);
+    return stop_and_join(a, 0);
+}
+
+START_TEST(top_name_column_fits_the_longest_name_shown)
+{
+    ck_assert_int_eq(t_run(top_names_main, NULL), 0);
 }
 END_TEST
 
@@ -488,6 +592,7 @@ diesel_top_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, top_ranks_the_busy_green_thread_first);
     tcase_add_test(tc, top_leaves_accounting_on_when_it_was);
+    tcase_add_test(tc, top_name_column_fits_the_longest_name_shown);
     tcase_add_test(tc, top_hist_and_account_refuse_bad_arguments);
     tcase_add_test(tc, top_cancelled_says_so_and_switches_accounting_off);
     tcase_add_test(tc, hist_counts_runs_and_delays_since_switched_on);

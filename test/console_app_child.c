@@ -41,7 +41,7 @@
 #include "console.h"
 #include "deep_stack.h"
 
-static int64_t answer = 42, fixed = 7, ticks;
+static int64_t answer = 42, fixed = 7, ticks, window = 10, offset = 0;
 static double ratio = 0.5;
 static char name[16] = "diesel";
 static int trap, deadlock;
@@ -410,6 +410,8 @@ main(int argc, char **argv)
     diesel_console_var_double("ratio", &ratio, 1);
     diesel_console_var_string("name", name, sizeof(name), 1);
     diesel_console_var_int("ticks", &ticks, 0);
+    diesel_console_var_int_range("window", &window, 1, 3600);
+    diesel_console_var_int_range("offset", &offset, -5, 5);
     if (install && diesel_console_install(signo) != 0) {
         perror("diesel_console_install");
         return 1;

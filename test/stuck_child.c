@@ -13,6 +13,9 @@
  *              once the library has handed it over (pthread_kill)
  *     hostile  as spin, but the spinner and a sleeping green thread
  *              have the name of test/hostile.h
+ *     mainspin the main green thread (which the library spawned: no
+ *              spawn site) computes for MS without yielding, beside 40
+ *              sleeping green threads named sleeper
  *     idle     nothing holds the loop
  *     hold     nothing holds the loop until a session runs the console
  *              command `hold`, which spins in the session's green thread
@@ -342,6 +345,13 @@ app_main(void *arg)
          * table must keep their framing. */
         diesel_task_spawn(T_HOSTILE_NAME, sleeper, NULL, 0);
         diesel_task_spawn(T_HOSTILE_NAME, spinner, NULL, 0);
+    } else if (strcmp(mode, "mainspin") == 0) {
+        for (int i = 0; i < 40; i++)
+            diesel_task_spawn("sleeper", sleeper, NULL, 0);
+        diesel_task_yield();         /* they all park */
+        say("holding");
+        stuck_spin(hold_ms, 0);
+        say("released");
     } else if (strcmp(mode, "loop2") == 0) {
         /* Started from the main loop, which is thus the first: main. */
         if (pipe(pipefd) != 0 ||

@@ -67,10 +67,10 @@ sleeper(void *arg)
 {
     (void)arg;
     for (;;) {
-        int64_t s = interval < 1 ? 1 : interval > 86400 ? 86400 : interval;
-
         diesel_log("dummy", DIESEL_LOG_INFO, "sleeping");
-        if (diesel_sleep(s * 1000) != 0)
+        /* set keeps interval within 1 to 86400 (its range, below):
+         * a new value counts once the sleep under way is over. */
+        if (diesel_sleep(interval * 1000) != 0)
             return 0;
     }
 }
@@ -370,7 +370,7 @@ dummy_main(void *arg)
     diesel_console_command("deadlock", "deadlock: green threads left and "
         "right take locks alpha and beta in opposite order and wait for "
         "each other (sync shows the cycle)", cmd_deadlock, NULL);
-    diesel_console_var_int("interval", &interval, 1);
+    diesel_console_var_int_range("interval", &interval, 1, 86400);
     if (diesel_task_spawn("stopper", stopper, NULL, 0) < 0 ||
         diesel_task_spawn("sleeper", sleeper, NULL, 0) < 0) {
         diesel_log("dummy", DIESEL_LOG_CRITICAL, "cannot spawn: %s",
