@@ -15,9 +15,10 @@
  *                "left returned N" is logged and main goes on as usual
  *
  * Commands: echo, spew N, fail [MSG], fail-errno, ctrl, hog MS, sleep MS,
- * fdfill, fdfree, cstats, uninstall, deep, logs N.  Variables: answer
- * (int), fixed (int, read-only), ratio (double), name (string[16]), ticks
- * (int, read-only: a green thread counts every 10 ms).
+ * fdfill, fdfree, cstats, uninstall, deep [MS], logs N.  Variables:
+ * answer (int), fixed (int, read-only), ratio (double), name
+ * (string[16]), ticks (int, read-only: a green thread counts every 10
+ * ms).  hog logs "hogging the loop for MS ms" as it begins.
  *
  * deep [MS] (TESTPLAN 20): a green thread 'deep' goes down to a few
  * hundred bytes from the end of its stack and spins there, holding the
@@ -127,10 +128,14 @@ cmd_ctrl(struct diesel_console_out *out, int argc, char **argv, void *arg)
 static int
 cmd_hog(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
-    int64_t end = diesel_now() + (argc == 2 ? atoll(argv[1]) : 0);
+    long long ms = argc == 2 ? atoll(argv[1]) : 0;
+    int64_t end = diesel_now() + ms;
 
     (void)out;
     (void)arg;
+    /* Said when the loop is held already, for a test that waits for it
+     * before it attaches (a request that comes earlier gets a session). */
+    diesel_log("app", DIESEL_LOG_INFO, "hogging the loop for %lld ms", ms);
     /* Hold the loop: no yield, no system call the loop sees. */
     while (diesel_now() < end)
         ;
