@@ -79,6 +79,7 @@ app_stop(struct t_proc *p)
 /* What a test does inside the loop, and what it saw. */
 struct job {
     pid_t pid;
+    struct t_proc *app;     /* the service, for run_stuck */
     int signo;
     int64_t timeout_ms;
     struct diesel_console_client *c;
@@ -325,6 +326,11 @@ run_stuck(void *arg)
     snprintf(cmd, sizeof(cmd), "hog %lld", (long long)t_slow(4000));
     ck_assert_int_eq(diesel_console_client_send(first.c, cmd, strlen(cmd)),
         0);
+    /* Attach once the hog holds the loop: a request that comes before it
+     * is served a session, which under valgrind beside other runs it was
+     * (the app had not yet read the hog when the signal came). */
+    ck_assert_msg(t_proc_expect(j->app, 1, "INFO:hogging the loop for ",
+        4000), "no hog; log: %s", j->app->ebuf);
     job_attach(j);
     if (j->c != NULL)
         diesel_console_client_close(j->c);
@@ -341,6 +347,7 @@ START_TEST(client_gets_the_stuck_report_through_its_callback)
     app_start(&app, NULL);
     memset(&j, 0, sizeof(j));
     j.pid = app.pid;
+    j.app = &app;
     j.timeout_ms = t_slow(8000);
     ck_assert_int_eq(t_run(run_stuck, &j), 0);
     ck_assert_msg(j.err == EDEADLK, "%s: %s", strerror(j.err), j.why);

@@ -15,16 +15,21 @@
  *                "left returned N" is logged and main goes on as usual
  *
  * Commands: echo, spew N, fail [MSG], fail-errno, ctrl, hog MS, sleep MS,
- * fdfill, fdfree, cstats, uninstall, deep, logs N.  Variables: answer
- * (int), fixed (int, read-only), ratio (double), name (string[16]), ticks
- * (int, read-only: a green thread counts every 10 ms).
+ * fdfill, fdfree, cstats, uninstall, deep [MS], logs N.  Variables:
+ * answer (int), fixed (int, read-only), ratio (double), name
+ * (string[16]), ticks (int, read-only: a green thread counts every 10
+ * ms).  hog logs "hogging the loop for MS ms" as it begins.
  *
- * deep (TESTPLAN 20): a green thread 'deep' goes down to a few hundred
- * bytes from the end of its stack and spins there, holding the loop (see
- * deep_stack.h); "deep ROOM MIN" on standard output says it is there,
- * with the bytes left and the least a signal frame needs; the first byte
- * on standard input (or its EOF) lets it come back up, and "deep returned
- * DEPTH" says it did.
+ * deep [MS] (TESTPLAN 20): a green thread 'deep' goes down to a few
+ * hundred bytes from the end of its stack and spins there, holding the
+ * loop (see deep_stack.h); "deep ROOM MIN" on standard output says it is
+ * there, with the bytes left and the least a signal frame needs; the
+ * first byte on standard input (or its EOF) lets it come back up, and
+ * "deep returned DEPTH" says it did.  With MS, the console's stuck
+ * threshold is MS while 'deep' is down there (diesel_console_stuck_after)
+ * and never before nor after: on a loaded machine any turn may outlast a
+ * short threshold, which then answers the attaches around 'deep' with
+ * stuck reports as well.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -123,10 +128,14 @@ cmd_ctrl(struct diesel_console_out *out, int argc, char **argv, void *arg)
 static int
 cmd_hog(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
-    int64_t end = diesel_now() + (argc == 2 ? atoll(argv[1]) : 0);
+    long long ms = argc == 2 ? atoll(argv[1]) : 0;
+    int64_t end = diesel_now() + ms;
 
     (void)out;
     (void)arg;
+    /* Said when the loop is held already, for a test that waits for it
+     * before it attaches (a request that comes earlier gets a session). */
+    diesel_log("app", DIESEL_LOG_INFO, "hogging the loop for %lld ms", ms);
     /* Hold the loop: no yield, no system call the loop sees. */
     while (diesel_now() < end)
         ;
@@ -233,6 +242,7 @@ deep_main(void *arg)
     long depth = deep_run(deep_spin);
 
     (void)arg;
+    diesel_console_stuck_after(0);     /* never, as before 'deep MS' */
     printf("deep returned %ld\n", depth);
     fflush(stdout);
     return depth < 0;
@@ -242,15 +252,20 @@ static int
 cmd_deep(struct diesel_console_out *out, int argc, char **argv, void *arg)
 {
     pthread_t t;
+    char *end = NULL;
+    long long ms = 0;
 
-    (void)argc;
-    (void)argv;
     (void)arg;
+    if (argc > 2 || (argc == 2 && ((ms = strtoll(argv[1], &end, 10)) <= 0 ||
+        *end != '\0')))
+        return diesel_console_error(out, "usage: deep [MS]");
     if (pthread_create(&t, NULL, deep_keeper, NULL) != 0)
         return diesel_console_error(out, "cannot start a thread");
     pthread_detach(t);
     if (diesel_task_spawn("deep", deep_main, NULL, DEEP_STACK) < 0)
         return -1;
+    if (argc == 2)
+        diesel_console_stuck_after(ms);
     diesel_console_printf(out, "going down\n");
     return 0;
 }
@@ -401,7 +416,7 @@ main(int argc, char **argv)
         cmd_cstats, NULL);
     diesel_console_command("uninstall", "uninstall: remove the console",
         cmd_uninstall, NULL);
-    diesel_console_command("deep", "deep: hold the loop deep in a stack",
+    diesel_console_command("deep", "deep [MS]: hold the loop deep in a stack",
         cmd_deep, NULL);
     diesel_console_command("logs", "logs N: log N lines (to /dev/null, and "
         "the ring), 200 every 20 ms", cmd_logs, NULL);

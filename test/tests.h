@@ -15,6 +15,17 @@
 
 #include "diesel.h"
 
+/*
+ * DIESEL_TEST_ONLY=NAME[,NAME...]: the suites add only the tests of those
+ * names (CK_RUN_CASE picks a whole tcase), so that one test can be run
+ * again and again, several copies at once, to catch a race under load.
+ */
+void t_add_test(TCase *tc, const TTest *tt, int sig, int exit_value,
+    int start, int end);
+#undef _tcase_add_test
+#define _tcase_add_test(tc, tt, sig, exit_value, start, end) \
+    t_add_test((tc), (tt), (sig), (exit_value), (start), (end))
+
 /* Run fn(arg) as the first green thread of a new loop; its status. */
 int t_run(diesel_task_fn fn, void *arg);
 
