@@ -5,8 +5,9 @@
  * prints "ready PID" on standard output once the console is installed and
  * the loop runs.
  *
- *   console_app_child [-s SIGNO] [-n] [-t] [-d]
+ *   console_app_child [-s SIGNO] [-S MS] [-n] [-t] [-d]
  *     -s SIGNO   the console signal (default: 0, SIGTRAP)
+ *     -S MS      the console's stuck threshold (0: no stuck report)
  *     -n         do not install the console
  *     -t         once ready, hit a breakpoint (int3, brk) after 200 ms
  *     -d         deadlock: green threads left and right take locks a and
@@ -376,10 +377,14 @@ main(int argc, char **argv)
 {
     int opt, signo = 0, install = 1;
 
-    while ((opt = getopt(argc, argv, "s:ntd")) != -1) {
+    while ((opt = getopt(argc, argv, "s:S:ntd")) != -1) {
         switch (opt) {
         case 's':
             signo = atoi(optarg);
+            break;
+        case 'S':
+            /* The stuck threshold, ms (0: never report). */
+            diesel_console_stuck_after(atoll(optarg));
             break;
         case 'n':
             install = 0;
