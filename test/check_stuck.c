@@ -382,6 +382,21 @@ dconsole_hold(struct t_proc *d)
     d->in = -1;
 }
 
+/* The hold ends, the loop turns again: the reply comes, dconsole exits
+ * 0, and the probe spoke once. */
+static void
+release_hold(struct t_proc *d)
+{
+    int st;
+
+    ck_assert_int_eq(write(child.in, "x", 1), 1);
+    st = finish(d, 30000);
+    ck_assert_msg(st == 0, "dconsole exited %d: out %s err %s", st, d->obuf,
+        d->ebuf);
+    ck_assert_msg(strcmp(d->obuf, "held\n") == 0, "%s", d->obuf);
+    ck_assert_int_eq(count(d->ebuf, "no reply for "), 1);
+}
+
 /*
  * An open session whose own loop gets stuck (`hold` spins in the
  * session's green thread): the reply says nothing, so after -t dconsole
@@ -393,7 +408,6 @@ START_TEST(stuck_silent_session_is_probed_and_reported)
 {
     static struct t_proc d;
     char want[128];
-    int st;
 
     start_child("hold", t_slow(120000), NULL);
     dconsole_hold(&d);
@@ -409,13 +423,7 @@ START_TEST(stuck_silent_session_is_probed_and_reported)
         strstr(d.ebuf, "stuck_spin") != NULL &&
         strstr(d.ebuf, " running (holds the loop)\n") != NULL, "%s", d.ebuf);
     ck_assert_msg(strstr(d.obuf, "held") == NULL, "%s", d.obuf);
-    /* The loop turns again: the reply. */
-    ck_assert_int_eq(write(child.in, "x", 1), 1);
-    st = finish(&d, 30000);
-    ck_assert_msg(st == 0, "dconsole exited %d: out %s err %s", st, d.obuf,
-        d.ebuf);
-    ck_assert_msg(strcmp(d.obuf, "held\n") == 0, "%s", d.obuf);
-    ck_assert_int_eq(count(d.ebuf, "no reply for "), 1);
+    release_hold(&d);
 }
 END_TEST
 
@@ -428,7 +436,6 @@ START_TEST(stuck_silent_session_names_its_stuck_loop)
 {
     static struct t_proc d;
     char want[160];
-    int st;
 
     /* The probe's `loops` takes main's report with pthread_kill to main's
      * spinning thread, which valgrind does not hand over reliably (see
@@ -449,12 +456,7 @@ START_TEST(stuck_silent_session_names_its_stuck_loop)
     ck_assert_msg(strstr(d.ebuf, "dconsole: no reply for ") == d.ebuf &&
         strstr(d.ebuf, want) != NULL, "%s", d.ebuf);
     ck_assert_msg(strstr(d.ebuf, "worker") == NULL, "%s", d.ebuf);
-    ck_assert_int_eq(write(child.in, "x", 1), 1);
-    st = finish(&d, 30000);
-    ck_assert_msg(st == 0, "dconsole exited %d: out %s err %s", st, d.obuf,
-        d.ebuf);
-    ck_assert_msg(strcmp(d.obuf, "held\n") == 0, "%s", d.obuf);
-    ck_assert_int_eq(count(d.ebuf, "no reply for "), 1);
+    release_hold(&d);
 }
 END_TEST
 
