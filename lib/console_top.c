@@ -478,7 +478,7 @@ diesel__cmd_hist(struct diesel_console_out *out, int argc, char **argv,
     const struct diesel__hist *run, *wait;
     struct diesel__task *t = NULL;
     struct out o;
-    char *pos[1], whose[128];
+    char *pos[1], whose[4 * DIESEL__NAME_MAX + 96];
     double since;
     int64_t id = 0;
     int n;
@@ -503,11 +503,19 @@ diesel__cmd_hist(struct diesel_console_out *out, int argc, char **argv,
         wait = &l->acct->wait;
         snprintf(whose, sizeof(whose), "loop");
     } else {
+        char ename[4 * DIESEL__NAME_MAX];
+        size_t at = 0;
+
         run = diesel__acct_fresh(l, t) ? &t->acct.run : &empty;
         wait = diesel__acct_fresh(l, t) ? &t->acct.wait : &empty;
+        /* Escaped as tasks and top show it: a name is the program's
+         * bytes, and a newline or an escape sequence in it would reach
+         * the operator's terminal as one. */
+        (void)diesel__escape(ename, sizeof(ename), &at, t->name,
+            strlen(t->name), DIESEL__ESC_TEXT);
         snprintf(whose, sizeof(whose), "green thread %s%s%lld (%s)",
             out->loop != NULL ? out->loop : "", out->loop != NULL ? ":" : "",
-            (long long)t->id, t->name);
+            (long long)t->id, ename);
     }
     if (o.json) {
         if (t == NULL) {

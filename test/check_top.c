@@ -288,6 +288,17 @@ top_names_main(void *arg)
     text = cmd_ok("top 0.1 --json");
     ck_assert_msg(strstr(text, "\\u0001tail\"") != NULL, "%s", text);
     free(text);
+    /* hist names it escaped too, whole. */
+    free(cmd_ok("account on"));
+    snprintf(want, sizeof(want), "hist %lld", (long long)c);
+    text = cmd_ok(want);
+    snprintf(want, sizeof(want), "run lengths, green thread %lld (ctl"
+        "\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01tail), since ",
+        (long long)c);
+    ck_assert_msg(strncmp(text, want, strlen(want)) == 0 &&
+        strchr(text, '\x01') == NULL, "%s", text);
+    free(text);
+    free(cmd_ok("account off"));
     stop_and_join(a, b);
     ck_assert_int_eq(diesel_task_join(c, NULL, -1), 0);
     /* Short names: a narrow column, no longer a fixed 16. */
