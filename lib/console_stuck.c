@@ -151,23 +151,12 @@ diesel__stuck_for(struct diesel_loop *l)
     return d > after ? d : -1;
 }
 
-/* The interrupted pc, to skip the handler's own frames; 0 if unknown. */
+/* The interrupted pc, to skip the handler's own frames; NULL if unknown
+ * (the platform file reads it from the signal's context). */
 static void *
 interrupted_pc(void *uctx)
 {
-    const ucontext_t *uc = uctx;
-
-    if (uc == NULL)
-        return NULL;
-#if defined(__linux__) && defined(__x86_64__)
-    return (void *)uc->uc_mcontext.gregs[REG_RIP];
-#elif defined(__linux__) && defined(__aarch64__)
-    return (void *)uc->uc_mcontext.pc;
-#elif defined(__FreeBSD__) && defined(__x86_64__)
-    return (void *)uc->uc_mcontext.mc_rip;
-#else
-    return NULL;
-#endif
+    return (void *)diesel__platform_uc_pc(uctx);
 }
 
 static void
