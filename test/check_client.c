@@ -68,12 +68,18 @@ app_start(struct t_proc *p, const char *opt)
     ck_assert_msg(t_proc_expect(p, 0, "ready ", 10000), "%s", p->ebuf);
 }
 
+/* Stop it (its input closed): it ends with 0, which under valgrind
+ * says memcheck found nothing (its --error-exitcode) in the app too. */
 static void
 app_stop(struct t_proc *p)
 {
+    int st;
+
     close(p->in);
     p->in = -1;
-    t_proc_wait(p, 10000);
+    st = t_proc_wait(p, 10000);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "the app ended with status %#x; its log:\n%s", st, p->ebuf);
 }
 
 /* What a test does inside the loop, and what it saw. */
@@ -94,6 +100,8 @@ struct job {
     char comm[64];
     const char *list_hint;  /* the attach's hints, NULL for none */
     const char *signal_hint;
+    char threads[2048];     /* the app's threads, when the attach timed out */
+    char others[1024];      /* the other notices (refusals), for a failure */
 };
 
 static void
@@ -101,8 +109,13 @@ on_notice(void *arg, int kind, const char *text, size_t len)
 {
     struct job *j = arg;
 
-    if (kind != DIESEL_CONSOLE_REPORT)
+    if (kind != DIESEL_CONSOLE_REPORT) {
+        size_t at = strlen(j->others);
+
+        snprintf(j->others + at, sizeof(j->others) - at, "%d: %.*s\n", kind,
+            (int)len, text);
         return;
+    }
     if (j->reported + len + 2 < sizeof(j->report)) {
         memcpy(j->report + j->reported, text, len);
         j->reported += len;
@@ -320,6 +333,7 @@ run_stuck(void *arg)
 
     memset(&first, 0, sizeof(first));
     first.pid = j->pid;
+    first.signo = j->signo;
     first.timeout_ms = j->timeout_ms;
     job_attach(&first);
     ck_assert_msg(first.c != NULL, "%s", first.why);
@@ -332,6 +346,8 @@ run_stuck(void *arg)
     ck_assert_msg(t_proc_expect(j->app, 1, "INFO:hogging the loop for ",
         4000), "no hog; log: %s", j->app->ebuf);
     job_attach(j);
+    if (j->err == ETIMEDOUT)
+        t_proc_threads(j->pid, j->threads, sizeof(j->threads));
     if (j->c != NULL)
         diesel_console_client_close(j->c);
     diesel_console_client_close(first.c);
@@ -342,15 +358,23 @@ START_TEST(client_gets_the_stuck_report_through_its_callback)
 {
     struct t_proc app;
     struct job j;
+    char sig[16];
 
+    /* On t_console_signo's signal: SIGUSR2 under valgrind (proc.h). */
+    snprintf(sig, sizeof(sig), "-s%d", t_console_signo());
     rdv_setup();
-    app_start(&app, NULL);
+    app_start(&app, sig);
     memset(&j, 0, sizeof(j));
     j.pid = app.pid;
     j.app = &app;
+    j.signo = t_console_signo();
     j.timeout_ms = t_slow(8000);
     ck_assert_int_eq(t_run(run_stuck, &j), 0);
-    ck_assert_msg(j.err == EDEADLK, "%s: %s", strerror(j.err), j.why);
+    if (j.err != EDEADLK)
+        t_proc_pump(&app, 100);
+    ck_assert_msg(j.err == EDEADLK, "%s: %s\nits threads then:\n%s\n"
+        "notices:\n%s\nits log:\n%s", strerror(j.err), j.why, j.threads,
+        j.others, app.ebuf);
     ck_assert_msg(strstr(j.why, "is stuck (no turn for ") != NULL, "%s",
         j.why);
     ck_assert_msg(strstr(j.report, "cmd_hog") != NULL ||

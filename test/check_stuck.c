@@ -30,7 +30,9 @@ static char dir[64];
  * the one thread that leaves it unblocked: it queues it for the process
  * and drops it ("Signal 5 being dropped from thread 0's queue").  The
  * request cannot reach the non-loop thread there, so the checks that need
- * that are skipped (t_under_valgrind); the others run.
+ * that are skipped (t_under_valgrind); the others run, with the console
+ * on SIGUSR2 rather than SIGTRAP (t_console_signo in proc.h says why):
+ * the child is told so by STUCK_CHILD_SIGNAL, and dconsole by -s.
  */
 
 static struct t_proc child;
@@ -42,6 +44,26 @@ start(struct t_proc *p, const char *path, char *const argv[])
     static const struct t_proc_how how = { T_PROC_PIPE, NULL, NULL };
 
     t_proc_start(p, path, argv, &how);
+}
+
+/* Start dconsole with argv (argv[0] "dconsole"), on the suite's console
+ * signal: "-s SIGNO" goes in after argv[0]. */
+static void
+start_dconsole(struct t_proc *p, char *const argv[])
+{
+    char signo[16], *v[16];
+    size_t n = 0;
+
+    snprintf(signo, sizeof(signo), "%d", t_console_signo());
+    v[n++] = argv[0];
+    v[n++] = "-s";
+    v[n++] = signo;
+    for (size_t i = 1; argv[i] != NULL; i++) {
+        ck_assert_uint_lt(n, sizeof(v) / sizeof(v[0]) - 1);
+        v[n++] = argv[i];
+    }
+    v[n] = NULL;
+    start(p, t_tool_path("dconsole"), v);
 }
 
 /* Its exit status within ms (else killed: -1). */
@@ -79,7 +101,7 @@ dconsole_pid(struct t_proc *d, long target, const char *word)
     if (word != NULL)
         argv[n++] = (char *)word;
     argv[n] = NULL;
-    start(d, t_tool_path("dconsole"), argv);
+    start_dconsole(d, argv);
     close(d->in);       /* a session from a pipe: no commands */
     d->in = -1;
     return finish(d, 30000);
@@ -104,13 +126,18 @@ start_child(const char *mode, int64_t ms, const char *after)
 static void
 setup(void)
 {
+    char signo[16];
+
     t_console_dir_make(dir, "stuck");
+    snprintf(signo, sizeof(signo), "%d", t_console_signo());
+    setenv("STUCK_CHILD_SIGNAL", signo, 1);
 }
 
 static void
 teardown(void)
 {
     t_console_dir_remove(dir, &child);
+    unsetenv("STUCK_CHILD_SIGNAL");
 }
 
 static int
@@ -360,7 +387,7 @@ dconsole_script(struct t_proc *d, const char *script)
 
     snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
     snprintf(t, sizeof(t), "%lld", (long long)(t_slow(5000) / 1000));
-    start(d, t_tool_path("dconsole"), argv);
+    start_dconsole(d, argv);
     ck_assert(write(d->in, script, n) == (ssize_t)n);
     close(d->in);
     d->in = -1;
@@ -377,7 +404,7 @@ dconsole_hold(struct t_proc *d)
 
     snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
     snprintf(t, sizeof(t), "%.1f", (double)t_slow(1000) / 1000.0);
-    start(d, t_tool_path("dconsole"), argv);
+    start_dconsole(d, argv);
     close(d->in);
     d->in = -1;
 }
@@ -476,7 +503,7 @@ START_TEST(stuck_slow_reply_probe_says_nothing)
     start_child("hold", 2000 + t_slow(2000), NULL);
     snprintf(pid, sizeof(pid), "%ld", (long)child.pid);
     snprintf(t, sizeof(t), "2");
-    start(&d, t_tool_path("dconsole"), argv);
+    start_dconsole(&d, argv);
     close(d.in);
     d.in = -1;
     st = finish(&d, 60000);
@@ -493,7 +520,7 @@ START_TEST(stuck_slow_reply_probe_says_nothing)
     argv[5] = win;
     argv[6] = NULL;
     snprintf(win, sizeof(win), "3");
-    start(&d, t_tool_path("dconsole"), argv);
+    start_dconsole(&d, argv);
     close(d.in);
     d.in = -1;
     st = finish(&d, 60000);
@@ -631,6 +658,7 @@ START_TEST(stuck_every_loop_a_masked_one_says_so)
 {
     static struct t_proc d;
     const char *m, *w;
+    char want[128];
     int st;
 
     start_child("allstuckmask", t_slow(60000), NULL);
@@ -643,9 +671,9 @@ START_TEST(stuck_every_loop_a_masked_one_says_so)
     w = strstr(d.obuf, "\nloop worker (thread ");
     ck_assert_msg(m != NULL && w != NULL && m < w &&
         before(m, " reader running (holds the loop)\n", w), "%s", d.obuf);
-    ck_assert_msg(strstr(w, "):\n  no report: the loop blocks signal 5, "
-        "the console's, on its thread\n") == strchr(w + 1, ')'), "%s",
-        d.obuf);
+    snprintf(want, sizeof(want), "):\n  no report: the loop blocks signal "
+        "%d, the console's, on its thread\n", t_console_signo());
+    ck_assert_msg(strstr(w, want) == strchr(w + 1, ')'), "%s", d.obuf);
     ck_assert_int_eq(write(child.in, "go\n", 3), 3);
     ck_assert(expect_count(&child, 0, "released\n", 2, 20000));
     close(child.in);

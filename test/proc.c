@@ -1,6 +1,7 @@
 /*
  * proc.c: running a program from a test (proc.h).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,6 +22,12 @@ t_slow(int64_t ms)
     long k = m != NULL ? strtol(m, NULL, 10) : 1;
 
     return ms * (k > 1 ? k : 1);
+}
+
+int
+t_console_signo(void)
+{
+    return t_under_valgrind() ? SIGUSR2 : SIGTRAP;
 }
 
 int
@@ -214,6 +221,71 @@ t_proc_start_ticks(pid_t pid)
     if (p == NULL || sscanf(p, " %llu", &v) != 1)
         return 0;
     return v;
+}
+
+/* One line of /proc/PID/task/T/status, "Key:\tvalue", appended to out. */
+static size_t
+status_field(const char *status, const char *key, char *out, size_t n,
+    size_t size)
+{
+    const char *p = strstr(status, key);
+    size_t k;
+
+    if (p == NULL || n >= size)
+        return n;
+    p += strlen(key);
+    p += strspn(p, " \t");
+    k = strcspn(p, "\n");
+    n += (size_t)snprintf(out + n, size - n, " %s%.*s", key, (int)k, p);
+    return n < size ? n : size - 1;
+}
+
+size_t
+t_proc_threads(pid_t pid, char *out, size_t size)
+{
+    char path[128], buf[4096];
+    struct dirent *e;
+    size_t n = 0;
+    DIR *d;
+
+    if (size == 0)
+        return 0;
+    out[0] = '\0';
+    snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+    if ((d = opendir(path)) == NULL)
+        return (size_t)snprintf(out, size, "(no %s)", path);
+    while ((e = readdir(d)) != NULL && n < size - 1) {
+        ssize_t r;
+        int fd;
+
+        if (e->d_name[0] == '.')
+            continue;
+        n += (size_t)snprintf(out + n, size - n, "%sthread %s:",
+            n > 0 ? "\n" : "", e->d_name);
+        n = n < size ? n : size - 1;
+        snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/status",
+            (long)pid, e->d_name);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+            r = read(fd, buf, sizeof(buf) - 1);
+            close(fd);
+            buf[r > 0 ? r : 0] = '\0';
+            n = status_field(buf, "State:", out, n, size);
+            n = status_field(buf, "SigPnd:", out, n, size);
+            n = status_field(buf, "ShdPnd:", out, n, size);
+            n = status_field(buf, "SigBlk:", out, n, size);
+        }
+        snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/wchan",
+            (long)pid, e->d_name);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0 && n < size - 1) {
+            r = read(fd, buf, sizeof(buf) - 1);
+            close(fd);
+            buf[r > 0 ? r : 0] = '\0';
+            n += (size_t)snprintf(out + n, size - n, " wchan:%s", buf);
+            n = n < size ? n : size - 1;
+        }
+    }
+    closedir(d);
+    return n;
 }
 
 static char *swap_asan_old;

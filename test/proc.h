@@ -42,6 +42,21 @@ int64_t t_slow(int64_t ms);
 /* This test runs under valgrind (and so does whatever it starts). */
 int t_under_valgrind(void);
 
+/*
+ * The console signal for the tests whose service is busy when signalled
+ * (the stuck suite, the client's stuck report): SIGTRAP, the default,
+ * except under valgrind, where SIGUSR2.  Valgrind 3.19 never blocks
+ * SIGTRAP in the host (to it a "synchronous" signal, like SIGSEGV), and
+ * one sent by another process while a thread is taking valgrind's lock
+ * back after a blocking system call is handled as if the thread were
+ * still in that call: the handler takes the lock again and waits for it
+ * forever (seen: the thread in VgTs_WaitSys, asleep on the lock's futex,
+ * no thread running, SIGTRAP pending).  A stuck loop makes many system
+ * calls (its handler writes the report) while dconsole signals again
+ * once a second, so there it hung one run in ten or so.
+ */
+int t_console_signo(void);
+
 /* DIESEL_TOOLS_DIR/name, else t_dir()/../tools/name (a static buffer). */
 const char *t_tool_path(const char *name);
 
@@ -65,6 +80,11 @@ void t_swap_clear(void);
 /* Field 22 of /proc/PID/stat, its start time in clock ticks since boot
  * (what a console advertisement names); 0 if it cannot be read. */
 unsigned long long t_proc_start_ticks(pid_t pid);
+
+/* Each thread of pid, a line each: its state, pending and blocked
+ * signals, wait channel (what a test that timed out waiting on it
+ * prints).  The length written to out. */
+size_t t_proc_threads(pid_t pid, char *out, size_t size);
 
 /* Reap it within t_slow(ms), else kill it (-1); read all it wrote and
  * close our ends.  Its wait status. */

@@ -69,6 +69,10 @@
 
 #define VISIBLE __attribute__((visibility("default"), noinline))
 
+/* The console signal: SIGTRAP, the default, unless STUCK_CHILD_SIGNAL
+ * names another (check_stuck.c does under valgrind: see t_console_signo
+ * in test/proc.h). */
+static int console_sig = SIGTRAP;
 static const char *mode = "idle";
 static int64_t hold_ms = 3000;
 static int pipefd[2] = { -1, -1 };
@@ -110,7 +114,7 @@ handed_over(void)
 {
     sigset_t set;
 
-    return sigpending(&set) == 0 && sigismember(&set, SIGTRAP);
+    return sigpending(&set) == 0 && sigismember(&set, console_sig);
 }
 
 VISIBLE void
@@ -130,7 +134,7 @@ stuck_spin(int64_t ms, int unblock_when_handed)
             sigset_t set;
 
             sigemptyset(&set);
-            sigaddset(&set, SIGTRAP);
+            sigaddset(&set, console_sig);
             /* The handler runs here, on the loop's thread. */
             pthread_sigmask(SIG_UNBLOCK, &set, NULL);
             unblock_when_handed = 0;
@@ -292,7 +296,7 @@ worker2_thread(void *arg)
         sigset_t set;
 
         sigemptyset(&set);
-        sigaddset(&set, SIGTRAP);
+        sigaddset(&set, console_sig);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
     }
     return (void *)(intptr_t)diesel_loop_run(worker2_main, NULL);
@@ -372,7 +376,7 @@ app_main(void *arg)
         if (child == 0) {
             /* Its own console, advertised under its own pid. */
             if (diesel_console_uninstall() != 0 ||
-                diesel_console_install(0) != 0) {
+                diesel_console_install(console_sig) != 0) {
                 perror("console in the child");
                 _exit(1);
             }
@@ -442,6 +446,8 @@ app_main(void *arg)
 int
 main(int argc, char **argv)
 {
+    if (getenv("STUCK_CHILD_SIGNAL") != NULL)
+        console_sig = atoi(getenv("STUCK_CHILD_SIGNAL"));
     if (argc > 1)
         mode = argv[1];
     if (argc > 2)
@@ -450,7 +456,7 @@ main(int argc, char **argv)
         perror("diesel_console_stuck_after");
         return 1;
     }
-    if (diesel_console_install(0) != 0) {
+    if (diesel_console_install(console_sig) != 0) {
         perror("diesel_console_install");
         return 1;
     }
@@ -497,7 +503,7 @@ main(int argc, char **argv)
             return 1;
         pthread_detach(t);
         sigemptyset(&set);
-        sigaddset(&set, SIGTRAP);
+        sigaddset(&set, console_sig);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
     }
     return diesel_loop_run(app_main, NULL) == 0 ? 0 : 1;
