@@ -26,13 +26,13 @@ static char dir[64];
 
 /*
  * Under valgrind (CI's memcheck run, --trace-children=yes) the service
- * runs inside valgrind, which does not hand a process-directed signal to
- * the one thread that leaves it unblocked: it queues it for the process
- * and drops it ("Signal 5 being dropped from thread 0's queue").  The
- * request cannot reach the non-loop thread there, so the checks that need
- * that are skipped (t_under_valgrind); the others run, with the console
- * on SIGUSR2 rather than SIGTRAP (t_console_signo in proc.h says why):
- * the child is told so by STUCK_CHILD_SIGNAL, and dconsole by -s.
+ * runs inside valgrind, with its console on SIGUSR2 rather than SIGTRAP
+ * (t_console_signo in proc.h says why): the child is told so by
+ * STUCK_CHILD_SIGNAL, and dconsole by -s.  With SIGTRAP, valgrind also
+ * queued a request for the process rather than hand it to the one thread
+ * that left it unblocked, and dropped it ("Signal 5 being dropped from
+ * thread 0's queue"): the tests of a request handed between threads were
+ * skipped there; on SIGUSR2 they run.
  */
 
 static struct t_proc child;
@@ -305,8 +305,6 @@ END_TEST
 
 START_TEST(stuck_request_on_another_thread_is_handed_to_the_loop)
 {
-    if (t_under_valgrind())
-        return;     /* see above */
     stuck_then_free("thread", "spinner", "stuck_spin", NULL, "spinner",
         "spin", NULL);
 }
@@ -464,11 +462,6 @@ START_TEST(stuck_silent_session_names_its_stuck_loop)
     static struct t_proc d;
     char want[160];
 
-    /* The probe's `loops` takes main's report with pthread_kill to main's
-     * spinning thread, which valgrind does not hand over reliably (see
-     * above): it hung there one run in three. */
-    if (t_under_valgrind())
-        return;
     start_child("hold2", t_slow(120000), NULL);
     ck_assert(t_proc_expect(&child, 0, "napper ", 10000));
     dconsole_hold(&d);
@@ -746,8 +739,6 @@ START_TEST(stuck_queued_and_forwarded_requests_attach_once)
     static struct t_proc d;
     int st;
 
-    if (t_under_valgrind())
-        return;     /* see above */
     start_child("thread", t_slow(5000), "1500");
     ck_assert(t_proc_expect(&child, 0, "holding", 10000));
     st = dconsole(&d, NULL);
