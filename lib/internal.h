@@ -539,10 +539,12 @@ struct diesel_loop {
      * the descriptor's entry and this ring, and the record is first
      * touched when it is switched to (park.h). */
     uintptr_t *ready;
-    size_t ready_head;               /* entries taken off, ever: the
-                                        head is ready[head & mask] */
-    size_t ready_tail;               /* entries put on, ever (so that
-                                        tail - head are queued) */
+    size_t ready_head;               /* entries taken off since the
+                                        ring was last empty at a poll
+                                        (loop.c run, which resets both):
+                                        the head is ready[head & mask] */
+    size_t ready_tail;               /* entries put on since then (so
+                                        that tail - head are queued) */
     size_t ready_mask;               /* ready_cap - 1 */
     size_t poll_left;                /* switches left before the next
                                         poll: every green thread ready at
