@@ -238,13 +238,20 @@ diesel__bt_regs(const struct diesel__task *t, struct diesel__regs *r)
 
         memset(r, 0, sizeof(*r));
 #if defined(__x86_64__)
-        /* rbx rbp r12 r13 r14 r15 rsp rip (switch_x86_64.S) */
-        r->sp = g[6];
-        r->pc = g[7];
-        r->callee[0] = g[1];
-        r->callee[1] = g[0];
+        /* rsp at r15 r14 r13 r12 rbx rbp, then the pc
+         * (switch_x86_64.S) */
+        const uintptr_t *s = (const uintptr_t *)g[0];
+
+        r->sp = g[0] + 7 * sizeof(uintptr_t);
+        /* Read only inside the stack: damaged, the stack pointer is
+         * reported as it is, with no pc (see the dump's checks). */
+        if (g[0] < (uintptr_t)t->stack_lo || r->sp > (uintptr_t)t->stack_hi)
+            return 0;
+        r->pc = s[6];
+        r->callee[0] = s[5];
+        r->callee[1] = s[4];
         for (int i = 2; i < 6; i++)
-            r->callee[i] = g[i];
+            r->callee[i] = s[5 - i];
 #else
         /* x19-x28, x29, x30 (the resume pc), sp (switch_aarch64.S) */
         r->sp = g[12];

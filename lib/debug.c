@@ -43,7 +43,12 @@
  * none) and target (int64 id), what and object (char *, or NULL).
  *
  * The saved registers are those of the register switch while *switch_fast
- * is non-zero, else those in the ucontext; either way their sp is the
+ * is non-zero, else those in the ucontext.  A table's entries are byte
+ * offsets from the save area; where its indirect word is 1 (version 3:
+ * x86-64's switch pushes the registers on the green thread's stack),
+ * from the address in the save area's first word instead, and an offset
+ * with its top bit set names no word but that address plus the rest (the
+ * stack pointer).  Either way their sp is the
  * stack pointer after the switching call returned and their pc its return
  * address, so the caller of the switch is the first frame to show.
  *
@@ -58,7 +63,7 @@
 
 #include "internal.h"
 
-#define DEBUG_VERSION 2
+#define DEBUG_VERSION 3
 
 static const char *const state_names[] = {
     [DIESEL__READY] = "ready",
@@ -72,11 +77,13 @@ static const char *const state_names[] = {
 #ifdef DIESEL__SWITCH_ASM
 #define CTX_REG(name, word) { name, (uint64_t)(word) * sizeof(uintptr_t) }
 #if defined(__x86_64__)
-/* switch_x86_64.S: rbx rbp r12-r15 rsp rip. */
-static const struct diesel__debug_regs asm_regs = { 8, 0, {
-    CTX_REG("rbx", 0), CTX_REG("rbp", 1), CTX_REG("r12", 2),
-    CTX_REG("r13", 3), CTX_REG("r14", 4), CTX_REG("r15", 5),
-    CTX_REG("rsp", 6), CTX_REG("rip", 7) } };
+/* switch_x86_64.S: the save area's first word points at r15 r14 r13 r12
+ * rbx rbp rip, pushed on the stack; rsp is that address plus 7 words. */
+static const struct diesel__debug_regs asm_regs = { 8, 1, {
+    CTX_REG("r15", 0), CTX_REG("r14", 1), CTX_REG("r13", 2),
+    CTX_REG("r12", 3), CTX_REG("rbx", 4), CTX_REG("rbp", 5),
+    CTX_REG("rip", 6),
+    { "rsp", DIESEL__DEBUG_REGS_ADDR | 7 * sizeof(uintptr_t) } } };
 #else
 /* switch_aarch64.S: x19-x28, x29 (fp), x30 (lr, the resume pc), sp. */
 static const struct diesel__debug_regs asm_regs = { 14, 0, {

@@ -128,12 +128,13 @@ struct diesel__acct {
 struct diesel__task {
     struct diesel__ctx ctx;       /* saved registers while not running */
     /* Everything a switch, a park on a descriptor and its wake read and
-     * write comes next, up to wait.since: on x86-64 the save area's last
-     * word and these fill the record's second line (the record is 64-byte
-     * aligned), so that a wake-run-park cycle of a green thread parked on
-     * a descriptor touches two lines of its record and no other.  The
-     * loop is diesel__loop there, not the loop field below. */
-    struct diesel__task *next;    /* stack pool, dead list */
+     * write comes next, up to wait.since: on x86-64, whose save area is
+     * the stack pointer and the FPU control words (the registers are
+     * pushed on the stack), these and the save area fill the record's
+     * first line (the record is 64-byte aligned), so that a wake-run-park
+     * cycle of a green thread parked on a descriptor touches one line of
+     * its record and no other.  The loop is diesel__loop there, not the
+     * loop field below. */
     uint64_t switches;            /* times it was switched in */
     enum diesel__state state;
     int saved_errno;              /* errno while switched out */
@@ -150,6 +151,7 @@ struct diesel__task {
     unsigned timed : 1;           /* its park has a deadline: timer is in
                                      the loop's heap, wait.deadline valid */
     struct diesel__wait wait;     /* valid while WAITING/SLEEPING */
+    struct diesel__task *next;    /* stack pool, dead list */
     struct diesel__heap_node timer; /* deadline of the current park */
     struct diesel_loop *loop;     /* the loop it belongs to */
     struct diesel__task *join_next; /* in the target's joiners list */
@@ -206,17 +208,17 @@ struct diesel__task {
                                      the cache colours (stack.c) */
 };
 
-/* From next to the wait's since: the 56 bytes that, with x86-64's save
- * area of 72, make two lines (aarch64 saves more registers, and takes
- * one line more). */
+/* From switches to the wait's since: the 48 bytes that, with x86-64's
+ * save area of 16 (its registers are on the stack), make one line
+ * (aarch64 saves more registers, and takes more). */
 _Static_assert(offsetof(struct diesel__task, wait) +
     offsetof(struct diesel__wait, deadline) -
-    offsetof(struct diesel__task, next) <= 56,
-    "a park and its wake touch 56 bytes of the record past its registers");
+    offsetof(struct diesel__task, switches) <= 48,
+    "a park and its wake touch 48 bytes of the record past its save area");
 #if defined(__x86_64__) && defined(DIESEL__SWITCH_ASM)
 _Static_assert(offsetof(struct diesel__task, wait) +
-    offsetof(struct diesel__wait, deadline) <= 2 * 64,
-    "on x86-64, registers and what a park touches are two lines");
+    offsetof(struct diesel__wait, deadline) <= 64,
+    "on x86-64, the save area and what a park touches are one line");
 #endif
 
 /* A slot of the loop's table of live green threads.  The id is kept
@@ -537,10 +539,12 @@ struct diesel_loop {
      * the descriptor's entry and this ring, and the record is first
      * touched when it is switched to (park.h). */
     uintptr_t *ready;
-    size_t ready_head;               /* entries taken off, ever: the
-                                        head is ready[head & mask] */
-    size_t ready_tail;               /* entries put on, ever (so that
-                                        tail - head are queued) */
+    size_t ready_head;               /* entries taken off since the
+                                        ring was last empty at a poll
+                                        (loop.c run, which resets both):
+                                        the head is ready[head & mask] */
+    size_t ready_tail;               /* entries put on since then (so
+                                        that tail - head are queued) */
     size_t ready_mask;               /* ready_cap - 1 */
     size_t poll_left;                /* switches left before the next
                                         poll: every green thread ready at
@@ -796,11 +800,15 @@ void diesel__acct_after_poll(struct diesel_loop *);
 
 /* Where a switched-out context keeps each register that a debugger needs
  * to unwind it: byte offsets from the start of the save area, under the
- * names gdb gives the registers. */
+ * names gdb gives the registers.  Indirect (x86-64's register switch,
+ * which pushes them on the green thread's stack): the offsets are from
+ * the address in the save area's first word, and one with the top bit
+ * set is a stack pointer, that address plus the rest of it. */
 #define DIESEL__DEBUG_REGS_MAX 16
+#define DIESEL__DEBUG_REGS_ADDR (UINT64_C(1) << 63)
 struct diesel__debug_regs {
     uint32_t n;                      /* entries used */
-    uint32_t pad;
+    uint32_t indirect;               /* 1: see above */
     struct {
         const char *name;            /* "rsp", "rip", "x19"... */
         uint64_t off;                /* from the save area's start */

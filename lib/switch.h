@@ -31,13 +31,16 @@
 #if defined(__aarch64__)
 #define DIESEL__CTX_WORDS 22    /* x19-x30, sp, d8-d15, fpcr+fpsr */
 #else
-#define DIESEL__CTX_WORDS 9     /* rbx rbp r12-r15 rsp rip, mxcsr+fpucw */
+#define DIESEL__CTX_WORDS 2     /* rsp (below: the pushed registers,
+                                   then the pc), mxcsr+fpucw */
 #endif
 
 /* The register switch's save area.  The ucontext of the other way is
- * kept apart (the owner's uc, passed beside it): the save area is the
- * first line of a green thread's record, and the line after it holds what
- * every switch and park reads and writes, with no room to spare. */
+ * kept apart (the owner's uc, passed beside it): the save area starts a
+ * green thread's record, and what every switch and park reads and writes
+ * follows it, with no room to spare (on x86-64 all in one line: the
+ * registers are pushed on the stack, and only the stack pointer and the
+ * FPU control words are saved here). */
 struct diesel__ctx {
 #ifdef DIESEL__SWITCH_ASM
     uintptr_t regs[DIESEL__CTX_WORDS];

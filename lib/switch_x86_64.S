@@ -1,15 +1,19 @@
 /*
  * switch_x86_64.S: the register switch for x86-64 (System V ABI).
  *
- * Save area, 9 words:
- *   0 rbx  8 rbp  16 r12  24 r13  32 r14  40 r15  48 rsp  56 rip
- *   64 mxcsr (4 bytes)  68 x87 control word (2 bytes)
+ * Save area, 2 words (DIESEL__CTX_WORDS):
+ *   0 rsp, at the registers pushed on the suspended side's own stack:
+ *     r15 r14 r13 r12 rbx rbp, then our return address (its pc)
+ *   8 mxcsr (4 bytes)  12 x87 control word (2 bytes)
  *
- * rsp is saved as it will be after our return, and rip is our return
- * address, so resuming is "load rsp, jump to rip": no ret, which keeps
- * the CPU's return stack buffer in step with the calls really made.
- * Signals may arrive at any instruction: rsp always points into a valid
- * stack, and nothing below rsp (the red zone) is used.
+ * The registers go on the stack, not in the save area, so that the save
+ * area and what a park touches in the record are one cache line (see
+ * struct diesel__task): the pushes land beside the parking frame, on the
+ * stack lines a round trip touches anyway (task.c's make_entry places
+ * them).  Resuming pops them and jumps to the pc: no ret, which keeps the
+ * CPU's return stack buffer in step with the calls really made.  Signals
+ * may arrive at any instruction: rsp always points into a valid stack,
+ * and nothing below rsp (the red zone) is used.
  *
  * diesel__ctx_swap_asm's third argument (edx) is what the resumed side's
  * call returns (eax): the switcher tells it, before the jump, what it
@@ -19,21 +23,19 @@
  * with no return at all: a return right after a switch is predicted
  * from the other side's calls, and mispredicts every time.
  */
-/* Save the caller's callee-saved registers, rsp as after our return, and
- * our return address as its pc, into the save area at rdi. */
+/* Save the caller's callee-saved registers on its own stack, below our
+ * return address, and the stack pointer then into the save area at rdi,
+ * with the FPU control words beside it. */
 .macro SAVE_CALLER
-    movq    (%rsp), %rdx
-    leaq    8(%rsp), %rcx
-    movq    %rbx, 0(%rdi)
-    movq    %rbp, 8(%rdi)
-    movq    %r12, 16(%rdi)
-    movq    %r13, 24(%rdi)
-    movq    %r14, 32(%rdi)
-    movq    %r15, 40(%rdi)
-    movq    %rcx, 48(%rdi)
-    movq    %rdx, 56(%rdi)
-    stmxcsr 64(%rdi)
-    fnstcw  68(%rdi)
+    pushq   %rbp
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    movq    %rsp, 0(%rdi)
+    stmxcsr 8(%rdi)
+    fnstcw  12(%rdi)
 .endm
 
     .text
@@ -47,16 +49,17 @@ diesel__ctx_swap_asm:           /* rdi: save area of from, rsi: of to,
     movl    %edx, %eax
     SAVE_CALLER
 
-    movq    0(%rsi), %rbx
-    movq    8(%rsi), %rbp
-    movq    16(%rsi), %r12
-    movq    24(%rsi), %r13
-    movq    32(%rsi), %r14
-    movq    40(%rsi), %r15
-    ldmxcsr 64(%rsi)
-    fldcw   68(%rsi)
-    movq    48(%rsi), %rsp
-    jmpq    *56(%rsi)
+    ldmxcsr 8(%rsi)
+    fldcw   12(%rsi)
+    movq    0(%rsi), %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    popq    %rcx
+    jmpq    *%rcx
     .size   diesel__ctx_swap_asm, .-diesel__ctx_swap_asm
 
     .globl  diesel__ctx_enter_asm
@@ -65,8 +68,8 @@ diesel__ctx_swap_asm:           /* rdi: save area of from, rsi: of to,
     .p2align 4
 diesel__ctx_enter_asm:          /* rdi: save area of from, rsi: ucontext_t */
     SAVE_CALLER
-    /* A tail call: setcontext never returns, and the stack is as our
-     * caller left it, so alignment is that of a normal call. */
+    /* A tail call: setcontext never returns.  Six pushes keep the
+     * alignment of a normal call. */
     movq    %rsi, %rdi
     jmp     setcontext@PLT
     .size   diesel__ctx_enter_asm, .-diesel__ctx_enter_asm

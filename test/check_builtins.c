@@ -977,19 +977,52 @@ END_TEST
  * stack.
  */
 static uintptr_t *
-saved_word(struct diesel__task *t, int which)   /* 0 rsp, 1 rip, 2 rbp */
+uc_word(struct diesel__task *t, int which)   /* 0 rsp, 1 rip, 2 rbp */
+{
+    static const int uc_slot[] = { REG_RSP, REG_RIP, REG_RBP };
+
+    return (uintptr_t *)&t->uc->uc_mcontext.gregs[uc_slot[which]];
+}
+
+/* The saved rsp, rip and rbp into v.  The register switch keeps a
+ * pointer to r15 r14 r13 r12 rbx rbp rip, pushed on the stack, whose
+ * rsp is 7 words above (switch_x86_64.S). */
+static void
+get_saved(struct diesel__task *t, uintptr_t v[3])
 {
 #ifdef DIESEL__SWITCH_ASM
-    static const int asm_slot[] = { 6, 7, 1 };
+    if (diesel__switch_fast) {
+        const uintptr_t *s = (const uintptr_t *)t->ctx.regs[0];
 
-    if (diesel__switch_fast)
-        return &t->ctx.regs[asm_slot[which]];
-#endif
-    {
-        static const int uc_slot[] = { REG_RSP, REG_RIP, REG_RBP };
-
-        return (uintptr_t *)&t->uc->uc_mcontext.gregs[uc_slot[which]];
+        v[0] = t->ctx.regs[0] + 7 * sizeof(uintptr_t);
+        v[1] = s[6];
+        v[2] = s[5];
+        return;
     }
+#endif
+    for (int i = 0; i < 3; i++)
+        v[i] = *uc_word(t, i);
+}
+
+/* Make them v: for the register switch, rip and rbp are written below
+ * the stack pointer, unless that is outside the stack. */
+static void
+set_saved(struct diesel__task *t, const uintptr_t v[3])
+{
+#ifdef DIESEL__SWITCH_ASM
+    if (diesel__switch_fast) {
+        uintptr_t *s = (uintptr_t *)(v[0] - 7 * sizeof(uintptr_t));
+
+        t->ctx.regs[0] = (uintptr_t)s;
+        if ((char *)s >= t->stack_lo && v[0] <= (uintptr_t)t->stack_hi) {
+            s[6] = v[1];
+            s[5] = v[2];
+        }
+        return;
+    }
+#endif
+    for (int i = 0; i < 3; i++)
+        *uc_word(t, i) = v[i];
 }
 
 static int
@@ -998,7 +1031,7 @@ doctored_main(void *arg)
     Dl_info di;
     uintptr_t no_cfi;
     struct diesel__task *t;
-    uintptr_t save[3], *frames, lo;
+    uintptr_t save[3], v[3], *frames, lo;
     struct t_reply r;
     int64_t id;
     char line[64];
@@ -1008,14 +1041,15 @@ doctored_main(void *arg)
     ck_assert_int_eq(diesel_sleep(10), 0);
     t = diesel__task_find(diesel__loop, id);
     ck_assert_ptr_nonnull(t);
-    for (int i = 0; i < 3; i++)
-        save[i] = *saved_word(t, i);
+    get_saved(t, save);
     /* Two frames 512 bytes below its stack pointer, in memory that no
-     * live frame uses: [fp] = next fp, [fp + 8] = return address. */
+     * live frame uses: [fp] = next fp, [fp + 8] = return address (and
+     * the 64 bytes below, where the register switch's pushed registers
+     * go: set_saved). */
     lo = (save[0] - 512) & ~(uintptr_t)15;
     frames = (uintptr_t *)lo;
-    VALGRIND_MAKE_MEM_UNDEFINED(frames, 64);
-    DIESEL__ASAN_UNPOISON(frames, 64);
+    VALGRIND_MAKE_MEM_UNDEFINED(frames - 8, 128);
+    DIESEL__ASAN_UNPOISON(frames - 8, 128);
     frames[0] = lo + 32;
     frames[1] = (uintptr_t)sleeper_c + 5;
     frames[4] = 0;
@@ -1024,9 +1058,10 @@ doctored_main(void *arg)
      * header. */
     ck_assert_int_ne(dladdr((void *)sleeper_b, &di), 0);
     no_cfi = (uintptr_t)di.dli_fbase + 0x41;
-    *saved_word(t, 0) = lo;
-    *saved_word(t, 1) = no_cfi;
-    *saved_word(t, 2) = lo;
+    v[0] = lo;
+    v[1] = no_cfi;
+    v[2] = lo;
+    set_saved(t, v);
     snprintf(line, sizeof(line), "stacks %lld", (long long)id);
     r = cmd_ok(line);
     ck_assert_msg(strstr(r.out, "(frame-pointer walk: unwinding failed, may "
@@ -1037,22 +1072,24 @@ doctored_main(void *arg)
 
     /* A resume pc outside the program is not followed (the unwinder would
      * fault reading the code there). */
-    *saved_word(t, 1) = 0x10;
+    v[1] = 0x10;
+    set_saved(t, v);
     r = cmd_ok(line);
     ck_assert_ptr_nonnull(strstr(r.out, "(saved registers damaged: "));
     free(r.out);
-    *saved_word(t, 1) = no_cfi;
+    v[1] = no_cfi;
+    set_saved(t, v);
 
     /* A stack pointer outside the stack. */
-    *saved_word(t, 0) = (uintptr_t)t->stack_hi + 4096;
+    v[0] = (uintptr_t)t->stack_hi + 4096;
+    set_saved(t, v);
     r = cmd_ok(line);
     ck_assert_ptr_nonnull(strstr(r.out, "(saved registers damaged: stack "
         "pointer outside the stack or resume pc outside the program)"));
     free(r.out);
 
-    for (int i = 0; i < 3; i++)
-        *saved_word(t, i) = save[i];
-    VALGRIND_MAKE_MEM_NOACCESS(frames, 64);
+    set_saved(t, save);
+    VALGRIND_MAKE_MEM_NOACCESS(frames - 8, 128);
     r = cmd_ok(line);
     ck_assert_ptr_nonnull(strstr(r.out, "    sleeper_b (test/check_"));
     free(r.out);

@@ -29,7 +29,7 @@ import struct
 import gdb
 import gdb.unwinder
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 MAGIC = b"diesel-debug-root"
 MAX_LOOPS = 1024           # bounds on every walk: memory may be torn
 MAX_FRAMES = 128
@@ -60,7 +60,7 @@ def _esc(raw):
 
 
 class Root(object):
-    """diesel_debug_root, decoded (lib/debug.c, version 2)."""
+    """diesel_debug_root, decoded (lib/debug.c, version 3)."""
 
     U32_FIELDS = (
         "n_states",
@@ -152,15 +152,16 @@ class Root(object):
         return _esc(raw.split(b"\0", 1)[0])
 
     def regs_table(self, a):
-        """A struct diesel__debug_regs: [(gdb register name, offset)]."""
+        """A struct diesel__debug_regs: ([(gdb register name, offset)],
+        indirect)."""
         if a == 0:
-            return []
-        n = struct.unpack(self.e + "I", _mem(a, 4))[0]
+            return [], 0
+        n, indirect = struct.unpack(self.e + "II", _mem(a, 8))
         out = []
         for i in range(min(n, 16)):
             name = self.cstr(self.p(a + 8 + 16 * i), 16)
             out.append((name, self.u64(a + 16 + 16 * i)))
-        return out
+        return out, indirect
 
 
 class Task(object):
@@ -219,13 +220,20 @@ class Task(object):
         r, a = self.root, self.addr
         fast = r.switch_fast != 0 and r.i32(r.switch_fast) != 0
         if fast and r.asm_regs:
-            base, table = a + r.task_ctx, r.regs_table(r.asm_regs)
+            base = a + r.task_ctx
+            table, indirect = r.regs_table(r.asm_regs)
         else:
-            base, table = r.p(a + r.task_ctx_uc), r.regs_table(r.uc_regs)
+            base = r.p(a + r.task_ctx_uc)
+            table, indirect = r.regs_table(r.uc_regs)
             if not table:
                 raise DieselError("this system's ucontext layout is not "
                                   "known to libdiesel: no backtrace")
-        regs = dict((name, r.u64(base + off)) for name, off in table)
+        if indirect:
+            # The registers are on the stack, at the save area's first word.
+            base = r.p(base)
+        top = 1 << 63
+        regs = dict((name, base + (off & ~top) if off & top else
+                     r.u64(base + off)) for name, off in table)
         x1 = regs.pop("x1", None)
         if x1 is not None and "pc" in regs:
             # glibc's aarch64 swapcontext saves a pc inside itself that
