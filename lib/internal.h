@@ -625,6 +625,7 @@ struct diesel_loop {
     int64_t started;                 /* monotonic ns at start */
     uint64_t iterations;             /* turns of the loop */
     uint64_t polls;                  /* poll system calls */
+    int64_t polled_at;               /* monotonic ns of the last one */
     uint64_t events;                 /* descriptors they reported */
     uint64_t spawned;                /* green threads spawned */
     /* debug.c: the process-wide list of running loops that debuggers

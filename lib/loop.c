@@ -16,6 +16,8 @@
 
 /* Dirty pooled stacks purged (stack.c) per turn that is about to wait. */
 #define PURGE_PER_TURN 16
+#define QUIET_POLL_NS 1000000  /* at most this long between polls when no
+                                  green thread waits on a descriptor */
 
 __thread struct diesel_loop *diesel__loop;
 __thread struct diesel__task *diesel__current;
@@ -282,6 +284,35 @@ poll_timeout(struct diesel_loop *l)
     return left > 86400000 ? 86400000 : (int)left;
 }
 
+/*
+ * Whether this turn asks the kernel, and the turn's time in l->now either
+ * way (read after the poll when there is one).
+ *
+ * A poll that must not block (timeout 0: green threads are ready) is for
+ * the green threads parked on descriptors.  With none parked, what the
+ * loop watches is its own: the console's self-pipe and the mailbox that
+ * other loops and the console's handler write, and descriptors left
+ * watched after their green thread went on.  Those can wait a little, so
+ * a loop whose green threads keep yielding and wait on no descriptor asks
+ * the kernel once per QUIET_POLL_NS rather than once per POLL_BUDGET
+ * switches (task.c): in a VM a poll costs about as much as a hundred
+ * switches, which it would double.  An attach or a request from another
+ * loop then waits up to QUIET_POLL_NS longer, in a loop that is busy.
+ */
+static int
+must_poll(struct diesel_loop *l, int timeout)
+{
+    int64_t now;
+
+    if (timeout != 0 || (l->watched > 0 && l->fd_waiters > 0))
+        return 1;
+    now = diesel__now_ns();
+    if (l->watched > 0 && now - l->polled_at >= QUIET_POLL_NS)
+        return 1;
+    __atomic_store_n(&l->now, now, __ATOMIC_RELAXED);
+    return 0;
+}
+
 static void
 run(struct diesel_loop *l)
 {
@@ -348,7 +379,7 @@ run(struct diesel_loop *l)
                 timeout = poll_timeout(l);
         }
         before_poll(l);
-        if (l->watched > 0 || timeout != 0) {
+        if (must_poll(l, timeout)) {
             /* A loop waiting in poll is idle: neither hogged (hog.c)
              * nor stuck (console_stuck.c). */
             __atomic_store_n(&l->in_poll, 1, __ATOMIC_RELEASE);
@@ -360,11 +391,10 @@ run(struct diesel_loop *l)
              * it slept. */
             __atomic_store_n(&l->now, diesel__now_ns(), __ATOMIC_RELAXED);
             __atomic_store_n(&l->in_poll, 0, __ATOMIC_RELEASE);
+            l->polled_at = l->now;
             l->polls++;
             if (n > 0)
                 l->events += (uint64_t)n;
-        } else {
-            __atomic_store_n(&l->now, diesel__now_ns(), __ATOMIC_RELAXED);
         }
         after_poll(l);
         /* Deadlines that passed came before what the poll has just

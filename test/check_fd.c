@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -526,6 +527,146 @@ START_TEST(hundreds_of_descriptors_wake_the_right_green_threads)
 }
 END_TEST
 
+/* ---- Polls among green threads that yield ------------------------------- */
+
+/*
+ * Green threads that keep yielding make the loop turn every POLL_BUDGET
+ * switches (task.c).  With none of them parked on a descriptor, those
+ * turns ask the kernel at most once a millisecond (loop.c, must_poll):
+ * what the loop then watches is its own (the mailbox, descriptors left
+ * watched), and a poll costs as much as a hundred switches.  With one
+ * parked on a descriptor, every turn polls, so that it is woken as soon
+ * as its bytes come, however busy the others are.
+ */
+enum { YIELDS = 100000, BUDGET = 128 };
+
+/* No ck_assert in the loops: each one is a write to Check's pipe. */
+static int
+yielder(void *arg)
+{
+    int bad = 0;
+
+    (void)arg;
+    for (int i = 0; i < YIELDS; i++)
+        bad += diesel_task_yield() != 0;
+    return bad;
+}
+
+static int
+quiet_main(void *arg)
+{
+    int64_t a, b, t0, ms;
+    uint64_t polls, turns;
+    int p[2], st;
+
+    (void)arg;
+    /* A descriptor waited on once and left watched: the loop has
+     * something to poll. */
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(diesel_fd_wait(p[0], DIESEL_READ, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_gt(diesel__loop->watched, 0);
+    ck_assert_int_eq(diesel__loop->fd_waiters, 0);
+
+    a = diesel_task_spawn("yield-a", yielder, NULL, 0);
+    b = diesel_task_spawn("yield-b", yielder, NULL, 0);
+    ck_assert_int_gt(a, 0);
+    ck_assert_int_gt(b, 0);
+    t0 = diesel__now_ns();
+    polls = diesel__loop->polls;
+    turns = diesel__loop->iterations;
+    ck_assert_int_eq(diesel_task_join(a, &st, -1), 0);
+    ck_assert_int_eq(st, 0);
+    ck_assert_int_eq(diesel_task_join(b, &st, -1), 0);
+    ck_assert_int_eq(st, 0);
+    ms = (diesel__now_ns() - t0) / 1000000;
+    polls = diesel__loop->polls - polls;
+    turns = diesel__loop->iterations - turns;
+    /* The loop turned once per POLL_BUDGET switches or so: once a poll
+     * each, as it did before. */
+    ck_assert_msg(turns >= 2 * YIELDS / BUDGET / 2, "%llu turns",
+        (unsigned long long)turns);
+    ck_assert_msg(polls <= (uint64_t)ms + 2, "%llu polls in %lld ms (%llu "
+        "turns)", (unsigned long long)polls, (long long)ms,
+        (unsigned long long)turns);
+    diesel_fd_close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+START_TEST(yielding_with_no_descriptor_waited_on_polls_once_a_millisecond)
+{
+    ck_assert_int_eq(t_run(quiet_main, NULL), 0);
+}
+END_TEST
+
+static int busy_pipe[2];
+static int busy_woken;
+
+static int
+busy_reader(void *arg)
+{
+    char c;
+
+    (void)arg;
+    ck_assert_int_eq(diesel_fd_wait(busy_pipe[0], DIESEL_READ, -1),
+        DIESEL_READ);
+    ck_assert_int_eq(read(busy_pipe[0], &c, 1), 1);
+    busy_woken = 1;
+    return 0;
+}
+
+static int
+busy_yielder(void *arg)
+{
+    int bad = 0;
+
+    (void)arg;
+    while (!busy_woken)
+        bad += diesel_task_yield() != 0;
+    return bad;
+}
+
+static int
+among_main(void *arg)
+{
+    int64_t r, y;
+    long after = 0;
+    int st;
+
+    (void)arg;
+    ck_assert_int_eq(pipe(busy_pipe), 0);
+    r = diesel_task_spawn("reader", busy_reader, NULL, 0);
+    y = diesel_task_spawn("yield-a", busy_yielder, NULL, 0);
+    ck_assert_int_gt(r, 0);
+    ck_assert_int_gt(y, 0);
+    while (diesel__loop->fd_waiters == 0)
+        ck_assert_int_eq(diesel_task_yield(), 0);
+    /* The bytes come while two green threads keep the loop busy. */
+    ck_assert_int_eq(write(busy_pipe[1], "x", 1), 1);
+    while (!busy_woken) {
+        if (diesel_task_yield() != 0)
+            break;
+        after++;
+    }
+    ck_assert_int_eq(busy_woken, 1);
+    /* Within a turn or two of the loop: each is BUDGET switches, half of
+     * them ours. */
+    ck_assert_msg(after <= 2 * BUDGET, "woken after %ld yields", after);
+    ck_assert_int_eq(diesel_task_join(r, NULL, -1), 0);
+    ck_assert_int_eq(diesel_task_join(y, &st, -1), 0);
+    ck_assert_int_eq(st, 0);
+    diesel_fd_close(busy_pipe[0]);
+    close(busy_pipe[1]);
+    return 0;
+}
+
+START_TEST(a_descriptor_waited_on_is_polled_among_yielding_green_threads)
+{
+    ck_assert_int_eq(t_run(among_main, NULL), 0);
+}
+END_TEST
+
 Suite *
 diesel_fd_suite(void)
 {
@@ -545,6 +686,10 @@ diesel_fd_suite(void)
     tcase_add_test(tc, hundreds_of_descriptors_wake_the_right_green_threads);
     tcase_add_test(tc,
         a_green_thread_woken_by_the_poll_and_cancelled_wakes_once);
+    tcase_add_test(tc,
+        yielding_with_no_descriptor_waited_on_polls_once_a_millisecond);
+    tcase_add_test(tc,
+        a_descriptor_waited_on_is_polled_among_yielding_green_threads);
     suite_add_tcase(s, tc);
     return s;
 }

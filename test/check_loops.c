@@ -118,6 +118,32 @@ other_main(void *arg)
     return 0;
 }
 
+/* A loop whose green threads only yield: none waits on a descriptor, so
+ * its turns poll at most once a millisecond (loop.c), and its mailbox
+ * must still be read. */
+static atomic_int yields;                /* made by its green threads */
+
+static int
+yielder(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop) && diesel_task_yield() == 0)
+        atomic_fetch_add_explicit(&yields, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int
+busy_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(diesel_loop_name("busy"), 0);
+    ck_assert_int_gt(diesel_task_spawn("yielder", yielder, NULL, 0), 0);
+    atomic_fetch_add(&started, 1);
+    return yielder(NULL);
+}
+
+static int busy_index;                   /* the loop that runs busy_main */
+
 static atomic_int first_up;              /* the first loop runs */
 static atomic_int trap_blocked;          /* loop 1 blocks SIGTRAP */
 
@@ -134,7 +160,8 @@ other_thread(void *arg)
         sigaddset(&set, SIGTRAP);
         ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
     }
-    return (void *)(intptr_t)diesel_loop_run(other_main, arg);
+    return (void *)(intptr_t)diesel_loop_run((intptr_t)arg == busy_index ?
+        busy_main : other_main, arg);
 }
 
 /* Start n other loops, run fn as the first loop's main green thread once
@@ -583,6 +610,41 @@ START_TEST(help_names_loop_options)
 }
 END_TEST
 
+/* ---- A loop that only yields answers -------------------------------------- */
+
+static int
+busy_first(void *arg)
+{
+    char *t;
+    int before;
+
+    (void)arg;
+    wait_started();
+    /* Asked again and again while it yields: each request is read from
+     * its mailbox within its millisecond, never reported stuck. */
+    for (int i = 0; i < 20; i++) {
+        before = atomic_load(&yields);
+        t = ok("tasks --loop busy");
+        ck_assert_msg(count(t, "busy:") == 3 && count(t, "yielder") == 1 &&
+            strstr(t, "stuck") == NULL,
+            "%s", t);
+        free(t);
+        ck_assert_int_gt(atomic_load(&yields), before);
+    }
+    t = ok("loops");
+    ck_assert_msg(strstr(t, "busy") != NULL && count(t, "turning") == 2,
+        "%s", t);
+    free(t);
+    return 0;
+}
+
+START_TEST(a_loop_that_only_yields_answers)
+{
+    busy_index = 1;
+    with_loops(1, busy_first);
+}
+END_TEST
+
 /* ---- fds --json names the loops that did not answer ----------------------- */
 
 /* The value of "unanswered" in fds --json's reply, which must be JSON. */
@@ -994,6 +1056,7 @@ diesel_loops_suite(void)
     tcase_add_test(tc, two_loops_one_console);
     tcase_add_test(tc, four_loops_one_console);
     tcase_add_test(tc, one_loop_replies_unchanged);
+    tcase_add_test(tc, a_loop_that_only_yields_answers);
     tcase_add_test(tc, a_stuck_loop_is_named_the_others_answer);
     tcase_add_test(tc, a_stuck_loop_blocking_the_signal_says_so);
     tcase_add_test(tc, help_names_loop_options);

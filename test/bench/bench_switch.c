@@ -34,7 +34,7 @@
  *   bench_switch --serve N   per byte read on stdin, one repetition of N
  *                            switches; prints "way ns/switch" (the peer)
  *   bench_switch --count N   N switches, then prints the switch's name
- *                            (run under strace)
+ *                            and the ms they took (run under strace)
  */
 #include <errno.h>
 #include <stdint.h>
@@ -376,6 +376,7 @@ ping(void *arg)
     struct run *r = arg;
     int64_t id;
     int ret = 0, c;
+    double ns;
 
     r->way = diesel__switch_name();
     pong_stop = 0;
@@ -394,8 +395,8 @@ ping(void *arg)
         }
         break;
     case COUNT:
-        yield_rep(r->switches);
-        printf("%s\n", r->way);
+        ns = yield_rep(r->switches);
+        printf("%s %.3f\n", r->way, ns * (double)r->switches / 1e6);
         break;
     }
     pong_stop = 1;
