@@ -569,6 +569,11 @@ struct diesel_module_api {
      * and not yet sent. */
     int (*conn_buffered)(const struct diesel_conn *, size_t *in,
         size_t *out);
+    /* As diesel_console_var_int_range, owned like var_int.  Added after
+     * the first release of version 1: use it only if size is larger than
+     * offsetof(struct diesel_module_api, var_int_range). */
+    int (*var_int_range)(struct diesel_module *, const char *name,
+        int64_t *p, int64_t min, int64_t max);
 };
 
 /*

@@ -354,16 +354,15 @@ diesel_console_var_string(const char *name, char *buf, size_t size,
 
 int
 diesel__console_var_owned(const char *name, int type, void *p, size_t size,
-    int writable, struct diesel_module *owner)
+    int writable, int64_t min, int64_t max, struct diesel_module *owner)
 {
     static const enum var_type types[] = { VAR_INT, VAR_DOUBLE, VAR_STRING };
 
-    if (type < 0 || type > 2) {
+    if (type < 0 || type > 2 || min > max) {
         errno = EINVAL;
         return -1;
     }
-    return var_add(name, types[type], p, size, writable, INT64_MIN,
-        INT64_MAX, owner);
+    return var_add(name, types[type], p, size, writable, min, max, owner);
 }
 
 /* Take out the entries of one array whose owner is owner; their count. */

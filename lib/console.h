@@ -100,9 +100,12 @@ int diesel__console_register(const char *name, const char *help,
 /* The same for a module's (console_module.c); `unload` takes them out. */
 int diesel__console_register_owned(const char *name, const char *help,
     diesel_console_fn fn, void *arg, int flags, struct diesel_module *owner);
-/* A variable of a module: type 0 int64_t, 1 double, 2 char[size]. */
+/* A variable of a module: type 0 int64_t, 1 double, 2 char[size]; an
+ * int64_t that set stores only from min to max (EINVAL if min > max;
+ * INT64_MIN and INT64_MAX for any). */
 int diesel__console_var_owned(const char *name, int type, void *p,
-    size_t size, int writable, struct diesel_module *owner);
+    size_t size, int writable, int64_t min, int64_t max,
+    struct diesel_module *owner);
 /* Take out every command and variable of owner: their count, or -1 EBUSY
  * while one of its commands runs (then nothing is taken out). */
 ssize_t diesel__console_unregister_owned(struct diesel_module *owner);

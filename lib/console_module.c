@@ -165,9 +165,10 @@ m_command_json(struct diesel_module *m, const char *name, const char *help,
 
 static int
 m_var(struct diesel_module *m, const char *name, int type, void *p,
-    size_t size, int writable)
+    size_t size, int writable, int64_t min, int64_t max)
 {
-    if (diesel__console_var_owned(name, type, p, size, writable, m) != 0)
+    if (diesel__console_var_owned(name, type, p, size, writable, min, max,
+        m) != 0)
         return -1;
     m->nvars++;
     return 0;
@@ -177,21 +178,28 @@ static int
 m_var_int(struct diesel_module *m, const char *name, int64_t *p,
     int writable)
 {
-    return m_var(m, name, 0, p, sizeof(*p), writable);
+    return m_var(m, name, 0, p, sizeof(*p), writable, INT64_MIN, INT64_MAX);
+}
+
+static int
+m_var_int_range(struct diesel_module *m, const char *name, int64_t *p,
+    int64_t min, int64_t max)
+{
+    return m_var(m, name, 0, p, sizeof(*p), 1, min, max);
 }
 
 static int
 m_var_double(struct diesel_module *m, const char *name, double *p,
     int writable)
 {
-    return m_var(m, name, 1, p, sizeof(*p), writable);
+    return m_var(m, name, 1, p, sizeof(*p), writable, INT64_MIN, INT64_MAX);
 }
 
 static int
 m_var_string(struct diesel_module *m, const char *name, char *buf,
     size_t size, int writable)
 {
-    return m_var(m, name, 2, buf, size, writable);
+    return m_var(m, name, 2, buf, size, writable, INT64_MIN, INT64_MAX);
 }
 
 static void
@@ -256,6 +264,7 @@ api_init(struct diesel_module_api *a, struct diesel_module *m)
     a->table_destroy = diesel_console_table_destroy;
     a->symbol = m_symbol;
     a->conn_buffered = m_conn_buffered;
+    a->var_int_range = m_var_int_range;
 }
 
 /* ---- The path checks ----------------------------------------------------- */

@@ -227,18 +227,28 @@ START_TEST(load_runs_a_module_and_unload_removes_it)
     ok(&c, "modules", "no module loaded");
     fmt(line, sizeof(line), "load %s one two", mod);
     fmt(want, sizeof(want), "| loaded module modtest from %s: 3 "
-        "commands, 1 variable\nOK\n", mod);
+        "commands, 2 variables\nOK\n", mod);
     ok(&c, line, NULL);
     ck_assert_str_eq(reply, want);
     /* The log names the path, the module, and the peer (us). */
     fmt(want, sizeof(want), "console: loaded module modtest from %s "
-        "(peer pid %ld, uid %u): 3 commands, 1 variable", mod,
+        "(peer pid %ld, uid %u): 3 commands, 2 variables", mod,
         (long)getpid(), (unsigned)geteuid());
     logged(want);
     ok(&c, "modhello", "| hello from modtest one two\n");
     ok(&c, "get modvar", "| 5\n");
     ok(&c, "set modvar 9", NULL);
     ok(&c, "get modvar", "| 9\n");
+    /* A module's range-checked integer: refused outside, as the
+     * service's own are, and the value kept. */
+    ok(&c, "get modrange", "| 2\n");
+    err(&c, "set modrange 13", "bad value '13' for modrange: want an "
+        "integer at least 2 and at most 12");
+    err(&c, "set modrange 1", "bad value '1' for modrange: want an "
+        "integer at least 2 and at most 12");
+    ok(&c, "get modrange", "| 2\n");
+    ok(&c, "set modrange 12", "| modrange: 12 (was 2)\n");
+    err(&c, "get modbad", "no such variable: modbad");
     ok(&c, "help", "modhello");
     ok(&c, "modules", "modtest");
     ck_assert_msg(strstr(reply, mod) != NULL, "%s", reply);
@@ -249,8 +259,8 @@ START_TEST(load_runs_a_module_and_unload_removes_it)
     fmt(line, sizeof(line), "load %s", mod);
     err(&c, line, "load: a module named modtest is already loaded: unload "
         "modtest first");
-    ok(&c, "unload modtest", "| unloaded module modtest: 3 commands and 1 "
-        "variable removed\n");
+    ok(&c, "unload modtest", "| unloaded module modtest: 3 commands and 2 "
+        "variables removed\n");
     fmt(want, sizeof(want), "console: unloaded module modtest from %s "
         "(peer pid %ld, uid %u)", mod, (long)getpid(), (unsigned)geteuid());
     logged(want);
@@ -258,6 +268,7 @@ START_TEST(load_runs_a_module_and_unload_removes_it)
     logged("{modtest} WARNING:modtest fini");
     err(&c, "modhello", "unknown command \"modhello\" (try help)");
     err(&c, "get modvar", "no such variable: modvar");
+    err(&c, "get modrange", "no such variable: modrange");
     ok(&c, "modules", "no module loaded");
     err(&c, "unload modtest", "unload: no module named modtest (modules "
         "lists them)");

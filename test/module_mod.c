@@ -6,7 +6,9 @@
  * arguments), modcrash (dereferences NULL), modnap MS (parks in
  * diesel_sleep, which the child exports with -rdynamic: a module that
  * uses the service's own symbols, so that `unload` can be tried while
- * one of its commands runs).  Variable: modvar (int, writable, 5).
+ * one of its commands runs).  Variables: modvar (int, writable, 5) and,
+ * where the service's api is large enough, modrange (int, 2, which set
+ * takes from 2 to 12 only).
  * `load PATH fail` makes init fail after registering modhello.  fini
  * logs "modtest fini".  Built with -DMODULE_VERSION=99 it claims another
  * interface version.
@@ -24,7 +26,7 @@
 extern int diesel_sleep(int64_t ms) __attribute__((weak));
 
 static const struct diesel_module_api *api;
-static int64_t modvar = 5;
+static int64_t modvar = 5, modrange = 2;
 static volatile int *volatile nowhere;   /* NULL: modcrash writes there */
 static char args[256];
 
@@ -89,6 +91,13 @@ init(const struct diesel_module_api *a, int argc, char **argv,
         cmd_nap, NULL) != 0 || a->var_int(a->module, "modvar", &modvar,
         1) != 0)
         return a->console_error(out, "cannot register");
+    /* A later field: checked against the service's size before use. */
+    if (a->size > offsetof(struct diesel_module_api, var_int_range)) {
+        if (a->var_int_range(a->module, "modbad", &modrange, 3, 2) == 0)
+            return a->console_error(out, "modbad: min > max accepted");
+        if (a->var_int_range(a->module, "modrange", &modrange, 2, 12) != 0)
+            return a->console_error(out, "cannot register modrange");
+    }
     return 0;
 }
 
