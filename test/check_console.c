@@ -388,6 +388,38 @@ START_TEST(greeting_names_pid_program_and_echoes_the_nonce)
 }
 END_TEST
 
+/*
+ * A service whose green threads only yield, none of them parked on a
+ * descriptor: its loop polls at most once a millisecond (loop.c,
+ * must_poll), and the console's self-pipe, which the signal handler
+ * writes, is among what that poll watches.  Attach after attach gets its
+ * session.  (On the console's signal of t_console_signo: a busy service
+ * under valgrind.)
+ */
+START_TEST(a_service_whose_green_threads_only_yield_is_attached)
+{
+    struct dcc c;
+    char opt[32];
+    int signo = t_console_signo();
+
+    rdv_setup();
+    snprintf(opt, sizeof(opt), "-ys%d", signo);
+    app_start(&app, -1, opt);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(dcc_attach(&c, app.pid, geteuid(), signo, T(5000)) ==
+            0, "attach %d: %s; log: %s", i, strerror(errno),
+            (app_drain(&app), app.log));
+        expect(&c, "echo hi", 0, "| hi\nOK\n");
+        expect(&c, "tasks", 0, NULL);
+        ck_assert_msg(strstr(reply, "yielder") != NULL, "%s", reply);
+        expect(&c, "quit", 0, "OK\n");
+        dcc_close(&c);
+    }
+    ck_assert_int_eq(app_stop(&app), 0);
+    rdv_teardown();
+}
+END_TEST
+
 /* The log line of a cancel names the session that asked, by its peer,
  * as the attach's line does. */
 START_TEST(cancel_is_logged_with_the_session_that_asked)
@@ -2600,6 +2632,7 @@ diesel_console_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, greeting_names_pid_program_and_echoes_the_nonce);
+    tcase_add_test(tc, a_service_whose_green_threads_only_yield_is_attached);
     tcase_add_test(tc, eof_ends_the_session_too);
     tcase_add_test(tc, help_lists_every_command_sorted_or_one);
     tcase_add_test(tc, get_and_set_variables_of_every_type);

@@ -5,7 +5,7 @@
  * prints "ready PID" on standard output once the console is installed and
  * the loop runs.
  *
- *   console_app_child [-s SIGNO] [-S MS] [-n] [-t] [-d]
+ *   console_app_child [-s SIGNO] [-S MS] [-n] [-t] [-d] [-y]
  *     -s SIGNO   the console signal (default: 0, SIGTRAP)
  *     -S MS      the console's stuck threshold (0: no stuck report)
  *     -n         do not install the console
@@ -14,6 +14,10 @@
  *                b in opposite order, and main joins left, without the
  *                ticker; once left returns (cancelled from the console),
  *                "left returned N" is logged and main goes on as usual
+ *     -y         busy: no green thread waits on a descriptor.  main and
+ *                a green thread named yielder yield for ever, without
+ *                the ticker; an OS thread reads standard input instead,
+ *                and ends the process (status 0) at its EOF
  *
  * Commands: echo, spew N, fail [MSG], fail-errno, ctrl, hog MS, sleep MS,
  * fdfill, fdfree, cstats, uninstall, deep [MS], logs N.  Variables:
@@ -50,7 +54,7 @@
 static int64_t answer = 42, fixed = 7, ticks, window = 10, offset = 0;
 static double ratio = 0.5;
 static char name[16] = "diesel";
-static int trap, deadlock;
+static int trap, deadlock, busy;
 static struct diesel_lock *locks[2];
 static int *filled;
 static int nfilled;
@@ -331,12 +335,44 @@ locker(void *arg)
     return 2;
 }
 
+/* -y: the OS thread that stands in for app_main's read of stdin. */
+static void *
+stdin_watch(void *arg)
+{
+    char buf[256];
+    ssize_t n;
+
+    (void)arg;
+    while ((n = read(0, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+        ;
+    _exit(0);
+}
+
+static int
+yielder(void *arg)
+{
+    (void)arg;
+    while (diesel_task_yield() == 0)
+        ;
+    return 0;
+}
+
 static int
 app_main(void *arg)
 {
     char buf[256];
 
     (void)arg;
+    if (busy) {
+        pthread_t th;
+
+        if (pthread_create(&th, NULL, stdin_watch, NULL) != 0 ||
+            diesel_task_spawn("yielder", yielder, NULL, 0) < 0)
+            return 1;
+        printf("ready %ld\n", (long)getpid());
+        fflush(stdout);
+        return yielder(NULL);
+    }
     if (deadlock) {
         int64_t left;
         int st = -1;
@@ -377,7 +413,7 @@ main(int argc, char **argv)
 {
     int opt, signo = 0, install = 1;
 
-    while ((opt = getopt(argc, argv, "s:S:ntd")) != -1) {
+    while ((opt = getopt(argc, argv, "s:S:ntdy")) != -1) {
         switch (opt) {
         case 's':
             signo = atoi(optarg);
@@ -394,6 +430,9 @@ main(int argc, char **argv)
             break;
         case 'd':
             deadlock = 1;
+            break;
+        case 'y':
+            busy = 1;
             break;
         default:
             return 2;
